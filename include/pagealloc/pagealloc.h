@@ -1,0 +1,115 @@
+/*
+ * pagealloc.h - the page allocator: Go's pageAlloc (runtime/mpagealloc.go)
+ * as a C library.
+ *
+ * A pagealloc manages runs of 8 KiB pages inside address ranges the caller
+ * adds with pagealloc_grow. Allocation is address-ordered first fit: the
+ * lowest run of npages free pages is returned, exactly as Go's allocator
+ * would return it. Free pages are either resident or "scavenged" (returned
+ * to the OS); pagealloc_scavenge returns free resident pages to the OS,
+ * highest addresses first, and an allocation reports how many of its bytes
+ * were scavenged so the caller can make them Ready again.
+ *
+ * Backed mode (the default) releases scavenged memory through the
+ * OS-memory layer (sysmem_unused); the caller maps the grown ranges itself.
+ * Unbacked mode (options.unbacked) never maps, touches or releases the
+ * managed range: only the allocator's own metadata is real memory. Use it
+ * for device memory, a reserved region, or any range with its own backing.
+ *
+ * Threads: a pagealloc is not thread-safe; the caller serialises every call
+ * on one allocator (pageheap.h is the thread-safe heap built on it).
+ *
+ * Error convention: functions returning int return 0 or an errno value and
+ * change nothing on error. An invalid free (outside the heap, unaligned,
+ * pages not allocated) is reported to the error handler, which by default
+ * prints one line naming the call, the address, the page count and the
+ * broken rule, and aborts.
+ */
+#ifndef PAGEALLOC_PAGEALLOC_H
+#define PAGEALLOC_PAGEALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sysmem.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PAGEALLOC_PAGE_SIZE   8192u
+#define PAGEALLOC_CHUNK_PAGES 512u
+#define PAGEALLOC_CHUNK_SIZE  (4u << 20)
+#define PAGEALLOC_CACHE_PAGES 64u
+
+typedef struct pagealloc pagealloc;
+
+typedef struct pagealloc_options {
+    int    unbacked;        /* nonzero: metadata only */
+    size_t phys_page_size;  /* 0: detect */
+    size_t huge_page_size;  /* 0: detect; SIZE_MAX: none */
+    /* Counter charged with the allocator's metadata (summaries, bitmaps,
+     * scavenge index); NULL: an internal one (see pagealloc_stats). */
+    sysmem_stat *metadata_stat;
+} pagealloc_options;
+
+/* NULL options: backed, detected page sizes. NULL and errno on failure. */
+pagealloc *pagealloc_new(const pagealloc_options *opts);
+void       pagealloc_delete(pagealloc *pa);
+
+/* Add [base, base+size) to the heap; rounded out to whole chunks. EINVAL
+ * for an empty range, one beyond 48-bit addresses or touching chunk 0;
+ * ENOMEM (or the OS layer's error) if metadata cannot be committed. A range
+ * that overlaps an already grown one is refused with EEXIST. */
+int        pagealloc_grow(pagealloc *pa, uintptr_t base, size_t size);
+
+/* Lowest free run of npages pages; 0 if none (or npages == 0). *scav_bytes
+ * (may be NULL) receives how many of its bytes were scavenged. */
+uintptr_t  pagealloc_alloc(pagealloc *pa, size_t npages, size_t *scav_bytes);
+
+/* Free npages pages at base (Go's free(base, n, scavenged=false)): the
+ * pages become free and resident and the chunk is marked for scavenging. */
+void       pagealloc_free(pagealloc *pa, uintptr_t base, size_t npages);
+
+/* Return at least nbytes of free resident memory to the OS (Go's
+ * scavenge(nbytes, nil)), highest addresses first; returns bytes released
+ * (may exceed nbytes; less when nothing is left). */
+size_t     pagealloc_scavenge(pagealloc *pa, size_t nbytes);
+
+/* Page cache (Go's pageCache): a 64-page aligned block whose free pages are
+ * taken from the allocator at once and handed out without touching it.
+ * base == 0 is an empty cache. cache: 1 bits = free pages owned by the
+ * cache; scav: 1 bits = those pages are scavenged. */
+typedef struct pagealloc_cache { uintptr_t base; uint64_t cache; uint64_t scav; } pagealloc_cache;
+pagealloc_cache pagealloc_alloc_to_cache(pagealloc *pa);
+uintptr_t  pagealloc_cache_alloc(pagealloc_cache *c, size_t npages, size_t *scav_bytes);
+void       pagealloc_cache_flush(pagealloc_cache *c, pagealloc *pa);
+
+/* Statistics, computed exactly from the allocator's state. */
+#define PAGEALLOC_STATS_VERSION 1
+typedef struct pagealloc_stats {
+    uint32_t version;          /* PAGEALLOC_STATS_VERSION */
+    uint64_t heap_bytes;       /* bytes in grown chunks */
+    uint64_t free_bytes;       /* free pages (scavenged or not) */
+    uint64_t scavenged_bytes;  /* free pages returned to the OS */
+    uint64_t metadata_bytes;   /* mapped metadata (summaries, chunk bitmaps, index) */
+    uint64_t chunks;           /* grown chunks */
+} pagealloc_stats;
+void       pagealloc_get_stats(const pagealloc *pa, pagealloc_stats *out);
+
+/* Full invariant check: every summary equals the one recomputed from the
+ * bitmaps, scavenged pages are free, the search hint is below no free page,
+ * the in-use ranges are sorted and disjoint. Returns 0, or EFAULT with a
+ * one-line description of the first broken invariant written to msg. */
+int        pagealloc_check(const pagealloc *pa, char *msg, size_t msg_size);
+
+/* Error reporting for calls that cannot return an error. The handler gets
+ * one line of text; if it returns, the offending call does nothing. The
+ * default prints the line to stderr and aborts. NULL restores it. */
+typedef void (*pagealloc_error_fn)(const char *msg, void *arg);
+void       pagealloc_set_error_handler(pagealloc_error_fn fn, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PAGEALLOC_PAGEALLOC_H */

@@ -1,0 +1,151 @@
+/*
+ * sysmem.h - the OS-memory layer: address space and physical memory from the
+ * operating system, with a state machine and exact accounting.
+ *
+ * Every byte of address space this layer hands out is in exactly one state:
+ *
+ *   None      not owned by the layer (never reserved, or freed again).
+ *   Reserved  owned address space; any access faults; no physical memory.
+ *   Prepared  mapped; may be backed or not; reads may return zero; cheap to
+ *             make Ready. Memory returned to the OS by sysmem_unused is here.
+ *   Ready     mapped and usable; may be resident.
+ *
+ *   operation         transition                  caller's stat
+ *   sysmem_alloc      None -> Ready               += n
+ *   sysmem_free       any  -> None                -= bytes that were mapped
+ *   sysmem_reserve    None -> Reserved            (none)
+ *   sysmem_map        Reserved -> Prepared        += n
+ *   sysmem_used       Prepared -> Ready           (none; Ready bytes stay Ready)
+ *   sysmem_unused     Ready -> Prepared           (none; Prepared stays Prepared)
+ *   sysmem_fault      Prepared|Ready -> Reserved  -= n
+ *   sysmem_huge_page, sysmem_no_huge_page: hints only, no transition.
+ *
+ * The layer tracks the state of every physical page it owns, so the
+ * process-wide totals (sysmem_get_totals) are exact and misuse is caught:
+ * an operation whose range is not wholly in a state it may start from
+ * returns EINVAL and changes nothing. Callers also pass their own counters
+ * (sysmem_stat, Go's sysMemStat: bytes of theirs that are mapped, i.e.
+ * Prepared or Ready); an update that would overflow or underflow a counter
+ * is refused with EOVERFLOW before anything changes, never wrapped.
+ *
+ * Error convention (every function below): 0 on success or an errno value;
+ * on error nothing has changed, neither the mappings nor any counter.
+ * Ranges must be aligned to the physical page size (sysmem_caps) except
+ * for the hints. All functions are thread-safe; no lock is held across a
+ * system call.
+ *
+ * The OS is reached only through a table of primitives (struct sysmem_os),
+ * which tests may replace to inject failures or count calls.
+ */
+#ifndef PAGEALLOC_SYSMEM_H
+#define PAGEALLOC_SYSMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum sysmem_state {
+    SYSMEM_NONE = 0,
+    SYSMEM_RESERVED = 1,
+    SYSMEM_PREPARED = 2,
+    SYSMEM_READY = 3
+} sysmem_state;
+
+/* A caller-owned byte counter. Read it with sysmem_stat_load; it is
+ * updated with atomic operations by the layer. Zero-initialise it. */
+typedef struct sysmem_stat {
+    uint64_t bytes;
+} sysmem_stat;
+
+uint64_t sysmem_stat_load(const sysmem_stat *s);
+
+/* Process-wide bytes in each owned state, and the number of refused stat
+ * updates (overflow/underflow attempts) since start. */
+typedef struct sysmem_totals {
+    uint64_t reserved;
+    uint64_t prepared;
+    uint64_t ready;
+    uint64_t stat_errors;
+} sysmem_totals;
+
+void sysmem_get_totals(sysmem_totals *t);
+uint64_t sysmem_ready_bytes(void);                 /* = totals.ready */
+
+/* State of the physical page holding addr (SYSMEM_NONE if not owned). */
+sysmem_state sysmem_state_of(const void *addr);
+
+/* None -> Ready: n bytes anywhere, zeroed. *out receives the address. */
+int sysmem_alloc(size_t n, sysmem_stat *stat, void **out);
+/* any -> None. The range must be owned by the layer (EINVAL otherwise). */
+int sysmem_free(void *v, size_t n, sysmem_stat *stat);
+/* None -> Reserved. hint may be NULL; it is honoured when the kernel can;
+ * *out receives the (possibly different) address. */
+int sysmem_reserve(void *hint, size_t n, void **out);
+/* Reserved -> Prepared; the whole range must be Reserved. */
+int sysmem_map(void *v, size_t n, sysmem_stat *stat);
+/* Prepared -> Ready; every page must be Prepared or Ready (idempotent). */
+int sysmem_used(void *v, size_t n);
+/* Ready -> Prepared: physical memory returned, addresses kept. Every page
+ * must be Prepared or Ready. Contents are forfeit. */
+int sysmem_unused(void *v, size_t n);
+/* Transparent-huge-page hints. huge_page covers the huge pages wholly
+ * inside [v, v+n) (aligned inward); no_huge_page covers every huge page
+ * the range touches (aligned outward). No-ops without huge pages. The
+ * range must be owned and mapped. */
+int sysmem_huge_page(void *v, size_t n);
+int sysmem_no_huge_page(void *v, size_t n);
+/* Prepared|Ready -> Reserved: any access faults (guard pages, debugging). */
+int sysmem_fault(void *v, size_t n, sysmem_stat *stat);
+
+/* How released memory is returned to the OS by sysmem_unused. */
+typedef enum sysmem_release_mode {
+    SYSMEM_RELEASE_DONTNEED = 0,   /* default: RSS drops at once, reads zero */
+    SYSMEM_RELEASE_FREE = 1        /* MADV_FREE: lazy; falls back to DONTNEED */
+} sysmem_release_mode;
+void sysmem_set_release_mode(sysmem_release_mode m);
+
+/* ---- The OS primitive contract ------------------------------------------
+ * Each primitive returns 0 or an errno value and has no other effect on
+ * failure. The layer calls them with physical-page-aligned ranges. */
+typedef struct sysmem_caps {
+    size_t page_size;           /* physical page size */
+    size_t huge_page_size;      /* transparent huge page size, 0 if none */
+    int released_reads_zero;    /* memory released with DONTNEED reads 0 */
+} sysmem_caps;
+
+typedef struct sysmem_os {
+    /* Map n bytes inaccessible, at hint if possible (hint may be NULL). */
+    int (*reserve)(void *hint, size_t n, void **out);
+    /* Map n bytes read-write anywhere. */
+    int (*alloc)(size_t n, void **out);
+    /* Make [v, v+n) read-write, zero-filled, replacing what was there. */
+    int (*commit)(void *v, size_t n);
+    /* Make [v, v+n) inaccessible, dropping its contents. */
+    int (*decommit)(void *v, size_t n);
+    /* Return the physical memory of [v, v+n) (advice: MADV_DONTNEED or
+     * MADV_FREE per mode), keeping it accessible. */
+    int (*release)(void *v, size_t n, sysmem_release_mode mode);
+    /* Huge-page advice: huge nonzero = MADV_HUGEPAGE, else MADV_NOHUGEPAGE. */
+    int (*huge)(void *v, size_t n, int huge);
+    /* Give [v, v+n) back to the OS (munmap). */
+    int (*unmap)(void *v, size_t n);
+    /* Capabilities of the machine. */
+    void (*caps)(sysmem_caps *out);
+} sysmem_os;
+
+/* The table in use, and the default one (the platform's). */
+const sysmem_os *sysmem_os_get(void);
+const sysmem_os *sysmem_os_default(void);
+/* Replace the table (NULL restores the default); returns the previous one.
+ * Not to be called while other threads use the layer. */
+const sysmem_os *sysmem_os_set(const sysmem_os *os);
+/* Capabilities as reported by the table in use (cached per table). */
+void sysmem_get_caps(sysmem_caps *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PAGEALLOC_SYSMEM_H */

@@ -1,0 +1,94 @@
+/*
+ * bitmap.h - one chunk's page bitmaps and their summaries (Go's
+ * runtime/mpallocbits.go and the bitmap half of mgcscavenge.go).
+ *
+ * A chunk is 512 pages. Its bitmaps are 8 words of 64 bits; page i is bit
+ * i%64 of word i/64. In an allocation bitmap 1 means in use; in a scavenged
+ * bitmap 1 means released to the OS (and, as an invariant kept by the
+ * allocator, free).
+ *
+ * A summary (pa_sum) describes the free pages of a run of pages in three
+ * 21-bit fields packed into one word:
+ *   start  free pages at the low end      bits  0..20
+ *   max    longest run of free pages       bits 21..41
+ *   end    free pages at the high end      bits 42..62
+ * The largest value, 2^21 (every page of a level-0 entry free), does not
+ * fit in 21 bits: a summary whose max is 2^21 is stored as exactly 1<<63,
+ * and all three fields then decode as 2^21. A summary of 0 means "no free
+ * page" (fully allocated, or never grown).
+ */
+#ifndef PAGEALLOC_BITMAP_H
+#define PAGEALLOC_BITMAP_H
+
+#include <stdint.h>
+
+#define PA_CHUNK_PAGES 512u
+#define PA_CHUNK_WORDS 8u
+#define PA_SUM_BITS    21u
+#define PA_SUM_MAXV    (1u << PA_SUM_BITS)
+#define PA_SUM_MASK    ((uint64_t)PA_SUM_MAXV - 1)
+#define PA_NOT_FOUND   (~0u)
+
+typedef uint64_t pa_sum;
+
+static inline pa_sum pa_sum_pack(unsigned start, unsigned max, unsigned end)
+{
+    if (max == PA_SUM_MAXV)
+        return (pa_sum)1 << 63;
+    return ((uint64_t)start & PA_SUM_MASK) |
+           (((uint64_t)max & PA_SUM_MASK) << PA_SUM_BITS) |
+           (((uint64_t)end & PA_SUM_MASK) << (2 * PA_SUM_BITS));
+}
+static inline unsigned pa_sum_start(pa_sum s)
+{
+    return (s >> 63) ? PA_SUM_MAXV : (unsigned)(s & PA_SUM_MASK);
+}
+static inline unsigned pa_sum_max(pa_sum s)
+{
+    return (s >> 63) ? PA_SUM_MAXV : (unsigned)((s >> PA_SUM_BITS) & PA_SUM_MASK);
+}
+static inline unsigned pa_sum_end(pa_sum s)
+{
+    return (s >> 63) ? PA_SUM_MAXV : (unsigned)((s >> (2 * PA_SUM_BITS)) & PA_SUM_MASK);
+}
+
+/* Summary of a chunk with every page free. */
+#define PA_SUM_FREE_CHUNK (pa_sum_pack(512, 512, 512))
+
+/* Index of the first run of n consecutive 1 bits in c (n in 1..64), or a
+ * value >= 64 if there is none. */
+unsigned pa_find_bit_range64(uint64_t c, unsigned n);
+
+/* Set / clear bits [i, i+n) of a chunk bitmap (n >= 1, i+n <= 512). */
+void     pa_bits_set_range(uint64_t *b, unsigned i, unsigned n);
+void     pa_bits_clear_range(uint64_t *b, unsigned i, unsigned n);
+void     pa_bits_set_all(uint64_t *b);
+void     pa_bits_clear_all(uint64_t *b);
+/* Number of 1 bits in [i, i+n). */
+unsigned pa_bits_popcnt_range(const uint64_t *b, unsigned i, unsigned n);
+
+/* Summary of the free (0) pages of an allocation bitmap. */
+pa_sum   pa_bits_summarize(const uint64_t *b);
+
+/* First fit of npages free pages at or after page search (hint: every page
+ * below search is known to be in use). Returns the first page of the run or
+ * PA_NOT_FOUND; *new_search receives the index of the first free page at or
+ * after search (a new hint), or PA_NOT_FOUND when there is none. */
+unsigned pa_bits_find(const uint64_t *b, unsigned npages, unsigned search,
+                      unsigned *new_search);
+
+/* Every m-aligned group of bits in x (m a power of two, 1..64) that has any
+ * 1 bit becomes all 1s. */
+uint64_t pa_fill_aligned(uint64_t x, unsigned m);
+
+/* Go's findScavengeCandidate: the highest run of free, unscavenged pages at
+ * or below page search, of at least min pages (a power of two <= 64) and
+ * at most max (0: min; else rounded up to a multiple of min), aligned to
+ * min. huge_pages is the huge page size in pages (0: no huge-page guard).
+ * Returns 1 and the run in *start/*size, or 0 if there is none. */
+int      pa_find_scavenge_candidate(const uint64_t *alloc, const uint64_t *scav,
+                                    unsigned search, unsigned min, unsigned max,
+                                    unsigned huge_pages,
+                                    unsigned *start, unsigned *size);
+
+#endif /* PAGEALLOC_BITMAP_H */

@@ -1,0 +1,51 @@
+/*
+ * scavindex.h - the scavenge index (Go's scavengeIndex, mgcscavenge.go):
+ * which chunks may hold free pages that are still resident.
+ *
+ * One bit per chunk over the whole 48-bit address space (2^26 chunks), kept
+ * in 64-bit words. The array is reserved once (8 MiB of address space) and
+ * only the words covering grown chunks are committed. A set bit is a hint:
+ * the chunk may have free, unscavenged pages; a clear bit means it has none.
+ *
+ * search is the chunk-page position (chunk index * 512 + page) at or below
+ * which the next candidate lies: find() scans downward from it and lowers
+ * it; mark() raises it when it marks pages above it. PA_SCAV_CLEARED means
+ * "nothing to scavenge". Every set bit lies at or below search's chunk.
+ *
+ * Not thread-safe: callers serialise (the allocator's lock in Go).
+ */
+#ifndef PAGEALLOC_SCAVINDEX_H
+#define PAGEALLOC_SCAVINDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pagealloc/sysmem.h"
+
+#define PA_SCAV_CLEARED UINT64_MAX
+
+typedef struct pa_scav_index {
+    uint64_t *words;      /* 2^20 words reserved; [lo_word, hi_word) committed */
+    uint32_t  lo_word;    /* committed word range, physical-page aligned */
+    uint32_t  hi_word;
+    uint32_t  min_chunk;  /* lowest chunk ever grown: find stops there */
+    uint64_t  search;     /* chunk*512 + page, or PA_SCAV_CLEARED */
+    size_t    committed;  /* bytes committed */
+} pa_scav_index;
+
+/* Reserve the array; charges nothing until grow. 0 or an errno value. */
+int      pa_scav_index_init(pa_scav_index *x);
+void     pa_scav_index_destroy(pa_scav_index *x, sysmem_stat *stat);
+/* Make chunks [lo, hi) addressable. 0 or an errno value (nothing changed). */
+int      pa_scav_index_grow(pa_scav_index *x, uint32_t lo, uint32_t hi,
+                            sysmem_stat *stat);
+/* Mark the chunks holding pages [base, limit) (addresses; limit > base). */
+void     pa_scav_index_mark(pa_scav_index *x, uintptr_t base, uintptr_t limit);
+/* Highest marked chunk at or below search; returns its index and in *page
+ * the page to start searching down from (search's page if it is in that
+ * chunk, else 511). Returns 0 if none (and clears search). */
+uint32_t pa_scav_index_find(pa_scav_index *x, unsigned *page);
+/* The chunk has no more pages to scavenge. */
+void     pa_scav_index_clear(pa_scav_index *x, uint32_t ci);
+
+#endif /* PAGEALLOC_SCAVINDEX_H */
