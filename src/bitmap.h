@@ -85,7 +85,7 @@ uint64_t pa_fill_aligned(uint64_t x, unsigned m);
  * or below page search, of at least min pages (a power of two <= 64) and
  * at most max (0: min; else rounded up to a multiple of min), aligned to
  * min. huge_pages is the huge page size in pages (0: no huge-page guard).
- * Returns 1 and the run in *start/*size, or 0 if there is none. */
+ * Returns 1 and the run in *start and *size, or 0 if there is none. */
 int      pa_find_scavenge_candidate(const uint64_t *alloc, const uint64_t *scav,
                                     unsigned search, unsigned min, unsigned max,
                                     unsigned huge_pages,

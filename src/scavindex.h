@@ -7,10 +7,15 @@
  * only the words covering grown chunks are committed. A set bit is a hint:
  * the chunk may have free, unscavenged pages; a clear bit means it has none.
  *
- * search is the chunk-page position (chunk index * 512 + page) at or below
- * which the next candidate lies: find() scans downward from it and lowers
- * it; mark() raises it when it marks pages above it. PA_SCAV_CLEARED means
- * "nothing to scavenge". Every set bit lies at or below search's chunk.
+ * search is the address of the highest page that may be a candidate:
+ * find() scans downward from its chunk and lowers it; mark() raises it
+ * (and sets "marked") when it marks pages above it. 0 means "nothing to
+ * scavenge". Every set bit lies at or below search's chunk, or in the
+ * same group of 8 chunks (Go scans its index a byte at a time, and its
+ * answers depend on that granularity, which this index reproduces).
+ * "marked" reproduces Go's negative searchAddr: a find that starts from a
+ * marked search may raise it within the group and does not clear it when
+ * it finds nothing.
  *
  * Not thread-safe: callers serialise (the allocator's lock in Go).
  */
@@ -22,14 +27,13 @@
 
 #include "pagealloc/sysmem.h"
 
-#define PA_SCAV_CLEARED UINT64_MAX
-
 typedef struct pa_scav_index {
     uint64_t *words;      /* 2^20 words reserved; [lo_word, hi_word) committed */
     uint32_t  lo_word;    /* committed word range, physical-page aligned */
     uint32_t  hi_word;
     uint32_t  min_chunk;  /* lowest chunk ever grown: find stops there */
-    uint64_t  search;     /* chunk*512 + page, or PA_SCAV_CLEARED */
+    uintptr_t search;     /* highest candidate page address; 0: none */
+    int       marked;     /* search was raised by mark since the last find */
     size_t    committed;  /* bytes committed */
 } pa_scav_index;
 

@@ -48,12 +48,12 @@ typedef struct pagealloc_options {
     int    unbacked;        /* nonzero: metadata only */
     size_t phys_page_size;  /* 0: detect */
     size_t huge_page_size;  /* 0: detect; SIZE_MAX: none */
-    /* Counter charged with the allocator's metadata (summaries, bitmaps,
-     * scavenge index); NULL: an internal one (see pagealloc_stats). */
-    sysmem_stat *metadata_stat;
+    /* further fields may follow */
 } pagealloc_options;
 
-/* NULL options: backed, detected page sizes. NULL and errno on failure. */
+/* NULL options: backed, detected page sizes. NULL and errno on failure:
+ * EINVAL for a page size that is not a power of two in [4 KiB, 512 KiB]
+ * or a huge page size that is not a power of two of at most 4 MiB. */
 pagealloc *pagealloc_new(const pagealloc_options *opts);
 void       pagealloc_delete(pagealloc *pa);
 

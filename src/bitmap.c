@@ -1,0 +1,285 @@
+/*
+ * bitmap.c - chunk bitmaps: range updates, counting, first-fit search,
+ * summaries and scavenge candidates. See bitmap.h for the representation.
+ *
+ * The searches work a word at a time. The core trick (pa_find_bit_range64)
+ * finds n consecutive 1 bits by AND-ing a word with shifted copies of
+ * itself: after c &= c >> k, bit i is set only if bits i..i+k were all set,
+ * so shifting by 1, 2, 4, ... (stopping at a total of n-1) leaves bit i set
+ * exactly where a run of n starts, in O(log n) steps.
+ */
+#include "bitmap.h"
+
+static inline unsigned ctz64(uint64_t x) { return x ? (unsigned)__builtin_ctzll(x) : 64; }
+static inline unsigned clz64(uint64_t x) { return x ? (unsigned)__builtin_clzll(x) : 64; }
+
+/* Mask of bits [lo, lo+n) within one word; 1 <= n, lo + n <= 64. */
+static inline uint64_t word_mask(unsigned lo, unsigned n)
+{
+    return (n >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << lo;
+}
+
+unsigned pa_find_bit_range64(uint64_t c, unsigned n)
+{
+    unsigned left = n - 1;      /* shift still to apply in total */
+    unsigned step = 1;
+    while (left > 0 && c != 0) {
+        unsigned s = left < step ? left : step;
+        c &= c >> s;
+        left -= s;
+        step <<= 1;
+    }
+    return ctz64(c);
+}
+
+void pa_bits_set_range(uint64_t *b, unsigned i, unsigned n)
+{
+    unsigned w = i / 64, lo = i % 64;
+    if (lo + n <= 64) {
+        b[w] |= word_mask(lo, n);
+        return;
+    }
+    b[w++] |= ~(uint64_t)0 << lo;
+    n -= 64 - lo;
+    for (; n >= 64; n -= 64)
+        b[w++] = ~(uint64_t)0;
+    if (n)
+        b[w] |= word_mask(0, n);
+}
+
+void pa_bits_clear_range(uint64_t *b, unsigned i, unsigned n)
+{
+    unsigned w = i / 64, lo = i % 64;
+    if (lo + n <= 64) {
+        b[w] &= ~word_mask(lo, n);
+        return;
+    }
+    b[w++] &= ~(~(uint64_t)0 << lo);
+    n -= 64 - lo;
+    for (; n >= 64; n -= 64)
+        b[w++] = 0;
+    if (n)
+        b[w] &= ~word_mask(0, n);
+}
+
+void pa_bits_set_all(uint64_t *b)
+{
+    for (unsigned w = 0; w < PA_CHUNK_WORDS; w++)
+        b[w] = ~(uint64_t)0;
+}
+
+void pa_bits_clear_all(uint64_t *b)
+{
+    for (unsigned w = 0; w < PA_CHUNK_WORDS; w++)
+        b[w] = 0;
+}
+
+unsigned pa_bits_popcnt_range(const uint64_t *b, unsigned i, unsigned n)
+{
+    unsigned w = i / 64, lo = i % 64;
+    if (lo + n <= 64)
+        return (unsigned)__builtin_popcountll(b[w] & word_mask(lo, n));
+    unsigned count = (unsigned)__builtin_popcountll(b[w++] >> lo);
+    n -= 64 - lo;
+    for (; n >= 64; n -= 64)
+        count += (unsigned)__builtin_popcountll(b[w++]);
+    if (n)
+        count += (unsigned)__builtin_popcountll(b[w] & word_mask(0, n));
+    return count;
+}
+
+/*
+ * Longest run of 0 bits in w strictly between its lowest and highest 1 bit,
+ * but only if longer than best (otherwise best is returned unchanged).
+ */
+static unsigned interior_free_run(uint64_t w, unsigned best)
+{
+    unsigned lo = ctz64(w), hi = 63 - (unsigned)__builtin_clzll(w);
+    if (hi - lo < 2 || best >= hi - lo - 1)
+        return best;
+    uint64_t holes = ~w & word_mask(lo, hi - lo + 1);
+    if ((unsigned)__builtin_popcountll(holes) <= best)
+        return best;
+    while (pa_find_bit_range64(holes, best + 1) < 64)
+        best++;
+    return best;
+}
+
+pa_sum pa_bits_summarize(const uint64_t *b)
+{
+    unsigned start = 0, w = 0;
+    for (; w < PA_CHUNK_WORDS && b[w] == 0; w++)
+        start += 64;
+    if (w == PA_CHUNK_WORDS)
+        return PA_SUM_FREE_CHUNK;
+    start += ctz64(b[w]);
+
+    unsigned max = 0, run = w * 64;     /* free words before w */
+    for (; w < PA_CHUNK_WORDS; w++) {
+        uint64_t x = b[w];
+        if (x == 0) {
+            run += 64;
+            continue;
+        }
+        run += ctz64(x);
+        if (run > max)
+            max = run;
+        if (max < 62)
+            max = interior_free_run(x, max);
+        run = clz64(x);
+    }
+    if (run > max)
+        max = run;
+    return pa_sum_pack(start, max, run);
+}
+
+/* First-fit for a single page. */
+static unsigned find_one(const uint64_t *b, unsigned search, unsigned *new_search)
+{
+    for (unsigned w = search / 64; w < PA_CHUNK_WORDS; w++) {
+        if (~b[w] != 0) {
+            unsigned i = w * 64 + ctz64(~b[w]);
+            *new_search = i;
+            return i;
+        }
+    }
+    *new_search = PA_NOT_FOUND;
+    return PA_NOT_FOUND;
+}
+
+/* First-fit for 2..64 pages: a run either lies inside one word or
+ * straddles the boundary between the free tail of one word and the free
+ * head of the next (it cannot span a whole word in between and still be
+ * <= 64 unless that word is entirely free, which the tail count carries). */
+static unsigned find_small(const uint64_t *b, unsigned n, unsigned search,
+                           unsigned *new_search)
+{
+    unsigned tail = 0;              /* free pages ending the previous word */
+    *new_search = PA_NOT_FOUND;
+    for (unsigned w = search / 64; w < PA_CHUNK_WORDS; w++) {
+        uint64_t x = b[w];
+        if (~x == 0) {
+            tail = 0;
+            continue;
+        }
+        if (*new_search == PA_NOT_FOUND)
+            *new_search = w * 64 + ctz64(~x);
+        if (tail + ctz64(x) >= n)
+            return w * 64 - tail;
+        unsigned j = pa_find_bit_range64(~x, n);
+        if (j < 64)
+            return w * 64 + j;
+        tail = clz64(x);
+    }
+    return PA_NOT_FOUND;
+}
+
+/* First-fit for more than 64 pages: follow one candidate run across words. */
+static unsigned find_large(const uint64_t *b, unsigned n, unsigned search,
+                           unsigned *new_search)
+{
+    unsigned start = PA_NOT_FOUND, size = 0;
+    *new_search = PA_NOT_FOUND;
+    for (unsigned w = search / 64; w < PA_CHUNK_WORDS; w++) {
+        uint64_t x = b[w];
+        if (~x == 0) {
+            size = 0;
+            continue;
+        }
+        if (*new_search == PA_NOT_FOUND)
+            *new_search = w * 64 + ctz64(~x);
+        if (size > 0) {
+            unsigned head = ctz64(x);
+            if (size + head >= n)
+                return start;
+            if (head == 64) {
+                size += 64;
+                continue;
+            }
+        }
+        size = clz64(x);            /* a new run starts at this word's top */
+        start = w * 64 + 64 - size;
+    }
+    return size >= n ? start : PA_NOT_FOUND;
+}
+
+unsigned pa_bits_find(const uint64_t *b, unsigned npages, unsigned search,
+                      unsigned *new_search)
+{
+    if (npages == 1)
+        return find_one(b, search, new_search);
+    if (npages <= 64)
+        return find_small(b, npages, search, new_search);
+    return find_large(b, npages, search, new_search);
+}
+
+uint64_t pa_fill_aligned(uint64_t x, unsigned m)
+{
+    if (m <= 1)
+        return x;
+    if (m >= 64)
+        return x ? ~(uint64_t)0 : 0;
+    /* After folding, bit p holds the OR of bits p .. p+m-1. */
+    uint64_t any = x;
+    for (unsigned s = 1; s < m; s <<= 1)
+        any |= any >> s;
+    /* Keep it at each group's lowest bit, then widen each to m bits. */
+    uint64_t lows = ~(uint64_t)0 / (((uint64_t)1 << m) - 1);
+    return (any & lows) * (((uint64_t)1 << m) - 1);
+}
+
+int pa_find_scavenge_candidate(const uint64_t *alloc, const uint64_t *scav,
+                               unsigned search, unsigned min, unsigned max,
+                               unsigned huge_pages,
+                               unsigned *start, unsigned *size)
+{
+    *start = 0;
+    *size = 0;
+    if (min == 0 || (min & (min - 1)) != 0 || min > 64)
+        return 0;
+    max = max == 0 ? min : (max + min - 1) / min * min;
+
+    /* 0 bits of "busy" are free, unscavenged pages, in whole min-groups. */
+    int w = (int)(search / 64);
+    uint64_t busy = 0;
+    for (; w >= 0; w--) {
+        busy = pa_fill_aligned(scav[w] | alloc[w], min);
+        if (busy != ~(uint64_t)0)
+            break;
+    }
+    if (w < 0)
+        return 0;
+
+    /* The highest free run ends at the top of the highest 0 bit. */
+    unsigned top = clz64(~busy);
+    unsigned end = (unsigned)w * 64 + 64 - top;
+    unsigned run;
+    if (busy << top != 0) {
+        run = clz64(busy << top);
+    } else {
+        run = 64 - top;
+        for (int v = w - 1; v >= 0; v--) {
+            uint64_t y = pa_fill_aligned(scav[v] | alloc[v], min);
+            run += clz64(y);
+            if (y != 0)
+                break;
+        }
+    }
+
+    unsigned sz = run < max ? run : max;
+    unsigned st = end - sz;
+    /* Do not break up a huge page the free run covers: if the candidate
+     * crosses a huge-page boundary and the run extends down to the huge
+     * page below the candidate's start, take that whole huge page too. */
+    if (huge_pages > 1) {
+        unsigned above = (st + huge_pages - 1) / huge_pages * huge_pages;
+        unsigned below = st / huge_pages * huge_pages;
+        if (above <= end && below >= end - run) {
+            sz += st - below;
+            st = below;
+        }
+    }
+    *start = st;
+    *size = sz;
+    return sz != 0;
+}

@@ -1,0 +1,544 @@
+/*
+ * pagealloc.c - the page allocator: growth, the summary tree, first-fit
+ * search, allocation and freeing. The data structures are described in
+ * pagealloc_internal.h; the page cache is in pagecache.c, scavenging in
+ * scavenge.c, the invariant checker in check.c.
+ *
+ * Every function here requires that the caller serialises calls on the
+ * allocator (the heap lock, in a heap).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pagealloc_internal.h"
+#include "pagealloc/testing.h"
+
+/* ---- Error reporting --------------------------------------------------- */
+
+static void default_error(const char *msg, void *arg)
+{
+    (void)arg;
+    fprintf(stderr, "%s\n", msg);
+    abort();
+}
+
+static pagealloc_error_fn error_fn = default_error;
+static void *error_arg;
+
+PA_API void pagealloc_set_error_handler(pagealloc_error_fn fn, void *arg)
+{
+    error_fn = fn ? fn : default_error;
+    error_arg = fn ? arg : NULL;
+}
+
+void pa_report(const char *call, uintptr_t addr, size_t npages, const char *rule)
+{
+    char msg[256];
+    snprintf(msg, sizeof(msg), "pagealloc: %s(%#lx, %zu pages): %s",
+             call, (unsigned long)addr, npages, rule);
+    error_fn(msg, error_arg);
+}
+
+/* ---- Summaries --------------------------------------------------------- */
+
+/* The summary of 8 consecutive entries of 2^logn pages each. */
+static pa_sum merge8(const pa_sum *c, unsigned logn)
+{
+    unsigned full = 1u << logn;
+    unsigned start = pa_sum_start(c[0]), max = pa_sum_max(c[0]), end = pa_sum_end(c[0]);
+    for (unsigned i = 1; i < 8; i++) {
+        unsigned s = pa_sum_start(c[i]), m = pa_sum_max(c[i]), e = pa_sum_end(c[i]);
+        if (start == i * full)
+            start += s;
+        if (end + s > max)
+            max = end + s;
+        if (m > max)
+            max = m;
+        end = e == full ? end + full : e;
+    }
+    return pa_sum_pack(start, max, end);
+}
+
+void pa_update(pagealloc *pa, uintptr_t base, size_t npages, int contig, int alloc)
+{
+    pa_sum *leaf = pa->sum[PA_LEVELS - 1];
+    uintptr_t last = base + npages * PA_PAGE_SIZE - 1;
+    uint32_t sc = pa_chunk_index(base), ec = pa_chunk_index(last);
+
+    if (sc == ec) {
+        pa_sum s = pa_bits_summarize(pa_chunk_of(pa, sc)->alloc);
+        if (s == leaf[sc])
+            return;
+        leaf[sc] = s;
+    } else if (contig) {
+        /* Interior chunks of a contiguous range are wholly in use or free. */
+        leaf[sc] = pa_bits_summarize(pa_chunk_of(pa, sc)->alloc);
+        pa_sum mid = alloc ? 0 : PA_SUM_FREE_CHUNK;
+        for (uint32_t c = sc + 1; c < ec; c++)
+            leaf[c] = mid;
+        leaf[ec] = pa_bits_summarize(pa_chunk_of(pa, ec)->alloc);
+    } else {
+        for (uint32_t c = sc; c <= ec; c++)
+            leaf[c] = pa_bits_summarize(pa_chunk_of(pa, c)->alloc);
+    }
+
+    /* Recompute the parents, level by level, while anything changes. */
+    for (int l = PA_LEVELS - 2; l >= 0; l--) {
+        unsigned shift = pa_level_shift(l);
+        unsigned logn = pa_level_log_pages(l + 1);
+        const pa_sum *below = pa->sum[l + 1];
+        pa_sum *here = pa->sum[l];
+        int changed = 0;
+        for (uintptr_t i = base >> shift; i <= last >> shift; i++) {
+            pa_sum s = merge8(&below[i * 8], logn);
+            if (s != here[i]) {
+                here[i] = s;
+                changed = 1;
+            }
+        }
+        if (!changed)
+            return;
+    }
+}
+
+/* ---- Search ------------------------------------------------------------ */
+
+/*
+ * Slow-path first fit: walk the tree from level 0, scanning each block of
+ * entries from the search hint onwards. An entry whose max fits the
+ * request is descended into; a run may also straddle consecutive entries
+ * (the end of one, whole free entries, the start of another). The first
+ * entry with any free page bounds where the first free page of the heap
+ * is: *new_search receives that bound (mapped into a grown range), a new
+ * search hint. Returns 0 if nothing fits (*new_search = PA_SEARCH_NONE).
+ */
+uintptr_t pa_find(pagealloc *pa, size_t npages, uintptr_t *new_search)
+{
+    uintptr_t first_free = pa->search;   /* no free page below this */
+    int first_free_exact = 1;            /* still narrowing it down */
+    uintptr_t block = 0;                 /* entry index of the block's start */
+
+    for (int l = 0; l < PA_LEVELS; l++) {
+        unsigned shift = pa_level_shift(l);
+        unsigned logp = pa_level_log_pages(l);
+        uintptr_t full = (uintptr_t)1 << logp;
+        uintptr_t nent = l == 0 ? (uintptr_t)1 << PA_L0_BITS : 8;
+        uintptr_t j = 0;
+        uintptr_t si = pa->search >> shift;
+        if (si >= block && si < block + nent)
+            j = si - block;
+
+        const pa_sum *e = &pa->sum[l][block];
+        uintptr_t run = 0, run_start = 0;  /* straddling run, in pages */
+        uintptr_t first = nent;            /* first entry with a free page */
+        int descend = 0;
+        for (; j < nent; j++) {
+            pa_sum s = e[j];
+            if (s == 0) {
+                run = 0;
+                continue;
+            }
+            if (first == nent) {
+                first = j;
+                uintptr_t at = (block + j) << shift;
+                if (first_free_exact && at > first_free)
+                    first_free = at;
+            }
+            uintptr_t st = pa_sum_start(s);
+            if (run + st >= npages) {
+                if (run == 0)
+                    run_start = (block + j) << logp;
+                run += st;
+                break;
+            }
+            if (pa_sum_max(s) >= npages) {
+                descend = 1;
+                break;
+            }
+            if (run == 0 || st < full) {
+                run = pa_sum_end(s);
+                run_start = ((block + j + 1) << logp) - run;
+            } else {
+                run += full;
+            }
+        }
+        if (!descend) {
+            if (run >= npages) {
+                *new_search = pa_ranges_addr_ge(&pa->in_use, first_free, PA_SEARCH_NONE);
+                return run_start << PA_PAGE_SHIFT;
+            }
+            if (l == 0) {
+                *new_search = PA_SEARCH_NONE;
+                return 0;
+            }
+            pa_report("pagealloc_alloc", block << shift, npages,
+                      "summary says a run fits but the entries below do not hold it");
+            *new_search = PA_SEARCH_NONE;
+            return 0;
+        }
+        /* Descending into an entry other than the first free one fixes
+         * the bound on the first free page at that entry's base. */
+        if (j != first)
+            first_free_exact = 0;
+        block = (block + j) << PA_LEVEL_BITS;
+        if (l == PA_LEVELS - 1) {
+            uint32_t ci = (uint32_t)(block >> PA_LEVEL_BITS);
+            unsigned ns;
+            unsigned p = pa_bits_find(pa_chunk_of(pa, ci)->alloc, (unsigned)npages, 0, &ns);
+            if (p == PA_NOT_FOUND) {
+                pa_report("pagealloc_alloc", pa_chunk_base(ci), npages,
+                          "chunk summary says a run fits but the bitmap has none");
+                *new_search = PA_SEARCH_NONE;
+                return 0;
+            }
+            if (first_free_exact) {
+                uintptr_t at = pa_chunk_base(ci) + (uintptr_t)ns * PA_PAGE_SIZE;
+                if (at > first_free)
+                    first_free = at;
+            }
+            *new_search = pa_ranges_addr_ge(&pa->in_use, first_free, PA_SEARCH_NONE);
+            return pa_chunk_base(ci) + (uintptr_t)p * PA_PAGE_SIZE;
+        }
+    }
+    return 0;   /* not reached */
+}
+
+/* ---- Allocation and freeing -------------------------------------------- */
+
+/* Visit the chunk-sized pieces of the page range [base, base+npages). */
+#define FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, body)              \
+    do {                                                                       \
+        uintptr_t a_ = (base), end_ = (base) + (npages) * PA_PAGE_SIZE;        \
+        while (a_ < end_) {                                                    \
+            uint32_t ci = pa_chunk_index(a_);                                  \
+            unsigned page = pa_chunk_page(a_);                                 \
+            uintptr_t left_ = (end_ - a_) >> PA_PAGE_SHIFT;                    \
+            unsigned n = PA_CHUNK_PAGES - page < left_ ?                       \
+                         PA_CHUNK_PAGES - page : (unsigned)left_;              \
+            body                                                               \
+            a_ += (uintptr_t)n * PA_PAGE_SIZE;                                 \
+        }                                                                      \
+    } while (0)
+
+size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages)
+{
+    size_t scav = 0;
+    FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
+        pa_chunk *c = pa_chunk_of(pa, ci);
+        if (n == PA_CHUNK_PAGES) {
+            for (unsigned w = 0; w < PA_CHUNK_WORDS; w++)
+                scav += (size_t)__builtin_popcountll(c->scav[w]);
+            pa_bits_set_all(c->alloc);
+            pa_bits_clear_all(c->scav);
+        } else {
+            unsigned s = pa_bits_popcnt_range(c->scav, page, n);
+            pa_bits_set_range(c->alloc, page, n);
+            if (s) {
+                scav += s;
+                pa_bits_clear_range(c->scav, page, n);
+            }
+        }
+    });
+    pa_update(pa, base, npages, 1, 1);
+    return scav * PA_PAGE_SIZE;
+}
+
+void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
+{
+    if (base < pa->search)
+        pa->search = base;
+    if (!scavenged)
+        pa_scav_index_mark(&pa->scav, base, base + npages * PA_PAGE_SIZE);
+    FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
+        pa_chunk *c = pa_chunk_of(pa, ci);
+        if (n == PA_CHUNK_PAGES)
+            pa_bits_clear_all(c->alloc);
+        else
+            pa_bits_clear_range(c->alloc, page, n);
+    });
+    pa_update(pa, base, npages, npages > 1, 0);
+}
+
+PA_API uintptr_t pagealloc_alloc(pagealloc *pa, size_t npages, size_t *scav_bytes)
+{
+    if (scav_bytes)
+        *scav_bytes = 0;
+    if (npages == 0 || npages > (PA_MAX_ADDR >> PA_PAGE_SHIFT))
+        return 0;
+    uint32_t ci = pa_chunk_index(pa->search);
+    if (ci >= pa->end)
+        return 0;
+
+    uintptr_t addr, new_search;
+    unsigned page = pa_chunk_page(pa->search);
+    if (PA_CHUNK_PAGES - page >= npages && pa_sum_max(pa_leaf_sum(pa, ci)) >= npages) {
+        /* Fast path: the hint's chunk has a fitting run above the hint. */
+        unsigned ns;
+        unsigned p = pa_bits_find(pa_chunk_of(pa, ci)->alloc, (unsigned)npages, page, &ns);
+        if (p == PA_NOT_FOUND) {
+            pa_report("pagealloc_alloc", pa_chunk_base(ci), npages,
+                      "chunk summary says a run fits but the bitmap has none");
+            return 0;
+        }
+        addr = pa_chunk_base(ci) + (uintptr_t)p * PA_PAGE_SIZE;
+        new_search = pa_chunk_base(ci) + (uintptr_t)ns * PA_PAGE_SIZE;
+    } else {
+        addr = pa_find(pa, npages, &new_search);
+        if (addr == 0) {
+            if (npages == 1)
+                pa->search = PA_SEARCH_NONE;   /* not one page is free */
+            return 0;
+        }
+    }
+    size_t scav = pa_alloc_range(pa, addr, npages);
+    if (new_search > pa->search)
+        pa->search = new_search;
+    if (scav_bytes)
+        *scav_bytes = scav;
+    return addr;
+}
+
+/* Cheap validation of a caller's free: 1 if valid, else reported. */
+static int free_is_valid(pagealloc *pa, const char *call, uintptr_t base, size_t npages)
+{
+    const char *rule = NULL;
+    if (npages == 0)
+        rule = "page count is zero";
+    else if (base & (PA_PAGE_SIZE - 1))
+        rule = "address is not page aligned";
+    else if (base >= PA_MAX_ADDR || npages > (PA_MAX_ADDR - base) >> PA_PAGE_SHIFT)
+        rule = "range overflows the address space";
+    else if (!pa_ranges_contains(&pa->in_use, base, base + npages * PA_PAGE_SIZE))
+        rule = "range is not inside the heap";
+    else {
+        FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
+            if (!rule && pa_bits_popcnt_range(pa_chunk_of(pa, ci)->alloc, page, n) != n)
+                rule = "some pages are not allocated (double free?)";
+        });
+    }
+    if (rule) {
+        pa_report(call, base, npages, rule);
+        return 0;
+    }
+    return 1;
+}
+
+PA_API void pagealloc_free(pagealloc *pa, uintptr_t base, size_t npages)
+{
+    if (free_is_valid(pa, "pagealloc_free", base, npages))
+        pa_free_range(pa, base, npages, 0);
+}
+
+PA_API void pagealloc_test_free(pagealloc *pa, uintptr_t base, size_t npages)
+{
+    if (free_is_valid(pa, "pagealloc_test_free", base, npages))
+        pa_free_range(pa, base, npages, 1);
+}
+
+/* ---- Growth ------------------------------------------------------------ */
+
+/* Commit the pages of level l's array that hold entries [lo, hi). */
+static int commit_summaries(pagealloc *pa, int l, uintptr_t lo, uintptr_t hi)
+{
+    uintptr_t first = lo * sizeof(pa_sum) / pa->os_page;
+    uintptr_t last = (hi * sizeof(pa_sum) + pa->os_page - 1) / pa->os_page;
+    uint64_t *bits = pa->committed[l];
+    for (uintptr_t p = first; p < last;) {
+        if (bits[p / 64] >> (p % 64) & 1) {
+            p++;
+            continue;
+        }
+        uintptr_t q = p;
+        while (q < last && !(bits[q / 64] >> (q % 64) & 1))
+            q++;
+        int err = pa_meta_commit((char *)pa->sum[l] + p * pa->os_page,
+                                 (q - p) * pa->os_page, &pa->stat);
+        if (err)
+            return err;
+        for (uintptr_t r = p; r < q; r++)
+            bits[r / 64] |= (uint64_t)1 << (r % 64);
+        p = q;
+    }
+    return 0;
+}
+
+/*
+ * Make the metadata for chunks [base, limit) addressable: summaries (whole
+ * blocks of 8 entries at every level, all of level 0), chunk bitmaps and
+ * the scavenge index. On error what was committed stays committed (and
+ * counted): it is zero, as unused metadata is, and the heap is unchanged.
+ */
+int pa_grow_chunks(pagealloc *pa, uintptr_t base, uintptr_t limit)
+{
+    for (int l = 0; l < PA_LEVELS; l++) {
+        unsigned shift = pa_level_shift(l);
+        uintptr_t lo = base >> shift, hi = ((limit - 1) >> shift) + 1;
+        if (l == 0) {
+            lo = 0;
+            hi = (uintptr_t)1 << PA_L0_BITS;
+        } else {
+            lo &= ~(uintptr_t)7;
+            hi = (hi + 7) & ~(uintptr_t)7;
+        }
+        int err = commit_summaries(pa, l, lo, hi);
+        if (err)
+            return err;
+    }
+    unsigned l2_shift = PA_ADDR_BITS - PA_CHUNK_SHIFT - PA_L1_BITS;
+    for (uint32_t i = pa_chunk_index(base) >> l2_shift;
+         i <= pa_chunk_index(limit - 1) >> l2_shift; i++) {
+        if (pa->chunks[i])
+            continue;
+        void *mem;
+        int err = sysmem_alloc((size_t)PA_L2_CHUNKS * sizeof(pa_chunk), &pa->stat, &mem);
+        if (err)
+            return err;
+        pa->chunks[i] = mem;
+    }
+    return pa_scav_index_grow(&pa->scav, pa_chunk_index(base), pa_chunk_index(limit), &pa->stat);
+}
+
+PA_API int pagealloc_grow(pagealloc *pa, uintptr_t base, size_t size)
+{
+    if (size == 0 || base >= PA_MAX_ADDR || size > PA_MAX_ADDR - base)
+        return EINVAL;
+    uintptr_t limit = (base + size + PA_CHUNK_SIZE - 1) & ~(PA_CHUNK_SIZE - 1);
+    base &= ~(PA_CHUNK_SIZE - 1);
+    if (base == 0)
+        return EINVAL;
+    if (pa_ranges_overlaps(&pa->in_use, base, limit))
+        return EEXIST;
+    int err = pa_ranges_reserve(&pa->in_use, &pa->stat);
+    if (!err)
+        err = pa_grow_chunks(pa, base, limit);
+    if (err)
+        return err;
+
+    /* Nothing below can fail. */
+    uint32_t sc = pa_chunk_index(base), ec = pa_chunk_index(limit);
+    if (pa->end == 0 || sc < pa->start)
+        pa->start = sc;
+    if (ec > pa->end)
+        pa->end = ec;
+    pa_ranges_add(&pa->in_use, base, limit);
+    if (base < pa->search)
+        pa->search = base;
+    for (uint32_t c = sc; c < ec; c++)
+        pa_bits_set_all(pa_chunk_of(pa, c)->scav);   /* new memory is released */
+    pa->chunk_count += ec - sc;
+    pa_update(pa, base, (limit - base) >> PA_PAGE_SHIFT, 1, 0);
+    return 0;
+}
+
+/* ---- Life cycle -------------------------------------------------------- */
+
+static int is_pow2(size_t x) { return x && !(x & (x - 1)); }
+
+PA_API pagealloc *pagealloc_new(const pagealloc_options *opts)
+{
+    pagealloc_options o = { 0 };
+    if (opts)
+        o = *opts;
+    sysmem_caps caps;
+    sysmem_get_caps(&caps);
+
+    size_t phys = o.phys_page_size ? o.phys_page_size : caps.page_size;
+    size_t huge = o.huge_page_size == SIZE_MAX ? 0 :
+                  o.huge_page_size ? o.huge_page_size : caps.huge_page_size;
+    if (!is_pow2(phys) || phys < 4096 || phys > (512u << 10) ||
+        (huge && (!is_pow2(huge) || huge > PA_CHUNK_SIZE))) {
+        errno = EINVAL;
+        return NULL;
+    }
+
+    sysmem_stat stat = { 0 };
+    size_t self = (sizeof(struct pagealloc) + caps.page_size - 1) & ~(caps.page_size - 1);
+    void *mem;
+    int err = sysmem_alloc(self, &stat, &mem);
+    if (err) {
+        errno = err;
+        return NULL;
+    }
+    pagealloc *pa = mem;
+    pa->stat = stat;
+    pa->self_bytes = self;
+    pa->unbacked = o.unbacked != 0;
+    pa->os_page = caps.page_size;
+    pa->min_scav_pages = phys > PA_PAGE_SIZE ? (unsigned)(phys / PA_PAGE_SIZE) : 1;
+    pa->huge_pages = huge > PA_PAGE_SIZE && huge > phys ? (unsigned)(huge / PA_PAGE_SIZE) : 0;
+    pa->search = PA_SEARCH_NONE;
+
+    /* Reserve the summary arrays, and the bitmaps of their committed pages. */
+    size_t bitmap_bytes = 0;
+    for (int l = 0; l < PA_LEVELS; l++) {
+        pa->sum_bytes[l] = ((size_t)1 << (PA_L0_BITS + l * PA_LEVEL_BITS)) * sizeof(pa_sum);
+        size_t pages = pa->sum_bytes[l] / pa->os_page;
+        bitmap_bytes += (pages + 63) / 64 * sizeof(uint64_t);
+    }
+    bitmap_bytes = (bitmap_bytes + pa->os_page - 1) & ~(pa->os_page - 1);
+    err = sysmem_alloc(bitmap_bytes, &pa->stat, &mem);
+    if (err)
+        goto fail;
+    for (int l = 0; l < PA_LEVELS; l++) {
+        pa->committed[l] = mem;
+        mem = (char *)mem + (pa->sum_bytes[l] / pa->os_page + 63) / 64 * sizeof(uint64_t);
+    }
+    for (int l = 0; l < PA_LEVELS; l++) {
+        err = sysmem_reserve(NULL, pa->sum_bytes[l], &mem);
+        if (err)
+            goto fail;
+        pa->sum[l] = mem;
+    }
+    err = pa_scav_index_init(&pa->scav);
+    if (err)
+        goto fail;
+    return pa;
+fail:
+    pagealloc_delete(pa);
+    errno = err;
+    return NULL;
+}
+
+PA_API void pagealloc_delete(pagealloc *pa)
+{
+    if (!pa)
+        return;
+    for (int l = 0; l < PA_LEVELS; l++)
+        if (pa->sum[l])
+            sysmem_free(pa->sum[l], pa->sum_bytes[l], &pa->stat);
+    if (pa->committed[0]) {
+        size_t bitmap_bytes = 0;
+        for (int l = 0; l < PA_LEVELS; l++)
+            bitmap_bytes += (pa->sum_bytes[l] / pa->os_page + 63) / 64 * sizeof(uint64_t);
+        bitmap_bytes = (bitmap_bytes + pa->os_page - 1) & ~(pa->os_page - 1);
+        sysmem_free(pa->committed[0], bitmap_bytes, &pa->stat);
+    }
+    for (size_t i = 0; i < (1u << PA_L1_BITS); i++)
+        if (pa->chunks[i])
+            sysmem_free(pa->chunks[i], (size_t)PA_L2_CHUNKS * sizeof(pa_chunk), &pa->stat);
+    pa_scav_index_destroy(&pa->scav, &pa->stat);
+    pa_ranges_destroy(&pa->in_use, &pa->stat);
+    sysmem_stat last = pa->stat;      /* the counter lives in what is freed */
+    sysmem_free(pa, pa->self_bytes, &last);
+}
+
+PA_API void pagealloc_get_stats(const pagealloc *pa, pagealloc_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->version = PAGEALLOC_STATS_VERSION;
+    out->chunks = pa->chunk_count;
+    out->heap_bytes = pa->chunk_count * PA_CHUNK_SIZE;
+    out->metadata_bytes = sysmem_stat_load(&pa->stat);
+    for (size_t r = 0; r < pa->in_use.n; r++) {
+        for (uint32_t ci = pa_chunk_index(pa->in_use.r[r].base);
+             ci < pa_chunk_index(pa->in_use.r[r].limit); ci++) {
+            const pa_chunk *c = pa_chunk_of(pa, ci);
+            for (unsigned w = 0; w < PA_CHUNK_WORDS; w++) {
+                out->free_bytes += (uint64_t)(64 - __builtin_popcountll(c->alloc[w])) * PA_PAGE_SIZE;
+                out->scavenged_bytes += (uint64_t)__builtin_popcountll(c->scav[w]) * PA_PAGE_SIZE;
+            }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+/*
+ * pagealloc_internal.h - the page allocator's state, shared by the files
+ * that implement it (pagealloc.c, pagecache.c, scavenge.c, check.c,
+ * testing.c).
+ *
+ * What is managed. Pages of 8 KiB inside 48-bit addresses, grouped in
+ * chunks of 512 pages (4 MiB). The chunk index of an address is simply
+ * addr >> 22, so there are 2^26 possible chunks; chunk 0 (the page at
+ * address 0 is the "no page" answer) is never part of a heap.
+ *
+ * How it is represented. Each grown chunk has two 512-bit bitmaps
+ * (pa_chunk: allocated, scavenged). Chunks live in a sparse two-level
+ * array: chunks[ci >> 13] points to a block of 8192 chunks (1 MiB),
+ * allocated when the first chunk in it is grown.
+ *
+ * How it is searched. A radix tree of summaries (bitmap.h: start, max, end
+ * free pages) with five levels; level 4 has one entry per chunk and an
+ * entry at level l summarises the 8 entries below it at level l+1. Level 0
+ * has 2^14 entries of 2^21 pages (16 GiB) each:
+ *
+ *     level:          0      1      2      3      4
+ *     entry covers: 16 GiB  2 GiB 256 MiB 32 MiB  4 MiB
+ *     entries:       2^14   2^17   2^20   2^23   2^26
+ *
+ * 14 + 4*3 + 22 = 48 address bits; 2^21 pages per level-0 entry is what
+ * the 21-bit summary fields can hold (the value 2^21 itself is the one
+ * special encoding). A search walks down from level 0, keeping to the
+ * lowest entry whose max fits the request (or a run that straddles
+ * neighbouring entries), so it finds the lowest-addressed fit.
+ *
+ * How each level is stored. One flat array per level, reserved once
+ * (about 585 MiB of address space, no memory) and committed a physical
+ * page at a time, in whole blocks of 8 entries, as the heap grows: only
+ * summaries of grown address space are ever read. committed[l] has one
+ * bit per physical page of level l's array.
+ *
+ * The search hint. Every page below `search` is allocated. It is lowered
+ * by free, grow and cache flush, raised by alloc, and always lies inside a
+ * grown range (so the summaries around it are committed), or equals
+ * PA_SEARCH_NONE when no page is free.
+ *
+ * Threads: none of this is synchronised; the caller serialises calls.
+ */
+#ifndef PAGEALLOC_PAGEALLOC_INTERNAL_H
+#define PAGEALLOC_PAGEALLOC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pagealloc/pagealloc.h"
+#include "bitmap.h"
+#include "ranges.h"
+#include "scavindex.h"
+
+#define PA_PAGE_SHIFT   13u
+#define PA_PAGE_SIZE    ((uintptr_t)1 << PA_PAGE_SHIFT)
+#define PA_CHUNK_SHIFT  22u
+#define PA_CHUNK_SIZE   ((uintptr_t)1 << PA_CHUNK_SHIFT)
+#define PA_ADDR_BITS    48u
+#define PA_MAX_ADDR     ((uintptr_t)1 << PA_ADDR_BITS)
+#define PA_NCHUNKS      ((uint32_t)1 << (PA_ADDR_BITS - PA_CHUNK_SHIFT))
+#define PA_LEVELS       5
+#define PA_LEVEL_BITS   3u
+#define PA_L0_BITS      (PA_ADDR_BITS - PA_CHUNK_SHIFT - (PA_LEVELS - 1) * PA_LEVEL_BITS)
+#define PA_L1_BITS      13u              /* chunks[] top-level index bits */
+#define PA_L2_CHUNKS    ((uint32_t)1 << (PA_ADDR_BITS - PA_CHUNK_SHIFT - PA_L1_BITS))
+#define PA_SEARCH_NONE  (PA_MAX_ADDR - 1) /* above every page: nothing free */
+
+/* Address bits below level l's entry index, and pages per entry. */
+static inline unsigned pa_level_shift(int l) { return PA_CHUNK_SHIFT + (PA_LEVELS - 1 - l) * PA_LEVEL_BITS; }
+static inline unsigned pa_level_log_pages(int l) { return pa_level_shift(l) - PA_PAGE_SHIFT; }
+
+static inline uint32_t  pa_chunk_index(uintptr_t a) { return (uint32_t)(a >> PA_CHUNK_SHIFT); }
+static inline uintptr_t pa_chunk_base(uint32_t ci) { return (uintptr_t)ci << PA_CHUNK_SHIFT; }
+static inline unsigned  pa_chunk_page(uintptr_t a) { return (unsigned)((a >> PA_PAGE_SHIFT) & (PA_CHUNK_PAGES - 1)); }
+
+typedef struct pa_chunk {
+    uint64_t alloc[PA_CHUNK_WORDS];   /* 1 = page in use (or owned by a page cache) */
+    uint64_t scav[PA_CHUNK_WORDS];    /* 1 = page released to the OS; implies free */
+} pa_chunk;
+
+struct pagealloc {
+    pa_sum   *sum[PA_LEVELS];         /* reserved arrays; committed where grown */
+    uint64_t *committed[PA_LEVELS];   /* 1 bit per OS page of sum[l] that is committed */
+    size_t    sum_bytes[PA_LEVELS];   /* reservation size of sum[l] */
+    uintptr_t search;                 /* the search hint (see above) */
+    uint32_t  start, end;             /* grown chunks lie in [start, end); 0,0: none */
+    pa_ranges in_use;                 /* grown address ranges, sorted, coalesced */
+    pa_scav_index scav;               /* chunks that may have resident free pages */
+    int       unbacked;               /* never touch or release managed memory */
+    size_t    os_page;                /* the OS page size (metadata granularity) */
+    unsigned  min_scav_pages;         /* pages per physical page, at least 1 */
+    unsigned  huge_pages;             /* pages per huge page if guarded, else 0 */
+    sysmem_stat stat;                 /* metadata bytes mapped from the OS */
+    uint64_t  chunk_count;            /* grown chunks */
+    size_t    self_bytes;             /* size of this mapping */
+    pa_chunk *chunks[1u << PA_L1_BITS];
+};
+
+static inline pa_chunk *pa_chunk_of(const pagealloc *pa, uint32_t ci)
+{
+    return &pa->chunks[ci >> (PA_ADDR_BITS - PA_CHUNK_SHIFT - PA_L1_BITS)][ci & (PA_L2_CHUNKS - 1)];
+}
+static inline pa_chunk *pa_try_chunk_of(const pagealloc *pa, uint32_t ci)
+{
+    pa_chunk *l2 = pa->chunks[ci >> (PA_ADDR_BITS - PA_CHUNK_SHIFT - PA_L1_BITS)];
+    return l2 ? &l2[ci & (PA_L2_CHUNKS - 1)] : NULL;
+}
+static inline pa_sum pa_leaf_sum(const pagealloc *pa, uint32_t ci)
+{
+    return pa->sum[PA_LEVELS - 1][ci];
+}
+
+/* Commit reserved metadata: Reserved -> Ready, or nothing on error. */
+static inline int pa_meta_commit(void *v, size_t n, sysmem_stat *stat)
+{
+    int err = sysmem_map(v, n, stat);
+    if (err)
+        return err;
+    err = sysmem_used(v, n);
+    if (err)
+        (void)sysmem_fault(v, n, stat);   /* back to Reserved */
+    return err;
+}
+
+/* pagealloc.c */
+void      pa_update(pagealloc *pa, uintptr_t base, size_t npages, int contig, int alloc);
+size_t    pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages);
+uintptr_t pa_find(pagealloc *pa, size_t npages, uintptr_t *new_search);
+void      pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged);
+int       pa_grow_chunks(pagealloc *pa, uintptr_t base, uintptr_t limit);
+void      pa_report(const char *call, uintptr_t addr, size_t npages, const char *rule);
+
+/* Export marker: the library is built with hidden visibility. */
+#ifndef PA_API
+#define PA_API __attribute__((visibility("default")))
+#endif
+
+#endif /* PAGEALLOC_PAGEALLOC_INTERNAL_H */

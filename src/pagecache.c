@@ -1,0 +1,99 @@
+/*
+ * pagecache.c - page caches (Go's pageCache, mpagecache.go).
+ *
+ * A cache owns the free pages of one 64-page aligned block: they are
+ * marked allocated in the allocator (so nobody else takes them), and the
+ * cache hands them out with bit operations alone. cache has a 1 for each
+ * page the cache still owns; scav has a 1 for each of those that is
+ * scavenged (its bit was cleared in the chunk when the cache took it).
+ * Invariant: scav is a subset of cache; base == 0 iff cache == 0 before
+ * the first allocation (an empty cache).
+ */
+#include "pagealloc_internal.h"
+
+PA_API uintptr_t pagealloc_cache_alloc(pagealloc_cache *c, size_t npages, size_t *scav_bytes)
+{
+    if (scav_bytes)
+        *scav_bytes = 0;
+    if (c->cache == 0 || npages == 0 || npages > PAGEALLOC_CACHE_PAGES)
+        return 0;
+    unsigned i;
+    uint64_t mask;
+    if (npages == 1) {
+        i = (unsigned)__builtin_ctzll(c->cache);
+        mask = (uint64_t)1 << i;
+    } else {
+        i = pa_find_bit_range64(c->cache, (unsigned)npages);
+        if (i >= 64)
+            return 0;
+        mask = (npages == 64 ? ~(uint64_t)0 : (((uint64_t)1 << npages) - 1)) << i;
+    }
+    if (scav_bytes)
+        *scav_bytes = (size_t)__builtin_popcountll(c->scav & mask) * PA_PAGE_SIZE;
+    c->cache &= ~mask;
+    c->scav &= ~mask;
+    return c->base + (uintptr_t)i * PA_PAGE_SIZE;
+}
+
+PA_API pagealloc_cache pagealloc_alloc_to_cache(pagealloc *pa)
+{
+    pagealloc_cache c = { 0 };
+    uint32_t ci = pa_chunk_index(pa->search);
+    if (ci >= pa->end)
+        return c;
+
+    unsigned page;
+    if (pa_leaf_sum(pa, ci) != 0) {
+        /* The hint's chunk has a free page at or above the hint. */
+        unsigned ns;
+        page = pa_bits_find(pa_chunk_of(pa, ci)->alloc, 1, pa_chunk_page(pa->search), &ns);
+        if (page == PA_NOT_FOUND) {
+            pa_report("pagealloc_alloc_to_cache", pa_chunk_base(ci), 1,
+                      "chunk summary says a page is free but the bitmap has none");
+            return c;
+        }
+    } else {
+        uintptr_t ns;
+        uintptr_t addr = pa_find(pa, 1, &ns);
+        if (addr == 0) {
+            pa->search = PA_SEARCH_NONE;
+            return c;
+        }
+        ci = pa_chunk_index(addr);
+        page = pa_chunk_page(addr);
+    }
+
+    pa_chunk *ch = pa_chunk_of(pa, ci);
+    unsigned w = page / 64;
+    c.base = pa_chunk_base(ci) + (uintptr_t)w * 64 * PA_PAGE_SIZE;
+    c.cache = ~ch->alloc[w];
+    c.scav = ch->scav[w] & c.cache;
+    ch->alloc[w] = ~(uint64_t)0;
+    ch->scav[w] &= ~c.cache;
+    pa_update(pa, c.base, PAGEALLOC_CACHE_PAGES, 0, 1);
+    /* Every page of the block is now taken, by the heap or the cache. */
+    pa->search = c.base + (PAGEALLOC_CACHE_PAGES - 1) * PA_PAGE_SIZE;
+    return c;
+}
+
+PA_API void pagealloc_cache_flush(pagealloc_cache *c, pagealloc *pa)
+{
+    if (c->cache == 0) {
+        *c = (pagealloc_cache){ 0 };
+        return;
+    }
+    uint32_t ci = pa_chunk_index(c->base);
+    unsigned w = pa_chunk_page(c->base) / 64;
+    pa_chunk *ch = pa_chunk_of(pa, ci);
+    if ((ch->alloc[w] & c->cache) != c->cache) {
+        pa_report("pagealloc_cache_flush", c->base, PAGEALLOC_CACHE_PAGES,
+                  "cache holds pages the heap does not have allocated");
+        return;
+    }
+    ch->alloc[w] &= ~c->cache;
+    ch->scav[w] |= c->scav & c->cache;
+    if (c->base < pa->search)
+        pa->search = c->base;
+    pa_update(pa, c->base, PAGEALLOC_CACHE_PAGES, 0, 0);
+    *c = (pagealloc_cache){ 0 };
+}
