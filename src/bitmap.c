@@ -74,6 +74,29 @@ void pa_bits_clear_all(uint64_t *b)
         b[w] = 0;
 }
 
+int pa_bits_any_in_range(const uint64_t *b, unsigned i, unsigned n)
+{
+    for (unsigned w = i / 64, lo = i % 64; n > 0; w++, lo = 0) {
+        unsigned k = 64 - lo < n ? 64 - lo : n;
+        if (b[w] & word_mask(lo, k))
+            return 1;
+        n -= k;
+    }
+    return 0;
+}
+
+int pa_bits_all_in_range(const uint64_t *b, unsigned i, unsigned n)
+{
+    for (unsigned w = i / 64, lo = i % 64; n > 0; w++, lo = 0) {
+        unsigned k = 64 - lo < n ? 64 - lo : n;
+        uint64_t m = word_mask(lo, k);
+        if ((b[w] & m) != m)
+            return 0;
+        n -= k;
+    }
+    return 1;
+}
+
 unsigned pa_bits_popcnt_range(const uint64_t *b, unsigned i, unsigned n)
 {
     unsigned w = i / 64, lo = i % 64;
@@ -90,19 +113,28 @@ unsigned pa_bits_popcnt_range(const uint64_t *b, unsigned i, unsigned n)
 
 /*
  * Longest run of 0 bits in w strictly between its lowest and highest 1 bit,
- * but only if longer than best (otherwise best is returned unchanged).
+ * or best if none is longer. First the shift-and trick asks, in O(log best)
+ * steps, whether any run exceeds best at all (usually not); only then is
+ * the run measured, one step per page it exceeds best by.
  */
 static unsigned interior_free_run(uint64_t w, unsigned best)
 {
-    unsigned lo = ctz64(w), hi = 63 - (unsigned)__builtin_clzll(w);
-    if (hi - lo < 2 || best >= hi - lo - 1)
+    unsigned lo = ctz64(w), span = 63 - clz64(w) - lo;   /* top 1 - lowest 1 */
+    /* 1s: the free pages between the lowest and the top 1, shifted down. */
+    uint64_t runs = ~(w >> lo) & (((uint64_t)1 << span) - 1);
+    unsigned len = 1;              /* runs marks starts of runs >= len */
+    while (runs && len <= best) {
+        unsigned s = len <= best + 1 - len ? len : best + 1 - len;
+        runs &= runs >> s;
+        len += s;
+    }
+    if (!runs)
         return best;
-    uint64_t holes = ~w & word_mask(lo, hi - lo + 1);
-    if ((unsigned)__builtin_popcountll(holes) <= best)
-        return best;
-    while (pa_find_bit_range64(holes, best + 1) < 64)
-        best++;
-    return best;
+    while (runs) {
+        runs &= runs >> 1;
+        len++;
+    }
+    return len - 1;
 }
 
 pa_sum pa_bits_summarize(const uint64_t *b)
@@ -124,13 +156,69 @@ pa_sum pa_bits_summarize(const uint64_t *b)
         run += ctz64(x);
         if (run > max)
             max = run;
-        if (max < 62)
+        if (max < 62 && (x & (x + (x & -x))) != 0)   /* x has an interior hole */
             max = interior_free_run(x, max);
         run = clz64(x);
     }
     if (run > max)
         max = run;
     return pa_sum_pack(start, max, run);
+}
+
+/* Free (0) pages immediately below page i. */
+static unsigned free_below(const uint64_t *b, unsigned i)
+{
+    unsigned w = i / 64, o = i % 64, count = 0;
+    if (o) {
+        uint64_t x = b[w] << (64 - o);
+        if (x)
+            return clz64(x);
+        count = o;
+    }
+    while (w-- > 0) {
+        if (b[w])
+            return count + clz64(b[w]);
+        count += 64;
+    }
+    return count;
+}
+
+/* Free (0) pages from page i upward. */
+static unsigned free_above(const uint64_t *b, unsigned i)
+{
+    if (i >= PA_CHUNK_PAGES)
+        return 0;
+    unsigned w = i / 64, o = i % 64;
+    uint64_t x = b[w] >> o;
+    if (x)
+        return ctz64(x);
+    unsigned count = 64 - o;
+    for (w++; w < PA_CHUNK_WORDS; w++) {
+        if (b[w])
+            return count + ctz64(b[w]);
+        count += 64;
+    }
+    return count;
+}
+
+pa_sum pa_sum_after_free(const uint64_t *b, pa_sum old, unsigned i, unsigned n)
+{
+    unsigned below = free_below(b, i), above = free_above(b, i + n);
+    unsigned run = below + n + above;          /* the joined run */
+    unsigned start = i == below ? run : pa_sum_start(old);
+    unsigned end = i + n + above == PA_CHUNK_PAGES ? run : pa_sum_end(old);
+    unsigned max = pa_sum_max(old) > run ? pa_sum_max(old) : run;
+    return pa_sum_pack(start, max, end);
+}
+
+pa_sum pa_sum_after_alloc(const uint64_t *b, pa_sum old, unsigned i, unsigned n)
+{
+    unsigned below = free_below(b, i), above = free_above(b, i + n);
+    if (below + n + above >= pa_sum_max(old))
+        return pa_bits_summarize(b);           /* a longest run was cut */
+    unsigned start = i == below ? below : pa_sum_start(old);
+    unsigned end = i + n + above == PA_CHUNK_PAGES ? above : pa_sum_end(old);
+    return pa_sum_pack(start, pa_sum_max(old), end);
 }
 
 /* First-fit for a single page. */

@@ -64,11 +64,22 @@ void     pa_bits_set_range(uint64_t *b, unsigned i, unsigned n);
 void     pa_bits_clear_range(uint64_t *b, unsigned i, unsigned n);
 void     pa_bits_set_all(uint64_t *b);
 void     pa_bits_clear_all(uint64_t *b);
+/* Whether any / every bit of [i, i+n) is 1 (n >= 1). */
+int      pa_bits_any_in_range(const uint64_t *b, unsigned i, unsigned n);
+int      pa_bits_all_in_range(const uint64_t *b, unsigned i, unsigned n);
 /* Number of 1 bits in [i, i+n). */
 unsigned pa_bits_popcnt_range(const uint64_t *b, unsigned i, unsigned n);
 
 /* Summary of the free (0) pages of an allocation bitmap. */
 pa_sum   pa_bits_summarize(const uint64_t *b);
+
+/* The summary of b after pages [i, i+n) (inside the chunk) changed state,
+ * given old, b's exact summary before. after_free: they were allocated and
+ * b now has them free; after_alloc: they were free and are now allocated.
+ * Cheaper than pa_bits_summarize: a free joins its neighbouring runs; an
+ * allocation re-summarises only when it cut into a longest run. */
+pa_sum   pa_sum_after_free(const uint64_t *b, pa_sum old, unsigned i, unsigned n);
+pa_sum   pa_sum_after_alloc(const uint64_t *b, pa_sum old, unsigned i, unsigned n);
 
 /* First fit of npages free pages at or after page search (hint: every page
  * below search is known to be in use). Returns the first page of the run or

@@ -5,9 +5,9 @@
  *   1. in-use ranges are sorted, non-empty, coalesced, chunk aligned, and
  *      start/end bound exactly the chunks they cover;
  *   2. every grown chunk has scavenged pages only where it has free pages;
- *   3. every leaf summary equals the summary of its chunk's bitmap, and
- *      every entry above equals the merge of its 8 children (within the
- *      blocks the grown ranges commit);
+ *   3. every leaf summary equals the summary of its chunk's bitmap; above
+ *      the leaves, every clean entry has clean children and equals their
+ *      merge, and every dirty entry has a dirty parent (tree.c's rules);
  *   4. the search hint is at or below every free page, and lies in a
  *      grown range or is PA_SEARCH_NONE.
  * Cost: proportional to the number of grown chunks. Read-only.
@@ -92,6 +92,16 @@ PA_API int pagealloc_check(const pagealloc *pa, char *msg, size_t size)
         for (int l = PA_LEVELS - 2; l >= 0; l--) {
             unsigned shift = pa_level_shift(l);
             for (uintptr_t e = r->r[i].base >> shift; e <= (r->r[i].limit - 1) >> shift; e++) {
+                int dirty = pa->dirty[l][e >> 3] >> (e & 7) & 1;
+                if (dirty) {
+                    if (l > 0 && !(pa->dirty[l - 1][e >> 6] >> ((e >> 3) & 7) & 1))
+                        return fail(msg, size, "pagealloc_check: summary entry at %#lx: %s",
+                                    e << shift, "dirty entry under a clean parent");
+                    continue;
+                }
+                if (l < PA_LEVELS - 2 && pa->dirty[l + 1][e] != 0)
+                    return fail(msg, size, "pagealloc_check: summary entry at %#lx: %s",
+                                e << shift, "clean entry with a dirty child");
                 if (pa->sum[l][e] != merge_slow(&pa->sum[l + 1][e * 8], pa_level_log_pages(l + 1)))
                     return fail(msg, size, "pagealloc_check: summary entry at %#lx: %s",
                                 e << shift, l == 0 ? "level 0 differs from its children" :

@@ -1,8 +1,8 @@
 /*
- * pagealloc.c - the page allocator: growth, the summary tree, first-fit
- * search, allocation and freeing. The data structures are described in
- * pagealloc_internal.h; the page cache is in pagecache.c, scavenging in
- * scavenge.c, the invariant checker in check.c.
+ * pagealloc.c - the page allocator: life cycle, growth, allocation and
+ * freeing. The data structures are described in pagealloc_internal.h; the
+ * summary tree and the search are in tree.c, the page cache in
+ * pagecache.c, scavenging in scavenge.c, the invariant checker in check.c.
  *
  * Every function here requires that the caller serialises calls on the
  * allocator (the heap lock, in a heap).
@@ -41,170 +41,6 @@ void pa_report(const char *call, uintptr_t addr, size_t npages, const char *rule
     error_fn(msg, error_arg);
 }
 
-/* ---- Summaries --------------------------------------------------------- */
-
-/* The summary of 8 consecutive entries of 2^logn pages each. */
-static pa_sum merge8(const pa_sum *c, unsigned logn)
-{
-    unsigned full = 1u << logn;
-    unsigned start = pa_sum_start(c[0]), max = pa_sum_max(c[0]), end = pa_sum_end(c[0]);
-    for (unsigned i = 1; i < 8; i++) {
-        unsigned s = pa_sum_start(c[i]), m = pa_sum_max(c[i]), e = pa_sum_end(c[i]);
-        if (start == i * full)
-            start += s;
-        if (end + s > max)
-            max = end + s;
-        if (m > max)
-            max = m;
-        end = e == full ? end + full : e;
-    }
-    return pa_sum_pack(start, max, end);
-}
-
-void pa_update(pagealloc *pa, uintptr_t base, size_t npages, int contig, int alloc)
-{
-    pa_sum *leaf = pa->sum[PA_LEVELS - 1];
-    uintptr_t last = base + npages * PA_PAGE_SIZE - 1;
-    uint32_t sc = pa_chunk_index(base), ec = pa_chunk_index(last);
-
-    if (sc == ec) {
-        pa_sum s = pa_bits_summarize(pa_chunk_of(pa, sc)->alloc);
-        if (s == leaf[sc])
-            return;
-        leaf[sc] = s;
-    } else if (contig) {
-        /* Interior chunks of a contiguous range are wholly in use or free. */
-        leaf[sc] = pa_bits_summarize(pa_chunk_of(pa, sc)->alloc);
-        pa_sum mid = alloc ? 0 : PA_SUM_FREE_CHUNK;
-        for (uint32_t c = sc + 1; c < ec; c++)
-            leaf[c] = mid;
-        leaf[ec] = pa_bits_summarize(pa_chunk_of(pa, ec)->alloc);
-    } else {
-        for (uint32_t c = sc; c <= ec; c++)
-            leaf[c] = pa_bits_summarize(pa_chunk_of(pa, c)->alloc);
-    }
-
-    /* Recompute the parents, level by level, while anything changes. */
-    for (int l = PA_LEVELS - 2; l >= 0; l--) {
-        unsigned shift = pa_level_shift(l);
-        unsigned logn = pa_level_log_pages(l + 1);
-        const pa_sum *below = pa->sum[l + 1];
-        pa_sum *here = pa->sum[l];
-        int changed = 0;
-        for (uintptr_t i = base >> shift; i <= last >> shift; i++) {
-            pa_sum s = merge8(&below[i * 8], logn);
-            if (s != here[i]) {
-                here[i] = s;
-                changed = 1;
-            }
-        }
-        if (!changed)
-            return;
-    }
-}
-
-/* ---- Search ------------------------------------------------------------ */
-
-/*
- * Slow-path first fit: walk the tree from level 0, scanning each block of
- * entries from the search hint onwards. An entry whose max fits the
- * request is descended into; a run may also straddle consecutive entries
- * (the end of one, whole free entries, the start of another). The first
- * entry with any free page bounds where the first free page of the heap
- * is: *new_search receives that bound (mapped into a grown range), a new
- * search hint. Returns 0 if nothing fits (*new_search = PA_SEARCH_NONE).
- */
-uintptr_t pa_find(pagealloc *pa, size_t npages, uintptr_t *new_search)
-{
-    uintptr_t first_free = pa->search;   /* no free page below this */
-    int first_free_exact = 1;            /* still narrowing it down */
-    uintptr_t block = 0;                 /* entry index of the block's start */
-
-    for (int l = 0; l < PA_LEVELS; l++) {
-        unsigned shift = pa_level_shift(l);
-        unsigned logp = pa_level_log_pages(l);
-        uintptr_t full = (uintptr_t)1 << logp;
-        uintptr_t nent = l == 0 ? (uintptr_t)1 << PA_L0_BITS : 8;
-        uintptr_t j = 0;
-        uintptr_t si = pa->search >> shift;
-        if (si >= block && si < block + nent)
-            j = si - block;
-
-        const pa_sum *e = &pa->sum[l][block];
-        uintptr_t run = 0, run_start = 0;  /* straddling run, in pages */
-        uintptr_t first = nent;            /* first entry with a free page */
-        int descend = 0;
-        for (; j < nent; j++) {
-            pa_sum s = e[j];
-            if (s == 0) {
-                run = 0;
-                continue;
-            }
-            if (first == nent) {
-                first = j;
-                uintptr_t at = (block + j) << shift;
-                if (first_free_exact && at > first_free)
-                    first_free = at;
-            }
-            uintptr_t st = pa_sum_start(s);
-            if (run + st >= npages) {
-                if (run == 0)
-                    run_start = (block + j) << logp;
-                run += st;
-                break;
-            }
-            if (pa_sum_max(s) >= npages) {
-                descend = 1;
-                break;
-            }
-            if (run == 0 || st < full) {
-                run = pa_sum_end(s);
-                run_start = ((block + j + 1) << logp) - run;
-            } else {
-                run += full;
-            }
-        }
-        if (!descend) {
-            if (run >= npages) {
-                *new_search = pa_ranges_addr_ge(&pa->in_use, first_free, PA_SEARCH_NONE);
-                return run_start << PA_PAGE_SHIFT;
-            }
-            if (l == 0) {
-                *new_search = PA_SEARCH_NONE;
-                return 0;
-            }
-            pa_report("pagealloc_alloc", block << shift, npages,
-                      "summary says a run fits but the entries below do not hold it");
-            *new_search = PA_SEARCH_NONE;
-            return 0;
-        }
-        /* Descending into an entry other than the first free one fixes
-         * the bound on the first free page at that entry's base. */
-        if (j != first)
-            first_free_exact = 0;
-        block = (block + j) << PA_LEVEL_BITS;
-        if (l == PA_LEVELS - 1) {
-            uint32_t ci = (uint32_t)(block >> PA_LEVEL_BITS);
-            unsigned ns;
-            unsigned p = pa_bits_find(pa_chunk_of(pa, ci)->alloc, (unsigned)npages, 0, &ns);
-            if (p == PA_NOT_FOUND) {
-                pa_report("pagealloc_alloc", pa_chunk_base(ci), npages,
-                          "chunk summary says a run fits but the bitmap has none");
-                *new_search = PA_SEARCH_NONE;
-                return 0;
-            }
-            if (first_free_exact) {
-                uintptr_t at = pa_chunk_base(ci) + (uintptr_t)ns * PA_PAGE_SIZE;
-                if (at > first_free)
-                    first_free = at;
-            }
-            *new_search = pa_ranges_addr_ge(&pa->in_use, first_free, PA_SEARCH_NONE);
-            return pa_chunk_base(ci) + (uintptr_t)p * PA_PAGE_SIZE;
-        }
-    }
-    return 0;   /* not reached */
-}
-
 /* ---- Allocation and freeing -------------------------------------------- */
 
 /* Visit the chunk-sized pieces of the page range [base, base+npages). */
@@ -228,20 +64,23 @@ size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages)
     FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
         pa_chunk *c = pa_chunk_of(pa, ci);
         if (n == PA_CHUNK_PAGES) {
+            uint64_t any = 0;
             for (unsigned w = 0; w < PA_CHUNK_WORDS; w++)
-                scav += (size_t)__builtin_popcountll(c->scav[w]);
+                any |= c->scav[w];
+            if (any) {
+                scav += pa_bits_popcnt_range(c->scav, 0, PA_CHUNK_PAGES);
+                pa_bits_clear_all(c->scav);
+            }
             pa_bits_set_all(c->alloc);
-            pa_bits_clear_all(c->scav);
         } else {
-            unsigned s = pa_bits_popcnt_range(c->scav, page, n);
             pa_bits_set_range(c->alloc, page, n);
-            if (s) {
-                scav += s;
+            if (pa_bits_any_in_range(c->scav, page, n)) {
+                scav += pa_bits_popcnt_range(c->scav, page, n);
                 pa_bits_clear_range(c->scav, page, n);
             }
         }
     });
-    pa_update(pa, base, npages, 1, 1);
+    pa_update_range(pa, base, npages, 1);
     return scav * PA_PAGE_SIZE;
 }
 
@@ -258,7 +97,7 @@ void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
         else
             pa_bits_clear_range(c->alloc, page, n);
     });
-    pa_update(pa, base, npages, npages > 1, 0);
+    pa_update_range(pa, base, npages, 0);
 }
 
 PA_API uintptr_t pagealloc_alloc(pagealloc *pa, size_t npages, size_t *scav_bytes)
@@ -314,7 +153,9 @@ static int free_is_valid(pagealloc *pa, const char *call, uintptr_t base, size_t
         rule = "range is not inside the heap";
     else {
         FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
-            if (!rule && pa_bits_popcnt_range(pa_chunk_of(pa, ci)->alloc, page, n) != n)
+            /* A whole chunk is allocated iff its summary says no page is free. */
+            if (!rule && (n == PA_CHUNK_PAGES ? pa_leaf_sum(pa, ci) != 0
+                          : !pa_bits_all_in_range(pa_chunk_of(pa, ci)->alloc, page, n)))
                 rule = "some pages are not allocated (double free?)";
         });
     }
@@ -436,6 +277,23 @@ PA_API int pagealloc_grow(pagealloc *pa, uintptr_t base, size_t size)
 
 static int is_pow2(size_t x) { return x && !(x & (x - 1)); }
 
+/* Bytes of the bitmap of committed pages of level l's summaries. */
+static size_t committed_bytes(const pagealloc *pa, int l)
+{
+    return (pa->sum_bytes[l] / pa->os_page + 63) / 64 * sizeof(uint64_t);
+}
+
+/* One mapping holds the committed-page bitmaps and the dirty bitmaps. */
+static size_t bitmaps_bytes(const pagealloc *pa)
+{
+    size_t n = 0;
+    for (int l = 0; l < PA_LEVELS; l++)
+        n += committed_bytes(pa, l);
+    for (int l = 0; l < PA_LEVELS - 1; l++)
+        n += PA_DIRTY_BYTES(l);
+    return (n + pa->os_page - 1) & ~(pa->os_page - 1);
+}
+
 PA_API pagealloc *pagealloc_new(const pagealloc_options *opts)
 {
     pagealloc_options o = { 0 };
@@ -471,19 +329,18 @@ PA_API pagealloc *pagealloc_new(const pagealloc_options *opts)
     pa->search = PA_SEARCH_NONE;
 
     /* Reserve the summary arrays, and the bitmaps of their committed pages. */
-    size_t bitmap_bytes = 0;
-    for (int l = 0; l < PA_LEVELS; l++) {
+    for (int l = 0; l < PA_LEVELS; l++)
         pa->sum_bytes[l] = ((size_t)1 << (PA_L0_BITS + l * PA_LEVEL_BITS)) * sizeof(pa_sum);
-        size_t pages = pa->sum_bytes[l] / pa->os_page;
-        bitmap_bytes += (pages + 63) / 64 * sizeof(uint64_t);
-    }
-    bitmap_bytes = (bitmap_bytes + pa->os_page - 1) & ~(pa->os_page - 1);
-    err = sysmem_alloc(bitmap_bytes, &pa->stat, &mem);
+    err = sysmem_alloc(bitmaps_bytes(pa), &pa->stat, &mem);
     if (err)
         goto fail;
     for (int l = 0; l < PA_LEVELS; l++) {
         pa->committed[l] = mem;
-        mem = (char *)mem + (pa->sum_bytes[l] / pa->os_page + 63) / 64 * sizeof(uint64_t);
+        mem = (char *)mem + committed_bytes(pa, l);
+    }
+    for (int l = 0; l < PA_LEVELS - 1; l++) {
+        pa->dirty[l] = mem;
+        mem = (char *)mem + PA_DIRTY_BYTES(l);
     }
     for (int l = 0; l < PA_LEVELS; l++) {
         err = sysmem_reserve(NULL, pa->sum_bytes[l], &mem);
@@ -508,13 +365,8 @@ PA_API void pagealloc_delete(pagealloc *pa)
     for (int l = 0; l < PA_LEVELS; l++)
         if (pa->sum[l])
             sysmem_free(pa->sum[l], pa->sum_bytes[l], &pa->stat);
-    if (pa->committed[0]) {
-        size_t bitmap_bytes = 0;
-        for (int l = 0; l < PA_LEVELS; l++)
-            bitmap_bytes += (pa->sum_bytes[l] / pa->os_page + 63) / 64 * sizeof(uint64_t);
-        bitmap_bytes = (bitmap_bytes + pa->os_page - 1) & ~(pa->os_page - 1);
-        sysmem_free(pa->committed[0], bitmap_bytes, &pa->stat);
-    }
+    if (pa->committed[0])
+        sysmem_free(pa->committed[0], bitmaps_bytes(pa), &pa->stat);
     for (size_t i = 0; i < (1u << PA_L1_BITS); i++)
         if (pa->chunks[i])
             sysmem_free(pa->chunks[i], (size_t)PA_L2_CHUNKS * sizeof(pa_chunk), &pa->stat);

@@ -81,6 +81,7 @@ typedef struct pa_chunk {
 
 struct pagealloc {
     pa_sum   *sum[PA_LEVELS];         /* reserved arrays; committed where grown */
+    uint8_t  *dirty[PA_LEVELS - 1];   /* levels 0..3: 1 bit per entry, see tree.c */
     uint64_t *committed[PA_LEVELS];   /* 1 bit per OS page of sum[l] that is committed */
     size_t    sum_bytes[PA_LEVELS];   /* reservation size of sum[l] */
     uintptr_t search;                 /* the search hint (see above) */
@@ -123,10 +124,23 @@ static inline int pa_meta_commit(void *v, size_t n, sysmem_stat *stat)
     return err;
 }
 
-/* pagealloc.c */
+/* tree.c */
+/* Re-summarise the chunks of [base, base+npages) after a change to their
+ * bitmaps (contig: every interior chunk was wholly allocated or freed). */
 void      pa_update(pagealloc *pa, uintptr_t base, size_t npages, int contig, int alloc);
-size_t    pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages);
+/* The same after a contiguous range was wholly allocated (alloc) or
+ * wholly freed; faster, from each chunk's previous summary. */
+void      pa_update_range(pagealloc *pa, uintptr_t base, size_t npages, int alloc);
+/* First fit of npages pages at or after the search hint; 0 if none.
+ * *new_search: a new hint (no free page below it). */
 uintptr_t pa_find(pagealloc *pa, size_t npages, uintptr_t *new_search);
+/* Bring every summary up to date (the checker's precondition). */
+void      pa_tree_clean_all(pagealloc *pa);
+/* Size in bytes of the dirty bitmaps of levels 0..3. */
+#define   PA_DIRTY_BYTES(l) (((size_t)1 << (PA_L0_BITS + (l) * PA_LEVEL_BITS)) / 8)
+
+/* pagealloc.c */
+size_t    pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages);
 void      pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged);
 int       pa_grow_chunks(pagealloc *pa, uintptr_t base, uintptr_t limit);
 void      pa_report(const char *call, uintptr_t addr, size_t npages, const char *rule);

@@ -1,0 +1,291 @@
+/*
+ * tree.c - the summary tree: keeping it up to date, and first-fit search.
+ *
+ * Lazy upper levels. Leaf summaries (level 4, one per chunk) are always
+ * exact: every change to a chunk's allocation bitmap re-summarises it at
+ * once. The levels above are brought up to date only when a search reads
+ * them. dirty[l] has one bit per entry of level l (0..3); the rules:
+ *
+ *   - a clean entry is exact, and so is everything below it;
+ *   - so the dirty entries are closed upward: every ancestor of a dirty
+ *     entry is dirty.
+ *
+ * A leaf that changes marks its ancestors dirty from the bottom up and
+ * stops at the first one already dirty (its ancestors are, by the rule).
+ * Reading an entry through entry() cleans it first: its dirty children
+ * are cleaned (recursively), then it is merged from them. Each merge is
+ * paid once per time an entry is dirtied, and only if something reads it;
+ * a run of operations inside one chunk or one block dirties the path once.
+ *
+ * Finger search. Every page below the search hint is allocated, so the
+ * first fit lies at or after it. The search starts at the hint's chunk and
+ * scans the leaves to the end of their block of 8; if nothing fits it
+ * climbs to the parent level and scans the parent's following siblings,
+ * and so on up to level 0, whose single block is the whole level. A scan
+ * carries a run of free pages across entry boundaries (the free end of
+ * one entry, whole free entries, the free start of the next), because a
+ * fit may straddle entries. At the first entry that holds a fit (its max),
+ * the search descends, each level scanning the 8 children in order. The
+ * answer is the lowest-addressed fit, as a top-down search would find, but
+ * a fit near the hint costs a few leaf reads instead of five levels.
+ *
+ * Every function here requires that the caller serialises calls.
+ */
+#include "pagealloc_internal.h"
+
+/* The summary of 8 consecutive entries of 2^logn pages each. Children are
+ * never level-0 entries, so their fields need no 2^21 decoding. */
+static pa_sum merge8(const pa_sum *c, unsigned logn)
+{
+    uint64_t full = (uint64_t)1 << logn;
+    uint64_t start = c[0] & PA_SUM_MASK;
+    uint64_t max = (c[0] >> PA_SUM_BITS) & PA_SUM_MASK;
+    uint64_t end = (c[0] >> (2 * PA_SUM_BITS)) & PA_SUM_MASK;
+    int prefix_full = start == full;
+    for (unsigned i = 1; i < 8; i++) {
+        uint64_t s = c[i] & PA_SUM_MASK;
+        uint64_t m = (c[i] >> PA_SUM_BITS) & PA_SUM_MASK;
+        uint64_t e = (c[i] >> (2 * PA_SUM_BITS)) & PA_SUM_MASK;
+        if (prefix_full) {
+            start += s;
+            prefix_full = s == full;
+        }
+        if (end + s > max)
+            max = end + s;
+        if (m > max)
+            max = m;
+        end = e == full ? end + full : e;
+    }
+    return pa_sum_pack((unsigned)start, (unsigned)max, (unsigned)end);
+}
+
+static inline int is_dirty(const pagealloc *pa, int l, uintptr_t i)
+{
+    return pa->dirty[l][i >> 3] >> (i & 7) & 1;
+}
+
+/* Mark the ancestors of leaf ci dirty, bottom up, until one already is. */
+static inline void mark_ancestors(pagealloc *pa, uintptr_t ci)
+{
+    for (int l = PA_LEVELS - 2; l >= 0; l--) {
+        ci >>= PA_LEVEL_BITS;
+        uint8_t *d = &pa->dirty[l][ci >> 3];
+        uint8_t bit = (uint8_t)(1u << (ci & 7));
+        if (*d & bit)
+            return;
+        *d |= bit;
+    }
+}
+
+/* Bring entry i of level l (0..3) up to date. */
+static void clean(pagealloc *pa, int l, uintptr_t i)
+{
+    if (l < PA_LEVELS - 2) {
+        /* The dirty bits of i's 8 children are exactly byte i. */
+        unsigned d = pa->dirty[l + 1][i];
+        while (d) {
+            clean(pa, l + 1, i * 8 + (unsigned)__builtin_ctz(d));
+            d &= d - 1;
+        }
+    }
+    pa->sum[l][i] = merge8(&pa->sum[l + 1][i * 8], pa_level_log_pages(l + 1));
+    pa->dirty[l][i >> 3] &= (uint8_t)~(1u << (i & 7));
+}
+
+/* The exact summary of entry i at level l. */
+static inline pa_sum entry(pagealloc *pa, int l, uintptr_t i)
+{
+    if (l < PA_LEVELS - 1 && is_dirty(pa, l, i))
+        clean(pa, l, i);
+    return pa->sum[l][i];
+}
+
+void pa_update(pagealloc *pa, uintptr_t base, size_t npages, int contig, int alloc)
+{
+    pa_sum *leaf = pa->sum[PA_LEVELS - 1];
+    uint32_t sc = pa_chunk_index(base);
+    uint32_t ec = pa_chunk_index(base + npages * PA_PAGE_SIZE - 1);
+    for (uint32_t c = sc; c <= ec; c++) {
+        pa_sum s;
+        if (contig && c != sc && c != ec)
+            s = alloc ? 0 : PA_SUM_FREE_CHUNK;   /* wholly covered */
+        else
+            s = pa_bits_summarize(pa_chunk_of(pa, c)->alloc);
+        if (s != leaf[c]) {
+            leaf[c] = s;
+            mark_ancestors(pa, c);
+        }
+    }
+}
+
+void pa_update_range(pagealloc *pa, uintptr_t base, size_t npages, int alloc)
+{
+    pa_sum *leaf = pa->sum[PA_LEVELS - 1];
+    uintptr_t a = base, end = base + npages * PA_PAGE_SIZE;
+    while (a < end) {
+        uint32_t c = pa_chunk_index(a);
+        unsigned page = pa_chunk_page(a);
+        uintptr_t left = (end - a) >> PA_PAGE_SHIFT;
+        unsigned n = PA_CHUNK_PAGES - page < left ? PA_CHUNK_PAGES - page : (unsigned)left;
+        pa_sum s;
+        if (n == PA_CHUNK_PAGES)
+            s = alloc ? 0 : PA_SUM_FREE_CHUNK;
+        else if (alloc)
+            s = pa_sum_after_alloc(pa_chunk_of(pa, c)->alloc, leaf[c], page, n);
+        else
+            s = pa_sum_after_free(pa_chunk_of(pa, c)->alloc, leaf[c], page, n);
+        if (s != leaf[c]) {
+            leaf[c] = s;
+            mark_ancestors(pa, c);
+        }
+        a += (uintptr_t)n * PA_PAGE_SIZE;
+    }
+}
+
+void pa_tree_clean_all(pagealloc *pa)
+{
+    for (uintptr_t i = 0; i < ((uintptr_t)1 << PA_L0_BITS); i++)
+        if (is_dirty(pa, 0, i))
+            clean(pa, 0, i);
+}
+
+/* ---- Search ------------------------------------------------------------ */
+
+/* A run of free pages carried across the entries of a scan. */
+typedef struct scan_run {
+    uintptr_t len;       /* free pages ending at the current entry boundary */
+    uintptr_t start;     /* first page of that run (page number) */
+} scan_run;
+
+/*
+ * Scan entries [j, stop) of level l, after the run *r. Returns:
+ *   1 with *at = first page of a fit that straddles entries (or starts
+ *     with an entry's free start), or
+ *   2 with *at = the entry whose max fits (to descend into), or
+ *   0 if neither; *r is then the run at stop.
+ * *first receives the first entry with a free page, if it is still unset.
+ */
+static int scan(pagealloc *pa, int l, uintptr_t j, uintptr_t stop, uintptr_t n,
+                scan_run *r, uintptr_t *at, uintptr_t *first)
+{
+    unsigned logp = pa_level_log_pages(l);
+    uintptr_t full = (uintptr_t)1 << logp;
+    for (; j < stop; j++) {
+        pa_sum s = entry(pa, l, j);
+        if (s == 0) {
+            r->len = 0;
+            continue;
+        }
+        if (*first == UINTPTR_MAX)
+            *first = j;
+        uintptr_t st = pa_sum_start(s);
+        if (r->len + st >= n) {
+            if (r->len == 0)
+                r->start = j << logp;
+            *at = r->start;
+            return 1;
+        }
+        if (pa_sum_max(s) >= n) {
+            *at = j;
+            return 2;
+        }
+        if (r->len == 0 || st < full) {
+            r->len = pa_sum_end(s);
+            r->start = ((j + 1) << logp) - r->len;
+        } else {
+            r->len += full;
+        }
+    }
+    return 0;
+}
+
+/* First free page of chunk ci at or after page from (the chunk has one). */
+static uintptr_t first_free_page(const pagealloc *pa, uint32_t ci, unsigned from)
+{
+    unsigned ns;
+    (void)pa_bits_find(pa_chunk_of(pa, ci)->alloc, 1, from, &ns);
+    return pa_chunk_base(ci) + (uintptr_t)ns * PA_PAGE_SIZE;
+}
+
+uintptr_t pa_find(pagealloc *pa, size_t npages, uintptr_t *new_search)
+{
+    const int leaf = PA_LEVELS - 1;
+    uintptr_t n = npages;
+    uint32_t sc = pa_chunk_index(pa->search);
+    unsigned spage = pa_chunk_page(pa->search);
+    scan_run r = { 0, 0 };
+    uintptr_t at = 0, first = UINTPTR_MAX;
+    uintptr_t first_free = PA_SEARCH_NONE;   /* exact, or a lower bound */
+    int l = leaf, found = 0;
+
+    /* Climb: scan the rest of each block, from the hint's chunk upward.
+     * Only blocks holding grown chunks have committed summaries, so the
+     * climb never scans past the end of the block it started in: when the
+     * parent is the last of its block, it climbs again. */
+    uintptr_t j = sc;
+    int first_level = -1;
+    for (;;) {
+        uintptr_t stop = l == 0 ? (uintptr_t)1 << PA_L0_BITS : (j | 7) + 1;
+        uintptr_t limit = ((uintptr_t)(pa->end - 1) >> (leaf - l) * PA_LEVEL_BITS) + 1;
+        if (stop > limit)
+            stop = limit;
+        found = j < stop ? scan(pa, l, j, stop, n, &r, &at, &first) : 0;
+        if (first != UINTPTR_MAX && first_level < 0) {
+            first_level = l;
+            first_free = l == leaf ? first_free_page(pa, (uint32_t)first, first == sc ? spage : 0)
+                                   : first << pa_level_shift(l);
+        }
+        if (found || l == 0 || stop == limit)
+            break;
+        j = (j >> PA_LEVEL_BITS) + 1;   /* the parent's next sibling */
+        l--;
+        while (l > 0 && (j & 7) == 0) {  /* the parent was last in its block */
+            j >>= PA_LEVEL_BITS;
+            l--;
+        }
+    }
+    if (!found) {
+        *new_search = PA_SEARCH_NONE;
+        return 0;
+    }
+
+    /* Descend into the entry holding a fit; refine the first free page
+     * while the descent follows the first entry with a free page. */
+    int refine = found == 2 && l < leaf && first_level == l && first == at;
+    while (found == 2 && l < leaf) {
+        uintptr_t child = at << PA_LEVEL_BITS;
+        r = (scan_run){ 0, 0 };
+        first = UINTPTR_MAX;
+        l++;
+        found = scan(pa, l, child, child + 8, n, &r, &at, &first);
+        if (found == 0) {
+            pa_report("pagealloc_alloc", child << pa_level_shift(l), npages,
+                      "summary says a run fits but the entries below do not hold it");
+            *new_search = PA_SEARCH_NONE;
+            return 0;
+        }
+        if (refine) {
+            first_free = l == leaf ? first_free_page(pa, (uint32_t)first, 0)
+                                   : first << pa_level_shift(l);
+            refine = found == 2 && l < leaf && first == at;
+        }
+    }
+    uintptr_t addr;
+    if (found == 1) {
+        addr = at << PA_PAGE_SHIFT;
+    } else {
+        uint32_t ci = (uint32_t)at;
+        unsigned ns;
+        unsigned p = pa_bits_find(pa_chunk_of(pa, ci)->alloc, (unsigned)npages,
+                                  ci == sc ? spage : 0, &ns);
+        if (p == PA_NOT_FOUND) {
+            pa_report("pagealloc_alloc", pa_chunk_base(ci), npages,
+                      "chunk summary says a run fits but the bitmap has none");
+            *new_search = PA_SEARCH_NONE;
+            return 0;
+        }
+        addr = pa_chunk_base(ci) + (uintptr_t)p * PA_PAGE_SIZE;
+    }
+    *new_search = pa_ranges_addr_ge(&pa->in_use, first_free, PA_SEARCH_NONE);
+    return addr;
+}
