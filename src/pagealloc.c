@@ -326,6 +326,7 @@ PA_API pagealloc *pagealloc_new(const pagealloc_options *opts)
     pa->os_page = caps.page_size;
     pa->min_scav_pages = phys > PA_PAGE_SIZE ? (unsigned)(phys / PA_PAGE_SIZE) : 1;
     pa->huge_pages = huge > PA_PAGE_SIZE && huge > phys ? (unsigned)(huge / PA_PAGE_SIZE) : 0;
+    pa->dense_pages = o.dense_pages > PA_CHUNK_PAGES ? PA_CHUNK_PAGES : o.dense_pages;
     pa->search = PA_SEARCH_NONE;
 
     /* Reserve the summary arrays, and the bitmaps of their committed pages. */

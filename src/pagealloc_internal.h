@@ -49,6 +49,7 @@
 
 #include "pagealloc/pagealloc.h"
 #include "bitmap.h"
+#include "export.h"
 #include "ranges.h"
 #include "scavindex.h"
 
@@ -92,6 +93,7 @@ struct pagealloc {
     size_t    os_page;                /* the OS page size (metadata granularity) */
     unsigned  min_scav_pages;         /* pages per physical page, at least 1 */
     unsigned  huge_pages;             /* pages per huge page if guarded, else 0 */
+    unsigned  dense_pages;            /* never scavenge chunks this full; 0: off */
     sysmem_stat stat;                 /* metadata bytes mapped from the OS */
     uint64_t  chunk_count;            /* grown chunks */
     size_t    self_bytes;             /* size of this mapping */
@@ -145,9 +147,5 @@ void      pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scaven
 int       pa_grow_chunks(pagealloc *pa, uintptr_t base, uintptr_t limit);
 void      pa_report(const char *call, uintptr_t addr, size_t npages, const char *rule);
 
-/* Export marker: the library is built with hidden visibility. */
-#ifndef PA_API
-#define PA_API __attribute__((visibility("default")))
-#endif
 
 #endif /* PAGEALLOC_PAGEALLOC_INTERNAL_H */

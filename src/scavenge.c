@@ -10,50 +10,84 @@
  * Scavenging always searches a chunk from its top page; a hit leaves the
  * chunk marked (it may have more).
  *
- * Go marks the run allocated while it releases it, with the heap lock
- * dropped. This allocator is serialised by its caller for the whole call,
- * so the release happens in place. In backed mode the run goes through
+ * pagealloc_scavenge releases in place: the allocator is serialised by
+ * its caller for the whole call. In backed mode the run goes through
  * sysmem_unused; if that fails, scavenging stops there and the run stays
- * free and unscavenged.
+ * free and unscavenged. A heap that must not make the system call under
+ * its lock uses the two-phase form, as Go does: take (the run is marked
+ * allocated, so nobody else gets it), unlock, release, lock, done.
+ *
+ * Huge pages: with dense_pages set, a chunk with at least that many pages
+ * in use is skipped and unmarked (a later free marks it again), so dense
+ * chunks keep their huge pages.
  */
 #include "pagealloc_internal.h"
 
-/* Scavenge one run from chunk ci, at most max_bytes (rounded up to pages).
- * Returns the bytes released (0: none; the chunk is unmarked), or
- * SIZE_MAX if the OS refused. */
-static size_t scavenge_one(pagealloc *pa, uint32_t ci, size_t max_bytes)
+/* Whether chunk c is dense enough to be left alone (huge-page policy). */
+static int is_dense(const pagealloc *pa, const pa_chunk *c)
+{
+    if (pa->dense_pages == 0)
+        return 0;
+    return pa_bits_popcnt_range(c->alloc, 0, PA_CHUNK_PAGES) >= pa->dense_pages;
+}
+
+/*
+ * The next run to scavenge, of at most max_bytes (rounded up to pages):
+ * walks the scavenge index from the top, unmarking chunks that have no
+ * candidate. Returns its base and *npages, or 0 when nothing is left.
+ */
+static uintptr_t next_candidate(pagealloc *pa, size_t max_bytes, unsigned *npages)
 {
     size_t want = max_bytes / PA_PAGE_SIZE + (max_bytes % PA_PAGE_SIZE != 0);
     unsigned max = want > PA_CHUNK_PAGES ? PA_CHUNK_PAGES : (unsigned)want;
-    if (pa_sum_max(pa_leaf_sum(pa, ci)) >= pa->min_scav_pages) {
+    for (;;) {
+        unsigned page;
+        uint32_t ci = pa_scav_index_find(&pa->scav, &page);
+        if (ci == 0)
+            return 0;
         pa_chunk *c = pa_chunk_of(pa, ci);
-        unsigned start, n;
-        if (pa_find_scavenge_candidate(c->alloc, c->scav, PA_CHUNK_PAGES - 1,
+        unsigned start;
+        if (pa_sum_max(pa_leaf_sum(pa, ci)) >= pa->min_scav_pages && !is_dense(pa, c) &&
+            pa_find_scavenge_candidate(c->alloc, c->scav, PA_CHUNK_PAGES - 1,
                                        pa->min_scav_pages, max, pa->huge_pages,
-                                       &start, &n)) {
-            uintptr_t addr = pa_chunk_base(ci) + (uintptr_t)start * PA_PAGE_SIZE;
-            if (!pa->unbacked && sysmem_unused((void *)addr, (size_t)n * PA_PAGE_SIZE) != 0)
-                return SIZE_MAX;
-            pa_bits_set_range(c->scav, start, n);
-            return (size_t)n * PA_PAGE_SIZE;
-        }
+                                       &start, npages))
+            return pa_chunk_base(ci) + (uintptr_t)start * PA_PAGE_SIZE;
+        pa_scav_index_clear(&pa->scav, ci);
     }
-    pa_scav_index_clear(&pa->scav, ci);
-    return 0;
 }
 
 PA_API size_t pagealloc_scavenge(pagealloc *pa, size_t nbytes)
 {
     size_t released = 0;
     while (released < nbytes) {
-        unsigned page;
-        uint32_t ci = pa_scav_index_find(&pa->scav, &page);
-        if (ci == 0)
+        unsigned n;
+        uintptr_t addr = next_candidate(pa, nbytes - released, &n);
+        if (addr == 0)
             break;
-        size_t r = scavenge_one(pa, ci, nbytes - released);
-        if (r == SIZE_MAX)
-            break;
-        released += r;
+        if (!pa->unbacked && sysmem_unused((void *)addr, (size_t)n * PA_PAGE_SIZE) != 0)
+            break;     /* the OS refused: the run stays free and resident */
+        pa_bits_set_range(pa_chunk_of(pa, pa_chunk_index(addr))->scav, pa_chunk_page(addr), n);
+        released += (size_t)n * PA_PAGE_SIZE;
     }
     return released;
+}
+
+PA_API uintptr_t pagealloc_scavenge_take(pagealloc *pa, size_t max_bytes, size_t *npages)
+{
+    unsigned n = 0;
+    uintptr_t addr = max_bytes ? next_candidate(pa, max_bytes, &n) : 0;
+    *npages = n;
+    if (addr)
+        (void)pa_alloc_range(pa, addr, n);   /* a candidate has no scavenged page */
+    return addr;
+}
+
+PA_API void pagealloc_scavenge_done(pagealloc *pa, uintptr_t base, size_t npages, int released)
+{
+    /* A run that could not be released is free and resident again, and its
+     * chunk is marked so it is found again. */
+    pa_free_range(pa, base, npages, released != 0);
+    if (released)
+        pa_bits_set_range(pa_chunk_of(pa, pa_chunk_index(base))->scav, pa_chunk_page(base),
+                          (unsigned)npages);
 }

@@ -48,7 +48,10 @@ typedef struct pagealloc_options {
     int    unbacked;        /* nonzero: metadata only */
     size_t phys_page_size;  /* 0: detect */
     size_t huge_page_size;  /* 0: detect; SIZE_MAX: none */
-    /* further fields may follow */
+    /* Chunks with at least this many pages in use are never scavenged, so
+     * that dense chunks stay huge-page backed (Go 1.21 uses 496 of 512);
+     * 0: no such rule (Go 1.19). */
+    unsigned dense_pages;
 } pagealloc_options;
 
 /* NULL options: backed, detected page sizes. NULL and errno on failure:
@@ -75,6 +78,18 @@ void       pagealloc_free(pagealloc *pa, uintptr_t base, size_t npages);
  * scavenge(nbytes, nil)), highest addresses first; returns bytes released
  * (may exceed nbytes; less when nothing is left). */
 size_t     pagealloc_scavenge(pagealloc *pa, size_t nbytes);
+
+/* Two-phase scavenging, for callers that must not hold their lock across
+ * the system call that releases memory. take finds the next run
+ * pagealloc_scavenge would release (at most max_bytes, rounded up to whole
+ * physical pages, possibly widened to a huge page), marks it allocated so
+ * nobody else can have it, and returns its base and page count (0 when
+ * nothing is left to scavenge). The caller releases the memory itself
+ * (sysmem_unused), then calls done: released nonzero records the run as
+ * scavenged; zero returns it as free and resident. Neither touches the
+ * managed memory, in either mode. */
+uintptr_t  pagealloc_scavenge_take(pagealloc *pa, size_t max_bytes, size_t *npages);
+void       pagealloc_scavenge_done(pagealloc *pa, uintptr_t base, size_t npages, int released);
 
 /* Page cache (Go's pageCache): a 64-page aligned block whose free pages are
  * taken from the allocator at once and handed out without touching it.

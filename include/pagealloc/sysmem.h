@@ -73,6 +73,15 @@ typedef struct sysmem_totals {
 
 void sysmem_get_totals(sysmem_totals *t);
 uint64_t sysmem_ready_bytes(void);                 /* = totals.ready */
+/* Bytes of OS memory the layer holds for its own bookkeeping (its region
+ * table and per-region page-state arrays, obtained through the primitive
+ * table); not part of the totals above. */
+uint64_t sysmem_metadata_bytes(void);
+/* Full invariant check of the layer's registry (regions sorted and
+ * disjoint, per-region counts consistent, totals equal to the sum of the
+ * page states): 0, or EFAULT with a description in msg (if msg_size > 0).
+ * Cost: proportional to the pages owned. Read-only; thread-safe. */
+int sysmem_check(char *msg, size_t msg_size);
 
 /* State of the physical page holding addr (SYSMEM_NONE if not owned). */
 sysmem_state sysmem_state_of(const void *addr);
@@ -119,7 +128,7 @@ typedef struct sysmem_caps {
 typedef struct sysmem_os {
     /* Map n bytes inaccessible, at hint if possible (hint may be NULL). */
     int (*reserve)(void *hint, size_t n, void **out);
-    /* Map n bytes read-write anywhere. */
+    /* Map n bytes read-write anywhere, zero-filled. */
     int (*alloc)(size_t n, void **out);
     /* Make [v, v+n) read-write, zero-filled, replacing what was there. */
     int (*commit)(void *v, size_t n);
