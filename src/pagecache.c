@@ -11,28 +11,38 @@
  */
 #include "pagealloc_internal.h"
 
-PA_API uintptr_t pagealloc_cache_alloc(pagealloc_cache *c, size_t npages, size_t *scav_bytes)
+/* The general case: a run of 2..64 pages, or nothing to hand out. */
+static uintptr_t cache_alloc_n(pagealloc_cache *c, size_t npages, size_t *scav_bytes)
 {
-    if (scav_bytes)
-        *scav_bytes = 0;
-    if (c->cache == 0 || npages == 0 || npages > PAGEALLOC_CACHE_PAGES)
-        return 0;
-    unsigned i;
-    uint64_t mask;
-    if (npages == 1) {
-        i = (unsigned)__builtin_ctzll(c->cache);
-        mask = (uint64_t)1 << i;
-    } else {
-        i = pa_find_bit_range64(c->cache, (unsigned)npages);
-        if (i >= 64)
-            return 0;
-        mask = (npages == 64 ? ~(uint64_t)0 : (((uint64_t)1 << npages) - 1)) << i;
+    size_t scav = 0;
+    uintptr_t addr = 0;
+    if (c->cache != 0 && npages != 0 && npages <= PAGEALLOC_CACHE_PAGES) {
+        unsigned i = pa_find_bit_range64(c->cache, (unsigned)npages);
+        if (i < 64) {
+            uint64_t mask = (npages == 64 ? ~(uint64_t)0 : (((uint64_t)1 << npages) - 1)) << i;
+            scav = (size_t)__builtin_popcountll(c->scav & mask) * PA_PAGE_SIZE;
+            c->cache &= ~mask;
+            c->scav &= ~mask;
+            addr = c->base + (uintptr_t)i * PA_PAGE_SIZE;
+        }
     }
     if (scav_bytes)
-        *scav_bytes = (size_t)__builtin_popcountll(c->scav & mask) * PA_PAGE_SIZE;
-    c->cache &= ~mask;
-    c->scav &= ~mask;
-    return c->base + (uintptr_t)i * PA_PAGE_SIZE;
+        *scav_bytes = scav;
+    return addr;
+}
+
+PA_API uintptr_t pagealloc_cache_alloc(pagealloc_cache *c, size_t npages, size_t *scav_bytes)
+{
+    uint64_t cache = c->cache;
+    if (npages != 1 || cache == 0)
+        return cache_alloc_n(c, npages, scav_bytes);
+    uint64_t bit = cache & (~cache + 1);           /* the lowest free page */
+    uint64_t scav = c->scav;
+    if (scav_bytes)
+        *scav_bytes = scav & bit ? PA_PAGE_SIZE : 0;
+    c->cache = cache ^ bit;
+    c->scav = scav & ~bit;
+    return c->base + (uintptr_t)__builtin_ctzll(bit) * PA_PAGE_SIZE;
 }
 
 PA_API pagealloc_cache pagealloc_alloc_to_cache(pagealloc *pa)
