@@ -166,7 +166,7 @@ pa_sum pa_bits_summarize(const uint64_t *b)
 }
 
 /* Free (0) pages immediately below page i. */
-static unsigned free_below(const uint64_t *b, unsigned i)
+unsigned pa_bits_free_below(const uint64_t *b, unsigned i)
 {
     unsigned w = i / 64, o = i % 64, count = 0;
     if (o) {
@@ -184,7 +184,7 @@ static unsigned free_below(const uint64_t *b, unsigned i)
 }
 
 /* Free (0) pages from page i upward. */
-static unsigned free_above(const uint64_t *b, unsigned i)
+unsigned pa_bits_free_above(const uint64_t *b, unsigned i)
 {
     if (i >= PA_CHUNK_PAGES)
         return 0;
@@ -201,9 +201,8 @@ static unsigned free_above(const uint64_t *b, unsigned i)
     return count;
 }
 
-pa_sum pa_sum_after_free(const uint64_t *b, pa_sum old, unsigned i, unsigned n)
+pa_sum pa_sum_after_free(pa_sum old, unsigned i, unsigned n, unsigned below, unsigned above)
 {
-    unsigned below = free_below(b, i), above = free_above(b, i + n);
     unsigned run = below + n + above;          /* the joined run */
     unsigned start = i == below ? run : pa_sum_start(old);
     unsigned end = i + n + above == PA_CHUNK_PAGES ? run : pa_sum_end(old);
@@ -213,7 +212,7 @@ pa_sum pa_sum_after_free(const uint64_t *b, pa_sum old, unsigned i, unsigned n)
 
 pa_sum pa_sum_after_alloc(const uint64_t *b, pa_sum old, unsigned i, unsigned n)
 {
-    unsigned below = free_below(b, i), above = free_above(b, i + n);
+    unsigned below = pa_bits_free_below(b, i), above = pa_bits_free_above(b, i + n);
     if (below + n + above >= pa_sum_max(old))
         return pa_bits_summarize(b);           /* a longest run was cut */
     unsigned start = i == below ? below : pa_sum_start(old);

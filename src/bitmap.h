@@ -67,6 +67,9 @@ void     pa_bits_clear_all(uint64_t *b);
 /* Whether any / every bit of [i, i+n) is 1 (n >= 1). */
 int      pa_bits_any_in_range(const uint64_t *b, unsigned i, unsigned n);
 int      pa_bits_all_in_range(const uint64_t *b, unsigned i, unsigned n);
+/* Free (0) pages immediately below page i / from page i upward. */
+unsigned pa_bits_free_below(const uint64_t *b, unsigned i);
+unsigned pa_bits_free_above(const uint64_t *b, unsigned i);
 /* Number of 1 bits in [i, i+n). */
 unsigned pa_bits_popcnt_range(const uint64_t *b, unsigned i, unsigned n);
 
@@ -75,10 +78,12 @@ pa_sum   pa_bits_summarize(const uint64_t *b);
 
 /* The summary of b after pages [i, i+n) (inside the chunk) changed state,
  * given old, b's exact summary before. after_free: they were allocated and
- * b now has them free; after_alloc: they were free and are now allocated.
+ * b now has them free (below, above: the free pages adjoining them, which
+ * the caller has counted with pa_bits_free_below/above); after_alloc: they
+ * were free and are now allocated.
  * Cheaper than pa_bits_summarize: a free joins its neighbouring runs; an
  * allocation re-summarises only when it cut into a longest run. */
-pa_sum   pa_sum_after_free(const uint64_t *b, pa_sum old, unsigned i, unsigned n);
+pa_sum   pa_sum_after_free(pa_sum old, unsigned i, unsigned n, unsigned below, unsigned above);
 pa_sum   pa_sum_after_alloc(const uint64_t *b, pa_sum old, unsigned i, unsigned n);
 
 /* First fit of npages free pages at or after page search (hint: every page

@@ -9,7 +9,9 @@
  *      the leaves, every clean entry has clean children and equals their
  *      merge, and every dirty entry has a dirty parent (tree.c's rules);
  *   4. the search hint is at or below every free page, and lies in a
- *      grown range or is PA_SEARCH_NONE.
+ *      grown range or is PA_SEARCH_NONE;
+ *   5. no maximal run of at least 2^k free pages starts below hint[k], and
+ *      each hint lies in a grown range or is PA_SEARCH_NONE.
  * Cost: proportional to the number of grown chunks. Read-only.
  */
 #include <errno.h>
@@ -109,6 +111,29 @@ PA_API int pagealloc_check(const pagealloc *pa, char *msg, size_t size)
             }
         }
     }
+    /* Walk the maximal free runs in address order (runs end at gaps). */
+    for (size_t i = 0; i < r->n; i++) {
+        uintptr_t run_start = 0, run_len = 0;
+        for (uintptr_t a = r->r[i].base; a <= r->r[i].limit; a += PA_PAGE_SIZE) {
+            int is_free = a < r->r[i].limit &&
+                          !(pa_chunk_of(pa, pa_chunk_index(a))->alloc[pa_chunk_page(a) / 64] >>
+                            (pa_chunk_page(a) % 64) & 1);
+            if (is_free) {
+                if (run_len++ == 0)
+                    run_start = a;
+                continue;
+            }
+            for (unsigned k = 1; k <= PA_HINT_MAX && ((uintptr_t)1 << k) <= run_len; k++)
+                if (run_start < pa->hint[k])
+                    return fail(msg, size, "pagealloc_check: free run at %#lx: %s", run_start,
+                                "starts below the hint of its size class");
+            run_len = 0;
+        }
+    }
+    for (unsigned k = 1; k <= PA_HINT_MAX; k++)
+        if (pa->hint[k] != PA_SEARCH_NONE && !pa_ranges_contains(r, pa->hint[k], pa->hint[k] + 1))
+            return fail(msg, size, "pagealloc_check: size-class hint %#lx: %s", pa->hint[k],
+                        "lies outside the grown ranges");
     if (pa->search > first_free)
         return fail(msg, size, "pagealloc_check: search hint %#lx: %s", pa->search,
                     "is above a free page");

@@ -80,7 +80,7 @@ size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages)
             }
         }
     });
-    pa_update_range(pa, base, npages, 1);
+    pa_update_alloc(pa, base, npages);
     return scav * PA_PAGE_SIZE;
 }
 
@@ -97,7 +97,31 @@ void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
         else
             pa_bits_clear_range(c->alloc, page, n);
     });
-    pa_update_range(pa, base, npages, 0);
+
+    /* The run the freed pages join: its neighbours in the first and last
+     * chunk. It may go on into another chunk when it reaches either end. */
+    uintptr_t limit = base + npages * PA_PAGE_SIZE;
+    unsigned first = pa_chunk_page(base);
+    unsigned last = pa_chunk_page(limit - PA_PAGE_SIZE) + 1;
+    unsigned below = pa_bits_free_below(pa_chunk_of(pa, pa_chunk_index(base))->alloc, first);
+    unsigned above = pa_bits_free_above(pa_chunk_of(pa, pa_chunk_index(limit - PA_PAGE_SIZE))->alloc,
+                                        last);
+    pa_update_free(pa, base, npages, below, above);
+
+    if (below == first || last + above == PA_CHUNK_PAGES) {
+        pa_hints_lower_all(pa, pa->search);      /* extent unknown */
+    } else {
+        uintptr_t len = npages + below + above;
+        unsigned k = len >= ((uintptr_t)1 << PA_HINT_MAX) ? PA_HINT_MAX
+                     : 63 - (unsigned)__builtin_clzll(len);
+        pa_hints_lower(pa, k, base - (uintptr_t)below * PA_PAGE_SIZE);
+    }
+}
+
+/* The smallest size class k (>= 1) with 2^k >= npages. */
+static inline unsigned ceil_class(size_t npages)
+{
+    return npages <= 2 ? 1 : 64 - (unsigned)__builtin_clzll(npages - 1);
 }
 
 PA_API uintptr_t pagealloc_alloc(pagealloc *pa, size_t npages, size_t *scav_bytes)
@@ -106,12 +130,19 @@ PA_API uintptr_t pagealloc_alloc(pagealloc *pa, size_t npages, size_t *scav_byte
         *scav_bytes = 0;
     if (npages == 0 || npages > (PA_MAX_ADDR >> PA_PAGE_SHIFT))
         return 0;
-    uint32_t ci = pa_chunk_index(pa->search);
+    /* Start at the search hint, or past it at the hint of n's size class. */
+    unsigned k = 63 - (unsigned)__builtin_clzll(npages);
+    if (k > PA_HINT_MAX)
+        k = PA_HINT_MAX;
+    uintptr_t from = pa->search;
+    if (k > 0 && pa->hint[k] > from)
+        from = pa->hint[k];
+    uint32_t ci = pa_chunk_index(from);
     if (ci >= pa->end)
         return 0;
 
     uintptr_t addr, new_search;
-    unsigned page = pa_chunk_page(pa->search);
+    unsigned page = pa_chunk_page(from);
     if (PA_CHUNK_PAGES - page >= npages && pa_sum_max(pa_leaf_sum(pa, ci)) >= npages) {
         /* Fast path: the hint's chunk has a fitting run above the hint. */
         unsigned ns;
@@ -122,18 +153,21 @@ PA_API uintptr_t pagealloc_alloc(pagealloc *pa, size_t npages, size_t *scav_byte
             return 0;
         }
         addr = pa_chunk_base(ci) + (uintptr_t)p * PA_PAGE_SIZE;
-        new_search = pa_chunk_base(ci) + (uintptr_t)ns * PA_PAGE_SIZE;
+        new_search = from == pa->search ? pa_chunk_base(ci) + (uintptr_t)ns * PA_PAGE_SIZE : pa->search;
     } else {
-        addr = pa_find(pa, npages, &new_search);
+        addr = pa_find(pa, from, npages, &new_search);
         if (addr == 0) {
             if (npages == 1)
                 pa->search = PA_SEARCH_NONE;   /* not one page is free */
+            pa_hints_raise(pa, ceil_class(npages), PA_SEARCH_NONE);
             return 0;
         }
     }
     size_t scav = pa_alloc_range(pa, addr, npages);
     if (new_search > pa->search)
         pa->search = new_search;
+    /* No run of npages starts below addr: nor does any longer one. */
+    pa_hints_raise(pa, ceil_class(npages), addr);
     if (scav_bytes)
         *scav_bytes = scav;
     return addr;
@@ -266,6 +300,7 @@ PA_API int pagealloc_grow(pagealloc *pa, uintptr_t base, size_t size)
     pa_ranges_add(&pa->in_use, base, limit);
     if (base < pa->search)
         pa->search = base;
+    pa_hints_lower_all(pa, pa->search);     /* new runs may join older ones */
     for (uint32_t c = sc; c < ec; c++)
         pa_bits_set_all(pa_chunk_of(pa, c)->scav);   /* new memory is released */
     pa->chunk_count += ec - sc;
@@ -328,6 +363,8 @@ PA_API pagealloc *pagealloc_new(const pagealloc_options *opts)
     pa->huge_pages = huge > PA_PAGE_SIZE && huge > phys ? (unsigned)(huge / PA_PAGE_SIZE) : 0;
     pa->dense_pages = o.dense_pages > PA_CHUNK_PAGES ? PA_CHUNK_PAGES : o.dense_pages;
     pa->search = PA_SEARCH_NONE;
+    for (unsigned k = 0; k <= PA_HINT_MAX; k++)
+        pa->hint[k] = PA_SEARCH_NONE;
 
     /* Reserve the summary arrays, and the bitmaps of their committed pages. */
     for (int l = 0; l < PA_LEVELS; l++)

@@ -39,6 +39,19 @@
  * grown range (so the summaries around it are committed), or equals
  * PA_SEARCH_NONE when no page is free.
  *
+ * Size-class hints (not in Go; they change no answer, only where a search
+ * starts). hint[k], k = 1..PA_HINT_MAX, is an address such that every
+ * maximal run of at least 2^k free pages starts at or above it; it too lies
+ * in a grown range or is PA_SEARCH_NONE. A request for n >= 2^k pages can
+ * start at max(search, hint[k]): the low heap, fragmented into short
+ * holes, is skipped. An allocation of n pages at r raises hint[k] to r for
+ * every 2^k >= n (first fit: no run of n starts below r); a failure sets
+ * them to PA_SEARCH_NONE; a free lowers the hints whose size the joined
+ * run reaches to the run's start (to search when the run's extent is not
+ * known exactly: search is below every free page). The hints are kept
+ * non-decreasing in k (a longer run is also a run of the shorter class),
+ * so raising and lowering stop at the first hint already past the value.
+ *
  * Threads: none of this is synchronised; the caller serialises calls.
  */
 #ifndef PAGEALLOC_PAGEALLOC_INTERNAL_H
@@ -66,6 +79,7 @@
 #define PA_L1_BITS      13u              /* chunks[] top-level index bits */
 #define PA_L2_CHUNKS    ((uint32_t)1 << (PA_ADDR_BITS - PA_CHUNK_SHIFT - PA_L1_BITS))
 #define PA_SEARCH_NONE  (PA_MAX_ADDR - 1) /* above every page: nothing free */
+#define PA_HINT_MAX     9u               /* size classes 2^1 .. 2^9 pages */
 
 /* Address bits below level l's entry index, and pages per entry. */
 static inline unsigned pa_level_shift(int l) { return PA_CHUNK_SHIFT + (PA_LEVELS - 1 - l) * PA_LEVEL_BITS; }
@@ -86,6 +100,7 @@ struct pagealloc {
     uint64_t *committed[PA_LEVELS];   /* 1 bit per OS page of sum[l] that is committed */
     size_t    sum_bytes[PA_LEVELS];   /* reservation size of sum[l] */
     uintptr_t search;                 /* the search hint (see above) */
+    uintptr_t hint[PA_HINT_MAX + 1];  /* size-class hints; hint[0] unused */
     uint32_t  start, end;             /* grown chunks lie in [start, end); 0,0: none */
     pa_ranges in_use;                 /* grown address ranges, sorted, coalesced */
     pa_scav_index scav;               /* chunks that may have resident free pages */
@@ -130,12 +145,17 @@ static inline int pa_meta_commit(void *v, size_t n, sysmem_stat *stat)
 /* Re-summarise the chunks of [base, base+npages) after a change to their
  * bitmaps (contig: every interior chunk was wholly allocated or freed). */
 void      pa_update(pagealloc *pa, uintptr_t base, size_t npages, int contig, int alloc);
-/* The same after a contiguous range was wholly allocated (alloc) or
- * wholly freed; faster, from each chunk's previous summary. */
-void      pa_update_range(pagealloc *pa, uintptr_t base, size_t npages, int alloc);
-/* First fit of npages pages at or after the search hint; 0 if none.
- * *new_search: a new hint (no free page below it). */
-uintptr_t pa_find(pagealloc *pa, size_t npages, uintptr_t *new_search);
+/* The same after a contiguous range was wholly allocated; faster, from
+ * each chunk's previous summary. */
+void      pa_update_alloc(pagealloc *pa, uintptr_t base, size_t npages);
+/* The same after a contiguous range was wholly freed, given the free pages
+ * just below it (in its first chunk) and just above it (in its last). */
+void      pa_update_free(pagealloc *pa, uintptr_t base, size_t npages,
+                         unsigned below, unsigned above);
+/* First fit of npages pages at or after from (a search or size-class
+ * hint, in a grown range); 0 if none. *new_search: if from is the search
+ * hint, a new one (no free page below it), else the search hint as is. */
+uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_search);
 /* Bring every summary up to date (the checker's precondition). */
 void      pa_tree_clean_all(pagealloc *pa);
 /* Size in bytes of the dirty bitmaps of levels 0..3. */
@@ -145,6 +165,22 @@ void      pa_tree_clean_all(pagealloc *pa);
 size_t    pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages);
 void      pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged);
 int       pa_grow_chunks(pagealloc *pa, uintptr_t base, uintptr_t limit);
+/* Lower the hints of classes 1..k to at most a (hints stay non-decreasing). */
+static inline void pa_hints_lower(pagealloc *pa, unsigned k, uintptr_t a)
+{
+    for (; k >= 1 && pa->hint[k] > a; k--)
+        pa->hint[k] = a;
+}
+static inline void pa_hints_lower_all(pagealloc *pa, uintptr_t a)
+{
+    pa_hints_lower(pa, PA_HINT_MAX, a);
+}
+/* Raise the hints of classes k..PA_HINT_MAX to at least a. */
+static inline void pa_hints_raise(pagealloc *pa, unsigned k, uintptr_t a)
+{
+    for (; k <= PA_HINT_MAX && pa->hint[k] < a; k++)
+        pa->hint[k] = a;
+}
 void      pa_report(const char *call, uintptr_t addr, size_t npages, const char *rule);
 
 

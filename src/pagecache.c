@@ -64,7 +64,7 @@ PA_API pagealloc_cache pagealloc_alloc_to_cache(pagealloc *pa)
         }
     } else {
         uintptr_t ns;
-        uintptr_t addr = pa_find(pa, 1, &ns);
+        uintptr_t addr = pa_find(pa, pa->search, 1, &ns);
         if (addr == 0) {
             pa->search = PA_SEARCH_NONE;
             return c;
@@ -104,6 +104,7 @@ PA_API void pagealloc_cache_flush(pagealloc_cache *c, pagealloc *pa)
     ch->scav[w] |= c->scav & c->cache;
     if (c->base < pa->search)
         pa->search = c->base;
+    pa_hints_lower_all(pa, pa->search);
     pa_update(pa, c->base, PAGEALLOC_CACHE_PAGES, 0, 0);
     *c = (pagealloc_cache){ 0 };
 }

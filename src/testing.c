@@ -31,6 +31,7 @@ PA_API int pagealloc_test_init_chunk(pagealloc *pa, uintptr_t chunk_base,
     /* The hint must stay below every free page. */
     if (pa_chunk_base(ci) < pa->search)
         pa->search = pa_chunk_base(ci);
+    pa_hints_lower_all(pa, pa->search);
     return 0;
 }
 

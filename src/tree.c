@@ -118,27 +118,45 @@ void pa_update(pagealloc *pa, uintptr_t base, size_t npages, int contig, int all
     }
 }
 
-void pa_update_range(pagealloc *pa, uintptr_t base, size_t npages, int alloc)
+static inline void set_leaf(pagealloc *pa, uint32_t c, pa_sum s)
 {
-    pa_sum *leaf = pa->sum[PA_LEVELS - 1];
-    uintptr_t a = base, end = base + npages * PA_PAGE_SIZE;
-    while (a < end) {
-        uint32_t c = pa_chunk_index(a);
-        unsigned page = pa_chunk_page(a);
-        uintptr_t left = (end - a) >> PA_PAGE_SHIFT;
-        unsigned n = PA_CHUNK_PAGES - page < left ? PA_CHUNK_PAGES - page : (unsigned)left;
-        pa_sum s;
-        if (n == PA_CHUNK_PAGES)
-            s = alloc ? 0 : PA_SUM_FREE_CHUNK;
-        else if (alloc)
-            s = pa_sum_after_alloc(pa_chunk_of(pa, c)->alloc, leaf[c], page, n);
-        else
-            s = pa_sum_after_free(pa_chunk_of(pa, c)->alloc, leaf[c], page, n);
-        if (s != leaf[c]) {
-            leaf[c] = s;
-            mark_ancestors(pa, c);
+    if (s != pa->sum[PA_LEVELS - 1][c]) {
+        pa->sum[PA_LEVELS - 1][c] = s;
+        mark_ancestors(pa, c);
+    }
+}
+
+void pa_update_alloc(pagealloc *pa, uintptr_t base, size_t npages)
+{
+    const pa_sum *leaf = pa->sum[PA_LEVELS - 1];
+    uint32_t sc = pa_chunk_index(base);
+    uint32_t ec = pa_chunk_index(base + npages * PA_PAGE_SIZE - 1);
+    for (uint32_t c = sc; c <= ec; c++) {
+        unsigned page = c == sc ? pa_chunk_page(base) : 0;
+        unsigned end = c == ec ? pa_chunk_page(base + (npages - 1) * PA_PAGE_SIZE) + 1
+                               : PA_CHUNK_PAGES;
+        pa_sum s = 0;
+        if (end - page < PA_CHUNK_PAGES) {
+            s = pa_sum_after_alloc(pa_chunk_of(pa, c)->alloc, leaf[c], page, end - page);
         }
-        a += (uintptr_t)n * PA_PAGE_SIZE;
+        set_leaf(pa, c, s);
+    }
+}
+
+void pa_update_free(pagealloc *pa, uintptr_t base, size_t npages, unsigned below, unsigned above)
+{
+    const pa_sum *leaf = pa->sum[PA_LEVELS - 1];
+    uint32_t sc = pa_chunk_index(base);
+    uint32_t ec = pa_chunk_index(base + npages * PA_PAGE_SIZE - 1);
+    for (uint32_t c = sc; c <= ec; c++) {
+        unsigned page = c == sc ? pa_chunk_page(base) : 0;
+        unsigned end = c == ec ? pa_chunk_page(base + (npages - 1) * PA_PAGE_SIZE) + 1
+                               : PA_CHUNK_PAGES;
+        pa_sum s = PA_SUM_FREE_CHUNK;
+        if (end - page < PA_CHUNK_PAGES)
+            s = pa_sum_after_free(leaf[c], page, end - page, c == sc ? below : 0,
+                                  c == ec ? above : 0);
+        set_leaf(pa, c, s);
     }
 }
 
@@ -207,12 +225,12 @@ static uintptr_t first_free_page(const pagealloc *pa, uint32_t ci, unsigned from
     return pa_chunk_base(ci) + (uintptr_t)ns * PA_PAGE_SIZE;
 }
 
-uintptr_t pa_find(pagealloc *pa, size_t npages, uintptr_t *new_search)
+uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_search)
 {
     const int leaf = PA_LEVELS - 1;
     uintptr_t n = npages;
-    uint32_t sc = pa_chunk_index(pa->search);
-    unsigned spage = pa_chunk_page(pa->search);
+    uint32_t sc = pa_chunk_index(from);
+    unsigned spage = pa_chunk_page(from);
     scan_run r = { 0, 0 };
     uintptr_t at = 0, first = UINTPTR_MAX;
     uintptr_t first_free = PA_SEARCH_NONE;   /* exact, or a lower bound */
@@ -286,6 +304,7 @@ uintptr_t pa_find(pagealloc *pa, size_t npages, uintptr_t *new_search)
         }
         addr = pa_chunk_base(ci) + (uintptr_t)p * PA_PAGE_SIZE;
     }
-    *new_search = pa_ranges_addr_ge(&pa->in_use, first_free, PA_SEARCH_NONE);
+    *new_search = from == pa->search ?
+                  pa_ranges_addr_ge(&pa->in_use, first_free, PA_SEARCH_NONE) : pa->search;
     return addr;
 }
