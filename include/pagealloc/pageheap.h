@@ -1,0 +1,174 @@
+/*
+ * pageheap.h - the thread-safe page heap: Go's mheap (runtime/mheap.go)
+ * over the page allocator, with growth from the OS, per-thread page
+ * caches, a memory limit, a background scavenger and statistics.
+ *
+ * A pageheap hands out runs of 8 KiB pages (PAGEALLOC_PAGE_SIZE), aligned
+ * to 8 KiB, always Ready (mapped, usable). It owns all of its memory: it
+ * reserves address space in arenas (at Go-like hints starting at
+ * 0x00c000000000, going up, else anywhere), maps it in 4 MiB chunks and
+ * gives it to page allocators (pagealloc.h) in unbacked mode, so every
+ * OS-memory transition (sysmem.h) is made by the heap itself, outside its
+ * locks.
+ *
+ * Threads. Every function is thread-safe unless it says otherwise.
+ * Requests of fewer than 16 pages are served from a per-thread page cache
+ * (a 64-page block taken from the allocator at once) without the heap
+ * lock. The heap is split into shards (options.shards), each a page
+ * allocator with its own lock; a thread is bound to one shard when it first
+ * uses the heap (the least used one), and a free goes to the shard that
+ * owns the address, whichever thread makes it. With one shard the heap
+ * answers exactly as Go's single mheap does (address-ordered first fit);
+ * with more, first fit holds within each shard.
+ *
+ * Memory limit. A byte limit on the heap's Ready memory, metadata included
+ * (Go's memory limit, without a GC). When an allocation would make pages
+ * Ready beyond it, the heap first flushes the page caches and scavenges
+ * (releases free pages) to make room. Soft limit (default): the allocation
+ * then succeeds even if the heap stays over. Hard limit: it fails with
+ * ENOMEM, the heap is unchanged and usable, and the same allocation
+ * succeeds once memory is freed or the limit raised.
+ *
+ * Error convention: functions returning a pointer return NULL and set
+ * errno on failure; functions returning int return 0 or an errno value and
+ * change nothing on error. Invalid frees (outside the heap, unaligned, not
+ * allocated, double) are reported through pagealloc_set_error_handler
+ * (default: one line on stderr, then abort); if the handler returns, the
+ * free does nothing.
+ */
+#ifndef PAGEALLOC_PAGEHEAP_H
+#define PAGEALLOC_PAGEHEAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "pagealloc.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pageheap pageheap;
+
+/* Transparent huge pages. */
+typedef enum pageheap_huge_policy {
+    PAGEHEAP_HUGE_OFF = 0,     /* no hints (Go 1.19): released partial huge
+                                * pages are marked no-huge by sysmem_unused */
+    PAGEHEAP_HUGE_GO = 1,      /* chunks with >= 496 of 512 pages in use are
+                                * never scavenged, so they keep huge pages */
+    PAGEHEAP_HUGE_ALWAYS = 2   /* as GO, and every grown chunk is advised
+                                * MADV_HUGEPAGE */
+} pageheap_huge_policy;
+
+/* A monotonic clock in nanoseconds, injected so that the scavenger's
+ * pacing can be tested with fake time. */
+typedef struct pageheap_clock {
+    uint64_t (*now_ns)(void *arg);
+    void *arg;
+} pageheap_clock;
+
+/* Options; zero (or a NULL pointer) means the default for every field. Use
+ * designated initialisers: (pageheap_options){ .limit = 1 << 30 }. */
+typedef struct pageheap_options {
+    uint64_t limit;                  /* bytes of Ready memory; 0: no limit */
+    int      hard_limit;             /* nonzero: fail with ENOMEM at the limit */
+    int      background_scavenger;   /* nonzero: start the scavenger thread */
+    double   scavenger_cpu_fraction; /* of one core; 0: 0.01 (Go's 1%) */
+    uint64_t scavenger_poll_ns;      /* idle re-check period; 0: 100 ms */
+    pageheap_huge_policy huge_pages; /* default PAGEHEAP_HUGE_OFF */
+    unsigned shards;                 /* 0: one per online CPU, at most 16;
+                                      * 1: a single allocator, as Go */
+    size_t   arena_bytes;            /* address space reserved at a time,
+                                      * rounded to 4 MiB; 0: 64 MiB */
+    const pageheap_clock *clock;     /* NULL: CLOCK_MONOTONIC */
+} pageheap_options;
+
+/* NULL and errno (EINVAL for bad options, ENOMEM, EAGAIN: no thread key
+ * or thread) on failure. NULL options: defaults. The OS primitives are
+ * injected below the heap, process-wide, with sysmem_os_set. */
+pageheap *pageheap_new(const pageheap_options *opts);
+/* Give all memory back to the OS. No other thread may use h, and threads
+ * that used h must not be exiting, during or after the call. */
+void      pageheap_delete(pageheap *h);
+
+/* npages Ready pages, 8 KiB aligned. NULL and errno on failure: EINVAL for
+ * npages == 0, ENOMEM when the OS refuses memory or a hard limit would be
+ * exceeded (the heap is unchanged). Contents are unspecified. */
+void     *pageheap_alloc(pageheap *h, size_t npages);
+/* As pageheap_alloc, with zeroed contents; pages known to read zero
+ * (fresh, or released when sysmem_caps.released_reads_zero) are not
+ * written. */
+void     *pageheap_alloc_zeroed(pageheap *h, size_t npages);
+/* Free npages pages at p, as allocated. (NULL, 0) is a no-op; anything
+ * else invalid is reported (see the error convention). */
+void      pageheap_free(pageheap *h, void *p, size_t npages);
+
+/* Flush every page cache and return at least nbytes of free memory to the
+ * OS now (SIZE_MAX: all free pages); returns bytes released (may exceed
+ * nbytes; less when nothing is left). */
+size_t    pageheap_release(pageheap *h, size_t nbytes);
+/* Return every thread's page cache to the allocator. */
+void      pageheap_flush_caches(pageheap *h);
+
+/* Change the limit (0: none). Lowering it below the Ready memory flushes
+ * the caches and scavenges at once; returns the bytes released. */
+size_t    pageheap_set_limit(pageheap *h, uint64_t limit);
+uint64_t  pageheap_get_limit(const pageheap *h);
+
+/* Statistics. Readable at any time without stopping allocation: every
+ * field is exact by itself, and the fields balance exactly when no
+ * allocation, free or scavenging is in flight:
+ *   ready_bytes + prepared_bytes  = mapped heap bytes
+ *     = in_use_bytes + cache_bytes + free_bytes + released_bytes
+ *   prepared_bytes = released_bytes + cache_released_bytes
+ * Bytes by OS state cover the heap's arenas; metadata (allocator
+ * summaries, bitmaps, the heap's own tables; all Ready) is separate. */
+#define PAGEHEAP_STATS_VERSION 1
+typedef struct pageheap_stats {
+    uint32_t version;               /* PAGEHEAP_STATS_VERSION */
+    uint32_t shards;
+    /* Current state, bytes. */
+    uint64_t reserved_bytes;        /* arena address space not mapped */
+    uint64_t prepared_bytes;        /* mapped, not resident (released) */
+    uint64_t ready_bytes;           /* mapped and usable */
+    uint64_t metadata_bytes;        /* Ready, for bookkeeping */
+    uint64_t in_use_bytes;          /* handed out and not freed */
+    uint64_t free_bytes;            /* free in the allocator, resident */
+    uint64_t released_bytes;        /* free in the allocator, released */
+    uint64_t cache_bytes;           /* held by page caches (resident or not) */
+    uint64_t cache_released_bytes;  /* the part of cache_bytes released */
+    uint64_t limit_bytes;           /* 0: none */
+    uint32_t hard_limit;
+    uint32_t threads;               /* threads with state in the heap */
+    /* Event counts since creation. */
+    uint64_t allocs, alloc_bytes;   /* successful allocations */
+    uint64_t cache_allocs;          /* of which served by a page cache */
+    uint64_t frees, freed_bytes;
+    uint64_t grows, grow_bytes;     /* chunk ranges mapped and added */
+    uint64_t scavenges, scavenged_bytes; /* runs released to the OS */
+    uint64_t scavenger_cpu_ns;      /* background scavenger work time */
+    uint64_t assist_cpu_ns;         /* scavenging in alloc/release/set_limit */
+    uint64_t limit_hits;            /* allocations that found the heap at its limit */
+    uint64_t limit_failures;        /* of which failed (hard limit) */
+} pageheap_stats;
+
+void      pageheap_get_stats(pageheap *h, pageheap_stats *out);
+/* The stats as one JSON object. pageheap_stats_json returns 0 or an errno
+ * value; pageheap_stats_json_buf writes at most size bytes (NUL included)
+ * and returns the length of the whole text, as snprintf does. */
+int       pageheap_stats_json(pageheap *h, FILE *f);
+size_t    pageheap_stats_json_buf(pageheap *h, char *buf, size_t size);
+
+/* Full check: pagealloc_check on every shard, the stats against the
+ * allocators' bitmaps and page caches, and every heap page's sysmem state
+ * against what the allocator says of it (scavenged pages Prepared, the
+ * others Ready). Takes every lock of the heap; no allocation or free may be
+ * in flight (the background scavenger may run). 0, or EFAULT with a
+ * one-line description in msg. Cost: proportional to the heap. */
+int       pageheap_check(pageheap *h, char *msg, size_t msg_size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PAGEALLOC_PAGEHEAP_H */
