@@ -173,43 +173,61 @@ PA_API uintptr_t pagealloc_alloc(pagealloc *pa, size_t npages, size_t *scav_byte
     return addr;
 }
 
-/* Cheap validation of a caller's free: 1 if valid, else reported. */
-static int free_is_valid(pagealloc *pa, const char *call, uintptr_t base, size_t npages)
+/* Cheap validation of a caller's free: NULL if valid, else the broken rule. */
+const char *pa_free_violation(pagealloc *pa, uintptr_t base, size_t npages)
 {
-    const char *rule = NULL;
     if (npages == 0)
-        rule = "page count is zero";
-    else if (base & (PA_PAGE_SIZE - 1))
-        rule = "address is not page aligned";
-    else if (base >= PA_MAX_ADDR || npages > (PA_MAX_ADDR - base) >> PA_PAGE_SHIFT)
-        rule = "range overflows the address space";
-    else if (!pa_ranges_contains(&pa->in_use, base, base + npages * PA_PAGE_SIZE))
-        rule = "range is not inside the heap";
-    else {
-        FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
-            /* A whole chunk is allocated iff its summary says no page is free. */
-            if (!rule && (n == PA_CHUNK_PAGES ? pa_leaf_sum(pa, ci) != 0
-                          : !pa_bits_all_in_range(pa_chunk_of(pa, ci)->alloc, page, n)))
-                rule = "some pages are not allocated (double free?)";
-        });
-    }
-    if (rule) {
-        pa_report(call, base, npages, rule);
-        return 0;
-    }
-    return 1;
+        return "page count is zero";
+    if (base & (PA_PAGE_SIZE - 1))
+        return "address is not page aligned";
+    if (base >= PA_MAX_ADDR || npages > (PA_MAX_ADDR - base) >> PA_PAGE_SHIFT)
+        return "range overflows the address space";
+    if (!pa_ranges_contains(&pa->in_use, base, base + npages * PA_PAGE_SIZE))
+        return "range is not inside the heap";
+    const char *rule = NULL;
+    FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
+        /* A whole chunk is allocated iff its summary says no page is free. */
+        if (!rule && (n == PA_CHUNK_PAGES ? pa_leaf_sum(pa, ci) != 0
+                      : !pa_bits_all_in_range(pa_chunk_of(pa, ci)->alloc, page, n)))
+            rule = "some pages are not allocated (double free?)";
+    });
+    return rule;
+}
+
+PA_API int pagealloc_try_free(pagealloc *pa, uintptr_t base, size_t npages)
+{
+    if (pa_free_violation(pa, base, npages))
+        return EINVAL;
+    pa_free_range(pa, base, npages, 0);
+    return 0;
 }
 
 PA_API void pagealloc_free(pagealloc *pa, uintptr_t base, size_t npages)
 {
-    if (free_is_valid(pa, "pagealloc_free", base, npages))
+    const char *rule = pa_free_violation(pa, base, npages);
+    if (rule)
+        pa_report("pagealloc_free", base, npages, rule);
+    else
         pa_free_range(pa, base, npages, 0);
 }
 
 PA_API void pagealloc_test_free(pagealloc *pa, uintptr_t base, size_t npages)
 {
-    if (free_is_valid(pa, "pagealloc_test_free", base, npages))
+    const char *rule = pa_free_violation(pa, base, npages);
+    if (rule)
+        pa_report("pagealloc_test_free", base, npages, rule);
+    else
         pa_free_range(pa, base, npages, 1);
+}
+
+PA_API void pagealloc_scavenge_mark(pagealloc *pa, uintptr_t base, size_t npages)
+{
+    if (npages == 0 || base >= PA_MAX_ADDR || npages > (PA_MAX_ADDR - base) >> PA_PAGE_SHIFT ||
+        !pa_ranges_contains(&pa->in_use, base, base + npages * PA_PAGE_SIZE)) {
+        pa_report("pagealloc_scavenge_mark", base, npages, "range is not inside the heap");
+        return;
+    }
+    pa_scav_index_mark(&pa->scav, base, base + npages * PA_PAGE_SIZE);
 }
 
 /* ---- Growth ------------------------------------------------------------ */

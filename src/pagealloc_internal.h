@@ -63,6 +63,7 @@
 #include "pagealloc/pagealloc.h"
 #include "bitmap.h"
 #include "export.h"
+#include "report.h"
 #include "ranges.h"
 #include "scavindex.h"
 
@@ -181,7 +182,6 @@ static inline void pa_hints_raise(pagealloc *pa, unsigned k, uintptr_t a)
     for (; k <= PA_HINT_MAX && pa->hint[k] < a; k++)
         pa->hint[k] = a;
 }
-void      pa_report(const char *call, uintptr_t addr, size_t npages, const char *rule);
 
 
 #endif /* PAGEALLOC_PAGEALLOC_INTERNAL_H */

@@ -81,6 +81,7 @@
 #include "pagealloc/pageheap.h"
 #include "pagealloc/testing.h"
 #include "export.h"
+#include "report.h"
 #include "scavenger.h"
 
 #define PH_PAGE          ((size_t)PAGEALLOC_PAGE_SIZE)
@@ -268,18 +269,13 @@ static int map_set(pageheap *h, uintptr_t base, size_t size, uint8_t v)
 static void cache_flush_locked(ph_shard *s, pagealloc_cache *c)
 {
     /* A flushed cache does not mark the scavenge index (Go's flush does
-     * not): hand one resident page back with an ordinary free, which marks
-     * its chunk, so that release finds the cache's resident pages. */
-    uint64_t resident = c->cache & ~c->scav;
-    uintptr_t mark = 0;
-    if (resident) {
-        unsigned i = (unsigned)__builtin_ctzll(resident);
-        c->cache &= ~((uint64_t)1 << i);
-        mark = c->base + (uintptr_t)i * PH_PAGE;
-    }
+     * not): mark the block when it returns resident pages, so that release
+     * finds them. */
+    uintptr_t base = c->base;
+    int resident = (c->cache & ~c->scav) != 0;
     pagealloc_cache_flush(c, s->pa);
-    if (mark)
-        pagealloc_free(s->pa, mark, 1);
+    if (resident)
+        pagealloc_scavenge_mark(s->pa, base, PAGEALLOC_CACHE_PAGES);
 }
 
 /* Return t's cache to its shard. t's busy flag held. */
@@ -743,12 +739,16 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
     uintptr_t a = (uintptr_t)p;
     unsigned owner = map_get(h, a);
     ph_shard *s = &h->shards[owner ? owner - 1 : 0];
-    /* The allocator validates the free (and reports a bad one). */
+    /* The allocator validates the free; a bad one is reported, and
+     * changes nothing (not even the statistics). */
     pthread_mutex_lock(&s->mu);
-    pagealloc_free(s->pa, a, npages);
+    int err = pagealloc_try_free(s->pa, a, npages);
+    const char *rule = err ? pa_free_violation(s->pa, a, npages) : NULL;
     pthread_mutex_unlock(&s->mu);
-    if (!owner || npages == 0 || (a & (PH_PAGE - 1)))
-        return;                     /* reported, and nothing changed */
+    if (err) {
+        pa_report("pageheap_free", a, npages, rule ? rule : "invalid free");
+        return;
+    }
     ph_thread *t = thread_get(h);
     if (t) {
         ctr_own_add(&t->c.frees, 1);

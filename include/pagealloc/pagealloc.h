@@ -74,6 +74,12 @@ uintptr_t  pagealloc_alloc(pagealloc *pa, size_t npages, size_t *scav_bytes);
  * pages become free and resident and the chunk is marked for scavenging. */
 void       pagealloc_free(pagealloc *pa, uintptr_t base, size_t npages);
 
+/* The same, for callers that handle errors themselves: returns 0, or
+ * EINVAL (reporting nothing, changing nothing) for a free that
+ * pagealloc_free would report: npages zero, base unaligned, the range
+ * overflowing or outside the heap, or any of its pages not allocated. */
+int        pagealloc_try_free(pagealloc *pa, uintptr_t base, size_t npages);
+
 /* Return at least nbytes of free resident memory to the OS (Go's
  * scavenge(nbytes, nil)), highest addresses first; returns bytes released
  * (may exceed nbytes; less when nothing is left). */
@@ -90,6 +96,12 @@ size_t     pagealloc_scavenge(pagealloc *pa, size_t nbytes);
  * managed memory, in either mode. */
 uintptr_t  pagealloc_scavenge_take(pagealloc *pa, size_t max_bytes, size_t *npages);
 void       pagealloc_scavenge_done(pagealloc *pa, uintptr_t base, size_t npages, int released);
+/* (A run from take always lies within one chunk.) */
+
+/* Mark the chunks of [base, base+npages) as possibly holding free resident
+ * pages, so that scavenging looks there (pagealloc_free does this itself;
+ * a page-cache flush, as in Go, does not). The range must be in the heap. */
+void       pagealloc_scavenge_mark(pagealloc *pa, uintptr_t base, size_t npages);
 
 /* Page cache (Go's pageCache): a 64-page aligned block whose free pages are
  * taken from the allocator at once and handed out without touching it.
