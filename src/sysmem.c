@@ -25,8 +25,8 @@
  * pages ("holes"). This matters because the kernel may hand freed address
  * space out again: since both ends of every span are mapped, a new mapping
  * either lies wholly inside one hole (it is then absorbed into that region:
- * its pages are marked in the existing array and the new block is given
- * back) or touches no span at all (it becomes a new region).
+ * its pages are marked in the existing array, no new block is needed) or
+ * touches no span at all (it becomes a new region).
  *
  * Searching. reg_upper() is a binary search for the first region whose base
  * lies above an address; the region before it is the only candidate to
@@ -46,15 +46,22 @@
  *      totals, from the states found then, so the totals always equal the
  *      sum over the page states. If the primitive failed, phase 3 is instead
  *      "undo the stat change" and nothing else has happened.
- * Concurrent operations on overlapping ranges are caller misuse; the only
- * overlap the layer must handle itself is address reuse: once sysmem_free's
- * munmap has succeeded, another thread's reserve may receive the same
- * addresses before the free commits. So a free publishes its range in
- * `reg.inflight` from phase 1 to phase 3, and a reserve/alloc whose new
- * mapping overlaps an in-flight free waits on `reg.settled` until it
- * commits. A new mapping that overlaps owned pages with no free in flight
- * means the registry is stale (someone unmapped the layer's memory behind
- * its back): the new mapping is undone and EEXIST returned.
+ * Concurrent operations on overlapping ranges are caller misuse; two
+ * overlaps the layer must handle itself, recorded in `reg.inflight`:
+ *  - Address reuse. Once sysmem_free's munmap has succeeded, another
+ *    thread's reserve may receive the same addresses before the free
+ *    commits. A free publishes its range from phase 1 to phase 3, and a
+ *    reserve/alloc whose new mapping overlaps it waits on `reg.settled`.
+ *    A new mapping that overlaps owned pages with no free in flight means
+ *    the registry is stale (someone unmapped the layer's memory behind its
+ *    back): the new mapping is undone and EEXIST returned.
+ *  - Advice beyond the caller's range. sysmem_unused and
+ *    sysmem_no_huge_page advise whole huge pages, which may include owned
+ *    pages of other callers. The window is pinned while the advice runs,
+ *    and a free overlapping a pin waits, so the advice never meets pages
+ *    unmapped (ENOMEM) or remapped by someone else meanwhile.
+ * Nobody waits while holding a record of their own, so waits cannot form
+ * a cycle; each wait lasts one system call of another thread.
  *
  * Accounting. g_bytes[state] (Reserved, Prepared, Ready) change only in
  * phase 3, under the lock, by the exact number of pages that changed state,
@@ -66,10 +73,12 @@
  *
  * Primitive calls, in order, per operation (H = huge page size; "best
  * effort" calls have their errors ignored; tests count these):
- *   alloc    [table growth] alloc(state block), alloc(n);
- *            if alloc(n) fails: unmap(state block);
- *            if the mapping fell into a hole: unmap(state block), best effort.
- *   reserve  as alloc, with reserve(hint, n) in place of alloc(n).
+ *   alloc    alloc(n), then, unless the mapping fell into a hole of a
+ *            region, [table growth] alloc(state block); if one of those
+ *            fails: unmap(v, n) to undo the mapping.
+ *   reserve  as alloc, with reserve(hint, n) in place of alloc(n). The
+ *            mapping comes first so that no metadata of ours can take the
+ *            place the hint asks for.
  *   free     unmap(v, n); then unmap(state block) for each region that
  *            became empty, best effort.
  *   map      commit(v, n).          fault   decommit(v, n).
@@ -341,17 +350,25 @@ static size_t st_end_owned(const struct region *r)
 
 /* ---- The registry ---------------------------------------------------------- */
 
-/* A free between its phase 1 and phase 3: [lo, hi) may already be unmapped
- * although its pages are still registered. Lives on the freeing thread's
- * stack; linked into reg.inflight under reg.lock. */
+/* An operation between its phases whose range others must not disturb.
+ * FREE: [lo, hi) may already be unmapped although its pages are still
+ * registered; a reserve/alloc whose new mapping overlaps it waits.
+ * ADVICE: a huge-page advice window that may reach beyond the caller's
+ * range (into neighbouring owned pages); a free overlapping it waits, so
+ * the advice never meets unmapped or foreign memory.
+ * Lives on the operating thread's stack; linked into reg.inflight under
+ * reg.lock. */
+enum inflight_kind { INFLIGHT_FREE, INFLIGHT_ADVICE };
+
 struct inflight {
     uintptr_t lo, hi;
+    enum inflight_kind kind;
     struct inflight *next;
 };
 
 static struct {
     pthread_mutex_t lock;
-    pthread_cond_t settled;     /* broadcast when an in-flight free ends */
+    pthread_cond_t settled;     /* broadcast when an in-flight record ends */
     struct region **tab;        /* sorted by base, spans disjoint; tab[0,
                                  * count) valid. lock. */
     size_t count;               /* regions in tab. lock. */
@@ -359,7 +376,7 @@ static struct {
     size_t held;                /* slots promised to reserve/alloc calls
                                  * between slot_take and their insert. lock. */
     size_t tab_bytes;           /* bytes of tab's OS block. lock. */
-    struct inflight *inflight;  /* frees between phase 1 and 3. lock. */
+    struct inflight *inflight;  /* frees and advice in progress. lock. */
 } reg = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .settled = PTHREAD_COND_INITIALIZER,
@@ -559,10 +576,19 @@ static uintptr_t owned_up(uintptr_t b, uintptr_t hi)
     return y;
 }
 
-/* [wl, wh) clipped to the owned memory around [a, b), which it overlaps.
- * reg.lock held. */
+/* [wl, wh) clipped to the owned memory around [a, b), which it overlaps:
+ * it stops at the first page outside every region, in a hole, or under a
+ * free in flight (those pages may already be unmapped). reg.lock held. */
 static void clip_to_owned(uintptr_t a, uintptr_t b, uintptr_t *wl, uintptr_t *wh)
 {
+    for (const struct inflight *f = reg.inflight; f; f = f->next) {
+        if (f->kind != INFLIGHT_FREE)
+            continue;
+        if (f->hi <= a && f->hi > *wl)
+            *wl = f->hi;
+        if (f->lo >= b && f->lo < *wh)
+            *wh = f->lo;
+    }
     if (*wl < a)
         *wl = owned_down(a, *wl);
     if (*wh > b)
@@ -596,13 +622,26 @@ static int unused_windows(uintptr_t a, uintptr_t b, size_t huge, uintptr_t w[2][
     return nw;
 }
 
-static int inflight_overlaps(uintptr_t lo, uintptr_t hi)
+/* Whether [lo, hi) overlaps an in-flight record of that kind.
+ * reg.lock held. */
+static int inflight_overlaps(uintptr_t lo, uintptr_t hi, enum inflight_kind kind)
 {
     assert(t_locked);
     for (const struct inflight *f = reg.inflight; f; f = f->next)
-        if (f->lo < hi && lo < f->hi)
+        if (f->kind == kind && f->lo < hi && lo < f->hi)
             return 1;
     return 0;
+}
+
+static void inflight_add(struct inflight *rec, uintptr_t lo, uintptr_t hi,
+                         enum inflight_kind kind)
+{
+    assert(t_locked);
+    rec->lo = lo;
+    rec->hi = hi;
+    rec->kind = kind;
+    rec->next = reg.inflight;
+    reg.inflight = rec;
 }
 
 static void inflight_remove(struct inflight *rec)
@@ -709,8 +748,47 @@ static int check_hint_range(const struct binding *b, const void *v, size_t n, ui
     return 0;
 }
 
-/* None -> `init` (Reserved or Ready) for a fresh mapping: the common body of
- * sysmem_reserve and sysmem_alloc. reg.lock not held. */
+enum placement { PLACE_NEW, PLACE_ABSORBED, PLACE_STALE };
+
+/* Where a fresh mapping [a, a+n) goes: inside a hole of a region (it is
+ * absorbed there and then: its pages take state `init` and the totals
+ * grow), over pages the registry still believes owned (stale), or into a
+ * new region at table index *at. Waits first for in-flight frees that
+ * overlap it. reg.lock held. */
+static enum placement place(uintptr_t a, size_t n, sysmem_state init, size_t *at)
+{
+    unsigned sh = g_bind.shift;
+    size_t npages = n >> sh;
+    while (inflight_overlaps(a, a + n, INFLIGHT_FREE))
+        pthread_cond_wait(&reg.settled, &reg.lock);
+    size_t i = reg_upper(a);
+    struct region *prev = i ? reg.tab[i - 1] : NULL;
+    if (prev && a - prev->base < span_bytes(prev)) {
+        size_t c[4] = { 0 };
+        size_t idx = (a - prev->base) >> sh;
+        if (n > span_bytes(prev) - (a - prev->base))
+            return PLACE_STALE;     /* spans end in owned, mapped pages */
+        st_count(prev, idx, npages, c);
+        if (c[SYSMEM_NONE] != npages)
+            return PLACE_STALE;
+        st_set(prev, idx, npages, init);
+        prev->live += npages;
+        atomic_fetch_add_explicit(&g_bytes[init], (uint64_t)n, memory_order_relaxed);
+        return PLACE_ABSORBED;
+    }
+    if (i < reg.count && reg.tab[i]->base - a < n)
+        return PLACE_STALE;
+    *at = i;
+    return PLACE_NEW;
+}
+
+/* None -> `init` (Reserved or Ready) for a fresh mapping: the common body
+ * of sysmem_reserve and sysmem_alloc. The mapping is made first, so that
+ * nothing of ours occupies the hinted address before it; then, unless it
+ * lands in a hole of an existing region, a table slot and a block for the
+ * new region. If those fail, the mapping is undone (should that unmap fail
+ * too, the mapping leaks: it is neither registered nor counted).
+ * reg.lock not held. */
 static int new_region(const struct binding *b, void *hint, size_t n, sysmem_state init,
                       void **out)
 {
@@ -720,71 +798,54 @@ static int new_region(const struct binding *b, void *hint, size_t n, sysmem_stat
         return ENOMEM;
     size_t block = align_up(sizeof(struct region) + words * sizeof(uint64_t), b->caps.page_size);
 
-    int err = slot_take(b);
+    void *p = NULL;
+    int err = init == SYSMEM_READY ? b->os->alloc(n, &p) : b->os->reserve(hint, n, &p);
     if (err)
         return err;
-    void *blk;
-    err = meta_alloc(b, block, &blk);
-    if (err) {
-        slot_give();
-        return err;
-    }
-    void *p = NULL;
-    err = init == SYSMEM_READY ? b->os->alloc(n, &p) : b->os->reserve(hint, n, &p);
-    if (err) {
-        meta_free(b, blk, block);
-        slot_give();
-        return err;
-    }
-
     uintptr_t a = (uintptr_t)p;
-    int absorbed = 0, stale = 0;
-    reg_lock();
-    while (inflight_overlaps(a, a + n))
-        pthread_cond_wait(&reg.settled, &reg.lock);
-    size_t i = reg_upper(a);
-    struct region *prev = i ? reg.tab[i - 1] : NULL;
-    if (prev && a - prev->base < span_bytes(prev)) {
-        /* Inside a span: must be a hole that fits. */
-        size_t c[4] = { 0 };
-        size_t at = (a - prev->base) >> b->shift;
-        if (n <= span_bytes(prev) - (a - prev->base))
-            st_count(prev, at, npages, c);
-        if (c[SYSMEM_NONE] == npages) {
-            st_set(prev, at, npages, init);
-            prev->live += npages;
-            absorbed = 1;
-        } else {
-            stale = 1;
-        }
-    } else if (i < reg.count && reg.tab[i]->base - a < n) {
-        stale = 1;
-    } else {
-        struct region *r = blk;
-        r->base = a;
-        r->npages = npages;
-        r->first = 0;
-        r->live = npages;
-        r->nslots = words * FIELDS_PER_WORD;
-        r->block_bytes = block;
-        r->key = (unsigned)init;
-        r->next_dead = NULL;
-        memmove(&reg.tab[i + 1], &reg.tab[i], (reg.count - i) * sizeof(struct region *));
-        reg.tab[i] = r;
-        reg.count++;
-    }
-    reg.held--;
-    if (!stale)
-        atomic_fetch_add_explicit(&g_bytes[init], (uint64_t)n, memory_order_relaxed);
-    reg_unlock();
+    size_t at = 0;
 
-    if (stale) {
-        (void)b->os->unmap(p, n);
-        meta_free(b, blk, block);
-        return EEXIST;
+    reg_lock();
+    enum placement where = place(a, n, init, &at);
+    reg_unlock();
+    if (where == PLACE_NEW) {
+        void *blk = NULL;
+        err = slot_take(b);
+        if (err == 0) {
+            err = meta_alloc(b, block, &blk);
+            if (err)
+                slot_give();
+        }
+        if (err == 0) {
+            reg_lock();
+            where = place(a, n, init, &at);     /* the table may have moved */
+            if (where == PLACE_NEW) {
+                struct region *r = blk;
+                r->base = a;
+                r->npages = npages;
+                r->first = 0;
+                r->live = npages;
+                r->nslots = words * FIELDS_PER_WORD;
+                r->block_bytes = block;
+                r->key = (unsigned)init;
+                r->next_dead = NULL;
+                memmove(&reg.tab[at + 1], &reg.tab[at],
+                        (reg.count - at) * sizeof(struct region *));
+                reg.tab[at] = r;
+                reg.count++;
+                atomic_fetch_add_explicit(&g_bytes[init], (uint64_t)n, memory_order_relaxed);
+                blk = NULL;
+            }
+            reg.held--;
+            reg_unlock();
+            if (blk)
+                meta_free(b, blk, block);
+        }
     }
-    if (absorbed)
-        meta_free(b, blk, block);
+    if (err || where == PLACE_STALE) {
+        (void)b->os->unmap(p, n);
+        return err ? err : EEXIST;
+    }
     *out = p;
     return 0;
 }
@@ -849,15 +910,15 @@ PA_API int sysmem_free(void *v, size_t n, sysmem_stat *stat)
     if (err)
         return err;
     size_t c[4];
-    struct inflight rec = { .lo = a, .hi = e };
+    struct inflight rec;
     reg_lock();
+    while (inflight_overlaps(a, e, INFLIGHT_ADVICE))
+        pthread_cond_wait(&reg.settled, &reg.lock);
     range_count(a, e, c);
     uint64_t mapped = (uint64_t)(c[SYSMEM_PREPARED] + c[SYSMEM_READY]) << b.shift;
     err = c[SYSMEM_NONE] ? EINVAL : stat_change(stat, mapped, 0);
-    if (err == 0) {
-        rec.next = reg.inflight;
-        reg.inflight = &rec;
-    }
+    if (err == 0)
+        inflight_add(&rec, a, e, INFLIGHT_FREE);
     reg_unlock();
     if (err)
         return err;
@@ -953,14 +1014,23 @@ PA_API int sysmem_unused(void *v, size_t n)
     if (err)
         return err;
     uintptr_t w[2][2];
+    struct inflight pin[2];
     int nw = 0;
     reg_lock();
     range_move(a, e, SYSMEM_PREPARED);
     if (b.caps.huge_page_size)
         nw = unused_windows(a, e, b.caps.huge_page_size, w);
+    for (int i = 0; i < nw; i++)
+        inflight_add(&pin[i], w[i][0], w[i][1], INFLIGHT_ADVICE);
     reg_unlock();
+    if (nw == 0)
+        return 0;
     for (int i = 0; i < nw; i++)
         (void)b.os->huge((void *)w[i][0], w[i][1] - w[i][0], 0);   /* errors ignored */
+    reg_lock();
+    for (int i = 0; i < nw; i++)
+        inflight_remove(&pin[i]);
+    reg_unlock();
     return 0;
 }
 
@@ -1023,6 +1093,7 @@ PA_API int sysmem_no_huge_page(void *v, size_t n)
     size_t huge = b.caps.huge_page_size;
     size_t c[4];
     uintptr_t lo = 0, hi = 0;
+    struct inflight pin;
     reg_lock();
     range_count(a, e, c);
     int ok = c[SYSMEM_NONE] == 0 && c[SYSMEM_RESERVED] == 0;
@@ -1030,13 +1101,18 @@ PA_API int sysmem_no_huge_page(void *v, size_t n)
         lo = align_down(a, huge);
         hi = align_up(e, huge);
         clip_to_owned(a, e, &lo, &hi);
+        inflight_add(&pin, lo, hi, INFLIGHT_ADVICE);
     }
     reg_unlock();
     if (!ok)
         return EINVAL;
     if (!huge)
         return 0;
-    return b.os->huge((void *)lo, hi - lo, 0);
+    err = b.os->huge((void *)lo, hi - lo, 0);
+    reg_lock();
+    inflight_remove(&pin);
+    reg_unlock();
+    return err;
 }
 
 /* ---- Queries and settings ------------------------------------------------------ */
