@@ -1,0 +1,282 @@
+/*
+ * test_model_random.c - millions of random operations on pagealloc, every
+ * answer compared with the simple reference model (tests/support/pa_model.c).
+ *
+ * Each test runs random sequences (pa_gen_run) on fresh allocators in
+ * unbacked mode until its share of the operation budget is used: grows
+ * (one chunk, contiguous chunks, ranges far apart grown in random order, a
+ * large range), allocs of 1 page to several chunks, frees (marking and
+ * test frees, whole or partial), page caches (alloc_to_cache, cache allocs,
+ * flush), scavenges of random sizes and a few invalid grows. Every answer
+ * is compared; every 500 operations so are the bounds, the in-use ranges,
+ * both bitmaps of every chunk, the stats and pagealloc_check.
+ *
+ * Environment:
+ *   PAGEALLOC_TEST_SEED=N     seed (printed at start and on failure)
+ *   PAGEALLOC_TEST_SCALE=F    multiply the operation budget
+ *   PAGEALLOC_UNDER_VALGRIND  (and sanitizer builds) scale it down
+ *   PAGEALLOC_TEST_REPLAY=F   instead, run the op file F (written on
+ *                             failure) and report the first difference;
+ *   PAGEALLOC_TEST_MINIMIZE=1 with REPLAY: shrink F to a minimal failing
+ *                             sequence, written to F.min
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pa_model.h"
+
+/* Operations (over all tests) at scale 1: about 15 million. */
+#define TOTAL_OPS 15000000.0
+
+static uint64_t g_seed;
+static double   g_scale;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+typedef struct suite {
+    const char *name;
+    double      share;          /* of TOTAL_OPS */
+    size_t      phys[2];        /* chosen at random per run */
+    size_t      huge[2];        /* 0 = none */
+    int         geo;            /* -1 = random */
+} suite;
+
+static const char *const geo_names[] = {"one-chunk", "contiguous", "split", "big"};
+
+static void run_suite(const suite *s, unsigned idx)
+{
+    pa_xrng rng;
+    pa_xrng_seed(&rng, g_seed ^ (0x9e3779b97f4a7c15ull * (idx + 1)));
+    uint64_t budget = (uint64_t)(TOTAL_OPS * s->share * g_scale);
+    if (budget < 2000)
+        budget = 2000;
+    uint64_t done = 0, runs = 0, counts[PA_OP_SEARCHADDR + 1] = {0}, fails = 0, scav = 0;
+    double t0 = now();
+    char err[2048];
+    while (done < budget) {
+        pa_gen_config cfg;
+        memset(&cfg, 0, sizeof cfg);
+        unsigned pick = (unsigned)pa_xrng_below(&rng, 2);
+        cfg.phys_page_size = s->phys[pick];
+        cfg.huge_page_size = s->huge[pick];
+        cfg.geometry = s->geo >= 0 ? s->geo : (int)pa_xrng_below(&rng, PA_GEO_COUNT);
+        cfg.nops = pa_xrng_range(&rng, 2000, 40000);
+        if (cfg.nops > budget - done)
+            cfg.nops = budget - done < 500 ? 500 : budget - done;
+        cfg.check_every = 500;
+        cfg.go_compatible = 0;
+        pa_gen_result res;
+        if (pa_gen_run(&rng, &cfg, 0, &res, err, sizeof err) != 0) {
+            char path[256];
+            snprintf(path, sizeof path, "model_random_fail_%016" PRIx64 "_%s.ops", g_seed, s->name);
+            int w = pa_ops_write(path, res.ops, res.nops);
+            fprintf(stderr, "\n[%s] seed 0x%016" PRIx64 " run %" PRIu64
+                    " (phys %zu, huge %zu, %s): pagealloc and the model disagree at %s\n",
+                    s->name, g_seed, runs, cfg.phys_page_size, cfg.huge_page_size,
+                    geo_names[cfg.geometry], err);
+            size_t from = res.nops > 15 ? res.nops - 15 : 0;
+            fprintf(stderr, "last operations:\n");
+            for (size_t i = from; i < res.nops; i++) {
+                char line[128];
+                pa_op_format(&res.ops[i], line, sizeof line);
+                fprintf(stderr, "  #%zu %s\n", i, line);
+            }
+            if (w == 0)
+                fprintf(stderr, "sequence written to %s; replay with PAGEALLOC_TEST_REPLAY=%s "
+                        "(PAGEALLOC_TEST_MINIMIZE=1 to shrink it); rerun with "
+                        "PAGEALLOC_TEST_SEED=0x%016" PRIx64 "\n", path, path, g_seed);
+            pa_gen_result_free(&res);
+            fail_msg("%s: seed 0x%016" PRIx64 ": %s", s->name, g_seed, err);
+        }
+        done += cfg.nops;
+        runs++;
+        for (int k = 0; k <= PA_OP_SEARCHADDR; k++)
+            counts[k] += res.counts[k];
+        fails += res.alloc_fail;
+        scav += res.scav_bytes;
+        pa_gen_result_free(&res);
+    }
+    double dt = now() - t0;
+    uint64_t total = 0;
+    for (int k = 0; k <= PA_OP_SEARCHADDR; k++)
+        total += counts[k];
+    printf("[%s] %" PRIu64 " runs, %" PRIu64 " ops in %.2f s: grow %" PRIu64 " alloc %" PRIu64
+           " (failed %" PRIu64 ") free %" PRIu64 " tfree %" PRIu64 " cache %" PRIu64 " calloc %" PRIu64
+           " flush %" PRIu64 " scav %" PRIu64 " (%.1f GiB released) check %" PRIu64 "\n",
+           s->name, runs, total, dt, counts[PA_OP_GROW], counts[PA_OP_ALLOC], fails,
+           counts[PA_OP_FREE], counts[PA_OP_TFREE], counts[PA_OP_CACHE], counts[PA_OP_CALLOC],
+           counts[PA_OP_FLUSH], counts[PA_OP_SCAV], (double)scav / (1 << 30), counts[PA_OP_CHECK]);
+    fflush(stdout);
+}
+
+#define MB2 ((size_t)2 << 20)
+static const suite suites[] = {
+    {"one_chunk",      0.14, {4096, 4096},   {MB2, MB2}, PA_GEO_ONE},
+    {"contiguous",     0.20, {4096, 4096},   {MB2, MB2}, PA_GEO_CONTIG},
+    {"discontiguous",  0.20, {4096, 4096},   {MB2, MB2}, PA_GEO_SPLIT},
+    {"big",            0.10, {4096, 4096},   {MB2, MB2}, PA_GEO_BIG},
+    {"no_huge_pages",  0.12, {4096, 4096},   {0, 0},     -1},
+    {"phys_16k",       0.12, {16384, 16384}, {MB2, 0},   -1},
+    {"phys_64k",       0.12, {65536, 65536}, {MB2, 0},   -1},
+};
+
+static void test_one_chunk(void **st)     { (void)st; run_suite(&suites[0], 0); }
+static void test_contiguous(void **st)    { (void)st; run_suite(&suites[1], 1); }
+static void test_discontiguous(void **st) { (void)st; run_suite(&suites[2], 2); }
+static void test_big(void **st)           { (void)st; run_suite(&suites[3], 3); }
+static void test_no_huge_pages(void **st) { (void)st; run_suite(&suites[4], 4); }
+static void test_phys_16k(void **st)      { (void)st; run_suite(&suites[5], 5); }
+static void test_phys_64k(void **st)      { (void)st; run_suite(&suites[6], 6); }
+
+/* ---- replay and minimisation ------------------------------------------ */
+
+/* Run ops; returns the index of the first failing op (msg filled) or n. */
+static size_t replay(const pa_op *ops, size_t n, char *msg, size_t msg_size, int verbose)
+{
+    pa_runner *r = pa_runner_new();
+    pa_strbuf ans = {0};
+    size_t i;
+    for (i = 0; i < n; i++) {
+        ans.len = 0;
+        int rc = pa_runner_exec(r, &ops[i], NULL, verbose ? &ans : NULL, msg, msg_size);
+        if (verbose) {
+            char line[128];
+            pa_op_format(&ops[i], line, sizeof line);
+            printf("#%zu %-32s -> %.*s", i, line, (int)ans.len, ans.p ? ans.p : "\n");
+        }
+        if (rc != 0)
+            break;
+    }
+    pa_strbuf_free(&ans);
+    pa_runner_delete(r);
+    return i;
+}
+
+/* A failure that is about the allocator, not a sequence made invalid by
+ * removing operations. */
+static int real_failure(const char *msg)
+{
+    return strncmp(msg, "invalid free", 12) != 0 && strncmp(msg, "no cache slot", 13) != 0 &&
+           strncmp(msg, "no config", 9) != 0;
+}
+
+static size_t minimize(pa_op *ops, size_t n)
+{
+    char msg[2048];
+    size_t at = replay(ops, n, msg, sizeof msg, 0);
+    if (at == n || !real_failure(msg))
+        return n;
+    n = at + 1;                                 /* nothing after the failure matters */
+    pa_op_kind kind = ops[at].kind;
+    pa_op *tmp = malloc(n * sizeof *ops);
+    size_t *slotmap = malloc(n * sizeof *slotmap);
+    for (size_t chunk = n / 2; chunk >= 1; chunk = chunk > 1 ? chunk / 2 : 0) {
+        int progress = 1;
+        while (progress) {
+            progress = 0;
+            for (size_t s = 1; s < n;) {        /* op 0 is the config */
+                size_t e = s + chunk < n ? s + chunk : n;
+                /* Cache slots are numbered by cache op: renumber them,
+                 * and drop the uses of a removed cache. */
+                size_t nslots = 0, kept = 0;
+                for (size_t i = 0; i < n; i++)
+                    if (ops[i].kind == PA_OP_CACHE) {
+                        slotmap[nslots++] = (i >= s && i < e) ? SIZE_MAX : kept;
+                        kept += !(i >= s && i < e);
+                    }
+                size_t m = 0;
+                for (size_t i = 0; i < n; i++) {
+                    if (i >= s && i < e)
+                        continue;
+                    tmp[m] = ops[i];
+                    if (tmp[m].kind == PA_OP_CALLOC || tmp[m].kind == PA_OP_FLUSH) {
+                        if (tmp[m].a >= nslots || slotmap[tmp[m].a] == SIZE_MAX)
+                            continue;
+                        tmp[m].a = slotmap[tmp[m].a];
+                    }
+                    m++;
+                }
+                size_t f = replay(tmp, m, msg, sizeof msg, 0);
+                if (f < m && real_failure(msg) && tmp[f].kind == kind) {
+                    memcpy(ops, tmp, (f + 1) * sizeof *ops);
+                    n = f + 1;
+                    progress = 1;
+                } else {
+                    s = e;
+                }
+            }
+        }
+        if (chunk == 1)
+            break;
+    }
+    free(tmp);
+    free(slotmap);
+    return n;
+}
+
+static void test_replay(void **st)
+{
+    (void)st;
+    const char *path = getenv("PAGEALLOC_TEST_REPLAY");
+    pa_op *ops;
+    size_t n;
+    char msg[2048];
+    if (pa_ops_read(path, &ops, &n, msg, sizeof msg) != 0)
+        fail_msg("%s", msg);
+    const char *mz = getenv("PAGEALLOC_TEST_MINIMIZE");
+    if (mz && *mz && strcmp(mz, "0") != 0) {
+        size_t before = n;
+        n = minimize(ops, n);
+        char out[4096];
+        snprintf(out, sizeof out, "%s.min", path);
+        pa_ops_write(out, ops, n);
+        printf("minimized %zu -> %zu operations, written to %s\n", before, n, out);
+    }
+    size_t at = replay(ops, n, msg, sizeof msg, 1);
+    if (at < n) {
+        char line[128];
+        pa_op_format(&ops[at], line, sizeof line);
+        free(ops);
+        fail_msg("op #%zu `%s`: %s", at, line, msg);
+    }
+    free(ops);
+    printf("%zu operations: pagealloc and the model agree\n", n);
+}
+
+int main(void)
+{
+    g_seed = pa_test_seed();
+    g_scale = pa_test_scale();
+    printf("test_model_random: seed 0x%016" PRIx64 " (PAGEALLOC_TEST_SEED), scale %.3g\n",
+           g_seed, g_scale);
+    fflush(stdout);
+    const char *rp = getenv("PAGEALLOC_TEST_REPLAY");
+    if (rp && *rp) {
+        const struct CMUnitTest t[] = {cmocka_unit_test(test_replay)};
+        return cmocka_run_group_tests(t, NULL, NULL);
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_chunk),
+        cmocka_unit_test(test_contiguous),
+        cmocka_unit_test(test_discontiguous),
+        cmocka_unit_test(test_big),
+        cmocka_unit_test(test_no_huge_pages),
+        cmocka_unit_test(test_phys_16k),
+        cmocka_unit_test(test_phys_64k),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
