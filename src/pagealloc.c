@@ -80,7 +80,7 @@ size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages)
             }
         }
     });
-    pa_update_alloc(pa, base, npages);
+    pa_update_run(pa, base, npages, 1, 0, 0);
     return scav * PA_PAGE_SIZE;
 }
 
@@ -106,7 +106,7 @@ void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
     unsigned below = pa_bits_free_below(pa_chunk_of(pa, pa_chunk_index(base))->alloc, first);
     unsigned above = pa_bits_free_above(pa_chunk_of(pa, pa_chunk_index(limit - PA_PAGE_SIZE))->alloc,
                                         last);
-    pa_update_free(pa, base, npages, below, above);
+    pa_update_run(pa, base, npages, 0, below, above);
 
     if (below == first || last + above == PA_CHUNK_PAGES) {
         pa_hints_lower_all(pa, pa->search);      /* extent unknown */
@@ -202,22 +202,25 @@ PA_API int pagealloc_try_free(pagealloc *pa, uintptr_t base, size_t npages)
     return 0;
 }
 
-PA_API void pagealloc_free(pagealloc *pa, uintptr_t base, size_t npages)
+/* A free that reports a bad one through the error handler. */
+static void checked_free(pagealloc *pa, const char *call, uintptr_t base, size_t npages,
+                         int scavenged)
 {
     const char *rule = pa_free_violation(pa, base, npages);
     if (rule)
-        pa_report("pagealloc_free", base, npages, rule);
+        pa_report(call, base, npages, rule);
     else
-        pa_free_range(pa, base, npages, 0);
+        pa_free_range(pa, base, npages, scavenged);
+}
+
+PA_API void pagealloc_free(pagealloc *pa, uintptr_t base, size_t npages)
+{
+    checked_free(pa, "pagealloc_free", base, npages, 0);
 }
 
 PA_API void pagealloc_test_free(pagealloc *pa, uintptr_t base, size_t npages)
 {
-    const char *rule = pa_free_violation(pa, base, npages);
-    if (rule)
-        pa_report("pagealloc_test_free", base, npages, rule);
-    else
-        pa_free_range(pa, base, npages, 1);
+    checked_free(pa, "pagealloc_test_free", base, npages, 1);
 }
 
 PA_API void pagealloc_scavenge_mark(pagealloc *pa, uintptr_t base, size_t npages)

@@ -146,19 +146,16 @@ static inline int pa_meta_commit(void *v, size_t n, sysmem_stat *stat)
 /* Re-summarise the chunks of [base, base+npages) after a change to their
  * bitmaps (contig: every interior chunk was wholly allocated or freed). */
 void      pa_update(pagealloc *pa, uintptr_t base, size_t npages, int contig, int alloc);
-/* The same after a contiguous range was wholly allocated; faster, from
- * each chunk's previous summary. */
-void      pa_update_alloc(pagealloc *pa, uintptr_t base, size_t npages);
-/* The same after a contiguous range was wholly freed, given the free pages
- * just below it (in its first chunk) and just above it (in its last). */
-void      pa_update_free(pagealloc *pa, uintptr_t base, size_t npages,
-                         unsigned below, unsigned above);
+/* The same after a contiguous range was wholly allocated (alloc) or
+ * wholly freed; faster, from each chunk's previous summary. For a free,
+ * below and above are the free pages just below the range (in its first
+ * chunk) and just above it (in its last). */
+void      pa_update_run(pagealloc *pa, uintptr_t base, size_t npages, int alloc,
+                        unsigned below, unsigned above);
 /* First fit of npages pages at or after from (a search or size-class
  * hint, in a grown range); 0 if none. *new_search: if from is the search
  * hint, a new one (no free page below it), else the search hint as is. */
 uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_search);
-/* Bring every summary up to date (the checker's precondition). */
-void      pa_tree_clean_all(pagealloc *pa);
 /* Size in bytes of the dirty bitmaps of levels 0..3. */
 #define   PA_DIRTY_BYTES(l) (((size_t)1 << (PA_L0_BITS + (l) * PA_LEVEL_BITS)) / 8)
 

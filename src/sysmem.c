@@ -71,6 +71,17 @@
  * EOVERFLOW before anything else happens, and are restored if the
  * primitive fails.
  *
+ * Errors. Every error return leaves the page states, the totals, the
+ * caller's stat and the kernel's mappings as they were. Deliberate limits:
+ * a growth of the region table that completed is kept when a later step of
+ * the same call fails (only capacity differs, and the next call would grow
+ * it again); a metadata block whose unmap fails is leaked and stays counted
+ * in sysmem_metadata_bytes(); and if undoing a fresh mapping fails after a
+ * later step failed (two failures in one call), that mapping leaks,
+ * unregistered. Best-effort calls (hints, returning blocks) never make an
+ * operation fail. The layer never prints and never aborts; the assertions
+ * that check its lock discipline exist only in debug builds.
+ *
  * Primitive calls, in order, per operation (H = huge page size; "best
  * effort" calls have their errors ignored; tests count these):
  *   alloc    alloc(n), then, unless the mapping fell into a hole of a
@@ -119,7 +130,9 @@
 /* ---- Binding: the primitive table in use and its capabilities ---------- */
 
 /* Written by the first use (pthread_once) and by sysmem_os_set, which must
- * not run while other threads use the layer; read without a lock. */
+ * not run while other threads use the layer; read without a lock. A
+ * replacement table must report the page size of the memory the layer
+ * already owns (the state arrays count pages of that size). */
 struct binding {
     const sysmem_os *os;        /* table in use, never NULL once bound */
     sysmem_caps caps;           /* its caps; page_size a power of two;

@@ -126,7 +126,8 @@ static inline void set_leaf(pagealloc *pa, uint32_t c, pa_sum s)
     }
 }
 
-void pa_update_alloc(pagealloc *pa, uintptr_t base, size_t npages)
+void pa_update_run(pagealloc *pa, uintptr_t base, size_t npages, int alloc,
+                   unsigned below, unsigned above)
 {
     const pa_sum *leaf = pa->sum[PA_LEVELS - 1];
     uint32_t sc = pa_chunk_index(base);
@@ -135,36 +136,13 @@ void pa_update_alloc(pagealloc *pa, uintptr_t base, size_t npages)
         unsigned page = c == sc ? pa_chunk_page(base) : 0;
         unsigned end = c == ec ? pa_chunk_page(base + (npages - 1) * PA_PAGE_SIZE) + 1
                                : PA_CHUNK_PAGES;
-        pa_sum s = 0;
-        if (end - page < PA_CHUNK_PAGES) {
-            s = pa_sum_after_alloc(pa_chunk_of(pa, c)->alloc, leaf[c], page, end - page);
-        }
-        set_leaf(pa, c, s);
-    }
-}
-
-void pa_update_free(pagealloc *pa, uintptr_t base, size_t npages, unsigned below, unsigned above)
-{
-    const pa_sum *leaf = pa->sum[PA_LEVELS - 1];
-    uint32_t sc = pa_chunk_index(base);
-    uint32_t ec = pa_chunk_index(base + npages * PA_PAGE_SIZE - 1);
-    for (uint32_t c = sc; c <= ec; c++) {
-        unsigned page = c == sc ? pa_chunk_page(base) : 0;
-        unsigned end = c == ec ? pa_chunk_page(base + (npages - 1) * PA_PAGE_SIZE) + 1
-                               : PA_CHUNK_PAGES;
-        pa_sum s = PA_SUM_FREE_CHUNK;
+        pa_sum s = alloc ? 0 : PA_SUM_FREE_CHUNK;   /* a wholly covered chunk */
         if (end - page < PA_CHUNK_PAGES)
-            s = pa_sum_after_free(leaf[c], page, end - page, c == sc ? below : 0,
-                                  c == ec ? above : 0);
+            s = alloc ? pa_sum_after_alloc(pa_chunk_of(pa, c)->alloc, leaf[c], page, end - page)
+                      : pa_sum_after_free(leaf[c], page, end - page, c == sc ? below : 0,
+                                          c == ec ? above : 0);
         set_leaf(pa, c, s);
     }
-}
-
-void pa_tree_clean_all(pagealloc *pa)
-{
-    for (uintptr_t i = 0; i < ((uintptr_t)1 << PA_L0_BITS); i++)
-        if (is_dirty(pa, 0, i))
-            clean(pa, 0, i);
 }
 
 /* ---- Search ------------------------------------------------------------ */
