@@ -15,6 +15,28 @@
 
 #include "sysmem_kview.h"
 
+/* Under valgrind, a child about to fault on purpose first tells memcheck
+ * that the byte is addressable, so that memcheck does not report the
+ * access (the report would only be noise: the fault is the point) and the
+ * kernel's SIGSEGV is what ends the child. */
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define HAVE_MEMCHECK_H 1
+#endif
+#endif
+#ifdef HAVE_MEMCHECK_H
+static void memcheck_addressable(void *p)
+{
+    (void)VALGRIND_MAKE_MEM_DEFINED(p, 1);
+}
+#else
+static void memcheck_addressable(void *p)
+{
+    (void)p;
+}
+#endif
+
 int sysmem_kv_mincore(const void *p, size_t n, unsigned char *vec)
 {
     return syscall(SYS_mincore, p, n, vec) == 0 ? 0 : errno;
@@ -131,6 +153,7 @@ int sysmem_kv_touch_in_child(void *p, int write)
         sa.sa_handler = SIG_DFL;
         sigaction(SIGSEGV, &sa, NULL);
         sigaction(SIGBUS, &sa, NULL);
+        memcheck_addressable(p);
         volatile char *q = p;
         if (write)
             *q = 1;
@@ -147,9 +170,11 @@ int sysmem_kv_touch_in_child(void *p, int write)
     return 0;
 }
 
-int sysmem_kv_thp_mode(void)
+/* The bracketed word of a sysfs THP setting: 'a' always, 'm' madvise,
+ * 'i' inherit, 'n' never, 0 if unreadable. */
+static int thp_setting(const char *path)
 {
-    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
+    FILE *f = fopen(path, "re");
     if (!f)
         return 0;
     char buf[128] = "";
@@ -161,16 +186,61 @@ int sysmem_kv_thp_mode(void)
         return 'a';
     if (strstr(buf, "[madvise]"))
         return 'm';
+    if (strstr(buf, "[inherit]"))
+        return 'i';
     if (strstr(buf, "[never]"))
         return 'n';
     return 0;
 }
 
-int sysmem_kv_thp_expected(int mode, int hg, int nh)
+int sysmem_kv_thp_mode(void)
 {
-    if (nh || mode == 'n')
+    return thp_setting("/sys/kernel/mm/transparent_hugepage/enabled");
+}
+
+static int holds_aligned_block(uintptr_t start, uintptr_t end, uintptr_t size)
+{
+    uintptr_t b = (start + size - 1) & ~(size - 1);
+    return b >= start && b + size <= end;
+}
+
+static int size_enabled(int setting, int global, int hg)
+{
+    if (setting == 'i')
+        setting = global;
+    return setting == 'a' || (setting == 'm' && hg);
+}
+
+int sysmem_kv_thp_expected(uintptr_t start, uintptr_t end, int hg, int nh)
+{
+    if (nh)
         return 0;
-    return mode == 'a' || hg;
+    int global = sysmem_kv_thp_mode();
+    int per_size = 0, any = 0;
+    for (unsigned kb = 8; kb <= 1u << 20; kb *= 2) {
+        char path[128];
+        snprintf(path, sizeof(path), "/sys/kernel/mm/transparent_hugepage/hugepages-%ukB/enabled",
+                 kb);
+        int setting = thp_setting(path);
+        if (!setting)
+            continue;
+        per_size = 1;
+        if (size_enabled(setting, global, hg) &&
+            holds_aligned_block(start, end, (uintptr_t)kb * 1024))
+            any = 1;
+    }
+    if (per_size)
+        return any;
+    /* Older kernels: one size, the PMD size, under the global mode. */
+    long pmd = 0;
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", "re");
+    if (f) {
+        if (fscanf(f, "%ld", &pmd) != 1)
+            pmd = 0;
+        fclose(f);
+    }
+    return pmd > 0 && size_enabled(global, global, hg) &&
+           holds_aligned_block(start, end, (uintptr_t)pmd);
 }
 
 int sysmem_kv_mlock(const void *p, size_t n)

@@ -44,9 +44,12 @@ int sysmem_kv_touch_in_child(void *p, int write);
 /* /sys/kernel/mm/transparent_hugepage/enabled: 'a' always, 'm' madvise,
  * 'n' never, 0 unreadable. */
 int sysmem_kv_thp_mode(void);
-/* THPeligible the kernel should report for a VMA with these flags, given
- * the mode: 1 or 0. */
-int sysmem_kv_thp_expected(int mode, int hg, int nh);
+/* THPeligible the kernel should report for an anonymous VMA [start, end)
+ * with these flags: 1 if some huge page size is enabled for it (the global
+ * mode, or per size under hugepages-<N>kB/ where the kernel has them:
+ * always, or madvise with hg, inherit meaning the global mode) and the VMA
+ * holds a block of that size aligned to it; never with nh. */
+int sysmem_kv_thp_expected(uintptr_t start, uintptr_t end, int hg, int nh);
 
 /* mlock(2) / munlock(2) through syscall(2); 0 or errno. */
 int sysmem_kv_mlock(const void *p, size_t n);
