@@ -29,7 +29,14 @@
  * is refused with EOVERFLOW before anything changes, never wrapped.
  *
  * Error convention (every function below): 0 on success or an errno value;
- * on error nothing has changed, neither the mappings nor any counter.
+ * on error nothing has changed, neither the mappings nor any counter, with
+ * these exceptions, none of which loses track of memory the caller owns:
+ * growth of the layer's own region table is kept once done; a bookkeeping
+ * block that the OS refuses to unmap stays mapped and counted in
+ * sysmem_metadata_bytes; if both a reserve/alloc and the undo of its fresh
+ * mapping fail, that mapping is leaked unregistered; and the errors of the
+ * huge-page advice made inside used/unused are ignored (as in Go).
+ * A NULL sysmem_stat means "no caller counter".
  * Ranges must be aligned to the physical page size (sysmem_caps) except
  * for the hints. All functions are thread-safe; no lock is held across a
  * system call.
@@ -91,7 +98,9 @@ int sysmem_alloc(size_t n, sysmem_stat *stat, void **out);
 /* any -> None. The range must be owned by the layer (EINVAL otherwise). */
 int sysmem_free(void *v, size_t n, sysmem_stat *stat);
 /* None -> Reserved. hint may be NULL; it is honoured when the kernel can;
- * *out receives the (possibly different) address. */
+ * *out receives the (possibly different) address. EEXIST if the kernel
+ * hands out addresses the layer believes it still owns (someone unmapped
+ * the layer's memory behind its back); the new mapping is undone. */
 int sysmem_reserve(void *hint, size_t n, void **out);
 /* Reserved -> Prepared; the whole range must be Reserved. */
 int sysmem_map(void *v, size_t n, sysmem_stat *stat);
@@ -102,8 +111,9 @@ int sysmem_used(void *v, size_t n);
 int sysmem_unused(void *v, size_t n);
 /* Transparent-huge-page hints. huge_page covers the huge pages wholly
  * inside [v, v+n) (aligned inward); no_huge_page covers every huge page
- * the range touches (aligned outward). No-ops without huge pages. The
- * range must be owned and mapped. */
+ * the range touches (aligned outward, clipped to memory the layer owns).
+ * Without huge pages they validate the range (EINVAL on misuse) and do
+ * nothing else. The range must be owned and mapped. */
 int sysmem_huge_page(void *v, size_t n);
 int sysmem_no_huge_page(void *v, size_t n);
 /* Prepared|Ready -> Reserved: any access faults (guard pages, debugging). */
@@ -121,7 +131,8 @@ void sysmem_set_release_mode(sysmem_release_mode m);
  * failure. The layer calls them with physical-page-aligned ranges. */
 typedef struct sysmem_caps {
     size_t page_size;           /* physical page size */
-    size_t huge_page_size;      /* transparent huge page size, 0 if none */
+    size_t huge_page_size;      /* transparent huge page size; 0 if none or
+                                 * not larger than page_size */
     int released_reads_zero;    /* memory released with DONTNEED reads 0 */
 } sysmem_caps;
 
@@ -149,7 +160,8 @@ typedef struct sysmem_os {
 const sysmem_os *sysmem_os_get(void);
 const sysmem_os *sysmem_os_default(void);
 /* Replace the table (NULL restores the default); returns the previous one.
- * Not to be called while other threads use the layer. */
+ * Not to be called while other threads use the layer; while the layer owns
+ * memory, the new table must report the same page size. */
 const sysmem_os *sysmem_os_set(const sysmem_os *os);
 /* Capabilities as reported by the table in use (cached per table). */
 void sysmem_get_caps(sysmem_caps *out);

@@ -1,5 +1,6 @@
 /*
- * test_sysmem_threads.c - many threads using the layer at once, each on its
+ * test_sysmem_threads.c - stress test, not a benchmark: many threads using
+ * the layer at once, each on its
  * own ranges (overlapping ranges would be caller misuse). Meant to run
  * under ThreadSanitizer as well; nothing here depends on timing.
  *
