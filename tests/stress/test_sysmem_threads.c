@@ -1,7 +1,7 @@
 /*
  * test_sysmem_threads.c - stress test, not a benchmark: many threads using
- * the layer at once, each on its
- * own ranges (overlapping ranges would be caller misuse). Meant to run
+ * the layer at once, each on its own ranges (overlapping ranges would be
+ * caller misuse). Meant to run
  * under ThreadSanitizer as well; nothing here depends on timing.
  *
  * Each worker repeats, with its own seeded PRNG, one of three patterns:
