@@ -1189,6 +1189,9 @@ PA_API const sysmem_os *sysmem_os_set(const sysmem_os *os)
 PA_API void sysmem_get_caps(sysmem_caps *out)
 {
     *out = binding().caps;
+    /* MADV_FREE'd pages may keep their contents until the kernel needs them. */
+    if (atomic_load_explicit(&g_release_mode, memory_order_relaxed) != SYSMEM_RELEASE_DONTNEED)
+        out->released_reads_zero = 0;
 }
 
 /* ---- Invariant checker ----------------------------------------------------------- */

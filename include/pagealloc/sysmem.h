@@ -133,7 +133,8 @@ typedef struct sysmem_caps {
     size_t page_size;           /* physical page size */
     size_t huge_page_size;      /* transparent huge page size; 0 if none or
                                  * not larger than page_size */
-    int released_reads_zero;    /* memory released with DONTNEED reads 0 */
+    int released_reads_zero;    /* memory released by sysmem_unused reads 0
+                                 * (sysmem_get_caps: 0 in MADV_FREE mode) */
 } sysmem_caps;
 
 typedef struct sysmem_os {
