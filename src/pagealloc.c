@@ -14,6 +14,7 @@
 
 #include "pagealloc_internal.h"
 #include "pagealloc/testing.h"
+#include "debug.h"
 
 /* ---- Error reporting --------------------------------------------------- */
 
@@ -31,6 +32,22 @@ PA_API void pagealloc_set_error_handler(pagealloc_error_fn fn, void *arg)
 {
     error_fn = fn ? fn : default_error;
     error_arg = fn ? arg : NULL;
+}
+
+/* The check level (debug.h); -1: not yet read from PAGEALLOC_CHECK. */
+int pa_check_level_v = -1;
+
+PA_API void pagealloc_set_check_level(int level)
+{
+    if (level > PA_CHECK_FULL)
+        level = PA_CHECK_FULL;
+    __atomic_store_n(&pa_check_level_v, level < 0 ? pa_check_level_env() : level,
+                     __ATOMIC_RELAXED);
+}
+
+PA_API int pagealloc_get_check_level(void)
+{
+    return pa_check_level();
 }
 
 void pa_report(const char *call, uintptr_t addr, size_t npages, const char *rule)
@@ -128,7 +145,7 @@ PA_API uintptr_t pagealloc_alloc(pagealloc *pa, size_t npages, size_t *scav_byte
 {
     if (scav_bytes)
         *scav_bytes = 0;
-    if (npages == 0 || npages > (PA_MAX_ADDR >> PA_PAGE_SHIFT))
+    if (!pa_live(pa, "pagealloc_alloc") || npages == 0 || npages > (PA_MAX_ADDR >> PA_PAGE_SHIFT))
         return 0;
     /* Start at the search hint, or past it at the hint of n's size class. */
     unsigned k = 63 - (unsigned)__builtin_clzll(npages);
@@ -170,6 +187,7 @@ PA_API uintptr_t pagealloc_alloc(pagealloc *pa, size_t npages, size_t *scav_byte
     pa_hints_raise(pa, ceil_class(npages), addr);
     if (scav_bytes)
         *scav_bytes = scav;
+    PA_DEBUG_AFTER(pa, "pagealloc_alloc", addr, npages);
     return addr;
 }
 
@@ -196,9 +214,10 @@ const char *pa_free_violation(pagealloc *pa, uintptr_t base, size_t npages)
 
 PA_API int pagealloc_try_free(pagealloc *pa, uintptr_t base, size_t npages)
 {
-    if (pa_free_violation(pa, base, npages))
+    if (!pa || pa->magic != PA_MAGIC || pa_free_violation(pa, base, npages))
         return EINVAL;
     pa_free_range(pa, base, npages, 0);
+    PA_DEBUG_AFTER(pa, "pagealloc_try_free", base, npages);
     return 0;
 }
 
@@ -206,11 +225,14 @@ PA_API int pagealloc_try_free(pagealloc *pa, uintptr_t base, size_t npages)
 static void checked_free(pagealloc *pa, const char *call, uintptr_t base, size_t npages,
                          int scavenged)
 {
+    if (!pa_live(pa, call))
+        return;
     const char *rule = pa_free_violation(pa, base, npages);
     if (rule)
         pa_report(call, base, npages, rule);
     else
         pa_free_range(pa, base, npages, scavenged);
+    PA_DEBUG_AFTER(pa, call, base, npages);
 }
 
 PA_API void pagealloc_free(pagealloc *pa, uintptr_t base, size_t npages)
@@ -225,6 +247,8 @@ PA_API void pagealloc_test_free(pagealloc *pa, uintptr_t base, size_t npages)
 
 PA_API void pagealloc_scavenge_mark(pagealloc *pa, uintptr_t base, size_t npages)
 {
+    if (!pa_live(pa, "pagealloc_scavenge_mark"))
+        return;
     if (npages == 0 || base >= PA_MAX_ADDR || npages > (PA_MAX_ADDR - base) >> PA_PAGE_SHIFT ||
         !pa_ranges_contains(&pa->in_use, base, base + npages * PA_PAGE_SIZE)) {
         pa_report("pagealloc_scavenge_mark", base, npages, "range is not inside the heap");
@@ -298,6 +322,8 @@ int pa_grow_chunks(pagealloc *pa, uintptr_t base, uintptr_t limit)
 
 PA_API int pagealloc_grow(pagealloc *pa, uintptr_t base, size_t size)
 {
+    if (!pa || pa->magic != PA_MAGIC)
+        return EINVAL;
     if (size == 0 || base >= PA_MAX_ADDR || size > PA_MAX_ADDR - base)
         return EINVAL;
     uintptr_t limit = (base + size + PA_CHUNK_SIZE - 1) & ~(PA_CHUNK_SIZE - 1);
@@ -326,6 +352,7 @@ PA_API int pagealloc_grow(pagealloc *pa, uintptr_t base, size_t size)
         pa_bits_set_all(pa_chunk_of(pa, c)->scav);   /* new memory is released */
     pa->chunk_count += ec - sc;
     pa_update(pa, base, (limit - base) >> PA_PAGE_SHIFT, 1, 0);
+    PA_DEBUG_AFTER(pa, "pagealloc_grow", base, (limit - base) >> PA_PAGE_SHIFT);
     return 0;
 }
 
@@ -376,6 +403,7 @@ PA_API pagealloc *pagealloc_new(const pagealloc_options *opts)
         return NULL;
     }
     pagealloc *pa = mem;
+    pa->magic = PA_MAGIC;
     pa->stat = stat;
     pa->self_bytes = self;
     pa->unbacked = o.unbacked != 0;
@@ -419,8 +447,9 @@ fail:
 
 PA_API void pagealloc_delete(pagealloc *pa)
 {
-    if (!pa)
+    if (!pa || !pa_live(pa, "pagealloc_delete"))
         return;
+    pa->magic = 0;
     for (int l = 0; l < PA_LEVELS; l++)
         if (pa->sum[l])
             sysmem_free(pa->sum[l], pa->sum_bytes[l], &pa->stat);

@@ -95,7 +95,10 @@ typedef struct pa_chunk {
     uint64_t scav[PA_CHUNK_WORDS];    /* 1 = page released to the OS; implies free */
 } pa_chunk;
 
+#define PA_MAGIC 0x70616c6c6f636121ull   /* "palloc!": a live allocator */
+
 struct pagealloc {
+    uint64_t  magic;                  /* PA_MAGIC while live; 0 once deleted */
     pa_sum   *sum[PA_LEVELS];         /* reserved arrays; committed where grown */
     uint8_t  *dirty[PA_LEVELS - 1];   /* levels 0..3: 1 bit per entry, see tree.c */
     uint64_t *committed[PA_LEVELS];   /* 1 bit per OS page of sum[l] that is committed */
@@ -115,6 +118,15 @@ struct pagealloc {
     size_t    self_bytes;             /* size of this mapping */
     pa_chunk *chunks[1u << PA_L1_BITS];
 };
+
+/* Whether pa looks like a live allocator; reported under call if not. */
+static inline int pa_live(const pagealloc *pa, const char *call)
+{
+    if (pa && pa->magic == PA_MAGIC)
+        return 1;
+    pa_report(call, (uintptr_t)pa, 0, "not a live pagealloc handle");
+    return 0;
+}
 
 static inline pa_chunk *pa_chunk_of(const pagealloc *pa, uint32_t ci)
 {

@@ -10,6 +10,7 @@
  * the first allocation (an empty cache).
  */
 #include "pagealloc_internal.h"
+#include "debug.h"
 
 /* The general case: a run of 2..64 pages, or nothing to hand out. */
 static uintptr_t cache_alloc_n(pagealloc_cache *c, size_t npages, size_t *scav_bytes)
@@ -48,6 +49,8 @@ PA_API uintptr_t pagealloc_cache_alloc(pagealloc_cache *c, size_t npages, size_t
 PA_API pagealloc_cache pagealloc_alloc_to_cache(pagealloc *pa)
 {
     pagealloc_cache c = { 0 };
+    if (!pa_live(pa, "pagealloc_alloc_to_cache"))
+        return c;
     uint32_t ci = pa_chunk_index(pa->search);
     if (ci >= pa->end)
         return c;
@@ -83,6 +86,7 @@ PA_API pagealloc_cache pagealloc_alloc_to_cache(pagealloc *pa)
     pa_update(pa, c.base, PAGEALLOC_CACHE_PAGES, 0, 1);
     /* Every page of the block is now taken, by the heap or the cache. */
     pa->search = c.base + (PAGEALLOC_CACHE_PAGES - 1) * PA_PAGE_SIZE;
+    PA_DEBUG_AFTER(pa, "pagealloc_alloc_to_cache", c.base, PAGEALLOC_CACHE_PAGES);
     return c;
 }
 
@@ -90,6 +94,15 @@ PA_API void pagealloc_cache_flush(pagealloc_cache *c, pagealloc *pa)
 {
     if (c->cache == 0) {
         *c = (pagealloc_cache){ 0 };
+        return;
+    }
+    if (!pa_live(pa, "pagealloc_cache_flush"))
+        return;
+    uintptr_t block = (uintptr_t)PAGEALLOC_CACHE_PAGES * PA_PAGE_SIZE;
+    if ((c->base & (block - 1)) || c->base >= PA_MAX_ADDR ||
+        !pa_ranges_contains(&pa->in_use, c->base, c->base + block)) {
+        pa_report("pagealloc_cache_flush", c->base, PAGEALLOC_CACHE_PAGES,
+                  "cache base is not a 64-page block inside the heap");
         return;
     }
     uint32_t ci = pa_chunk_index(c->base);
@@ -106,5 +119,6 @@ PA_API void pagealloc_cache_flush(pagealloc_cache *c, pagealloc *pa)
         pa->search = c->base;
     pa_hints_lower_all(pa, pa->search);
     pa_update(pa, c->base, PAGEALLOC_CACHE_PAGES, 0, 0);
+    PA_DEBUG_AFTER(pa, "pagealloc_cache_flush", c->base, PAGEALLOC_CACHE_PAGES);
     *c = (pagealloc_cache){ 0 };
 }

@@ -22,6 +22,7 @@
  * chunks keep their huge pages.
  */
 #include "pagealloc_internal.h"
+#include "debug.h"
 
 /* Whether chunk c is dense enough to be left alone (huge-page policy). */
 static int is_dense(const pagealloc *pa, const pa_chunk *c)
@@ -59,6 +60,8 @@ static uintptr_t next_candidate(pagealloc *pa, size_t max_bytes, unsigned *npage
 PA_API size_t pagealloc_scavenge(pagealloc *pa, size_t nbytes)
 {
     size_t released = 0;
+    if (!pa_live(pa, "pagealloc_scavenge"))
+        return 0;
     while (released < nbytes) {
         unsigned n;
         uintptr_t addr = next_candidate(pa, nbytes - released, &n);
@@ -69,25 +72,44 @@ PA_API size_t pagealloc_scavenge(pagealloc *pa, size_t nbytes)
         pa_bits_set_range(pa_chunk_of(pa, pa_chunk_index(addr))->scav, pa_chunk_page(addr), n);
         released += (size_t)n * PA_PAGE_SIZE;
     }
+    PA_DEBUG_AFTER(pa, "pagealloc_scavenge", 0, released / PA_PAGE_SIZE);
     return released;
 }
 
 PA_API uintptr_t pagealloc_scavenge_take(pagealloc *pa, size_t max_bytes, size_t *npages)
 {
     unsigned n = 0;
+    *npages = 0;
+    if (!pa_live(pa, "pagealloc_scavenge_take"))
+        return 0;
     uintptr_t addr = max_bytes ? next_candidate(pa, max_bytes, &n) : 0;
     *npages = n;
     if (addr)
         (void)pa_alloc_range(pa, addr, n);   /* a candidate has no scavenged page */
+    PA_DEBUG_AFTER(pa, "pagealloc_scavenge_take", addr, n);
     return addr;
 }
 
 PA_API void pagealloc_scavenge_done(pagealloc *pa, uintptr_t base, size_t npages, int released)
 {
+    if (!pa_live(pa, "pagealloc_scavenge_done"))
+        return;
+    /* It must be what take handed out: allocated pages inside one chunk
+     * (a run given back twice, or freed meanwhile, would be handed out
+     * twice). Only the first of these is visible here; the rest is the
+     * caller's contract. */
+    const char *rule = pa_free_violation(pa, base, npages);
+    if (!rule && pa_chunk_index(base) != pa_chunk_index(base + npages * PA_PAGE_SIZE - 1))
+        rule = "run spans chunks: not one from pagealloc_scavenge_take";
+    if (rule) {
+        pa_report("pagealloc_scavenge_done", base, npages, rule);
+        return;
+    }
     /* A run that could not be released is free and resident again, and its
      * chunk is marked so it is found again. */
     pa_free_range(pa, base, npages, released != 0);
     if (released)
         pa_bits_set_range(pa_chunk_of(pa, pa_chunk_index(base))->scav, pa_chunk_page(base),
                           (unsigned)npages);
+    PA_DEBUG_AFTER(pa, "pagealloc_scavenge_done", base, npages);
 }

@@ -136,6 +136,18 @@ int        pagealloc_check(const pagealloc *pa, char *msg, size_t msg_size);
 typedef void (*pagealloc_error_fn)(const char *msg, void *arg);
 void       pagealloc_set_error_handler(pagealloc_error_fn fn, void *arg);
 
+/* Run-time check level, for the whole process (pagealloc and pageheap):
+ *   0  cheap validation of caller input only (default; always on);
+ *   1  also checks that cost more than a bitmap read (e.g. a heap free of
+ *      pages a page cache owns);
+ *   2  also the full invariant check (pagealloc_check) after every
+ *      mutating call, a broken invariant reported as above; slow.
+ * The initial level is the environment variable PAGEALLOC_CHECK, read at
+ * first use; set overrides it (a negative level re-reads the variable;
+ * above 2 means 2). Thread-safe. */
+void       pagealloc_set_check_level(int level);
+int        pagealloc_get_check_level(void);
+
 #ifdef __cplusplus
 }
 #endif
