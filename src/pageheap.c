@@ -62,17 +62,28 @@
  * system call is made under a shard lock). The fast path takes one busy
  * flag (an atomic exchange and a release store).
  *
+ * Guard mode (options.guard): a free validates under the shard lock,
+ * then sysmem_fault's the pages (Ready -> Reserved) without a lock, then
+ * returns them to the allocator as scavenged (scavenge_done, one chunk at
+ * a time); `guarded` counts those bytes. The pages stay allocated until
+ * they are Reserved, so nobody can be handed a page being protected. An
+ * allocation whose run has scavenged bytes maps its Reserved pages again
+ * (sysmem_map) before sysmem_used. Page caches are off in guard mode.
+ *
+ * Handles: `magic` (PH_MAGIC while live) is checked on entry to every
+ * public call; see pageheap.h for what that can and cannot catch.
+ *
  * Where it stops scaling. A free takes its shard's lock, so threads on
  * one shard serialise on frees (and threads > shards share shards); the
  * sysmem layer has one process-wide lock, taken by every allocation that
- * contains released pages. Bad frees that the error handler lets return
- * are still counted in the stats (the allocator does not tell).
+ * contains released pages.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -80,6 +91,7 @@
 
 #include "pagealloc/pageheap.h"
 #include "pagealloc/testing.h"
+#include "debug.h"
 #include "export.h"
 #include "report.h"
 #include "scavenger.h"
@@ -95,6 +107,7 @@
 #define PH_DENSE_PAGES   496u
 #define PH_DEFAULT_ARENA ((size_t)64 << 20)
 #define PH_PEAK_DECAY_NS 1000000000u
+#define PH_MAGIC         0x50414745484541ull  /* "PAGEHEA": a live heap */
 
 /* Event counters of one thread. Single writer (the owning thread) with
  * relaxed atomic load+store; any thread reads them. */
@@ -130,7 +143,9 @@ typedef struct ph_range {
 } ph_range;
 
 struct pageheap {
-    /* Constant after pageheap_new. */
+    /* Constant after pageheap_new (PH_MAGIC; 0 once deleted). First, so
+     * that checking a foreign pointer reads as little as possible. */
+    uint64_t magic;
     pthread_key_t key;
     unsigned nshards;
     int hard;
@@ -141,11 +156,13 @@ struct pageheap {
     pageheap_clock clock;
     size_t self_bytes;
     int scav_on;
+    int guard;                          /* guard mode: frees are sysmem_fault'ed */
 
     _Atomic uint64_t limit;             /* 0: none */
     sysmem_stat heap_stat;              /* arena bytes mapped (Prepared + Ready) */
     sysmem_stat meta_stat;              /* this struct and the chunk map */
     _Atomic uint64_t ready;             /* arena bytes Ready or admitted to be */
+    _Atomic uint64_t guarded;           /* guard mode: free arena bytes made Reserved */
     _Atomic uint64_t reserved_total;    /* arena address space reserved */
     _Atomic uint64_t grows, grow_bytes, scavenges, scavenged_bytes;
     _Atomic uint64_t assist_ns, limit_hits, limit_failures;
@@ -186,6 +203,24 @@ static void ctr_sub(_Atomic uint64_t *c, uint64_t v)
 static uint64_t ld(_Atomic uint64_t *c)
 {
     return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* Whether h is a live heap (see "Handles" in pageheap.h). */
+static int heap_live(const pageheap *h)
+{
+    return h && h->magic == PH_MAGIC;
+}
+
+/* Report call(addr, npages) on a handle that is not a live heap; 1 if so. */
+static int heap_bad(const pageheap *h, const char *call, uintptr_t addr, size_t npages)
+{
+    if (heap_live(h))
+        return 0;
+    char rule[128];
+    snprintf(rule, sizeof rule, "handle %#lx is not a live pageheap (NULL, deleted or foreign)",
+             (unsigned long)(uintptr_t)h);
+    pa_report(call, addr, npages, rule);
+    return 1;
 }
 
 static uint64_t now_ns(const pageheap *h)
@@ -276,6 +311,7 @@ static void cache_flush_locked(ph_shard *s, pagealloc_cache *c)
     pagealloc_cache_flush(c, s->pa);
     if (resident)
         pagealloc_scavenge_mark(s->pa, base, PAGEALLOC_CACHE_PAGES);
+    PA_DEBUG_AFTER(s->pa, "pagealloc_cache_flush", base, PAGEALLOC_CACHE_PAGES);
 }
 
 /* Return t's cache to its shard. t's busy flag held. */
@@ -355,6 +391,8 @@ static ph_thread *thread_get(pageheap *h)
 
 PA_API void pageheap_flush_caches(pageheap *h)
 {
+    if (heap_bad(h, "pageheap_flush_caches", 0, 0))
+        return;
     pthread_mutex_lock(&h->reg_mu);
     for (ph_thread *t = h->threads; t; t = t->next) {
         busy_lock(t);
@@ -387,7 +425,16 @@ static int reserve_arena(pageheap *h, size_t size, uintptr_t *out)
             r->size = size;
             goto done;
         }
-        (void)sysmem_free(p, size, NULL);   /* somewhere else: try the next hint */
+        /* Somewhere else: give it back and try the next hint. If it
+         * cannot be given back now, keep it (freed at delete). */
+        if (sysmem_free(p, size, NULL) != 0) {
+            ph_range *k = malloc(sizeof(*k));
+            if (k) {
+                *k = (ph_range){ .base = (uintptr_t)p, .size = size, .next = h->regions };
+                h->regions = k;
+                ctr_add(&h->reserved_total, size);
+            }
+        }
     }
     /* Anywhere, with room to align to a chunk. */
     void *p;
@@ -459,11 +506,10 @@ static int heap_grow(pageheap *h, unsigned si, size_t npages)
 
     pthread_mutex_lock(&s->mu);
     err = pagealloc_grow(s->pa, base, bytes);
-    if (!err) {
-        pagealloc_stats st;
-        pagealloc_get_stats(s->pa, &st);
-        atomic_store_explicit(&s->meta, st.metadata_bytes, memory_order_relaxed);
-    }
+    /* Even a failed grow may have committed metadata (it stays). */
+    pagealloc_stats st;
+    pagealloc_get_stats(s->pa, &st);
+    atomic_store_explicit(&s->meta, st.metadata_bytes, memory_order_relaxed);
     pthread_mutex_unlock(&s->mu);
     if (err) {
         /* Never happens short of metadata exhaustion: drop the range. */
@@ -499,6 +545,7 @@ static size_t heap_scavenge(pageheap *h, size_t want)
             uintptr_t base = pagealloc_scavenge_take(s->pa, want - done, &np);
             if (base)
                 ctr_add(&s->inflight, np * PH_PAGE);
+            PA_DEBUG_AFTER(s->pa, "pagealloc_scavenge_take", base, np);
             pthread_mutex_unlock(&s->mu);
             if (!base)
                 break;
@@ -508,6 +555,7 @@ static size_t heap_scavenge(pageheap *h, size_t want)
                 ctr_sub(&h->ready, bytes);
             pthread_mutex_lock(&s->mu);
             pagealloc_scavenge_done(s->pa, base, np, err == 0);
+            PA_DEBUG_AFTER(s->pa, "pagealloc_scavenge_done", base, np);
             ctr_sub(&s->inflight, bytes);
             pthread_mutex_unlock(&s->mu);
             if (err)
@@ -533,6 +581,8 @@ static size_t heap_assist(pageheap *h, size_t want)
 
 PA_API size_t pageheap_release(pageheap *h, size_t nbytes)
 {
+    if (heap_bad(h, "pageheap_release", 0, nbytes / PH_PAGE))
+        return 0;
     return heap_assist(h, nbytes);
 }
 
@@ -548,6 +598,8 @@ static uint64_t over_limit(pageheap *h, uint64_t extra)
 
 PA_API size_t pageheap_set_limit(pageheap *h, uint64_t limit)
 {
+    if (heap_bad(h, "pageheap_set_limit", 0, (size_t)(limit / PH_PAGE)))
+        return 0;
     atomic_store_explicit(&h->limit, limit, memory_order_relaxed);
     size_t r = 0;
     uint64_t over = over_limit(h, 0);
@@ -560,6 +612,8 @@ PA_API size_t pageheap_set_limit(pageheap *h, uint64_t limit)
 
 PA_API uint64_t pageheap_get_limit(const pageheap *h)
 {
+    if (heap_bad(h, "pageheap_get_limit", 0, 0))
+        return 0;
     return atomic_load_explicit(&((pageheap *)h)->limit, memory_order_relaxed);
 }
 
@@ -597,6 +651,7 @@ static void heap_undo(pageheap *h, ph_shard *s, uintptr_t base, size_t npages)
             pagealloc_free(s->pa, a, (b - a) / PH_PAGE);
         else
             pagealloc_scavenge_done(s->pa, a, (b - a) / PH_PAGE, 1);
+        PA_DEBUG_AFTER(s->pa, "pagealloc_scavenge_done", a, (b - a) / PH_PAGE);
         pthread_mutex_unlock(&s->mu);
         a = b;
     }
@@ -611,6 +666,29 @@ static void zero_resident(uintptr_t base, size_t npages)
         if (sysmem_state_of((void *)a) == SYSMEM_READY)
             memset((void *)a, 0, PH_PAGE);
     }
+}
+
+/* Guard mode: map the guarded (Reserved) pages of a run just allocated,
+ * making them Prepared again. 0 or an errno value; the pages mapped before
+ * a failure stay Prepared (heap_undo returns them as scavenged). */
+static int guard_unprotect(pageheap *h, uintptr_t base, size_t npages)
+{
+    uintptr_t end = base + npages * PH_PAGE;
+    for (uintptr_t a = base; a < end;) {
+        if (sysmem_state_of((void *)a) != SYSMEM_RESERVED) {
+            a += PH_PAGE;
+            continue;
+        }
+        uintptr_t b = a + PH_PAGE;
+        while (b < end && sysmem_state_of((void *)b) == SYSMEM_RESERVED)
+            b += PH_PAGE;
+        int err = sysmem_map((void *)a, b - a, &h->heap_stat);
+        if (err)
+            return err;
+        ctr_sub(&h->guarded, b - a);
+        a = b;
+    }
+    return 0;
 }
 
 /* Make a run just taken from shard s Ready; 0 and errno on failure (the
@@ -645,6 +723,12 @@ static int heap_finish(pageheap *h, ph_shard *s, uintptr_t base, size_t npages, 
             }
             ctr_add(&h->ready, scav);
         }
+    }
+    if (h->guard && guard_unprotect(h, base, npages) != 0) {
+        ctr_sub(&h->ready, scav);
+        heap_undo(h, s, base, npages);
+        errno = ENOMEM;
+        return 0;
     }
     int zero_all = zero && !h->reads_zero;
     if (zero && !zero_all && scav < bytes)
@@ -693,12 +777,13 @@ static void *heap_alloc(pageheap *h, size_t npages, int zero)
     uintptr_t base = 0;
     size_t scav = 0;
     int cached = 0;
-    if (t && npages < PH_SMALL_PAGES) {
+    if (t && npages < PH_SMALL_PAGES && !h->guard) {
         busy_lock(t);
         if (t->cache.cache == 0) {
             ph_shard *s = &h->shards[si];
             pthread_mutex_lock(&s->mu);
             t->cache = pagealloc_alloc_to_cache(s->pa);
+            PA_DEBUG_AFTER(s->pa, "pagealloc_alloc_to_cache", t->cache.base, PAGEALLOC_CACHE_PAGES);
             pthread_mutex_unlock(&s->mu);
         }
         base = pagealloc_cache_alloc(&t->cache, npages, &scav);
@@ -724,12 +809,76 @@ static void *heap_alloc(pageheap *h, size_t npages, int zero)
 
 PA_API void *pageheap_alloc(pageheap *h, size_t npages)
 {
+    if (!heap_live(h)) {
+        errno = EINVAL;
+        return NULL;
+    }
     return heap_alloc(h, npages, 0);
 }
 
 PA_API void *pageheap_alloc_zeroed(pageheap *h, size_t npages)
 {
+    if (!heap_live(h)) {
+        errno = EINVAL;
+        return NULL;
+    }
     return heap_alloc(h, npages, 1);
+}
+
+/* Level 1: whether a page of [a, a + npages) is owned by a page cache of
+ * shard si (never handed out: the allocator sees it as allocated). */
+static int held_by_cache(pageheap *h, unsigned si, uintptr_t a, size_t npages)
+{
+    if (npages == 0 || npages > PH_MAX_PAGES || a % PH_PAGE || a >= PH_ADDR_LIMIT)
+        return 0;             /* the allocator's validation reports these */
+    uintptr_t end = a + npages * PH_PAGE;
+    int found = 0;
+    pthread_mutex_lock(&h->reg_mu);
+    for (ph_thread *t = h->threads; t && !found; t = t->next) {
+        if (t->shard != si)
+            continue;
+        busy_lock(t);
+        uintptr_t cb = t->cache.base, ce = cb + PAGEALLOC_CACHE_PAGES * PH_PAGE;
+        if (t->cache.cache && a < ce && cb < end) {
+            unsigned lo = a > cb ? (unsigned)((a - cb) / PH_PAGE) : 0;
+            unsigned hi = end < ce ? (unsigned)((end - cb) / PH_PAGE) : PAGEALLOC_CACHE_PAGES;
+            uint64_t mask = (hi - lo == 64 ? ~(uint64_t)0 : (((uint64_t)1 << (hi - lo)) - 1)) << lo;
+            found = (t->cache.cache & mask) != 0;
+        }
+        busy_unlock(t);
+    }
+    pthread_mutex_unlock(&h->reg_mu);
+    return found;
+}
+
+/* Guard mode's free: validate, make the pages inaccessible (no lock held),
+ * then give them to the allocator as free and scavenged. 1 if done, 0 if
+ * the pages could not be protected (the caller frees them normally). */
+static int guard_free(pageheap *h, ph_shard *s, uintptr_t a, size_t npages)
+{
+    size_t bytes = npages * PH_PAGE;
+    int err = sysmem_fault((void *)a, bytes, &h->heap_stat);
+    if (err == EINVAL) {
+        /* Not all Ready: another thread freed (some of) them meanwhile. */
+        pa_report("pageheap_free", a, npages, "pages freed concurrently (double free?)");
+        return 1;
+    }
+    if (err)
+        return 0;
+    ctr_sub(&h->ready, bytes);
+    ctr_add(&h->guarded, bytes);
+    pthread_mutex_lock(&s->mu);
+    /* scavenge_done takes runs within one chunk. */
+    for (uintptr_t p = a, end = a + bytes; p < end;) {
+        uintptr_t stop = (p | (PH_CHUNK - 1)) + 1;
+        if (stop > end)
+            stop = end;
+        pagealloc_scavenge_done(s->pa, p, (stop - p) / PH_PAGE, 1);
+        PA_DEBUG_AFTER(s->pa, "pagealloc_scavenge_done", p, (stop - p) / PH_PAGE);
+        p = stop;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return 1;
 }
 
 PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
@@ -737,14 +886,35 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
     if (!p && npages == 0)
         return;
     uintptr_t a = (uintptr_t)p;
+    if (heap_bad(h, "pageheap_free", a, npages))
+        return;
     unsigned owner = map_get(h, a);
     ph_shard *s = &h->shards[owner ? owner - 1 : 0];
+    if (owner && pa_check_level() >= PA_CHECK_INTERNAL && held_by_cache(h, owner - 1, a, npages)) {
+        pa_report("pageheap_free", a, npages,
+                  "some pages are owned by a page cache (never allocated)");
+        return;
+    }
     /* The allocator validates the free; a bad one is reported, and
      * changes nothing (not even the statistics). */
-    pthread_mutex_lock(&s->mu);
-    int err = pagealloc_try_free(s->pa, a, npages);
-    const char *rule = err ? pa_free_violation(s->pa, a, npages) : NULL;
-    pthread_mutex_unlock(&s->mu);
+    int err;
+    const char *rule;
+    if (h->guard) {
+        pthread_mutex_lock(&s->mu);
+        rule = pa_free_violation(s->pa, a, npages);
+        pthread_mutex_unlock(&s->mu);
+        err = rule ? EINVAL : 0;
+        if (!err && !guard_free(h, s, a, npages))
+            err = EAGAIN;     /* not protected: free it as usual */
+    } else {
+        err = EAGAIN;
+    }
+    if (err == EAGAIN) {
+        pthread_mutex_lock(&s->mu);
+        err = pagealloc_try_free(s->pa, a, npages);
+        rule = err ? pa_free_violation(s->pa, a, npages) : NULL;
+        pthread_mutex_unlock(&s->mu);
+    }
     if (err) {
         pa_report("pageheap_free", a, npages, rule ? rule : "invalid free");
         return;
@@ -820,6 +990,10 @@ static void stats_fill(pageheap *h, pageheap_stats *out, int reg_held)
 
 PA_API void pageheap_get_stats(pageheap *h, pageheap_stats *out)
 {
+    if (heap_bad(h, "pageheap_get_stats", (uintptr_t)out, 0)) {
+        memset(out, 0, sizeof(*out));
+        return;
+    }
     stats_fill(h, out, 0);
 }
 
@@ -835,7 +1009,7 @@ static size_t heap_excess(void *arg, uint64_t now)
 {
     pageheap *h = arg;
     pageheap_stats st;
-    pageheap_get_stats(h, &st);
+    stats_fill(h, &st, 0);
     pthread_mutex_lock(&h->goal_mu);
     if (st.in_use_bytes >= h->peak_in_use) {
         h->peak_in_use = st.in_use_bytes;
@@ -897,6 +1071,8 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
         return NULL;
     }
     pageheap *h = mem;               /* zero-filled */
+    h->magic = PH_MAGIC;
+    h->guard = o.guard != 0;
     h->meta_stat = stat;
     h->self_bytes = self;
     h->nshards = nshards;
@@ -949,6 +1125,7 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
         pagealloc_delete(h->shards[i].pa);
         pthread_mutex_destroy(&h->shards[i].mu);
     }
+    h->magic = 0;
     sysmem_stat last = h->meta_stat;
     sysmem_free(h, self, &last);
     errno = err ? err : ENOMEM;
@@ -957,9 +1134,10 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
 
 PA_API void pageheap_delete(pageheap *h)
 {
-    if (!h)
+    if (!h || heap_bad(h, "pageheap_delete", (uintptr_t)h, 0))
         return;
-    pa_scavenger_destroy(&h->scav);
+    pa_scavenger_destroy(&h->scav);        /* its thread uses the heap until stopped */
+    h->magic = 0;
     if (pthread_getspecific(h->key))
         pthread_setspecific(h->key, NULL);
     pthread_key_delete(h->key);
@@ -1052,9 +1230,14 @@ static int check_locked(pageheap *h, char *msg, size_t size)
     pageheap_stats st;
     stats_fill(h, &st, 1);
     uint64_t mapped = sysmem_stat_load(&h->heap_stat);
-    if (heap != mapped)
-        return check_fail(msg, size, "pageheap_check: allocators hold %llu bytes, heap mapped %llu",
-                          (unsigned long long)heap, (unsigned long long)mapped);
+    uint64_t guarded = ld(&h->guarded);
+    if (guarded && !h->guard)
+        return check_fail(msg, size, "pageheap_check: %llu guarded bytes outside guard mode",
+                          (unsigned long long)guarded);
+    if (heap != mapped + guarded)
+        return check_fail(msg, size, "pageheap_check: allocators hold %llu bytes, heap mapped %llu + guarded %llu",
+                          (unsigned long long)heap, (unsigned long long)mapped,
+                          (unsigned long long)guarded);
     if (st.in_use_bytes + cache + inflight != heap - freeb)
         return check_fail(msg, size,
                           "pageheap_check: in use %llu + cached %llu + scavenging %llu != allocated %llu",
@@ -1062,16 +1245,17 @@ static int check_locked(pageheap *h, char *msg, size_t size)
                           (unsigned long long)inflight, (unsigned long long)(heap - freeb));
     if (inflight)
         return 0;       /* the scavenger is mid-run: page states are in flux */
-    if (ld(&h->ready) + scav + cache_rel != mapped)
-        return check_fail(msg, size, "pageheap_check: ready %llu + scavenged %llu + cached released %llu != mapped %llu",
+    if (ld(&h->ready) + scav + cache_rel != mapped + guarded)
+        return check_fail(msg, size, "pageheap_check: ready %llu + scavenged %llu + cached released %llu != mapped %llu + guarded %llu",
                           (unsigned long long)ld(&h->ready), (unsigned long long)scav,
-                          (unsigned long long)cache_rel, (unsigned long long)mapped);
-    if (st.free_bytes + st.released_bytes != freeb || st.released_bytes != scav)
+                          (unsigned long long)cache_rel, (unsigned long long)mapped,
+                          (unsigned long long)guarded);
+    if (st.free_bytes + st.released_bytes + guarded != freeb || st.released_bytes + guarded != scav)
         return check_fail(msg, size, "pageheap_check: stats free %llu released %llu, allocators %llu %llu",
                           (unsigned long long)st.free_bytes, (unsigned long long)st.released_bytes,
                           (unsigned long long)(freeb - scav), (unsigned long long)scav);
     /* Every page's OS state against the books. */
-    uint64_t ready_pages = 0;
+    uint64_t ready_pages = 0, guarded_pages = 0;
     for (ph_range *g = h->grown; g; g = g->next) {
         pagealloc *pa = h->shards[g->shard].pa;
         for (uintptr_t c = g->base; c < g->base + g->size; c += PH_CHUNK) {
@@ -1090,6 +1274,10 @@ static int check_locked(pageheap *h, char *msg, size_t size)
                     sc = cs;
                 sysmem_state want = sc ? SYSMEM_PREPARED : SYSMEM_READY;
                 sysmem_state got = sysmem_state_of((void *)a);
+                if (h->guard && sc && !al && got == SYSMEM_RESERVED) {
+                    guarded_pages++;       /* freed and guarded */
+                    continue;
+                }
                 if (got != want)
                     return check_fail(msg, size, "pageheap_check: page %#lx: sysmem state %d, expected %d (%s)",
                                       (unsigned long)a, (int)got, (int)want,
@@ -1101,11 +1289,20 @@ static int check_locked(pageheap *h, char *msg, size_t size)
     if (ready_pages * PH_PAGE != ld(&h->ready))
         return check_fail(msg, size, "pageheap_check: %llu pages Ready, heap counts %llu bytes",
                           (unsigned long long)ready_pages, (unsigned long long)ld(&h->ready));
+    if (guarded_pages * PH_PAGE != guarded)
+        return check_fail(msg, size, "pageheap_check: %llu pages guarded, heap counts %llu bytes",
+                          (unsigned long long)guarded_pages, (unsigned long long)guarded);
     return 0;
 }
 
 PA_API int pageheap_check(pageheap *h, char *msg, size_t msg_size)
 {
+    if (!heap_live(h)) {
+        if (msg_size)
+            snprintf(msg, msg_size, "pageheap_check: handle %#lx is not a live pageheap",
+                     (unsigned long)(uintptr_t)h);
+        return EINVAL;
+    }
     pthread_mutex_lock(&h->reg_mu);
     for (ph_thread *t = h->threads; t; t = t->next)
         busy_lock(t);

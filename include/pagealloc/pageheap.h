@@ -35,6 +35,23 @@
  * allocated, double) are reported through pagealloc_set_error_handler
  * (default: one line on stderr, then abort); if the handler returns, the
  * free does nothing.
+ *
+ * Handles. Every call checks that its handle is a live heap (a magic word
+ * at its start, cleared by pageheap_delete): a NULL handle, or a pointer
+ * to readable memory that is not a heap, makes calls that return an error
+ * fail with EINVAL (NULL and errno for the allocations, EINVAL from
+ * pageheap_check), and the others report "not a live pageheap" through the
+ * error handler and do nothing (returning 0; get_stats zeroes *out;
+ * pageheap_delete(NULL) stays a silent no-op). Not detectable: a deleted
+ * heap's memory is returned to the OS, so using it usually faults at the
+ * handle's address; if the address was reused by a new heap, the stale
+ * handle silently uses the new heap. A pointer to unreadable memory faults.
+ *
+ * Check level (pagealloc_set_check_level, PAGEALLOC_CHECK): at level 1 a
+ * free of pages that a thread's page cache owns (never handed out; the
+ * allocator sees them as allocated) is reported as a bad free, which level
+ * 0 cannot detect; at level 2 every shard's allocator is checked in full
+ * after each change, as pagealloc.h describes.
  */
 #ifndef PAGEALLOC_PAGEHEAP_H
 #define PAGEALLOC_PAGEHEAP_H
@@ -82,7 +99,17 @@ typedef struct pageheap_options {
     size_t   arena_bytes;            /* address space reserved at a time,
                                       * rounded to 4 MiB; 0: 64 MiB */
     const pageheap_clock *clock;     /* NULL: CLOCK_MONOTONIC */
+    int      guard;                  /* nonzero: guard mode (below) */
 } pageheap_options;
+
+/* Guard mode (a debugging aid, options.guard). A free makes its pages
+ * inaccessible (sysmem_fault: Reserved) until an allocation reuses them,
+ * so a use after free faults at the freed address instead of corrupting
+ * whoever gets the pages next. Costs two system calls per free and reuse;
+ * no page caches are used (every allocation takes the shard lock). Guarded
+ * pages are free in the allocator and scavenged, and count in
+ * reserved_bytes (not mapped). If the OS refuses to protect the pages, the
+ * free still happens, unguarded. */
 
 /* NULL and errno (EINVAL for bad options, ENOMEM, EAGAIN: no thread key
  * or thread) on failure. NULL options: defaults. The OS primitives are
