@@ -1076,7 +1076,7 @@ typedef struct gen {
     size_t              *open;        /* cache slots not flushed yet */
     size_t               nopen, capopen;
     uint64_t             used;        /* pages in live runs and in open caches */
-    struct { uintptr_t base; size_t size; } plan[16];
+    struct { uintptr_t base; size_t size; } plan[64];
     size_t               nplan, nextplan;
     int                  want_answers;
     char                *err;
@@ -1123,7 +1123,7 @@ static size_t make_plan(gen *g)
     pa_xrng *rng = g->rng;
     uintptr_t b;
     int geo = g->cfg->geometry;
-    switch (pa_xrng_below(rng, geo == PA_GEO_SPLIT ? 3 : 5)) {
+    switch (pa_xrng_below(rng, geo == PA_GEO_SPLIT || geo == PA_GEO_MANY ? 3 : 5)) {
     case 0:  b = 0x3000000000; break;       /* Go's tests' BaseChunkIdx */
     case 1:  b = 0xc000000000; break;       /* Go's first heap hint */
     case 2:  b = (uintptr_t)pa_xrng_range(rng, ((uintptr_t)1 << 30) / CHUNK,
@@ -1197,6 +1197,25 @@ static size_t make_plan(gen *g)
             g->plan[j] = t;
         }
         ninit = (size_t)pa_xrng_range(rng, 1, k);
+        break;
+    }
+    case PA_GEO_MANY: {
+        size_t k = (size_t)pa_xrng_range(rng, 20, 60);
+        uintptr_t cur = b;
+        for (size_t i = 0; i < k; i++) {
+            size_t sz = (size_t)pa_xrng_range(rng, 1, 2) * CHUNK;
+            if (i > 0 && pa_xrng_below(rng, 5) != 0)
+                cur += pa_xrng_range(rng, 1, 4) * CHUNK;
+            PLAN(cur, sz);
+            cur += sz;
+        }
+        for (size_t i = g->nplan; i > 1; i--) {
+            size_t j = (size_t)pa_xrng_below(rng, i);
+            __typeof__(g->plan[0]) t = g->plan[i - 1];
+            g->plan[i - 1] = g->plan[j];
+            g->plan[j] = t;
+        }
+        ninit = (size_t)pa_xrng_range(rng, 1, k / 2);
         break;
     }
     default: { /* PA_GEO_BIG */

@@ -163,8 +163,10 @@ size_t     pa_runner_ncaches(const pa_runner *r);
 enum {
     PA_GEO_ONE,        /* one chunk */
     PA_GEO_CONTIG,     /* a few contiguous chunks, grown at once or one by one */
-    PA_GEO_SPLIT,      /* ranges far apart (> 1 GiB, up to TiBs), grown in random order */
-    PA_GEO_BIG,        /* one large range (16-32 chunks) plus a far one */
+    PA_GEO_SPLIT,      /* 3-6 ranges, some far apart (> 1 GiB, up to TiBs), grown in random order */
+    PA_GEO_BIG,        /* one large range (16-32 chunks, sometimes 64-600 across a
+                          2 GiB boundary) plus a far one */
+    PA_GEO_MANY,       /* 20-60 small ranges close together, grown in random order */
     PA_GEO_COUNT
 };
 
