@@ -13,6 +13,7 @@
 #include "debug.h"
 
 /* The general case: a run of 2..64 pages, or nothing to hand out. */
+__attribute__((noinline))
 static uintptr_t cache_alloc_n(pagealloc_cache *c, size_t npages, size_t *scav_bytes)
 {
     size_t scav = 0;
