@@ -210,8 +210,9 @@ set style fill solid 0.8 border -1
 set boxwidth 0.9
 set ylabel 'ratio to Go'
 set yrange [0:*]
+set offsets 0,0,0.15,0
 set grid ytics
-set key top left
+set key below
 plot '$results/core.dat' using 2:xtic(1) title 'ours raw / Go amortised' lc rgb '#3060c0', \
      '' using 3 title 'ours locked / Go per-call' lc rgb '#60a0e0', \
      '' using (\$0-0.15):2:(sprintf('%.2f', \$2)) with labels offset 0,0.7 notitle, \
