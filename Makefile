@@ -4,11 +4,12 @@
 #   make run      the main job (pagealloc demo / CLI)
 #   make test     the whole suite: plain, ASan+UBSan, TSan, valgrind
 #   make bench    the benchmarks
+#   make fuzz     fuzz the allocator against its model (FUZZ_SECONDS=600)
 #   make install  headers, libraries, pkg-config and CMake package (PREFIX)
 PREFIX ?= /usr/local
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build run test bench install clean
+.PHONY: all build run test bench fuzz install clean
 
 all: build
 
@@ -30,8 +31,12 @@ bench:
 	@cmake --build build-bench -j$(JOBS)
 	@bench/run.sh build-bench
 
+fuzz:
+	@scripts/deps.sh test
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-600} scripts/fuzz.sh
+
 install: build
 	@cmake --install build
 
 clean:
-	rm -rf build build-asan build-tsan build-bench build*.err
+	rm -rf build build-asan build-tsan build-bench build-fuzz build*.err

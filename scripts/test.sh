@@ -4,6 +4,8 @@
 #   2. clang, AddressSanitizer + UndefinedBehaviorSanitizer: every test
 #   3. clang, ThreadSanitizer: the stress tests
 #   4. valgrind memcheck: the unit tests (from build 1)
+#   5. libFuzzer + ASan/UBSan: the allocator against its model, briefly
+#      (FUZZ_SECONDS, default 30; `make fuzz` runs longer)
 # Each configuration prints CTest's summary; the last line totals them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +50,13 @@ build build-tsan -DCMAKE_C_COMPILER=clang -DPAGEALLOC_SANITIZE=thread \
 TSAN_OPTIONS=halt_on_error=1 run_ctest "clang TSan: stress tests" build-tsan -L stress
 
 run_ctest "valgrind memcheck: unit tests" build -L valgrind
+
+echo "=== libFuzzer: fuzz_pagealloc for ${FUZZ_SECONDS:-30} s"
+if FUZZ_SECONDS=${FUZZ_SECONDS:-30} scripts/fuzz.sh; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); status=1
+fi
 
 echo
 echo "total: $passed passed, $failed failed"
