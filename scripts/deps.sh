@@ -6,7 +6,7 @@
 set -euo pipefail
 
 build=(cmake make gcc pkg-config)
-test=("${build[@]}" clang libclang-rt-14-dev libcmocka-dev valgrind)
+test=("${build[@]}" clang libclang-rt-14-dev libcmocka-dev valgrind golang-go python3)
 bench=("${test[@]}" golang-go libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev gnuplot-nox)
 
 case "${1:-build}" in
