@@ -100,29 +100,23 @@ static inline pa_sum entry(pagealloc *pa, int l, uintptr_t i)
     return pa->sum[l][i];
 }
 
-void pa_update(pagealloc *pa, uintptr_t base, size_t npages, int contig, int alloc)
-{
-    pa_sum *leaf = pa->sum[PA_LEVELS - 1];
-    uint32_t sc = pa_chunk_index(base);
-    uint32_t ec = pa_chunk_index(base + npages * PA_PAGE_SIZE - 1);
-    for (uint32_t c = sc; c <= ec; c++) {
-        pa_sum s;
-        if (contig && c != sc && c != ec)
-            s = alloc ? 0 : PA_SUM_FREE_CHUNK;   /* wholly covered */
-        else
-            s = pa_bits_summarize(pa_chunk_of(pa, c)->alloc);
-        if (s != leaf[c]) {
-            leaf[c] = s;
-            mark_ancestors(pa, c);
-        }
-    }
-}
-
 static inline void set_leaf(pagealloc *pa, uint32_t c, pa_sum s)
 {
     if (s != pa->sum[PA_LEVELS - 1][c]) {
         pa->sum[PA_LEVELS - 1][c] = s;
         mark_ancestors(pa, c);
+    }
+}
+
+void pa_update(pagealloc *pa, uintptr_t base, size_t npages, int contig, int alloc)
+{
+    uint32_t sc = pa_chunk_index(base);
+    uint32_t ec = pa_chunk_index(base + npages * PA_PAGE_SIZE - 1);
+    for (uint32_t c = sc; c <= ec; c++) {
+        if (contig && c != sc && c != ec)
+            set_leaf(pa, c, alloc ? 0 : PA_SUM_FREE_CHUNK);   /* wholly covered */
+        else
+            set_leaf(pa, c, pa_bits_summarize(pa_chunk_of(pa, c)->alloc));
     }
 }
 
