@@ -761,6 +761,62 @@ static int check_hint_range(const struct binding *b, const void *v, size_t n, ui
     return 0;
 }
 
+/* Masks of page states, for in_states(). */
+#define STATE_BIT(s)  (1u << (s))
+#define STATES_MAPPED (STATE_BIT(SYSMEM_PREPARED) | STATE_BIT(SYSMEM_READY))
+
+/* Whether the pages counted in c are all in states of the mask `ok`. */
+static int in_states(const size_t c[4], unsigned ok)
+{
+    for (unsigned s = 0; s < 4; s++)
+        if (c[s] && !(ok & STATE_BIT(s)))
+            return 0;
+    return 1;
+}
+
+/* Phase 1's checks for an operation that only reads the page states
+ * there: the range (check_range, or with `hint` check_hint_range: the
+ * pages it touches) into [*pa, *pb), then EINVAL unless every page of it
+ * is in a state of `ok`. reg.lock not held. */
+static int check_states(const struct binding *b, const void *v, size_t n, int hint,
+                        unsigned ok, uintptr_t *pa, uintptr_t *pb)
+{
+    int err = hint ? check_hint_range(b, v, n, pa, pb) : check_range(b, v, n, pa, pb);
+    if (err)
+        return err;
+    size_t c[4];
+    reg_lock();
+    range_count(*pa, *pb, c);
+    reg_unlock();
+    return in_states(c, ok) ? 0 : EINVAL;
+}
+
+/* The body of sysmem_map and sysmem_fault, the operations that move a
+ * whole range from one set of states to one state with one primitive
+ * call: phase 1, every page of [v, v+n) in a state of `from` (else
+ * EINVAL) and the caller's stat changed by n (add: up, else down;
+ * EOVERFLOW); phase 2, prim(v, n); phase 3, the stat restored if prim
+ * failed, else every page moved to `to`. reg.lock not held. */
+static int transition(const struct binding *b, void *v, size_t n, sysmem_stat *stat,
+                      unsigned from, int add, int (*prim)(void *, size_t), sysmem_state to)
+{
+    uintptr_t a, e;
+    int err = check_states(b, v, n, 0, from, &a, &e);
+    if (err == 0)
+        err = stat_change(stat, n, add);
+    if (err)
+        return err;
+    err = prim(v, n);
+    if (err) {
+        stat_undo(stat, n, add);
+        return err;
+    }
+    reg_lock();
+    range_move(a, e, to);
+    reg_unlock();
+    return 0;
+}
+
 enum placement { PLACE_NEW, PLACE_ABSORBED, PLACE_STALE };
 
 /* Where a fresh mapping [a, a+n) goes: inside a hole of a region (it is
@@ -959,28 +1015,8 @@ PA_API int sysmem_free(void *v, size_t n, sysmem_stat *stat)
 PA_API int sysmem_map(void *v, size_t n, sysmem_stat *stat)
 {
     struct binding b = binding();
-    uintptr_t a, e;
-    int err = check_range(&b, v, n, &a, &e);
-    if (err)
-        return err;
-    size_t c[4];
-    reg_lock();
-    range_count(a, e, c);
-    reg_unlock();
-    if (c[SYSMEM_RESERVED] != n >> b.shift)
-        return EINVAL;
-    err = stat_change(stat, n, 1);
-    if (err)
-        return err;
-    err = b.os->commit(v, n);
-    if (err) {
-        stat_undo(stat, n, 1);
-        return err;
-    }
-    reg_lock();
-    range_move(a, e, SYSMEM_PREPARED);
-    reg_unlock();
-    return 0;
+    return transition(&b, v, n, stat, STATE_BIT(SYSMEM_RESERVED), 1, b.os->commit,
+                      SYSMEM_PREPARED);
 }
 
 PA_API int sysmem_used(void *v, size_t n)
@@ -993,7 +1029,7 @@ PA_API int sysmem_used(void *v, size_t n)
     size_t c[4];
     reg_lock();
     range_count(a, e, c);
-    int ok = c[SYSMEM_NONE] == 0 && c[SYSMEM_RESERVED] == 0;
+    int ok = in_states(c, STATES_MAPPED);
     if (ok)
         range_move(a, e, SYSMEM_READY);
     reg_unlock();
@@ -1012,15 +1048,9 @@ PA_API int sysmem_unused(void *v, size_t n)
 {
     struct binding b = binding();
     uintptr_t a, e;
-    int err = check_range(&b, v, n, &a, &e);
+    int err = check_states(&b, v, n, 0, STATES_MAPPED, &a, &e);
     if (err)
         return err;
-    size_t c[4];
-    reg_lock();
-    range_count(a, e, c);
-    reg_unlock();
-    if (c[SYSMEM_NONE] || c[SYSMEM_RESERVED])
-        return EINVAL;
     sysmem_release_mode mode =
         (sysmem_release_mode)atomic_load_explicit(&g_release_mode, memory_order_relaxed);
     err = b.os->release(v, n, mode);
@@ -1050,43 +1080,16 @@ PA_API int sysmem_unused(void *v, size_t n)
 PA_API int sysmem_fault(void *v, size_t n, sysmem_stat *stat)
 {
     struct binding b = binding();
-    uintptr_t a, e;
-    int err = check_range(&b, v, n, &a, &e);
-    if (err)
-        return err;
-    size_t c[4];
-    reg_lock();
-    range_count(a, e, c);
-    reg_unlock();
-    if (c[SYSMEM_NONE] || c[SYSMEM_RESERVED])
-        return EINVAL;
-    err = stat_change(stat, n, 0);
-    if (err)
-        return err;
-    err = b.os->decommit(v, n);
-    if (err) {
-        stat_undo(stat, n, 0);
-        return err;
-    }
-    reg_lock();
-    range_move(a, e, SYSMEM_RESERVED);
-    reg_unlock();
-    return 0;
+    return transition(&b, v, n, stat, STATES_MAPPED, 0, b.os->decommit, SYSMEM_RESERVED);
 }
 
 PA_API int sysmem_huge_page(void *v, size_t n)
 {
     struct binding b = binding();
     uintptr_t a, e;
-    int err = check_hint_range(&b, v, n, &a, &e);
+    int err = check_states(&b, v, n, 1, STATES_MAPPED, &a, &e);
     if (err)
         return err;
-    size_t c[4];
-    reg_lock();
-    range_count(a, e, c);
-    reg_unlock();
-    if (c[SYSMEM_NONE] || c[SYSMEM_RESERVED])
-        return EINVAL;
     size_t huge = b.caps.huge_page_size;
     if (!huge)
         return 0;
@@ -1109,7 +1112,7 @@ PA_API int sysmem_no_huge_page(void *v, size_t n)
     struct inflight pin;
     reg_lock();
     range_count(a, e, c);
-    int ok = c[SYSMEM_NONE] == 0 && c[SYSMEM_RESERVED] == 0;
+    int ok = in_states(c, STATES_MAPPED);
     if (ok && huge) {
         lo = align_down(a, huge);
         hi = align_up(e, huge);
