@@ -5,22 +5,14 @@
  *
  * Shared, as static functions, by the libFuzzer target and its replay
  * program (fuzz_pagealloc.c) and by the cmocka test that replays the seed
- * corpus (tests/conformance/test_fuzz_corpus.c). Needs only the library.
+ * corpus (tests/conformance/test_fuzz_corpus.c).
  *
- * The model. tests/support/pa_model.c has no two-phase scavenging
- * (pagealloc_scavenge_take/done) and no answer for invalid calls, so this
- * file carries its own copy of that model's rules, extended: byte per page
- * for "allocated" and "scavenged", byte per chunk for the scavenge index
- * mark, grown ranges sorted and coalesced, linear scans (Go 1.19's
- * behaviour; see pa_model.h for each rule). Added here:
- *   take(max)  the run scavenge(max) would release first, marked allocated
- *   done(r)    the run free again; scavenged (no index mark) if released,
- *              else resident and its chunks marked
- *   validity   of a free (npages zero, unaligned, outside the heap, a page
- *              not allocated), of a mark (outside the heap) and of a cache
- *              flush (a page of the cache not allocated): the library must
- *              refuse exactly these (EINVAL, or one report through the
- *              error handler) and change nothing.
+ * The model is the tests' reference model, tests/support/pa_model.c (see
+ * pa_model.h for each rule), with its two-phase scavenging
+ * (pa_model_scavenge_take/done), scavenge marks and validity verdicts: the
+ * library must refuse exactly the calls the model says are invalid (a
+ * free, a scavenge mark, a cache flush: EINVAL, or one report through the
+ * error handler) and change nothing. Needs the library and pa_model.c.
  *
  * Input format. Byte 0 is the configuration: bits 0-2 pick the page sizes
  * (0-4: phys 4 KiB / huge 2 MiB, 5: 4 KiB / none, 6: 16 KiB / 2 MiB,
@@ -49,6 +41,7 @@
 #include "pagealloc/pagealloc.h"
 #include "pagealloc/sysmem.h"
 #include "pagealloc/testing.h"
+#include "pa_model.h"
 
 #define FZ_PG      ((uintptr_t)8192)
 #define FZ_CHUNK   ((uintptr_t)4 << 20)
@@ -61,448 +54,6 @@
 #define FZ_SLOTS      8u
 
 /* ===================================================================== */
-/* the model                                                              */
-/* ===================================================================== */
-
-typedef struct fz_region {
-    uintptr_t base;     /* chunk aligned */
-    size_t    npages;   /* multiple of 512 */
-    uint8_t  *alloc;    /* per page: 1 = allocated */
-    uint8_t  *scav;     /* per page: 1 = scavenged */
-    uint8_t  *mark;     /* per chunk: scavenge index bit */
-} fz_region;
-
-typedef struct fz_model {
-    size_t     phys, huge;   /* huge 0: none */
-    fz_region *r;            /* sorted, coalesced */
-    size_t     nr, cap;
-    int        idx_cleared, idx_marked;
-    uintptr_t  idx_search;
-} fz_model;
-
-static void *fz_xcalloc(size_t n, size_t sz)
-{
-    void *p = calloc(n ? n : 1, sz);
-    if (!p)
-        abort();
-    return p;
-}
-
-static uintptr_t fz_end(const fz_region *g) { return g->base + g->npages * FZ_PG; }
-
-static void fz_model_init(fz_model *m, size_t phys, size_t huge)
-{
-    memset(m, 0, sizeof *m);
-    m->phys = phys;
-    m->huge = huge;
-    m->idx_cleared = 1;
-}
-
-static void fz_model_free_all(fz_model *m)
-{
-    for (size_t i = 0; i < m->nr; i++) {
-        free(m->r[i].alloc);
-        free(m->r[i].scav);
-        free(m->r[i].mark);
-    }
-    free(m->r);
-    m->r = NULL;
-    m->nr = m->cap = 0;
-}
-
-static size_t fz_heap_chunks(const fz_model *m)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < m->nr; i++)
-        n += m->r[i].npages / FZ_CPAGES;
-    return n;
-}
-
-/* The region holding all of [addr, addr + n pages), or NULL; *page set. */
-static fz_region *fz_find(const fz_model *m, uintptr_t addr, size_t n, size_t *page)
-{
-    for (size_t i = 0; i < m->nr; i++) {
-        fz_region *g = &m->r[i];
-        if (addr >= g->base && addr < fz_end(g)) {
-            if (n > (fz_end(g) - addr) / FZ_PG)
-                return NULL;
-            *page = (addr - g->base) / FZ_PG;
-            return g;
-        }
-    }
-    return NULL;
-}
-
-static void fz_merge(fz_region *a, fz_region *b)   /* b follows a directly */
-{
-    size_t np = a->npages + b->npages;
-    a->alloc = realloc(a->alloc, np);
-    a->scav = realloc(a->scav, np);
-    a->mark = realloc(a->mark, np / FZ_CPAGES);
-    if (!a->alloc || !a->scav || !a->mark)
-        abort();
-    memcpy(a->alloc + a->npages, b->alloc, b->npages);
-    memcpy(a->scav + a->npages, b->scav, b->npages);
-    memcpy(a->mark + a->npages / FZ_CPAGES, b->mark, b->npages / FZ_CPAGES);
-    a->npages = np;
-    free(b->alloc);
-    free(b->scav);
-    free(b->mark);
-}
-
-/* pagealloc_grow's contract: chunk rounding, EINVAL, EEXIST. */
-static int fz_model_grow(fz_model *m, uintptr_t base, size_t size)
-{
-    if (size == 0 || base >= FZ_ADDR48 || size > FZ_ADDR48 - base)
-        return EINVAL;
-    uintptr_t lo = base & ~(FZ_CHUNK - 1);
-    uintptr_t hi = (base + size + FZ_CHUNK - 1) & ~(FZ_CHUNK - 1);
-    if (lo == 0)
-        return EINVAL;
-    for (size_t i = 0; i < m->nr; i++)
-        if (lo < fz_end(&m->r[i]) && m->r[i].base < hi)
-            return EEXIST;
-    fz_region g;
-    g.base = lo;
-    g.npages = (hi - lo) / FZ_PG;
-    g.alloc = fz_xcalloc(g.npages, 1);
-    g.scav = fz_xcalloc(g.npages, 1);
-    memset(g.scav, 1, g.npages);              /* new memory is scavenged */
-    g.mark = fz_xcalloc(g.npages / FZ_CPAGES, 1);
-    if (m->nr == m->cap) {
-        m->cap = m->cap ? 2 * m->cap : 8;
-        m->r = realloc(m->r, m->cap * sizeof *m->r);
-        if (!m->r)
-            abort();
-    }
-    size_t at = 0;
-    while (at < m->nr && m->r[at].base < lo)
-        at++;
-    memmove(&m->r[at + 1], &m->r[at], (m->nr - at) * sizeof *m->r);
-    m->r[at] = g;
-    m->nr++;
-    if (at + 1 < m->nr && fz_end(&m->r[at]) == m->r[at + 1].base) {
-        fz_merge(&m->r[at], &m->r[at + 1]);
-        memmove(&m->r[at + 1], &m->r[at + 2], (m->nr - at - 2) * sizeof *m->r);
-        m->nr--;
-    }
-    if (at > 0 && fz_end(&m->r[at - 1]) == m->r[at].base) {
-        fz_merge(&m->r[at - 1], &m->r[at]);
-        memmove(&m->r[at], &m->r[at + 1], (m->nr - at - 1) * sizeof *m->r);
-        m->nr--;
-    }
-    return 0;
-}
-
-/* Lowest run of n free pages (pure first fit). */
-static fz_region *fz_first_fit(fz_model *m, size_t n, size_t *page)
-{
-    for (size_t i = 0; i < m->nr; i++) {
-        fz_region *g = &m->r[i];
-        size_t run = 0;
-        for (size_t p = 0; p < g->npages; p++) {
-            run = g->alloc[p] ? 0 : run + 1;
-            if (run == n) {
-                *page = p + 1 - n;
-                return g;
-            }
-        }
-    }
-    return NULL;
-}
-
-/* Mark [p, p+n) of g allocated; returns scavenged bytes. */
-static size_t fz_take_pages(fz_region *g, size_t p, size_t n)
-{
-    size_t scav = 0;
-    for (size_t i = p; i < p + n; i++) {
-        scav += g->scav[i];
-        g->alloc[i] = 1;
-        g->scav[i] = 0;
-    }
-    return scav * FZ_PG;
-}
-
-static uintptr_t fz_model_alloc(fz_model *m, size_t npages, size_t *scav_bytes)
-{
-    size_t p;
-    *scav_bytes = 0;
-    fz_region *g = npages && npages <= FZ_ADDR48 / FZ_PG ? fz_first_fit(m, npages, &p) : NULL;
-    if (!g)
-        return 0;
-    *scav_bytes = fz_take_pages(g, p, npages);
-    return g->base + p * FZ_PG;
-}
-
-/* Go's scavengeIndex.mark(base, limit). */
-static void fz_idx_mark(fz_model *m, uintptr_t base, uintptr_t limit)
-{
-    for (uintptr_t c = base & ~(FZ_CHUNK - 1); c <= ((limit - FZ_PG) & ~(FZ_CHUNK - 1)); c += FZ_CHUNK) {
-        size_t p;
-        fz_region *g = fz_find(m, c, 1, &p);
-        if (!g)
-            abort();
-        g->mark[p / FZ_CPAGES] = 1;
-    }
-    uintptr_t ns = limit - FZ_PG;
-    if (m->idx_cleared || ns > m->idx_search) {
-        m->idx_search = ns;
-        m->idx_marked = 1;
-        m->idx_cleared = 0;
-    }
-}
-
-/* Whether a free of [base, base + npages) is valid. */
-static int fz_free_valid(const fz_model *m, uintptr_t base, size_t npages)
-{
-    size_t p;
-    fz_region *g;
-    if (npages == 0 || base % FZ_PG != 0 || !(g = fz_find(m, base, npages, &p)))
-        return 0;
-    for (size_t i = p; i < p + npages; i++)
-        if (!g->alloc[i])
-            return 0;
-    return 1;
-}
-
-/* A valid free; mark: index the chunks (pagealloc_free), else not
- * (pagealloc_test_free, scavenge_done(released)); scav: set the
- * scavenged bits (scavenge_done(released)). */
-static void fz_model_free(fz_model *m, uintptr_t base, size_t npages, int mark, int scav)
-{
-    size_t p;
-    fz_region *g = fz_find(m, base, npages, &p);
-    if (!g)
-        abort();
-    for (size_t i = p; i < p + npages; i++) {
-        g->alloc[i] = 0;
-        g->scav[i] = (uint8_t)(scav != 0);
-    }
-    if (mark)
-        fz_idx_mark(m, base, base + npages * FZ_PG);
-}
-
-/* pagealloc_scavenge_mark: valid iff the range lies in the heap. */
-static int fz_model_mark(fz_model *m, uintptr_t base, size_t npages)
-{
-    size_t p;
-    if (npages == 0 || base >= FZ_ADDR48 || npages > (FZ_ADDR48 - base) / FZ_PG ||
-        !fz_find(m, base, npages, &p))
-        return 0;
-    fz_idx_mark(m, base, base + npages * FZ_PG);
-    return 1;
-}
-
-static pagealloc_cache fz_model_alloc_to_cache(fz_model *m)
-{
-    pagealloc_cache c = {0, 0, 0};
-    size_t p;
-    fz_region *g = fz_first_fit(m, 1, &p);
-    if (!g)
-        return c;
-    size_t b = p & ~(size_t)63;
-    c.base = g->base + b * FZ_PG;
-    for (unsigned i = 0; i < 64; i++) {
-        if (!g->alloc[b + i]) {
-            c.cache |= (uint64_t)1 << i;
-            if (g->scav[b + i])
-                c.scav |= (uint64_t)1 << i;
-            g->alloc[b + i] = 1;
-            g->scav[b + i] = 0;
-        }
-    }
-    return c;
-}
-
-static uintptr_t fz_model_cache_alloc(pagealloc_cache *c, size_t npages, size_t *scav_bytes)
-{
-    *scav_bytes = 0;
-    if (c->cache == 0 || npages == 0 || npages > 64)
-        return 0;
-    uint64_t ones = npages == 64 ? ~(uint64_t)0 : ((uint64_t)1 << npages) - 1;
-    for (unsigned i = 0; i + npages <= 64; i++) {
-        uint64_t mask = ones << i;
-        if ((c->cache & mask) == mask) {
-            *scav_bytes = (size_t)__builtin_popcountll(c->scav & mask) * FZ_PG;
-            c->cache &= ~mask;
-            c->scav &= ~mask;
-            return c->base + i * FZ_PG;
-        }
-    }
-    return 0;
-}
-
-/* A flush; 0 if invalid (some page of the cache is not allocated). */
-static int fz_model_cache_flush(pagealloc_cache *c, fz_model *m)
-{
-    if (c->cache == 0)
-        return 1;
-    size_t p;
-    fz_region *g = fz_find(m, c->base, 64, &p);
-    if (!g)
-        abort();
-    for (unsigned i = 0; i < 64; i++)
-        if ((c->cache >> i & 1) && !g->alloc[p + i])
-            return 0;
-    for (unsigned i = 0; i < 64; i++) {
-        if (c->cache >> i & 1)
-            g->alloc[p + i] = 0;
-        if (c->scav >> i & 1)
-            g->scav[p + i] = 1;
-    }
-    return 1;
-}
-
-/* Go's scavengeIndex.find: the chunk base to scavenge next, or 0. */
-static uintptr_t fz_idx_find(fz_model *m)
-{
-    if (m->idx_cleared)
-        return 0;
-    uintptr_t sc = m->idx_search / FZ_CHUNK;
-    uintptr_t best = 0;
-    for (size_t i = m->nr; i-- > 0 && !best;) {
-        fz_region *g = &m->r[i];
-        for (size_t k = g->npages / FZ_CPAGES; k-- > 0;) {
-            uintptr_t c = g->base / FZ_CHUNK + k;
-            if (g->mark[k] && c / 8 <= sc / 8) {
-                best = c;
-                break;
-            }
-        }
-    }
-    if (!best) {
-        if (!m->idx_marked)
-            m->idx_cleared = 1;
-        return 0;
-    }
-    if (best != sc) {
-        uintptr_t ns = best * FZ_CHUNK + FZ_CHUNK - FZ_PG;
-        if (m->idx_marked) {
-            m->idx_search = ns;
-            m->idx_marked = 0;
-        } else if (ns < m->idx_search) {
-            m->idx_search = ns;
-        }
-    }
-    return best * FZ_CHUNK;
-}
-
-/* Go's findScavengeCandidate(511, min, max) on one chunk. */
-static int fz_candidate(const fz_model *m, const uint8_t *alloc, const uint8_t *scav,
-                        size_t min, size_t max, size_t *start, size_t *size)
-{
-    uint8_t good[FZ_CPAGES];
-    max = (max + min - 1) / min * min;
-    for (size_t g = 0; g < FZ_CPAGES; g += min) {
-        int ok = 1;
-        for (size_t i = g; i < g + min; i++)
-            if (alloc[i] || scav[i])
-                ok = 0;
-        memset(good + g, ok, min);
-    }
-    size_t end = FZ_CPAGES;
-    while (end > 0 && !good[end - 1])
-        end--;
-    if (end == 0)
-        return 0;
-    size_t run = 0;
-    while (run < end && good[end - 1 - run])
-        run++;
-    size_t sz = run < max ? run : max;
-    size_t st = end - sz;
-    if (m->huge > FZ_PG && m->huge > m->phys) {
-        size_t hp = m->huge / FZ_PG;
-        size_t above = (st + hp - 1) / hp * hp;
-        if (above <= end) {
-            size_t below = st / hp * hp;
-            if (below >= end - run) {
-                sz += st - below;
-                st = below;
-            }
-        }
-    }
-    *start = st;
-    *size = sz;
-    return 1;
-}
-
-/* The next run to scavenge (at most max bytes): its base and *npages, or
- * 0; chunks without a candidate lose their mark on the way. */
-static uintptr_t fz_next_run(fz_model *m, size_t max, size_t *npages, fz_region **rg, size_t *rp)
-{
-    size_t max_pages = max / FZ_PG + (max % FZ_PG != 0);
-    size_t min_pages = m->phys / FZ_PG ? m->phys / FZ_PG : 1;
-    for (;;) {
-        uintptr_t c = fz_idx_find(m);
-        if (!c)
-            return 0;
-        size_t p;
-        fz_region *g = fz_find(m, c, FZ_CPAGES, &p);
-        if (!g)
-            abort();
-        uint8_t *alloc = g->alloc + p, *scav = g->scav + p;
-        size_t longest = 0, run = 0;
-        for (size_t i = 0; i < FZ_CPAGES; i++) {
-            run = alloc[i] ? 0 : run + 1;
-            if (run > longest)
-                longest = run;
-        }
-        size_t st, sz;
-        if (longest >= min_pages && fz_candidate(m, alloc, scav, min_pages, max_pages, &st, &sz)) {
-            *npages = sz;
-            *rg = g;
-            *rp = p + st;
-            return c + st * FZ_PG;
-        }
-        g->mark[p / FZ_CPAGES] = 0;
-    }
-}
-
-static size_t fz_model_scavenge(fz_model *m, size_t nbytes)
-{
-    size_t released = 0;
-    while (released < nbytes) {
-        size_t n, p;
-        fz_region *g;
-        if (!fz_next_run(m, nbytes - released, &n, &g, &p))
-            break;
-        memset(g->scav + p, 1, n);
-        released += n * FZ_PG;
-    }
-    return released;
-}
-
-static uintptr_t fz_model_take(fz_model *m, size_t max, size_t *npages)
-{
-    size_t p;
-    fz_region *g;
-    *npages = 0;
-    if (max == 0)
-        return 0;
-    uintptr_t a = fz_next_run(m, max, npages, &g, &p);
-    if (a)
-        (void)fz_take_pages(g, p, *npages);
-    return a;
-}
-
-static void fz_model_chunk_bits(const fz_model *m, uintptr_t c, uint64_t alloc[8], uint64_t scav[8])
-{
-    size_t p;
-    fz_region *g = fz_find(m, c, FZ_CPAGES, &p);
-    if (!g)
-        abort();
-    for (unsigned w = 0; w < 8; w++) {
-        uint64_t a = 0, s = 0;
-        for (unsigned i = 0; i < 64; i++) {
-            a |= (uint64_t)g->alloc[p + w * 64 + i] << i;
-            s |= (uint64_t)g->scav[p + w * 64 + i] << i;
-        }
-        alloc[w] = a;
-        scav[w] = s;
-    }
-}
-
-/* ===================================================================== */
 /* the runner                                                             */
 /* ===================================================================== */
 
@@ -513,7 +64,7 @@ typedef struct fz_state {
     size_t          len, pos;
     int             eof;
     pagealloc      *pa;
-    fz_model        m;
+    pa_model       *m;
     fz_run          live[FZ_LIVE];       /* allocated runs (candidates for frees) */
     size_t          nlive;
     fz_run          dead[32];            /* freed runs (candidates for double frees) */
@@ -576,52 +127,9 @@ static void fz_dead_add(fz_state *s, uintptr_t a, size_t n)
 /* The whole state against the model, and pagealloc_check. */
 static int fz_compare(fz_state *s)
 {
-    fz_model *m = &s->m;
-    uintptr_t ls, le;
-    pagealloc_test_bounds(s->pa, &ls, &le);
-    uintptr_t ms = m->nr ? m->r[0].base : 0, me = m->nr ? fz_end(&m->r[m->nr - 1]) : 0;
-    if (ls != ms || le != me)
-        return fz_fail(s, "bounds: pagealloc [%#" PRIxPTR ", %#" PRIxPTR "), model [%#" PRIxPTR
-                       ", %#" PRIxPTR ")", ls, le, ms, me);
-    uintptr_t rg[64][2];
-    size_t n = pagealloc_test_in_use(s->pa, rg, 64);
-    if (n != m->nr)
-        return fz_fail(s, "in-use ranges: pagealloc %zu, model %zu", n, m->nr);
-    pagealloc_stats want = { .version = PAGEALLOC_STATS_VERSION }, got;
-    for (size_t i = 0; i < n; i++) {
-        fz_region *g = &m->r[i];
-        if (rg[i][0] != g->base || rg[i][1] != fz_end(g))
-            return fz_fail(s, "in-use range %zu: pagealloc [%#" PRIxPTR ", %#" PRIxPTR
-                           "), model [%#" PRIxPTR ", %#" PRIxPTR ")", i, rg[i][0], rg[i][1],
-                           g->base, fz_end(g));
-        for (uintptr_t c = g->base; c < fz_end(g); c += FZ_CHUNK) {
-            uint64_t la[8], lsc[8], ma[8], msc[8];
-            if (!pagealloc_test_chunk_bits(s->pa, c, la, lsc))
-                return fz_fail(s, "chunk %#" PRIxPTR ": pagealloc has no bitmaps", c);
-            fz_model_chunk_bits(m, c, ma, msc);
-            for (unsigned w = 0; w < 8; w++) {
-                if (la[w] != ma[w] || lsc[w] != msc[w])
-                    return fz_fail(s, "chunk %#" PRIxPTR " word %u: pagealloc alloc %016" PRIx64
-                                   " scav %016" PRIx64 ", model alloc %016" PRIx64 " scav %016"
-                                   PRIx64, c, w, la[w], lsc[w], ma[w], msc[w]);
-                want.free_bytes += (uint64_t)(64 - __builtin_popcountll(ma[w])) * FZ_PG;
-                want.scavenged_bytes += (uint64_t)__builtin_popcountll(msc[w]) * FZ_PG;
-            }
-            want.chunks++;
-            want.heap_bytes += FZ_CHUNK;
-        }
-    }
-    pagealloc_get_stats(s->pa, &got);
-    if (got.version != PAGEALLOC_STATS_VERSION || got.heap_bytes != want.heap_bytes ||
-        got.free_bytes != want.free_bytes || got.scavenged_bytes != want.scavenged_bytes ||
-        got.chunks != want.chunks)
-        return fz_fail(s, "stats: pagealloc heap %" PRIu64 " free %" PRIu64 " scav %" PRIu64
-                       ", model heap %" PRIu64 " free %" PRIu64 " scav %" PRIu64,
-                       got.heap_bytes, got.free_bytes, got.scavenged_bytes,
-                       want.heap_bytes, want.free_bytes, want.scavenged_bytes);
-    char msg[256];
-    if (pagealloc_check(s->pa, msg, sizeof msg) != 0)
-        return fz_fail(s, "pagealloc_check: %s", msg);
+    char msg[1024];
+    if (pa_model_compare(s->m, s->pa, msg, sizeof msg) != 0)
+        return fz_fail(s, "%s", msg);
     return 0;
 }
 
@@ -649,10 +157,10 @@ static int fz_op_grow(fz_state *s)
     uintptr_t lo = base & ~(FZ_CHUNK - 1);
     uintptr_t hi = base < FZ_ADDR48 && size <= FZ_ADDR48 - base
                    ? (base + size + FZ_CHUNK - 1) & ~(FZ_CHUNK - 1) : lo;
-    if (fz_heap_chunks(&s->m) + (hi - lo) / FZ_CHUNK > FZ_MAX_CHUNKS)
+    if (pa_model_heap_pages(s->m) / FZ_CPAGES + (hi - lo) / FZ_CHUNK > FZ_MAX_CHUNKS)
         return 0;
     int lrc = pagealloc_grow(s->pa, base, size);
-    int mrc = fz_model_grow(&s->m, base, size);
+    int mrc = pa_model_grow(s->m, base, size);
     if (lrc != mrc)
         return fz_fail(s, "pagealloc_grow(%#" PRIxPTR ", %zu) = %d, model %d", base, size, lrc, mrc);
     return 0;
@@ -672,7 +180,7 @@ static int fz_op_alloc(fz_state *s)
     size_t n = fz_npages(fz_byte(s));
     size_t ls = 7, ms;
     uintptr_t la = pagealloc_alloc(s->pa, n, &ls);
-    uintptr_t ma = fz_model_alloc(&s->m, n, &ms);
+    uintptr_t ma = pa_model_alloc(s->m, n, &ms);
     if (la != ma || ls != ms)
         return fz_fail(s, "pagealloc_alloc(%zu) = %#" PRIxPTR " scav %zu, model %#" PRIxPTR
                        " scav %zu", n, la, ls, ma, ms);
@@ -688,7 +196,7 @@ static int fz_free(fz_state *s, uintptr_t a, size_t n, int how)
 {
     static const char *const name[3] = { "pagealloc_free", "pagealloc_test_free",
                                          "pagealloc_try_free" };
-    int valid = fz_free_valid(&s->m, a, n);
+    int valid = pa_model_free_valid(s->m, a, n);
     pagealloc_stats before, after;
     pagealloc_get_stats(s->pa, &before);
     fz_reports = 0;
@@ -711,7 +219,7 @@ static int fz_free(fz_state *s, uintptr_t a, size_t n, int how)
                            name[how], a, n);
         return 0;
     }
-    fz_model_free(&s->m, a, n, how != 1, 0);
+    (void)pa_model_free(s->m, a, n, how != 1);
     fz_dead_add(s, a, n);
     return 0;
 }
@@ -755,6 +263,15 @@ static int fz_op_free(fz_state *s)
     return fz_free(s, r.addr, r.n, how);
 }
 
+/* A cache flush on the model if it is valid; the verdict. */
+static int fz_model_flush(pagealloc_cache *c, pa_model *m)
+{
+    int valid = pa_model_cache_flush_valid(c, m);
+    if (valid)
+        pa_model_cache_flush(c, m);
+    return valid;
+}
+
 static int fz_op_cache(fz_state *s)
 {
     unsigned k = fz_byte(s) % FZ_SLOTS;
@@ -763,14 +280,14 @@ static int fz_op_cache(fz_state *s)
          * flushed before it and freed its pages). */
         fz_reports = 0;
         pagealloc_cache_flush(&s->lc[k], s->pa);
-        int valid = fz_model_cache_flush(&s->mc[k], &s->m);
+        int valid = fz_model_flush(&s->mc[k], s->m);
         if (fz_reports != !valid)
             return fz_fail(s, "pagealloc_cache_flush of slot %u: model says %s, %d reports",
                            k, valid ? "valid" : "invalid", fz_reports);
         fz_reports = 0;
     }
     pagealloc_cache lc = pagealloc_alloc_to_cache(s->pa);
-    pagealloc_cache mc = fz_model_alloc_to_cache(&s->m);
+    pagealloc_cache mc = pa_model_alloc_to_cache(s->m);
     if (lc.base != mc.base || lc.cache != mc.cache || lc.scav != mc.scav)
         return fz_fail(s, "pagealloc_alloc_to_cache = {%#" PRIxPTR ", %016" PRIx64 ", %016" PRIx64
                        "}, model {%#" PRIxPTR ", %016" PRIx64 ", %016" PRIx64 "}",
@@ -786,7 +303,7 @@ static int fz_op_cache_alloc(fz_state *s)
     size_t n = b < 200 ? 1 + b % 8 : b - 200 + 10;       /* 1-8, 10-65 */
     size_t ls = 7, ms;
     uintptr_t la = pagealloc_cache_alloc(&s->lc[k], n, &ls);
-    uintptr_t ma = fz_model_cache_alloc(&s->mc[k], n, &ms);
+    uintptr_t ma = pa_model_cache_alloc(&s->mc[k], n, &ms);
     if (la != ma || ls != ms || s->lc[k].cache != s->mc[k].cache || s->lc[k].scav != s->mc[k].scav)
         return fz_fail(s, "pagealloc_cache_alloc(%zu) = %#" PRIxPTR " scav %zu, model %#"
                        PRIxPTR " scav %zu", n, la, ls, ma, ms);
@@ -807,7 +324,7 @@ static int fz_op_flush(fz_state *s)
     pagealloc_get_stats(s->pa, &before);
     fz_reports = 0;
     pagealloc_cache_flush(&lc, s->pa);
-    int valid = fz_model_cache_flush(&mc, &s->m);
+    int valid = fz_model_flush(&mc, s->m);
     if (fz_reports != !valid)
         return fz_fail(s, "pagealloc_cache_flush({%#" PRIxPTR ", %016" PRIx64 "}): model says %s, "
                        "%d reports (%s)", mc.base, mc.cache, valid ? "valid" : "invalid",
@@ -840,7 +357,7 @@ static int fz_op_scavenge(fz_state *s)
 {
     size_t n = fz_bytes(fz_byte(s));
     size_t lr = pagealloc_scavenge(s->pa, n);
-    size_t mr = fz_model_scavenge(&s->m, n);
+    size_t mr = pa_model_scavenge(s->m, n);
     if (lr != mr)
         return fz_fail(s, "pagealloc_scavenge(%zu) = %zu, model %zu", n, lr, mr);
     return 0;
@@ -854,7 +371,7 @@ static int fz_op_take(fz_state *s)
         return 0;                           /* the slot's run is still out */
     size_t ln = 7, mn;
     uintptr_t la = pagealloc_scavenge_take(s->pa, max, &ln);
-    uintptr_t ma = fz_model_take(&s->m, max, &mn);
+    uintptr_t ma = pa_model_scavenge_take(s->m, max, &mn);
     if (la != ma || ln != mn)
         return fz_fail(s, "pagealloc_scavenge_take(%zu) = %#" PRIxPTR " n %zu, model %#" PRIxPTR
                        " n %zu", max, la, ln, ma, mn);
@@ -871,11 +388,11 @@ static int fz_op_done(fz_state *s)
     if (!r.addr)
         return 0;
     s->taken[k] = (fz_run){ 0, 0 };
-    if (!fz_free_valid(&s->m, r.addr, r.n))
+    if (!pa_model_free_valid(s->m, r.addr, r.n))
         return 0;   /* freed meanwhile: done does not validate (see the report) */
     int released = (b >> 3) & 1;
     pagealloc_scavenge_done(s->pa, r.addr, r.n, released);
-    fz_model_free(&s->m, r.addr, r.n, !released, released);
+    (void)pa_model_scavenge_done(s->m, r.addr, r.n, released);
     return 0;
 }
 
@@ -889,7 +406,7 @@ static int fz_op_mark(fz_state *s)
         r.n = fz_npages((unsigned)k);
     fz_reports = 0;
     pagealloc_scavenge_mark(s->pa, r.addr, r.n);
-    int valid = fz_model_mark(&s->m, r.addr, r.n);
+    int valid = pa_model_scavenge_mark(s->m, r.addr, r.n) == 0;
     if (fz_reports != !valid)
         return fz_fail(s, "pagealloc_scavenge_mark(%#" PRIxPTR ", %zu): model says %s, %d reports",
                        r.addr, r.n, valid ? "valid" : "invalid", fz_reports);
@@ -935,7 +452,7 @@ static int fz_run_input(const uint8_t *data, size_t size, char *err, size_t err_
         snprintf(err, err_size, "pagealloc_new: %s", strerror(errno));
         return -1;
     }
-    fz_model_init(&s->m, phys[cfg & 7], huge[cfg & 7]);
+    s->m = pa_model_new(phys[cfg & 7], huge[cfg & 7]);
     pagealloc_set_error_handler(fz_error_handler, NULL);
     if (cfg & 8)
         pagealloc_set_check_level(2);
@@ -968,7 +485,7 @@ static int fz_run_input(const uint8_t *data, size_t size, char *err, size_t err_
     if (rc == 0)
         rc = fz_compare(s);
     pagealloc_delete(s->pa);
-    fz_model_free_all(&s->m);
+    pa_model_delete(s->m);
     pagealloc_set_check_level(0);
     pagealloc_set_error_handler(NULL, NULL);
     if (rc != 0)

@@ -312,21 +312,29 @@ static region *first_fit(pa_model *m, size_t n, size_t *page)
     return found;
 }
 
+/* Mark [p, p + n) of g allocated; returns the bytes that were scavenged. */
+static size_t take_pages(region *g, size_t p, size_t n)
+{
+    size_t scav = 0;
+    for (size_t i = p; i < p + n; i++) {
+        scav += g->scav[i];
+        g->alloc[i] = 1;
+        g->scav[i] = 0;
+    }
+    return scav * PG;
+}
+
 uintptr_t pa_model_alloc(pa_model *m, size_t npages, size_t *scav_bytes)
 {
-    size_t p, scav = 0;
+    size_t p;
     region *g = npages ? first_fit(m, npages, &p) : NULL;
     if (scav_bytes)
         *scav_bytes = 0;
     if (!g)
         return 0;
-    for (size_t i = p; i < p + npages; i++) {
-        scav += g->scav[i];
-        g->alloc[i] = 1;
-        g->scav[i] = 0;
-    }
+    size_t scav = take_pages(g, p, npages);
     if (scav_bytes)
-        *scav_bytes = scav * PG;
+        *scav_bytes = scav;
     return g->base + p * PG;
 }
 
@@ -348,21 +356,65 @@ static void idx_mark(pa_model *m, uintptr_t base, uintptr_t limit)
     }
 }
 
-int pa_model_free(pa_model *m, uintptr_t base, size_t npages, int mark)
+int pa_model_free_valid(const pa_model *m, uintptr_t base, size_t npages)
 {
     size_t p;
-    region *g;
+    const region *g;
     if (npages == 0 || base % PG != 0 || !(g = find_region(m, base, npages, &p)))
-        return -1;
+        return 0;
     for (size_t i = p; i < p + npages; i++)
         if (!g->alloc[i])
-            return -1;
-    for (size_t i = p; i < p + npages; i++)
-        g->alloc[i] = 0;   /* allocated pages are never scavenged: scav stays 0 */
+            return 0;
+    return 1;
+}
+
+/* The pages of a valid free become free, scavenged or not (allocated
+ * pages are never scavenged, so scav 0 leaves their bits as they were);
+ * mark: index their chunks. */
+static void release_pages(pa_model *m, uintptr_t base, size_t npages, int mark, int scav)
+{
+    size_t p;
+    region *g = find_region(m, base, npages, &p);
+    if (!g)
+        abort();
+    for (size_t i = p; i < p + npages; i++) {
+        g->alloc[i] = 0;
+        g->scav[i] = (uint8_t)(scav != 0);
+    }
     if (mark)
         idx_mark(m, base, base + npages * PG);
     if (base < m->lowfree)
         m->lowfree = base;
+}
+
+int pa_model_free(pa_model *m, uintptr_t base, size_t npages, int mark)
+{
+    if (!pa_model_free_valid(m, base, npages))
+        return -1;
+    release_pages(m, base, npages, mark, 0);
+    return 0;
+}
+
+int pa_model_scavenge_done(pa_model *m, uintptr_t base, size_t npages, int released)
+{
+    if (!pa_model_free_valid(m, base, npages))
+        return -1;
+    release_pages(m, base, npages, !released, released);
+    return 0;
+}
+
+int pa_model_scavenge_mark_valid(const pa_model *m, uintptr_t base, size_t npages)
+{
+    size_t p;
+    return npages != 0 && base < ADDR48 && npages <= (ADDR48 - base) / PG &&
+           find_region(m, base, npages, &p) != NULL;
+}
+
+int pa_model_scavenge_mark(pa_model *m, uintptr_t base, size_t npages)
+{
+    if (!pa_model_scavenge_mark_valid(m, base, npages))
+        return -1;
+    idx_mark(m, base, base + npages * PG);
     return 0;
 }
 
@@ -405,6 +457,20 @@ uintptr_t pa_model_cache_alloc(pagealloc_cache *c, size_t npages, size_t *scav_b
         }
     }
     return 0;
+}
+
+int pa_model_cache_flush_valid(const pagealloc_cache *c, const pa_model *m)
+{
+    if (c->cache == 0)
+        return 1;
+    size_t p;
+    const region *g = find_region(m, c->base, 64, &p);
+    if (!g)
+        abort();
+    for (unsigned i = 0; i < 64; i++)
+        if ((c->cache >> i & 1) && !g->alloc[p + i])
+            return 0;
+    return 1;
 }
 
 void pa_model_cache_flush(pagealloc_cache *c, pa_model *m)
@@ -500,43 +566,68 @@ static int scav_candidate(const pa_model *m, const uint8_t *alloc, const uint8_t
     return 1;
 }
 
-/* Go's scavengeOne(ci, _, max). */
-static size_t scavenge_one(pa_model *m, uintptr_t chunk, size_t max)
+/* The next run to scavenge, of at most max bytes (Go's scavengeOne on the
+ * chunks scavengeIndex.find hands out): its address, *npages, and its
+ * region and first page in *rg, *rp; or 0 when the index has nothing
+ * left. A chunk without a candidate (or whose longest free run is shorter
+ * than minPages) loses its mark on the way. */
+static uintptr_t next_run(pa_model *m, size_t max, size_t *npages, region **rg, size_t *rp)
 {
     size_t max_pages = max / PG + (max % PG != 0);
     size_t min_pages = m->phys / PG;
     if (min_pages < 1)
         min_pages = 1;
-    size_t p;
-    region *g = find_region(m, chunk, CPAGES, &p);
-    if (!g)
-        abort();
-    uint8_t *alloc = g->alloc + p, *scav = g->scav + p;
-    size_t longest = 0, run = 0;
-    for (size_t i = 0; i < CPAGES; i++) {
-        run = alloc[i] ? 0 : run + 1;
-        if (run > longest)
-            longest = run;
+    for (;;) {
+        uintptr_t c = idx_find(m);
+        if (!c)
+            return 0;
+        size_t p;
+        region *g = find_region(m, c, CPAGES, &p);
+        if (!g)
+            abort();
+        uint8_t *alloc = g->alloc + p, *scav = g->scav + p;
+        size_t longest = 0, run = 0;
+        for (size_t i = 0; i < CPAGES; i++) {
+            run = alloc[i] ? 0 : run + 1;
+            if (run > longest)
+                longest = run;
+        }
+        size_t st, sz;
+        if (longest >= min_pages && scav_candidate(m, alloc, scav, min_pages, max_pages, &st, &sz)) {
+            *npages = sz;
+            *rg = g;
+            *rp = p + st;
+            return c + st * PG;
+        }
+        g->mark[p / CPAGES] = 0;
     }
-    size_t st, sz;
-    if (longest >= min_pages && scav_candidate(m, alloc, scav, min_pages, max_pages, &st, &sz)) {
-        memset(scav + st, 1, sz);
-        return sz * PG;
-    }
-    g->mark[p / CPAGES] = 0;
-    return 0;
 }
 
 size_t pa_model_scavenge(pa_model *m, size_t nbytes)
 {
     size_t released = 0;
     while (released < nbytes) {
-        uintptr_t c = idx_find(m);
-        if (!c)
+        size_t n, p;
+        region *g;
+        if (!next_run(m, nbytes - released, &n, &g, &p))
             break;
-        released += scavenge_one(m, c, nbytes - released);
+        memset(g->scav + p, 1, n);
+        released += n * PG;
     }
     return released;
+}
+
+uintptr_t pa_model_scavenge_take(pa_model *m, size_t max, size_t *npages)
+{
+    size_t p;
+    region *g;
+    *npages = 0;
+    if (max == 0)
+        return 0;
+    uintptr_t a = next_run(m, max, npages, &g, &p);
+    if (a)
+        (void)take_pages(g, p, *npages);
+    return a;
 }
 
 int pa_model_chunk_bits(const pa_model *m, uintptr_t chunk_base,
@@ -650,10 +741,10 @@ int pa_model_compare(const pa_model *m, const pagealloc *pa, char *msg, size_t m
     }
     pagealloc_stats ls_, ms_;
     memset(&ls_, 0, sizeof ls_);
-    ls_.version = PAGEALLOC_STATS_VERSION;
     pagealloc_get_stats(pa, &ls_);
     pa_model_stats(m, &ms_);
-    if (ls_.heap_bytes != ms_.heap_bytes || ls_.free_bytes != ms_.free_bytes ||
+    if (ls_.version != PAGEALLOC_STATS_VERSION ||
+        ls_.heap_bytes != ms_.heap_bytes || ls_.free_bytes != ms_.free_bytes ||
         ls_.scavenged_bytes != ms_.scavenged_bytes || ls_.chunks != ms_.chunks) {
         snprintf(msg, msg_size, "stats: pagealloc heap %" PRIu64 " free %" PRIu64 " scavenged %" PRIu64
                  " chunks %" PRIu64 "; model heap %" PRIu64 " free %" PRIu64 " scavenged %" PRIu64

@@ -2,7 +2,8 @@
  * pa_model.h - a deliberately simple reference model of the page allocator,
  * and a random-operation driver that runs pagealloc and the model side by
  * side (used by tests/conformance/test_model_random.c and
- * test_go_random.c).
+ * test_go_random.c; the model also by the fuzz harness,
+ * tests/fuzz/fuzz_ops.h).
  *
  * The model keeps, for every grown 4 MiB chunk, one byte per page for
  * "allocated" and one for "scavenged", and one byte per chunk for the
@@ -35,6 +36,21 @@
  *              mark. The search position follows Go's scavengeIndex:
  *              initially cleared, raised (and "marked") by mark, lowered by
  *              find, cleared when find finds nothing (unless marked).
+ *   scavenge_take(max)
+ *              the run scavenge(max) would release first, marked allocated
+ *              (its scavenged bits cleared) instead of scavenged.
+ *   scavenge_done(run, released)
+ *              the run free again: scavenged and no index mark if
+ *              released, else resident and its chunks marked.
+ *   scavenge_mark(range)
+ *              the chunks of the range marked in the scavenge index.
+ *
+ * Validity (for the calls the library must refuse, through EINVAL or one
+ * report to the error handler, changing nothing): a free is invalid if
+ * npages is 0, base is not page aligned, some page is outside the heap or
+ * not allocated; a scavenge mark if npages is 0, it passes 2^48 or leaves
+ * the heap; a cache flush if some page of the cache is not allocated. The
+ * mutating calls below do nothing to the model for an invalid call.
  */
 #ifndef PA_MODEL_H
 #define PA_MODEL_H
@@ -87,13 +103,28 @@ void      pa_model_delete(pa_model *m);
  * or EEXIST (overlaps a grown chunk). */
 int       pa_model_grow(pa_model *m, uintptr_t base, size_t size);
 uintptr_t pa_model_alloc(pa_model *m, size_t npages, size_t *scav_bytes);
+/* 1 if freeing [base, base + npages pages) is valid, else 0. */
+int       pa_model_free_valid(const pa_model *m, uintptr_t base, size_t npages);
 /* mark: 1 = pagealloc_free, 0 = pagealloc_test_free. Returns 0, or -1 if
- * some page is outside the heap or not allocated (nothing changed). */
+ * the free is invalid (nothing changed). */
 int       pa_model_free(pa_model *m, uintptr_t base, size_t npages, int mark);
 pagealloc_cache pa_model_alloc_to_cache(pa_model *m);
 uintptr_t pa_model_cache_alloc(pagealloc_cache *c, size_t npages, size_t *scav_bytes);
+/* 1 if flushing c is valid (an empty cache is), else 0. */
+int       pa_model_cache_flush_valid(const pagealloc_cache *c, const pa_model *m);
+/* A valid flush; c is emptied. */
 void      pa_model_cache_flush(pagealloc_cache *c, pa_model *m);
 size_t    pa_model_scavenge(pa_model *m, size_t nbytes);
+/* pagealloc_scavenge_take: the run's base and *npages, or 0 (max 0, or
+ * nothing to scavenge). */
+uintptr_t pa_model_scavenge_take(pa_model *m, size_t max, size_t *npages);
+/* pagealloc_scavenge_done of a taken run: 0, or -1 if freeing the run is
+ * invalid (nothing changed). */
+int       pa_model_scavenge_done(pa_model *m, uintptr_t base, size_t npages, int released);
+/* pagealloc_scavenge_mark: 1 if valid, else 0; the call: 0, or -1 if
+ * invalid (nothing changed). */
+int       pa_model_scavenge_mark_valid(const pa_model *m, uintptr_t base, size_t npages);
+int       pa_model_scavenge_mark(pa_model *m, uintptr_t base, size_t npages);
 
 /* Observers, mirroring testing.h / pagealloc_get_stats. */
 int       pa_model_chunk_bits(const pa_model *m, uintptr_t chunk_base,
