@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "pagealloc/pagealloc.h"
@@ -40,6 +39,7 @@
 #include "pagealloc/sysmem.h"
 #include "pagealloc/testing.h"
 #include "pagealloc_internal.h"      /* to break an invariant on purpose */
+#include "pa_child.h"
 
 #define PAGE   ((uintptr_t)PAGEALLOC_PAGE_SIZE)
 #define CHUNK  ((uintptr_t)PAGEALLOC_CHUNK_SIZE)
@@ -133,52 +133,6 @@ static void expect_unchanged(const pagealloc *pa, const struct snap *before)
     assert_memory_equal(now.alloc, before->alloc, sizeof now.alloc);
     assert_memory_equal(now.scav, before->scav, sizeof now.scav);
     check_pa(pa);
-}
-
-/* ---- Fault catching in a child process ---------------------------------------------- */
-
-static int fault_pipe[2];
-
-static void on_fault(int sig, siginfo_t *si, void *ctx)
-{
-    (void)ctx;
-    uintptr_t msg[2] = { (uintptr_t)sig, (uintptr_t)si->si_addr };
-    ssize_t w = write(fault_pipe[1], msg, sizeof msg);
-    _exit(w == (ssize_t)sizeof msg ? 77 : 78);
-}
-
-/* Run fn(arg) in a child process. Returns the signal it died of (SIGSEGV,
- * SIGBUS) with the faulting address in *addr, or 0 if it did not fault.
- * (Only what the child's handler wrote counts, so this works under
- * sanitizers and valgrind, which may change the child's exit status.) */
-static int run_in_child(void (*fn)(void *), void *arg, uintptr_t *addr)
-{
-    assert_int_equal(pipe(fault_pipe), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(fault_pipe[0]);
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_sigaction = on_fault;
-        sa.sa_flags = SA_SIGINFO;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGSEGV, &sa, NULL);
-        sigaction(SIGBUS, &sa, NULL);
-        fn(arg);
-        _exit(0);
-    }
-    close(fault_pipe[1]);
-    uintptr_t msg[2] = { 0, 0 };
-    ssize_t n = read(fault_pipe[0], msg, sizeof msg);
-    close(fault_pipe[0]);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (n != (ssize_t)sizeof msg)
-        return 0;
-    *addr = msg[1];
-    return (int)msg[0];
 }
 
 /* ---- pagealloc: a fixture heap --------------------------------------------------------
@@ -506,7 +460,7 @@ static void test_pagealloc_deleted_handle(void **state)
     struct fx f;
     fx_make(&f);
     uintptr_t addr = 0;
-    int sig = run_in_child(use_deleted_pagealloc, f.pa, &addr);
+    int sig = pa_run_in_child(use_deleted_pagealloc, f.pa, &addr);
     assert_int_equal(sig, SIGSEGV);
     assert_true(addr >= (uintptr_t)f.pa && addr < (uintptr_t)f.pa + sizeof(struct pagealloc));
     check_pa(f.pa);                                         /* the parent's is intact */
@@ -834,7 +788,7 @@ static void test_pageheap_deleted_handle(void **state)
     assert_non_null(h);
     assert_non_null(pageheap_alloc(h, 1));
     uintptr_t addr = 0;
-    int sig = run_in_child(use_deleted_heap, h, &addr);
+    int sig = pa_run_in_child(use_deleted_heap, h, &addr);
     assert_int_equal(sig, SIGSEGV);
     assert_int_equal(addr, (uintptr_t)h);
     check_heap(h);                                          /* the parent's is intact */

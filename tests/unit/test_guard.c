@@ -2,9 +2,10 @@
  * test_guard.c - the heap's guard mode (pageheap_options.guard): freed
  * pages are inaccessible (sysmem Reserved) until reused, so a use after
  * free faults at the freed address. Faults are provoked in a child
- * process (fork) whose SIGSEGV handler sends the signal and the faulting
- * address back to the parent. Every test ends with pageheap_check, which
- * in guard mode also accounts for every guarded page.
+ * process (fork; tests/support/pa_child.c) whose SIGSEGV handler sends
+ * the signal and the faulting address back to the parent. Every test ends
+ * with pageheap_check, which in guard mode also accounts for every
+ * guarded page.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,10 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "pagealloc/pageheap.h"
+#include "pa_child.h"
 
 #define PAGE ((size_t)PAGEALLOC_PAGE_SIZE)
 
@@ -47,51 +48,6 @@ static void expect_states(const char *p, size_t npages, sysmem_state s)
                      (int)sysmem_state_of(p + i * PAGE), (int)s);
 }
 
-/* ---- A child that faults ----------------------------------------------------- */
-
-static int fault_pipe[2];
-
-static void on_fault(int sig, siginfo_t *si, void *ctx)
-{
-    (void)ctx;
-    uintptr_t msg[2] = { (uintptr_t)sig, (uintptr_t)si->si_addr };
-    ssize_t w = write(fault_pipe[1], msg, sizeof msg);
-    _exit(w == (ssize_t)sizeof msg ? 77 : 78);
-}
-
-/* Run fn(arg) in a child; the signal it faulted with (0: none) and the
- * address in *addr. Only what the handler sent counts, so the result does
- * not depend on sanitizers or valgrind changing the child's exit status. */
-static int run_in_child(void (*fn)(void *), void *arg, uintptr_t *addr)
-{
-    assert_int_equal(pipe(fault_pipe), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(fault_pipe[0]);
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_sigaction = on_fault;
-        sa.sa_flags = SA_SIGINFO;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGSEGV, &sa, NULL);
-        sigaction(SIGBUS, &sa, NULL);
-        fn(arg);
-        _exit(0);
-    }
-    close(fault_pipe[1]);
-    uintptr_t msg[2] = { 0, 0 };
-    ssize_t n = read(fault_pipe[0], msg, sizeof msg);
-    close(fault_pipe[0]);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (n != (ssize_t)sizeof msg)
-        return 0;
-    *addr = msg[1];
-    return (int)msg[0];
-}
-
 static void write_byte(void *p)
 {
     *(volatile char *)p = 42;
@@ -107,17 +63,17 @@ static void read_byte(void *p)
 static void expect_fault(void *p)
 {
     uintptr_t addr = 0;
-    assert_int_equal(run_in_child(write_byte, p, &addr), SIGSEGV);
+    assert_int_equal(pa_run_in_child(write_byte, p, &addr), SIGSEGV);
     assert_int_equal(addr, (uintptr_t)p);
     addr = 0;
-    assert_int_equal(run_in_child(read_byte, p, &addr), SIGSEGV);
+    assert_int_equal(pa_run_in_child(read_byte, p, &addr), SIGSEGV);
     assert_int_equal(addr, (uintptr_t)p);
 }
 
 static void expect_no_fault(void *p)
 {
     uintptr_t addr = 0;
-    assert_int_equal(run_in_child(write_byte, p, &addr), 0);
+    assert_int_equal(pa_run_in_child(write_byte, p, &addr), 0);
 }
 
 /* ---- Tests ------------------------------------------------------------------- */
