@@ -1320,3 +1320,62 @@ PA_API int pageheap_check(pageheap *h, char *msg, size_t msg_size)
         msg[0] = 0;
     return err;
 }
+
+/* ---- Visiting every page (heap maps) ----------------------------------------------- */
+
+/* The states of shard si's chunk c into st; 0 if the chunk is not (yet) in
+ * the allocator (a grow in progress or undone). reg_mu, the busy flags of
+ * si's threads, grow_mu and si's mu held. */
+static int visit_chunk(pageheap *h, unsigned si, uintptr_t c, uint8_t st[PAGEALLOC_CHUNK_PAGES])
+{
+    uint64_t ab[8], sb[8];
+    if (!pagealloc_test_chunk_bits(h->shards[si].pa, c, ab, sb))
+        return 0;
+    for (unsigned p = 0; p < PAGEALLOC_CHUNK_PAGES; p++) {
+        int al = (int)(ab[p / 64] >> (p % 64) & 1), sc = (int)(sb[p / 64] >> (p % 64) & 1);
+        st[p] = (uint8_t)(al ? PAGEHEAP_PAGE_IN_USE
+                             : sc ? PAGEHEAP_PAGE_RELEASED : PAGEHEAP_PAGE_FREE);
+    }
+    /* Page caches own pages the allocator sees as allocated. A cache's
+     * block is 64-page aligned, so it lies within one chunk. */
+    for (ph_thread *t = h->threads; t; t = t->next) {
+        if (t->shard != si || t->cache.cache == 0 || t->cache.base < c ||
+            t->cache.base >= c + PH_CHUNK)
+            continue;
+        unsigned first = (unsigned)((t->cache.base - c) / PH_PAGE);
+        for (unsigned i = 0; i < PAGEALLOC_CACHE_PAGES; i++)
+            if (t->cache.cache >> i & 1)
+                st[first + i] = PAGEHEAP_PAGE_CACHED;
+    }
+    return 1;
+}
+
+PA_API int pageheap_visit(pageheap *h, pageheap_visit_fn fn, void *arg)
+{
+    if (!heap_live(h) || !fn)
+        return EINVAL;
+    uint8_t st[PAGEALLOC_CHUNK_PAGES];
+    for (unsigned si = 0; si < h->nshards; si++) {
+        /* The heap's lock order: reg_mu -> busy flags -> grow_mu -> shard mu. */
+        pthread_mutex_lock(&h->reg_mu);
+        for (ph_thread *t = h->threads; t; t = t->next)
+            if (t->shard == si)
+                busy_lock(t);
+        pthread_mutex_lock(&h->grow_mu);
+        pthread_mutex_lock(&h->shards[si].mu);
+        for (ph_range *g = h->grown; g; g = g->next) {
+            if (g->shard != si)
+                continue;
+            for (uintptr_t c = g->base; c < g->base + g->size; c += PH_CHUNK)
+                if (visit_chunk(h, si, c, st))
+                    fn(arg, si, c, st);
+        }
+        pthread_mutex_unlock(&h->shards[si].mu);
+        pthread_mutex_unlock(&h->grow_mu);
+        for (ph_thread *t = h->threads; t; t = t->next)
+            if (t->shard == si)
+                busy_unlock(t);
+        pthread_mutex_unlock(&h->reg_mu);
+    }
+    return 0;
+}

@@ -195,6 +195,44 @@ size_t    pageheap_stats_json_buf(pageheap *h, char *buf, size_t size);
  * one-line description in msg. Cost: proportional to the heap. */
 int       pageheap_check(pageheap *h, char *msg, size_t msg_size);
 
+/* The heap, page by page (for heap maps and fragmentation figures).
+ * pageheap_visit calls fn once for every chunk the heap has grown (4 MiB,
+ * PAGEALLOC_CHUNK_PAGES pages), with the shard that owns it, its base
+ * address and one pageheap_page_state per page (states[i]: the page at
+ * chunk_base + i * PAGEALLOC_PAGE_SIZE). Chunks come shard by shard, in no
+ * particular order within a shard. Each shard is a consistent snapshot;
+ * different shards are seen at different moments.
+ *
+ * Locking: for each shard in turn, visit takes the registry lock, the busy
+ * flag of every thread bound to that shard (so no page cache of the shard
+ * changes), the growth lock and the shard's lock, in the heap's lock
+ * order, and calls fn for the shard's chunks with all of them held. So fn
+ * must not call any pageheap function on h (it would deadlock), and while
+ * a shard is visited, allocations, frees and scavenging in that shard,
+ * growth, and the calls that take the registry lock (a thread's first use
+ * of h or its exit, pageheap_get_stats, pageheap_flush_caches,
+ * pageheap_release, pageheap_check; at check level 1, every free) wait;
+ * other shards' allocations and frees go on. The background scavenger may run meanwhile; a run it is
+ * releasing at that moment shows as in use.
+ *
+ * Returns 0, or EINVAL (fn never called) for a handle that is not a live
+ * heap or a NULL fn. Cost: proportional to the heap (512 states per chunk)
+ * plus threads x chunks. */
+typedef enum pageheap_page_state {
+    PAGEHEAP_PAGE_FREE = 0,      /* free in the allocator, resident (Ready) */
+    PAGEHEAP_PAGE_RELEASED = 1,  /* free, returned to the OS (Prepared; or
+                                  * Reserved, freed in guard mode) */
+    PAGEHEAP_PAGE_IN_USE = 2,    /* handed out and not freed; also a run the
+                                  * scavenger is releasing at that moment */
+    PAGEHEAP_PAGE_CACHED = 3     /* owned by a thread's page cache (free to
+                                  * that thread, allocated to the others;
+                                  * resident or released) */
+} pageheap_page_state;
+
+typedef void (*pageheap_visit_fn)(void *arg, unsigned shard, uintptr_t chunk_base,
+                                  const uint8_t states[PAGEALLOC_CHUNK_PAGES]);
+int       pageheap_visit(pageheap *h, pageheap_visit_fn fn, void *arg);
+
 #ifdef __cplusplus
 }
 #endif
