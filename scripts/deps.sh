@@ -5,7 +5,7 @@
 # missing ones are listed and the script fails.
 set -euo pipefail
 
-build=(cmake make gcc pkg-config)
+build=(cmake make gcc pkg-config libpng-dev)
 test=("${build[@]}" clang libclang-rt-14-dev libcmocka-dev valgrind golang-go python3)
 bench=("${test[@]}" golang-go libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev gnuplot-nox)
 
