@@ -30,6 +30,7 @@ bench:
 	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DPAGEALLOC_BUILD_TESTS=OFF >/dev/null
 	@cmake --build build-bench -j$(JOBS)
 	@bench/run.sh build-bench
+	@bench/run_backed.sh build-bench
 
 fuzz:
 	@scripts/deps.sh test

@@ -1,0 +1,536 @@
+/*
+ * backed.c - the backed benchmarks W5 (touch) and W6 (threads) of
+ * BENCHMARKS.md, on real memory, for one allocator per executable:
+ *
+ *   pagealloc-bench-backed           ours: pageheap_alloc/pageheap_free
+ *                                    (--shards N: 0 = default, one per CPU)
+ *   pagealloc-bench-backed-glibc     aligned_alloc(8192, n*8192) / free
+ *   pagealloc-bench-backed-jemalloc  mallocx(n*8192, MALLOCX_ALIGN(8192)) / sdallocx
+ *   pagealloc-bench-backed-mimalloc  mi_malloc_aligned(n*8192, 8192) / mi_free_size_aligned
+ *   pagealloc-bench-backed-tcmalloc  tc_memalign(8192, n*8192) / tc_free_sized
+ *                                    (gperftools' libtcmalloc_minimal)
+ *   pagealloc-bench-backed-mmap      mmap / munmap per allocation
+ *
+ * The allocator is chosen at compile time (BACKED_IMPL): several mallocs
+ * cannot live in one process, so each peer gets its own executable and the
+ * driver (bench/run_backed.sh) runs them alternately. Each process makes
+ * one measurement, so that its peak RSS (VmHWM) belongs to that
+ * measurement alone.
+ *
+ * W5: W1's sequence (xorshift64* seeded 42, 4096 live slots filled in
+ * order, then 1,000,000 steps i = below(4096); s = churn_size();
+ * free(live[i]); live[i] = alloc(s)), writing one byte (volatile) at the
+ * start of every 8 KiB page of each new allocation, fill included. Timed:
+ * the steps. Then: peak RSS (VmHWM), free everything, RSS, the allocator's
+ * own purge call, RSS. RSS figures are net: minus the process's VmRSS just
+ * before the allocator is first used by the workload (ours: before
+ * pageheap_new, so its metadata counts).
+ *
+ * W6: W1 or W2 (BENCHMARKS.md) run by T threads at once on one shared heap
+ * (ours) or the process allocator (peers), thread k with its own generator
+ * seeded 42 + k. Untouched pages. Untimed: W1's fill, W2's permutations.
+ * Timed: from a barrier that releases all threads to the last thread's
+ * end. Metric: total units (W1 pairs, W2 ops) per second.
+ *
+ * W6-spin: the same harness with a register-only loop instead of an
+ * allocator (label "cpu"): what scaling the machine itself gives right now
+ * (it is shared; a busy second core caps every T=2 figure).
+ *
+ * Output, one line per measurement (parsed by run_backed.sh):
+ *   backed W5 ours T=1 ns=212.40 peak=431012 end=430100 freed=12 released=8 base=1650 seq=0x... ok
+ *   backed W6-W1 ours T=2 ops=8123456 ns=246.20 seq=0x... ok
+ * RSS in KiB. seq folds the sizes and slots drawn (FNV-1a), equal for every
+ * allocator: all of them replayed the same sequence. For ours an `info`
+ * line follows with the heap's statistics.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#define BK_OURS     0
+#define BK_GLIBC    1
+#define BK_JEMALLOC 2
+#define BK_MIMALLOC 3
+#define BK_TCMALLOC 4
+#define BK_MMAP     5
+
+#ifndef BACKED_IMPL
+#define BACKED_IMPL BK_OURS
+#endif
+
+#define PAGE       ((size_t)8192)
+#define FNV_OFFSET 0xcbf29ce484222325ull
+#define FNV_PRIME  0x100000001b3ull
+#define W1_SLOTS   4096u
+#define W1_STEPS   1000000u
+#define W2_N       200000u
+#define W2_ROUNDS  5u
+#define MAX_THREADS 64
+#define SPIN_STEPS 200000000u   /* about 0.25 s per thread here */
+
+static const char *prog = "pagealloc-bench-backed";
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+/* ---- The allocator ------------------------------------------------------------- */
+
+#if BACKED_IMPL == BK_OURS
+#include <pagealloc/pageheap.h>
+
+static pageheap *g_heap;
+static unsigned g_shards;
+static const char *impl_name(void) { return g_shards == 1 ? "ours-1shard" : "ours"; }
+static void impl_init(void)
+{
+    g_heap = pageheap_new(&(pageheap_options){.shards = g_shards});
+    if (!g_heap)
+        die("pageheap_new: %s", strerror(errno));
+}
+static inline void *impl_alloc(size_t n) { return pageheap_alloc(g_heap, n); }
+static inline void impl_free(void *p, size_t n) { pageheap_free(g_heap, p, n); }
+static void impl_release(void) { pageheap_release(g_heap, SIZE_MAX); }
+static void impl_info(const char *wl, int threads)
+{
+    pageheap_stats s;
+    pageheap_get_stats(g_heap, &s);
+    printf("info %s %s T=%d shards=%u ready=%" PRIu64 " prepared=%" PRIu64 " metadata=%" PRIu64
+           " in_use=%" PRIu64 " free=%" PRIu64 " released=%" PRIu64 " cache=%" PRIu64
+           " allocs=%" PRIu64 " cache_allocs=%" PRIu64 " grows=%" PRIu64 " scavenges=%" PRIu64
+           " scavenged=%" PRIu64 "\n",
+           wl, impl_name(), threads, s.shards, s.ready_bytes, s.prepared_bytes, s.metadata_bytes,
+           s.in_use_bytes, s.free_bytes, s.released_bytes, s.cache_bytes, s.allocs,
+           s.cache_allocs, s.grows, s.scavenges, s.scavenged_bytes);
+}
+static void impl_fini(void) { pageheap_delete(g_heap); }
+
+#elif BACKED_IMPL == BK_GLIBC
+#include <malloc.h>
+static const char *impl_name(void) { return "glibc"; }
+static void impl_init(void) {}
+static inline void *impl_alloc(size_t n) { return aligned_alloc(PAGE, n * PAGE); }
+static inline void impl_free(void *p, size_t n) { (void)n; free(p); }
+static void impl_release(void) { malloc_trim(0); }
+static void impl_info(const char *wl, int threads) { (void)wl; (void)threads; }
+static void impl_fini(void) {}
+
+#elif BACKED_IMPL == BK_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#define BK_STR2(x) #x
+#define BK_STR(x)  BK_STR2(x)
+static const char *impl_name(void) { return "jemalloc"; }
+static void impl_init(void) {}
+static inline void *impl_alloc(size_t n) { return mallocx(n * PAGE, MALLOCX_ALIGN(PAGE)); }
+static inline void impl_free(void *p, size_t n) { sdallocx(p, n * PAGE, MALLOCX_ALIGN(PAGE)); }
+static void impl_release(void)
+{
+    /* The calling thread's cache first (ours flushes its page caches too),
+     * then every arena's dirty and muzzy pages. */
+    if (mallctl("thread.tcache.flush", NULL, NULL, NULL, 0) != 0 ||
+        mallctl("arena." BK_STR(MALLCTL_ARENAS_ALL) ".purge", NULL, NULL, NULL, 0) != 0)
+        die("jemalloc: mallctl purge failed");
+}
+static void impl_info(const char *wl, int threads) { (void)wl; (void)threads; }
+static void impl_fini(void) {}
+
+#elif BACKED_IMPL == BK_MIMALLOC
+#include <mimalloc.h>
+static const char *impl_name(void) { return "mimalloc"; }
+static void impl_init(void) {}
+static inline void *impl_alloc(size_t n) { return mi_malloc_aligned(n * PAGE, PAGE); }
+static inline void impl_free(void *p, size_t n) { mi_free_size_aligned(p, n * PAGE, PAGE); }
+static void impl_release(void) { mi_collect(true); }
+static void impl_info(const char *wl, int threads) { (void)wl; (void)threads; }
+static void impl_fini(void) {}
+
+#elif BACKED_IMPL == BK_TCMALLOC
+#include <gperftools/malloc_extension_c.h>
+#include <gperftools/tcmalloc.h>
+static const char *impl_name(void) { return "tcmalloc"; }
+static void impl_init(void) {}
+static inline void *impl_alloc(size_t n) { return tc_memalign(PAGE, n * PAGE); }
+static inline void impl_free(void *p, size_t n) { tc_free_sized(p, n * PAGE); }
+static void impl_release(void) { MallocExtension_ReleaseFreeMemory(); }
+static void impl_info(const char *wl, int threads) { (void)wl; (void)threads; }
+static void impl_fini(void) {}
+
+#elif BACKED_IMPL == BK_MMAP
+static const char *impl_name(void) { return "mmap"; }
+static void impl_init(void) {}
+static inline void *impl_alloc(size_t n)
+{
+    void *p = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+static inline void impl_free(void *p, size_t n)
+{
+    if (munmap(p, n * PAGE) != 0)
+        die("munmap: %s (vm.max_map_count?)", strerror(errno));
+}
+static void impl_release(void) {}
+static void impl_info(const char *wl, int threads) { (void)wl; (void)threads; }
+static void impl_fini(void) {}
+
+#else
+#error "BACKED_IMPL: 0 ours, 1 glibc, 2 jemalloc, 3 mimalloc, 4 tcmalloc, 5 mmap"
+#endif
+
+/* mmap hands out 4 KiB-aligned memory; everybody else 8 KiB-aligned. */
+#define ALIGN_WANTED (BACKED_IMPL == BK_MMAP ? (size_t)4096 : PAGE)
+
+static inline void *bk_alloc(size_t n)
+{
+    void *p = impl_alloc(n);
+    if (!p || ((uintptr_t)p & (ALIGN_WANTED - 1)))
+        die("allocation of %zu pages failed or misaligned (%p): %s", n, p, strerror(errno));
+    return p;
+}
+
+/* ---- Workload pieces (as tests/support/pa_workloads.c) ------------------------ */
+
+typedef struct { uint64_t x; } rng;
+
+static inline uint64_t rng_next(rng *r)
+{
+    uint64_t x = r->x;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    r->x = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+static inline uint64_t rng_below(rng *r, uint64_t n) { return rng_next(r) % n; }
+
+static inline size_t churn_size(rng *r)
+{
+    uint64_t p = rng_below(r, 100);
+    if (p < 50) return 1;
+    if (p < 85) return (size_t)(2 + rng_below(r, 7));
+    if (p < 98) return (size_t)(9 + rng_below(r, 56));
+    return (size_t)(65 + rng_below(r, 448));
+}
+
+static inline uint64_t fold(uint64_t h, uint64_t v) { return (h ^ v) * FNV_PRIME; }
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One byte into every 8 KiB page; volatile, so no store is dropped before
+ * a free the compiler knows about. */
+static inline void touch(void *p, size_t n, unsigned char v)
+{
+    volatile unsigned char *c = p;
+    for (size_t k = 0; k < n; k++)
+        c[k * PAGE] = v;
+}
+
+/* A field of /proc/self/status in KiB ("VmRSS", "VmHWM"). */
+static long status_kib(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        die("/proc/self/status: %s", strerror(errno));
+    char line[256];
+    size_t len = strlen(field);
+    long v = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, len) == 0 && line[len] == ':') {
+            v = strtol(line + len + 1, NULL, 10);
+            break;
+        }
+    fclose(f);
+    if (v < 0)
+        die("no %s in /proc/self/status", field);
+    return v;
+}
+
+/* ---- W5 ----------------------------------------------------------------------- */
+
+static int run_w5(uint64_t steps)
+{
+    void **live = calloc(W1_SLOTS, sizeof *live);
+    size_t *size = calloc(W1_SLOTS, sizeof *size);
+    if (!live || !size)
+        die("out of memory");
+    long base = status_kib("VmRSS");
+    impl_init();
+
+    rng r = {42};
+    uint64_t seq = FNV_OFFSET;
+    for (unsigned i = 0; i < W1_SLOTS; i++) {
+        size_t n = churn_size(&r);
+        live[i] = bk_alloc(n);
+        touch(live[i], n, 1);
+        size[i] = n;
+        seq = fold(seq, ((uint64_t)i << 32) | n);
+    }
+    uint64_t t0 = now_ns();
+    for (uint64_t step = 0; step < steps; step++) {
+        size_t i = (size_t)rng_below(&r, W1_SLOTS);
+        size_t n = churn_size(&r);
+        impl_free(live[i], size[i]);
+        live[i] = bk_alloc(n);
+        touch(live[i], n, (unsigned char)step);
+        size[i] = n;
+        seq = fold(seq, ((uint64_t)i << 32) | n);
+    }
+    uint64_t t1 = now_ns();
+
+    long peak = status_kib("VmHWM"), end = status_kib("VmRSS");
+    impl_info("W5", 1);
+    for (unsigned i = 0; i < W1_SLOTS; i++)
+        impl_free(live[i], size[i]);
+    long freed = status_kib("VmRSS");
+    impl_release();
+    long released = status_kib("VmRSS");
+    impl_info("W5-released", 1);
+
+    printf("backed W5 %s T=1 ns=%.2f peak=%ld end=%ld freed=%ld released=%ld base=%ld "
+           "seq=0x%016" PRIx64 " ok\n",
+           impl_name(), (double)(t1 - t0) / (double)steps, peak - base, end - base,
+           freed - base, released - base, base, seq);
+    impl_fini();
+    free(live);
+    free(size);
+    return 0;
+}
+
+/* ---- W6 ----------------------------------------------------------------------- */
+
+typedef struct worker {
+    pthread_t tid;
+    unsigned idx;
+    int wl;                        /* 1: W1, 2: W2 */
+    uint64_t steps;                /* W1 steps */
+    pthread_barrier_t *start, *done;
+    uint64_t t0, t1, seq;
+} worker;
+
+static void w6_w1(worker *w)
+{
+    void **live = calloc(W1_SLOTS, sizeof *live);
+    size_t *size = calloc(W1_SLOTS, sizeof *size);
+    if (!live || !size)
+        die("out of memory");
+    rng r = {42 + w->idx};
+    uint64_t seq = FNV_OFFSET;
+    for (unsigned i = 0; i < W1_SLOTS; i++) {
+        size_t n = churn_size(&r);
+        live[i] = bk_alloc(n);
+        size[i] = n;
+        seq = fold(seq, ((uint64_t)i << 32) | n);
+    }
+    pthread_barrier_wait(w->start);
+    w->t0 = now_ns();
+    for (uint64_t step = 0; step < w->steps; step++) {
+        size_t i = (size_t)rng_below(&r, W1_SLOTS);
+        size_t n = churn_size(&r);
+        impl_free(live[i], size[i]);
+        live[i] = bk_alloc(n);
+        size[i] = n;
+        seq = fold(seq, ((uint64_t)i << 32) | n);
+    }
+    w->t1 = now_ns();
+    w->seq = seq;
+    pthread_barrier_wait(w->done);
+    for (unsigned i = 0; i < W1_SLOTS; i++)
+        impl_free(live[i], size[i]);
+    free(live);
+    free(size);
+}
+
+static void w6_w2(worker *w)
+{
+    uint32_t *perm = malloc((size_t)W2_ROUNDS * W2_N * sizeof *perm);
+    void **a = malloc((size_t)W2_N * sizeof *a);
+    if (!perm || !a)
+        die("out of memory");
+    rng r = {42 + w->idx};
+    uint64_t seq = FNV_OFFSET;
+    for (unsigned round = 0; round < W2_ROUNDS; round++) {
+        uint32_t *p = perm + (size_t)round * W2_N;
+        for (uint32_t i = 0; i < W2_N; i++)
+            p[i] = i;
+        for (uint32_t j = W2_N - 1; j >= 1; j--) {
+            uint32_t k = (uint32_t)rng_below(&r, (uint64_t)j + 1);
+            uint32_t t = p[j];
+            p[j] = p[k];
+            p[k] = t;
+            seq = fold(seq, k);
+        }
+    }
+    pthread_barrier_wait(w->start);
+    w->t0 = now_ns();
+    for (unsigned round = 0; round < W2_ROUNDS; round++) {
+        const uint32_t *p = perm + (size_t)round * W2_N;
+        for (size_t i = 0; i < W2_N; i++)
+            a[i] = bk_alloc(1);
+        for (size_t j = 0; j < W2_N; j++)
+            impl_free(a[p[j]], 1);
+    }
+    w->t1 = now_ns();
+    w->seq = seq;
+    pthread_barrier_wait(w->done);
+    free(perm);
+    free(a);
+}
+
+/* The machine's own scaling, for reference: a register-only loop (no
+ * memory, no allocator), the same amount of work per thread. */
+static void w6_spin(worker *w)
+{
+    uint64_t x = 42 + w->idx;
+    pthread_barrier_wait(w->start);
+    w->t0 = now_ns();
+    for (uint64_t i = 0; i < w->steps; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        __asm__ volatile("" : "+r"(x));
+    }
+    w->t1 = now_ns();
+    w->seq = x;
+    pthread_barrier_wait(w->done);
+}
+
+static void *w6_main(void *arg)
+{
+    worker *w = arg;
+    if (w->wl == 1)
+        w6_w1(w);
+    else if (w->wl == 2)
+        w6_w2(w);
+    else
+        w6_spin(w);
+    return NULL;
+}
+
+static int run_w6(int wl, int threads, uint64_t steps)
+{
+    static worker ws[MAX_THREADS];
+    pthread_barrier_t start, done;
+    pthread_barrier_init(&start, NULL, (unsigned)threads);
+    pthread_barrier_init(&done, NULL, (unsigned)threads);
+    impl_init();
+    for (int k = 0; k < threads; k++) {
+        ws[k] = (worker){.idx = (unsigned)k, .wl = wl, .steps = steps, .start = &start, .done = &done};
+        int rc = pthread_create(&ws[k].tid, NULL, w6_main, &ws[k]);
+        if (rc)
+            die("pthread_create: %s", strerror(rc));
+    }
+    for (int k = 0; k < threads; k++)
+        pthread_join(ws[k].tid, NULL);
+    uint64_t t0 = UINT64_MAX, t1 = 0, seq = 0;
+    for (int k = 0; k < threads; k++) {
+        if (ws[k].t0 < t0) t0 = ws[k].t0;
+        if (ws[k].t1 > t1) t1 = ws[k].t1;
+        seq ^= ws[k].seq;
+    }
+    uint64_t units = wl == 2 ? (uint64_t)W2_ROUNDS * W2_N * 2 : steps;
+    double secs = (double)(t1 - t0) / 1e9;
+    char name[16];
+    if (wl == 0)
+        snprintf(name, sizeof name, "W6-spin");
+    else
+        snprintf(name, sizeof name, "W6-W%d", wl);
+    if (wl)
+        impl_info(name, threads);
+    printf("backed %s %s T=%d ops=%.0f ns=%.2f seq=0x%016" PRIx64 " ok\n", name,
+           wl ? impl_name() : "cpu", threads, (double)units * threads / secs,
+           secs * 1e9 / (double)units, wl ? seq : (uint64_t)0);
+    impl_fini();
+    pthread_barrier_destroy(&start);
+    pthread_barrier_destroy(&done);
+    return 0;
+}
+
+/* ---- Main --------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: %s --workload W5|W6-W1|W6-W2|W6-spin [--threads T] [--steps N]%s\n"
+        "  W5: W1's sequence touching every page (ns per pair, RSS in KiB);\n"
+        "  W6-W1, W6-W2: W1 or W2 by T threads on the shared allocator (ops/s);\n"
+        "  W6-spin: T threads of a register-only loop, the machine's own scaling.\n"
+        "  --steps: W1/W5 steps (1000000) or spin iterations per thread.\n"
+        "  One measurement per process; bench/run_backed.sh drives all allocators.\n",
+        prog, BACKED_IMPL == BK_OURS ? " [--shards N]" : "");
+}
+
+int main(int argc, char **argv)
+{
+    const char *workload = NULL;
+    long threads = 1, steps = W1_STEPS;
+    int steps_given = 0;
+    if (argc > 0 && argv[0][0]) {
+        const char *slash = strrchr(argv[0], '/');
+        prog = slash ? slash + 1 : argv[0];
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        char *end;
+        if (strcmp(a, "--workload") == 0 && i + 1 < argc) {
+            workload = argv[++i];
+        } else if (strcmp(a, "--threads") == 0 && i + 1 < argc) {
+            threads = strtol(argv[++i], &end, 10);
+            if (*end || threads < 1 || threads > MAX_THREADS)
+                die("--threads wants 1..%d", MAX_THREADS);
+        } else if (strcmp(a, "--steps") == 0 && i + 1 < argc) {
+            steps = strtol(argv[++i], &end, 10);
+            steps_given = 1;
+            if (*end || steps < 1)
+                die("--steps wants a positive count");
+#if BACKED_IMPL == BK_OURS
+        } else if (strcmp(a, "--shards") == 0 && i + 1 < argc) {
+            long s = strtol(argv[++i], &end, 10);
+            if (*end || s < 0 || s > 16)
+                die("--shards wants 0..16 (0: one per CPU)");
+            g_shards = (unsigned)s;
+#endif
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!workload) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(workload, "W5") == 0) {
+        if (threads != 1)
+            die("W5 is single-threaded");
+        return run_w5((uint64_t)steps);
+    }
+    if (strcmp(workload, "W6-W1") == 0)
+        return run_w6(1, (int)threads, (uint64_t)steps);
+    if (strcmp(workload, "W6-W2") == 0)
+        return run_w6(2, (int)threads, (uint64_t)steps);
+    if (strcmp(workload, "W6-spin") == 0)
+        return run_w6(0, (int)threads, steps_given ? (uint64_t)steps : SPIN_STEPS);
+    usage(stderr);
+    return 2;
+}
