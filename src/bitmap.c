@@ -101,13 +101,13 @@ unsigned pa_bits_popcnt_range(const uint64_t *b, unsigned i, unsigned n)
 {
     unsigned w = i / 64, lo = i % 64;
     if (lo + n <= 64)
-        return (unsigned)__builtin_popcountll(b[w] & word_mask(lo, n));
-    unsigned count = (unsigned)__builtin_popcountll(b[w++] >> lo);
+        return pa_popcount64(b[w] & word_mask(lo, n));
+    unsigned count = pa_popcount64(b[w++] >> lo);
     n -= 64 - lo;
     for (; n >= 64; n -= 64)
-        count += (unsigned)__builtin_popcountll(b[w++]);
+        count += pa_popcount64(b[w++]);
     if (n)
-        count += (unsigned)__builtin_popcountll(b[w] & word_mask(0, n));
+        count += pa_popcount64(b[w] & word_mask(0, n));
     return count;
 }
 

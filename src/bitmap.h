@@ -22,6 +22,8 @@
 
 #include <stdint.h>
 
+#include "bits.h"
+
 #define PA_CHUNK_PAGES 512u
 #define PA_CHUNK_WORDS 8u
 #define PA_SUM_BITS    21u

@@ -476,8 +476,8 @@ PA_API void pagealloc_get_stats(const pagealloc *pa, pagealloc_stats *out)
              ci < pa_chunk_index(pa->in_use.r[r].limit); ci++) {
             const pa_chunk *c = pa_chunk_of(pa, ci);
             for (unsigned w = 0; w < PA_CHUNK_WORDS; w++) {
-                out->free_bytes += (uint64_t)(64 - __builtin_popcountll(c->alloc[w])) * PA_PAGE_SIZE;
-                out->scavenged_bytes += (uint64_t)__builtin_popcountll(c->scav[w]) * PA_PAGE_SIZE;
+                out->free_bytes += (uint64_t)(64 - pa_popcount64(c->alloc[w])) * PA_PAGE_SIZE;
+                out->scavenged_bytes += (uint64_t)pa_popcount64(c->scav[w]) * PA_PAGE_SIZE;
             }
         }
     }

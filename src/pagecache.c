@@ -22,7 +22,7 @@ static uintptr_t cache_alloc_n(pagealloc_cache *c, size_t npages, size_t *scav_b
         unsigned i = pa_find_bit_range64(c->cache, (unsigned)npages);
         if (i < 64) {
             uint64_t mask = (npages == 64 ? ~(uint64_t)0 : (((uint64_t)1 << npages) - 1)) << i;
-            scav = (size_t)__builtin_popcountll(c->scav & mask) * PA_PAGE_SIZE;
+            scav = (size_t)pa_popcount64(c->scav & mask) * PA_PAGE_SIZE;
             c->cache &= ~mask;
             c->scav &= ~mask;
             addr = c->base + (uintptr_t)i * PA_PAGE_SIZE;

@@ -92,6 +92,7 @@
 #include "pagealloc/pageheap.h"
 #include "pagealloc/testing.h"
 #include "debug.h"
+#include "bits.h"
 #include "export.h"
 #include "report.h"
 #include "scavenger.h"
@@ -250,10 +251,10 @@ static void busy_unlock(ph_thread *t)
 static void cache_publish(ph_thread *t)
 {
     atomic_store_explicit(&t->cache_bytes,
-                          (uint64_t)__builtin_popcountll(t->cache.cache) * PH_PAGE,
+                          (uint64_t)pa_popcount64(t->cache.cache) * PH_PAGE,
                           memory_order_relaxed);
     atomic_store_explicit(&t->cache_released,
-                          (uint64_t)__builtin_popcountll(t->cache.scav & t->cache.cache) * PH_PAGE,
+                          (uint64_t)pa_popcount64(t->cache.scav & t->cache.cache) * PH_PAGE,
                           memory_order_relaxed);
 }
 
@@ -1221,9 +1222,9 @@ static int check_locked(pageheap *h, char *msg, size_t size)
         if (t->cache.scav & ~t->cache.cache)
             return check_fail(msg, size, "pageheap_check: cache at %#lx: scavenged pages it does not hold",
                               (unsigned long)t->cache.base);
-        cache += (uint64_t)__builtin_popcountll(t->cache.cache) * PH_PAGE;
-        cache_rel += (uint64_t)__builtin_popcountll(t->cache.scav) * PH_PAGE;
-        if (ld(&t->cache_bytes) != (uint64_t)__builtin_popcountll(t->cache.cache) * PH_PAGE)
+        cache += (uint64_t)pa_popcount64(t->cache.cache) * PH_PAGE;
+        cache_rel += (uint64_t)pa_popcount64(t->cache.scav) * PH_PAGE;
+        if (ld(&t->cache_bytes) != (uint64_t)pa_popcount64(t->cache.cache) * PH_PAGE)
             return check_fail(msg, size, "pageheap_check: cache at %#lx: published size is stale",
                               (unsigned long)t->cache.base);
     }

@@ -125,6 +125,7 @@
 #include <string.h>
 
 #include "pagealloc/sysmem.h"
+#include "bits.h"
 #include "export.h"
 
 /* ---- Binding: the primitive table in use and its capabilities ---------- */
@@ -298,7 +299,7 @@ static void st_count(const struct region *r, size_t i, size_t n, size_t c[4])
         size_t seen = 0;
         for (unsigned s = 1; s < 4; s++) {
             uint64_t x = word ^ rep(s ^ r->key);
-            size_t k = (size_t)__builtin_popcountll(~(x | (x >> 1)) & m);
+            size_t k = (size_t)pa_popcount64(~(x | (x >> 1)) & m);
             c[s] += k;
             seen += k;
         }
