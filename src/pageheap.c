@@ -734,7 +734,8 @@ static int heap_finish(pageheap *h, ph_shard *s, uintptr_t base, size_t npages, 
     int zero_all = zero && !h->reads_zero;
     if (zero && !zero_all && scav < bytes)
         zero_resident(base, npages);
-    if (sysmem_used((void *)base, bytes) != 0) {
+    if (sysmem_used_ex((void *)base, bytes,
+                       h->huge == PAGEHEAP_HUGE_OFF ? SYSMEM_USED_NO_HUGE : 0) != 0) {
         ctr_sub(&h->ready, scav);
         heap_undo(h, s, base, npages);
         errno = ENOMEM;

@@ -1022,6 +1022,13 @@ PA_API int sysmem_map(void *v, size_t n, sysmem_stat *stat)
 
 PA_API int sysmem_used(void *v, size_t n)
 {
+    return sysmem_used_ex(v, n, 0);
+}
+
+PA_API int sysmem_used_ex(void *v, size_t n, unsigned flags)
+{
+    if (flags & ~(unsigned)SYSMEM_USED_NO_HUGE)
+        return EINVAL;
     struct binding b = binding();
     uintptr_t a, e;
     int err = check_range(&b, v, n, &a, &e);
@@ -1037,7 +1044,7 @@ PA_API int sysmem_used(void *v, size_t n)
     if (!ok)
         return EINVAL;
     size_t huge = b.caps.huge_page_size;
-    if (huge) {
+    if (huge && !(flags & SYSMEM_USED_NO_HUGE)) {
         uintptr_t lo = align_up(a, huge), hi = align_down(e, huge);
         if (lo < hi)
             (void)b.os->huge((void *)lo, hi - lo, 1);   /* a hint: errors ignored */

@@ -104,8 +104,14 @@ int sysmem_free(void *v, size_t n, sysmem_stat *stat);
 int sysmem_reserve(void *hint, size_t n, void **out);
 /* Reserved -> Prepared; the whole range must be Reserved. */
 int sysmem_map(void *v, size_t n, sysmem_stat *stat);
-/* Prepared -> Ready; every page must be Prepared or Ready (idempotent). */
+/* Prepared -> Ready; every page must be Prepared or Ready (idempotent).
+ * Like Go's sysUsed, it also advises MADV_HUGEPAGE on the whole huge pages
+ * inside the range (undoing unused's NOHUGEPAGE); sysmem_used_ex with
+ * SYSMEM_USED_NO_HUGE skips that advice (for a caller that keeps huge
+ * pages off). Other flags: EINVAL. */
 int sysmem_used(void *v, size_t n);
+#define SYSMEM_USED_NO_HUGE 1u
+int sysmem_used_ex(void *v, size_t n, unsigned flags);
 /* Ready -> Prepared: physical memory returned, addresses kept. Every page
  * must be Prepared or Ready. Contents are forfeit. */
 int sysmem_unused(void *v, size_t n);
