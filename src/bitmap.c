@@ -87,14 +87,19 @@ int pa_bits_any_in_range(const uint64_t *b, unsigned i, unsigned n)
 
 int pa_bits_all_in_range(const uint64_t *b, unsigned i, unsigned n)
 {
-    for (unsigned w = i / 64, lo = i % 64; n > 0; w++, lo = 0) {
-        unsigned k = 64 - lo < n ? 64 - lo : n;
-        uint64_t m = word_mask(lo, k);
-        if ((b[w] & m) != m)
-            return 0;
-        n -= k;
+    unsigned w = i / 64, lo = i % 64;
+    if (lo + n <= 64) {
+        uint64_t m = word_mask(lo, n);
+        return (b[w] & m) == m;
     }
-    return 1;
+    /* AND the words together, with the bits outside the range forced on. */
+    uint64_t acc = b[w++] | ~(~(uint64_t)0 << lo);
+    n -= 64 - lo;
+    for (; n >= 64; n -= 64)
+        acc &= b[w++];
+    if (n)
+        acc &= b[w] | ~word_mask(0, n);
+    return acc == ~(uint64_t)0;
 }
 
 unsigned pa_bits_popcnt_range(const uint64_t *b, unsigned i, unsigned n)
