@@ -18,7 +18,7 @@
  * measurement alone.
  *
  * W5: W1's sequence (xorshift64* seeded 42, 4096 live slots filled in
- * order, then 1,000,000 steps i = below(4096); s = churn_size();
+ * order, then 1,000,000 steps i = below(4096); s = wlgen_churn_size();
  * free(live[i]); live[i] = alloc(s)), writing one byte (volatile) at the
  * start of every 8 KiB page of each new allocation, fill included. Timed:
  * the steps. Then: peak RSS (VmHWM), free everything, RSS, the allocator's
@@ -53,6 +53,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+
+#include "wlgen.h"
 #include <time.h>
 
 #define BK_OURS     0
@@ -205,28 +207,7 @@ static inline void *bk_alloc(size_t n)
 
 /* ---- Workload pieces (as tests/support/pa_workloads.c) ------------------------ */
 
-typedef struct { uint64_t x; } rng;
-
-static inline uint64_t rng_next(rng *r)
-{
-    uint64_t x = r->x;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    r->x = x;
-    return x * 0x2545F4914F6CDD1Dull;
-}
-
-static inline uint64_t rng_below(rng *r, uint64_t n) { return rng_next(r) % n; }
-
-static inline size_t churn_size(rng *r)
-{
-    uint64_t p = rng_below(r, 100);
-    if (p < 50) return 1;
-    if (p < 85) return (size_t)(2 + rng_below(r, 7));
-    if (p < 98) return (size_t)(9 + rng_below(r, 56));
-    return (size_t)(65 + rng_below(r, 448));
-}
+typedef wlgen_rng rng;
 
 static inline uint64_t fold(uint64_t h, uint64_t v) { return (h ^ v) * FNV_PRIME; }
 
@@ -280,7 +261,7 @@ static int run_w5(uint64_t steps)
     rng r = {42};
     uint64_t seq = FNV_OFFSET;
     for (unsigned i = 0; i < W1_SLOTS; i++) {
-        size_t n = churn_size(&r);
+        size_t n = wlgen_churn_size(&r);
         live[i] = bk_alloc(n);
         touch(live[i], n, 1);
         size[i] = n;
@@ -288,8 +269,8 @@ static int run_w5(uint64_t steps)
     }
     uint64_t t0 = now_ns();
     for (uint64_t step = 0; step < steps; step++) {
-        size_t i = (size_t)rng_below(&r, W1_SLOTS);
-        size_t n = churn_size(&r);
+        size_t i = (size_t)wlgen_below(&r, W1_SLOTS);
+        size_t n = wlgen_churn_size(&r);
         impl_free(live[i], size[i]);
         live[i] = bk_alloc(n);
         touch(live[i], n, (unsigned char)step);
@@ -337,7 +318,7 @@ static void w6_w1(worker *w)
     rng r = {42 + w->idx};
     uint64_t seq = FNV_OFFSET;
     for (unsigned i = 0; i < W1_SLOTS; i++) {
-        size_t n = churn_size(&r);
+        size_t n = wlgen_churn_size(&r);
         live[i] = bk_alloc(n);
         size[i] = n;
         seq = fold(seq, ((uint64_t)i << 32) | n);
@@ -345,8 +326,8 @@ static void w6_w1(worker *w)
     pthread_barrier_wait(w->start);
     w->t0 = now_ns();
     for (uint64_t step = 0; step < w->steps; step++) {
-        size_t i = (size_t)rng_below(&r, W1_SLOTS);
-        size_t n = churn_size(&r);
+        size_t i = (size_t)wlgen_below(&r, W1_SLOTS);
+        size_t n = wlgen_churn_size(&r);
         impl_free(live[i], size[i]);
         live[i] = bk_alloc(n);
         size[i] = n;
@@ -374,7 +355,7 @@ static void w6_w2(worker *w)
         for (uint32_t i = 0; i < W2_N; i++)
             p[i] = i;
         for (uint32_t j = W2_N - 1; j >= 1; j--) {
-            uint32_t k = (uint32_t)rng_below(&r, (uint64_t)j + 1);
+            uint32_t k = (uint32_t)wlgen_below(&r, (uint64_t)j + 1);
             uint32_t t = p[j];
             p[j] = p[k];
             p[k] = t;

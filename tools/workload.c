@@ -47,43 +47,16 @@ const char *wl_title(wl_kind k)
     return (unsigned)k < WL_KIND_COUNT ? wl_info[k].title : "?";
 }
 
-/* xorshift64* (BENCHMARKS.md). */
-static uint64_t rng_next(wl_gen *g)
-{
-    uint64_t x = g->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    g->rng = x;
-    return x * 0x2545F4914F6CDD1Dull;
-}
-
 static uint64_t below(wl_gen *g, uint64_t n)
 {
-    return rng_next(g) % n;
-}
-
-/* 1 | U[2,8] | U[9,64] | U[65,512] pages with probability 50/35/13/2 %. */
-static uint64_t churn_size(wl_gen *g)
-{
-    uint64_t p = below(g, 100);
-    if (p < 50) return 1;
-    if (p < 85) return 2 + below(g, 7);
-    if (p < 98) return 9 + below(g, 56);
-    return 65 + below(g, 448);
-}
-
-/* U[512,4096] pages. */
-static uint64_t large_size(wl_gen *g)
-{
-    return 512 + below(g, 3585);
+    return wlgen_below(&g->rng, n);
 }
 
 int wl_gen_init(wl_gen *g, wl_kind k, uint64_t seed)
 {
     memset(g, 0, sizeof *g);
     g->kind = k;
-    g->rng = seed;
+    g->rng.x = seed;
     switch (k) {
     case WL_CHURN:
         g->slots = CHURN_SLOTS;
@@ -150,14 +123,14 @@ static int next_w13(wl_gen *g, wl_event *ev, uint64_t steps, int large)
         return 1;
     }
     if (g->index < g->slots) {
-        uint64_t n = large ? large_size(g) : churn_size(g);
+        uint64_t n = large ? wlgen_large_size(&g->rng) : wlgen_churn_size(&g->rng);
         return emit(ev, WL_ALLOC, (uint32_t)g->index++, n);
     }
     if (g->step >= steps)
         return 0;
     g->step++;
     uint32_t i = (uint32_t)below(g, g->slots);
-    uint64_t n = large ? large_size(g) : churn_size(g);
+    uint64_t n = large ? wlgen_large_size(&g->rng) : wlgen_churn_size(&g->rng);
     g->pending = 1;
     g->next_ev = (wl_event){ .op = WL_ALLOC, .slot = i, .arg = n };
     return emit(ev, WL_FREE, i, 0);
@@ -241,14 +214,14 @@ static int next_churn(wl_gen *g, double progress, wl_event *ev)
             g->live_n--;
             if (g->live_n < target) {
                 g->pending = 1;
-                g->next_ev = (wl_event){ .op = WL_ALLOC, .slot = i, .arg = churn_size(g) };
+                g->next_ev = (wl_event){ .op = WL_ALLOC, .slot = i, .arg = wlgen_churn_size(&g->rng) };
             }
             return emit(ev, WL_FREE, i, 0);
         }
         if (g->live_n < target) {
             g->live[i] = 1;
             g->live_n++;
-            return emit(ev, WL_ALLOC, i, churn_size(g));
+            return emit(ev, WL_ALLOC, i, wlgen_churn_size(&g->rng));
         }
     }
 }

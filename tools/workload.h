@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wlgen.h"
+
 typedef enum wl_op { WL_ALLOC = 0, WL_FREE = 1, WL_RELEASE = 2 } wl_op;
 
 /* WL_ALLOC: arg = pages (>= 1) into slot, which is empty. WL_FREE: the
@@ -59,7 +61,7 @@ typedef struct wl_gen {
     uint32_t slots;          /* slot indices are < slots */
     uint64_t total;          /* events in the whole workload; 0: endless (churn) */
     /* Private state. */
-    uint64_t rng;
+    wlgen_rng rng;
     uint64_t step, index;
     int      phase, round;
     int      pending;        /* an allocation to emit next */

@@ -7,6 +7,7 @@
  * and W4's batch frees are outside it.
  */
 #include "pa_workloads.h"
+#include "wlgen.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -32,33 +33,7 @@ enum pa_wl_id pa_wl_lookup(const char *name)
     return PA_WL_COUNT;
 }
 
-/* xorshift64*, a fresh generator (state 42) per workload. */
-typedef struct { uint64_t x; } rng;
-
-static inline uint64_t rng_next(rng *r)
-{
-    uint64_t x = r->x;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    r->x = x;
-    return x * 0x2545F4914F6CDD1Dull;
-}
-
-static inline uint64_t rng_below(rng *r, uint64_t n) { return rng_next(r) % n; }
-
-/* 1 | U[2,8] | U[9,64] | U[65,512] pages with probability 50/35/13/2 %. */
-static inline size_t churn_size(rng *r)
-{
-    uint64_t p = rng_below(r, 100);
-    if (p < 50) return 1;
-    if (p < 85) return (size_t)(2 + rng_below(r, 7));
-    if (p < 98) return (size_t)(9 + rng_below(r, 56));
-    return (size_t)(65 + rng_below(r, 448));
-}
-
-/* U[512,4096] pages. */
-static inline size_t large_size(rng *r) { return (size_t)(512 + rng_below(r, 3585)); }
+typedef wlgen_rng rng;      /* a fresh generator (state 42) per workload */
 
 static uint64_t now_ns(void)
 {
@@ -153,15 +128,15 @@ static int run_churn(wl *s, unsigned slots, uint64_t steps, int large)
     }
     rng r = {SEED};
     for (unsigned i = 0; i < slots; i++) {
-        size_t n = large ? large_size(&r) : churn_size(&r);
+        size_t n = large ? wlgen_large_size(&r) : wlgen_churn_size(&r);
         live[i] = wl_alloc(s, n);
         size[i] = n;
         wl_fold(s, live[i], n);
     }
     wl_start(s);
     for (uint64_t step = 0; step < steps; step++) {
-        size_t i = (size_t)rng_below(&r, slots);
-        size_t n = large ? large_size(&r) : churn_size(&r);
+        size_t i = (size_t)wlgen_below(&r, slots);
+        size_t n = large ? wlgen_large_size(&r) : wlgen_churn_size(&r);
         if (live[i])
             wl_free(s, live[i], size[i]);
         live[i] = wl_alloc(s, n);
@@ -193,7 +168,7 @@ static int run_single_pages(wl *s)
         for (uint32_t i = 0; i < N; i++)
             p[i] = i;
         for (uint32_t j = N - 1; j >= 1; j--) {
-            uint32_t k = (uint32_t)rng_below(&r, (uint64_t)j + 1);
+            uint32_t k = (uint32_t)wlgen_below(&r, (uint64_t)j + 1);
             uint32_t t = p[j];
             p[j] = p[k];
             p[k] = t;

@@ -94,7 +94,7 @@ static void model_count(uintptr_t lo, uintptr_t hi, size_t c[4])
 static void model_set(uintptr_t lo, uintptr_t hi, sysmem_state s)
 {
     for (uintptr_t x = lo; x < hi; x += PS) {
-        size_t j;
+        size_t j = 0;
         struct area *a = owner(x, &j);
         assert_non_null(a);
         sysmem_state old = (sysmem_state)a->st[j];
