@@ -218,8 +218,18 @@ pa_sum pa_sum_after_free(pa_sum old, unsigned i, unsigned n, unsigned below, uns
 pa_sum pa_sum_after_alloc(const uint64_t *b, pa_sum old, unsigned i, unsigned n)
 {
     unsigned below = pa_bits_free_below(b, i), above = pa_bits_free_above(b, i + n);
-    if (below + n + above >= pa_sum_max(old))
-        return pa_bits_summarize(b);           /* a longest run was cut */
+    if (below + n + above >= pa_sum_max(old)) {
+        /* A longest run was cut. If it was the chunk's only free run (all
+         * pages outside it allocated: a chunk filled from one end, the
+         * usual case), its two pieces are all that is left; otherwise the
+         * new maximum is unknown and the chunk is summarised again. */
+        unsigned a = i - below, q = i + n + above;
+        if ((a == 0 || pa_bits_all_in_range(b, 0, a)) &&
+            (q == PA_CHUNK_PAGES || pa_bits_all_in_range(b, q, PA_CHUNK_PAGES - q)))
+            return pa_sum_pack(a == 0 ? below : 0, below > above ? below : above,
+                               q == PA_CHUNK_PAGES ? above : 0);
+        return pa_bits_summarize(b);
+    }
     unsigned start = i == below ? below : pa_sum_start(old);
     unsigned end = i + n + above == PA_CHUNK_PAGES ? above : pa_sum_end(old);
     return pa_sum_pack(start, pa_sum_max(old), end);
