@@ -316,13 +316,7 @@ static void test_reserve_reuses_address_of_inflight_free(void **state)
 static int group_setup(void **state)
 {
     (void)state;
-    sysmem_caps c;
-    sysmem_get_caps(&c);
-    PS = c.page_size;
-    void *p;
-    if (sysmem_reserve(NULL, PS, &p) != 0 || sysmem_free(p, PS, NULL) != 0)
-        return -1;
-    return 0;
+    return sysmem_tu_group_init(&PS);
 }
 
 int main(void)

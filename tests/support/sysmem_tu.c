@@ -70,3 +70,14 @@ int sysmem_tu_zero(const void *p, size_t size)
             return 0;
     return 1;
 }
+
+int sysmem_tu_group_init(size_t *page_size)
+{
+    sysmem_caps c;
+    sysmem_get_caps(&c);
+    *page_size = c.page_size;
+    void *p;
+    if (sysmem_reserve(NULL, c.page_size, &p) != 0 || sysmem_free(p, c.page_size, NULL) != 0)
+        return -1;
+    return 0;
+}

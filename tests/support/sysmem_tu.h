@@ -18,6 +18,10 @@
 char *sysmem_tu_states(const void *p, size_t npages, char *buf);
 /* The letter for a state. */
 char sysmem_tu_letter(sysmem_state s);
+/* A cmocka group setup's common part: *page_size = the physical page
+ * size, and the layer's region table created up front (it never shrinks),
+ * so that metadata returns to its baseline after each test. 0, or -1. */
+int sysmem_tu_group_init(size_t *page_size);
 
 /* What a test compares against at its end: totals and metadata. */
 struct sysmem_tu_base {

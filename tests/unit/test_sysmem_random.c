@@ -500,15 +500,7 @@ static void test_random_seed_3(void **state)
 static int group_setup(void **state)
 {
     (void)state;
-    sysmem_caps c;
-    sysmem_get_caps(&c);
-    PS = c.page_size;
-    /* Create the region table up front (it never shrinks), so that
-     * metadata returns to its baseline after each seed. */
-    void *p;
-    if (sysmem_reserve(NULL, PS, &p) != 0 || sysmem_free(p, PS, NULL) != 0)
-        return -1;
-    return 0;
+    return sysmem_tu_group_init(&PS);
 }
 
 int main(void)
