@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errors.h"
 #include "sysmem.h"
 
 #ifdef __cplusplus
@@ -60,10 +61,16 @@ typedef struct pagealloc_options {
 pagealloc *pagealloc_new(const pagealloc_options *opts);
 void       pagealloc_delete(pagealloc *pa);
 
-/* Add [base, base+size) to the heap; rounded out to whole chunks. EINVAL
- * for an empty range, one beyond 48-bit addresses or touching chunk 0;
- * ENOMEM (or the OS layer's error) if metadata cannot be committed. A range
- * that overlaps an already grown one is refused with EEXIST. */
+/* Add [base, base+size) to the heap: whole chunks (PAGEALLOC_CHUNK_SIZE),
+ * so base and size must be chunk aligned (as Go's heap always grows); the
+ * new pages start free and scavenged. EINVAL for an empty or unaligned
+ * range, one beyond 48-bit addresses or one touching chunk 0; EEXIST for a
+ * range that overlaps an already grown one; ENOMEM (or the OS layer's
+ * error) if metadata cannot be committed. On that last failure the heap is
+ * unchanged, but metadata pages committed before the failing step stay
+ * committed and counted in pagealloc_stats.metadata_bytes: they are zero,
+ * as unused metadata is, and a later grow over the same addresses reuses
+ * them instead of committing them again. */
 int        pagealloc_grow(pagealloc *pa, uintptr_t base, size_t size);
 
 /* Lowest free run of npages pages; 0 if none (or npages == 0). *scav_bytes
@@ -130,23 +137,6 @@ void       pagealloc_get_stats(const pagealloc *pa, pagealloc_stats *out);
  * one-line description of the first broken invariant written to msg. */
 int        pagealloc_check(const pagealloc *pa, char *msg, size_t msg_size);
 
-/* Error reporting for calls that cannot return an error. The handler gets
- * one line of text; if it returns, the offending call does nothing. The
- * default prints the line to stderr and aborts. NULL restores it. */
-typedef void (*pagealloc_error_fn)(const char *msg, void *arg);
-void       pagealloc_set_error_handler(pagealloc_error_fn fn, void *arg);
-
-/* Run-time check level, for the whole process (pagealloc and pageheap):
- *   0  cheap validation of caller input only (default; always on);
- *   1  also checks that cost more than a bitmap read (e.g. a heap free of
- *      pages a page cache owns);
- *   2  also the full invariant check (pagealloc_check) after every
- *      mutating call, a broken invariant reported as above; slow.
- * The initial level is the environment variable PAGEALLOC_CHECK, read at
- * first use; set overrides it (a negative level re-reads the variable;
- * above 2 means 2). Thread-safe. */
-void       pagealloc_set_check_level(int level);
-int        pagealloc_get_check_level(void);
 
 #ifdef __cplusplus
 }

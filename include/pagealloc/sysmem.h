@@ -92,6 +92,11 @@ int sysmem_check(char *msg, size_t msg_size);
 
 /* State of the physical page holding addr (SYSMEM_NONE if not owned). */
 sysmem_state sysmem_state_of(const void *addr);
+/* The state of the page holding addr in *state (may be NULL), and how many
+ * bytes from the start of that page on, at most max (rounded down to whole
+ * pages), are in the same state: one lock for a whole run, where
+ * sysmem_state_of takes it per page. */
+size_t       sysmem_state_span(const void *addr, size_t max, sysmem_state *state);
 
 /* None -> Ready: n bytes anywhere, zeroed. *out receives the address. */
 int sysmem_alloc(size_t n, sysmem_stat *stat, void **out);

@@ -49,7 +49,7 @@
 #include <unistd.h>
 
 #include "pagealloc/sysmem.h"
-#include "export.h"
+#include "base/export.h"
 
 /* Advice values missing from old C libraries; the numbers are the
  * kernel's ABI. Kept out of the function bodies on purpose. */

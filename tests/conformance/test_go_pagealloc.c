@@ -67,8 +67,8 @@ static void check_in_use(const grow_case *tc, const pagealloc *pa, const char *o
     size_t n = pagealloc_test_in_use(pa, got, GROW_MAX + 1);
     int bad = n != tc->nranges;
     for (size_t k = 0; !bad && k < n; k++)
-        bad = got[k][0] != pa_chunk_base(tc->in_use[k][0]) ||
-              got[k][1] != pa_chunk_base(tc->in_use[k][1]);
+        bad = got[k][0] != go_chunk_base(tc->in_use[k][0]) ||
+              got[k][1] != go_chunk_base(tc->in_use[k][1]);
     if (!bad)
         return;
     print_error("in-use ranges differ (chunks grown in %s order)\n", order);
@@ -79,8 +79,8 @@ static void check_in_use(const grow_case *tc, const pagealloc *pa, const char *o
     print_error("want %zu:\n", tc->nranges);
     for (size_t k = 0; k < tc->nranges; k++)
         print_error("  #%zu [0x%llx, 0x%llx)\n", k,
-                    (unsigned long long)pa_chunk_base(tc->in_use[k][0]),
-                    (unsigned long long)pa_chunk_base(tc->in_use[k][1]));
+                    (unsigned long long)go_chunk_base(tc->in_use[k][0]),
+                    (unsigned long long)go_chunk_base(tc->in_use[k][1]));
     fail();
 }
 

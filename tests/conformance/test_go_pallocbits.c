@@ -22,7 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bitmap.h"
+#include "pagealloc/bitmap.h"
 
 #define CP  PAGEALLOC_CHUNK_PAGES
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))

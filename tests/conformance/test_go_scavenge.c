@@ -33,8 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bitmap.h"
-#include "scavindex.h"
+#include "pagealloc/bitmap.h"
+#include "pagealloc/scavindex.h"
 
 #define CP  PAGEALLOC_CHUNK_PAGES
 #define PS  PAGEALLOC_PAGE_SIZE

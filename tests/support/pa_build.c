@@ -40,7 +40,7 @@ pagealloc *pa_build_n(const pa_chunk_desc *chunks, size_t nchunks,
         for (size_t s = 0; scav != NULL && s < nscav; s++)
             if (scav[s].off == chunks[k].off)
                 pa_ranges_to_bits(scav[s].r, PA_MAX_RANGES, sc);
-        int err = pagealloc_test_init_chunk(pa, pa_chunk_base(chunks[k].off), alloc, sc);
+        int err = pagealloc_test_init_chunk(pa, go_chunk_base(chunks[k].off), alloc, sc);
         if (err != 0) {
             pagealloc_delete(pa);
             fail_msg("pagealloc_test_init_chunk(base chunk + 0x%llx) failed: error %d",

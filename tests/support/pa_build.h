@@ -39,7 +39,7 @@
     ((uintptr_t)(PA_BASE_CHUNK_ADDR +                                         \
                  (uint64_t)(chunk_offset) * PAGEALLOC_CHUNK_SIZE +            \
                  (uint64_t)(page) * PAGEALLOC_PAGE_SIZE))
-#define pa_chunk_base(chunk_offset) pa_page_base(chunk_offset, 0)
+#define go_chunk_base(chunk_offset) pa_page_base(chunk_offset, 0)
 
 /* The physical and huge page sizes the Go expectations assume. */
 #define PA_TEST_PHYS_PAGE_SIZE 4096u

@@ -38,7 +38,7 @@
 #include "pagealloc/pageheap.h"
 #include "pagealloc/sysmem.h"
 #include "pagealloc/testing.h"
-#include "pagealloc_internal.h"      /* to break an invariant on purpose */
+#include "pagealloc/internal.h"      /* to break an invariant on purpose */
 #include "pa_child.h"
 
 #define PAGE   ((uintptr_t)PAGEALLOC_PAGE_SIZE)
@@ -245,11 +245,15 @@ static void test_pagealloc_bad_grow(void **state)
         { "crossing 2^48", TOP - CHUNK, 2 * CHUNK, EINVAL },
         { "size overflows", BASE, SIZE_MAX, EINVAL },
         { "same range", BASE, 2 * CHUNK, EEXIST },
-        { "one page of a grown chunk", BASE + CHUNK + 5 * PAGE, 1, EEXIST },
+        { "one page of a grown chunk (unaligned)", BASE + CHUNK + 5 * PAGE, 1, EINVAL },
+        { "a grown chunk again", BASE + CHUNK, CHUNK, EEXIST },
         { "overlapping below", BASE - CHUNK, 2 * CHUNK, EEXIST },
         { "overlapping above", BASE + 7 * CHUNK, 2 * CHUNK, EEXIST },
         { "enclosing both", BASE - CHUNK, 16 * CHUNK, EEXIST },
-        { "unaligned, rounds into a grown chunk", BASE + 2 * CHUNK - 1, 2, EEXIST },
+        { "unaligned, would round into a grown chunk", BASE + 2 * CHUNK - 1, 2, EINVAL },
+        { "unaligned base, free chunks", BASE + 4 * CHUNK + 100, 10, EINVAL },
+        { "aligned base, size not a chunk multiple", BASE + 4 * CHUNK, CHUNK + PAGE, EINVAL },
+        { "page-aligned, inside a free chunk", BASE + 4 * CHUNK + PAGE, PAGE, EINVAL },
     };
     struct snap before;
     snap_take(f.pa, &before);
@@ -258,8 +262,8 @@ static void test_pagealloc_bad_grow(void **state)
         assert_int_equal(pagealloc_grow(f.pa, t[i].base, t[i].size), t[i].rc);
         expect_unchanged(f.pa, &before);
     }
-    /* Unaligned but free: rounded out to whole chunks (documented). */
-    assert_int_equal(pagealloc_grow(f.pa, BASE + 4 * CHUNK + 100, 10), 0);
+    /* The same chunk, whole: accepted. */
+    assert_int_equal(pagealloc_grow(f.pa, BASE + 4 * CHUNK, CHUNK), 0);
     uintptr_t r[4][2];
     assert_int_equal(pagealloc_test_in_use(f.pa, r, 4), 3);
     assert_int_equal(r[1][0], BASE + 4 * CHUNK);

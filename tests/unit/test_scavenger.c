@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "pagealloc/pageheap.h"
-#include "scavenger.h"
+#include "pageheap/scavenger.h"
 
 /* A fake world: time advances only when the scavenger works or sleeps. */
 struct fake {

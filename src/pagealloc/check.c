@@ -17,7 +17,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "pagealloc_internal.h"
+#include "pagealloc/internal.h"
 
 static int fail(char *msg, size_t size, const char *fmt, uintptr_t addr, const char *what)
 {

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "ranges.h"
+#include "pagealloc/ranges.h"
 
 void pa_ranges_destroy(pa_ranges *s, sysmem_stat *stat)
 {

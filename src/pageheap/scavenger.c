@@ -47,7 +47,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "scavenger.h"
+#include "pageheap/scavenger.h"
 
 static const double kp = 0.1, ki = 0.5;
 #define LOG_CLAMP 6.907755278982137   /* ln(1000) */

@@ -9,8 +9,9 @@
  * Invariant: scav is a subset of cache; base == 0 iff cache == 0 before
  * the first allocation (an empty cache).
  */
-#include "pagealloc_internal.h"
-#include "debug.h"
+#include "pagealloc/internal.h"
+#include "pagealloc/tree.h"
+#include "pagealloc/debug.h"
 
 /* The general case: a run of 2..64 pages, or nothing to hand out. */
 __attribute__((noinline))

@@ -4,7 +4,9 @@
  */
 #include <string.h>
 
-#include "pagealloc_internal.h"
+#include "pagealloc/internal.h"
+#include "pagealloc/tree.h"
+#include "pagealloc/heapapi.h"
 #include "pagealloc/testing.h"
 
 PA_API int pagealloc_test_init_chunk(pagealloc *pa, uintptr_t chunk_base,
@@ -38,16 +40,7 @@ PA_API int pagealloc_test_init_chunk(pagealloc *pa, uintptr_t chunk_base,
 PA_API int pagealloc_test_chunk_bits(const pagealloc *pa, uintptr_t chunk_base,
                                      uint64_t alloc[8], uint64_t scav[8])
 {
-    uint32_t ci = pa_chunk_index(chunk_base);
-    const pa_chunk *c = pa_try_chunk_of(pa, ci);
-    if (!c || ci < pa->start || ci >= pa->end ||
-        !pa_ranges_contains(&pa->in_use, pa_chunk_base(ci), pa_chunk_base(ci) + 1))
-        return 0;
-    if (alloc)
-        memcpy(alloc, c->alloc, sizeof(c->alloc));
-    if (scav)
-        memcpy(scav, c->scav, sizeof(c->scav));
-    return 1;
+    return pa_chunk_bits(pa, chunk_base, alloc, scav);
 }
 
 PA_API size_t pagealloc_test_in_use(const pagealloc *pa, uintptr_t (*ranges)[2], size_t cap)

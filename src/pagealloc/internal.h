@@ -1,12 +1,8 @@
 /*
- * pagealloc_internal.h - the page allocator's state, shared by the files
- * that implement it (pagealloc.c, pagecache.c, scavenge.c, check.c,
- * testing.c).
- *
- * What is managed. Pages of 8 KiB inside 48-bit addresses, grouped in
- * chunks of 512 pages (4 MiB). The chunk index of an address is simply
- * addr >> 22, so there are 2^26 possible chunks; chunk 0 (the page at
- * address 0 is the "no page" answer) is never part of a heap.
+ * internal.h - the page allocator's state, struct pagealloc, shared by
+ * the files that implement it (pagealloc.c, tree.c, pagecache.c,
+ * scavenge.c, check.c, testing.c). Its sizes and address arithmetic are
+ * in geometry.h; docs/pagealloc.md has the design in prose.
  *
  * How it is represented. Each grown chunk has two 512-bit bitmaps
  * (pa_chunk: allocated, scavenged). Chunks live in a sparse two-level
@@ -60,35 +56,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/export.h"
+#include "base/report.h"
 #include "pagealloc/pagealloc.h"
-#include "bitmap.h"
-#include "export.h"
-#include "report.h"
-#include "ranges.h"
-#include "scavindex.h"
-
-#define PA_PAGE_SHIFT   13u
-#define PA_PAGE_SIZE    ((uintptr_t)1 << PA_PAGE_SHIFT)
-#define PA_CHUNK_SHIFT  22u
-#define PA_CHUNK_SIZE   ((uintptr_t)1 << PA_CHUNK_SHIFT)
-#define PA_ADDR_BITS    48u
-#define PA_MAX_ADDR     ((uintptr_t)1 << PA_ADDR_BITS)
-#define PA_NCHUNKS      ((uint32_t)1 << (PA_ADDR_BITS - PA_CHUNK_SHIFT))
-#define PA_LEVELS       5
-#define PA_LEVEL_BITS   3u
-#define PA_L0_BITS      (PA_ADDR_BITS - PA_CHUNK_SHIFT - (PA_LEVELS - 1) * PA_LEVEL_BITS)
-#define PA_L1_BITS      13u              /* chunks[] top-level index bits */
-#define PA_L2_CHUNKS    ((uint32_t)1 << (PA_ADDR_BITS - PA_CHUNK_SHIFT - PA_L1_BITS))
-#define PA_SEARCH_NONE  (PA_MAX_ADDR - 1) /* above every page: nothing free */
-#define PA_HINT_MAX     16u              /* size classes 2^1 .. 2^16 pages */
-
-/* Address bits below level l's entry index, and pages per entry. */
-static inline unsigned pa_level_shift(int l) { return PA_CHUNK_SHIFT + (PA_LEVELS - 1 - l) * PA_LEVEL_BITS; }
-static inline unsigned pa_level_log_pages(int l) { return pa_level_shift(l) - PA_PAGE_SHIFT; }
-
-static inline uint32_t  pa_chunk_index(uintptr_t a) { return (uint32_t)(a >> PA_CHUNK_SHIFT); }
-static inline uintptr_t pa_chunk_base(uint32_t ci) { return (uintptr_t)ci << PA_CHUNK_SHIFT; }
-static inline unsigned  pa_chunk_page(uintptr_t a) { return (unsigned)((a >> PA_PAGE_SHIFT) & (PA_CHUNK_PAGES - 1)); }
+#include "pagealloc/bitmap.h"
+#include "pagealloc/geometry.h"
+#include "pagealloc/meta.h"
+#include "pagealloc/ranges.h"
+#include "pagealloc/scavindex.h"
 
 typedef struct pa_chunk {
     uint64_t alloc[PA_CHUNK_WORDS];   /* 1 = page in use (or owned by a page cache) */
@@ -142,37 +117,11 @@ static inline pa_sum pa_leaf_sum(const pagealloc *pa, uint32_t ci)
     return pa->sum[PA_LEVELS - 1][ci];
 }
 
-/* Commit reserved metadata: Reserved -> Ready, or nothing on error. */
-static inline int pa_meta_commit(void *v, size_t n, sysmem_stat *stat)
-{
-    int err = sysmem_map(v, n, stat);
-    if (err)
-        return err;
-    err = sysmem_used(v, n);
-    if (err)
-        (void)sysmem_fault(v, n, stat);   /* back to Reserved */
-    return err;
-}
-
-/* tree.c */
-/* Re-summarise the chunks of [base, base+npages) after a change to their
- * bitmaps (contig: every interior chunk was wholly allocated or freed). */
-void      pa_update(pagealloc *pa, uintptr_t base, size_t npages, int contig, int alloc);
-/* The same after a contiguous range was wholly allocated (alloc) or
- * wholly freed; faster, from each chunk's previous summary. For a free,
- * below and above are the free pages just below the range (in its first
- * chunk) and just above it (in its last). */
-void      pa_update_run(pagealloc *pa, uintptr_t base, size_t npages, int alloc,
-                        unsigned below, unsigned above);
-/* First fit of npages pages at or after from (a search or size-class
- * hint, in a grown range); 0 if none. *new_search: if from is the search
- * hint, a new one (no free page below it), else the search hint as is. */
-uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_search);
-/* Size in bytes of the dirty bitmaps of levels 0..3. */
-#define   PA_DIRTY_BYTES(l) (((size_t)1 << (PA_L0_BITS + (l) * PA_LEVEL_BITS)) / 8)
-
 /* pagealloc.c */
-size_t    pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages);
+/* Mark [base, base+npages) allocated (pages free); returns the bytes of
+ * it that were scavenged, and if scav_bits is not NULL, which pages
+ * (heapapi.h's format). */
+size_t    pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_bits);
 void      pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged);
 int       pa_grow_chunks(pagealloc *pa, uintptr_t base, uintptr_t limit);
 /* Lower the hints of classes 1..k to at most a (hints stay non-decreasing). */

@@ -21,8 +21,9 @@
  * in use is skipped and unmarked (a later free marks it again), so dense
  * chunks keep their huge pages.
  */
-#include "pagealloc_internal.h"
-#include "debug.h"
+#include "pagealloc/internal.h"
+#include "pagealloc/debug.h"
+#include "pagealloc/heapapi.h"
 
 /* Whether chunk c is dense enough to be left alone (huge-page policy). */
 static int is_dense(const pagealloc *pa, const pa_chunk *c)
@@ -85,7 +86,7 @@ PA_API uintptr_t pagealloc_scavenge_take(pagealloc *pa, size_t max_bytes, size_t
     uintptr_t addr = max_bytes ? next_candidate(pa, max_bytes, &n) : 0;
     *npages = n;
     if (addr)
-        (void)pa_alloc_range(pa, addr, n);   /* a candidate has no scavenged page */
+        (void)pa_alloc_range(pa, addr, n, NULL);   /* a candidate has no scavenged page */
     PA_DEBUG_AFTER(pa, "pagealloc_scavenge_take", addr, n);
     return addr;
 }

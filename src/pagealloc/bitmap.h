@@ -22,10 +22,9 @@
 
 #include <stdint.h>
 
-#include "bits.h"
+#include "base/bits.h"
+#include "pagealloc/geometry.h"
 
-#define PA_CHUNK_PAGES 512u
-#define PA_CHUNK_WORDS 8u
 #define PA_SUM_BITS    21u
 #define PA_SUM_MAXV    (1u << PA_SUM_BITS)
 #define PA_SUM_MASK    ((uint64_t)PA_SUM_MAXV - 1)

@@ -11,8 +11,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "pagealloc_internal.h"
-#include "scavindex.h"
+#include "pagealloc/geometry.h"
+#include "pagealloc/meta.h"
+#include "pagealloc/scavindex.h"
 
 #define INDEX_WORDS (PA_NCHUNKS / 64)
 #define INDEX_BYTES ((size_t)INDEX_WORDS * sizeof(uint64_t))

@@ -8,7 +8,7 @@
  * so shifting by 1, 2, 4, ... (stopping at a total of n-1) leaves bit i set
  * exactly where a run of n starts, in O(log n) steps.
  */
-#include "bitmap.h"
+#include "pagealloc/bitmap.h"
 
 static inline unsigned ctz64(uint64_t x) { return x ? (unsigned)__builtin_ctzll(x) : 64; }
 static inline unsigned clz64(uint64_t x) { return x ? (unsigned)__builtin_clzll(x) : 64; }

@@ -31,7 +31,7 @@
  *
  * Every function here requires that the caller serialises calls.
  */
-#include "pagealloc_internal.h"
+#include "pagealloc/tree.h"
 
 /* The summary of 8 consecutive entries of 2^logn pages each. Children are
  * never level-0 entries, so their fields need no 2^21 decoding. */

@@ -125,8 +125,8 @@
 #include <string.h>
 
 #include "pagealloc/sysmem.h"
-#include "bits.h"
-#include "export.h"
+#include "base/bits.h"
+#include "base/export.h"
 
 /* ---- Binding: the primitive table in use and its capabilities ---------- */
 
@@ -1177,6 +1177,31 @@ PA_API sysmem_state sysmem_state_of(const void *addr)
         s = st_get(r, (a - r->base) >> g_bind.shift);
     reg_unlock();
     return s;
+}
+
+PA_API size_t sysmem_state_span(const void *addr, size_t max, sysmem_state *state)
+{
+    struct binding b = binding();
+    uintptr_t a = (uintptr_t)addr & ~(uintptr_t)(b.caps.page_size - 1);
+    if (max > UINTPTR_MAX - a)
+        max = UINTPTR_MAX - a;
+    uintptr_t end = align_down(a + max, b.caps.page_size);
+    reg_lock();
+    struct region *r = reg_containing(a);
+    sysmem_state s = r ? st_get(r, (a - r->base) >> b.shift) : SYSMEM_NONE;
+    uintptr_t x = a;
+    while (x < end) {
+        if (!r || x - r->base >= span_bytes(r))
+            r = reg_containing(x);
+        sysmem_state sx = r ? st_get(r, (x - r->base) >> b.shift) : SYSMEM_NONE;
+        if (sx != s)
+            break;
+        x += b.caps.page_size;
+    }
+    reg_unlock();
+    if (state)
+        *state = s;
+    return x - a;
 }
 
 PA_API void sysmem_set_release_mode(sysmem_release_mode m)

@@ -12,51 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pagealloc_internal.h"
+#include "pagealloc/internal.h"
+#include "pagealloc/tree.h"
+#include "pagealloc/debug.h"
+#include "pagealloc/heapapi.h"
 #include "pagealloc/testing.h"
-#include "debug.h"
-
-/* ---- Error reporting --------------------------------------------------- */
-
-static void default_error(const char *msg, void *arg)
-{
-    (void)arg;
-    fprintf(stderr, "%s\n", msg);
-    abort();
-}
-
-static pagealloc_error_fn error_fn = default_error;
-static void *error_arg;
-
-PA_API void pagealloc_set_error_handler(pagealloc_error_fn fn, void *arg)
-{
-    error_fn = fn ? fn : default_error;
-    error_arg = fn ? arg : NULL;
-}
-
-/* The check level (debug.h); -1: not yet read from PAGEALLOC_CHECK. */
-int pa_check_level_v = -1;
-
-PA_API void pagealloc_set_check_level(int level)
-{
-    if (level > PA_CHECK_FULL)
-        level = PA_CHECK_FULL;
-    __atomic_store_n(&pa_check_level_v, level < 0 ? pa_check_level_env() : level,
-                     __ATOMIC_RELAXED);
-}
-
-PA_API int pagealloc_get_check_level(void)
-{
-    return pa_check_level();
-}
-
-void pa_report(const char *call, uintptr_t addr, size_t npages, const char *rule)
-{
-    char msg[256];
-    snprintf(msg, sizeof(msg), "pagealloc: %s(%#lx, %zu pages): %s",
-             call, (unsigned long)addr, npages, rule);
-    error_fn(msg, error_arg);
-}
 
 /* ---- Allocation and freeing -------------------------------------------- */
 
@@ -75,9 +35,33 @@ void pa_report(const char *call, uintptr_t addr, size_t npages, const char *rule
         }                                                                      \
     } while (0)
 
-size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages)
+/* OR bits [from, from+n) of src into dst at bit offset to (n <= 512);
+ * dst's bits there are zero. */
+static void copy_bits(uint64_t *dst, size_t to, const uint64_t *src, unsigned from, unsigned n)
 {
-    size_t scav = 0;
+    while (n) {
+        unsigned k = n < 64 ? n : 64;
+        unsigned s = from % 64;
+        uint64_t v = src[from / 64] >> s;
+        if (s && s + k > 64)
+            v |= src[from / 64 + 1] << (64 - s);
+        if (k < 64)
+            v &= ((uint64_t)1 << k) - 1;
+        unsigned d = (unsigned)(to % 64);
+        dst[to / 64] |= v << d;
+        if (d && d + k > 64)
+            dst[to / 64 + 1] |= v >> (64 - d);
+        from += k;
+        to += k;
+        n -= k;
+    }
+}
+
+size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_bits)
+{
+    size_t scav = 0, off = 0;
+    if (scav_bits)
+        memset(scav_bits, 0, pa_scav_words(npages) * sizeof(uint64_t));
     FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
         pa_chunk *c = pa_chunk_of(pa, ci);
         if (n == PA_CHUNK_PAGES) {
@@ -86,6 +70,8 @@ size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages)
                 any |= c->scav[w];
             if (any) {
                 scav += pa_bits_popcnt_range(c->scav, 0, PA_CHUNK_PAGES);
+                if (scav_bits)
+                    copy_bits(scav_bits, off, c->scav, 0, PA_CHUNK_PAGES);
                 pa_bits_clear_all(c->scav);
             }
             pa_bits_set_all(c->alloc);
@@ -93,9 +79,12 @@ size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages)
             pa_bits_set_range(c->alloc, page, n);
             if (pa_bits_any_in_range(c->scav, page, n)) {
                 scav += pa_bits_popcnt_range(c->scav, page, n);
+                if (scav_bits)
+                    copy_bits(scav_bits, off, c->scav, page, n);
                 pa_bits_clear_range(c->scav, page, n);
             }
         }
+        off += n;
     });
     pa_update_run(pa, base, npages, 1, 0, 0);
     return scav * PA_PAGE_SIZE;
@@ -141,7 +130,7 @@ static inline unsigned ceil_class(size_t npages)
     return npages <= 2 ? 1 : 64 - (unsigned)__builtin_clzll(npages - 1);
 }
 
-PA_API uintptr_t pagealloc_alloc(pagealloc *pa, size_t npages, size_t *scav_bytes)
+uintptr_t pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes, uint64_t *scav_bits)
 {
     if (scav_bytes)
         *scav_bytes = 0;
@@ -180,7 +169,7 @@ PA_API uintptr_t pagealloc_alloc(pagealloc *pa, size_t npages, size_t *scav_byte
             return 0;
         }
     }
-    size_t scav = pa_alloc_range(pa, addr, npages);
+    size_t scav = pa_alloc_range(pa, addr, npages, scav_bits);
     if (new_search > pa->search)
         pa->search = new_search;
     /* No run of npages starts below addr: nor does any longer one. */
@@ -189,6 +178,11 @@ PA_API uintptr_t pagealloc_alloc(pagealloc *pa, size_t npages, size_t *scav_byte
         *scav_bytes = scav;
     PA_DEBUG_AFTER(pa, "pagealloc_alloc", addr, npages);
     return addr;
+}
+
+PA_API uintptr_t pagealloc_alloc(pagealloc *pa, size_t npages, size_t *scav_bytes)
+{
+    return pa_alloc_bits(pa, npages, scav_bytes, NULL);
 }
 
 /* Cheap validation of a caller's free: NULL if valid, else the broken rule. */
@@ -330,12 +324,12 @@ PA_API int pagealloc_grow(pagealloc *pa, uintptr_t base, size_t size)
 {
     if (!pa || pa->magic != PA_MAGIC)
         return EINVAL;
-    if (size == 0 || base >= PA_MAX_ADDR || size > PA_MAX_ADDR - base)
+    /* Whole chunks only: rounding out would hand out addresses the caller
+     * never gave (in unbacked mode, memory it may not own). */
+    if (size == 0 || base == 0 || (base | size) & (PA_CHUNK_SIZE - 1) ||
+        base >= PA_MAX_ADDR || size > PA_MAX_ADDR - base)
         return EINVAL;
-    uintptr_t limit = (base + size + PA_CHUNK_SIZE - 1) & ~(PA_CHUNK_SIZE - 1);
-    base &= ~(PA_CHUNK_SIZE - 1);
-    if (base == 0)
-        return EINVAL;
+    uintptr_t limit = base + size;
     if (pa_ranges_overlaps(&pa->in_use, base, limit))
         return EEXIST;
     int err = pa_ranges_reserve(&pa->in_use, &pa->stat);
@@ -468,6 +462,21 @@ PA_API void pagealloc_delete(pagealloc *pa)
     pa_ranges_destroy(&pa->in_use, &pa->stat);
     sysmem_stat last = pa->stat;      /* the counter lives in what is freed */
     sysmem_free(pa, pa->self_bytes, &last);
+}
+
+int pa_chunk_bits(const pagealloc *pa, uintptr_t chunk_base, uint64_t alloc[PA_CHUNK_WORDS],
+                  uint64_t scav[PA_CHUNK_WORDS])
+{
+    uint32_t ci = pa_chunk_index(chunk_base);
+    const pa_chunk *c = chunk_base < PA_MAX_ADDR ? pa_try_chunk_of(pa, ci) : NULL;
+    if (!c || ci < pa->start || ci >= pa->end ||
+        !pa_ranges_contains(&pa->in_use, pa_chunk_base(ci), pa_chunk_base(ci) + 1))
+        return 0;
+    if (alloc)
+        memcpy(alloc, c->alloc, sizeof(c->alloc));
+    if (scav)
+        memcpy(scav, c->scav, sizeof(c->scav));
+    return 1;
 }
 
 PA_API void pagealloc_get_stats(const pagealloc *pa, pagealloc_stats *out)

@@ -1,0 +1,35 @@
+# The library's sources, one folder per layer (docs/layers.md); included by
+# the main build and by the fuzz build (tests/fuzz), which compiles the
+# library into its targets. PAGEALLOC_ROOT: the repository root.
+if(NOT DEFINED PAGEALLOC_ROOT)
+  set(PAGEALLOC_ROOT ${CMAKE_CURRENT_LIST_DIR}/..)
+endif()
+set(PAGEALLOC_SOURCES
+  # shared services: error reports, check levels
+  ${PAGEALLOC_ROOT}/src/base/report.c
+  ${PAGEALLOC_ROOT}/src/base/checklevel.c
+  # the OS-memory layer; src/os/linux.c is the one platform file
+  ${PAGEALLOC_ROOT}/src/os/sysmem.c
+  ${PAGEALLOC_ROOT}/src/os/linux.c
+  ${PAGEALLOC_ROOT}/src/os/fixalloc.c
+  # the page allocator
+  ${PAGEALLOC_ROOT}/src/pagealloc/bitmap.c
+  ${PAGEALLOC_ROOT}/src/pagealloc/tree.c
+  ${PAGEALLOC_ROOT}/src/pagealloc/ranges.c
+  ${PAGEALLOC_ROOT}/src/pagealloc/scavindex.c
+  ${PAGEALLOC_ROOT}/src/pagealloc/pagealloc.c
+  ${PAGEALLOC_ROOT}/src/pagealloc/pagecache.c
+  ${PAGEALLOC_ROOT}/src/pagealloc/scavenge.c
+  ${PAGEALLOC_ROOT}/src/pagealloc/check.c
+  ${PAGEALLOC_ROOT}/src/pagealloc/testing.c
+  # the thread-safe page heap
+  ${PAGEALLOC_ROOT}/src/pageheap/heap.c
+  ${PAGEALLOC_ROOT}/src/pageheap/threads.c
+  ${PAGEALLOC_ROOT}/src/pageheap/grow.c
+  ${PAGEALLOC_ROOT}/src/pageheap/alloc.c
+  ${PAGEALLOC_ROOT}/src/pageheap/guard.c
+  ${PAGEALLOC_ROOT}/src/pageheap/limit.c
+  ${PAGEALLOC_ROOT}/src/pageheap/check.c
+  ${PAGEALLOC_ROOT}/src/pageheap/stats.c
+  ${PAGEALLOC_ROOT}/src/pageheap/scavenger.c
+)

@@ -1,0 +1,46 @@
+/*
+ * heapapi.h - what the page allocator tells the layer above it, beyond
+ * its public header: the internal interface the heap (src/pageheap/) is
+ * built on. The test hooks of <pagealloc/testing.h> stay the conformance
+ * surface; nothing of the library uses them.
+ *
+ * Allocation that reports what it did. Go's allocRange knows exactly which
+ * pages of a run it hands out were scavenged; pa_alloc_bits passes that on
+ * as a bitmap (bit i of scav_bits: page base + i was scavenged, i.e.
+ * released to the OS), so that the heap makes exactly those pages Ready,
+ * one OS call per run of them, zeroes exactly the resident ones, and gives
+ * an allocation back exactly as it found it, without asking the OS layer
+ * about single pages.
+ *
+ * Every function requires that the caller serialises calls on pa (the
+ * shard lock, in the heap).
+ */
+#ifndef PAGEALLOC_PAGEALLOC_HEAPAPI_H
+#define PAGEALLOC_PAGEALLOC_HEAPAPI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pagealloc/pagealloc.h"
+
+/* Words of a scav_bits bitmap for an allocation of npages pages. */
+static inline size_t pa_scav_words(size_t npages) { return (npages + 63) / 64; }
+
+/* pagealloc_alloc, and if scav_bits is not NULL (pa_scav_words(npages)
+ * words) it receives which pages of the run were scavenged; untouched
+ * when the allocation fails. */
+uintptr_t   pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes,
+                          uint64_t *scav_bits);
+
+/* The rule a free of [base, base+npages) would break, or NULL if it is a
+ * valid free (pagealloc_try_free would accept it). */
+const char *pa_free_violation(pagealloc *pa, uintptr_t base, size_t npages);
+
+/* The allocation and scavenged bitmaps of the grown chunk at chunk_base
+ * (either pointer may be NULL); 0 if the chunk is not in the heap. For the
+ * heap's checker and visitor. */
+int         pa_chunk_bits(const pagealloc *pa, uintptr_t chunk_base,
+                          uint64_t alloc[PAGEALLOC_CHUNK_PAGES / 64],
+                          uint64_t scav[PAGEALLOC_CHUNK_PAGES / 64]);
+
+#endif /* PAGEALLOC_PAGEALLOC_HEAPAPI_H */

@@ -1,0 +1,355 @@
+/*
+ * alloc.c - the heap's allocation and free paths (heap.h, "How an
+ * allocation goes").
+ *
+ * The allocator tells the heap what it did: each allocation comes with a
+ * bitmap of which of its pages were scavenged (pagealloc/heapapi.h, or
+ * the page cache's scav word), so the heap makes exactly those Ready with
+ * one sysmem_used per run of them, zeroes exactly the pages that may hold
+ * old contents, and gives a failed allocation back exactly as it found
+ * it, without asking the OS layer about single pages.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "pagealloc/debug.h"
+#include "pagealloc/heapapi.h"
+#include "pageheap/heap.h"
+
+/* ---- Which pages of a run were scavenged ------------------------------------ */
+
+/* Runs up to this many pages carry their scavenged-page bitmap on the
+ * stack; longer ones (32 MiB and up) in a block from the OS layer, taken
+ * before the allocator is asked and returned when the allocation is done. */
+#define PH_INLINE_PAGES 4096u
+
+typedef struct ph_scavmap {
+    uint64_t *bits;                     /* bit i: page i was scavenged */
+    size_t bytes;                       /* of the OS block; 0: inline */
+    uint64_t inline_bits[PH_INLINE_PAGES / 64];
+} ph_scavmap;
+
+static int scavmap_init(pageheap *h, ph_scavmap *m, size_t npages)
+{
+    m->bytes = 0;
+    m->bits = m->inline_bits;
+    if (npages <= PH_INLINE_PAGES)
+        return 0;
+    size_t bytes = (pa_scav_words(npages) * sizeof(uint64_t) + h->phys_page - 1) &
+                   ~(h->phys_page - 1);
+    void *mem;
+    int err = sysmem_alloc(bytes, &h->meta_stat, &mem);
+    if (err)
+        return err;
+    m->bits = mem;
+    m->bytes = bytes;
+    return 0;
+}
+
+static void scavmap_done(pageheap *h, ph_scavmap *m)
+{
+    if (m->bytes)
+        (void)sysmem_free(m->bits, m->bytes, &h->meta_stat);
+}
+
+/* Give back an allocation that will not be used, each page in the state
+ * it is in: the pages not scavenged (Ready) free and resident, the others
+ * (Prepared, or Reserved in guard mode) free and scavenged. No system
+ * call: the bitmap says which is which. */
+static void heap_undo(ph_shard *s, uintptr_t base, size_t npages, const uint64_t *scav)
+{
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < npages;) {
+        int sc = (int)(scav[i / 64] >> (i % 64) & 1);
+        size_t j = pa_bits_next(scav, i, npages, !sc);
+        uintptr_t a = base + i * PH_PAGE, b = base + j * PH_PAGE;
+        if (!sc) {
+            pagealloc_free(s->pa, a, j - i);
+        } else {
+            /* scavenge_done takes runs within one chunk. */
+            for (uintptr_t p = a; p < b;) {
+                uintptr_t stop = (p | (PH_CHUNK - 1)) + 1;
+                if (stop > b)
+                    stop = b;
+                pagealloc_scavenge_done(s->pa, p, (stop - p) / PH_PAGE, 1);
+                p = stop;
+            }
+        }
+        PA_DEBUG_AFTER(s->pa, "pageheap undo", a, j - i);
+        i = j;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Make the scavenged pages of a run Ready: one sysmem_used per run of
+ * them. 0, or an errno value after clearing from scav the bits of the
+ * runs that did become Ready (so heap_undo sees them as resident); *done
+ * receives the bytes made Ready. */
+static int make_ready(pageheap *h, uintptr_t base, size_t npages, uint64_t *scav, size_t *done)
+{
+    unsigned flags = h->huge == PAGEHEAP_HUGE_OFF ? SYSMEM_USED_NO_HUGE : 0;
+    *done = 0;
+    for (size_t i = pa_bits_next(scav, 0, npages, 1); i < npages;
+         i = pa_bits_next(scav, i, npages, 1)) {
+        size_t j = pa_bits_next(scav, i, npages, 0);
+        int err = sysmem_used_ex((void *)(base + i * PH_PAGE), (j - i) * PH_PAGE, flags);
+        if (err) {
+            for (size_t k = 0; k < i; k++)      /* earlier runs are Ready now */
+                scav[k / 64] &= ~((uint64_t)1 << (k % 64));
+            return err;
+        }
+        *done += (j - i) * PH_PAGE;
+        i = j;
+    }
+    return 0;
+}
+
+/* Zero a run just made Ready: every page, except scavenged ones when
+ * released pages read back zero. */
+static void zero_run(pageheap *h, uintptr_t base, size_t npages, const uint64_t *scav)
+{
+    if (!h->reads_zero) {
+        memset((void *)base, 0, npages * PH_PAGE);
+        return;
+    }
+    for (size_t i = pa_bits_next(scav, 0, npages, 0); i < npages;
+         i = pa_bits_next(scav, i, npages, 0)) {
+        size_t j = pa_bits_next(scav, i, npages, 1);
+        memset((void *)(base + i * PH_PAGE), 0, (j - i) * PH_PAGE);
+        i = j;
+    }
+}
+
+/* Make a run just taken from shard s Ready (scav: which of its pages were
+ * scavenged, scav_bytes of them); 1, or 0 and errno on failure (the run
+ * is then given back as it was). */
+static int heap_finish(pageheap *h, ph_shard *s, uintptr_t base, size_t npages,
+                       size_t scav_bytes, uint64_t *scav, int zero)
+{
+    size_t bytes = npages * PH_PAGE;
+    if (scav_bytes == 0) {
+        /* Nothing becomes Ready; but a heap over its limit (lowered, or
+         * soft) gives back what it can, as Go's allocation-time assist. */
+        uint64_t over = ld(&h->limit) ? over_limit(h, 0) : 0;
+        if (over) {
+            uint64_t t0 = now_ns(h);
+            heap_scavenge(h, over);
+            uint64_t t1 = now_ns(h);
+            ctr_add(&h->assist_ns, t1 > t0 ? t1 - t0 : 0);
+        }
+        if (zero)
+            memset((void *)base, 0, bytes);
+        return 1;
+    }
+    if (!admit(h, scav_bytes)) {
+        ctr_add(&h->limit_hits, 1);
+        heap_assist(h, over_limit(h, scav_bytes));
+        if (!admit(h, scav_bytes)) {
+            if (h->hard) {
+                ctr_add(&h->limit_failures, 1);
+                heap_undo(s, base, npages, scav);
+                errno = ENOMEM;
+                return 0;
+            }
+            ctr_add(&h->ready, scav_bytes);
+        }
+    }
+    if (h->guard && guard_unprotect(h, base, npages, scav) != 0) {
+        ctr_sub(&h->ready, scav_bytes);
+        heap_undo(s, base, npages, scav);
+        errno = ENOMEM;
+        return 0;
+    }
+    size_t done;
+    if (make_ready(h, base, npages, scav, &done) != 0) {
+        ctr_sub(&h->ready, scav_bytes - done);
+        heap_undo(s, base, npages, scav);
+        errno = ENOMEM;
+        return 0;
+    }
+    if (zero)
+        zero_run(h, base, npages, scav);
+    return 1;
+}
+
+/* The locked path: first fit in shard si, growing it when full. */
+static uintptr_t shard_alloc(pageheap *h, unsigned si, size_t npages, size_t *scav_bytes,
+                             uint64_t *scav)
+{
+    ph_shard *s = &h->shards[si];
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        uintptr_t base = pa_alloc_bits(s->pa, npages, scav_bytes, scav);
+        PA_DEBUG_AFTER(s->pa, "pagealloc_alloc", base, npages);
+        pthread_mutex_unlock(&s->mu);
+        if (base)
+            return base;
+        int err = heap_grow(h, si, npages);
+        if (err) {
+            errno = err;
+            return 0;
+        }
+    }
+}
+
+/* The cache path: n < 16 pages from t's page cache, refilled when empty.
+ * *scav receives which of them were scavenged. 0 if the cache cannot fit
+ * n. No shard lock held on entry. */
+static uintptr_t cache_alloc(pageheap *h, ph_thread *t, size_t npages, size_t *scav_bytes,
+                             uint64_t *scav)
+{
+    busy_lock(t);
+    if (t->cache.cache == 0) {
+        ph_shard *s = &h->shards[t->shard];
+        pthread_mutex_lock(&s->mu);
+        t->cache = pagealloc_alloc_to_cache(s->pa);
+        PA_DEBUG_AFTER(s->pa, "pagealloc_alloc_to_cache", t->cache.base, PAGEALLOC_CACHE_PAGES);
+        pthread_mutex_unlock(&s->mu);
+        cache_make_ready(h, t);
+    }
+    uint64_t before = t->cache.scav;
+    uintptr_t base = pagealloc_cache_alloc(&t->cache, npages, scav_bytes);
+    if (base) {
+        unsigned i = (unsigned)((base - t->cache.base) / PH_PAGE);
+        scav[0] = (before >> i) & (((uint64_t)1 << npages) - 1);
+    }
+    cache_publish(t);
+    busy_unlock(t);
+    return base;
+}
+
+static void *heap_alloc(pageheap *h, size_t npages, int zero)
+{
+    if (npages == 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (npages > PH_MAX_PAGES) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    ph_thread *t = thread_get(h);
+    unsigned si = t ? t->shard : 0;
+    uintptr_t base = 0;
+    size_t scav_bytes = 0;
+    ph_scavmap m;
+    int err = scavmap_init(h, &m, npages);
+    if (err) {
+        errno = err;
+        return NULL;
+    }
+    int cached = 0;
+    if (t && npages < PH_SMALL_PAGES && !h->guard) {
+        base = cache_alloc(h, t, npages, &scav_bytes, m.bits);
+        cached = base != 0;
+    }
+    if (!base)
+        base = shard_alloc(h, si, npages, &scav_bytes, m.bits);
+    int ok = base && heap_finish(h, &h->shards[si], base, npages, scav_bytes, m.bits, zero);
+    err = errno;
+    scavmap_done(h, &m);
+    if (!ok) {
+        errno = err;
+        return NULL;
+    }
+    ph_counters *c = t ? &t->c : &h->dead;
+    void (*add)(_Atomic uint64_t *, uint64_t) = t ? ctr_own_add : ctr_add;
+    add(&c->allocs, 1);
+    add(&c->alloc_bytes, npages * PH_PAGE);
+    if (cached)
+        add(&c->cache_allocs, 1);
+    return (void *)base;
+}
+
+PA_API void *pageheap_alloc(pageheap *h, size_t npages)
+{
+    if (!heap_live(h)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return heap_alloc(h, npages, 0);
+}
+
+PA_API void *pageheap_alloc_zeroed(pageheap *h, size_t npages)
+{
+    if (!heap_live(h)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return heap_alloc(h, npages, 1);
+}
+
+/* Level 1: whether a page of [a, a + npages) is owned by a page cache of
+ * shard si (never handed out: the allocator sees it as allocated). */
+static int held_by_cache(pageheap *h, unsigned si, uintptr_t a, size_t npages)
+{
+    if (npages == 0 || npages > PH_MAX_PAGES || a % PH_PAGE || a >= PH_ADDR_LIMIT)
+        return 0;             /* the allocator's validation reports these */
+    uintptr_t end = a + npages * PH_PAGE;
+    int found = 0;
+    pthread_mutex_lock(&h->reg_mu);
+    for (ph_thread *t = h->threads; t && !found; t = t->next) {
+        if (t->shard != si)
+            continue;
+        busy_lock(t);
+        uintptr_t cb = t->cache.base, ce = cb + PAGEALLOC_CACHE_PAGES * PH_PAGE;
+        if (t->cache.cache && a < ce && cb < end) {
+            unsigned lo = a > cb ? (unsigned)((a - cb) / PH_PAGE) : 0;
+            unsigned hi = end < ce ? (unsigned)((end - cb) / PH_PAGE) : PAGEALLOC_CACHE_PAGES;
+            uint64_t mask = (hi - lo == 64 ? ~(uint64_t)0 : (((uint64_t)1 << (hi - lo)) - 1)) << lo;
+            found = (t->cache.cache & mask) != 0;
+        }
+        busy_unlock(t);
+    }
+    pthread_mutex_unlock(&h->reg_mu);
+    return found;
+}
+
+PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
+{
+    if (!p && npages == 0)
+        return;
+    uintptr_t a = (uintptr_t)p;
+    if (heap_bad(h, "pageheap_free", a, npages))
+        return;
+    unsigned owner = map_get(h, a);
+    ph_shard *s = &h->shards[owner ? owner - 1 : 0];
+    if (owner && pa_check_level() >= PA_CHECK_INTERNAL && held_by_cache(h, owner - 1, a, npages)) {
+        pa_report("pageheap_free", a, npages,
+                  "some pages are owned by a page cache (never allocated)");
+        return;
+    }
+    /* The allocator validates the free; a bad one is reported, and
+     * changes nothing (not even the statistics). */
+    int err;
+    const char *rule;
+    if (h->guard) {
+        pthread_mutex_lock(&s->mu);
+        rule = pa_free_violation(s->pa, a, npages);
+        pthread_mutex_unlock(&s->mu);
+        err = rule ? EINVAL : 0;
+        if (!err && !guard_free(h, s, a, npages))
+            err = EAGAIN;     /* not protected: free it as usual */
+    } else {
+        err = EAGAIN;
+    }
+    if (err == EAGAIN) {
+        pthread_mutex_lock(&s->mu);
+        err = pagealloc_try_free(s->pa, a, npages);
+        rule = err ? pa_free_violation(s->pa, a, npages) : NULL;
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (err) {
+        pa_report("pageheap_free", a, npages, rule ? rule : "invalid free");
+        return;
+    }
+    ph_thread *t = thread_get(h);
+    if (t) {
+        ctr_own_add(&t->c.frees, 1);
+        ctr_own_add(&t->c.freed_bytes, npages * PH_PAGE);
+    } else {
+        ctr_add(&h->dead.frees, 1);
+        ctr_add(&h->dead.freed_bytes, npages * PH_PAGE);
+    }
+}
+

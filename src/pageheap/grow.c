@@ -1,0 +1,195 @@
+/*
+ * grow.c - how the heap gets memory: arenas of address space reserved at
+ * Go-like hints, mapped a chunk multiple at a time and handed to a shard's
+ * allocator, and the chunk map that says which shard owns each chunk.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "pageheap/heap.h"
+
+/* Shard + 1 owning the chunk of addr, 0 if not the heap's. Any thread. */
+unsigned map_get(pageheap *h, uintptr_t a)
+{
+    if (a >= ((uintptr_t)1 << 48))
+        return 0;
+    size_t ci = a >> 22;
+    uint8_t *l2 = atomic_load_explicit(&h->map[ci >> PH_MAP_BITS], memory_order_acquire);
+    if (!l2)
+        return 0;
+    return __atomic_load_n(&l2[ci & (PH_MAP_L2 - 1)], __ATOMIC_ACQUIRE);
+}
+
+/* Set the chunks of [base, base+size) to v. grow_mu held. */
+static int map_set(pageheap *h, uintptr_t base, size_t size, uint8_t v)
+{
+    for (uintptr_t a = base; a < base + size; a += PH_CHUNK) {
+        size_t ci = a >> 22;
+        uint8_t *l2 = atomic_load_explicit(&h->map[ci >> PH_MAP_BITS], memory_order_relaxed);
+        if (!l2) {
+            void *mem;
+            int err = sysmem_alloc(PH_MAP_L2, &h->meta_stat, &mem);
+            if (err)
+                return err;
+            l2 = mem;
+            atomic_store_explicit(&h->map[ci >> PH_MAP_BITS], l2, memory_order_release);
+        }
+        __atomic_store_n(&l2[ci & (PH_MAP_L2 - 1)], v, __ATOMIC_RELEASE);
+    }
+    return 0;
+}
+
+/* Process-wide arena hint, shared by all heaps (Go's arena hints). */
+static _Atomic uintptr_t g_hint = (uintptr_t)0x00c000000000;
+
+/* Reserve size bytes (a chunk multiple), chunk aligned. grow_mu held. */
+static int reserve_arena(pageheap *h, size_t size, uintptr_t *out)
+{
+    ph_range *r = pa_fixalloc_alloc(&h->range_recs, NULL);
+    if (!r)
+        return ENOMEM;
+    for (int i = 0; i < 16; i++) {
+        uintptr_t hint = atomic_fetch_add(&g_hint, size);
+        if (hint >= PH_ADDR_LIMIT || size > PH_ADDR_LIMIT - hint)
+            break;
+        void *p;
+        if (sysmem_reserve((void *)hint, size, &p) != 0)
+            break;
+        if ((uintptr_t)p == hint) {
+            r->base = hint;
+            r->size = size;
+            goto done;
+        }
+        /* Somewhere else: give it back and try the next hint. If it
+         * cannot be given back now, keep it (freed at delete). */
+        if (sysmem_free(p, size, NULL) != 0) {
+            ph_range *k = pa_fixalloc_alloc(&h->range_recs, NULL);
+            if (k) {
+                *k = (ph_range){ .base = (uintptr_t)p, .size = size, .next = h->regions };
+                h->regions = k;
+                ctr_add(&h->reserved_total, size);
+            }
+        }
+    }
+    /* Anywhere, with room to align to a chunk. */
+    void *p;
+    int err = sysmem_reserve(NULL, size + PH_CHUNK, &p);
+    if (err) {
+        pa_fixalloc_free(&h->range_recs, r);
+        return err;
+    }
+    r->base = (uintptr_t)p;
+    r->size = size + PH_CHUNK;
+done:
+    r->next = h->regions;
+    h->regions = r;
+    ctr_add(&h->reserved_total, r->size);
+    *out = (r->base + PH_CHUNK - 1) & ~(uintptr_t)(PH_CHUNK - 1);
+    return 0;
+}
+
+/* Give shard s at least npages more pages: map the next chunks of the
+ * arena and grow s's allocator with them. No lock held. */
+int heap_grow(pageheap *h, unsigned si, size_t npages)
+{
+    ph_shard *s = &h->shards[si];
+    size_t bytes = (npages * PH_PAGE + PH_CHUNK - 1) & ~(PH_CHUNK - 1);
+    pthread_mutex_lock(&h->grow_mu);
+    ph_range *g = pa_fixalloc_alloc(&h->range_recs, NULL);
+    if (!g) {
+        pthread_mutex_unlock(&h->grow_mu);
+        return ENOMEM;
+    }
+    if (h->arena_end - h->arena_cur < bytes) {
+        size_t rsz = (bytes + h->arena_bytes - 1) / h->arena_bytes * h->arena_bytes;
+        uintptr_t p;
+        int err = reserve_arena(h, rsz, &p);
+        if (err) {
+            pthread_mutex_unlock(&h->grow_mu);
+            pa_fixalloc_free(&h->range_recs, g);
+            return ENOMEM;
+        }
+        if (p == h->arena_end && h->arena_end != 0) {
+            h->arena_end += rsz;          /* contiguous with the current arena */
+        } else {
+            h->arena_cur = p;
+            h->arena_end = p + rsz;
+        }
+    }
+    uintptr_t base = h->arena_cur;
+    int err = sysmem_map((void *)base, bytes, &h->heap_stat);
+    if (!err) {
+        err = map_set(h, base, bytes, (uint8_t)(si + 1));
+        if (err) {
+            (void)map_set(h, base, bytes, 0);
+            (void)sysmem_fault((void *)base, bytes, &h->heap_stat);
+        }
+    }
+    if (err) {
+        pthread_mutex_unlock(&h->grow_mu);
+        pa_fixalloc_free(&h->range_recs, g);
+        return ENOMEM;
+    }
+    h->arena_cur += bytes;
+    if (h->huge == PAGEHEAP_HUGE_ALWAYS)
+        (void)sysmem_huge_page((void *)base, bytes);
+    g->base = base;
+    g->size = bytes;
+    g->shard = si;
+    g->next = h->grown;
+    h->grown = g;
+    pthread_mutex_unlock(&h->grow_mu);
+
+    /* The one place the heap makes system calls under a shard lock:
+     * pagealloc_grow commits the new range's metadata (summary pages,
+     * chunk bitmaps, scavenge index words) through the OS layer while the
+     * allocator is locked, because other threads read that metadata under
+     * the same lock. A few calls per grow, none when the metadata is
+     * already committed. A failed grow keeps what it committed (counted;
+     * pagealloc.h says exactly what), so the metadata stat is re-read. */
+    pthread_mutex_lock(&s->mu);
+    err = pagealloc_grow(s->pa, base, bytes);
+    pagealloc_stats st;
+    pagealloc_get_stats(s->pa, &st);
+    atomic_store_explicit(&s->meta, st.metadata_bytes, memory_order_relaxed);
+    pthread_mutex_unlock(&s->mu);
+    if (err) {
+        /* Never happens short of metadata exhaustion: drop the range. */
+        pthread_mutex_lock(&h->grow_mu);
+        (void)map_set(h, base, bytes, 0);
+        (void)sysmem_fault((void *)base, bytes, &h->heap_stat);
+        for (ph_range **pp = &h->grown; *pp; pp = &(*pp)->next)
+            if (*pp == g) {
+                *pp = g->next;
+                break;
+            }
+        pthread_mutex_unlock(&h->grow_mu);
+        pa_fixalloc_free(&h->range_recs, g);
+        return ENOMEM;
+    }
+    ctr_add(&h->grows, 1);
+    ctr_add(&h->grow_bytes, bytes);
+    return 0;
+}
+
+
+void grow_destroy(pageheap *h)
+{
+    for (ph_range *g = h->grown, *n; g; g = n) {
+        n = g->next;
+        pa_fixalloc_free(&h->range_recs, g);
+    }
+    h->grown = NULL;
+    for (ph_range *r = h->regions, *n; r; r = n) {
+        n = r->next;
+        (void)sysmem_free((void *)r->base, r->size, &h->heap_stat);
+        pa_fixalloc_free(&h->range_recs, r);
+    }
+    h->regions = NULL;
+    for (size_t i = 0; i < PH_MAP_L2; i++) {
+        uint8_t *l2 = atomic_load(&h->map[i]);
+        if (l2)
+            (void)sysmem_free(l2, PH_MAP_L2, &h->meta_stat);
+        atomic_store(&h->map[i], NULL);
+    }
+}

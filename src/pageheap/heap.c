@@ -1,0 +1,146 @@
+/*
+ * heap.c - the page heap's life cycle: pageheap_new, pageheap_delete, and
+ * the handle check every public call makes (heap.h has the design).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pageheap/heap.h"
+
+int heap_bad(const pageheap *h, const char *call, uintptr_t addr, size_t npages)
+{
+    if (heap_live(h))
+        return 0;
+    char rule[128];
+    snprintf(rule, sizeof rule, "handle %#lx is not a live pageheap (NULL, deleted or foreign)",
+             (unsigned long)(uintptr_t)h);
+    pa_report(call, addr, npages, rule);
+    return 1;
+}
+
+static uint64_t monotonic_ns(void *arg)
+{
+    (void)arg;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+PA_API pageheap *pageheap_new(const pageheap_options *opts)
+{
+    pageheap_options o = { 0 };
+    if (opts)
+        o = *opts;
+    if (o.scavenger_cpu_fraction < 0 || o.scavenger_cpu_fraction > 1 ||
+        (unsigned)o.huge_pages > PAGEHEAP_HUGE_ALWAYS || o.shards > PH_MAX_SHARDS ||
+        (o.clock && !o.clock->now_ns)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    unsigned nshards = o.shards;
+    if (nshards == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        nshards = n < 1 ? 1 : n > (long)PH_MAX_SHARDS ? PH_MAX_SHARDS : (unsigned)n;
+    }
+    sysmem_caps caps;
+    sysmem_get_caps(&caps);
+    sysmem_stat stat = { 0 };
+    size_t self = (sizeof(pageheap) + caps.page_size - 1) & ~(caps.page_size - 1);
+    void *mem;
+    int err = sysmem_alloc(self, &stat, &mem);
+    if (err) {
+        errno = err;
+        return NULL;
+    }
+    pageheap *h = mem;               /* zero-filled */
+    h->magic = PH_MAGIC;
+    h->guard = o.guard != 0;
+    h->meta_stat = stat;
+    h->self_bytes = self;
+    h->nshards = nshards;
+    h->hard = o.hard_limit != 0;
+    h->reads_zero = caps.released_reads_zero;
+    h->phys_page = caps.page_size;
+    h->huge = o.huge_pages;
+    h->arena_bytes = o.arena_bytes ? (o.arena_bytes + PH_CHUNK - 1) & ~(PH_CHUNK - 1)
+                                   : PH_DEFAULT_ARENA;
+    h->clock = o.clock ? *o.clock : (pageheap_clock){ .now_ns = monotonic_ns };
+    atomic_store(&h->limit, o.limit);
+    pthread_mutex_init(&h->reg_mu, NULL);
+    pthread_mutex_init(&h->grow_mu, NULL);
+    pthread_mutex_init(&h->goal_mu, NULL);
+    (void)pa_fixalloc_init(&h->thread_recs, sizeof(ph_thread), 64, &h->meta_stat);
+    (void)pa_fixalloc_init(&h->range_recs, sizeof(ph_range), 0, &h->meta_stat);
+    pagealloc_options po = {
+        .unbacked = 1,
+        .dense_pages = o.huge_pages == PAGEHEAP_HUGE_OFF ? 0 : PH_DENSE_PAGES,
+    };
+    unsigned made = 0;
+    for (; made < nshards; made++) {
+        pthread_mutex_init(&h->shards[made].mu, NULL);
+        h->shards[made].pa = pagealloc_new(&po);
+        if (!h->shards[made].pa) {
+            err = errno;
+            break;
+        }
+        pagealloc_stats st;
+        pagealloc_get_stats(h->shards[made].pa, &st);
+        atomic_store(&h->shards[made].meta, st.metadata_bytes);
+    }
+    if (made == nshards && (err = pthread_key_create(&h->key, thread_exit)) == 0) {
+        pa_scav_hooks hooks = {
+            .arg = h, .now = hook_now, .excess = heap_excess, .release = hook_release,
+        };
+        pa_scavenger_init(&h->scav, &hooks,
+                          o.scavenger_cpu_fraction > 0 ? o.scavenger_cpu_fraction : 0.01,
+                          o.scavenger_poll_ns);
+        h->peak_time = now_ns(h);
+        if (!o.background_scavenger)
+            return h;
+        h->scav_on = 1;                    /* before the thread reads it */
+        err = pa_scavenger_start(&h->scav);
+        if (err == 0)
+            return h;
+        h->scav_on = 0;
+        pa_scavenger_destroy(&h->scav);
+        pthread_key_delete(h->key);
+    }
+    for (unsigned i = 0; i <= made && i < nshards; i++) {
+        pagealloc_delete(h->shards[i].pa);
+        pthread_mutex_destroy(&h->shards[i].mu);
+    }
+    pa_fixalloc_destroy(&h->thread_recs);
+    pa_fixalloc_destroy(&h->range_recs);
+    h->magic = 0;
+    sysmem_stat last = h->meta_stat;
+    sysmem_free(h, self, &last);
+    errno = err ? err : ENOMEM;
+    return NULL;
+}
+
+PA_API void pageheap_delete(pageheap *h)
+{
+    if (!h || heap_bad(h, "pageheap_delete", (uintptr_t)h, 0))
+        return;
+    pa_scavenger_destroy(&h->scav);        /* its thread uses the heap until stopped */
+    h->magic = 0;
+    if (pthread_getspecific(h->key))
+        pthread_setspecific(h->key, NULL);
+    pthread_key_delete(h->key);
+    for (unsigned i = 0; i < h->nshards; i++) {
+        pagealloc_delete(h->shards[i].pa);
+        pthread_mutex_destroy(&h->shards[i].mu);
+    }
+    grow_destroy(h);
+    pa_fixalloc_destroy(&h->thread_recs);   /* every thread record */
+    pa_fixalloc_destroy(&h->range_recs);
+    pthread_mutex_destroy(&h->reg_mu);
+    pthread_mutex_destroy(&h->grow_mu);
+    pthread_mutex_destroy(&h->goal_mu);
+    sysmem_stat last = h->meta_stat;
+    sysmem_free(h, h->self_bytes, &last);
+}
+

@@ -1,0 +1,310 @@
+/*
+ * heap.h - the thread-safe page heap's state (Go's mheap: allocSpan, grow,
+ * freeSpanLocked, plus the memory limit and the scavenger's goals), shared
+ * by the files that implement it:
+ *   heap.c      life cycle (new, delete) and handle checks
+ *   threads.c   per-thread records and their page caches
+ *   grow.c      arenas, growth, the chunk map
+ *   alloc.c     allocation and freeing
+ *   guard.c     guard mode
+ *   limit.c     scavenging, the memory limit, the scavenger's goal
+ *   check.c     the checker and the page visitor
+ *   stats.c     statistics and their JSON form
+ *   scavenger.c the background scavenger and its pacing controller
+ * docs/heap.md has the design in prose.
+ *
+ * What is managed. Runs of 8 KiB pages in arenas of address space the heap
+ * reserves from the OS (sysmem). Every arena byte is in one sysmem state:
+ * Reserved (not yet grown into), Prepared (grown but free and released:
+ * the allocator's "scavenged" pages, and scavenged pages held in page
+ * caches), or Ready (everything else: in use, free and resident, cached
+ * and resident). The heap makes every transition itself, outside its
+ * locks: sysmem_map when growing, sysmem_used when an allocation contains
+ * scavenged pages, sysmem_unused when scavenging. The allocators run in
+ * unbacked mode and only keep the books.
+ *
+ * How it is represented.
+ *   - Shards: nshards page allocators, each behind its own mutex. Each
+ *     grown chunk belongs to exactly one shard, recorded in the chunk map
+ *     (a two-level table, 1 byte per 4 MiB chunk: shard + 1, 0 = not the
+ *     heap's), which a free reads without a lock to find the owner.
+ *   - Threads: a ph_thread per (thread, heap), found through a pthread key
+ *     of the heap, in the heap's registry list. It holds the thread's page
+ *     cache (one 64-page block of its shard), its event counters, and the
+ *     `busy` flag that hands the cache over between its owner and a
+ *     flusher.
+ *   - Growth: arenas (64 MiB of address space by default) reserved at
+ *     process-wide hints 0x00c000000000 and up (as Go's arena hints; each
+ *     heap takes the next hint so several heaps do not collide), else
+ *     anywhere; a shard that runs out maps the next chunk-multiple of the
+ *     current arena (Reserved -> Prepared) and grows its allocator with it
+ *     (all of it scavenged).
+ *
+ * How an allocation goes (heap_alloc). n < 16 pages: the thread's cache,
+ * under its busy flag only; an empty cache is refilled with one
+ * pagealloc_alloc_to_cache under the shard lock (Go's per-P cache rule).
+ * Otherwise, or if the cache cannot fit n, pagealloc_alloc under the shard
+ * lock; if the shard has no room, grow it and retry. Then, if the run
+ * contains scavenged bytes, they are admitted against the limit (below)
+ * and made Ready with sysmem_used, without any heap lock.
+ *
+ * Memory limit. `ready` counts arena bytes that are Ready or admitted to
+ * become Ready; admission is a compare-and-swap that keeps ready +
+ * metadata <= limit. A refused admission counts a limit hit, flushes every
+ * cache and scavenges the excess (as Go's memory-limit assist); then it is
+ * retried. If it is refused again, a soft limit admits anyway and a hard
+ * limit undoes the allocation (each page goes back to the allocator in the
+ * state it was in: Ready pages as free and resident, Prepared ones as
+ * scavenged) and fails with ENOMEM.
+ *
+ * Scavenging (heap_scavenge), for release, the limit and the background
+ * scavenger: two-phase per run, as pagealloc.h describes: take under the
+ * shard lock (the run is marked allocated and counted in `inflight`),
+ * unlock, sysmem_unused, lock, done. Release and the limit flush the page
+ * caches first; the background scavenger does not (Go's does not either).
+ * The scavenger's goal (heap_excess): retained memory (Ready arena bytes)
+ * at most 10% above recent in-use, where "recent" is a peak that decays
+ * linearly to the current in-use over one second; and Ready memory plus
+ * metadata below 95% of the limit. Its pacing is in scavenger.c.
+ *
+ * Locks, in the order they may be taken: reg_mu (registry) -> a thread's
+ * busy flag -> grow_mu -> a shard's mu -> sysmem's own lock. Nothing is
+ * taken while holding a shard lock except sysmem (via nothing here: no
+ * system call is made under a shard lock). The fast path takes one busy
+ * flag (an atomic exchange and a release store).
+ *
+ * Guard mode (options.guard): a free validates under the shard lock,
+ * then sysmem_fault's the pages (Ready -> Reserved) without a lock, then
+ * returns them to the allocator as scavenged (scavenge_done, one chunk at
+ * a time); `guarded` counts those bytes. The pages stay allocated until
+ * they are Reserved, so nobody can be handed a page being protected. An
+ * allocation whose run has scavenged bytes maps its Reserved pages again
+ * (sysmem_map) before sysmem_used. Page caches are off in guard mode.
+ *
+ * Handles: `magic` (PH_MAGIC while live) is checked on entry to every
+ * public call; see pageheap.h for what that can and cannot catch.
+ *
+ * Where it stops scaling. A free takes its shard's lock, so threads on
+ * one shard serialise on frees (and threads > shards share shards); the
+ * sysmem layer has one process-wide lock, taken by every allocation that
+ * contains released pages.
+ */
+#ifndef PAGEALLOC_PAGEHEAP_HEAP_H
+#define PAGEALLOC_PAGEHEAP_HEAP_H
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/bits.h"
+#include "base/export.h"
+#include "base/report.h"
+#include "os/fixalloc.h"
+#include "pagealloc/pageheap.h"
+#include "pageheap/scavenger.h"
+
+#define PH_PAGE          ((size_t)PAGEALLOC_PAGE_SIZE)
+#define PH_CHUNK         ((size_t)PAGEALLOC_CHUNK_SIZE)
+#define PH_SMALL_PAGES   16u                 /* served by page caches below this */
+#define PH_MAX_SHARDS    16u
+#define PH_MAX_PAGES     ((size_t)1 << 34)   /* 128 TiB: beyond any heap */
+#define PH_ADDR_LIMIT    ((uintptr_t)1 << 47)
+#define PH_MAP_BITS      13u                 /* chunk map: 2 x 13 bits of chunk index */
+#define PH_MAP_L2        ((size_t)1 << PH_MAP_BITS)
+#define PH_DENSE_PAGES   496u
+#define PH_DEFAULT_ARENA ((size_t)64 << 20)
+#define PH_PEAK_DECAY_NS 1000000000u
+#define PH_MAGIC         0x50414745484541ull  /* "PAGEHEA": a live heap */
+
+/* Event counters of one thread. Single writer (the owning thread) with
+ * relaxed atomic load+store; any thread reads them. */
+typedef struct ph_counters {
+    _Atomic uint64_t allocs, alloc_bytes, cache_allocs, frees, freed_bytes;
+} ph_counters;
+
+typedef struct ph_thread {
+    atomic_int busy;                    /* 1 while owner or flusher uses cache */
+    unsigned shard;                     /* constant */
+    pagealloc_cache cache;              /* under busy; pages of shard's allocator */
+    _Atomic uint64_t cache_bytes;       /* bytes in cache; written under busy */
+    _Atomic uint64_t cache_released;    /* bytes of those scavenged; under busy */
+    ph_counters c;
+    struct ph_thread *prev, *next;      /* registry list, under heap->reg_mu */
+    pageheap *heap;                     /* constant */
+} ph_thread;
+
+typedef struct ph_shard {
+    pthread_mutex_t mu;
+    pagealloc *pa;                      /* under mu */
+    _Atomic uint64_t inflight;          /* bytes taken for scavenging, changed under mu */
+    _Atomic uint64_t meta;              /* pa's metadata bytes, changed under mu */
+    unsigned nthreads;                  /* threads bound here, under reg_mu */
+} __attribute__((aligned(64))) ph_shard;
+
+/* A reservation (freed at delete) or a grown range (walked by the check). */
+typedef struct ph_range {
+    uintptr_t base;
+    size_t size;
+    unsigned shard;
+    struct ph_range *next;
+} ph_range;
+
+struct pageheap {
+    /* Constant after pageheap_new (PH_MAGIC; 0 once deleted). First, so
+     * that checking a foreign pointer reads as little as possible. */
+    uint64_t magic;
+    pthread_key_t key;
+    unsigned nshards;
+    int hard;
+    int reads_zero;                     /* released pages read back zero */
+    size_t phys_page;
+    size_t arena_bytes;
+    pageheap_huge_policy huge;
+    pageheap_clock clock;
+    size_t self_bytes;
+    int scav_on;
+    int guard;                          /* guard mode: frees are sysmem_fault'ed */
+
+    _Atomic uint64_t limit;             /* 0: none */
+    sysmem_stat heap_stat;              /* arena bytes mapped (Prepared + Ready) */
+    sysmem_stat meta_stat;              /* this struct and the chunk map */
+    _Atomic uint64_t ready;             /* arena bytes Ready or admitted to be */
+    _Atomic uint64_t guarded;           /* guard mode: free arena bytes made Reserved */
+    _Atomic uint64_t reserved_total;    /* arena address space reserved */
+    _Atomic uint64_t grows, grow_bytes, scavenges, scavenged_bytes;
+    _Atomic uint64_t assist_ns, limit_hits, limit_failures;
+    ph_counters dead;                   /* exited threads, thread-less calls (fetch_add) */
+
+    pthread_mutex_t reg_mu;             /* registry */
+    ph_thread *threads;                 /* under reg_mu */
+    unsigned nthreads;                  /* under reg_mu */
+
+    pa_fixalloc thread_recs;            /* ph_thread records (own mutex) */
+    pa_fixalloc range_recs;             /* ph_range records (own mutex) */
+
+    pthread_mutex_t grow_mu;            /* growth */
+    uintptr_t arena_cur, arena_end;     /* unused part of the current arena; grow_mu */
+    ph_range *regions;                  /* reservations; grow_mu */
+    ph_range *grown;                    /* grown ranges, newest first; grow_mu */
+
+    pthread_mutex_t goal_mu;            /* scavenger goal state */
+    uint64_t peak_in_use, peak_time;    /* decaying peak of in-use; goal_mu */
+
+    pa_scavenger scav;                  /* if scav_on */
+    _Atomic(uint8_t *) map[PH_MAP_L2];  /* chunk map level 1; entries set under grow_mu */
+    ph_shard shards[PH_MAX_SHARDS];
+};
+
+/* ---- Small helpers, for every file of the heap -------------------------- */
+
+static inline void ctr_own_add(_Atomic uint64_t *c, uint64_t v)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+                          memory_order_relaxed);
+}
+static inline void ctr_add(_Atomic uint64_t *c, uint64_t v)
+{
+    atomic_fetch_add_explicit(c, v, memory_order_relaxed);
+}
+static inline void ctr_sub(_Atomic uint64_t *c, uint64_t v)
+{
+    atomic_fetch_sub_explicit(c, v, memory_order_relaxed);
+}
+static inline uint64_t ld(_Atomic uint64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* Whether h is a live heap (see "Handles" in pageheap.h). */
+static inline int heap_live(const pageheap *h)
+{
+    return h && h->magic == PH_MAGIC;
+}
+
+/* Report call(addr, npages) on a handle that is not a live heap; 1 if so.
+ * (heap.c) */
+int heap_bad(const pageheap *h, const char *call, uintptr_t addr, size_t npages);
+
+static inline uint64_t now_ns(const pageheap *h)
+{
+    return h->clock.now_ns(h->clock.arg);
+}
+
+static inline void busy_lock(ph_thread *t)
+{
+    while (atomic_exchange_explicit(&t->busy, 1, memory_order_acquire))
+        sched_yield();
+}
+static inline void busy_unlock(ph_thread *t)
+{
+    atomic_store_explicit(&t->busy, 0, memory_order_release);
+}
+
+/* Publish the cache's size for readers; busy held. */
+static inline void cache_publish(ph_thread *t)
+{
+    atomic_store_explicit(&t->cache_bytes,
+                          (uint64_t)pa_popcount64(t->cache.cache) * PH_PAGE,
+                          memory_order_relaxed);
+    atomic_store_explicit(&t->cache_released,
+                          (uint64_t)pa_popcount64(t->cache.scav & t->cache.cache) * PH_PAGE,
+                          memory_order_relaxed);
+}
+
+/* Metadata bytes: the heap's own plus every allocator's. */
+static inline uint64_t meta_total(pageheap *h)
+{
+    uint64_t m = sysmem_stat_load(&h->meta_stat);
+    for (unsigned i = 0; i < h->nshards; i++)
+        m += ld(&h->shards[i].meta);
+    return m;
+}
+
+/* ---- Across the files ------------------------------------------------------ */
+
+/* threads.c */
+/* The calling thread's record, created on first use; NULL if it cannot be
+ * (the caller then goes without a cache). */
+ph_thread *thread_get(pageheap *h);
+/* The pthread key's destructor: the thread is exiting. */
+void       thread_exit(void *arg);
+/* Make the released pages of t's freshly refilled cache Ready (busy held). */
+void       cache_make_ready(pageheap *h, ph_thread *t);
+
+/* grow.c */
+/* Shard + 1 owning the chunk of addr, 0 if not the heap's. Any thread. */
+unsigned   map_get(pageheap *h, uintptr_t a);
+/* Give shard si at least npages more pages. No lock held. */
+int        heap_grow(pageheap *h, unsigned si, size_t npages);
+/* Return the arenas, the grown-range records and the chunk map (delete). */
+void       grow_destroy(pageheap *h);
+
+/* limit.c */
+/* Release at least want bytes of free resident memory; no lock held. */
+size_t     heap_scavenge(pageheap *h, size_t want);
+/* Flush the caches and scavenge want bytes, timed as an assist. */
+size_t     heap_assist(pageheap *h, size_t want);
+/* Bytes by which Ready memory + metadata + extra exceeds the limit. */
+uint64_t   over_limit(pageheap *h, uint64_t extra);
+/* Add bytes to ready if the limit allows (always without a limit). */
+int        admit(pageheap *h, uint64_t bytes);
+/* The background scavenger's hooks (pa_scav_hooks). */
+uint64_t   hook_now(void *arg);
+size_t     heap_excess(void *arg, uint64_t now);
+size_t     hook_release(void *arg, size_t max);
+
+/* guard.c */
+/* Map the guarded (Reserved) pages among the scavenged pages of a run just
+ * allocated (bit i of scav: page i scavenged). 0 or an errno value. */
+int        guard_unprotect(pageheap *h, uintptr_t base, size_t npages, const uint64_t *scav);
+/* Guard mode's free of a validated run; 1 if done, 0 if the pages could
+ * not be protected (the caller frees them normally). */
+int        guard_free(pageheap *h, ph_shard *s, uintptr_t a, size_t npages);
+
+/* stats.c */
+/* reg_mu held iff reg_held. */
+void       stats_fill(pageheap *h, pageheap_stats *out, int reg_held);
+
+#endif /* PAGEALLOC_PAGEHEAP_HEAP_H */

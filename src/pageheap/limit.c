@@ -1,0 +1,153 @@
+/*
+ * limit.c - giving memory back: two-phase scavenging for release, the
+ * memory limit and the background scavenger; admission of newly Ready
+ * bytes against the limit; the scavenger's goal (heap.h has the rules).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "pagealloc/debug.h"
+#include "pageheap/heap.h"
+
+/* Release at least want bytes of free resident memory (two-phase, no lock
+ * across the system call); returns the bytes released. No lock held. */
+size_t heap_scavenge(pageheap *h, size_t want)
+{
+    size_t done = 0;
+    for (unsigned k = 0; k < h->nshards && done < want; k++) {
+        ph_shard *s = &h->shards[h->nshards - 1 - k];
+        while (done < want) {
+            size_t np;
+            pthread_mutex_lock(&s->mu);
+            uintptr_t base = pagealloc_scavenge_take(s->pa, want - done, &np);
+            if (base)
+                ctr_add(&s->inflight, np * PH_PAGE);
+            PA_DEBUG_AFTER(s->pa, "pagealloc_scavenge_take", base, np);
+            pthread_mutex_unlock(&s->mu);
+            if (!base)
+                break;
+            size_t bytes = np * PH_PAGE;
+            int err = sysmem_unused((void *)base, bytes);
+            if (!err)
+                ctr_sub(&h->ready, bytes);
+            pthread_mutex_lock(&s->mu);
+            pagealloc_scavenge_done(s->pa, base, np, err == 0);
+            PA_DEBUG_AFTER(s->pa, "pagealloc_scavenge_done", base, np);
+            ctr_sub(&s->inflight, bytes);
+            pthread_mutex_unlock(&s->mu);
+            if (err)
+                break;
+            ctr_add(&h->scavenges, 1);
+            ctr_add(&h->scavenged_bytes, bytes);
+            done += bytes;
+        }
+    }
+    return done;
+}
+
+/* Flush the caches and scavenge want bytes, timed as an assist. */
+size_t heap_assist(pageheap *h, size_t want)
+{
+    uint64_t t0 = now_ns(h);
+    pageheap_flush_caches(h);
+    size_t r = heap_scavenge(h, want);
+    uint64_t t1 = now_ns(h);
+    ctr_add(&h->assist_ns, t1 > t0 ? t1 - t0 : 0);
+    return r;
+}
+
+PA_API size_t pageheap_release(pageheap *h, size_t nbytes)
+{
+    if (heap_bad(h, "pageheap_release", 0, nbytes / PH_PAGE))
+        return 0;
+    return heap_assist(h, nbytes);
+}
+
+/* Bytes by which Ready memory + metadata + extra exceeds the limit. */
+uint64_t over_limit(pageheap *h, uint64_t extra)
+{
+    uint64_t lim = ld(&h->limit);
+    if (!lim)
+        return 0;
+    uint64_t total = ld(&h->ready) + meta_total(h) + extra;
+    return total > lim ? total - lim : 0;
+}
+
+PA_API size_t pageheap_set_limit(pageheap *h, uint64_t limit)
+{
+    if (heap_bad(h, "pageheap_set_limit", 0, (size_t)(limit / PH_PAGE)))
+        return 0;
+    atomic_store_explicit(&h->limit, limit, memory_order_relaxed);
+    size_t r = 0;
+    uint64_t over = over_limit(h, 0);
+    if (over)
+        r = heap_assist(h, over);
+    if (h->scav_on)
+        pa_scavenger_kick(&h->scav);
+    return r;
+}
+
+PA_API uint64_t pageheap_get_limit(const pageheap *h)
+{
+    if (heap_bad(h, "pageheap_get_limit", 0, 0))
+        return 0;
+    return atomic_load_explicit(&((pageheap *)h)->limit, memory_order_relaxed);
+}
+/* Add bytes to ready if the limit allows (always without a limit). */
+int admit(pageheap *h, uint64_t bytes)
+{
+    uint64_t cur = ld(&h->ready);
+    for (;;) {
+        uint64_t lim = ld(&h->limit);
+        if (lim && cur + bytes + meta_total(h) > lim)
+            return 0;
+        if (atomic_compare_exchange_weak_explicit(&h->ready, &cur, cur + bytes,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return 1;
+    }
+}
+/* ---- The background scavenger's view of the heap ------------------------------------ */
+
+uint64_t hook_now(void *arg)
+{
+    return now_ns(arg);
+}
+
+/* Bytes above the scavenger's goal (see the file header). */
+size_t heap_excess(void *arg, uint64_t now)
+{
+    pageheap *h = arg;
+    pageheap_stats st;
+    stats_fill(h, &st, 0);
+    pthread_mutex_lock(&h->goal_mu);
+    if (st.in_use_bytes >= h->peak_in_use) {
+        h->peak_in_use = st.in_use_bytes;
+    } else {
+        uint64_t dt = now > h->peak_time ? now - h->peak_time : 0;
+        uint64_t gap = h->peak_in_use - st.in_use_bytes;
+        if (dt >= PH_PEAK_DECAY_NS)
+            h->peak_in_use = st.in_use_bytes;
+        else
+            h->peak_in_use -= (uint64_t)((double)gap * (double)dt / PH_PEAK_DECAY_NS);
+    }
+    h->peak_time = now;
+    uint64_t peak = h->peak_in_use;
+    pthread_mutex_unlock(&h->goal_mu);
+
+    uint64_t goal = peak + peak / 10;
+    goal = (goal + h->phys_page - 1) & ~(uint64_t)(h->phys_page - 1);
+    uint64_t ex = st.ready_bytes > goal + h->phys_page ? st.ready_bytes - goal : 0;
+    if (st.limit_bytes) {
+        uint64_t g2 = st.limit_bytes / 100 * 95;
+        uint64_t total = st.ready_bytes + st.metadata_bytes;
+        if (total > g2 && total - g2 > ex)
+            ex = total - g2;
+    }
+    return ex > SIZE_MAX ? SIZE_MAX : (size_t)ex;
+}
+
+size_t hook_release(void *arg, size_t max)
+{
+    return heap_scavenge(arg, max);
+}
+

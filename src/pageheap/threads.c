@@ -1,0 +1,150 @@
+/*
+ * threads.c - the heap's per-thread records and their page caches.
+ *
+ * A ph_thread exists per (thread, heap), found through the heap's pthread
+ * key and linked into the heap's registry (reg_mu). Records come from the
+ * heap's fixed-size allocator (os/fixalloc.h), never from libc. A thread
+ * is bound to the least-used shard when its record is made; its cache is
+ * one 64-page block of that shard, used under the record's busy flag,
+ * which is also the handshake that lets another thread flush the cache.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "pagealloc/debug.h"
+#include "pageheap/heap.h"
+
+static void cache_flush_locked(ph_shard *s, pagealloc_cache *c)
+{
+    /* A flushed cache does not mark the scavenge index (Go's flush does
+     * not): mark the block when it returns resident pages, so that release
+     * finds them. */
+    uintptr_t base = c->base;
+    int resident = (c->cache & ~c->scav) != 0;
+    pagealloc_cache_flush(c, s->pa);
+    if (resident)
+        pagealloc_scavenge_mark(s->pa, base, PAGEALLOC_CACHE_PAGES);
+    PA_DEBUG_AFTER(s->pa, "pagealloc_cache_flush", base, PAGEALLOC_CACHE_PAGES);
+}
+
+/* Return t's cache to its shard. t's busy flag held. */
+static void thread_flush(pageheap *h, ph_thread *t)
+{
+    if (t->cache.cache == 0)
+        return;
+    ph_shard *s = &h->shards[t->shard];
+    pthread_mutex_lock(&s->mu);
+    cache_flush_locked(s, &t->cache);
+    pthread_mutex_unlock(&s->mu);
+    cache_publish(t);
+}
+
+static void fold_counters(ph_counters *dst, ph_counters *src)
+{
+    ctr_add(&dst->allocs, ld(&src->allocs));
+    ctr_add(&dst->alloc_bytes, ld(&src->alloc_bytes));
+    ctr_add(&dst->cache_allocs, ld(&src->cache_allocs));
+    ctr_add(&dst->frees, ld(&src->frees));
+    ctr_add(&dst->freed_bytes, ld(&src->freed_bytes));
+}
+
+/* The key destructor: the thread is exiting. */
+void thread_exit(void *arg)
+{
+    ph_thread *t = arg;
+    pageheap *h = t->heap;
+    pthread_mutex_lock(&h->reg_mu);
+    busy_lock(t);
+    thread_flush(h, t);
+    busy_unlock(t);
+    fold_counters(&h->dead, &t->c);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        h->threads = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    h->shards[t->shard].nthreads--;
+    h->nthreads--;
+    pthread_mutex_unlock(&h->reg_mu);
+    pa_fixalloc_free(&h->thread_recs, t);
+}
+
+/* The calling thread's state, created on first use; NULL if it cannot be
+ * (the caller then goes without a cache). */
+ph_thread *thread_get(pageheap *h)
+{
+    ph_thread *t = pthread_getspecific(h->key);
+    if (t)
+        return t;
+    t = pa_fixalloc_alloc(&h->thread_recs, NULL);      /* zeroed */
+    if (!t)
+        return NULL;
+    t->heap = h;
+    pthread_mutex_lock(&h->reg_mu);
+    unsigned best = 0;
+    for (unsigned i = 1; i < h->nshards; i++)
+        if (h->shards[i].nthreads < h->shards[best].nthreads)
+            best = i;
+    t->shard = best;
+    h->shards[best].nthreads++;
+    h->nthreads++;
+    t->next = h->threads;
+    if (h->threads)
+        h->threads->prev = t;
+    h->threads = t;
+    pthread_mutex_unlock(&h->reg_mu);
+    if (pthread_setspecific(h->key, t) != 0) {
+        thread_exit(t);
+        return NULL;
+    }
+    return t;
+}
+
+PA_API void pageheap_flush_caches(pageheap *h)
+{
+    if (heap_bad(h, "pageheap_flush_caches", 0, 0))
+        return;
+    pthread_mutex_lock(&h->reg_mu);
+    for (ph_thread *t = h->threads; t; t = t->next) {
+        busy_lock(t);
+        thread_flush(h, t);
+        busy_unlock(t);
+    }
+    pthread_mutex_unlock(&h->reg_mu);
+}
+
+/*
+ * Make the released pages of t's freshly refilled cache Ready at once: one
+ * sysmem_used per run of them instead of one per allocation, so that the
+ * cache's allocations make no system call and take no OS-layer lock
+ * (which all threads share). Only when the limit admits the whole lot;
+ * otherwise, and for any run the OS refuses, the pages stay released and
+ * the allocations that get them make them Ready one by one as before.
+ * t's busy flag held; no shard lock.
+ */
+void cache_make_ready(pageheap *h, ph_thread *t)
+{
+    uint64_t scav = t->cache.scav & t->cache.cache;
+    if (scav == 0)
+        return;
+    uint64_t bytes = (uint64_t)pa_popcount64(scav) * PH_PAGE;
+    if (!admit(h, bytes))
+        return;
+    unsigned flags = h->huge == PAGEHEAP_HUGE_OFF ? SYSMEM_USED_NO_HUGE : 0;
+    uint64_t done = 0;
+    while (scav) {
+        unsigned lo = (unsigned)__builtin_ctzll(scav);
+        uint64_t run = scav >> lo;
+        unsigned len = ~run == 0 ? 64 - lo : (unsigned)__builtin_ctzll(~run);
+        uint64_t mask = (len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1)) << lo;
+        if (sysmem_used_ex((void *)(t->cache.base + lo * PH_PAGE), len * PH_PAGE, flags) != 0)
+            break;
+        t->cache.scav &= ~mask;
+        scav &= ~mask;
+        done += len * PH_PAGE;
+    }
+    if (done < bytes)
+        ctr_sub(&h->ready, bytes - done);
+}
+
