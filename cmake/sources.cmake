@@ -9,6 +9,8 @@ set(PAGEALLOC_SOURCES
   ${PAGEALLOC_ROOT}/src/base/report.c
   ${PAGEALLOC_ROOT}/src/base/checklevel.c
   # the OS-memory layer; src/os/linux.c is the one platform file
+  ${PAGEALLOC_ROOT}/src/os/states.c
+  ${PAGEALLOC_ROOT}/src/os/registry.c
   ${PAGEALLOC_ROOT}/src/os/sysmem.c
   ${PAGEALLOC_ROOT}/src/os/linux.c
   ${PAGEALLOC_ROOT}/src/os/fixalloc.c

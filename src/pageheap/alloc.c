@@ -130,10 +130,10 @@ static int heap_finish(pageheap *h, ph_shard *s, uintptr_t base, size_t npages,
     if (scav_bytes == 0) {
         /* Nothing becomes Ready; but a heap over its limit (lowered, or
          * soft) gives back what it can, as Go's allocation-time assist. */
-        uint64_t over = ld(&h->limit) ? over_limit(h, 0) : 0;
+        uint64_t over = ld(&h->limit) ? ph_over_limit(h, 0) : 0;
         if (over) {
             uint64_t t0 = now_ns(h);
-            heap_scavenge(h, over);
+            ph_scavenge(h, over);
             uint64_t t1 = now_ns(h);
             ctr_add(&h->assist_ns, t1 > t0 ? t1 - t0 : 0);
         }
@@ -141,10 +141,10 @@ static int heap_finish(pageheap *h, ph_shard *s, uintptr_t base, size_t npages,
             memset((void *)base, 0, bytes);
         return 1;
     }
-    if (!admit(h, scav_bytes)) {
+    if (!ph_admit(h, scav_bytes)) {
         ctr_add(&h->limit_hits, 1);
-        heap_assist(h, over_limit(h, scav_bytes));
-        if (!admit(h, scav_bytes)) {
+        ph_assist(h, ph_over_limit(h, scav_bytes));
+        if (!ph_admit(h, scav_bytes)) {
             if (h->hard) {
                 ctr_add(&h->limit_failures, 1);
                 heap_undo(s, base, npages, scav);
@@ -154,7 +154,7 @@ static int heap_finish(pageheap *h, ph_shard *s, uintptr_t base, size_t npages,
             ctr_add(&h->ready, scav_bytes);
         }
     }
-    if (h->guard && guard_unprotect(h, base, npages, scav) != 0) {
+    if (h->guard && ph_guard_unprotect(h, base, npages, scav) != 0) {
         ctr_sub(&h->ready, scav_bytes);
         heap_undo(s, base, npages, scav);
         errno = ENOMEM;
@@ -184,7 +184,7 @@ static uintptr_t shard_alloc(pageheap *h, unsigned si, size_t npages, size_t *sc
         pthread_mutex_unlock(&s->mu);
         if (base)
             return base;
-        int err = heap_grow(h, si, npages);
+        int err = ph_grow(h, si, npages);
         if (err) {
             errno = err;
             return 0;
@@ -205,7 +205,7 @@ static uintptr_t cache_alloc(pageheap *h, ph_thread *t, size_t npages, size_t *s
         t->cache = pagealloc_alloc_to_cache(s->pa);
         PA_DEBUG_AFTER(s->pa, "pagealloc_alloc_to_cache", t->cache.base, PAGEALLOC_CACHE_PAGES);
         pthread_mutex_unlock(&s->mu);
-        cache_make_ready(h, t);
+        ph_cache_make_ready(h, t);
     }
     uint64_t before = t->cache.scav;
     uintptr_t base = pagealloc_cache_alloc(&t->cache, npages, scav_bytes);
@@ -228,7 +228,7 @@ static void *heap_alloc(pageheap *h, size_t npages, int zero)
         errno = ENOMEM;
         return NULL;
     }
-    ph_thread *t = thread_get(h);
+    ph_thread *t = ph_thread_get(h);
     unsigned si = t ? t->shard : 0;
     uintptr_t base = 0;
     size_t scav_bytes = 0;
@@ -310,9 +310,9 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
     if (!p && npages == 0)
         return;
     uintptr_t a = (uintptr_t)p;
-    if (heap_bad(h, "pageheap_free", a, npages))
+    if (ph_heap_bad(h, "pageheap_free", a, npages))
         return;
-    unsigned owner = map_get(h, a);
+    unsigned owner = ph_map_get(h, a);
     ph_shard *s = &h->shards[owner ? owner - 1 : 0];
     if (owner && pa_check_level() >= PA_CHECK_INTERNAL && held_by_cache(h, owner - 1, a, npages)) {
         pa_report("pageheap_free", a, npages,
@@ -328,7 +328,7 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
         rule = pa_free_violation(s->pa, a, npages);
         pthread_mutex_unlock(&s->mu);
         err = rule ? EINVAL : 0;
-        if (!err && !guard_free(h, s, a, npages))
+        if (!err && !ph_guard_free(h, s, a, npages))
             err = EAGAIN;     /* not protected: free it as usual */
     } else {
         err = EAGAIN;
@@ -343,7 +343,7 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
         pa_report("pageheap_free", a, npages, rule ? rule : "invalid free");
         return;
     }
-    ph_thread *t = thread_get(h);
+    ph_thread *t = ph_thread_get(h);
     if (t) {
         ctr_own_add(&t->c.frees, 1);
         ctr_own_add(&t->c.freed_bytes, npages * PH_PAGE);

@@ -68,7 +68,7 @@ static int check_locked(pageheap *h, char *msg, size_t size)
                               (unsigned long)t->cache.base);
     }
     pageheap_stats st;
-    stats_fill(h, &st, 1);
+    ph_stats_fill(h, &st, 1);
     uint64_t mapped = sysmem_stat_load(&h->heap_stat);
     uint64_t guarded = ld(&h->guarded);
     if (guarded && !h->guard)
@@ -99,9 +99,9 @@ static int check_locked(pageheap *h, char *msg, size_t size)
     for (ph_range *g = h->grown; g; g = g->next) {
         pagealloc *pa = h->shards[g->shard].pa;
         for (uintptr_t c = g->base; c < g->base + g->size; c += PH_CHUNK) {
-            if (map_get(h, c) != g->shard + 1)
+            if (ph_map_get(h, c) != g->shard + 1)
                 return check_fail(msg, size, "pageheap_check: chunk %#lx: map says shard %u, grown by %u",
-                                  (unsigned long)c, map_get(h, c), g->shard + 1);
+                                  (unsigned long)c, ph_map_get(h, c), g->shard + 1);
             uint64_t ab[8], sb[8];
             if (!pa_chunk_bits(pa, c, ab, sb))
                 return check_fail(msg, size, "pageheap_check: chunk %#lx: not in its allocator",

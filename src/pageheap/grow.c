@@ -9,7 +9,7 @@
 #include "pageheap/heap.h"
 
 /* Shard + 1 owning the chunk of addr, 0 if not the heap's. Any thread. */
-unsigned map_get(pageheap *h, uintptr_t a)
+unsigned ph_map_get(pageheap *h, uintptr_t a)
 {
     if (a >= ((uintptr_t)1 << 48))
         return 0;
@@ -90,7 +90,7 @@ done:
 
 /* Give shard s at least npages more pages: map the next chunks of the
  * arena and grow s's allocator with them. No lock held. */
-int heap_grow(pageheap *h, unsigned si, size_t npages)
+int ph_grow(pageheap *h, unsigned si, size_t npages)
 {
     ph_shard *s = &h->shards[si];
     size_t bytes = (npages * PH_PAGE + PH_CHUNK - 1) & ~(PH_CHUNK - 1);
@@ -173,7 +173,7 @@ int heap_grow(pageheap *h, unsigned si, size_t npages)
 }
 
 
-void grow_destroy(pageheap *h)
+void ph_grow_destroy(pageheap *h)
 {
     for (ph_range *g = h->grown, *n; g; g = n) {
         n = g->next;

@@ -10,7 +10,7 @@
 #include "pagealloc/debug.h"
 #include "pageheap/heap.h"
 
-int guard_unprotect(pageheap *h, uintptr_t base, size_t npages, const uint64_t *scav)
+int ph_guard_unprotect(pageheap *h, uintptr_t base, size_t npages, const uint64_t *scav)
 {
     /* Guarded pages are free and scavenged, so only the scavenged runs
      * can hold them; the OS layer says where, a run at a time. The pages
@@ -42,7 +42,7 @@ int guard_unprotect(pageheap *h, uintptr_t base, size_t npages, const uint64_t *
  * lock held), then give them to the allocator as free and scavenged. 1 if
  * done, 0 if the pages could not be protected (the caller frees them
  * normally). */
-int guard_free(pageheap *h, ph_shard *s, uintptr_t a, size_t npages)
+int ph_guard_free(pageheap *h, ph_shard *s, uintptr_t a, size_t npages)
 {
     size_t bytes = npages * PH_PAGE;
     int err = sysmem_fault((void *)a, bytes, &h->heap_stat);

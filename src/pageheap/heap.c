@@ -10,7 +10,7 @@
 
 #include "pageheap/heap.h"
 
-int heap_bad(const pageheap *h, const char *call, uintptr_t addr, size_t npages)
+int ph_heap_bad(const pageheap *h, const char *call, uintptr_t addr, size_t npages)
 {
     if (heap_live(h))
         return 0;
@@ -90,9 +90,9 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
         pagealloc_get_stats(h->shards[made].pa, &st);
         atomic_store(&h->shards[made].meta, st.metadata_bytes);
     }
-    if (made == nshards && (err = pthread_key_create(&h->key, thread_exit)) == 0) {
+    if (made == nshards && (err = pthread_key_create(&h->key, ph_thread_exit)) == 0) {
         pa_scav_hooks hooks = {
-            .arg = h, .now = hook_now, .excess = heap_excess, .release = hook_release,
+            .arg = h, .now = ph_hook_now, .excess = ph_excess, .release = ph_hook_release,
         };
         pa_scavenger_init(&h->scav, &hooks,
                           o.scavenger_cpu_fraction > 0 ? o.scavenger_cpu_fraction : 0.01,
@@ -123,7 +123,7 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
 
 PA_API void pageheap_delete(pageheap *h)
 {
-    if (!h || heap_bad(h, "pageheap_delete", (uintptr_t)h, 0))
+    if (!h || ph_heap_bad(h, "pageheap_delete", (uintptr_t)h, 0))
         return;
     pa_scavenger_destroy(&h->scav);        /* its thread uses the heap until stopped */
     h->magic = 0;
@@ -134,7 +134,7 @@ PA_API void pageheap_delete(pageheap *h)
         pagealloc_delete(h->shards[i].pa);
         pthread_mutex_destroy(&h->shards[i].mu);
     }
-    grow_destroy(h);
+    ph_grow_destroy(h);
     pa_fixalloc_destroy(&h->thread_recs);   /* every thread record */
     pa_fixalloc_destroy(&h->range_recs);
     pthread_mutex_destroy(&h->reg_mu);

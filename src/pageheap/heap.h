@@ -57,12 +57,12 @@
  * state it was in: Ready pages as free and resident, Prepared ones as
  * scavenged) and fails with ENOMEM.
  *
- * Scavenging (heap_scavenge), for release, the limit and the background
+ * Scavenging (ph_scavenge), for release, the limit and the background
  * scavenger: two-phase per run, as pagealloc.h describes: take under the
  * shard lock (the run is marked allocated and counted in `inflight`),
  * unlock, sysmem_unused, lock, done. Release and the limit flush the page
  * caches first; the background scavenger does not (Go's does not either).
- * The scavenger's goal (heap_excess): retained memory (Ready arena bytes)
+ * The scavenger's goal (ph_excess): retained memory (Ready arena bytes)
  * at most 10% above recent in-use, where "recent" is a peak that decays
  * linearly to the current in-use over one second; and Ready memory plus
  * metadata below 95% of the limit. Its pacing is in scavenger.c.
@@ -225,7 +225,7 @@ static inline int heap_live(const pageheap *h)
 
 /* Report call(addr, npages) on a handle that is not a live heap; 1 if so.
  * (heap.c) */
-int heap_bad(const pageheap *h, const char *call, uintptr_t addr, size_t npages);
+int ph_heap_bad(const pageheap *h, const char *call, uintptr_t addr, size_t npages);
 
 static inline uint64_t now_ns(const pageheap *h)
 {
@@ -267,44 +267,44 @@ static inline uint64_t meta_total(pageheap *h)
 /* threads.c */
 /* The calling thread's record, created on first use; NULL if it cannot be
  * (the caller then goes without a cache). */
-ph_thread *thread_get(pageheap *h);
+ph_thread *ph_thread_get(pageheap *h);
 /* The pthread key's destructor: the thread is exiting. */
-void       thread_exit(void *arg);
+void       ph_thread_exit(void *arg);
 /* Make the released pages of t's freshly refilled cache Ready (busy held). */
-void       cache_make_ready(pageheap *h, ph_thread *t);
+void       ph_cache_make_ready(pageheap *h, ph_thread *t);
 
 /* grow.c */
 /* Shard + 1 owning the chunk of addr, 0 if not the heap's. Any thread. */
-unsigned   map_get(pageheap *h, uintptr_t a);
+unsigned   ph_map_get(pageheap *h, uintptr_t a);
 /* Give shard si at least npages more pages. No lock held. */
-int        heap_grow(pageheap *h, unsigned si, size_t npages);
+int        ph_grow(pageheap *h, unsigned si, size_t npages);
 /* Return the arenas, the grown-range records and the chunk map (delete). */
-void       grow_destroy(pageheap *h);
+void       ph_grow_destroy(pageheap *h);
 
 /* limit.c */
 /* Release at least want bytes of free resident memory; no lock held. */
-size_t     heap_scavenge(pageheap *h, size_t want);
+size_t     ph_scavenge(pageheap *h, size_t want);
 /* Flush the caches and scavenge want bytes, timed as an assist. */
-size_t     heap_assist(pageheap *h, size_t want);
+size_t     ph_assist(pageheap *h, size_t want);
 /* Bytes by which Ready memory + metadata + extra exceeds the limit. */
-uint64_t   over_limit(pageheap *h, uint64_t extra);
+uint64_t   ph_over_limit(pageheap *h, uint64_t extra);
 /* Add bytes to ready if the limit allows (always without a limit). */
-int        admit(pageheap *h, uint64_t bytes);
+int        ph_admit(pageheap *h, uint64_t bytes);
 /* The background scavenger's hooks (pa_scav_hooks). */
-uint64_t   hook_now(void *arg);
-size_t     heap_excess(void *arg, uint64_t now);
-size_t     hook_release(void *arg, size_t max);
+uint64_t   ph_hook_now(void *arg);
+size_t     ph_excess(void *arg, uint64_t now);
+size_t     ph_hook_release(void *arg, size_t max);
 
 /* guard.c */
 /* Map the guarded (Reserved) pages among the scavenged pages of a run just
  * allocated (bit i of scav: page i scavenged). 0 or an errno value. */
-int        guard_unprotect(pageheap *h, uintptr_t base, size_t npages, const uint64_t *scav);
+int        ph_guard_unprotect(pageheap *h, uintptr_t base, size_t npages, const uint64_t *scav);
 /* Guard mode's free of a validated run; 1 if done, 0 if the pages could
  * not be protected (the caller frees them normally). */
-int        guard_free(pageheap *h, ph_shard *s, uintptr_t a, size_t npages);
+int        ph_guard_free(pageheap *h, ph_shard *s, uintptr_t a, size_t npages);
 
 /* stats.c */
 /* reg_mu held iff reg_held. */
-void       stats_fill(pageheap *h, pageheap_stats *out, int reg_held);
+void       ph_stats_fill(pageheap *h, pageheap_stats *out, int reg_held);
 
 #endif /* PAGEALLOC_PAGEHEAP_HEAP_H */

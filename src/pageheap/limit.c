@@ -11,7 +11,7 @@
 
 /* Release at least want bytes of free resident memory (two-phase, no lock
  * across the system call); returns the bytes released. No lock held. */
-size_t heap_scavenge(pageheap *h, size_t want)
+size_t ph_scavenge(pageheap *h, size_t want)
 {
     size_t done = 0;
     for (unsigned k = 0; k < h->nshards && done < want; k++) {
@@ -46,11 +46,11 @@ size_t heap_scavenge(pageheap *h, size_t want)
 }
 
 /* Flush the caches and scavenge want bytes, timed as an assist. */
-size_t heap_assist(pageheap *h, size_t want)
+size_t ph_assist(pageheap *h, size_t want)
 {
     uint64_t t0 = now_ns(h);
     pageheap_flush_caches(h);
-    size_t r = heap_scavenge(h, want);
+    size_t r = ph_scavenge(h, want);
     uint64_t t1 = now_ns(h);
     ctr_add(&h->assist_ns, t1 > t0 ? t1 - t0 : 0);
     return r;
@@ -58,13 +58,13 @@ size_t heap_assist(pageheap *h, size_t want)
 
 PA_API size_t pageheap_release(pageheap *h, size_t nbytes)
 {
-    if (heap_bad(h, "pageheap_release", 0, nbytes / PH_PAGE))
+    if (ph_heap_bad(h, "pageheap_release", 0, nbytes / PH_PAGE))
         return 0;
-    return heap_assist(h, nbytes);
+    return ph_assist(h, nbytes);
 }
 
 /* Bytes by which Ready memory + metadata + extra exceeds the limit. */
-uint64_t over_limit(pageheap *h, uint64_t extra)
+uint64_t ph_over_limit(pageheap *h, uint64_t extra)
 {
     uint64_t lim = ld(&h->limit);
     if (!lim)
@@ -75,13 +75,13 @@ uint64_t over_limit(pageheap *h, uint64_t extra)
 
 PA_API size_t pageheap_set_limit(pageheap *h, uint64_t limit)
 {
-    if (heap_bad(h, "pageheap_set_limit", 0, (size_t)(limit / PH_PAGE)))
+    if (ph_heap_bad(h, "pageheap_set_limit", 0, (size_t)(limit / PH_PAGE)))
         return 0;
     atomic_store_explicit(&h->limit, limit, memory_order_relaxed);
     size_t r = 0;
-    uint64_t over = over_limit(h, 0);
+    uint64_t over = ph_over_limit(h, 0);
     if (over)
-        r = heap_assist(h, over);
+        r = ph_assist(h, over);
     if (h->scav_on)
         pa_scavenger_kick(&h->scav);
     return r;
@@ -89,12 +89,12 @@ PA_API size_t pageheap_set_limit(pageheap *h, uint64_t limit)
 
 PA_API uint64_t pageheap_get_limit(const pageheap *h)
 {
-    if (heap_bad(h, "pageheap_get_limit", 0, 0))
+    if (ph_heap_bad(h, "pageheap_get_limit", 0, 0))
         return 0;
     return atomic_load_explicit(&((pageheap *)h)->limit, memory_order_relaxed);
 }
 /* Add bytes to ready if the limit allows (always without a limit). */
-int admit(pageheap *h, uint64_t bytes)
+int ph_admit(pageheap *h, uint64_t bytes)
 {
     uint64_t cur = ld(&h->ready);
     for (;;) {
@@ -108,17 +108,17 @@ int admit(pageheap *h, uint64_t bytes)
 }
 /* ---- The background scavenger's view of the heap ------------------------------------ */
 
-uint64_t hook_now(void *arg)
+uint64_t ph_hook_now(void *arg)
 {
     return now_ns(arg);
 }
 
 /* Bytes above the scavenger's goal (see the file header). */
-size_t heap_excess(void *arg, uint64_t now)
+size_t ph_excess(void *arg, uint64_t now)
 {
     pageheap *h = arg;
     pageheap_stats st;
-    stats_fill(h, &st, 0);
+    ph_stats_fill(h, &st, 0);
     pthread_mutex_lock(&h->goal_mu);
     if (st.in_use_bytes >= h->peak_in_use) {
         h->peak_in_use = st.in_use_bytes;
@@ -146,8 +146,8 @@ size_t heap_excess(void *arg, uint64_t now)
     return ex > SIZE_MAX ? SIZE_MAX : (size_t)ex;
 }
 
-size_t hook_release(void *arg, size_t max)
+size_t ph_hook_release(void *arg, size_t max)
 {
-    return heap_scavenge(arg, max);
+    return ph_scavenge(arg, max);
 }
 

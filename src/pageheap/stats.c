@@ -1,6 +1,6 @@
 /*
  * stats.c - the page heap's statistics: gathered from the per-thread
- * counters, the shards and the OS-state counters (stats_fill; heap.h has
+ * counters, the shards and the OS-state counters (ph_stats_fill; heap.h has
  * their balance rules), and printed as JSON (one object, one member per
  * field of pageheap_stats, in declaration order, all integers). The text
  * is built by one formatter that writes into a caller's buffer with
@@ -14,7 +14,7 @@
 
 #include "pageheap/heap.h"
 
-void stats_fill(pageheap *h, pageheap_stats *out, int reg_held)
+void ph_stats_fill(pageheap *h, pageheap_stats *out, int reg_held)
 {
     memset(out, 0, sizeof(*out));
     out->version = PAGEHEAP_STATS_VERSION;
@@ -72,11 +72,11 @@ void stats_fill(pageheap *h, pageheap_stats *out, int reg_held)
 
 PA_API void pageheap_get_stats(pageheap *h, pageheap_stats *out)
 {
-    if (heap_bad(h, "pageheap_get_stats", (uintptr_t)out, 0)) {
+    if (ph_heap_bad(h, "pageheap_get_stats", (uintptr_t)out, 0)) {
         memset(out, 0, sizeof(*out));
         return;
     }
-    stats_fill(h, out, 0);
+    ph_stats_fill(h, out, 0);
 }
 
 /* Append to buf (size bytes in all) at *len, keeping *len the full length. */

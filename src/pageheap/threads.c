@@ -49,7 +49,7 @@ static void fold_counters(ph_counters *dst, ph_counters *src)
 }
 
 /* The key destructor: the thread is exiting. */
-void thread_exit(void *arg)
+void ph_thread_exit(void *arg)
 {
     ph_thread *t = arg;
     pageheap *h = t->heap;
@@ -72,7 +72,7 @@ void thread_exit(void *arg)
 
 /* The calling thread's state, created on first use; NULL if it cannot be
  * (the caller then goes without a cache). */
-ph_thread *thread_get(pageheap *h)
+ph_thread *ph_thread_get(pageheap *h)
 {
     ph_thread *t = pthread_getspecific(h->key);
     if (t)
@@ -95,7 +95,7 @@ ph_thread *thread_get(pageheap *h)
     h->threads = t;
     pthread_mutex_unlock(&h->reg_mu);
     if (pthread_setspecific(h->key, t) != 0) {
-        thread_exit(t);
+        ph_thread_exit(t);
         return NULL;
     }
     return t;
@@ -103,7 +103,7 @@ ph_thread *thread_get(pageheap *h)
 
 PA_API void pageheap_flush_caches(pageheap *h)
 {
-    if (heap_bad(h, "pageheap_flush_caches", 0, 0))
+    if (ph_heap_bad(h, "pageheap_flush_caches", 0, 0))
         return;
     pthread_mutex_lock(&h->reg_mu);
     for (ph_thread *t = h->threads; t; t = t->next) {
@@ -123,13 +123,13 @@ PA_API void pageheap_flush_caches(pageheap *h)
  * the allocations that get them make them Ready one by one as before.
  * t's busy flag held; no shard lock.
  */
-void cache_make_ready(pageheap *h, ph_thread *t)
+void ph_cache_make_ready(pageheap *h, ph_thread *t)
 {
     uint64_t scav = t->cache.scav & t->cache.cache;
     if (scav == 0)
         return;
     uint64_t bytes = (uint64_t)pa_popcount64(scav) * PH_PAGE;
-    if (!admit(h, bytes))
+    if (!ph_admit(h, bytes))
         return;
     unsigned flags = h->huge == PAGEHEAP_HUGE_OFF ? SYSMEM_USED_NO_HUGE : 0;
     uint64_t done = 0;
