@@ -1,0 +1,224 @@
+/*
+ * test_internal_api.c - the interfaces between the library's layers that
+ * users never call but the layers rely on:
+ *   - os/fixalloc.h: fixed-size metadata objects on OS memory (zeroed,
+ *     aligned, recycled, charged to the owner's stat, all returned);
+ *   - sysmem_state_span: one lookup for a run of pages in one state;
+ *   - pagealloc/heapapi.h: pa_alloc_bits reports exactly which pages of an
+ *     allocation were scavenged (checked against the chunk bitmaps read
+ *     before the call), across chunk boundaries and at every offset; and
+ *     pa_chunk_bits reads a grown chunk and refuses others.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "os/fixalloc.h"
+#include "pagealloc/heapapi.h"
+#include "pagealloc/pagealloc.h"
+#include "pagealloc/sysmem.h"
+#include "pagealloc/testing.h"
+
+#define PAGE  ((uintptr_t)PAGEALLOC_PAGE_SIZE)
+#define CHUNK ((uintptr_t)PAGEALLOC_CHUNK_SIZE)
+#define BASE  ((uintptr_t)0x3000000000)
+
+/* ---- fixalloc ------------------------------------------------------------- */
+
+static void test_fixalloc_objects(void **state)
+{
+    (void)state;
+    sysmem_stat st = { 0 };
+    pa_fixalloc f;
+    assert_int_equal(pa_fixalloc_init(&f, 200, 64, &st), 0);
+    assert_int_equal(sysmem_stat_load(&st), 0);     /* nothing taken yet */
+    enum { N = 1000 };
+    static unsigned char *obj[N];
+    for (int i = 0; i < N; i++) {
+        obj[i] = pa_fixalloc_alloc(&f, NULL);
+        assert_non_null(obj[i]);
+        assert_int_equal((uintptr_t)obj[i] % 64, 0);
+        for (int k = 0; k < 200; k++)
+            assert_int_equal(obj[i][k], 0);
+        memset(obj[i], 0xa5, 200);
+        for (int j = 0; j < i; j += 97)           /* no overlap with others */
+            assert_true(obj[j] + 256 <= obj[i] || obj[i] + 256 <= obj[j]);
+    }
+    assert_int_equal(f.inuse, N);
+    uint64_t charged = sysmem_stat_load(&st);
+    assert_true(charged >= (uint64_t)N * 256);
+    assert_true(charged <= (uint64_t)N * 256 + 2 * PA_FIXALLOC_BLOCK);
+    /* Freed objects come back zeroed, and no new block is taken. */
+    for (int i = 0; i < N; i += 2)
+        pa_fixalloc_free(&f, obj[i]);
+    for (int i = 0; i < N; i += 2) {
+        unsigned char *p = pa_fixalloc_alloc(&f, NULL);
+        assert_non_null(p);
+        for (int k = 0; k < 200; k++)
+            assert_int_equal(p[k], 0);
+    }
+    assert_int_equal(sysmem_stat_load(&st), charged);
+    assert_int_equal(f.inuse, N);
+    pa_fixalloc_destroy(&f);
+    assert_int_equal(sysmem_stat_load(&st), 0);     /* every block returned */
+}
+
+static void test_fixalloc_bad_init_and_big_objects(void **state)
+{
+    (void)state;
+    pa_fixalloc f;
+    assert_int_equal(pa_fixalloc_init(&f, 0, 0, NULL), EINVAL);
+    assert_int_equal(pa_fixalloc_init(&f, 8, 3, NULL), EINVAL);
+    assert_int_equal(pa_fixalloc_init(&f, 8, 8192, NULL), EINVAL);
+    sysmem_stat st = { 0 };
+    /* An object larger than a block gets a block of its own. */
+    assert_int_equal(pa_fixalloc_init(&f, 3 * PA_FIXALLOC_BLOCK, 0, &st), 0);
+    void *a = pa_fixalloc_alloc(&f, NULL), *b = pa_fixalloc_alloc(&f, NULL);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_ptr_not_equal(a, b);
+    memset(a, 1, 3 * PA_FIXALLOC_BLOCK);
+    memset(b, 2, 3 * PA_FIXALLOC_BLOCK);
+    assert_int_equal(((unsigned char *)a)[3 * PA_FIXALLOC_BLOCK - 1], 1);
+    pa_fixalloc_destroy(&f);
+    assert_int_equal(sysmem_stat_load(&st), 0);
+}
+
+/* ---- sysmem_state_span ---------------------------------------------------- */
+
+static void test_state_span(void **state)
+{
+    (void)state;
+    sysmem_caps caps;
+    sysmem_get_caps(&caps);
+    size_t pg = caps.page_size;
+    char *r;
+    assert_int_equal(sysmem_reserve(NULL, 16 * pg, (void **)&r), 0);
+    sysmem_stat st = { 0 };
+    assert_int_equal(sysmem_map(r + 4 * pg, 8 * pg, &st), 0);    /* Prepared */
+    assert_int_equal(sysmem_used(r + 6 * pg, 2 * pg), 0);        /* Ready */
+    sysmem_state s;
+    assert_int_equal(sysmem_state_span(r, 16 * pg, &s), 4 * pg);
+    assert_int_equal(s, SYSMEM_RESERVED);
+    assert_int_equal(sysmem_state_span(r + 4 * pg, 16 * pg, &s), 2 * pg);
+    assert_int_equal(s, SYSMEM_PREPARED);
+    assert_int_equal(sysmem_state_span(r + 6 * pg + 5, 100 * pg, &s), 2 * pg);
+    assert_int_equal(s, SYSMEM_READY);
+    assert_int_equal(sysmem_state_span(r + 8 * pg, 3 * pg, &s), 3 * pg);  /* capped */
+    assert_int_equal(s, SYSMEM_PREPARED);
+    assert_int_equal(sysmem_state_span(r + 12 * pg, 4 * pg, NULL), 4 * pg);
+    assert_int_equal(sysmem_free(r, 16 * pg, &st), 0);
+    assert_int_equal(sysmem_state_span(r, 16 * pg, &s), 16 * pg);
+    assert_int_equal(s, SYSMEM_NONE);
+}
+
+/* ---- pa_alloc_bits ------------------------------------------------------------- */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint64_t next(void)
+{
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return rng * 0x2545f4914f6cdd1dull;
+}
+
+/* The scavenged bit of page a, read from the chunk bitmaps. */
+static int scav_bit(const pagealloc *pa, uintptr_t a)
+{
+    uint64_t sb[8];
+    assert_true(pa_chunk_bits(pa, a & ~(CHUNK - 1), NULL, sb));
+    unsigned p = (unsigned)((a & (CHUNK - 1)) / PAGE);
+    return (int)(sb[p / 64] >> (p % 64) & 1);
+}
+
+static void test_alloc_bits_exact(void **state)
+{
+    (void)state;
+    pagealloc *pa = pagealloc_new(&(pagealloc_options){ .unbacked = 1 });
+    assert_non_null(pa);
+    assert_int_equal(pagealloc_grow(pa, BASE, 8 * CHUNK), 0);
+    /* Mix scavenged and resident free pages: allocate everything, free
+     * random runs resident (pagealloc_free) or scavenged (test_free). */
+    size_t total = 8 * CHUNK / PAGE;
+    assert_int_equal(pagealloc_alloc(pa, total, NULL), BASE);
+    for (size_t i = 0; i < total;) {
+        size_t n = 1 + next() % 40;
+        if (i + n > total)
+            n = total - i;
+        if (next() & 1)
+            pagealloc_free(pa, BASE + i * PAGE, n);
+        else
+            pagealloc_test_free(pa, BASE + i * PAGE, n);
+        i += n;
+    }
+    /* Allocate runs of many sizes; each answer's bits must equal the
+     * scavenged bits its pages had. */
+    static uint64_t bits[(8 * 512 + 63) / 64 + 1];
+    static int want[8 * 512];
+    size_t seen_scav = 0, seen_resident = 0;
+    for (int round = 0; round < 200; round++) {
+        size_t n = round % 7 == 0 ? 600 + next() % 900 : 1 + next() % 130;
+        /* Find the answer first fit will give: read bits of the whole heap. */
+        for (size_t i = 0; i < total; i++)
+            want[i] = scav_bit(pa, BASE + i * PAGE);
+        bits[pa_scav_words(n)] = 0xdeadbeefull;         /* guard word */
+        size_t sb;
+        uintptr_t a = pa_alloc_bits(pa, n, &sb, bits);
+        if (a == 0)
+            break;
+        assert_int_equal(bits[pa_scav_words(n)], 0xdeadbeefull);
+        size_t first = (a - BASE) / PAGE, count = 0;
+        for (size_t i = 0; i < n; i++) {
+            int got = (int)(bits[i / 64] >> (i % 64) & 1);
+            assert_int_equal(got, want[first + i]);
+            count += (size_t)got;
+        }
+        for (size_t i = n; i < pa_scav_words(n) * 64; i++)
+            assert_int_equal(bits[i / 64] >> (i % 64) & 1, 0);
+        assert_int_equal(sb, count * PAGE);
+        seen_scav += count;
+        seen_resident += n - count;
+        if (next() % 3 == 0)
+            pagealloc_test_free(pa, a, n);
+    }
+    assert_true(seen_scav > 1000 && seen_resident > 1000);    /* both kinds met */
+    char msg[200];
+    assert_int_equal(pagealloc_check(pa, msg, sizeof msg), 0);
+    pagealloc_delete(pa);
+}
+
+static void test_chunk_bits(void **state)
+{
+    (void)state;
+    pagealloc *pa = pagealloc_new(&(pagealloc_options){ .unbacked = 1 });
+    assert_non_null(pa);
+    assert_int_equal(pagealloc_grow(pa, BASE, 2 * CHUNK), 0);
+    uint64_t ab[8], sb[8];
+    assert_true(pa_chunk_bits(pa, BASE + CHUNK, ab, sb));
+    for (int w = 0; w < 8; w++) {
+        assert_int_equal(ab[w], 0);
+        assert_int_equal(sb[w], ~(uint64_t)0);          /* grown memory is released */
+    }
+    assert_false(pa_chunk_bits(pa, BASE + 2 * CHUNK, ab, sb));
+    assert_false(pa_chunk_bits(pa, BASE - CHUNK, NULL, NULL));
+    assert_false(pa_chunk_bits(pa, ~(uintptr_t)0 & ~(CHUNK - 1), NULL, NULL));
+    pagealloc_delete(pa);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fixalloc_objects),
+        cmocka_unit_test(test_fixalloc_bad_init_and_big_objects),
+        cmocka_unit_test(test_state_span),
+        cmocka_unit_test(test_alloc_bits_exact),
+        cmocka_unit_test(test_chunk_bits),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
