@@ -106,6 +106,8 @@ static int check_locked(pageheap *h, char *msg, size_t size)
             if (!pa_chunk_bits(pa, c, ab, sb))
                 return check_fail(msg, size, "pageheap_check: chunk %#lx: not in its allocator",
                                   (unsigned long)c);
+            uintptr_t span_end = c;          /* pages [.., span_end) share span_st */
+            sysmem_state span_st = SYSMEM_NONE;
             for (unsigned p = 0; p < PAGEALLOC_CHUNK_PAGES; p++) {
                 uintptr_t a = c + (uintptr_t)p * PH_PAGE;
                 int al = (int)(ab[p / 64] >> (p % 64) & 1), sc = (int)(sb[p / 64] >> (p % 64) & 1);
@@ -113,7 +115,9 @@ static int check_locked(pageheap *h, char *msg, size_t size)
                 if (al && in_cache(h, g->shard, a, &cs))
                     sc = cs;
                 sysmem_state want = sc ? SYSMEM_PREPARED : SYSMEM_READY;
-                sysmem_state got = sysmem_state_of((void *)a);
+                if (a >= span_end)              /* one OS-layer lookup per run */
+                    span_end = a + sysmem_state_span((void *)a, c + PH_CHUNK - a, &span_st);
+                sysmem_state got = span_st;
                 if (h->guard && sc && !al && got == SYSMEM_RESERVED) {
                     guarded_pages++;       /* freed and guarded */
                     continue;

@@ -44,9 +44,11 @@
  * under its busy flag only; an empty cache is refilled with one
  * pagealloc_alloc_to_cache under the shard lock (Go's per-P cache rule).
  * Otherwise, or if the cache cannot fit n, pagealloc_alloc under the shard
- * lock; if the shard has no room, grow it and retry. Then, if the run
- * contains scavenged bytes, they are admitted against the limit (below)
- * and made Ready with sysmem_used, without any heap lock.
+ * lock; if the shard has no room, grow it and retry. The allocator says
+ * which pages of the run were scavenged (a bitmap: pagealloc/heapapi.h,
+ * or the cache's scav word); if any were, their bytes are admitted
+ * against the limit (below) and exactly those pages are made Ready, one
+ * sysmem_used per run of them, without any heap lock.
  *
  * Memory limit. `ready` counts arena bytes that are Ready or admitted to
  * become Ready; admission is a compare-and-swap that keeps ready +
@@ -54,8 +56,8 @@
  * cache and scavenges the excess (as Go's memory-limit assist); then it is
  * retried. If it is refused again, a soft limit admits anyway and a hard
  * limit undoes the allocation (each page goes back to the allocator in the
- * state it was in: Ready pages as free and resident, Prepared ones as
- * scavenged) and fails with ENOMEM.
+ * state the bitmap says it was in: resident pages as free and resident,
+ * scavenged ones as scavenged; no OS query) and fails with ENOMEM.
  *
  * Scavenging (ph_scavenge), for release, the limit and the background
  * scavenger: two-phase per run, as pagealloc.h describes: take under the
@@ -68,18 +70,37 @@
  * metadata below 95% of the limit. Its pacing is in scavenger.c.
  *
  * Locks, in the order they may be taken: reg_mu (registry) -> a thread's
- * busy flag -> grow_mu -> a shard's mu -> sysmem's own lock. Nothing is
- * taken while holding a shard lock except sysmem (via nothing here: no
- * system call is made under a shard lock). The fast path takes one busy
- * flag (an atomic exchange and a release store).
+ * busy flag -> grow_mu -> a shard's mu -> the OS layer's registry lock;
+ * the fixed-size allocators' own mutexes (thread and range records) are
+ * leaves, taken under reg_mu or grow_mu. What is under which lock:
+ *   - a shard's mu: allocator calls only, with one exception: the grow
+ *     in ph_grow holds it across pagealloc_grow, which commits the new
+ *     range's allocator metadata through the OS layer (a few mmap-free
+ *     sysmem_map/sysmem_used calls per grow, none when already committed);
+ *     sysmem_used, sysmem_unused and sysmem_fault of heap memory never
+ *     run under it (two-phase scavenging, below);
+ *   - grow_mu: arena reservation and mapping (system calls) and the
+ *     chunk map, which growth alone writes;
+ *   - reg_mu: the thread list; a thread's cache flush takes its shard's
+ *     mu under it;
+ *   - a busy flag: the owner's cache; refills take the shard's mu.
+ * The fast path takes one busy flag (an atomic exchange and a release
+ * store).
  *
  * Guard mode (options.guard): a free validates under the shard lock,
  * then sysmem_fault's the pages (Ready -> Reserved) without a lock, then
  * returns them to the allocator as scavenged (scavenge_done, one chunk at
  * a time); `guarded` counts those bytes. The pages stay allocated until
  * they are Reserved, so nobody can be handed a page being protected. An
- * allocation whose run has scavenged bytes maps its Reserved pages again
- * (sysmem_map) before sysmem_used. Page caches are off in guard mode.
+ * allocation whose run has scavenged pages maps the Reserved ones among
+ * them again (sysmem_map; the OS layer says where they are, one
+ * sysmem_state_span per run) before sysmem_used. Page caches are off in
+ * guard mode.
+ *
+ * Metadata: the heap struct, the chunk map, and the thread and range
+ * records (from two fixed-size allocators, os/fixalloc.h: the library
+ * never calls malloc) are OS memory charged to meta_stat; each shard's
+ * allocator keeps its own (shard.meta). Both count against the limit.
  *
  * Handles: `magic` (PH_MAGIC while live) is checked on entry to every
  * public call; see pageheap.h for what that can and cannot catch.
