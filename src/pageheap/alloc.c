@@ -192,6 +192,40 @@ static uintptr_t shard_alloc(pageheap *h, unsigned si, size_t npages, size_t *sc
     }
 }
 
+/*
+ * Make the released pages of t's freshly refilled cache Ready at once: one
+ * sysmem_used per run of them instead of one per allocation, so that the
+ * cache's allocations make no system call and take no OS-layer lock
+ * (which all threads share). Only when the limit admits the whole lot;
+ * otherwise, and for any run the OS refuses, the pages stay released and
+ * the allocations that get them make them Ready one by one as before.
+ * t's busy flag held; no shard lock.
+ */
+static void cache_make_ready(pageheap *h, ph_thread *t)
+{
+    uint64_t scav = t->cache.scav & t->cache.cache;
+    if (scav == 0)
+        return;
+    uint64_t bytes = (uint64_t)pa_popcount64(scav) * PH_PAGE;
+    if (!ph_admit(h, bytes))
+        return;
+    unsigned flags = h->huge == PAGEHEAP_HUGE_OFF ? SYSMEM_USED_NO_HUGE : 0;
+    uint64_t done = 0;
+    while (scav) {
+        unsigned lo = (unsigned)__builtin_ctzll(scav);
+        uint64_t run = scav >> lo;
+        unsigned len = ~run == 0 ? 64 - lo : (unsigned)__builtin_ctzll(~run);
+        uint64_t mask = (len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1)) << lo;
+        if (sysmem_used_ex((void *)(t->cache.base + lo * PH_PAGE), len * PH_PAGE, flags) != 0)
+            break;
+        t->cache.scav &= ~mask;
+        scav &= ~mask;
+        done += len * PH_PAGE;
+    }
+    if (done < bytes)
+        ctr_sub(&h->ready, bytes - done);
+}
+
 /* The cache path: n < 16 pages from t's page cache, refilled when empty.
  * *scav receives which of them were scavenged. 0 if the cache cannot fit
  * n. No shard lock held on entry. */
@@ -205,7 +239,7 @@ static uintptr_t cache_alloc(pageheap *h, ph_thread *t, size_t npages, size_t *s
         t->cache = pagealloc_alloc_to_cache(s->pa);
         PA_DEBUG_AFTER(s->pa, "pagealloc_alloc_to_cache", t->cache.base, PAGEALLOC_CACHE_PAGES);
         pthread_mutex_unlock(&s->mu);
-        ph_cache_make_ready(h, t);
+        cache_make_ready(h, t);
     }
     uint64_t before = t->cache.scav;
     uintptr_t base = pagealloc_cache_alloc(&t->cache, npages, scav_bytes);

@@ -10,17 +10,6 @@
 
 #include "pageheap/heap.h"
 
-int ph_heap_bad(const pageheap *h, const char *call, uintptr_t addr, size_t npages)
-{
-    if (heap_live(h))
-        return 0;
-    char rule[128];
-    snprintf(rule, sizeof rule, "handle %#lx is not a live pageheap (NULL, deleted or foreign)",
-             (unsigned long)(uintptr_t)h);
-    pa_report(call, addr, npages, rule);
-    return 1;
-}
-
 static uint64_t monotonic_ns(void *arg)
 {
     (void)arg;

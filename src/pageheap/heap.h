@@ -118,6 +118,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "base/bits.h"
 #include "base/export.h"
@@ -244,9 +245,17 @@ static inline int heap_live(const pageheap *h)
     return h && h->magic == PH_MAGIC;
 }
 
-/* Report call(addr, npages) on a handle that is not a live heap; 1 if so.
- * (heap.c) */
-int ph_heap_bad(const pageheap *h, const char *call, uintptr_t addr, size_t npages);
+/* Report call(addr, npages) on a handle that is not a live heap; 1 if so. */
+static inline int ph_heap_bad(const pageheap *h, const char *call, uintptr_t addr, size_t npages)
+{
+    if (heap_live(h))
+        return 0;
+    char rule[128];
+    snprintf(rule, sizeof rule, "handle %#lx is not a live pageheap (NULL, deleted or foreign)",
+             (unsigned long)(uintptr_t)h);
+    pa_report(call, addr, npages, rule);
+    return 1;
+}
 
 static inline uint64_t now_ns(const pageheap *h)
 {
@@ -291,8 +300,6 @@ static inline uint64_t meta_total(pageheap *h)
 ph_thread *ph_thread_get(pageheap *h);
 /* The pthread key's destructor: the thread is exiting. */
 void       ph_thread_exit(void *arg);
-/* Make the released pages of t's freshly refilled cache Ready (busy held). */
-void       ph_cache_make_ready(pageheap *h, ph_thread *t);
 
 /* grow.c */
 /* Shard + 1 owning the chunk of addr, 0 if not the heap's. Any thread. */

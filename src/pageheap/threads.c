@@ -113,38 +113,3 @@ PA_API void pageheap_flush_caches(pageheap *h)
     }
     pthread_mutex_unlock(&h->reg_mu);
 }
-
-/*
- * Make the released pages of t's freshly refilled cache Ready at once: one
- * sysmem_used per run of them instead of one per allocation, so that the
- * cache's allocations make no system call and take no OS-layer lock
- * (which all threads share). Only when the limit admits the whole lot;
- * otherwise, and for any run the OS refuses, the pages stay released and
- * the allocations that get them make them Ready one by one as before.
- * t's busy flag held; no shard lock.
- */
-void ph_cache_make_ready(pageheap *h, ph_thread *t)
-{
-    uint64_t scav = t->cache.scav & t->cache.cache;
-    if (scav == 0)
-        return;
-    uint64_t bytes = (uint64_t)pa_popcount64(scav) * PH_PAGE;
-    if (!ph_admit(h, bytes))
-        return;
-    unsigned flags = h->huge == PAGEHEAP_HUGE_OFF ? SYSMEM_USED_NO_HUGE : 0;
-    uint64_t done = 0;
-    while (scav) {
-        unsigned lo = (unsigned)__builtin_ctzll(scav);
-        uint64_t run = scav >> lo;
-        unsigned len = ~run == 0 ? 64 - lo : (unsigned)__builtin_ctzll(~run);
-        uint64_t mask = (len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1)) << lo;
-        if (sysmem_used_ex((void *)(t->cache.base + lo * PH_PAGE), len * PH_PAGE, flags) != 0)
-            break;
-        t->cache.scav &= ~mask;
-        scav &= ~mask;
-        done += len * PH_PAGE;
-    }
-    if (done < bytes)
-        ctr_sub(&h->ready, bytes - done);
-}
-
