@@ -20,7 +20,8 @@
  * on one allocator (pageheap.h is the thread-safe heap built on it).
  *
  * Error convention: functions returning int return 0 or an errno value and
- * change nothing on error. An invalid free (outside the heap, unaligned,
+ * change nothing on error (pagealloc_grow says exactly what a failed grow
+ * keeps: committed metadata). An invalid free (outside the heap, unaligned,
  * pages not allocated) is reported to the error handler, which by default
  * prints one line naming the call, the address, the page count and the
  * broken rule, and aborts.
