@@ -63,8 +63,8 @@ static const char *const geo_names[] = {"one-chunk", "contiguous", "split", "big
 
 static void run_suite(const suite *s, unsigned idx)
 {
-    pa_xrng rng;
-    pa_xrng_seed(&rng, g_seed ^ (0x9e3779b97f4a7c15ull * (idx + 1)));
+    rng_xoshiro rng;
+    rng_xoshiro_seed(&rng, g_seed ^ (0x9e3779b97f4a7c15ull * (idx + 1)));
     uint64_t budget = (uint64_t)(TOTAL_OPS * s->share * g_scale);
     if (budget < 2000)
         budget = 2000;
@@ -74,11 +74,11 @@ static void run_suite(const suite *s, unsigned idx)
     while (done < budget) {
         pa_gen_config cfg;
         memset(&cfg, 0, sizeof cfg);
-        unsigned pick = (unsigned)pa_xrng_below(&rng, 2);
+        unsigned pick = (unsigned)rng_xoshiro_below(&rng, 2);
         cfg.phys_page_size = s->phys[pick];
         cfg.huge_page_size = s->huge[pick];
-        cfg.geometry = s->geo >= 0 ? s->geo : (int)pa_xrng_below(&rng, PA_GEO_COUNT);
-        cfg.nops = pa_xrng_range(&rng, 2000, 40000);
+        cfg.geometry = s->geo >= 0 ? s->geo : (int)rng_xoshiro_below(&rng, PA_GEO_COUNT);
+        cfg.nops = rng_xoshiro_range(&rng, 2000, 40000);
         if (cfg.nops > budget - done)
             cfg.nops = budget - done < 500 ? 500 : budget - done;
         cfg.check_every = 500;

@@ -26,46 +26,6 @@
 /* helpers                                                                */
 /* ===================================================================== */
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-void pa_xrng_seed(pa_xrng *r, uint64_t seed)
-{
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&seed);
-}
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t pa_xrng_next(pa_xrng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
-    s[2] ^= t; s[3] = rotl(s[3], 45);
-    return res;
-}
-
-uint64_t pa_xrng_below(pa_xrng *r, uint64_t n)
-{
-    /* Lemire-free simple rejection: unbiased and obvious. */
-    uint64_t lim = UINT64_MAX - UINT64_MAX % n, x;
-    do x = pa_xrng_next(r); while (x >= lim);
-    return x % n;
-}
-
-uint64_t pa_xrng_range(pa_xrng *r, uint64_t lo, uint64_t hi)
-{
-    if (hi - lo == UINT64_MAX)
-        return pa_xrng_next(r);
-    return lo + pa_xrng_below(r, hi - lo + 1);
-}
-
 uint64_t pa_test_seed(void)
 {
     const char *s = getenv("PAGEALLOC_TEST_SEED");
@@ -75,7 +35,7 @@ uint64_t pa_test_seed(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t x = (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec ^
                  ((uint64_t)getpid() << 32);
-    return splitmix64(&x);
+    return rng_splitmix64(&x);
 }
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -1157,7 +1117,7 @@ int pa_runner_exec(pa_runner *r, const pa_op *op, pa_answer *ans, pa_strbuf *tex
 typedef struct live_run { uintptr_t addr; size_t n; } live_run;
 
 typedef struct gen {
-    pa_xrng              *rng;
+    rng_xoshiro              *rng;
     const pa_gen_config *cfg;
     pa_gen_result       *res;
     pa_runner           *run;
@@ -1211,13 +1171,13 @@ static int emit(gen *g, pa_op op, pa_answer *ans)
 /* Plan the grows of one geometry; returns how many to do at the start. */
 static size_t make_plan(gen *g)
 {
-    pa_xrng *rng = g->rng;
+    rng_xoshiro *rng = g->rng;
     uintptr_t b;
     int geo = g->cfg->geometry;
-    switch (pa_xrng_below(rng, geo == PA_GEO_SPLIT || geo == PA_GEO_MANY ? 3 : 5)) {
+    switch (rng_xoshiro_below(rng, geo == PA_GEO_SPLIT || geo == PA_GEO_MANY ? 3 : 5)) {
     case 0:  b = 0x3000000000; break;       /* Go's tests' BaseChunkIdx */
     case 1:  b = 0xc000000000; break;       /* Go's first heap hint */
-    case 2:  b = (uintptr_t)pa_xrng_range(rng, ((uintptr_t)1 << 30) / CHUNK,
+    case 2:  b = (uintptr_t)rng_xoshiro_range(rng, ((uintptr_t)1 << 30) / CHUNK,
                                           ((uintptr_t)1 << 45) / CHUNK) * CHUNK;
              break;
     case 3:  b = CHUNK; break;              /* the lowest valid chunk */
@@ -1231,30 +1191,30 @@ static size_t make_plan(gen *g)
         PLAN(b, CHUNK);
         break;
     case PA_GEO_CONTIG: {
-        size_t n = (size_t)pa_xrng_range(rng, 2, 8);
-        switch (pa_xrng_below(rng, 4)) {
+        size_t n = (size_t)rng_xoshiro_range(rng, 2, 8);
+        switch (rng_xoshiro_below(rng, 4)) {
         case 0:
             PLAN(b, n * CHUNK);
             break;
         case 1:   /* ascending, later chunks grown when needed */
             for (size_t i = 0; i < n; i++)
                 PLAN(b + i * CHUNK, CHUNK);
-            ninit = (size_t)pa_xrng_range(rng, 1, n);
+            ninit = (size_t)rng_xoshiro_range(rng, 1, n);
             break;
         case 2:   /* descending: every grow lands right below the heap */
             for (size_t i = n; i-- > 0;)
                 PLAN(b + i * CHUNK, CHUNK);
-            ninit = (size_t)pa_xrng_range(rng, 1, n);
+            ninit = (size_t)rng_xoshiro_range(rng, 1, n);
             break;
         default:  /* random order, in pieces of 1-2 chunks */
             for (size_t i = 0; i < n;) {
-                size_t k = i + 1 < n ? (size_t)pa_xrng_range(rng, 1, 2) : 1;
+                size_t k = i + 1 < n ? (size_t)rng_xoshiro_range(rng, 1, 2) : 1;
                 PLAN(b + i * CHUNK, k * CHUNK);
                 i += k;
             }
-            ninit = (size_t)pa_xrng_range(rng, 1, g->nplan);
+            ninit = (size_t)rng_xoshiro_range(rng, 1, g->nplan);
             for (size_t i = g->nplan; i > 1; i--) {
-                size_t j = (size_t)pa_xrng_below(rng, i);
+                size_t j = (size_t)rng_xoshiro_below(rng, i);
                 __typeof__(g->plan[0]) t = g->plan[i - 1];
                 g->plan[i - 1] = g->plan[j];
                 g->plan[j] = t;
@@ -1263,73 +1223,73 @@ static size_t make_plan(gen *g)
         break;
     }
     case PA_GEO_SPLIT: {
-        size_t k = (size_t)pa_xrng_range(rng, 3, 6);
+        size_t k = (size_t)rng_xoshiro_range(rng, 3, 6);
         uintptr_t cur = b;
         for (size_t i = 0; i < k; i++) {
-            size_t sz = (size_t)pa_xrng_range(rng, 1, 3) * CHUNK;
+            size_t sz = (size_t)rng_xoshiro_range(rng, 1, 3) * CHUNK;
             if (i > 0) {
-                uint64_t r = pa_xrng_below(rng, 100);
+                uint64_t r = rng_xoshiro_below(rng, 100);
                 if (r < 15)
                     cur += 0;                                        /* adjacent */
                 else if (r < 40)
-                    cur += pa_xrng_range(rng, 1, 8) * CHUNK;          /* near */
+                    cur += rng_xoshiro_range(rng, 1, 8) * CHUNK;          /* near */
                 else if (r < 75)
-                    cur += pa_xrng_range(rng, 256, 4096) * CHUNK;     /* 1-16 GiB */
+                    cur += rng_xoshiro_range(rng, 256, 4096) * CHUNK;     /* 1-16 GiB */
                 else
-                    cur += pa_xrng_range(rng, 1u << 18, 1u << 20) * CHUNK; /* 1-4 TiB */
+                    cur += rng_xoshiro_range(rng, 1u << 18, 1u << 20) * CHUNK; /* 1-4 TiB */
             }
             PLAN(cur, sz);
             cur += sz;
         }
         for (size_t i = g->nplan; i > 1; i--) {
-            size_t j = (size_t)pa_xrng_below(rng, i);
+            size_t j = (size_t)rng_xoshiro_below(rng, i);
             __typeof__(g->plan[0]) t = g->plan[i - 1];
             g->plan[i - 1] = g->plan[j];
             g->plan[j] = t;
         }
-        ninit = (size_t)pa_xrng_range(rng, 1, k);
+        ninit = (size_t)rng_xoshiro_range(rng, 1, k);
         break;
     }
     case PA_GEO_MANY: {
-        size_t k = (size_t)pa_xrng_range(rng, 20, 60);
+        size_t k = (size_t)rng_xoshiro_range(rng, 20, 60);
         uintptr_t cur = b;
         for (size_t i = 0; i < k; i++) {
-            size_t sz = (size_t)pa_xrng_range(rng, 1, 2) * CHUNK;
-            if (i > 0 && pa_xrng_below(rng, 5) != 0)
-                cur += pa_xrng_range(rng, 1, 4) * CHUNK;
+            size_t sz = (size_t)rng_xoshiro_range(rng, 1, 2) * CHUNK;
+            if (i > 0 && rng_xoshiro_below(rng, 5) != 0)
+                cur += rng_xoshiro_range(rng, 1, 4) * CHUNK;
             PLAN(cur, sz);
             cur += sz;
         }
         for (size_t i = g->nplan; i > 1; i--) {
-            size_t j = (size_t)pa_xrng_below(rng, i);
+            size_t j = (size_t)rng_xoshiro_below(rng, i);
             __typeof__(g->plan[0]) t = g->plan[i - 1];
             g->plan[i - 1] = g->plan[j];
             g->plan[j] = t;
         }
-        ninit = (size_t)pa_xrng_range(rng, 1, k / 2);
+        ninit = (size_t)rng_xoshiro_range(rng, 1, k / 2);
         break;
     }
     default: { /* PA_GEO_BIG */
-        size_t n = (size_t)pa_xrng_range(rng, 16, 32);
-        if (pa_xrng_below(rng, 5) == 0) {
+        size_t n = (size_t)rng_xoshiro_range(rng, 16, 32);
+        if (rng_xoshiro_below(rng, 5) == 0) {
             /* 64-600 chunks straddling a 2 GiB (summary level 1) boundary. */
             uintptr_t l1 = (uintptr_t)2 << 30;
-            n = (size_t)pa_xrng_range(rng, 64, 600);
+            n = (size_t)rng_xoshiro_range(rng, 64, 600);
             uintptr_t edge = (b + l1 - 1) / l1 * l1;
             if (edge + n * CHUNK > ((uintptr_t)1 << 47))
                 edge -= l1;
             while (edge < (n + 1) * CHUNK)
                 edge += l1;
-            b = edge - (uintptr_t)pa_xrng_range(rng, 1, n - 1) * CHUNK;
+            b = edge - (uintptr_t)rng_xoshiro_range(rng, 1, n - 1) * CHUNK;
         }
         PLAN(b, n * CHUNK);
-        if (b < ((uintptr_t)1 << 46) && pa_xrng_below(rng, 2))
+        if (b < ((uintptr_t)1 << 46) && rng_xoshiro_below(rng, 2))
             PLAN(b + ((uintptr_t)1 << 38), CHUNK);
         else if (b > ((uintptr_t)65 << 30))
-            PLAN(b - ((uintptr_t)pa_xrng_range(rng, 1, 64) << 30), CHUNK);
+            PLAN(b - ((uintptr_t)rng_xoshiro_range(rng, 1, 64) << 30), CHUNK);
         else
-            PLAN(b + n * CHUNK + ((uintptr_t)pa_xrng_range(rng, 1, 64) << 30), CHUNK);
-        ninit = (size_t)pa_xrng_range(rng, 1, 2);
+            PLAN(b + n * CHUNK + ((uintptr_t)rng_xoshiro_range(rng, 1, 64) << 30), CHUNK);
+        ninit = (size_t)rng_xoshiro_range(rng, 1, 2);
         break;
     }
     }
@@ -1342,11 +1302,11 @@ static int do_grow(gen *g)
     uintptr_t base = g->plan[g->nextplan].base;
     size_t size = g->plan[g->nextplan].size;
     g->nextplan++;
-    if (!g->cfg->go_compatible && pa_xrng_below(g->rng, 3) == 0) {
+    if (!g->cfg->go_compatible && rng_xoshiro_below(g->rng, 3) == 0) {
         /* Same chunks, unaligned bounds: grow rounds out to chunks. */
         uintptr_t limit = base + size;
-        uintptr_t nb = base + (uintptr_t)pa_xrng_below(g->rng, CHUNK);
-        uintptr_t nl = limit - (uintptr_t)pa_xrng_below(g->rng, CHUNK - 1);
+        uintptr_t nb = base + (uintptr_t)rng_xoshiro_below(g->rng, CHUNK);
+        uintptr_t nl = limit - (uintptr_t)rng_xoshiro_below(g->rng, CHUNK - 1);
         if (nl <= nb)
             nl = nb + 1;
         base = nb;
@@ -1369,51 +1329,51 @@ static int do_bad_grow(gen *g)
     uintptr_t rg[1][2];
     size_t n = pa_model_in_use(m, rg, 1);
     pa_op op = {PA_OP_GROW, 0, 0};
-    switch (pa_xrng_below(g->rng, 3)) {
+    switch (rng_xoshiro_below(g->rng, 3)) {
     case 0:  /* empty */
-        op.a = (n ? rg[0][0] : (uintptr_t)0x3000000000) + pa_xrng_below(g->rng, 1000) * PG;
+        op.a = (n ? rg[0][0] : (uintptr_t)0x3000000000) + rng_xoshiro_below(g->rng, 1000) * PG;
         op.b = 0;
         break;
     case 1:  /* chunk 0 */
-        op.a = pa_xrng_below(g->rng, CHUNK);
-        op.b = pa_xrng_range(g->rng, 1, CHUNK);
+        op.a = rng_xoshiro_below(g->rng, CHUNK);
+        op.b = rng_xoshiro_range(g->rng, 1, CHUNK);
         break;
     default: /* overlaps the first in-use range */
         if (!n)
             return 0;
-        op.a = rg[0][0] + pa_xrng_below(g->rng, rg[0][1] - rg[0][0]);
-        op.b = pa_xrng_range(g->rng, 1, 3 * CHUNK);
+        op.a = rg[0][0] + rng_xoshiro_below(g->rng, rg[0][1] - rg[0][0]);
+        op.b = rng_xoshiro_range(g->rng, 1, 3 * CHUNK);
         break;
     }
     pa_answer a;
     return emit(g, op, &a);
 }
 
-static size_t alloc_size(pa_xrng *rng, size_t heap_pages)
+static size_t alloc_size(rng_xoshiro *rng, size_t heap_pages)
 {
-    uint64_t r = pa_xrng_below(rng, 1000);
+    uint64_t r = rng_xoshiro_below(rng, 1000);
     if (r < 550) return 1;
-    if (r < 800) return (size_t)pa_xrng_range(rng, 2, 8);
-    if (r < 900) return (size_t)pa_xrng_range(rng, 9, 64);
-    if (r < 970) return (size_t)pa_xrng_range(rng, 65, 512);
-    if (r < 990) return (size_t)pa_xrng_range(rng, 513, 1024);
-    if (r < 996 || heap_pages < 4) return (size_t)pa_xrng_range(rng, 1025, 2560);
-    return (size_t)pa_xrng_range(rng, heap_pages / 4, heap_pages);   /* a large part of the heap */
+    if (r < 800) return (size_t)rng_xoshiro_range(rng, 2, 8);
+    if (r < 900) return (size_t)rng_xoshiro_range(rng, 9, 64);
+    if (r < 970) return (size_t)rng_xoshiro_range(rng, 65, 512);
+    if (r < 990) return (size_t)rng_xoshiro_range(rng, 513, 1024);
+    if (r < 996 || heap_pages < 4) return (size_t)rng_xoshiro_range(rng, 1025, 2560);
+    return (size_t)rng_xoshiro_range(rng, heap_pages / 4, heap_pages);   /* a large part of the heap */
 }
 
-static uint64_t scav_amount(pa_xrng *rng)
+static uint64_t scav_amount(rng_xoshiro *rng)
 {
-    uint64_t r = pa_xrng_below(rng, 100);
+    uint64_t r = rng_xoshiro_below(rng, 100);
     if (r < 2) return 0;
     if (r < 15) return 1;
-    if (r < 35) return pa_xrng_range(rng, 1, 16) * PG;
-    if (r < 55) return pa_xrng_range(rng, 1, 256 << 10);
+    if (r < 35) return rng_xoshiro_range(rng, 1, 16) * PG;
+    if (r < 55) return rng_xoshiro_range(rng, 1, 256 << 10);
     if (r < 70) return 64 << 10;
-    if (r < 88) return pa_xrng_range(rng, 1, 8 << 20);
+    if (r < 88) return rng_xoshiro_range(rng, 1, 8 << 20);
     return UINT64_MAX;
 }
 
-int pa_gen_run(pa_xrng *rng, const pa_gen_config *cfg, int want_answers,
+int pa_gen_run(rng_xoshiro *rng, const pa_gen_config *cfg, int want_answers,
                pa_gen_result *res, char *err, size_t err_size)
 {
     gen g;
@@ -1450,8 +1410,8 @@ int pa_gen_run(pa_xrng *rng, const pa_gen_config *cfg, int want_answers,
             }
         }
         if (phase_left-- == 0) {
-            phase = (int)pa_xrng_below(rng, 3);   /* 0 balanced, 1 fill, 2 drain */
-            phase_left = pa_xrng_range(rng, 300, 3000);
+            phase = (int)rng_xoshiro_below(rng, 3);   /* 0 balanced, 1 fill, 2 drain */
+            phase_left = rng_xoshiro_range(rng, 300, 3000);
         }
         size_t heap = pa_model_heap_pages(pa_runner_model(g.run));
         double full = heap ? (double)g.used / (double)heap : 1.0;
@@ -1470,15 +1430,15 @@ int pa_gen_run(pa_xrng *rng, const pa_gen_config *cfg, int want_answers,
         unsigned w_grow = g.nextplan < g.nplan ? (last_failed ? 300 : 3) : 0;
         unsigned w_bad = cfg->go_compatible ? 0 : 2;
         unsigned total = w_alloc + w_free + w_cache + w_calloc + w_flush + w_scav + w_grow + w_bad;
-        unsigned x = (unsigned)pa_xrng_below(rng, total);
+        unsigned x = (unsigned)rng_xoshiro_below(rng, total);
 
         if (x < w_alloc) {
             pa_op op = {PA_OP_ALLOC, alloc_size(rng, heap), 0};
-            if (!cfg->go_compatible && pa_xrng_below(rng, 500) == 0) {
+            if (!cfg->go_compatible && rng_xoshiro_below(rng, 500) == 0) {
                 /* Sizes no allocator can satisfy (or 0): answer 0. */
                 static const uint64_t odd[] = {0, UINT64_MAX, UINT64_MAX / PG,
                                                UINT64_MAX / PG + 1, (uint64_t)1 << 40};
-                op.a = odd[pa_xrng_below(rng, 5)];
+                op.a = odd[rng_xoshiro_below(rng, 5)];
             }
             pa_answer a;
             if (emit(&g, op, &a) != 0)
@@ -1495,19 +1455,19 @@ int pa_gen_run(pa_xrng *rng, const pa_gen_config *cfg, int want_answers,
         }
         x -= w_alloc;
         if (x < w_free) {
-            size_t k = (size_t)pa_xrng_below(rng, g.nlive);
+            size_t k = (size_t)rng_xoshiro_below(rng, g.nlive);
             live_run lr = g.live[k];
             g.live[k] = g.live[--g.nlive];
             size_t off = 0, n = lr.n;
-            if (lr.n > 1 && pa_xrng_below(rng, 5) == 0) {   /* part of it */
-                off = (size_t)pa_xrng_below(rng, lr.n);
-                n = (size_t)pa_xrng_range(rng, 1, lr.n - off);
+            if (lr.n > 1 && rng_xoshiro_below(rng, 5) == 0) {   /* part of it */
+                off = (size_t)rng_xoshiro_below(rng, lr.n);
+                n = (size_t)rng_xoshiro_range(rng, 1, lr.n - off);
                 if (off)
                     live_add(&g, lr.addr, off);
                 if (off + n < lr.n)
                     live_add(&g, lr.addr + (off + n) * PG, lr.n - off - n);
             }
-            pa_op op = {pa_xrng_below(rng, 100) < 35 ? PA_OP_TFREE : PA_OP_FREE,
+            pa_op op = {rng_xoshiro_below(rng, 100) < 35 ? PA_OP_TFREE : PA_OP_FREE,
                         lr.addr + off * PG, n};
             if (emit(&g, op, NULL) != 0)
                 goto out;
@@ -1520,7 +1480,7 @@ int pa_gen_run(pa_xrng *rng, const pa_gen_config *cfg, int want_answers,
             pa_answer a;
             if (emit(&g, op, &a) != 0)
                 goto out;
-            if (a.cache.cache || pa_xrng_below(rng, 4) == 0) {
+            if (a.cache.cache || rng_xoshiro_below(rng, 4) == 0) {
                 if (g.nopen == g.capopen) {
                     g.capopen = g.capopen ? 2 * g.capopen : 8;
                     g.open = realloc(g.open, g.capopen * sizeof *g.open);
@@ -1534,17 +1494,17 @@ int pa_gen_run(pa_xrng *rng, const pa_gen_config *cfg, int want_answers,
         }
         x -= w_cache;
         if (x < w_calloc) {
-            size_t pick = (size_t)pa_xrng_below(rng, (uint64_t)nonempty), slot = 0;
+            size_t pick = (size_t)rng_xoshiro_below(rng, (uint64_t)nonempty), slot = 0;
             for (size_t k = 0; k < g.nopen; k++)
                 if (pa_runner_cache(g.run, g.open[k])->cache != 0 && pick-- == 0) {
                     slot = g.open[k];
                     break;
                 }
-            uint64_t r = pa_xrng_below(rng, 100);
-            size_t n = r < 70 ? 1 : r < 95 ? (size_t)pa_xrng_range(rng, 2, 8)
-                                           : (size_t)pa_xrng_range(rng, 9, 64);
-            if (!cfg->go_compatible && pa_xrng_below(rng, 200) == 0)
-                n = (size_t)pa_xrng_range(rng, 65, 200);   /* more than a cache holds: 0 */
+            uint64_t r = rng_xoshiro_below(rng, 100);
+            size_t n = r < 70 ? 1 : r < 95 ? (size_t)rng_xoshiro_range(rng, 2, 8)
+                                           : (size_t)rng_xoshiro_range(rng, 9, 64);
+            if (!cfg->go_compatible && rng_xoshiro_below(rng, 200) == 0)
+                n = (size_t)rng_xoshiro_range(rng, 65, 200);   /* more than a cache holds: 0 */
             pa_op op = {PA_OP_CALLOC, slot, n};
             pa_answer a;
             if (emit(&g, op, &a) != 0)
@@ -1555,7 +1515,7 @@ int pa_gen_run(pa_xrng *rng, const pa_gen_config *cfg, int want_answers,
         }
         x -= w_calloc;
         if (x < w_flush) {
-            size_t k = (size_t)pa_xrng_below(rng, g.nopen);
+            size_t k = (size_t)rng_xoshiro_below(rng, g.nopen);
             size_t slot = g.open[k];
             g.open[k] = g.open[--g.nopen];
             g.used -= (uint64_t)popcount64(pa_runner_cache(g.run, slot)->cache);

@@ -61,19 +61,13 @@
 
 #include "pagealloc/pagealloc.h"
 #include "pagealloc/testing.h"
+#include "rng.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* ---- small helpers ---------------------------------------------------- */
-
-/* xoshiro256** seeded through splitmix64. */
-typedef struct pa_xrng { uint64_t s[4]; } pa_xrng;
-void     pa_xrng_seed(pa_xrng *r, uint64_t seed);
-uint64_t pa_xrng_next(pa_xrng *r);
-uint64_t pa_xrng_below(pa_xrng *r, uint64_t n);            /* [0, n), n > 0 */
-uint64_t pa_xrng_range(pa_xrng *r, uint64_t lo, uint64_t hi); /* [lo, hi] */
 
 /* The test seed: PAGEALLOC_TEST_SEED (decimal or 0x hex) if set, else one
  * made from the clock and the pid. */
@@ -223,7 +217,7 @@ typedef struct pa_gen_result {
 /* Generate and run one random sequence on a fresh runner. want_answers:
  * collect pagealloc's answer lines in res->answers. 0 if pagealloc and the
  * model agreed all along, else -1 with a message naming the op. */
-int  pa_gen_run(pa_xrng *rng, const pa_gen_config *cfg, int want_answers,
+int  pa_gen_run(rng_xoshiro *rng, const pa_gen_config *cfg, int want_answers,
                 pa_gen_result *res, char *err, size_t err_size);
 void pa_gen_result_free(pa_gen_result *res);
 
