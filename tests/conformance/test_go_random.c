@@ -3,7 +3,7 @@
  * reference model) and on Go 1.19's own page allocator, compared answer by
  * answer.
  *
- * The sequences come from pa_gen_run (tests/support/pa_model.c): several
+ * The sequences come from pa_gen_run (tests/support/pa_gen.c): several
  * configurations (physical page 4/16/64 KiB, with and without 2 MiB huge
  * pages) and heap geometries (one chunk, contiguous chunks, ranges far
  * apart grown in random order, a large range, many small ranges). pagealloc runs them here,
@@ -50,7 +50,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pa_model.h"
+#include "pa_gen.h"
 
 static const char *g_argv0;
 
