@@ -43,7 +43,7 @@
 typedef struct live_run { uintptr_t addr; size_t n; } live_run;
 
 typedef struct gen {
-    rng_xoshiro              *rng;
+    rng_xoshiro         *rng;
     const pa_gen_config *cfg;
     pa_gen_result       *res;
     pa_runner           *run;
