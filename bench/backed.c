@@ -17,20 +17,22 @@
  * one measurement, so that its peak RSS (VmHWM) belongs to that
  * measurement alone.
  *
- * W5: W1's sequence (xorshift64* seeded 42, 4096 live slots filled in
- * order, then 1,000,000 steps i = below(4096); s = wlgen_churn_size();
- * free(live[i]); live[i] = alloc(s)), writing one byte (volatile) at the
- * start of every 8 KiB page of each new allocation, fill included. Timed:
- * the steps. Then: peak RSS (VmHWM), free everything, RSS, the allocator's
- * own purge call, RSS. RSS figures are net: minus the process's VmRSS just
- * before the allocator is first used by the workload (ours: before
- * pageheap_new, so its metadata counts).
+ * The workloads and their draws are defined in workloads/wlgen.h.
  *
- * W6: W1 or W2 (BENCHMARKS.md) run by T threads at once on one shared heap
- * (ours) or the process allocator (peers), thread k with its own generator
- * seeded 42 + k. Untouched pages. Untimed: W1's fill, W2's permutations.
- * Timed: from a barrier that releases all threads to the last thread's
- * end. Metric: total units (W1 pairs, W2 ops) per second.
+ * W5: W1's sequence (xorshift64* seeded 42, 4096 live slots filled in
+ * order, then 1,000,000 steps of wlgen_churn_step: free(live[i]);
+ * live[i] = alloc(s)), writing one byte (volatile) at the start of every
+ * 8 KiB page of each new allocation, fill included. Timed: the steps.
+ * Then: peak RSS (VmHWM), free everything, RSS, the allocator's own purge
+ * call, RSS. RSS figures are net: minus the process's VmRSS just before
+ * the allocator is first used by the workload (ours: before pageheap_new,
+ * so its metadata counts).
+ *
+ * W6: W1 or W2 run by T threads at once on one shared heap (ours) or the
+ * process allocator (peers), thread k with its own generator seeded
+ * wlgen_thread_seed(k) = 42 + k. Untouched pages. Untimed: W1's fill, W2's
+ * permutations. Timed: from a barrier that releases all threads to the
+ * last thread's end. Metric: total units (W1 pairs, W2 ops) per second.
  *
  * W6-spin: the same harness with a register-only loop instead of an
  * allocator (label "cpu"): what scaling the machine itself gives right now
@@ -54,8 +56,9 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "wlgen.h"
 #include <time.h>
+
+#include "wlgen.h"
 
 #define BK_OURS     0
 #define BK_GLIBC    1
@@ -69,12 +72,10 @@
 #endif
 
 #define PAGE       ((size_t)8192)
-#define FNV_OFFSET 0xcbf29ce484222325ull
-#define FNV_PRIME  0x100000001b3ull
-#define W1_SLOTS   4096u
-#define W1_STEPS   1000000u
-#define W2_N       200000u
-#define W2_ROUNDS  5u
+#define W1_SLOTS   ((unsigned)WLGEN_W1_SLOTS)
+#define W1_STEPS   ((unsigned)WLGEN_W1_STEPS)
+#define W2_N       ((unsigned)WLGEN_W2_PAGES)
+#define W2_ROUNDS  ((unsigned)WLGEN_W2_ROUNDS)
 #define MAX_THREADS 64
 #define SPIN_STEPS 200000000u   /* about 0.25 s per thread here */
 
@@ -205,11 +206,7 @@ static inline void *bk_alloc(size_t n)
     return p;
 }
 
-/* ---- Workload pieces (as tests/support/pa_workloads.c) ------------------------ */
-
-typedef wlgen_rng rng;
-
-static inline uint64_t fold(uint64_t h, uint64_t v) { return (h ^ v) * FNV_PRIME; }
+/* ---- Workload pieces ---------------------------------------------------------- */
 
 static uint64_t now_ns(void)
 {
@@ -258,24 +255,25 @@ static int run_w5(uint64_t steps)
     long base = status_kib("VmRSS");
     impl_init();
 
-    rng r = {42};
-    uint64_t seq = FNV_OFFSET;
+    rng_xorshift r = {WLGEN_SEED};
+    uint64_t seq = WLGEN_FNV_OFFSET;
     for (unsigned i = 0; i < W1_SLOTS; i++) {
         size_t n = wlgen_churn_size(&r);
         live[i] = bk_alloc(n);
         touch(live[i], n, 1);
         size[i] = n;
-        seq = fold(seq, ((uint64_t)i << 32) | n);
+        seq = wlgen_fold(seq, ((uint64_t)i << 32) | n);
     }
     uint64_t t0 = now_ns();
     for (uint64_t step = 0; step < steps; step++) {
-        size_t i = (size_t)wlgen_below(&r, W1_SLOTS);
-        size_t n = wlgen_churn_size(&r);
+        uint64_t drawn;
+        size_t i = wlgen_churn_step(&r, W1_SLOTS, 0, &drawn);
+        size_t n = (size_t)drawn;
         impl_free(live[i], size[i]);
         live[i] = bk_alloc(n);
         touch(live[i], n, (unsigned char)step);
         size[i] = n;
-        seq = fold(seq, ((uint64_t)i << 32) | n);
+        seq = wlgen_fold(seq, ((uint64_t)i << 32) | n);
     }
     uint64_t t1 = now_ns();
 
@@ -315,23 +313,24 @@ static void w6_w1(worker *w)
     size_t *size = calloc(W1_SLOTS, sizeof *size);
     if (!live || !size)
         die("out of memory");
-    rng r = {42 + w->idx};
-    uint64_t seq = FNV_OFFSET;
+    rng_xorshift r = {wlgen_thread_seed(w->idx)};
+    uint64_t seq = WLGEN_FNV_OFFSET;
     for (unsigned i = 0; i < W1_SLOTS; i++) {
         size_t n = wlgen_churn_size(&r);
         live[i] = bk_alloc(n);
         size[i] = n;
-        seq = fold(seq, ((uint64_t)i << 32) | n);
+        seq = wlgen_fold(seq, ((uint64_t)i << 32) | n);
     }
     pthread_barrier_wait(w->start);
     w->t0 = now_ns();
     for (uint64_t step = 0; step < w->steps; step++) {
-        size_t i = (size_t)wlgen_below(&r, W1_SLOTS);
-        size_t n = wlgen_churn_size(&r);
+        uint64_t drawn;
+        size_t i = wlgen_churn_step(&r, W1_SLOTS, 0, &drawn);
+        size_t n = (size_t)drawn;
         impl_free(live[i], size[i]);
         live[i] = bk_alloc(n);
         size[i] = n;
-        seq = fold(seq, ((uint64_t)i << 32) | n);
+        seq = wlgen_fold(seq, ((uint64_t)i << 32) | n);
     }
     w->t1 = now_ns();
     w->seq = seq;
@@ -348,20 +347,9 @@ static void w6_w2(worker *w)
     void **a = malloc((size_t)W2_N * sizeof *a);
     if (!perm || !a)
         die("out of memory");
-    rng r = {42 + w->idx};
-    uint64_t seq = FNV_OFFSET;
-    for (unsigned round = 0; round < W2_ROUNDS; round++) {
-        uint32_t *p = perm + (size_t)round * W2_N;
-        for (uint32_t i = 0; i < W2_N; i++)
-            p[i] = i;
-        for (uint32_t j = W2_N - 1; j >= 1; j--) {
-            uint32_t k = (uint32_t)wlgen_below(&r, (uint64_t)j + 1);
-            uint32_t t = p[j];
-            p[j] = p[k];
-            p[k] = t;
-            seq = fold(seq, k);
-        }
-    }
+    rng_xorshift r = {wlgen_thread_seed(w->idx)};
+    uint64_t seq = WLGEN_FNV_OFFSET;
+    wlgen_w2_permutations(&r, perm, &seq);
     pthread_barrier_wait(w->start);
     w->t0 = now_ns();
     for (unsigned round = 0; round < W2_ROUNDS; round++) {

@@ -1,5 +1,5 @@
 /*
- * core.c - pagealloc-bench-core: the core benchmarks W1-W4 of BENCHMARKS.md
+ * core.c - pagealloc-bench-core: the core benchmarks W1-W4 (workloads/wlgen.h)
  * on an unbacked pagealloc, in two variants:
  *   raw     no lock around allocator calls;
  *   locked  a pthread mutex taken and released around every allocator call
@@ -9,7 +9,7 @@
  * side (bench/go/core_bench_test.go):
  *   core W1  pagealloc raw           95.12 ns/pair  0x22d484c38fec00c0 ok
  * --json prints one JSON document instead. Every checksum must equal Go
- * 1.19's (BENCHMARKS.md); a mismatch is reported loudly and the exit status
+ * 1.19's (wlgen_table); a mismatch is reported loudly and the exit status
  * is 1. bench/run.sh runs this next to Go and reports the ratios.
  */
 #include <errno.h>
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pa_workloads.h"
+#include "wlcore.h"
 
 enum { VARIANT_RAW, VARIANT_LOCKED, VARIANT_COUNT };
 static const char *const variant_names[VARIANT_COUNT] = {"raw", "locked"};
@@ -32,7 +32,7 @@ typedef struct {
     int      mismatches;
 } cell;
 
-static cell cells[PA_WL_COUNT][VARIANT_COUNT];
+static cell cells[WLGEN_COUNT][VARIANT_COUNT];
 
 static void usage(FILE *f)
 {
@@ -45,16 +45,16 @@ static void usage(FILE *f)
         "  to compare with Go's sequence (bench/README.md).\n");
 }
 
-static int parse_only(const char *arg, int selected[PA_WL_COUNT])
+static int parse_only(const char *arg, int selected[WLGEN_COUNT])
 {
     char buf[256];
     if (strlen(arg) >= sizeof buf)
         return -1;
     strcpy(buf, arg);
-    memset(selected, 0, PA_WL_COUNT * sizeof *selected);
+    memset(selected, 0, WLGEN_COUNT * sizeof *selected);
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        enum pa_wl_id w = pa_wl_lookup(tok);
-        if (w == PA_WL_COUNT) {
+        enum wlgen_id w = wlgen_lookup(tok);
+        if (w == WLGEN_COUNT) {
             fprintf(stderr, "pagealloc-bench-core: unknown workload '%s'\n", tok);
             return -1;
         }
@@ -79,12 +79,12 @@ static double median(const double *v, int n, double *min, double *max)
     return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
-static void print_json(const int selected[PA_WL_COUNT], const int variants[VARIANT_COUNT], int repeat)
+static void print_json(const int selected[WLGEN_COUNT], const int variants[VARIANT_COUNT], int repeat)
 {
     printf("{\n  \"benchmark\": \"core\",\n  \"implementation\": \"pagealloc\",\n"
            "  \"repeat\": %d,\n  \"results\": [", repeat);
     const char *sep = "\n";
-    for (int w = 0; w < PA_WL_COUNT; w++) {
+    for (int w = 0; w < WLGEN_COUNT; w++) {
         if (!selected[w])
             continue;
         for (int v = 0; v < VARIANT_COUNT; v++) {
@@ -94,14 +94,14 @@ static void print_json(const int selected[PA_WL_COUNT], const int variants[VARIA
             double lo, hi, med = median(c->ns_per_unit, c->runs, &lo, &hi);
             printf("%s    {\"workload\": \"%s\", \"title\": \"%s\", \"variant\": \"%s\", "
                    "\"unit\": \"%s\", \"units\": %" PRIu64 ", \"ns_per_unit\": [",
-                   sep, pa_wl_table[w].name, pa_wl_table[w].title, variant_names[v],
-                   pa_wl_table[w].unit, pa_wl_table[w].units);
+                   sep, wlgen_table[w].name, wlgen_table[w].title, variant_names[v],
+                   wlgen_table[w].unit, wlgen_table[w].units);
             for (int i = 0; i < c->runs; i++)
                 printf("%s%.3f", i ? ", " : "", c->ns_per_unit[i]);
             printf("], \"median\": %.3f, \"min\": %.3f, \"max\": %.3f, "
                    "\"checksum\": \"0x%016" PRIx64 "\", \"expected\": \"0x%016" PRIx64 "\", "
                    "\"ok\": %s}",
-                   med, lo, hi, c->checksum, pa_wl_table[w].go_checksum,
+                   med, lo, hi, c->checksum, wlgen_table[w].go_checksum,
                    c->mismatches ? "false" : "true");
             sep = ",\n";
         }
@@ -109,29 +109,29 @@ static void print_json(const int selected[PA_WL_COUNT], const int variants[VARIA
     printf("\n  ]\n}\n");
 }
 
-static int write_traces(const char *dir, const int selected[PA_WL_COUNT])
+static int write_traces(const char *dir, const int selected[WLGEN_COUNT])
 {
     int status = 0;
-    for (int w = 0; w < PA_WL_COUNT; w++) {
+    for (int w = 0; w < WLGEN_COUNT; w++) {
         if (!selected[w])
             continue;
         char path[4096];
-        snprintf(path, sizeof path, "%s/%s.trace", dir, pa_wl_table[w].name);
+        snprintf(path, sizeof path, "%s/%s.trace", dir, wlgen_table[w].name);
         FILE *f = fopen(path, "w");
         if (!f) {
             fprintf(stderr, "pagealloc-bench-core: %s: %s\n", path, strerror(errno));
             return 2;
         }
-        pa_wl_options opts = {.trace = f};
-        pa_wl_result r;
-        int rc = pa_wl_run((enum pa_wl_id)w, &opts, &r);
+        wlcore_options opts = {.trace = f};
+        wlcore_result r;
+        int rc = wlcore_run((enum wlgen_id)w, &opts, &r);
         fclose(f);
         if (rc) {
-            fprintf(stderr, "pagealloc-bench-core: %s: %s\n", pa_wl_table[w].name, strerror(rc));
+            fprintf(stderr, "pagealloc-bench-core: %s: %s\n", wlgen_table[w].name, strerror(rc));
             return 2;
         }
-        int ok = r.checksum == pa_wl_table[w].go_checksum;
-        printf("trace %s: %s, checksum 0x%016" PRIx64 " %s\n", pa_wl_table[w].name, path,
+        int ok = r.checksum == wlgen_table[w].go_checksum;
+        printf("trace %s: %s, checksum 0x%016" PRIx64 " %s\n", wlgen_table[w].name, path,
                r.checksum, ok ? "ok" : "MISMATCH");
         if (!ok)
             status = 1;
@@ -142,7 +142,7 @@ static int write_traces(const char *dir, const int selected[PA_WL_COUNT])
 int main(int argc, char **argv)
 {
     int json = 0, repeat = 1;
-    int selected[PA_WL_COUNT] = {1, 1, 1, 1};
+    int selected[WLGEN_COUNT] = {1, 1, 1, 1};
     int variants[VARIANT_COUNT] = {1, 1};
     const char *trace_dir = NULL;
 
@@ -186,23 +186,23 @@ int main(int argc, char **argv)
     int mismatches = 0;
     /* Repetitions outermost, so machine noise spreads over every cell. */
     for (int rep = 0; rep < repeat; rep++) {
-        for (int w = 0; w < PA_WL_COUNT; w++) {
+        for (int w = 0; w < WLGEN_COUNT; w++) {
             if (!selected[w])
                 continue;
             for (int v = 0; v < VARIANT_COUNT; v++) {
                 if (!variants[v])
                     continue;
-                pa_wl_options opts = {.lock = v == VARIANT_LOCKED ? &lock : NULL, .timed = 1};
-                pa_wl_result r;
-                int rc = pa_wl_run((enum pa_wl_id)w, &opts, &r);
+                wlcore_options opts = {.lock = v == VARIANT_LOCKED ? &lock : NULL, .timed = 1};
+                wlcore_result r;
+                int rc = wlcore_run((enum wlgen_id)w, &opts, &r);
                 if (rc) {
-                    fprintf(stderr, "pagealloc-bench-core: %s %s: %s\n", pa_wl_table[w].name,
+                    fprintf(stderr, "pagealloc-bench-core: %s %s: %s\n", wlgen_table[w].name,
                             variant_names[v], strerror(rc));
                     return 2;
                 }
                 cell *c = &cells[w][v];
                 double ns = (double)r.ns / (double)r.units;
-                int ok = r.checksum == pa_wl_table[w].go_checksum;
+                int ok = r.checksum == wlgen_table[w].go_checksum;
                 c->ns_per_unit[c->runs++] = ns;
                 c->checksum = r.checksum;
                 if (!ok) {
@@ -211,13 +211,13 @@ int main(int argc, char **argv)
                     fprintf(stderr,
                             "pagealloc-bench-core: *** MISMATCH *** %s (%s) %s: checksum 0x%016" PRIx64
                             ", Go 1.19 gives 0x%016" PRIx64 "\n",
-                            pa_wl_table[w].name, pa_wl_table[w].title, variant_names[v],
-                            r.checksum, pa_wl_table[w].go_checksum);
+                            wlgen_table[w].name, wlgen_table[w].title, variant_names[v],
+                            r.checksum, wlgen_table[w].go_checksum);
                 }
                 if (!json) {
                     printf("core %-3s %-9s %-9s %10.2f ns/%-5s 0x%016" PRIx64 " %s\n",
-                           pa_wl_table[w].name, "pagealloc", variant_names[v], ns,
-                           pa_wl_table[w].unit, r.checksum, ok ? "ok" : "MISMATCH");
+                           wlgen_table[w].name, "pagealloc", variant_names[v], ns,
+                           wlgen_table[w].unit, r.checksum, ok ? "ok" : "MISMATCH");
                     fflush(stdout);
                 }
             }

@@ -1,7 +1,10 @@
 /*
- * workload.c - the churn workload and BENCHMARKS.md's W1-W4 as event
- * generators (the sequences of tests/support/pa_workloads.c, turned inside
- * out: one event per call instead of a loop over the allocator).
+ * workload.c - the churn workload and the core benchmark workloads W1-W4
+ * as event generators: the sequences of workloads/wlcore.c turned inside
+ * out, one event per call instead of a loop over the allocator. The sizes,
+ * the draws and their order, W2's permutations and the workloads' names
+ * and titles all come from workloads/wlgen.h; only the churn workload and
+ * the stepping state are the tool's own.
  */
 #include "workload.h"
 
@@ -12,44 +15,48 @@
 #include <strings.h>
 
 enum {
-    W1_SLOTS = 4096, W1_STEPS = 1000000,
-    W2_N = 200000, W2_ROUNDS = 5,
-    W3_SLOTS = 64, W3_STEPS = 100000,
-    W4_TOTAL = 1000000, W4_BATCH = 8192,
+    W1_SLOTS = WLGEN_W1_SLOTS, W1_STEPS = WLGEN_W1_STEPS,
+    W2_N = WLGEN_W2_PAGES, W2_ROUNDS = WLGEN_W2_ROUNDS,
+    W3_SLOTS = WLGEN_W3_SLOTS, W3_STEPS = WLGEN_W3_STEPS,
+    W4_TOTAL = WLGEN_W4_TOTAL, W4_BATCH = WLGEN_W4_BATCH,
     CHURN_SLOTS = 1024
 };
 
-static const struct {
-    const char *name, *title;
-} wl_info[WL_KIND_COUNT] = {
-    [WL_CHURN] = { "churn", "mixed churn: W1's sizes, live set drifting 10-100 % of 1024 slots" },
-    [WL_W1] = { "W1", "churn: 4096 slots, 1,000,000 free+alloc pairs of 1-512 pages" },
-    [WL_W2] = { "W2", "single pages: 5 rounds of 200,000 allocations, freed shuffled" },
-    [WL_W3] = { "W3", "large: 64 slots, 100,000 free+alloc pairs of 512-4096 pages" },
-    [WL_W4] = { "W4", "page cache: 1,000,000 one-page allocations, freed in batches of 8192" },
-};
+static const char CHURN_NAME[] = "churn";
+static const char CHURN_TITLE[] =
+    "mixed churn: W1's sizes, live set drifting 10-100 % of 1024 slots";
+
+/* WL_W1..WL_W4 follow wlgen_table's order. */
+static const wlgen_info *core_info(wl_kind k)
+{
+    return &wlgen_table[k - WL_W1];
+}
 
 wl_kind wl_lookup(const char *name)
 {
-    for (int k = 0; k < WL_KIND_COUNT; k++)
-        if (!strcasecmp(name, wl_info[k].name))
-            return (wl_kind)k;
-    return WL_KIND_COUNT;
+    if (!strcasecmp(name, CHURN_NAME))
+        return WL_CHURN;
+    enum wlgen_id w = wlgen_lookup(name);
+    return w == WLGEN_COUNT ? WL_KIND_COUNT : (wl_kind)(WL_W1 + (int)w);
 }
 
 const char *wl_name(wl_kind k)
 {
-    return (unsigned)k < WL_KIND_COUNT ? wl_info[k].name : "?";
+    if (k == WL_CHURN)
+        return CHURN_NAME;
+    return (unsigned)k < WL_KIND_COUNT ? core_info(k)->name : "?";
 }
 
 const char *wl_title(wl_kind k)
 {
-    return (unsigned)k < WL_KIND_COUNT ? wl_info[k].title : "?";
+    if (k == WL_CHURN)
+        return CHURN_TITLE;
+    return (unsigned)k < WL_KIND_COUNT ? core_info(k)->summary : "?";
 }
 
 static uint64_t below(wl_gen *g, uint64_t n)
 {
-    return wlgen_below(&g->rng, n);
+    return rng_xorshift_below(&g->rng, n);
 }
 
 int wl_gen_init(wl_gen *g, wl_kind k, uint64_t seed)
@@ -78,17 +85,8 @@ int wl_gen_init(wl_gen *g, wl_kind k, uint64_t seed)
         g->perm = malloc((size_t)W2_ROUNDS * W2_N * sizeof *g->perm);
         if (!g->perm)
             return ENOMEM;
-        /* Five Fisher-Yates shuffles of the identity, drawn first. */
-        for (int r = 0; r < W2_ROUNDS; r++) {
-            uint32_t *p = g->perm + (size_t)r * W2_N;
-            for (uint32_t i = 0; i < W2_N; i++)
-                p[i] = i;
-            for (uint32_t j = W2_N - 1; j >= 1; j--) {
-                uint32_t x = (uint32_t)below(g, (uint64_t)j + 1), t = p[j];
-                p[j] = p[x];
-                p[x] = t;
-            }
-        }
+        /* The five permutations, drawn first. */
+        wlgen_w2_permutations(&g->rng, g->perm, NULL);
         break;
     case WL_W4:
         g->slots = W4_BATCH;
@@ -113,8 +111,8 @@ static int emit(wl_event *ev, wl_op op, uint32_t slot, uint64_t arg)
     return 1;
 }
 
-/* W1 and W3: fill every slot in order, then steps of i = below(slots);
- * s = size(); free(live[i]); live[i] = alloc(s). */
+/* W1 and W3: fill every slot in order, then steps of wlgen_churn_step:
+ * free(live[i]); live[i] = alloc(s). */
 static int next_w13(wl_gen *g, wl_event *ev, uint64_t steps, int large)
 {
     if (g->pending) {
@@ -123,14 +121,14 @@ static int next_w13(wl_gen *g, wl_event *ev, uint64_t steps, int large)
         return 1;
     }
     if (g->index < g->slots) {
-        uint64_t n = large ? wlgen_large_size(&g->rng) : wlgen_churn_size(&g->rng);
+        uint64_t n = wlgen_size(&g->rng, large);
         return emit(ev, WL_ALLOC, (uint32_t)g->index++, n);
     }
     if (g->step >= steps)
         return 0;
     g->step++;
-    uint32_t i = (uint32_t)below(g, g->slots);
-    uint64_t n = large ? wlgen_large_size(&g->rng) : wlgen_churn_size(&g->rng);
+    uint64_t n;
+    uint32_t i = wlgen_churn_step(&g->rng, g->slots, large, &n);
     g->pending = 1;
     g->next_ev = (wl_event){ .op = WL_ALLOC, .slot = i, .arg = n };
     return emit(ev, WL_FREE, i, 0);

@@ -19,12 +19,12 @@
  *          Each step picks a random slot: a live one is freed (and, below
  *          the target, refilled at once with a new size); an empty one is
  *          filled while below the target.
- *   W1..W4 BENCHMARKS.md's core workloads, exactly (same xorshift64*
- *          generator seeded 42, same order of draws, same sizes), on the
- *          real heap instead of a bare allocator. W4's page cache is the
+ *   W1..W4 the core benchmark workloads (workloads/wlgen.h), exactly:
+ *          the same draws from xorshift64* seeded 42 in the same order,
+ *          on the real heap instead of a bare allocator. W4's page cache is the
  *          heap's own: its one-page allocations go through the heap's
  *          per-thread page caches.
- * Thread t of a multi-threaded run uses seed 42 + t (BENCHMARKS.md's W6).
+ * Thread t of a multi-threaded run uses seed 42 + t (wlgen.h's W6).
  */
 #ifndef PAGEALLOC_TOOL_WORKLOAD_H
 #define PAGEALLOC_TOOL_WORKLOAD_H
@@ -61,7 +61,7 @@ typedef struct wl_gen {
     uint32_t slots;          /* slot indices are < slots */
     uint64_t total;          /* events in the whole workload; 0: endless (churn) */
     /* Private state. */
-    wlgen_rng rng;
+    rng_xorshift rng;
     uint64_t step, index;
     int      phase, round;
     int      pending;        /* an allocation to emit next */
@@ -71,8 +71,8 @@ typedef struct wl_gen {
     uint32_t *perm;          /* W2: the five permutations */
 } wl_gen;
 
-/* Start workload k with the given seed (42 for BENCHMARKS.md's). 0 or
- * ENOMEM. */
+/* Start workload k with the given seed (WLGEN_SEED, 42, for the
+ * benchmarks'). 0 or ENOMEM. */
 int  wl_gen_init(wl_gen *g, wl_kind k, uint64_t seed);
 void wl_gen_destroy(wl_gen *g);
 /* The next event into *ev: 1, or 0 at the end. progress in [0, 1] is how

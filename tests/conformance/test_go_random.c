@@ -3,7 +3,7 @@
  * reference model) and on Go 1.19's own page allocator, compared answer by
  * answer.
  *
- * The sequences come from pa_gen_run (tests/support/pa_model.c): several
+ * The sequences come from pa_gen_run (tests/support/pa_gen.c): several
  * configurations (physical page 4/16/64 KiB, with and without 2 MiB huge
  * pages) and heap geometries (one chunk, contiguous chunks, ranges far
  * apart grown in random order, a large range, many small ranges). pagealloc runs them here,
@@ -50,7 +50,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pa_model.h"
+#include "pa_gen.h"
 
 static const char *g_argv0;
 
@@ -135,24 +135,24 @@ typedef struct seqinfo {
 #define NSEQ 150
 #define MB2 ((size_t)2 << 20)
 
-static void pick_config(pa_xrng *rng, pa_gen_config *cfg)
+static void pick_config(rng_xoshiro *rng, pa_gen_config *cfg)
 {
     static const struct { unsigned pct; size_t phys, huge; } confs[] = {
         {50, 4096, MB2}, {15, 4096, 0}, {10, 16384, MB2}, {5, 16384, 0},
         {15, 65536, MB2}, {5, 65536, 0},
     };
     static const unsigned geos[PA_GEO_COUNT] = {15, 20, 35, 15, 15};
-    unsigned x = (unsigned)pa_xrng_below(rng, 100), k = 0;
+    unsigned x = (unsigned)rng_xoshiro_below(rng, 100), k = 0;
     while (x >= confs[k].pct)
         x -= confs[k++].pct;
     cfg->phys_page_size = confs[k].phys;
     cfg->huge_page_size = confs[k].huge;
-    x = (unsigned)pa_xrng_below(rng, 100);
+    x = (unsigned)rng_xoshiro_below(rng, 100);
     k = 0;
     while (x >= geos[k])
         x -= geos[k++];
     cfg->geometry = (int)k;
-    cfg->nops = pa_xrng_range(rng, 1000, 8000);
+    cfg->nops = rng_xoshiro_range(rng, 1000, 8000);
 }
 
 static const char *const geo_names[] = {"one-chunk", "contiguous", "split", "big", "many"};
@@ -256,8 +256,8 @@ static void test_go_random(void **state)
         ops = v;
         nops = n;
     } else {
-        pa_xrng rng;
-        pa_xrng_seed(&rng, seed);
+        rng_xoshiro rng;
+        rng_xoshiro_seed(&rng, seed);
         size_t nrand = (size_t)(NSEQ * scale + 0.5);
         if (nrand < 1)
             nrand = 1;

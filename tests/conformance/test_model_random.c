@@ -1,6 +1,7 @@
 /*
  * test_model_random.c - millions of random operations on pagealloc, every
- * answer compared with the simple reference model (tests/support/pa_model.c).
+ * answer compared with the simple reference model (tests/support/pa_model.c),
+ * the sequences made by tests/support/pa_gen.c.
  *
  * Each test runs random sequences (pa_gen_run) on fresh allocators in
  * unbacked mode until its share of the operation budget is used: grows
@@ -36,7 +37,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "pa_model.h"
+#include "pa_gen.h"
 
 /* Operations (over all tests) at scale 1: about 12 million. */
 #define TOTAL_OPS 12000000.0
@@ -63,8 +64,8 @@ static const char *const geo_names[] = {"one-chunk", "contiguous", "split", "big
 
 static void run_suite(const suite *s, unsigned idx)
 {
-    pa_xrng rng;
-    pa_xrng_seed(&rng, g_seed ^ (0x9e3779b97f4a7c15ull * (idx + 1)));
+    rng_xoshiro rng;
+    rng_xoshiro_seed(&rng, g_seed ^ (0x9e3779b97f4a7c15ull * (idx + 1)));
     uint64_t budget = (uint64_t)(TOTAL_OPS * s->share * g_scale);
     if (budget < 2000)
         budget = 2000;
@@ -74,11 +75,11 @@ static void run_suite(const suite *s, unsigned idx)
     while (done < budget) {
         pa_gen_config cfg;
         memset(&cfg, 0, sizeof cfg);
-        unsigned pick = (unsigned)pa_xrng_below(&rng, 2);
+        unsigned pick = (unsigned)rng_xoshiro_below(&rng, 2);
         cfg.phys_page_size = s->phys[pick];
         cfg.huge_page_size = s->huge[pick];
-        cfg.geometry = s->geo >= 0 ? s->geo : (int)pa_xrng_below(&rng, PA_GEO_COUNT);
-        cfg.nops = pa_xrng_range(&rng, 2000, 40000);
+        cfg.geometry = s->geo >= 0 ? s->geo : (int)rng_xoshiro_below(&rng, PA_GEO_COUNT);
+        cfg.nops = rng_xoshiro_range(&rng, 2000, 40000);
         if (cfg.nops > budget - done)
             cfg.nops = budget - done < 500 ? 500 : budget - done;
         cfg.check_every = 500;
@@ -158,91 +159,7 @@ static void test_no_huge_pages(void **st) { (void)st; run_suite(&suites[5], 5); 
 static void test_phys_16k(void **st)      { (void)st; run_suite(&suites[6], 6); }
 static void test_phys_64k(void **st)      { (void)st; run_suite(&suites[7], 7); }
 
-/* ---- replay and minimisation ------------------------------------------ */
-
-/* Run ops; returns the index of the first failing op (msg filled) or n. */
-static size_t replay(const pa_op *ops, size_t n, char *msg, size_t msg_size, int verbose)
-{
-    pa_runner *r = pa_runner_new();
-    pa_strbuf ans = {0};
-    size_t i;
-    for (i = 0; i < n; i++) {
-        ans.len = 0;
-        int rc = pa_runner_exec(r, &ops[i], NULL, verbose ? &ans : NULL, msg, msg_size);
-        if (verbose) {
-            char line[128];
-            pa_op_format(&ops[i], line, sizeof line);
-            printf("#%zu %-32s -> %.*s", i, line, (int)ans.len, ans.p ? ans.p : "\n");
-        }
-        if (rc != 0)
-            break;
-    }
-    pa_strbuf_free(&ans);
-    pa_runner_delete(r);
-    return i;
-}
-
-/* A failure that is about the allocator, not a sequence made invalid by
- * removing operations. */
-static int real_failure(const char *msg)
-{
-    return strncmp(msg, "invalid free", 12) != 0 && strncmp(msg, "no cache slot", 13) != 0 &&
-           strncmp(msg, "no config", 9) != 0;
-}
-
-static size_t minimize(pa_op *ops, size_t n)
-{
-    char msg[2048];
-    size_t at = replay(ops, n, msg, sizeof msg, 0);
-    if (at == n || !real_failure(msg))
-        return n;
-    n = at + 1;                                 /* nothing after the failure matters */
-    pa_op_kind kind = ops[at].kind;
-    pa_op *tmp = malloc(n * sizeof *ops);
-    size_t *slotmap = malloc(n * sizeof *slotmap);
-    for (size_t chunk = n / 2; chunk >= 1; chunk = chunk > 1 ? chunk / 2 : 0) {
-        int progress = 1;
-        while (progress) {
-            progress = 0;
-            for (size_t s = 1; s < n;) {        /* op 0 is the config */
-                size_t e = s + chunk < n ? s + chunk : n;
-                /* Cache slots are numbered by cache op: renumber them,
-                 * and drop the uses of a removed cache. */
-                size_t nslots = 0, kept = 0;
-                for (size_t i = 0; i < n; i++)
-                    if (ops[i].kind == PA_OP_CACHE) {
-                        slotmap[nslots++] = (i >= s && i < e) ? SIZE_MAX : kept;
-                        kept += !(i >= s && i < e);
-                    }
-                size_t m = 0;
-                for (size_t i = 0; i < n; i++) {
-                    if (i >= s && i < e)
-                        continue;
-                    tmp[m] = ops[i];
-                    if (tmp[m].kind == PA_OP_CALLOC || tmp[m].kind == PA_OP_FLUSH) {
-                        if (tmp[m].a >= nslots || slotmap[tmp[m].a] == SIZE_MAX)
-                            continue;
-                        tmp[m].a = slotmap[tmp[m].a];
-                    }
-                    m++;
-                }
-                size_t f = replay(tmp, m, msg, sizeof msg, 0);
-                if (f < m && real_failure(msg) && tmp[f].kind == kind) {
-                    memcpy(ops, tmp, (f + 1) * sizeof *ops);
-                    n = f + 1;
-                    progress = 1;
-                } else {
-                    s = e;
-                }
-            }
-        }
-        if (chunk == 1)
-            break;
-    }
-    free(tmp);
-    free(slotmap);
-    return n;
-}
+/* ---- replay and minimisation (pa_runner.h) ------------------------- */
 
 static void test_replay(void **st)
 {
@@ -256,13 +173,13 @@ static void test_replay(void **st)
     const char *mz = getenv("PAGEALLOC_TEST_MINIMIZE");
     if (mz && *mz && strcmp(mz, "0") != 0) {
         size_t before = n;
-        n = minimize(ops, n);
+        n = pa_minimize(ops, n);
         char out[4096];
         snprintf(out, sizeof out, "%s.min", path);
         pa_ops_write(out, ops, n);
         printf("minimized %zu -> %zu operations, written to %s\n", before, n, out);
     }
-    size_t at = replay(ops, n, msg, sizeof msg, 1);
+    size_t at = pa_replay(ops, n, msg, sizeof msg, stdout);
     if (at < n) {
         char line[128];
         pa_op_format(&ops[at], line, sizeof line);

@@ -12,7 +12,8 @@
  * (pa_model_scavenge_take/done), scavenge marks and validity verdicts: the
  * library must refuse exactly the calls the model says are invalid (a
  * free, a scavenge mark, a cache flush: EINVAL, or one report through the
- * error handler) and change nothing. Needs the library and pa_model.c.
+ * error handler) and change nothing. Needs the library, pa_model.c, its
+ * state comparison pa_compare.c and pa_testutil.c (tests/support).
  *
  * Input format. Byte 0 is the configuration: bits 0-2 pick the page sizes
  * (0-4: phys 4 KiB / huge 2 MiB, 5: 4 KiB / none, 6: 16 KiB / 2 MiB,
@@ -41,6 +42,7 @@
 #include "pagealloc/pagealloc.h"
 #include "pagealloc/sysmem.h"
 #include "pagealloc/testing.h"
+#include "pa_compare.h"
 #include "pa_model.h"
 
 #define FZ_PG      ((uintptr_t)8192)

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "pagealloc/pageheap.h"
+#include "rng.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define UNDER_TSAN 1
@@ -54,24 +55,18 @@ static struct {
     int count;
 } mailbox = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
-static uint64_t xorshift(uint64_t *x)
+/* Sizes from xorshift64* (workloads/rng.h; one generator per thread):
+ * W1's mix, with the largest class cut to 65-264 pages. */
+static size_t pick_size(rng_xorshift *rng)
 {
-    *x ^= *x >> 12;
-    *x ^= *x << 25;
-    *x ^= *x >> 27;
-    return *x * 0x2545F4914F6CDD1Dull;
-}
-
-static size_t pick_size(uint64_t *rng)
-{
-    uint64_t p = xorshift(rng) % 100;
+    uint64_t p = rng_xorshift_next(rng) % 100;
     if (p < 50)
         return 1;
     if (p < 85)
-        return 2 + xorshift(rng) % 7;
+        return 2 + rng_xorshift_next(rng) % 7;
     if (p < 98)
-        return 9 + xorshift(rng) % 56;
-    return 65 + xorshift(rng) % 200;
+        return 9 + rng_xorshift_next(rng) % 56;
+    return 65 + rng_xorshift_next(rng) % 200;
 }
 
 static void stamp(uint64_t *p, size_t n, uint64_t owner)
@@ -98,17 +93,17 @@ static atomic_ulong stamp_errors, alloc_failures;
 static void *worker(void *arg)
 {
     unsigned id = (unsigned)(uintptr_t)arg;
-    uint64_t rng = 42 + id;
+    rng_xorshift rng = {42 + id};
     uint64_t *slot[SLOTS] = { 0 };
     size_t size[SLOTS] = { 0 };
     uint64_t owner[SLOTS] = { 0 };
     uint64_t seq = 0;
     for (int op = 0; op < OPS; op++) {
-        unsigned i = (unsigned)(xorshift(&rng) % SLOTS);
+        unsigned i = (unsigned)(rng_xorshift_next(&rng) % SLOTS);
         if (slot[i]) {
             if (!stamp_ok(slot[i], size[i], owner[i]))
                 atomic_fetch_add(&stamp_errors, 1);
-            if (xorshift(&rng) % 16 == 0) {
+            if (rng_xorshift_next(&rng) % 16 == 0) {
                 /* Hand it to another thread; its stamp stays ours. */
                 pthread_mutex_lock(&mailbox.mu);
                 if (mailbox.count < MAILBOX) {
@@ -125,7 +120,7 @@ static void *worker(void *arg)
             }
         } else {
             size_t n = pick_size(&rng);
-            uint64_t *p = (xorshift(&rng) & 7) == 0 ? pageheap_alloc_zeroed(heap, n)
+            uint64_t *p = (rng_xorshift_next(&rng) & 7) == 0 ? pageheap_alloc_zeroed(heap, n)
                                                    : pageheap_alloc(heap, n);
             if (!p) {
                 atomic_fetch_add(&alloc_failures, 1);
@@ -166,11 +161,11 @@ static void *worker(void *arg)
 static void *pest(void *arg)
 {
     (void)arg;
-    uint64_t rng = 7;
+    rng_xorshift rng = {7};
     while (!atomic_load(&stop_pest)) {
-        switch (xorshift(&rng) % 4) {
+        switch (rng_xorshift_next(&rng) % 4) {
         case 0:
-            pageheap_release(heap, (size_t)(xorshift(&rng) % 64 + 1) * PAGE);
+            pageheap_release(heap, (size_t)(rng_xorshift_next(&rng) % 64 + 1) * PAGE);
             break;
         case 1:
             pageheap_flush_caches(heap);

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "rng.h"
+
 void pa_ranges_to_bits(const pa_range *r, size_t nr, uint64_t bits[8])
 {
     for (size_t k = 0; k < nr; k++) {
@@ -151,19 +153,10 @@ const char *pa_fmt_addr(char buf[PA_ADDR_STR], uintptr_t a)
 
 uint64_t pa_rng_next(pa_rng *g)
 {
-    uint64_t z = (g->s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return rng_splitmix64(&g->s);
 }
 
 uint64_t pa_rng_below(pa_rng *g, uint64_t n)
 {
-    /* Rejection sampling keeps the result unbiased. */
-    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
-    uint64_t x;
-    do
-        x = pa_rng_next(g);
-    while (x >= limit);
-    return x % n;
+    return rng_splitmix64_below(&g->s, n);
 }

@@ -103,7 +103,8 @@ unsigned pa_diff_bits(const char *what, const uint64_t got[8], const uint64_t wa
 #define PA_ADDR_STR 64
 const char *pa_fmt_addr(char buf[PA_ADDR_STR], uintptr_t a);
 
-/* A small deterministic PRNG (splitmix64) for randomised table tests. */
+/* A small deterministic PRNG for randomised table tests: splitmix64
+ * (workloads/rng.h). */
 typedef struct pa_rng { uint64_t s; } pa_rng;
 uint64_t pa_rng_next(pa_rng *g);
 /* Uniform in [0, n), n > 0. */

@@ -1,9 +1,14 @@
 /*
- * pa_model.h - a deliberately simple reference model of the page allocator,
- * and a random-operation driver that runs pagealloc and the model side by
- * side (used by tests/conformance/test_model_random.c and
- * test_go_random.c; the model also by the fuzz harness,
- * tests/fuzz/fuzz_ops.h).
+ * pa_model.h - a deliberately simple reference model of the page
+ * allocator, the oracle of the random tests. The model alone lives here;
+ * around it:
+ *   pa_compare.h  a pagealloc compared with the model, state for state;
+ *   pa_ops.h      operations as values and as text (op files);
+ *   pa_runner.h   one pagealloc and one model run operation by operation,
+ *                 replay and minimisation of op files;
+ *   pa_gen.h      random operation sequences run through a runner.
+ * Users: tests/conformance/test_model_random.c and test_go_random.c, and
+ * the fuzz harness (tests/fuzz/fuzz_ops.h).
  *
  * The model keeps, for every grown 4 MiB chunk, one byte per page for
  * "allocated" and one for "scavenged", and one byte per chunk for the
@@ -57,7 +62,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #include "pagealloc/pagealloc.h"
 #include "pagealloc/testing.h"
@@ -66,29 +70,10 @@
 extern "C" {
 #endif
 
-/* ---- small helpers ---------------------------------------------------- */
-
-/* xoshiro256** seeded through splitmix64. */
-typedef struct pa_xrng { uint64_t s[4]; } pa_xrng;
-void     pa_xrng_seed(pa_xrng *r, uint64_t seed);
-uint64_t pa_xrng_next(pa_xrng *r);
-uint64_t pa_xrng_below(pa_xrng *r, uint64_t n);            /* [0, n), n > 0 */
-uint64_t pa_xrng_range(pa_xrng *r, uint64_t lo, uint64_t hi); /* [lo, hi] */
-
-/* The test seed: PAGEALLOC_TEST_SEED (decimal or 0x hex) if set, else one
- * made from the clock and the pid. */
-uint64_t pa_test_seed(void);
-
-/* Work scale for the random tests: 1.0 normally; smaller under a
- * sanitizer, in an unoptimised build or when PAGEALLOC_UNDER_VALGRIND is
- * set; PAGEALLOC_TEST_SCALE (a float) multiplies it. */
-double   pa_test_scale(void);
-
-/* Growable text buffer. */
-typedef struct pa_strbuf { char *p; size_t len, cap; } pa_strbuf;
-void pa_strbuf_printf(pa_strbuf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void pa_strbuf_free(pa_strbuf *b);
+/* The model's own geometry (written out, not taken from the library). */
+#define PA_MODEL_PAGE        ((uintptr_t)8192)
+#define PA_MODEL_CHUNK       ((uintptr_t)4 << 20)
+#define PA_MODEL_CHUNK_PAGES 512u
 
 /* ---- the model -------------------------------------------------------- */
 
@@ -129,108 +114,12 @@ int       pa_model_scavenge_mark(pa_model *m, uintptr_t base, size_t npages);
 /* Observers, mirroring testing.h / pagealloc_get_stats. */
 int       pa_model_chunk_bits(const pa_model *m, uintptr_t chunk_base,
                               uint64_t alloc[8], uint64_t scav[8]);
+/* The grown ranges, ascending: up to cap of them into ranges; returns how
+ * many there are (cap 0, ranges NULL: just count them). */
 size_t    pa_model_in_use(const pa_model *m, uintptr_t (*ranges)[2], size_t cap);
 void      pa_model_bounds(const pa_model *m, uintptr_t *start, uintptr_t *end);
 void      pa_model_stats(const pa_model *m, pagealloc_stats *out);
 size_t    pa_model_heap_pages(const pa_model *m);
-
-/* Full comparison of a pagealloc with the model: bounds, in-use ranges,
- * both bitmaps of every chunk, the stats counters, and pagealloc_check.
- * 0 if equal, else -1 and a description in msg. */
-int       pa_model_compare(const pa_model *m, const pagealloc *pa,
-                           char *msg, size_t msg_size);
-
-/* ---- operations ------------------------------------------------------- */
-
-/* One operation of a sequence; text form (also Go's input format, see
- * tests/conformance/go/pagealloc_diff_test.go):
- *   config PHYS HUGE | grow ADDR SIZE | alloc N | free ADDR N |
- *   tfree ADDR N | cache | calloc SLOT N | flush SLOT | scav BYTES|max |
- *   check | searchaddr
- * In config, HUGE 0 means no huge pages. searchaddr reports pagealloc's
- * search hint ("max" when exhausted); the model has none, so it is never
- * compared with the model (test_go_random compares it with Go's, as a
- * note only: it is not observable behaviour). */
-typedef enum pa_op_kind {
-    PA_OP_CONFIG, PA_OP_GROW, PA_OP_ALLOC, PA_OP_FREE, PA_OP_TFREE,
-    PA_OP_CACHE, PA_OP_CALLOC, PA_OP_FLUSH, PA_OP_SCAV, PA_OP_CHECK,
-    PA_OP_SEARCHADDR
-} pa_op_kind;
-typedef struct pa_op { pa_op_kind kind; uint64_t a, b; } pa_op;
-
-/* 1 = parsed, 0 = blank or comment line, -1 = syntax error. */
-int  pa_op_parse(const char *line, pa_op *op);
-void pa_op_format(const pa_op *op, char *buf, size_t size);
-
-/* ---- runner: one pagealloc and one model, operation by operation ------ */
-
-typedef struct pa_runner pa_runner;
-
-/* Lib's structured answer to the last operation. */
-typedef struct pa_answer {
-    int             rc;        /* grow */
-    uintptr_t       addr;      /* alloc, calloc */
-    size_t          scav;      /* alloc, calloc */
-    pagealloc_cache cache;     /* cache */
-    size_t          released;  /* scav */
-} pa_answer;
-
-pa_runner *pa_runner_new(void);
-void       pa_runner_delete(pa_runner *r);
-/* Run op on both; fill *ans with pagealloc's answer and, if text is not
- * NULL, append its answer line (Go's format) to text. Returns 0 if the
- * model agrees, else -1 with the difference in err. A CHECK op also runs
- * pa_model_compare. */
-int        pa_runner_exec(pa_runner *r, const pa_op *op, pa_answer *ans,
-                          pa_strbuf *text, char *err, size_t err_size);
-pagealloc *pa_runner_lib(pa_runner *r);
-pa_model  *pa_runner_model(pa_runner *r);
-/* The library's copy of cache slot k (NULL if none). */
-const pagealloc_cache *pa_runner_cache(const pa_runner *r, size_t k);
-size_t     pa_runner_ncaches(const pa_runner *r);
-
-/* ---- random sequences --------------------------------------------------- */
-
-enum {
-    PA_GEO_ONE,        /* one chunk */
-    PA_GEO_CONTIG,     /* a few contiguous chunks, grown at once or one by one */
-    PA_GEO_SPLIT,      /* 3-6 ranges, some far apart (> 1 GiB, up to TiBs), grown in random order */
-    PA_GEO_BIG,        /* one large range (16-32 chunks, sometimes 64-600 across a
-                          2 GiB boundary) plus a far one */
-    PA_GEO_MANY,       /* 20-60 small ranges close together, grown in random order */
-    PA_GEO_COUNT
-};
-
-typedef struct pa_gen_config {
-    size_t   phys_page_size;   /* bytes */
-    size_t   huge_page_size;   /* bytes; 0 = none */
-    int      geometry;         /* PA_GEO_* */
-    uint64_t nops;             /* operations after the initial grows */
-    uint64_t check_every;      /* a CHECK op every so many ops (0: only at the end) */
-    int      search_addr;      /* a SEARCHADDR op after every CHECK */
-    int      go_compatible;    /* no deliberately invalid operations */
-} pa_gen_config;
-
-typedef struct pa_gen_result {
-    pa_op   *ops;              /* every op run, config first (caller frees) */
-    size_t   nops;
-    pa_strbuf answers;         /* pagealloc's answer lines, if wanted */
-    uint64_t counts[PA_OP_SEARCHADDR + 1]; /* ops run by kind */
-    uint64_t alloc_fail;       /* allocs that found nothing */
-    uint64_t scav_bytes;       /* bytes scavenged */
-} pa_gen_result;
-
-/* Generate and run one random sequence on a fresh runner. want_answers:
- * collect pagealloc's answer lines in res->answers. 0 if pagealloc and the
- * model agreed all along, else -1 with a message naming the op. */
-int  pa_gen_run(pa_xrng *rng, const pa_gen_config *cfg, int want_answers,
-                pa_gen_result *res, char *err, size_t err_size);
-void pa_gen_result_free(pa_gen_result *res);
-
-/* Write ops as text, one per line. 0 or -1. */
-int  pa_ops_write(const char *path, const pa_op *ops, size_t nops);
-/* Read a text op file; *ops malloc'd. 0 or -1 (message in err). */
-int  pa_ops_read(const char *path, pa_op **ops, size_t *nops, char *err, size_t err_size);
 
 #ifdef __cplusplus
 }

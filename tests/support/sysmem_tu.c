@@ -3,6 +3,7 @@
  */
 #include <string.h>
 
+#include "rng.h"
 #include "sysmem_tu.h"
 
 char sysmem_tu_letter(sysmem_state s)
@@ -29,10 +30,7 @@ void sysmem_tu_base_take(struct sysmem_tu_base *b)
 
 uint64_t sysmem_tu_rand(uint64_t *state)
 {
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return rng_splitmix64(state);
 }
 
 uint64_t sysmem_tu_below(uint64_t *state, uint64_t n)

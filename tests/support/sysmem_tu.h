@@ -30,7 +30,7 @@ struct sysmem_tu_base {
 };
 void sysmem_tu_base_take(struct sysmem_tu_base *b);
 
-/* splitmix64: seeded, reproducible. */
+/* splitmix64 (workloads/rng.h): seeded, reproducible. */
 uint64_t sysmem_tu_rand(uint64_t *state);
 /* Uniform in [0, n), n > 0. */
 uint64_t sysmem_tu_below(uint64_t *state, uint64_t n);

@@ -1,39 +1,22 @@
 /*
- * pa_workloads.c - W1-W4 of BENCHMARKS.md on an unbacked pagealloc.
+ * wlcore.c - W1-W4 (wlgen.h) on a bare, unbacked pagealloc; see wlcore.h.
  *
- * The sequences are exactly the ones bench/go/core_bench_test.go replays on
- * Go 1.19's allocator: same generator, same order of draws, same checksum.
- * Only the timed part is measured (CLOCK_MONOTONIC); fills, permutations
- * and W4's batch frees are outside it.
+ * The sequences are exactly the ones bench/go/core_bench_test.go replays
+ * on Go 1.19's allocator: the same draws in the same order (wlgen.h), the
+ * same checksum. Only the timed part is measured (CLOCK_MONOTONIC); fills,
+ * W2's permutations and W4's batch frees are outside it.
+ *
+ * One run is a `wl`: the allocator, the caller's options, the checksum so
+ * far, the count of allocations folded (the trace's index) and the timed
+ * nanoseconds. Allocator calls go through wl_alloc/wl_free/
+ * wl_alloc_to_cache, which take the optional lock; the draws are inline,
+ * so the timed loops contain no call but the allocator's.
  */
-#include "pa_workloads.h"
-#include "wlgen.h"
+#include "wlcore.h"
 
 #include <errno.h>
 #include <stdlib.h>
-#include <strings.h>
 #include <time.h>
-
-#define FNV_OFFSET 0xcbf29ce484222325ull
-#define FNV_PRIME  0x100000001b3ull
-#define SEED       42u
-
-const pa_wl_info pa_wl_table[PA_WL_COUNT] = {
-    [PA_WL_W1] = {"W1", "churn",        "pair",  1024, 1000000, 0x22d484c38fec00c0ull},
-    [PA_WL_W2] = {"W2", "single pages", "op",    1024, 2000000, 0x5b1496976f15d0e5ull},
-    [PA_WL_W3] = {"W3", "large",        "pair",  2048,  100000, 0x31f058bcd029b8b0ull},
-    [PA_WL_W4] = {"W4", "page cache",   "alloc", 1024, 1000000, 0xcf63cb6ae055f4e5ull},
-};
-
-enum pa_wl_id pa_wl_lookup(const char *name)
-{
-    for (int w = 0; w < PA_WL_COUNT; w++)
-        if (strcasecmp(name, pa_wl_table[w].name) == 0)
-            return (enum pa_wl_id)w;
-    return PA_WL_COUNT;
-}
-
-typedef wlgen_rng rng;      /* a fresh generator (state 42) per workload */
 
 static uint64_t now_ns(void)
 {
@@ -44,12 +27,12 @@ static uint64_t now_ns(void)
 
 /* One run: the allocator, the options, the checksum so far. */
 typedef struct {
-    pagealloc           *pa;
-    const pa_wl_options *o;
-    uint64_t             h;
-    uint64_t             nallocs;  /* allocations folded (trace index) */
-    uint64_t             ns;       /* timed nanoseconds accumulated */
-    uint64_t             t0;       /* start of the current timed stretch */
+    pagealloc            *pa;
+    const wlcore_options *o;
+    uint64_t              h;
+    uint64_t              nallocs;  /* allocations folded (trace index) */
+    uint64_t              ns;       /* timed nanoseconds accumulated */
+    uint64_t              t0;       /* start of the current timed stretch */
 } wl;
 
 static inline void wl_start(wl *s) { if (s->o->timed) s->t0 = now_ns(); }
@@ -57,12 +40,12 @@ static inline void wl_stop(wl *s)  { if (s->o->timed) s->ns += now_ns() - s->t0;
 
 static inline void wl_fold(wl *s, uintptr_t addr, size_t npages)
 {
-    uint64_t v = addr ? (uint64_t)(addr - PA_WL_BASE) / PAGEALLOC_PAGE_SIZE : UINT64_MAX;
+    uint64_t v = addr ? (uint64_t)(addr - WLCORE_BASE) / PAGEALLOC_PAGE_SIZE : UINT64_MAX;
     if (s->o->trace)
         fprintf(s->o->trace, "%llu %zu %lld\n", (unsigned long long)s->nallocs, npages,
                 addr ? (long long)v : -1LL);
     s->nallocs++;
-    s->h = (s->h ^ v) * FNV_PRIME;
+    s->h = wlgen_fold(s->h, v);
 }
 
 /* Allocator calls, under the lock in the locked variant. */
@@ -89,7 +72,7 @@ static inline pagealloc_cache wl_alloc_to_cache(wl *s)
     return c;
 }
 
-/* The heap: nchunks chunks at PA_WL_BASE, every page free and resident.
+/* The heap: nchunks chunks at WLCORE_BASE, every page free and resident.
  * A grown range may start out scavenged (Go's grow marks new memory so),
  * so allocate it whole and free it: free pages come back not scavenged,
  * which is NewPageAlloc(chunks, nil)'s state. */
@@ -102,21 +85,22 @@ static pagealloc *heap_new(unsigned nchunks, int *err)
         return NULL;
     }
     size_t npages = (size_t)nchunks * PAGEALLOC_CHUNK_PAGES;
-    int rc = pagealloc_grow(pa, PA_WL_BASE, (size_t)nchunks * PAGEALLOC_CHUNK_SIZE);
-    if (rc == 0 && pagealloc_alloc(pa, npages, NULL) != PA_WL_BASE)
+    int rc = pagealloc_grow(pa, WLCORE_BASE, (size_t)nchunks * PAGEALLOC_CHUNK_SIZE);
+    if (rc == 0 && pagealloc_alloc(pa, npages, NULL) != WLCORE_BASE)
         rc = EFAULT;
     if (rc != 0) {
         pagealloc_delete(pa);
         *err = rc;
         return NULL;
     }
-    pagealloc_free(pa, PA_WL_BASE, npages);
+    pagealloc_free(pa, WLCORE_BASE, npages);
     return pa;
 }
 
 /* W1 (4096 slots, churn sizes) and W3 (64 slots, large sizes): fill the
- * slots (untimed), then steps of i = below(slots); s = size();
- * free(live[i]); live[i] = alloc(s). */
+ * slots (untimed), then steps of wlgen_churn_step: free(live[i]);
+ * live[i] = alloc(s). A slot whose allocation failed holds 0 and is not
+ * freed. */
 static int run_churn(wl *s, unsigned slots, uint64_t steps, int large)
 {
     uintptr_t *live = malloc(slots * sizeof *live);
@@ -126,17 +110,18 @@ static int run_churn(wl *s, unsigned slots, uint64_t steps, int large)
         free(size);
         return ENOMEM;
     }
-    rng r = {SEED};
+    rng_xorshift r = {WLGEN_SEED};
     for (unsigned i = 0; i < slots; i++) {
-        size_t n = large ? wlgen_large_size(&r) : wlgen_churn_size(&r);
+        size_t n = (size_t)wlgen_size(&r, large);
         live[i] = wl_alloc(s, n);
         size[i] = n;
         wl_fold(s, live[i], n);
     }
     wl_start(s);
     for (uint64_t step = 0; step < steps; step++) {
-        size_t i = (size_t)wlgen_below(&r, slots);
-        size_t n = large ? wlgen_large_size(&r) : wlgen_churn_size(&r);
+        uint64_t drawn;
+        size_t i = wlgen_churn_step(&r, slots, large, &drawn);
+        size_t n = (size_t)drawn;
         if (live[i])
             wl_free(s, live[i], size[i]);
         live[i] = wl_alloc(s, n);
@@ -149,12 +134,12 @@ static int run_churn(wl *s, unsigned slots, uint64_t steps, int large)
     return 0;
 }
 
-/* W2: five permutations of [0, n) drawn first (each a Fisher-Yates shuffle
- * of the identity, from one generator); each round allocates n single
- * pages, then frees them in the round's permutation order. */
+/* W2: the five permutations drawn first (wlgen_w2_permutations); each
+ * round allocates n single pages, then frees them in the round's
+ * permutation order. */
 static int run_single_pages(wl *s)
 {
-    enum { N = 200000, ROUNDS = 5 };
+    enum { N = WLGEN_W2_PAGES, ROUNDS = WLGEN_W2_ROUNDS };
     uint32_t *perm = malloc((size_t)ROUNDS * N * sizeof *perm);
     uintptr_t *a = malloc((size_t)N * sizeof *a);
     if (!perm || !a) {
@@ -162,18 +147,8 @@ static int run_single_pages(wl *s)
         free(a);
         return ENOMEM;
     }
-    rng r = {SEED};
-    for (int round = 0; round < ROUNDS; round++) {
-        uint32_t *p = perm + (size_t)round * N;
-        for (uint32_t i = 0; i < N; i++)
-            p[i] = i;
-        for (uint32_t j = N - 1; j >= 1; j--) {
-            uint32_t k = (uint32_t)wlgen_below(&r, (uint64_t)j + 1);
-            uint32_t t = p[j];
-            p[j] = p[k];
-            p[k] = t;
-        }
-    }
+    rng_xorshift r = {WLGEN_SEED};
+    wlgen_w2_permutations(&r, perm, NULL);
     wl_start(s);
     for (int round = 0; round < ROUNDS; round++) {
         const uint32_t *p = perm + (size_t)round * N;
@@ -192,11 +167,11 @@ static int run_single_pages(wl *s)
 }
 
 /* W4: one-page allocations through a page cache refilled whenever empty;
- * after every 8192 allocations the batch goes back to the allocator one
- * page at a time in allocation order (untimed). */
+ * after every full batch of allocations the batch goes back to the
+ * allocator one page at a time in allocation order (untimed). */
 static int run_page_cache(wl *s)
 {
-    enum { TOTAL = 1000000, BATCH = 8192 };
+    enum { TOTAL = WLGEN_W4_TOTAL, BATCH = WLGEN_W4_BATCH };
     uintptr_t *batch = malloc(BATCH * sizeof *batch);
     if (!batch)
         return ENOMEM;
@@ -222,23 +197,23 @@ static int run_page_cache(wl *s)
     return 0;
 }
 
-int pa_wl_run(enum pa_wl_id w, const pa_wl_options *opts, pa_wl_result *out)
+int wlcore_run(enum wlgen_id w, const wlcore_options *opts, wlcore_result *out)
 {
-    static const pa_wl_options defaults;
-    if ((unsigned)w >= PA_WL_COUNT)
+    static const wlcore_options defaults;
+    if ((unsigned)w >= WLGEN_COUNT)
         return EINVAL;
     if (!opts)
         opts = &defaults;
     int err = 0;
-    wl s = {.o = opts, .h = FNV_OFFSET};
-    s.pa = heap_new(pa_wl_table[w].nchunks, &err);
+    wl s = {.o = opts, .h = WLGEN_FNV_OFFSET};
+    s.pa = heap_new(wlgen_table[w].nchunks, &err);
     if (!s.pa)
         return err;
     switch (w) {
-    case PA_WL_W1: err = run_churn(&s, 4096, pa_wl_table[w].units, 0); break;
-    case PA_WL_W2: err = run_single_pages(&s); break;
-    case PA_WL_W3: err = run_churn(&s, 64, pa_wl_table[w].units, 1); break;
-    case PA_WL_W4: err = run_page_cache(&s); break;
+    case WLGEN_W1: err = run_churn(&s, WLGEN_W1_SLOTS, WLGEN_W1_STEPS, 0); break;
+    case WLGEN_W2: err = run_single_pages(&s); break;
+    case WLGEN_W3: err = run_churn(&s, WLGEN_W3_SLOTS, WLGEN_W3_STEPS, 1); break;
+    case WLGEN_W4: err = run_page_cache(&s); break;
     default: break;
     }
     pagealloc_delete(s.pa);
@@ -246,6 +221,6 @@ int pa_wl_run(enum pa_wl_id w, const pa_wl_options *opts, pa_wl_result *out)
         return err;
     out->checksum = s.h;
     out->ns = s.ns;
-    out->units = pa_wl_table[w].units;
+    out->units = wlgen_table[w].units;
     return 0;
 }
