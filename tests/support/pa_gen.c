@@ -229,14 +229,19 @@ static int do_grow(gen *g)
     size_t size = g->plan[g->nextplan].size;
     g->nextplan++;
     if (!g->cfg->go_compatible && rng_xoshiro_below(g->rng, 3) == 0) {
-        /* Same chunks, unaligned bounds: grow rounds out to chunks. */
+        /* The same chunks with unaligned bounds first: refused (EINVAL,
+         * nothing changed; the runner compares with the model). */
         uintptr_t limit = base + size;
         uintptr_t nb = base + (uintptr_t)rng_xoshiro_below(g->rng, CHUNK);
         uintptr_t nl = limit - (uintptr_t)rng_xoshiro_below(g->rng, CHUNK - 1);
         if (nl <= nb)
             nl = nb + 1;
-        base = nb;
-        size = nl - nb;
+        if (((nb | (nl - nb)) & (CHUNK - 1)) != 0) {
+            pa_op bad = {PA_OP_GROW, nb, nl - nb};
+            pa_answer ba;
+            if (emit(g, bad, &ba) != 0)
+                return -1;
+        }
     }
     pa_op op = {PA_OP_GROW, base, size};
     pa_answer a;

@@ -125,12 +125,11 @@ static void merge_regions(region *a, region *b)   /* b follows a directly */
 
 int pa_model_grow(pa_model *m, uintptr_t base, size_t size)
 {
-    if (size == 0 || base >= ADDR48 || size > ADDR48 - base)
+    /* Whole chunks only (pagealloc.h): an unaligned range is refused. */
+    if (size == 0 || base == 0 || ((base | size) & (CHUNK - 1)) ||
+        base >= ADDR48 || size > ADDR48 - base)
         return EINVAL;
-    uintptr_t lo = base & ~(CHUNK - 1);
-    uintptr_t hi = (base + size + CHUNK - 1) & ~(CHUNK - 1);
-    if (lo == 0)
-        return EINVAL;
+    uintptr_t lo = base, hi = base + size;
     for (size_t i = 0; i < m->nr; i++)
         if (lo < region_end(&m->r[i]) && m->r[i].base < hi)
             return EEXIST;
