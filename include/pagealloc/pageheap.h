@@ -8,8 +8,11 @@
  * reserves address space in arenas (at Go-like hints starting at
  * 0x00c000000000, going up, else anywhere), maps it in 4 MiB chunks and
  * gives it to page allocators (pagealloc.h) in unbacked mode, so every
- * OS-memory transition (sysmem.h) is made by the heap itself, outside its
- * locks.
+ * OS-memory transition (sysmem.h) of heap memory is made by the heap
+ * itself, and never under the allocators' (shard) locks: releasing and
+ * re-using pages, the hot transitions, run with no heap lock held; growth
+ * runs under the heap's growth lock, and commits the allocators' own
+ * metadata under the grown shard's lock.
  *
  * Threads. Every function is thread-safe unless it says otherwise.
  * Requests of fewer than 16 pages are served from a per-thread page cache

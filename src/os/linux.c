@@ -1,10 +1,10 @@
 /*
  * os/linux.c - the Linux primitive table behind the OS-memory layer.
  *
- * This is the only file of the project that includes <sys/mman.h> or calls
+ * This is the only file of the library that includes <sys/mman.h> or calls
  * mmap, munmap, madvise or mprotect; everything platform-specific about
  * memory lives here, behind the thin contract of struct sysmem_os
- * (include/pagealloc/sysmem.h). The generic layer (src/sysmem.c) decides
+ * (include/pagealloc/sysmem.h). The generic layer (src/os/sysmem.c, registry.c, states.c) decides
  * what to do and keeps the books; these functions only do it.
  *
  * Contract, restated: every primitive returns 0 or an errno value, and on

@@ -1,6 +1,7 @@
 /*
  * pagealloc.c - the page allocator: life cycle, growth, allocation and
- * freeing. The data structures are described in pagealloc_internal.h; the
+ * freeing. The data structures are described in internal.h (geometry.h for
+ * the sizes); the
  * summary tree and the search are in tree.c, the page cache in
  * pagecache.c, scavenging in scavenge.c, the invariant checker in check.c.
  *

@@ -72,18 +72,23 @@
  * Locks, in the order they may be taken: reg_mu (registry) -> a thread's
  * busy flag -> grow_mu -> a shard's mu -> the OS layer's registry lock;
  * the fixed-size allocators' own mutexes (thread and range records) are
- * leaves, taken under reg_mu or grow_mu. What is under which lock:
+ * leaves (thread records are taken and given back with no heap lock held,
+ * range records under grow_mu). What is under which lock:
  *   - a shard's mu: allocator calls only, with one exception: the grow
  *     in ph_grow holds it across pagealloc_grow, which commits the new
- *     range's allocator metadata through the OS layer (a few mmap-free
- *     sysmem_map/sysmem_used calls per grow, none when already committed);
+ *     range's allocator metadata through the OS layer (sysmem_map and
+ *     sysmem_used of summary pages, sysmem_alloc of chunk-bitmap blocks
+ *     and of a larger range array: a few mmap/madvise calls per grow,
+ *     none when the metadata is already committed);
  *     sysmem_used, sysmem_unused and sysmem_fault of heap memory never
  *     run under it (two-phase scavenging, below);
  *   - grow_mu: arena reservation and mapping (system calls) and the
  *     chunk map, which growth alone writes;
  *   - reg_mu: the thread list; a thread's cache flush takes its shard's
  *     mu under it;
- *   - a busy flag: the owner's cache; refills take the shard's mu.
+ *   - a busy flag: the owner's cache; refills take the shard's mu, and
+ *     cache_make_ready calls sysmem_used_ex on the refilled block's
+ *     released runs while holding the flag (no heap lock).
  * The fast path takes one busy flag (an atomic exchange and a release
  * store).
  *

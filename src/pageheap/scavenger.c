@@ -6,7 +6,7 @@
  * OS, but releasing costs CPU (madvise, and page faults when the memory is
  * reused), so the scavenger works toward a goal set by its owner (the
  * heap: retained memory at most ~10% above recent in-use, and Ready memory
- * below 95% of the memory limit; see pageheap.c) while spending a fixed
+ * below 95% of the memory limit; see ph_excess in limit.c) while spending a fixed
  * fraction t of one CPU (default 1%, as Go).
  *
  * The loop (pa_scavenger_cycle). Work in bursts: release 64 KiB at a time

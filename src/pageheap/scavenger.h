@@ -5,7 +5,7 @@
  * The scavenger knows nothing of heaps: it sees the world through hooks
  * (a clock, "how many bytes are above the goal", "release up to n bytes",
  * "sleep"), so the policy is tested with fake time and a fake heap, and
- * the heap (pageheap.c) supplies the real ones. The pacing design is
+ * the heap (heap.c, limit.c) supplies the real ones. The pacing design is
  * described at the top of scavenger.c.
  *
  * Synchronisation: a pa_scavenger is driven by one thread at a time: the
