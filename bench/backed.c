@@ -1,6 +1,6 @@
 /*
  * backed.c - the backed benchmarks W5 (touch) and W6 (threads) of
- * BENCHMARKS.md, on real memory, for one allocator per executable:
+ * docs/workloads.md, on real memory, for one allocator per executable:
  *
  *   pagealloc-bench-backed           ours: pageheap_alloc/pageheap_free
  *                                    (--shards N: 0 = default, one per CPU)

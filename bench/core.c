@@ -39,7 +39,7 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: pagealloc-bench-core [--json] [--repeat N] [--only W1,W3] [--variant raw|locked]\n"
         "       pagealloc-bench-core --trace DIR [--only W1,...]\n"
-        "  W1 churn, W2 single pages, W3 large, W4 page cache (BENCHMARKS.md), on an\n"
+        "  W1 churn, W2 single pages, W3 large, W4 page cache (docs/workloads.md), on an\n"
         "  unbacked pagealloc; variants raw (no lock) and locked (mutex per call).\n"
         "  --trace writes DIR/W<n>.trace, one 'index npages offset' line per allocation,\n"
         "  to compare with Go's sequence (bench/README.md).\n");

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The core benchmarks W1-W4 (BENCHMARKS.md), ours next to Go 1.19's own
+# The core benchmarks W1-W4 (docs/workloads.md), ours next to Go 1.19's own
 # page allocator in the same run; `make bench` calls it after building the
 # Release build directory build-bench.
 #

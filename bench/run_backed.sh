@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The backed benchmarks W5 (touch) and W6 (threads) of BENCHMARKS.md: ours
+# The backed benchmarks W5 (touch) and W6 (threads) of docs/workloads.md: ours
 # (pageheap, default shards and one shard) next to glibc, jemalloc,
 # mimalloc, tcmalloc and raw mmap, in the same run.
 #

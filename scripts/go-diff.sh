@@ -6,7 +6,8 @@
 #   ANSWERS  written by Go: one answer line per operation
 # Steps: make a writable GOROOT copy (scripts/goroot-copy.sh), copy our two
 # _test.go files into its src/runtime, patch Go 1.19's scavenge-index growth
-# defect (docs: GO-PAGEALLOC.md section 9), run the one test.
+# defect (docs/pagealloc.md,
+# "Go 1.19 defects we do not copy"), run the one test.
 # Exit status: 0 ok; 2 Go 1.19 unavailable; 1 anything else.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -43,7 +44,7 @@ if ! grep -qF "$good" "$f"; then
   echo "go-diff: could not patch $f (scavenge-index growth)" >&2
   exit 1
 fi
-echo "go-diff: patched runtime/mpagealloc_64bit.go: scavengeIndex.grow tests haveMax (Go 1.19 defect, GO-PAGEALLOC.md section 9)"
+echo "go-diff: patched runtime/mpagealloc_64bit.go: scavengeIndex.grow tests haveMax (Go 1.19 defect, docs/pagealloc.md, "Go 1.19 defects we do not copy")"
 
 export GOROOT=$goroot PATH=$goroot/bin:$PATH GOFLAGS= GO111MODULE= GOWORK=off
 if [ -z "${HOME:-}" ] || [ ! -w "${HOME:-/nonexistent}" ]; then

@@ -132,7 +132,7 @@ const char cli_heap_help[] =
     "  --scavenger-cpu F    the scavenger's share of one CPU, 0..1 (default 0.01, Go's)\n"
     "  --touch, --no-touch  write (or not) one byte into every OS page of each\n"
     "                       allocation, making it resident (default: churn and\n"
-    "                       traces touch; W1..W4 do not, as in BENCHMARKS.md)\n";
+    "                       traces touch; W1..W4 do not, as in docs/workloads.md)\n";
 
 int cli_heap_option(const char *cmd, int argc, char **argv, int *i, cli_heap_opts *o)
 {

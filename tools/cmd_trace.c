@@ -20,7 +20,7 @@ static void trace_help(FILE *f)
             "Replays the trace FILE ('-': standard input) on a real heap, as run does a\n"
             "workload, and prints the same summary. The whole file is checked first.\n"
             "With --generate, writes workload NAME as a trace on stdout instead: churn\n"
-            "(%u events unless --steps) or BENCHMARKS.md's W1, W2, W3, W4 (complete\n"
+            "(%u events unless --steps) or docs/workloads.md's W1, W2, W3, W4 (complete\n"
             "unless --steps; W4's page-cache allocations are one-page allocations).\n"
             "\n"
             "%s"

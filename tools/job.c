@@ -17,14 +17,14 @@ const char job_workload_help[] =
     "  --workload NAME      churn (default): W1's page-count mix on 1024 slots, the\n"
     "                       live set rising and falling between 10 % and 100 %\n"
     "                       (about 100 MiB per thread) over the run;\n"
-    "                       W1, W2, W3, W4: BENCHMARKS.md's core workloads, exactly,\n"
+    "                       W1, W2, W3, W4: docs/workloads.md's core workloads, exactly,\n"
     "                       on the real heap (W4's page cache is the heap's own)\n"
     "  --threads T          threads, 1..64 (default 1), each running its own copy of\n"
     "                       the workload (seeded SEED + thread) on the shared heap\n"
     "  --seconds S          stop each thread after S seconds\n"
     "  --steps N            stop each thread after N events (allocations, frees,\n"
     "                       releases)\n"
-    "  --seed N             the generator's seed (default 42, BENCHMARKS.md's)\n";
+    "  --seed N             the generator's seed (default 42, docs/workloads.md's)\n";
 
 void job_defaults(job_opts *o)
 {
@@ -203,7 +203,7 @@ int job_run(const char *cmd, const job_opts *o, job_print print)
         }
     }
     cli_heap_opts heap = o->heap;
-    if (heap.touch < 0)          /* BENCHMARKS.md's core workloads touch no page */
+    if (heap.touch < 0)          /* docs/workloads.md's core workloads touch no page */
         heap.touch = o->trace || o->kind == WL_CHURN;
     eng_config c = {
         .opts = heap, .threads = threads, .sources = srcs, .max_events = o->steps,

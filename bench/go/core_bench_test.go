@@ -1,4 +1,4 @@
-// Core benchmarks W1-W4 (see BENCHMARKS.md) on Go 1.19's own page
+// Core benchmarks W1-W4 (see docs/workloads.md) on Go 1.19's own page
 // allocator, the reference that pagealloc's bench/core.c is compared with.
 //
 // This file is package runtime: the allocator is unexported, and only a file
@@ -26,7 +26,7 @@
 //
 // The heap is NewPageAlloc(nchunks free chunks from BaseChunkIdx, scav=nil):
 // all pages free and not scavenged. Checksums fold every allocation result
-// (untimed fills included) into FNV-1a as BENCHMARKS.md defines; they must
+// (untimed fills included) into FNV-1a as docs/workloads.md defines; they must
 // equal the table there, which is also pagealloc's expectation.
 package runtime
 
@@ -45,7 +45,7 @@ type PageallocCoreResult struct {
 	Units    int64  // number of metric units timed
 	Nanos    int64  // timed nanoseconds
 	Checksum uint64
-	Want     uint64 // Go 1.19's checksum from BENCHMARKS.md
+	Want     uint64 // Go 1.19's checksum from docs/workloads.md
 }
 
 // NsPerUnit is the reported figure.

@@ -11,8 +11,8 @@
  * scripts/go-diff.sh runs the same file through TestPageallocDiff
  * (tests/conformance/go/pagealloc_diff_test.go) inside a private copy of
  * Go's GOROOT, kept in the build tree (tests/go-diff/). The script patches
- * that copy for Go 1.19's scavenge-index growth defect (GO-PAGEALLOC.md
- * section 9). The first difference is reported with its operation number,
+ * that copy for Go 1.19's scavenge-index growth defect (docs/pagealloc.md,
+ * "Go 1.19 defects we do not copy"). The first difference is reported with its operation number,
  * the operation and both answers, and the failing sequence is written to
  * tests/go-diff/mismatch.ops. Compared: every answer (addresses, scavenged
  * bytes, caches, bytes released) and, every 250 operations, a digest of the

@@ -14,7 +14,7 @@
  * "allocated" and one for "scavenged", and one byte per chunk for the
  * scavenge index mark. Grown ranges are kept sorted and coalesced; pages
  * of different ranges are never adjacent. Everything is done with linear
- * scans. Its observable behaviour is Go 1.19's (GO-PAGEALLOC.md section 4):
+ * scans. Its observable behaviour is Go 1.19's (docs/pagealloc.md, "Departures from Go"):
  *
  *   grow       new pages free and scavenged, no chunk marked.
  *   alloc(n)   lowest-address run of n free pages (pure first fit), its

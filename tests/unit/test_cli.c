@@ -485,7 +485,7 @@ static void test_run_workloads(void **state)
         expect_json(r.out);
         assert_int_equal((uint64_t)json_number(r.out, "operations"), 3000);
         expect_in(r.out, "\"map\": null");
-        expect_in(r.out, "\"touch\": false");      /* BENCHMARKS.md: no page touched */
+        expect_in(r.out, "\"touch\": false");      /* docs/workloads.md: no page touched */
         result_free(&r);
     }
     /* A hard limit makes allocations fail; the failures are counted, not fatal. */
@@ -629,7 +629,7 @@ static void test_trace_generate(void **state)
     assert_int_equal((uint64_t)json_number(r.out, "frees"), 8);
     result_free(&r);
 
-    /* W1's first allocations (BENCHMARKS.md's generator and sizes). */
+    /* W1's first allocations (docs/workloads.md's generator and sizes). */
     r = run("trace", "--generate", "w1", "--steps", "3");
     expect_code(&r, 0);
     expect_in(r.out, "\na 1 1\na 2 311\na 3 1\n");
