@@ -143,15 +143,18 @@ run_ctest() {
     fi
   fi
 
-  # Why each skipped test skipped; and a program that skipped with plain
+  # Why each skipped test skipped (each reason once, with how many of the
+  # program's tests it skipped); and a program that skipped with plain
   # skip() passed while hiding it (use PA_SKIP): that is a failure.
-  local note hidden=""
+  local note hidden="" reasons=""
   while IFS=$'\t' read -r name note; do
     case ${result[$name]:-} in
-      '***Skipped') [[ $note == skip:* ]] && echo "  skipped $name: ${note#skip: }" ;;
+      '***Skipped') [[ $note == skip:* ]] && reasons+="$name: ${note#skip: }"$'\n' ;;
       Passed)       [[ $hidden == *" $name "* ]] || hidden+=" $name " ;;
     esac
   done < <(test_notes "$dir/Testing/Temporary/LastTest.log")
+  [ -n "$reasons" ] &&
+    printf '%s' "$reasons" | sort | uniq -c | sed -E 's/^ *([0-9]+) (.*)$/  skipped \2 (x\1)/'
   for name in $hidden; do
     echo "  $name passed but cmocka skipped a test in it (plain skip(), not PA_SKIP)"
     p=$((p - 1)); f=$((f + 1))
