@@ -13,7 +13,7 @@
 # Replay a crash without libFuzzer: $FUZZ_DIR/fuzz_replay FILE...
 # Needs clang with libFuzzer (Debian: clang, libclang-rt-14-dev).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 seconds=${FUZZ_SECONDS:-60}
 dir=${FUZZ_DIR:-build-fuzz}
 jobs=${FUZZ_JOBS:-1}
@@ -44,6 +44,8 @@ par=()
 if [ "$jobs" -gt 1 ]; then par=(-jobs="$jobs" -workers="$jobs"); fi
 rc=0
 t0=${EPOCHREALTIME/,/.}
+# FUZZ_ARGS is split into words on purpose (several flags).
+# shellcheck disable=SC2086
 (cd "$absdir" &&
  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
  UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \

@@ -21,7 +21,7 @@
 # cannot be read counts as one failure. The exit status is 0 only when
 # nothing failed.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 jobs=$(nproc 2>/dev/null || echo 2)
 passed=0; failed=0; skipped=0
 
