@@ -40,4 +40,4 @@ install: build
 	@cmake --install build
 
 clean:
-	rm -rf build build-asan build-tsan build-bench build-fuzz build*.err
+	rm -rf build build-gcc build-asan build-tsan build-valgrind build-bench build-fuzz build*.err

@@ -2,24 +2,36 @@
 # Fuzz the page allocator against its reference model (tests/fuzz).
 #   scripts/fuzz.sh                 build, replay the seed corpus, fuzz 60 s
 #   FUZZ_SECONDS=600 scripts/fuzz.sh
-# Environment: FUZZ_SECONDS (default 60), FUZZ_DIR (build dir, default
-# build-fuzz), FUZZ_JOBS (parallel fuzzing processes, default 1),
-# FUZZ_ARGS (more libFuzzer flags). New inputs go to $FUZZ_DIR/corpus (the
-# seed corpus in tests/fuzz/corpus is only read); a crash leaves its input
-# in $FUZZ_DIR/artifacts/ and makes the script exit non-zero. Replay a
-# crash without libFuzzer: $FUZZ_DIR/fuzz_replay FILE...
+# Environment: FUZZ_SECONDS (default 60, a whole number > 0), FUZZ_DIR
+# (build dir, default build-fuzz), FUZZ_JOBS (parallel fuzzing processes,
+# default 1), FUZZ_ARGS (more libFuzzer flags). New inputs go to
+# $FUZZ_DIR/corpus (the seed corpus in tests/fuzz/corpus is only read); a
+# crash leaves its input in $FUZZ_DIR/artifacts/ and makes the script exit
+# non-zero. So does a run that made no executions at all. The last line
+# reports the executions and executions per second (libFuzzer's final
+# stats, stat::number_of_executed_units, over the run's wall time).
+# Replay a crash without libFuzzer: $FUZZ_DIR/fuzz_replay FILE...
 # Needs clang with libFuzzer (Debian: clang, libclang-rt-14-dev).
-set -euo pipefail
-cd "$(dirname "$0")/.."
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
 seconds=${FUZZ_SECONDS:-60}
 dir=${FUZZ_DIR:-build-fuzz}
 jobs=${FUZZ_JOBS:-1}
 
-cmake -S tests/fuzz -B "$dir" -DCMAKE_C_COMPILER=clang >/dev/null
-cmake --build "$dir" -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
+fail() { echo "fuzz_pagealloc: FAILED: $*"; exit 1; }
+
+# libFuzzer reads -max_total_time=0 as "no limit".
+[[ $seconds =~ ^[0-9]+$ && $seconds -gt 0 ]] || fail "FUZZ_SECONDS must be a whole number > 0, not '$seconds'"
+[[ $jobs =~ ^[0-9]+$ && $jobs -gt 0 ]] || fail "FUZZ_JOBS must be a whole number > 0, not '$jobs'"
+clang=$(command -v clang) || fail "no clang"
+
+# Every option explicit, the compiler by its path: the cache is never reset.
+cmake -S tests/fuzz -B "$dir" -DCMAKE_C_COMPILER="$clang" \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || fail "cmake could not configure $dir"
+cmake --build "$dir" -j"$(nproc 2>/dev/null || echo 2)" >/dev/null || fail "the build failed"
 
 # The seed corpus must pass as it is.
-"$dir/fuzz_replay" tests/fuzz/corpus/* >/dev/null
+"$dir/fuzz_replay" tests/fuzz/corpus/* >/dev/null || fail "a seed in tests/fuzz/corpus fails"
 
 mkdir -p "$dir/corpus" "$dir/artifacts"
 log="$dir/fuzz.log"
@@ -31,20 +43,31 @@ seeds=$(pwd)/tests/fuzz/corpus
 par=()
 if [ "$jobs" -gt 1 ]; then par=(-jobs="$jobs" -workers="$jobs"); fi
 rc=0
+t0=${EPOCHREALTIME/,/.}
+# FUZZ_ARGS is split into words on purpose (several flags).
+# shellcheck disable=SC2086
 (cd "$absdir" &&
  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
  UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
  ./fuzz_pagealloc -max_total_time="$seconds" -max_len=4096 -timeout=30 \
    -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$absdir/artifacts/" \
    "${par[@]}" ${FUZZ_ARGS:-} corpus "$seeds") >"$log" 2>&1 || rc=$?
-cat "$dir"/fuzz-*.log >>"$log" 2>/dev/null || true
+t1=${EPOCHREALTIME/,/.}
 
-execs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' |
-        awk '{s += $1} END {print s + 0}')
-corpus=$(ls "$dir/corpus" | wc -l)
-echo "fuzz_pagealloc: ${seconds}s, $execs executions, corpus $corpus files (+ $(ls tests/fuzz/corpus | wc -l) seeds)"
+# libFuzzer's final stats: one stat::number_of_executed_units per fuzzing
+# process. With jobs, each job writes $dir/fuzz-<job>.log and the main
+# process echoes it into $log as the job ends: count the job logs only.
+logs=("$log")
+if [ "$jobs" -gt 1 ]; then logs=("$dir"/fuzz-*.log); fi
+execs=$(cat "${logs[@]}" 2>/dev/null | grep -Eo 'stat::number_of_executed_units: *[0-9]+' |
+        grep -Eo '[0-9]+$' | awk '{s += $1} END {print s + 0}')
+rate=$(awk -v n="$execs" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", (b > a) ? n / (b - a) : 0 }')
+wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+corpus=$(find "$dir/corpus" -type f | wc -l)
+nseeds=$(find tests/fuzz/corpus -type f | wc -l)
+echo "fuzz_pagealloc: ${seconds} s asked, ${wall} s run, $execs executions ($rate/s), corpus $corpus files (+ $nseeds seeds)"
 if [ "$rc" -ne 0 ]; then
   grep -E 'fuzz_pagealloc:|ERROR|SUMMARY|pagealloc:' "$log" | head -20
-  echo "fuzz_pagealloc: FAILED (exit $rc); inputs in $dir/artifacts/, log in $log"
-  exit 1
+  fail "libFuzzer exited with status $rc; inputs in $dir/artifacts/, log in $log"
 fi
+[ "$execs" -gt 0 ] || fail "no executions (no stat::number_of_executed_units in $log)"

@@ -34,6 +34,7 @@
 #include "sysmem_fi.h"
 #include "sysmem_kview.h"
 #include "sysmem_tu.h"
+#include "pa_skip.h"
 
 #define WORKERS 6
 #define MAXP 32
@@ -307,9 +308,8 @@ static void test_reserve_reuses_address_of_inflight_free(void **state)
     assert_int_equal(sysmem_metadata_bytes(), base.meta);
     print_message("the kernel reused the freed address in %zu of %zu rounds\n", hits, rounds);
     if (hits == 0) {
-        print_message("skip: the kernel never placed the racing reservation at the "
-                      "freed address, so the in-flight wait was not exercised\n");
-        skip();
+        PA_SKIP("the kernel never placed the racing reservation at the freed address, "
+                "so the in-flight wait was not exercised");
     }
 }
 
@@ -325,5 +325,5 @@ int main(void)
         cmocka_unit_test(test_threads_disjoint_ranges),
         cmocka_unit_test(test_reserve_reuses_address_of_inflight_free),
     };
-    return cmocka_run_group_tests_name("sysmem_threads", tests, group_setup, NULL);
+    return PA_RUN_GROUP_TESTS_NAME("sysmem_threads", tests, group_setup, NULL);
 }

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "pagealloc/pageheap.h"
+#include "pa_skip.h"
 
 static char tool[PATH_MAX];
 static char tmpdir[512];
@@ -142,13 +143,14 @@ static void write_file(const char *path, const char *text)
 
 static int have_tool(void)
 {
-    if (access(tool, X_OK) == 0)
-        return 1;
-    print_message("no pagealloc tool at %s (tools not built?): skipped\n", tool);
-    return 0;
+    return access(tool, X_OK) == 0;
 }
 
-#define NEED_TOOL() do { if (!have_tool()) { skip(); } } while (0)
+#define NEED_TOOL()                                                                            \
+    do {                                                                                       \
+        if (!have_tool())                                                                      \
+            PA_SKIP("no pagealloc tool at %s (tools not built?)", tool);                       \
+    } while (0)
 
 /* ---- A small JSON parser (validates; finds members) -------------------------------- */
 
@@ -925,5 +927,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_visit),
         cmocka_unit_test(test_visit_concurrent),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return PA_RUN_GROUP_TESTS(tests, setup, teardown);
 }

@@ -8,7 +8,7 @@
  * whether a child process touching the address dies of SIGSEGV. Huge-page
  * expectations follow the machine's THP mode; when THP is "never" the
  * advice is still visible in VmFlags and that is what is asserted. What
- * cannot be checked on a machine is reported with skip() and a reason.
+ * cannot be checked on a machine is reported with PA_SKIP and a reason.
  *
  * Every test frees what it took and ends with the totals and metadata
  * back at its baseline and sysmem_check() passing (teardown).
@@ -31,6 +31,7 @@
 #include "sysmem_fi.h"
 #include "sysmem_kview.h"
 #include "sysmem_tu.h"
+#include "pa_skip.h"
 
 static size_t PS;       /* physical page size */
 static size_t HS;       /* huge page size, 0 if none */
@@ -504,9 +505,8 @@ static void test_adjacent_regions(void **state)
     if (q != PG(p, 8)) {
         assert_int_equal(sysmem_free(q, 8 * PS, &st), 0);
         assert_int_equal(sysmem_free(p, 8 * PS, &st), 0);
-        print_message("skip: the kernel did not honour the address hint, so two "
-                      "adjacent regions could not be made\n");
-        skip();
+        PA_SKIP("the kernel did not honour the address hint, so two "
+                "adjacent regions could not be made");
     }
     /* Two regions, one range: every operation may span them. */
     assert_int_equal(sysmem_map(PG(p, 4), 8 * PS, &st), 0);
@@ -543,8 +543,7 @@ static void test_reserve_into_hole_is_absorbed(void **state)
         assert_int_equal(sysmem_free(q, 4 * PS, NULL), 0);
         assert_int_equal(sysmem_free(p, 4 * PS, NULL), 0);
         assert_int_equal(sysmem_free(PG(p, 8), 8 * PS, NULL), 0);
-        print_message("skip: the kernel did not honour the address hint into the hole\n");
-        skip();
+        PA_SKIP("the kernel did not honour the address hint into the hole");
     }
     /* The hole is filled in the existing region: no second block kept. */
     assert_string_equal(STATES(p, 16), "rrrrrrrrrrrrrrrr");
@@ -566,8 +565,7 @@ static void test_reserve_hint_honoured(void **state)
     assert_int_equal(sysmem_free(q, 4 * PS, NULL), 0);
     expect_back_to_base();
     if (q != p) {
-        print_message("skip: the kernel chose another address than the free hint\n");
-        skip();
+        PA_SKIP("the kernel chose another address than the free hint");
     }
 }
 
@@ -597,8 +595,7 @@ static void test_stale_registration_eexist(void **state)
     assert_int_equal(sysmem_free(p, 4 * PS, NULL), 0);
     expect_back_to_base();
     if (rc == 0) {
-        print_message("skip: the kernel did not reuse the address, EEXIST not reachable\n");
-        skip();
+        PA_SKIP("the kernel did not reuse the address, EEXIST not reachable");
     }
 }
 
@@ -699,10 +696,9 @@ static void test_no_huge_pages_machine(void **state)
 static void need_huge_pages(void)
 {
     if (!HS) {
-        print_message("skip: no transparent huge page size on this machine (%s); the "
-                      "no-huge-page behaviour is covered by no_huge_pages_machine\n",
-                      "hpage_pmd_size unreadable or unusable");
-        skip();
+        PA_SKIP("no transparent huge page size on this machine (%s); the "
+                "no-huge-page behaviour is covered by no_huge_pages_machine",
+                "hpage_pmd_size unreadable or unusable");
     }
 }
 
@@ -783,9 +779,8 @@ static void test_thp_backing(void **state)
     (void)state;
     need_huge_pages();
     if (THP == 'n' || THP == 0) {
-        print_message("skip: THP is %s here: no huge page can back memory, which "
-                      "huge_page_hints already asserts\n", THP ? "\"never\"" : "unknown");
-        skip();
+        PA_SKIP("THP is %s here: no huge page can back memory, which "
+                "huge_page_hints already asserts", THP ? "\"never\"" : "unknown");
     }
     void *p;
     size_t hp = HS / PS;
@@ -797,9 +792,8 @@ static void test_thp_backing(void **state)
     assert_int_equal(sysmem_kv_vma_at(x, &v), 0);
     if (!sysmem_kv_thp_expected(v.start, v.end, 1, 0)) {
         assert_int_equal(sysmem_free(p, 2 * HS, NULL), 0);
-        print_message("skip: no huge page size is enabled for MADV_HUGEPAGE memory here "
-                      "(hugepages-<N>kB/enabled)\n");
-        skip();
+        PA_SKIP("no huge page size is enabled for MADV_HUGEPAGE memory here "
+                "(hugepages-<N>kB/enabled)");
     }
     if (v.thp_eligible >= 0)
         assert_int_equal(v.thp_eligible, 1);
@@ -820,10 +814,9 @@ static void test_thp_backing(void **state)
     assert_int_equal(sysmem_free(p, 2 * HS, NULL), 0);
     expect_back_to_base();
     if (!huge_kb) {
-        print_message("skip: the kernel backed the MADV_HUGEPAGE range with small pages "
-                      "(no free huge page, or the defrag policy); AnonHugePages not "
-                      "checkable now\n");
-        skip();
+        PA_SKIP("the kernel backed the MADV_HUGEPAGE range with small pages "
+                "(no free huge page, or the defrag policy); AnonHugePages not "
+                "checkable now");
     }
 }
 
@@ -998,9 +991,8 @@ static void test_release_free_fallback(void **state)
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st));
     if (WEXITSTATUS(st) == 77) {
-        print_message("skip: mlock is not permitted here (RLIMIT_MEMLOCK), so the "
-                      "MADV_FREE refusal cannot be provoked\n");
-        skip();
+        PA_SKIP("mlock is not permitted here (RLIMIT_MEMLOCK), so the "
+                "MADV_FREE refusal cannot be provoked");
     }
     assert_int_equal(WEXITSTATUS(st), 0);
 }
@@ -1030,5 +1022,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_release_free_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_free_fallback, setup, teardown),
     };
-    return cmocka_run_group_tests_name("sysmem", tests, group_setup, NULL);
+    return PA_RUN_GROUP_TESTS_NAME("sysmem", tests, group_setup, NULL);
 }

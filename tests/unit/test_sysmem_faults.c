@@ -35,6 +35,7 @@
 #include "sysmem_fi.h"
 #include "sysmem_kview.h"
 #include "sysmem_tu.h"
+#include "pa_skip.h"
 
 static size_t PS, HS;
 
@@ -295,8 +296,7 @@ static void run_scenario(void **state)
         if (sc->setup(&f)) {
             cleanup(&f, out_bytes);
             sysmem_fi_uninstall();
-            print_message("skip: %s: the kernel did not honour an address hint\n", sc->name);
-            skip();
+            PA_SKIP("%s: the kernel did not honour an address hint", sc->name);
         }
         fill_ready(&f, 11 + k);
         struct picture before, after;
@@ -471,5 +471,5 @@ int main(void)
         cmocka_unit_test(test_table_growth_under_failures),
     };
     _Static_assert(sizeof(scenarios) / sizeof(scenarios[0]) == 13, "list every scenario");
-    return cmocka_run_group_tests_name("sysmem_faults", tests, group_setup, NULL);
+    return PA_RUN_GROUP_TESTS_NAME("sysmem_faults", tests, group_setup, NULL);
 }
