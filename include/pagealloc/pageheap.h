@@ -135,8 +135,10 @@ void     *pageheap_alloc_zeroed(pageheap *h, size_t npages);
 void      pageheap_free(pageheap *h, void *p, size_t npages);
 
 /* Flush every page cache and return at least nbytes of free memory to the
- * OS now (SIZE_MAX: all free pages); returns bytes released (may exceed
- * nbytes; less when nothing is left). */
+ * OS now (SIZE_MAX: all free pages); returns bytes released by this call
+ * (may exceed nbytes; less when nothing is left). Runs the background
+ * scavenger is releasing at the same moment are waited for, so with
+ * SIZE_MAX no free page is resident on return (unless freed meanwhile). */
 size_t    pageheap_release(pageheap *h, size_t nbytes);
 /* Return every thread's page cache to the allocator. */
 void      pageheap_flush_caches(pageheap *h);

@@ -56,11 +56,32 @@ size_t ph_assist(pageheap *h, size_t want)
     return r;
 }
 
+/* Bytes another thread (the background scavenger, a concurrent release)
+ * has taken for scavenging and not yet given back. */
+static uint64_t inflight_total(pageheap *h)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < h->nshards; i++)
+        n += ld(&h->shards[i].inflight);
+    return n;
+}
+
 PA_API size_t pageheap_release(pageheap *h, size_t nbytes)
 {
     if (ph_heap_bad(h, "pageheap_release", 0, nbytes / PH_PAGE))
         return 0;
-    return ph_assist(h, nbytes);
+    size_t r = ph_assist(h, nbytes);
+    /* Free pages another thread is releasing right now were invisible to
+     * this scan (taken, so allocated). Wait for those runs to be done, so
+     * that on return they are released too; if one came back resident (its
+     * system call failed), scan again. Each wait is one system call of the
+     * other thread. */
+    while (r < nbytes && inflight_total(h) != 0) {
+        while (inflight_total(h) != 0)
+            sched_yield();
+        r += ph_scavenge(h, nbytes - r);
+    }
+    return r;
 }
 
 /* Bytes by which Ready memory + metadata + extra exceeds the limit. */
