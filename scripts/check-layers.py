@@ -2,7 +2,7 @@
 """check-layers.py - the architecture rules of docs/layers.md, checked on
 the built library (a CTest test: tests/CMakeLists.txt passes the paths).
 
-  check-layers.py SRC_DIR SHARED_LIB OBJECT...
+  check-layers.py SRC_DIR SHARED_LIB OBJECT...   (objects may come ;-joined)
 
 1. Layers: every library file includes only headers of its own layer or
    of lower ones (base < os < pagealloc < pageheap); the heap never
@@ -72,7 +72,8 @@ def find_cycles(graph):
 
 
 def main():
-    src, shlib, objs = sys.argv[1], sys.argv[2], sys.argv[3:]
+    src, shlib = sys.argv[1], sys.argv[2]
+    objs = [o for arg in sys.argv[3:] for o in arg.split(";") if o]   # CMake lists
     bad = []
     files = list(library_files(src))
     header_graph = collections.defaultdict(set)

@@ -23,6 +23,7 @@
 #include "pagealloc/pagealloc.h"
 #include "pagealloc/sysmem.h"
 #include "pagealloc/testing.h"
+#include "pa_skip.h"
 
 #define PAGE  ((uintptr_t)PAGEALLOC_PAGE_SIZE)
 #define CHUNK ((uintptr_t)PAGEALLOC_CHUNK_SIZE)
@@ -256,5 +257,5 @@ int main(void)
         cmocka_unit_test(test_alloc_bits_across_chunks),
         cmocka_unit_test(test_chunk_bits),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return PA_RUN_GROUP_TESTS(tests, NULL, NULL);
 }
