@@ -34,4 +34,12 @@ set(PAGEALLOC_SOURCES
   ${PAGEALLOC_ROOT}/src/pageheap/check.c
   ${PAGEALLOC_ROOT}/src/pageheap/stats.c
   ${PAGEALLOC_ROOT}/src/pageheap/scavenger.c
+  # the object allocator (Go's mallocgc with explicit free)
+  ${PAGEALLOC_ROOT}/src/malloc/sizeclass.c
+  ${PAGEALLOC_ROOT}/src/malloc/spanmap.c
+  ${PAGEALLOC_ROOT}/src/malloc/central.c
+  ${PAGEALLOC_ROOT}/src/malloc/tcache.c
+  ${PAGEALLOC_ROOT}/src/malloc/malloc.c
+  ${PAGEALLOC_ROOT}/src/malloc/mstats.c
+  ${PAGEALLOC_ROOT}/src/malloc/fork.c
 )

@@ -23,6 +23,11 @@ PA_API void pagealloc_set_error_handler(pagealloc_error_fn fn, void *arg)
     error_arg = fn ? arg : NULL;
 }
 
+void pa_report_line(const char *msg)
+{
+    error_fn(msg, error_arg);
+}
+
 void pa_report(const char *call, uintptr_t addr, size_t npages, const char *rule)
 {
     char msg[256];

@@ -20,5 +20,8 @@
 #include "pagealloc/errors.h"
 
 void pa_report(const char *call, uintptr_t addr, size_t npages, const char *rule);
+/* Pass an already formatted line (a layer with its own format, e.g. the
+ * object allocator's "CALL(ADDR, class C): RULE") to the handler. */
+void pa_report_line(const char *msg);
 
 #endif /* PAGEALLOC_BASE_REPORT_H */

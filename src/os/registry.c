@@ -356,3 +356,21 @@ void sm_slot_give(void)
     sm_reg_unlock();
 }
 
+
+void sm_fork_prepare(void)
+{
+    sm_reg_lock();
+}
+
+void sm_fork_parent(void)
+{
+    sm_reg_unlock();
+}
+
+void sm_fork_child(void)
+{
+    pthread_mutex_init(&sm_reg.lock, NULL);
+    pthread_cond_init(&sm_reg.settled, NULL);
+    sm_reg.inflight = NULL;
+    sm_locked = 0;
+}

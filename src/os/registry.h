@@ -278,4 +278,12 @@ void   sm_meta_free(const struct sm_binding *b, void *p, size_t bytes);
 int    sm_slot_take(const struct sm_binding *b);
 void   sm_slot_give(void);
 
+/* Fork: take the registry lock before fork, release it after in the
+ * parent; in the child, make the lock and condition new and forget the
+ * in-flight records of threads that do not exist there (their operations
+ * stay half done: memory accounted as at their first phase). */
+void   sm_fork_prepare(void);
+void   sm_fork_parent(void);
+void   sm_fork_child(void);
+
 #endif /* PAGEALLOC_OS_REGISTRY_H */

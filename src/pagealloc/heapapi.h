@@ -7,8 +7,8 @@
  * Allocation that reports what it did. Go's allocRange knows exactly which
  * pages of a run it hands out were scavenged; pa_alloc_bits passes that on
  * as a bitmap (bit i of scav_bits: page base + i was scavenged, i.e.
- * released to the OS), so that the heap makes exactly those pages Ready,
- * one OS call per run of them, zeroes exactly the resident ones, and gives
+ * released to the OS), so that the heap makes those pages Ready with one
+ * OS-layer call over their span, zeroes exactly the resident ones, and gives
  * an allocation back exactly as it found it, without asking the OS layer
  * about single pages.
  *

@@ -4,8 +4,8 @@
  *
  * The allocator tells the heap what it did: each allocation comes with a
  * bitmap of which of its pages were scavenged (pagealloc/heapapi.h, or
- * the page cache's scav word), so the heap makes exactly those Ready with
- * one sysmem_used per run of them, zeroes exactly the pages that may hold
+ * the page cache's scav word), so the heap makes them Ready with one
+ * sysmem_used over the span they occupy, zeroes exactly the pages that may hold
  * old contents, and gives a failed allocation back exactly as it found
  * it, without asking the OS layer about single pages.
  */
@@ -81,27 +81,25 @@ static void heap_undo(ph_shard *s, uintptr_t base, size_t npages, const uint64_t
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Make the scavenged pages of a run Ready: one sysmem_used per run of
- * them. 0, or an errno value after clearing from scav the bits of the
- * runs that did become Ready (so heap_undo sees them as resident); *done
- * receives the bytes made Ready. */
-static int make_ready(pageheap *h, uintptr_t base, size_t npages, uint64_t *scav, size_t *done)
+/* Make the scavenged pages of a run Ready: one sysmem_used over the span
+ * from the first scavenged page to the last (the resident pages between
+ * are Ready already, and making a Ready page Ready changes nothing), so a
+ * run whose released pages are scattered costs one OS-layer call, not one
+ * per piece. 0 or an errno value (then nothing changed). */
+static int make_ready(pageheap *h, uintptr_t base, size_t npages, const uint64_t *scav)
 {
-    unsigned flags = h->huge == PAGEHEAP_HUGE_OFF ? SYSMEM_USED_NO_HUGE : 0;
-    *done = 0;
-    for (size_t i = pa_bits_next(scav, 0, npages, 1); i < npages;
-         i = pa_bits_next(scav, i, npages, 1)) {
-        size_t j = pa_bits_next(scav, i, npages, 0);
-        int err = sysmem_used_ex((void *)(base + i * PH_PAGE), (j - i) * PH_PAGE, flags);
-        if (err) {
-            for (size_t k = 0; k < i; k++)      /* earlier runs are Ready now */
-                scav[k / 64] &= ~((uint64_t)1 << (k % 64));
-            return err;
+    size_t first = pa_bits_next(scav, 0, npages, 1);
+    if (first == npages)
+        return 0;
+    size_t last = first;
+    for (size_t w = pa_scav_words(npages); w-- > first / 64;) {
+        if (scav[w]) {
+            last = w * 64 + 63 - (size_t)__builtin_clzll(scav[w]);
+            break;
         }
-        *done += (j - i) * PH_PAGE;
-        i = j;
     }
-    return 0;
+    unsigned flags = h->huge == PAGEHEAP_HUGE_OFF ? SYSMEM_USED_NO_HUGE : 0;
+    return sysmem_used_ex((void *)(base + first * PH_PAGE), (last + 1 - first) * PH_PAGE, flags);
 }
 
 /* Zero a run just made Ready: every page, except scavenged ones when
@@ -160,9 +158,8 @@ static int heap_finish(pageheap *h, ph_shard *s, uintptr_t base, size_t npages,
         errno = ENOMEM;
         return 0;
     }
-    size_t done;
-    if (make_ready(h, base, npages, scav, &done) != 0) {
-        ctr_sub(&h->ready, scav_bytes - done);
+    if (make_ready(h, base, npages, scav) != 0) {
+        ctr_sub(&h->ready, scav_bytes);
         heap_undo(s, base, npages, scav);
         errno = ENOMEM;
         return 0;
@@ -264,6 +261,11 @@ static void *heap_alloc(pageheap *h, size_t npages, int zero)
     }
     ph_thread *t = ph_thread_get(h);
     unsigned si = t ? t->shard : 0;
+    if (!t && h->threadless && h->nshards > 1) {
+        int here;                       /* threads' stacks lie megabytes apart */
+        uint64_t mix = ((uint64_t)(uintptr_t)&here >> 20) * 0x9e3779b97f4a7c15ull;
+        si = (unsigned)((mix >> 32) % h->nshards);
+    }
     uintptr_t base = 0;
     size_t scav_bytes = 0;
     ph_scavmap m;

@@ -110,6 +110,61 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
     return NULL;
 }
 
+void ph_set_threadless(pageheap *h)
+{
+    h->threadless = 1;
+}
+
+int ph_start_scavenger(pageheap *h)
+{
+    if (h->scav_on)
+        return 0;
+    h->scav_on = 1;                        /* before the thread reads it */
+    int err = pa_scavenger_start(&h->scav);
+    if (err)
+        h->scav_on = 0;
+    return err;
+}
+
+void ph_fork_prepare(pageheap *h)
+{
+    pthread_mutex_lock(&h->reg_mu);
+    pthread_mutex_lock(&h->grow_mu);
+    for (unsigned i = 0; i < h->nshards; i++)
+        pthread_mutex_lock(&h->shards[i].mu);
+    pthread_mutex_lock(&h->goal_mu);
+    pthread_mutex_lock(&h->thread_recs.mu);
+    pthread_mutex_lock(&h->range_recs.mu);
+    pthread_mutex_lock(&h->scav.mu);
+}
+
+void ph_fork_parent(pageheap *h)
+{
+    pthread_mutex_unlock(&h->scav.mu);
+    pthread_mutex_unlock(&h->range_recs.mu);
+    pthread_mutex_unlock(&h->thread_recs.mu);
+    pthread_mutex_unlock(&h->goal_mu);
+    for (unsigned i = h->nshards; i-- > 0;)
+        pthread_mutex_unlock(&h->shards[i].mu);
+    pthread_mutex_unlock(&h->grow_mu);
+    pthread_mutex_unlock(&h->reg_mu);
+}
+
+void ph_fork_child(pageheap *h)
+{
+    pthread_mutex_init(&h->reg_mu, NULL);
+    pthread_mutex_init(&h->grow_mu, NULL);
+    for (unsigned i = 0; i < h->nshards; i++) {
+        pthread_mutex_init(&h->shards[i].mu, NULL);
+        atomic_store(&h->shards[i].inflight, 0);   /* other threads' runs: lost */
+    }
+    pthread_mutex_init(&h->goal_mu, NULL);
+    pthread_mutex_init(&h->thread_recs.mu, NULL);
+    pthread_mutex_init(&h->range_recs.mu, NULL);
+    pa_scavenger_after_fork(&h->scav);
+    h->scav_on = 0;
+}
+
 PA_API void pageheap_delete(pageheap *h)
 {
     if (!h || ph_heap_bad(h, "pageheap_delete", (uintptr_t)h, 0))

@@ -47,8 +47,9 @@
  * lock; if the shard has no room, grow it and retry. The allocator says
  * which pages of the run were scavenged (a bitmap: pagealloc/heapapi.h,
  * or the cache's scav word); if any were, their bytes are admitted
- * against the limit (below) and exactly those pages are made Ready, one
- * sysmem_used per run of them, without any heap lock.
+ * against the limit (below) and those pages are made Ready with one
+ * sysmem_used over the span from the first to the last of them (Ready
+ * pages between are unchanged by it), without any heap lock.
  *
  * Memory limit. `ready` counts arena bytes that are Ready or admitted to
  * become Ready; admission is a compare-and-swap that keeps ready +
@@ -193,6 +194,7 @@ struct pageheap {
     size_t self_bytes;
     int scav_on;
     int guard;                          /* guard mode: frees are sysmem_fault'ed */
+    int threadless;                     /* no thread records (ph_set_threadless) */
 
     _Atomic uint64_t limit;             /* 0: none */
     sysmem_stat heap_stat;              /* arena bytes mapped (Prepared + Ready) */
@@ -298,6 +300,25 @@ static inline uint64_t meta_total(pageheap *h)
 }
 
 /* ---- Across the files ------------------------------------------------------ */
+
+/* heap.c */
+/* For a heap that serves a malloc: never make thread records (they would
+ * need pthread_setspecific, which may call malloc) nor page caches; each
+ * thread's requests go to a shard picked from its stack address. Before
+ * the heap's first use. */
+void       ph_set_threadless(pageheap *h);
+/* Start the background scavenger of a heap made without it (outside any
+ * lock a malloc might hold: it creates a thread). 0 or an errno value. */
+int        ph_start_scavenger(pageheap *h);
+
+/* Fork (for a malloc built on the heap): prepare takes every lock of the
+ * heap in its lock order (its page-cache busy flags excepted: a threadless
+ * heap has none); parent releases them; child makes them new and marks the
+ * background scavenger stopped (its thread does not exist in the child;
+ * ph_start_scavenger starts a new one). */
+void       ph_fork_prepare(pageheap *h);
+void       ph_fork_parent(pageheap *h);
+void       ph_fork_child(pageheap *h);
 
 /* threads.c */
 /* The calling thread's record, created on first use; NULL if it cannot be

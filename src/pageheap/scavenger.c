@@ -220,6 +220,18 @@ static void thread_sleep(pa_scavenger *sc, uint64_t ns)
     pthread_mutex_unlock(&sc->mu);
 }
 
+/* The thread-control objects, new; no thread. */
+static void sync_init(pa_scavenger *sc)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&sc->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&sc->mu, NULL);
+    sc->running = sc->stop = sc->kicked = 0;
+}
+
 void pa_scavenger_init(pa_scavenger *sc, const pa_scav_hooks *hooks, double target,
                        uint64_t poll_ns)
 {
@@ -231,13 +243,12 @@ void pa_scavenger_init(pa_scavenger *sc, const pa_scav_hooks *hooks, double targ
     atomic_init(&sc->released_bytes, 0);
     atomic_init(&sc->cycles, 0);
     atomic_init(&sc->idle_cycles, 0);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&sc->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&sc->mu, NULL);
-    sc->running = sc->stop = sc->kicked = 0;
+    sync_init(sc);
+}
+
+void pa_scavenger_after_fork(pa_scavenger *sc)
+{
+    sync_init(sc);
 }
 
 static void *scavenger_main(void *arg)

@@ -81,6 +81,9 @@ int  pa_scavenger_cycle(pa_scavenger *sc);
 int  pa_scavenger_start(pa_scavenger *sc);
 void pa_scavenger_stop(pa_scavenger *sc);
 void pa_scavenger_destroy(pa_scavenger *sc);
+/* In a child after fork (mu taken by the parent's prepare): new sync
+ * objects, no thread (the parent's does not exist here). */
+void pa_scavenger_after_fork(pa_scavenger *sc);
 /* Wake the thread now (e.g. the limit was lowered). */
 void pa_scavenger_kick(pa_scavenger *sc);
 

@@ -74,6 +74,8 @@ void ph_thread_exit(void *arg)
  * (the caller then goes without a cache). */
 ph_thread *ph_thread_get(pageheap *h)
 {
+    if (h->threadless)
+        return NULL;
     ph_thread *t = pthread_getspecific(h->key);
     if (t)
         return t;

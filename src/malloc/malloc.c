@@ -1,0 +1,464 @@
+/*
+ * malloc.c - the object allocator's API (<pagealloc/malloc.h>): the
+ * process's allocator made at first use, small objects through the
+ * thread cache, large ones as whole pages, aligned requests, realloc,
+ * and the bad-free checks (mheap.h has the structures and their rules).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/checklevel.h"
+#include "base/export.h"
+#include "malloc/mheap.h"
+#include "pageheap/heap.h"
+
+pa_mheap *_Atomic pa_mh;
+static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* ---- The process's allocator ------------------------------------------------------ */
+
+static uint64_t env_u64(const char *name, uint64_t dflt)
+{
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return dflt;
+    return strtoull(s, NULL, 0);
+}
+
+static pa_mheap *mheap_make(void)
+{
+    pa_sizeclass_init();
+    sysmem_caps caps;
+    sysmem_get_caps(&caps);
+    sysmem_stat st = { 0 };
+    size_t self = (sizeof(pa_mheap) + caps.page_size - 1) & ~(caps.page_size - 1);
+    void *mem;
+    if (sysmem_alloc(self, &st, &mem) != 0)
+        return NULL;
+    pa_mheap *mh = mem;                           /* zeroed */
+    mh->meta = st;
+    mh->self_bytes = self;
+    uint64_t limit = env_u64("PAGEALLOC_MALLOC_LIMIT", 0);
+    pageheap_options o = { .limit = limit, .hard_limit = limit != 0 };
+    mh->pages = pageheap_new(&o);                 /* scavenger started later */
+    if (!mh->pages || pa_tcache_key_create(mh) != 0) {
+        if (mh->pages)
+            pageheap_delete(mh->pages);
+        sysmem_stat last = mh->meta;
+        sysmem_free(mh, self, &last);
+        return NULL;
+    }
+    ph_set_threadless(mh->pages);
+    (void)pa_fixalloc_init(&mh->span_recs, sizeof(pa_span), 64, &mh->meta);
+    pthread_mutex_init(&mh->caches_mu, NULL);
+    for (unsigned c = 0; c < PA_NCLASSES; c++)
+        pthread_mutex_init(&mh->central[c].mu, NULL);
+    return mh;
+}
+
+pa_mheap *pa_mheap_get(void)
+{
+    pa_mheap *mh = atomic_load_explicit(&pa_mh, memory_order_acquire);
+    if (mh)
+        return mh;
+    pthread_mutex_lock(&init_mu);
+    mh = atomic_load_explicit(&pa_mh, memory_order_relaxed);
+    int made = 0;
+    if (!mh) {
+        mh = mheap_make();
+        if (mh) {
+            atomic_store_explicit(&pa_mh, mh, memory_order_release);
+            made = 1;
+        }
+    }
+    pthread_mutex_unlock(&init_mu);
+    if (made) {
+        /* Now that the allocator is published, the calls that may
+         * allocate (thread creation, atfork registration) are safe. */
+        pa_malloc_fork_init(mh);
+        if (env_u64("PAGEALLOC_MALLOC_SCAVENGER", 1) != 0)
+            (void)ph_start_scavenger(mh->pages);
+    }
+    return mh;
+}
+
+/* ---- Reports ------------------------------------------------------------------------ */
+
+void pa_malloc_report(const char *call, const void *p, unsigned cls, const char *rule)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "pagealloc: %s(%#lx, class %u): %s", call,
+             (unsigned long)(uintptr_t)p, cls, rule);
+    pa_report_line(msg);
+}
+
+/* ---- Small objects --------------------------------------------------------------- */
+
+static void *small_slow(pa_mheap *mh, pa_tcache *tc, unsigned c)
+{
+    if (!tc)
+        return pa_central_alloc_one(mh, c);
+    pa_span *s = tc->span[c];
+    if (s) {
+        void *p = pa_span_alloc_slow(s);
+        if (p)
+            return p;
+        tc->span[c] = NULL;
+        pa_central_give(mh, s);
+    }
+    s = pa_central_take(mh, c, tc);
+    if (!s)
+        return NULL;
+    tc->span[c] = s;
+    return pa_span_alloc_slow(s);
+}
+
+static inline void *small_alloc(pa_mheap *mh, unsigned c)
+{
+    pa_tcache *tc = pa_tcache_get(mh);
+    void *p = NULL;
+    if (tc) {
+        pa_span *s = tc->span[c];
+        if (s)
+            p = pa_span_alloc_fast(s);
+    }
+    if (!p) {
+        p = small_slow(mh, tc, c);
+        if (!p)
+            return NULL;
+    }
+    pa_tcache *ctr = tc ? tc : &mh->dead;
+    if (tc)
+        atomic_store_explicit(&ctr->ctr[c].allocs,
+                              atomic_load_explicit(&ctr->ctr[c].allocs, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&ctr->ctr[c].allocs, 1, memory_order_relaxed);
+    return p;
+}
+
+/* ---- Large objects ------------------------------------------------------------------- */
+
+/* npages pages aligned to align (a power of two >= the page size). */
+static void *large_alloc(pa_mheap *mh, size_t npages, size_t align)
+{
+    int err = 0;
+    pa_span *s = pa_fixalloc_alloc(&mh->span_recs, &err);
+    if (!s) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t extra = align > PA_PAGE ? align / PA_PAGE - 1 : 0;
+    if (npages > ((size_t)1 << 34) - extra) {
+        pa_fixalloc_free(&mh->span_recs, s);
+        errno = ENOMEM;
+        return NULL;
+    }
+    char *mem = pageheap_alloc(mh->pages, npages + extra);
+    if (!mem) {
+        pa_fixalloc_free(&mh->span_recs, s);
+        return NULL;
+    }
+    if (extra) {
+        /* Trim the run to the aligned part: give back the head and tail. */
+        uintptr_t a = ((uintptr_t)mem + align - 1) & ~(uintptr_t)(align - 1);
+        size_t head = (a - (uintptr_t)mem) / PA_PAGE, tail = extra - head;
+        if (head)
+            pageheap_free(mh->pages, mem, head);
+        if (tail)
+            pageheap_free(mh->pages, (char *)a + npages * PA_PAGE, tail);
+        mem = (char *)a;
+    }
+    s->base = (uintptr_t)mem;
+    s->npages = (uint32_t)npages;
+    s->cls = 0;
+    s->nelems = 1;
+    s->elemsize = npages * PA_PAGE > UINT32_MAX ? 0 : (uint32_t)(npages * PA_PAGE);
+    s->nwords = 1;
+    s->state = PA_SPAN_LARGE;
+    atomic_store_explicit(&s->alloc_bits[0], 1, memory_order_relaxed);
+    atomic_store_explicit(&s->nalloc, 1, memory_order_relaxed);
+    if (pa_spanmap_set(mh, s->base, 1, s) != 0) {
+        pageheap_free(mh->pages, mem, npages);
+        pa_fixalloc_free(&mh->span_recs, s);
+        errno = ENOMEM;
+        return NULL;
+    }
+    pa_tcache *tc = pa_tcache_get(mh);
+    pa_tcache *ctr = tc ? tc : &mh->dead;
+    atomic_fetch_add_explicit(&ctr->large_allocs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&ctr->large_bytes_in, npages * PA_PAGE, memory_order_relaxed);
+    return mem;
+}
+
+static void large_free(pa_mheap *mh, pa_span *s, void *p, const char *call)
+{
+    uint64_t one = 1;
+    if (!atomic_compare_exchange_strong_explicit(&s->alloc_bits[0], &one, 0, memory_order_acq_rel,
+                                                 memory_order_relaxed) ||
+        s->base != (uintptr_t)p) {
+        pa_malloc_report(call, p, 0, "large object already freed (double free?)");
+        return;
+    }
+    size_t npages = s->npages;
+    (void)pa_spanmap_set(mh, s->base, 1, NULL);
+    s->base = 0;
+    pa_fixalloc_free(&mh->span_recs, s);
+    pageheap_free(mh->pages, p, npages);
+    pa_tcache *tc = pa_tcache_get(mh);
+    pa_tcache *ctr = tc ? tc : &mh->dead;
+    atomic_fetch_add_explicit(&ctr->large_frees, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&ctr->large_bytes_out, npages * PA_PAGE, memory_order_relaxed);
+}
+
+/* ---- Allocation entry points ---------------------------------------------------------- */
+
+/* size bytes aligned to align (a power of two, at least 16). */
+static void *alloc_aligned(size_t size, size_t align)
+{
+    pa_mheap *mh = pa_mheap_get();
+    if (!mh) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (size == 0)
+        size = 1;
+    if (size <= PA_MAX_SMALL && align <= PA_PAGE) {
+        /* The smallest class whose size is a multiple of align: every
+         * object of it is aligned (spans start on a page). */
+        for (unsigned c = pa_size_class(size); c < PA_NCLASSES; c++) {
+            if (pa_classes[c].size % align == 0) {
+                void *p = small_alloc(mh, c);
+                if (!p)
+                    errno = ENOMEM;
+                return p;
+            }
+        }
+    }
+    if (size > ((size_t)1 << 46)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t npages = (size + PA_PAGE - 1) / PA_PAGE;
+    void *p = large_alloc(mh, npages, align);
+    if (!p)
+        errno = ENOMEM;
+    return p;
+}
+
+PA_API void *pa_malloc(size_t size)
+{
+    pa_mheap *mh = atomic_load_explicit(&pa_mh, memory_order_acquire);
+    if (__builtin_expect(mh != NULL && size <= PA_MAX_SMALL, 1)) {
+        void *p = small_alloc(mh, pa_size_class(size ? size : 1));
+        if (__builtin_expect(p != NULL, 1))
+            return p;
+        errno = ENOMEM;
+        return NULL;
+    }
+    return alloc_aligned(size, 16);
+}
+
+PA_API void *pa_calloc(size_t count, size_t size)
+{
+    size_t n;
+    if (__builtin_mul_overflow(count, size, &n)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = pa_malloc(n);
+    if (p)
+        memset(p, 0, n);
+    return p;
+}
+
+PA_API void *pa_aligned_alloc(size_t alignment, size_t size)
+{
+    if (alignment == 0 || (alignment & (alignment - 1)) || alignment > ((size_t)1 << 30)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return alloc_aligned(size, alignment < 16 ? 16 : alignment);
+}
+
+PA_API int pa_posix_memalign(void **out, size_t alignment, size_t size)
+{
+    if (alignment < sizeof(void *) || (alignment & (alignment - 1)) ||
+        alignment > ((size_t)1 << 30))
+        return EINVAL;
+    int saved = errno;
+    void *p = alloc_aligned(size, alignment < 16 ? 16 : alignment);
+    if (!p) {
+        errno = saved;
+        return ENOMEM;
+    }
+    *out = p;
+    return 0;
+}
+
+/* ---- Freeing ------------------------------------------------------------------------- */
+
+/* The span and class of a pointer the caller passes back, or NULL after
+ * reporting why it is not an object of ours. */
+static pa_span *object_span(const void *p, const char *call, size_t *idx)
+{
+    pa_span *s = pa_spanmap_get((uintptr_t)p);
+    if (!s) {
+        pa_malloc_report(call, p, 0, "not allocated by this allocator (or freed)");
+        return NULL;
+    }
+    uintptr_t off = (uintptr_t)p - s->base;
+    if (s->cls == 0) {
+        if (off != 0) {
+            pa_malloc_report(call, p, 0, "interior pointer of a large object");
+            return NULL;
+        }
+        *idx = 0;
+        return s;
+    }
+    if (off >= (uintptr_t)s->npages * PA_PAGE) {
+        pa_malloc_report(call, p, s->cls, "not allocated by this allocator (or freed)");
+        return NULL;
+    }
+    size_t i = (size_t)(((uint64_t)off * s->divmagic) >> 32);
+    if (i >= s->nelems || i * s->elemsize != off) {
+        pa_malloc_report(call, p, s->cls,
+                         i >= s->nelems ? "pointer in a span's tail, past its last object"
+                                        : "interior pointer (not the start of an object)");
+        return NULL;
+    }
+    *idx = i;
+    return s;
+}
+
+static void free_small(pa_mheap *mh, pa_span *s, size_t i, void *p, const char *call)
+{
+    unsigned cls = s->cls;              /* s may be released once the bit is set */
+    unsigned w = (unsigned)(i / 64);
+    uint64_t m = (uint64_t)1 << (i % 64);
+    pa_tcache *tc = pa_tcache_get(mh);
+    uint64_t bits = atomic_load_explicit(&s->alloc_bits[w], memory_order_relaxed);
+    if (!(bits & m)) {
+        pa_malloc_report(call, p, s->cls, "object is not allocated (double free?)");
+        return;
+    }
+    if (tc && atomic_load_explicit(&s->owner, memory_order_relaxed) == tc) {
+        /* Local: this thread owns the span's bitmap. */
+        if (atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed) & m) {
+            pa_malloc_report(call, p, s->cls, "object already freed by another thread (double free?)");
+            return;
+        }
+        atomic_store_explicit(&s->alloc_bits[w], bits & ~m, memory_order_relaxed);
+        atomic_store_explicit(&s->nalloc, atomic_load_explicit(&s->nalloc, memory_order_relaxed) - 1,
+                              memory_order_relaxed);
+        if ((int32_t)w == s->cw)
+            s->cache |= m;
+    } else {
+        /* Remote: count, then one atomic OR; the owner folds it in
+         * later. */
+        uint32_t before = atomic_fetch_add_explicit(&s->remote_count, 1, memory_order_acq_rel);
+        uint64_t old = atomic_fetch_or_explicit(&s->remote_bits[w], m, memory_order_acq_rel);
+        if (old & m) {
+            atomic_fetch_sub_explicit(&s->remote_count, 1, memory_order_relaxed);
+            pa_malloc_report(call, p, cls, "object already freed (double free?)");
+            return;
+        }
+        if (atomic_load_explicit(&s->owner, memory_order_acquire) == NULL) {
+            uint32_t n = atomic_load_explicit(&s->nalloc, memory_order_relaxed);
+            uint32_t now = atomic_load_explicit(&s->remote_count, memory_order_acquire);
+            if (now == n || (before == 0 && s->state == PA_SPAN_FULL))
+                pa_central_remote_event(mh, s);
+        }
+    }
+    pa_tcache *ctr = tc ? tc : &mh->dead;
+    if (tc)
+        atomic_store_explicit(&ctr->ctr[cls].frees,
+                              atomic_load_explicit(&ctr->ctr[cls].frees, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&ctr->ctr[cls].frees, 1, memory_order_relaxed);
+}
+
+static void free_checked(void *p, size_t size, int sized, const char *call)
+{
+    if (!p)
+        return;
+    pa_mheap *mh = atomic_load_explicit(&pa_mh, memory_order_acquire);
+    if (!mh) {
+        pa_malloc_report(call, p, 0, "not allocated by this allocator (none made yet)");
+        return;
+    }
+    size_t i;
+    pa_span *s = object_span(p, call, &i);
+    if (!s)
+        return;
+    if (sized) {
+        int ok = s->cls ? size <= s->elemsize && (size > PA_MAX_SMALL || pa_size_class(size ? size : 1) <= s->cls)
+                        : (size + PA_PAGE - 1) / PA_PAGE == s->npages;
+        if (!ok) {
+            pa_malloc_report(call, p, s->cls, "size does not match the allocation");
+            return;
+        }
+    }
+    if (s->cls == 0)
+        large_free(mh, s, p, call);
+    else
+        free_small(mh, s, i, p, call);
+}
+
+PA_API void pa_free(void *p)
+{
+    free_checked(p, 0, 0, "free");
+}
+
+PA_API void pa_free_sized(void *p, size_t size)
+{
+    free_checked(p, size, 1, "free_sized");
+}
+
+PA_API size_t pa_usable_size(const void *p)
+{
+    if (!p || !atomic_load_explicit(&pa_mh, memory_order_acquire))
+        return 0;
+    size_t i;
+    pa_span *s = object_span(p, "malloc_usable_size", &i);
+    if (!s)
+        return 0;
+    return s->cls ? s->elemsize : (size_t)s->npages * PA_PAGE;
+}
+
+PA_API void *pa_realloc(void *p, size_t size)
+{
+    if (!p)
+        return pa_malloc(size);
+    if (size == 0) {
+        pa_free(p);
+        return NULL;
+    }
+    size_t have = pa_usable_size(p);
+    if (have == 0)
+        return NULL;                    /* reported: not ours */
+    /* Keep the object when the new size stays in its class (or, large,
+     * needs the same pages). */
+    pa_span *s = pa_spanmap_get((uintptr_t)p);
+    if (s->cls ? size <= have && (size > PA_MAX_SMALL || pa_size_class(size) == s->cls)
+               : size > PA_MAX_SMALL && (size + PA_PAGE - 1) / PA_PAGE == s->npages)
+        return p;
+    void *q = pa_malloc(size);
+    if (!q)
+        return NULL;                    /* p untouched, errno ENOMEM */
+    memcpy(q, p, have < size ? have : size);
+    pa_free(p);
+    return q;
+}
+
+PA_API size_t pa_malloc_trim(void)
+{
+    pa_mheap *mh = atomic_load_explicit(&pa_mh, memory_order_acquire);
+    if (!mh)
+        return 0;
+    (void)pa_central_trim(mh);
+    return pageheap_release(mh->pages, SIZE_MAX);
+}

@@ -1,0 +1,223 @@
+/*
+ * mheap.h - the object allocator's state (Go's mallocgc, mcache, mcentral
+ * and mspan, for explicit free instead of a collector), shared by the
+ * files that implement it:
+ *   sizeclass.c  the size classes          spanmap.c   address -> span
+ *   central.c    per-class central lists   tcache.c    per-thread caches
+ *   malloc.c     the API: malloc, free, calloc, realloc, aligned, large
+ *   mstats.c     statistics and JSON       fork.c      fork safety
+ * docs/malloc.md has the design in prose.
+ *
+ * Spans. A span (pa_span, Go's mspan) is a run of pages from the page heap
+ * holding objects of one size class (class 0: one large object). Its
+ * record lives apart from the objects (fixed-size records from
+ * os/fixalloc), and every page of a small span maps to it in the span map
+ * (spanmap.c); a large span maps its first page only. No header precedes
+ * an object.
+ *
+ * Bitmaps. alloc_bits has one bit per object, 1 = allocated. It is written
+ * only by the span's owner (relaxed atomic stores: others may read it).
+ * The owner is a thread cache (the span is that thread's current span of
+ * its class) or, when owner is NULL, the class's central list, whose
+ * mutex then serialises every writer. The owner allocates with a cursor:
+ * word cw of alloc_bits and `cache`, the free bits of that word not yet
+ * handed out (Go's allocCache, here a mask of free objects, lowest first:
+ * ctz finds the next). When the cursor passes the last word the span
+ * looks full; the owner then collects remote frees and, if any object is
+ * free, rewinds the cursor to word 0 (rescan).
+ *
+ * Freeing. A free finds the span through the span map, checks the
+ * pointer is an object's start and its alloc bit is set (else it reports
+ * the bad free and changes nothing), then:
+ *   - local (the calling thread owns the span): clears the alloc bit, and
+ *     if the object is in the cursor's word makes it allocatable at once;
+ *   - remote (any other thread, or a span on the central list): counts
+ *     the free in remote_count, then sets the object's bit in remote_bits
+ *     with an atomic fetch-or (a bit already set: a double free, reported
+ *     and the count taken back), so remote_count never falls below the
+ *     bits a collect finds. No
+ *     lock, no write to the object, no list: the owner folds remote_bits
+ *     into alloc_bits when it next needs objects (collect). A remote free
+ *     that finds a central span wholly free once its bit is set
+ *     (remote_count == nalloc) takes the central lock and returns the
+ *     span's pages to the heap (whoever sets the last bit sees it); one
+ *     that makes a full central span non-full moves it to the partial
+ *     list. So servers whose frees come from other threads pay one atomic
+ *     OR and one atomic add per object, and one lock per span.
+ *   Double frees are detected exactly except when two frees of the same
+ *   object race with each other and with the owner's collect.
+ *
+ * Central lists (pa_central, Go's mcentral): per class, a mutex and two
+ * lists of unowned spans: partial (may have free objects) and full (had
+ * none when last looked at). A thread cache that needs a span gives its
+ * old one back (to partial or full, or to the page heap if empty) and
+ * takes one from partial, or from full if it has remote frees, or a new
+ * one from the page heap.
+ *
+ * Thread caches (pa_tcache, Go's mcache per P): one current span per
+ * class, in thread-local storage, no lock on the fast path. A pthread key
+ * destructor returns the spans at thread exit; a thread whose cache is
+ * gone (late frees in other destructors) or being set up allocates
+ * through the central list directly.
+ *
+ * Large objects (> 32 KiB): whole pages from the page heap, with their
+ * own span record (class 0), alignment by trimming an over-sized run.
+ *
+ * Locks, in order: the thread-cache registry (caches_mu) -> a central
+ * mutex -> the span map's -> the span records' -> the page heap's -> the
+ * OS layer's. The fast paths take none.
+ */
+#ifndef PAGEALLOC_MALLOC_MHEAP_H
+#define PAGEALLOC_MALLOC_MHEAP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/bits.h"
+#include "base/report.h"
+#include "malloc/sizeclass.h"
+#include "os/fixalloc.h"
+#include "pagealloc/malloc.h"
+#include "pagealloc/pageheap.h"
+
+#define PA_SPAN_WORDS  8u                  /* 512 objects at most (16 B, 1 page) */
+#define PA_PAGE        ((size_t)PAGEALLOC_PAGE_SIZE)
+
+/* CACHED: owned by a thread cache, or detached from the lists while the
+ * central code works on it; DEAD: released (the record may be reused). */
+enum pa_span_state { PA_SPAN_CACHED, PA_SPAN_PARTIAL, PA_SPAN_FULL, PA_SPAN_LARGE, PA_SPAN_DEAD };
+
+typedef struct pa_span {
+    /* First, because a freed record's first word is the fixed-size
+     * allocator's free-list link: nothing read after a release is here. */
+    struct pa_span *next, *prev;          /* central list links; central lock */
+    uintptr_t base;                       /* first object; constant while live */
+    uint32_t npages;
+    uint16_t cls;                         /* 0: large */
+    uint16_t nelems;
+    uint32_t elemsize;                    /* large: npages * PA_PAGE */
+    uint32_t divmagic;
+    /* Owner side. */
+    int32_t cw;                           /* cursor word; nwords: exhausted */
+    uint32_t nwords;
+    uint64_t cache;                       /* free bits of word cw still to hand out */
+    _Atomic uint32_t nalloc;              /* allocated objects (owner writes) */
+    _Atomic uint8_t state;                /* pa_span_state; central lock if unowned */
+    _Atomic(struct pa_tcache *) owner;    /* NULL: the central list */
+    _Atomic uint64_t alloc_bits[PA_SPAN_WORDS];
+    _Atomic uint64_t remote_bits[PA_SPAN_WORDS];
+    _Atomic uint32_t remote_count;        /* bits set in remote_bits */
+} pa_span;
+
+typedef struct pa_central {
+    pthread_mutex_t mu;
+    pa_span *partial, *full;              /* unowned spans; mu */
+    _Atomic uint64_t spans;               /* spans of this class, any state */
+} __attribute__((aligned(64))) pa_central;
+
+/* Per-class counters of one thread: single writer, relaxed. */
+typedef struct pa_class_ctr {
+    _Atomic uint64_t allocs, frees;
+} pa_class_ctr;
+
+enum pa_tcache_state { PA_TC_NONE, PA_TC_SETUP, PA_TC_LIVE, PA_TC_DEAD };
+
+typedef struct pa_tcache {
+    pa_span *span[PA_NCLASSES];           /* current span per class, or NULL */
+    pa_class_ctr ctr[PA_NCLASSES];
+    _Atomic uint64_t large_allocs, large_frees, large_bytes_in, large_bytes_out;
+    int state;                            /* pa_tcache_state */
+    struct pa_mheap *mh;                  /* set up: the allocator it belongs to */
+    struct pa_tcache *next, *prev;        /* registry; pa_mheap.caches_mu */
+} pa_tcache;
+
+typedef struct pa_mheap {
+    pageheap *pages;                      /* spans' and large objects' pages */
+    pa_fixalloc span_recs;                /* pa_span records */
+    sysmem_stat meta;                     /* this struct, span records, span map */
+    size_t self_bytes;
+    pthread_key_t key;                    /* thread-exit destructor */
+    pthread_mutex_t caches_mu;
+    pa_tcache *caches;                    /* live thread caches; caches_mu */
+    pa_tcache dead;                       /* counters of exited threads (atomic adds) */
+    int restart_scavenger;                /* a child after fork: start it again */
+    pa_central central[PA_NCLASSES];
+} pa_mheap;
+
+/* The heap of the process, made at first use (malloc.c). */
+extern pa_mheap *_Atomic pa_mh;
+pa_mheap *pa_mheap_get(void);
+
+/* ---- spanmap.c --------------------------------------------------------------- */
+/* The span holding page address a (small spans: every page; large: the
+ * first), or NULL. Any thread, no lock. */
+pa_span *pa_spanmap_get(uintptr_t a);
+/* Map (s) or unmap (NULL) npages pages from base. 0 or an errno value
+ * (a level-2 block could not be had); unmapping cannot fail. */
+int      pa_spanmap_set(pa_mheap *mh, uintptr_t base, size_t npages, pa_span *s);
+/* Fork: 0 takes the map's lock, 1 releases it, 2 makes it new (child). */
+void     pa_spanmap_fork(int phase);
+
+/* ---- span and central lists (central.c) ------------------------------------ */
+/* Fold a span's remote frees into its bitmap; owner (or central lock). */
+void     pa_span_collect(pa_span *s);
+/* Rewind the cursor to scan the span from its first word. */
+void     pa_span_rewind(pa_span *s);
+/* Hand the next free object of a span the caller owns, or NULL if it is
+ * full (after collecting remote frees). */
+void    *pa_span_alloc_slow(pa_span *s);
+/* A span for tc (owner set to tc, cursor rewound) from class c's central
+ * list or the page heap; NULL and errno ENOMEM if none can be had. */
+pa_span *pa_central_take(pa_mheap *mh, unsigned c, pa_tcache *tc);
+/* Give back a span a thread cache owned. */
+void     pa_central_give(pa_mheap *mh, pa_span *s);
+/* A remote free found an unowned span now wholly free, or newly non-full. */
+void     pa_central_remote_event(pa_mheap *mh, pa_span *s);
+/* Allocate one object of class c with no thread cache. */
+void    *pa_central_alloc_one(pa_mheap *mh, unsigned c);
+/* Return every wholly free unowned span's pages to the heap; bytes. */
+size_t   pa_central_trim(pa_mheap *mh);
+
+/* ---- fork.c and the thread caches' key (tcache.c) ----------------------------- */
+/* Register the fork handlers for mh (once, after mh is published). */
+void     pa_malloc_fork_init(pa_mheap *mh);
+int      pa_tcache_key_create(pa_mheap *mh);
+
+/* ---- tcache.c --------------------------------------------------------------- */
+/* The calling thread's cache: NULL while it cannot have one (being set
+ * up, or after the thread's exit destructor ran). */
+pa_tcache *pa_tcache_slow(pa_mheap *mh);
+extern __thread pa_tcache pa_tc __attribute__((tls_model("initial-exec")));
+static inline pa_tcache *pa_tcache_get(pa_mheap *mh)
+{
+    pa_tcache *tc = &pa_tc;
+    return tc->state == PA_TC_LIVE ? tc : pa_tcache_slow(mh);
+}
+/* Give a cache's spans back and fold its counters (thread exit, fork). */
+void       pa_tcache_flush(pa_mheap *mh, pa_tcache *tc);
+
+/* ---- fast paths ------------------------------------------------------------- */
+
+/* The next free object of the caller's span, or NULL when the cursor's
+ * word is used up (then pa_span_alloc_slow). */
+static inline void *pa_span_alloc_fast(pa_span *s)
+{
+    uint64_t c = s->cache;
+    if (__builtin_expect(c == 0, 0))
+        return NULL;
+    unsigned bit = (unsigned)__builtin_ctzll(c);
+    s->cache = c & (c - 1);
+    _Atomic uint64_t *w = &s->alloc_bits[s->cw];
+    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | ((uint64_t)1 << bit),
+                          memory_order_relaxed);
+    atomic_store_explicit(&s->nalloc, atomic_load_explicit(&s->nalloc, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    return (void *)(s->base + ((size_t)s->cw * 64 + bit) * s->elemsize);
+}
+
+/* Report a bad free or size query: "pagealloc: CALL(ADDR, class C): RULE". */
+void pa_malloc_report(const char *call, const void *p, unsigned cls, const char *rule);
+
+#endif /* PAGEALLOC_MALLOC_MHEAP_H */

@@ -1,0 +1,88 @@
+/*
+ * tcache.c - per-thread caches (Go's mcache): one current span per class,
+ * in initial-exec thread-local storage, so the fast path is a TLS load, a
+ * state test and the span's cursor.
+ *
+ * Life of a cache: NONE (never used) -> SETUP (registering: the pthread
+ * key's value and the registry; a malloc made meanwhile, e.g. by
+ * pthread_setspecific itself, goes through the central lists) -> LIVE ->
+ * DEAD (the key's destructor gave the spans back at thread exit; a late
+ * malloc or free from another destructor works without a cache).
+ */
+#include <string.h>
+
+#include "malloc/mheap.h"
+
+__thread pa_tcache pa_tc __attribute__((tls_model("initial-exec")));
+
+pa_tcache *pa_tcache_slow(pa_mheap *mh)
+{
+    pa_tcache *tc = &pa_tc;
+    if (tc->state != PA_TC_NONE)
+        return tc->state == PA_TC_LIVE ? tc : NULL;
+    tc->state = PA_TC_SETUP;
+    tc->mh = mh;
+    if (pthread_setspecific(mh->key, tc) != 0) {
+        tc->state = PA_TC_DEAD;         /* no destructor: never cache */
+        return NULL;
+    }
+    pthread_mutex_lock(&mh->caches_mu);
+    tc->prev = NULL;
+    tc->next = mh->caches;
+    if (mh->caches)
+        mh->caches->prev = tc;
+    mh->caches = tc;
+    pthread_mutex_unlock(&mh->caches_mu);
+    tc->state = PA_TC_LIVE;
+    return tc;
+}
+
+static void fold(_Atomic uint64_t *dst, _Atomic uint64_t *src)
+{
+    atomic_fetch_add_explicit(dst, atomic_load_explicit(src, memory_order_relaxed),
+                              memory_order_relaxed);
+    atomic_store_explicit(src, 0, memory_order_relaxed);
+}
+
+void pa_tcache_flush(pa_mheap *mh, pa_tcache *tc)
+{
+    for (unsigned c = 1; c < PA_NCLASSES; c++) {
+        pa_span *s = tc->span[c];
+        if (s) {
+            tc->span[c] = NULL;
+            pa_central_give(mh, s);
+        }
+    }
+    for (unsigned c = 0; c < PA_NCLASSES; c++) {
+        fold(&mh->dead.ctr[c].allocs, &tc->ctr[c].allocs);
+        fold(&mh->dead.ctr[c].frees, &tc->ctr[c].frees);
+    }
+    fold(&mh->dead.large_allocs, &tc->large_allocs);
+    fold(&mh->dead.large_frees, &tc->large_frees);
+    fold(&mh->dead.large_bytes_in, &tc->large_bytes_in);
+    fold(&mh->dead.large_bytes_out, &tc->large_bytes_out);
+}
+
+/* The key's destructor: the thread is exiting. */
+static void tcache_exit(void *arg)
+{
+    pa_tcache *tc = arg;
+    pa_mheap *mh = tc->mh;
+    if (!mh || tc->state != PA_TC_LIVE)
+        return;
+    tc->state = PA_TC_DEAD;
+    pthread_mutex_lock(&mh->caches_mu);
+    if (tc->prev)
+        tc->prev->next = tc->next;
+    else
+        mh->caches = tc->next;
+    if (tc->next)
+        tc->next->prev = tc->prev;
+    pa_tcache_flush(mh, tc);           /* under caches_mu: stats see it once */
+    pthread_mutex_unlock(&mh->caches_mu);
+}
+
+int pa_tcache_key_create(pa_mheap *mh)
+{
+    return pthread_key_create(&mh->key, tcache_exit);
+}
