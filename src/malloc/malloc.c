@@ -74,14 +74,27 @@ pa_mheap *pa_mheap_get(void)
         }
     }
     pthread_mutex_unlock(&init_mu);
-    if (made) {
-        /* Now that the allocator is published, the calls that may
-         * allocate (thread creation, atfork registration) are safe. */
-        pa_malloc_fork_init(mh);
-        if (env_u64("PAGEALLOC_MALLOC_SCAVENGER", 1) != 0)
-            (void)ph_start_scavenger(mh->pages);
-    }
+    if (made && !pa_malloc_dropin_deferred())
+        pa_malloc_late_init(mh);
     return mh;
+}
+
+/* Not the drop-in: nothing to wait for. (dropin.c has the real one.) */
+__attribute__((weak)) int pa_malloc_dropin_deferred(void)
+{
+    return 0;
+}
+
+void pa_malloc_late_init(pa_mheap *mh)
+{
+    static int done;
+    if (!mh || __atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
+        return;
+    /* The allocator is published: the calls that may allocate (atfork
+     * registration, thread creation) are safe now. */
+    pa_malloc_fork_init(mh);
+    if (env_u64("PAGEALLOC_MALLOC_SCAVENGER", 1) != 0)
+        (void)ph_start_scavenger(mh->pages);
 }
 
 /* ---- Reports ------------------------------------------------------------------------ */

@@ -149,6 +149,11 @@ typedef struct pa_mheap {
 /* The heap of the process, made at first use (malloc.c). */
 extern pa_mheap *_Atomic pa_mh;
 pa_mheap *pa_mheap_get(void);
+/* Register the fork handlers and start the background scavenger, once:
+ * right after the allocator is made, or, in the drop-in, from its
+ * constructor (pa_malloc_dropin_deferred says 1 until then). */
+void      pa_malloc_late_init(pa_mheap *mh);
+int       pa_malloc_dropin_deferred(void);
 
 /* ---- spanmap.c --------------------------------------------------------------- */
 /* The span holding page address a (small spans: every page; large: the
