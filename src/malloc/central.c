@@ -103,7 +103,7 @@ static pa_span *span_new(pa_mheap *mh, unsigned c, pa_tcache *owner)
 }
 
 /* Give a wholly free span's pages back; unlinked, central lock or owner. */
-static void span_release(pa_mheap *mh, pa_span *s)
+void pa_span_release(pa_mheap *mh, pa_span *s)
 {
     s->state = PA_SPAN_DEAD;            /* a late remote event skips it */
     (void)pa_spanmap_set(mh, s->base, s->npages, NULL);
@@ -142,7 +142,7 @@ static int file_span(pa_mheap *mh, pa_central *ce, pa_span *s)
     pa_span_collect(s);
     uint32_t n = atomic_load_explicit(&s->nalloc, memory_order_relaxed);
     if (n == 0 && ce->partial) {         /* keep one free span per class */
-        span_release(mh, s);
+        pa_span_release(mh, s);
         return 1;
     }
     if (n < s->nelems) {
@@ -232,7 +232,7 @@ void pa_central_remote_event(pa_mheap *mh, pa_span *s)
         list_remove(list, s);
         pa_span_collect(s);
         if (atomic_load_explicit(&s->nalloc, memory_order_relaxed) == 0) {
-            span_release(mh, s);
+            pa_span_release(mh, s);
         } else {
             s->state = PA_SPAN_PARTIAL;
             list_push(&ce->partial, s);
@@ -277,7 +277,7 @@ size_t pa_central_trim(pa_mheap *mh)
                 if (atomic_load_explicit(&s->nalloc, memory_order_relaxed) == 0) {
                     list_remove(list, s);
                     bytes += (size_t)s->npages * PA_PAGE;
-                    span_release(mh, s);
+                    pa_span_release(mh, s);
                 }
             }
             if (list == &ce->full)

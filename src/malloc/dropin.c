@@ -38,38 +38,26 @@ int pa_malloc_dropin_deferred(void)
     return !__atomic_load_n(&constructed, __ATOMIC_ACQUIRE);
 }
 
+/* The pa_ calls already keep errno on success (and a free never changes
+ * it), so the standard names are the same functions. */
 DROPIN void *malloc(size_t n)
 {
-    int saved = errno;
-    void *p = pa_malloc(n);
-    if (p)
-        errno = saved;
-    return p;
+    return pa_malloc(n);
 }
 
 DROPIN void free(void *p)
 {
-    int saved = errno;
     pa_free(p);
-    errno = saved;
 }
 
 DROPIN void *calloc(size_t count, size_t size)
 {
-    int saved = errno;
-    void *p = pa_calloc(count, size);
-    if (p)
-        errno = saved;
-    return p;
+    return pa_calloc(count, size);
 }
 
 DROPIN void *realloc(void *p, size_t n)
 {
-    int saved = errno;
-    void *q = pa_realloc(p, n);
-    if (q || n == 0)
-        errno = saved;
-    return q;
+    return pa_realloc(p, n);
 }
 
 DROPIN void *reallocarray(void *p, size_t count, size_t size)
@@ -99,11 +87,7 @@ DROPIN void *memalign(size_t align, size_t n)
         errno = EINVAL;
         return NULL;
     }
-    int saved = errno;
-    void *p = pa_aligned_alloc(a, n);
-    if (p)
-        errno = saved;
-    return p;
+    return pa_aligned_alloc(a, n);
 }
 
 DROPIN void *aligned_alloc(size_t align, size_t n)

@@ -99,17 +99,22 @@ void pa_malloc_late_init(pa_mheap *mh)
 
 /* ---- Reports ------------------------------------------------------------------------ */
 
+__attribute__((noinline, cold))
 void pa_malloc_report(const char *call, const void *p, unsigned cls, const char *rule)
 {
+    int saved = errno;                  /* a free never changes errno */
     char msg[256];
     snprintf(msg, sizeof msg, "pagealloc: %s(%#lx, class %u): %s", call,
              (unsigned long)(uintptr_t)p, cls, rule);
     pa_report_line(msg);
+    errno = saved;
 }
 
 /* ---- Small objects --------------------------------------------------------------- */
 
-static void *small_slow(pa_mheap *mh, pa_tcache *tc, unsigned c)
+/* The slow path keeps errno on success (the page heap may set it on
+ * the way, e.g. a grow that is retried). */
+static void *small_slow_inner(pa_mheap *mh, pa_tcache *tc, unsigned c)
 {
     if (!tc)
         return pa_central_alloc_one(mh, c);
@@ -118,14 +123,18 @@ static void *small_slow(pa_mheap *mh, pa_tcache *tc, unsigned c)
         void *p = pa_span_alloc_slow(s);
         if (p)
             return p;
-        tc->span[c] = NULL;
-        pa_central_give(mh, s);
     }
-    s = pa_central_take(mh, c, tc);
-    if (!s)
-        return NULL;
-    tc->span[c] = s;
-    return pa_span_alloc_slow(s);
+    s = pa_tcache_refill(mh, tc, c);
+    return s ? pa_span_alloc_slow(s) : NULL;
+}
+
+__attribute__((noinline)) static void *small_slow(pa_mheap *mh, pa_tcache *tc, unsigned c)
+{
+    int saved = errno;
+    void *p = small_slow_inner(mh, tc, c);
+    if (p)
+        errno = saved;
+    return p;
 }
 
 static inline void *small_alloc(pa_mheap *mh, unsigned c)
@@ -229,7 +238,19 @@ static void large_free(pa_mheap *mh, pa_span *s, void *p, const char *call)
 /* ---- Allocation entry points ---------------------------------------------------------- */
 
 /* size bytes aligned to align (a power of two, at least 16). */
-static void *alloc_aligned(size_t size, size_t align)
+static void *alloc_aligned_inner(size_t size, size_t align);
+
+/* size bytes aligned to align; errno kept on success. */
+__attribute__((noinline)) static void *alloc_aligned(size_t size, size_t align)
+{
+    int saved = errno;
+    void *p = alloc_aligned_inner(size, align);
+    if (p)
+        errno = saved;
+    return p;
+}
+
+static void *alloc_aligned_inner(size_t size, size_t align)
 {
     pa_mheap *mh = pa_mheap_get();
     if (!mh) {
@@ -315,7 +336,7 @@ PA_API int pa_posix_memalign(void **out, size_t alignment, size_t size)
 
 /* The span and class of a pointer the caller passes back, or NULL after
  * reporting why it is not an object of ours. */
-static pa_span *object_span(const void *p, const char *call, size_t *idx)
+static inline pa_span *object_span(const void *p, const char *call, size_t *idx)
 {
     pa_span *s = pa_spanmap_get((uintptr_t)p);
     if (!s) {
@@ -366,8 +387,12 @@ static void free_small(pa_mheap *mh, pa_span *s, size_t i, void *p, const char *
         atomic_store_explicit(&s->alloc_bits[w], bits & ~m, memory_order_relaxed);
         atomic_store_explicit(&s->nalloc, atomic_load_explicit(&s->nalloc, memory_order_relaxed) - 1,
                               memory_order_relaxed);
-        if ((int32_t)w == s->cw)
-            s->cache |= m;
+        if (s == tc->span[cls]) {
+            if ((int32_t)w == s->cw)
+                s->cache |= m;
+        } else {
+            pa_tcache_local_free(mh, tc, s);
+        }
     } else {
         /* Remote: count, then one atomic OR; the owner folds it in
          * later. */

@@ -55,7 +55,15 @@
  * one from the page heap.
  *
  * Thread caches (pa_tcache, Go's mcache per P): one current span per
- * class, in thread-local storage, no lock on the fast path. A pthread key
+ * class, in thread-local storage, no lock on the fast path. Unlike Go's
+ * mcache, a thread keeps owning the spans it filled (per class: a list of
+ * full ones, and of partial ones that got frees from the thread itself),
+ * so a thread that frees what it allocated frees locally, with plain
+ * stores, whatever span the object is in; a span it empties goes back to
+ * the page heap (one spare per class is kept). When its current span is
+ * used up it takes, in order: an owned partial span, an owned full span
+ * that remote frees have reached (a bounded look, the list rotating), a
+ * span from the central list, a new span. A pthread key
  * destructor returns the spans at thread exit; a thread whose cache is
  * gone (late frees in other destructors) or being set up allocates
  * through the central list directly.
@@ -85,9 +93,12 @@
 #define PA_SPAN_WORDS  8u                  /* 512 objects at most (16 B, 1 page) */
 #define PA_PAGE        ((size_t)PAGEALLOC_PAGE_SIZE)
 
-/* CACHED: owned by a thread cache, or detached from the lists while the
- * central code works on it; DEAD: released (the record may be reused). */
-enum pa_span_state { PA_SPAN_CACHED, PA_SPAN_PARTIAL, PA_SPAN_FULL, PA_SPAN_LARGE, PA_SPAN_DEAD };
+/* CACHED: a thread's current span of its class, or detached from every
+ * list while the central code works on it; OWNED_PARTIAL, OWNED_FULL: in
+ * its owning thread's lists; PARTIAL, FULL: in the central lists (owner
+ * NULL); DEAD: released (the record may be reused). */
+enum pa_span_state { PA_SPAN_CACHED, PA_SPAN_PARTIAL, PA_SPAN_FULL, PA_SPAN_LARGE, PA_SPAN_DEAD,
+                     PA_SPAN_OWNED_PARTIAL, PA_SPAN_OWNED_FULL };
 
 typedef struct pa_span {
     /* First, because a freed record's first word is the fixed-size
@@ -126,6 +137,10 @@ enum pa_tcache_state { PA_TC_NONE, PA_TC_SETUP, PA_TC_LIVE, PA_TC_DEAD };
 
 typedef struct pa_tcache {
     pa_span *span[PA_NCLASSES];           /* current span per class, or NULL */
+    /* Other spans this thread owns, per class, circular lists (owner
+     * thread only): partial ones got local frees, full ones had no free
+     * object when the cursor last passed. */
+    pa_span *partial[PA_NCLASSES], *full[PA_NCLASSES];
     pa_class_ctr ctr[PA_NCLASSES];
     _Atomic uint64_t large_allocs, large_frees, large_bytes_in, large_bytes_out;
     int state;                            /* pa_tcache_state */
@@ -202,6 +217,42 @@ static inline pa_tcache *pa_tcache_get(pa_mheap *mh)
 }
 /* Give a cache's spans back and fold its counters (thread exit, fork). */
 void       pa_tcache_flush(pa_mheap *mh, pa_tcache *tc);
+/* tc's current span of class c is used up: make another current (owned,
+ * central or new) and return it; NULL with errno ENOMEM if none. */
+pa_span   *pa_tcache_refill(pa_mheap *mh, pa_tcache *tc, unsigned c);
+/* A local free left s (owned by tc, not its current span) with nalloc
+ * objects: move it between tc's lists, or release it when empty. */
+void       pa_tcache_local_free(pa_mheap *mh, pa_tcache *tc, pa_span *s);
+
+/* Give a wholly free span's pages back and its record (in no list). */
+void       pa_span_release(pa_mheap *mh, pa_span *s);
+
+/* Circular doubly-linked lists of spans (a thread's own lists). */
+static inline void pa_clist_push(pa_span **head, pa_span *s)
+{
+    pa_span *h = *head;
+    if (!h) {
+        s->next = s->prev = s;
+    } else {
+        s->next = h;
+        s->prev = h->prev;
+        h->prev->next = s;
+        h->prev = s;
+    }
+    *head = s;
+}
+static inline void pa_clist_remove(pa_span **head, pa_span *s)
+{
+    if (s->next == s) {
+        *head = NULL;
+    } else {
+        s->prev->next = s->next;
+        s->next->prev = s->prev;
+        if (*head == s)
+            *head = s->next;
+    }
+    s->next = s->prev = NULL;
+}
 
 /* ---- fast paths ------------------------------------------------------------- */
 

@@ -52,6 +52,15 @@ void pa_tcache_flush(pa_mheap *mh, pa_tcache *tc)
             tc->span[c] = NULL;
             pa_central_give(mh, s);
         }
+        for (pa_span **list = &tc->partial[c]; ; list = &tc->full[c]) {
+            while (*list) {
+                s = *list;
+                pa_clist_remove(list, s);
+                pa_central_give(mh, s);
+            }
+            if (list == &tc->full[c])
+                break;
+        }
     }
     for (unsigned c = 0; c < PA_NCLASSES; c++) {
         fold(&mh->dead.ctr[c].allocs, &tc->ctr[c].allocs);
@@ -61,6 +70,66 @@ void pa_tcache_flush(pa_mheap *mh, pa_tcache *tc)
     fold(&mh->dead.large_frees, &tc->large_frees);
     fold(&mh->dead.large_bytes_in, &tc->large_bytes_in);
     fold(&mh->dead.large_bytes_out, &tc->large_bytes_out);
+}
+
+pa_span *pa_tcache_refill(pa_mheap *mh, pa_tcache *tc, unsigned c)
+{
+    pa_span *old = tc->span[c];
+    if (old) {                          /* used up (pa_span_alloc_slow said so) */
+        tc->span[c] = NULL;
+        old->state = PA_SPAN_OWNED_FULL;
+        pa_clist_push(&tc->full[c], old);
+        tc->full[c] = old->next;        /* newest at the tail: look at older first */
+    }
+    pa_span *s = tc->partial[c];
+    if (s) {
+        pa_clist_remove(&tc->partial[c], s);
+    } else {
+        /* Owned full spans that remote frees have reached: look at a few,
+         * rotating the list so that every span gets its turn. */
+        for (int looked = 0; looked < 8 && tc->full[c]; looked++) {
+            pa_span *f = tc->full[c];
+            if (atomic_load_explicit(&f->remote_count, memory_order_acquire) != 0) {
+                pa_span_collect(f);
+                if (atomic_load_explicit(&f->nalloc, memory_order_relaxed) < f->nelems) {
+                    pa_clist_remove(&tc->full[c], f);
+                    s = f;
+                    break;
+                }
+            }
+            tc->full[c] = f->next;
+        }
+    }
+    if (s) {
+        s->state = PA_SPAN_CACHED;
+        pa_span_rewind(s);
+    } else {
+        s = pa_central_take(mh, c, tc);
+        if (!s)
+            return NULL;
+    }
+    tc->span[c] = s;
+    return s;
+}
+
+void pa_tcache_local_free(pa_mheap *mh, pa_tcache *tc, pa_span *s)
+{
+    unsigned c = s->cls;
+    uint32_t n = atomic_load_explicit(&s->nalloc, memory_order_relaxed);
+    if (s->state == PA_SPAN_OWNED_FULL) {
+        pa_clist_remove(&tc->full[c], s);
+    } else if (n == 0 && s->next != s) {
+        /* Empty, and another partial span is kept as the spare. */
+        pa_clist_remove(&tc->partial[c], s);
+    } else {
+        return;                         /* stays in the partial list */
+    }
+    if (n == 0 && tc->partial[c]) {
+        pa_span_release(mh, s);
+        return;
+    }
+    s->state = PA_SPAN_OWNED_PARTIAL;
+    pa_clist_push(&tc->partial[c], s);
 }
 
 /* The key's destructor: the thread is exiting. */
