@@ -163,8 +163,9 @@ static inline void *small_alloc(pa_mheap *mh, unsigned c)
 
 /* ---- Large objects ------------------------------------------------------------------- */
 
-/* npages pages aligned to align (a power of two >= the page size). */
-static void *large_alloc(pa_mheap *mh, size_t npages, size_t align)
+/* npages pages aligned to align (a power of two >= the page size);
+ * zeroed if zero (the page heap skips pages it knows read zero). */
+static void *large_alloc(pa_mheap *mh, size_t npages, size_t align, int zero)
 {
     int err = 0;
     pa_span *s = pa_fixalloc_alloc(&mh->span_recs, &err);
@@ -178,7 +179,8 @@ static void *large_alloc(pa_mheap *mh, size_t npages, size_t align)
         errno = ENOMEM;
         return NULL;
     }
-    char *mem = pageheap_alloc(mh->pages, npages + extra);
+    char *mem = zero ? pageheap_alloc_zeroed(mh->pages, npages + extra)
+                     : pageheap_alloc(mh->pages, npages + extra);
     if (!mem) {
         pa_fixalloc_free(&mh->span_recs, s);
         return NULL;
@@ -276,7 +278,7 @@ static void *alloc_aligned_inner(size_t size, size_t align)
         return NULL;
     }
     size_t npages = (size + PA_PAGE - 1) / PA_PAGE;
-    void *p = large_alloc(mh, npages, align);
+    void *p = large_alloc(mh, npages, align, 0);
     if (!p)
         errno = ENOMEM;
     return p;
@@ -301,6 +303,22 @@ PA_API void *pa_calloc(size_t count, size_t size)
     if (__builtin_mul_overflow(count, size, &n)) {
         errno = ENOMEM;
         return NULL;
+    }
+    if (n > PA_MAX_SMALL) {
+        /* Whole pages: the page heap zeroes only those that may hold old
+         * data (released pages read zero). */
+        pa_mheap *mh = pa_mheap_get();
+        if (!mh || n > ((size_t)1 << 46)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        int saved = errno;
+        void *p = large_alloc(mh, (n + PA_PAGE - 1) / PA_PAGE, PA_PAGE, 1);
+        if (p)
+            errno = saved;
+        else
+            errno = ENOMEM;
+        return p;
     }
     void *p = pa_malloc(n);
     if (p)
