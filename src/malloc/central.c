@@ -17,11 +17,11 @@ void pa_span_collect(pa_span *s)
         return;
     uint32_t n = 0;
     for (uint32_t w = 0; w < s->nwords; w++) {
-        if (atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed) == 0)
+        if (atomic_load_explicit(&s->words[w].remote, memory_order_relaxed) == 0)
             continue;
-        uint64_t r = atomic_exchange_explicit(&s->remote_bits[w], 0, memory_order_acq_rel);
-        uint64_t a = atomic_load_explicit(&s->alloc_bits[w], memory_order_relaxed);
-        atomic_store_explicit(&s->alloc_bits[w], a & ~r, memory_order_relaxed);
+        uint64_t r = atomic_exchange_explicit(&s->words[w].remote, 0, memory_order_acq_rel);
+        uint64_t a = atomic_load_explicit(&s->words[w].alloc, memory_order_relaxed);
+        atomic_store_explicit(&s->words[w].alloc, a & ~r, memory_order_relaxed);
         n += pa_popcount64(r);
         if ((int32_t)w == s->cw)
             s->cache |= r;              /* free again in the cursor's word */
@@ -34,7 +34,7 @@ void pa_span_collect(pa_span *s)
 /* Free bits of word w (1 = free), past the last object masked off. */
 static uint64_t free_bits(const pa_span *s, uint32_t w)
 {
-    uint64_t f = ~atomic_load_explicit(&s->alloc_bits[w], memory_order_relaxed);
+    uint64_t f = ~atomic_load_explicit(&s->words[w].alloc, memory_order_relaxed);
     uint32_t first = w * 64;
     if (s->nelems - first < 64)
         f &= ((uint64_t)1 << (s->nelems - first)) - 1;

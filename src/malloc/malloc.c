@@ -202,7 +202,7 @@ static void *large_alloc(pa_mheap *mh, size_t npages, size_t align, int zero)
     s->elemsize = npages * PA_PAGE > UINT32_MAX ? 0 : (uint32_t)(npages * PA_PAGE);
     s->nwords = 1;
     s->state = PA_SPAN_LARGE;
-    atomic_store_explicit(&s->alloc_bits[0], 1, memory_order_relaxed);
+    atomic_store_explicit(&s->words[0].alloc, 1, memory_order_relaxed);
     atomic_store_explicit(&s->nalloc, 1, memory_order_relaxed);
     if (pa_spanmap_set(mh, s->base, 1, s) != 0) {
         pageheap_free(mh->pages, mem, npages);
@@ -220,7 +220,7 @@ static void *large_alloc(pa_mheap *mh, size_t npages, size_t align, int zero)
 static void large_free(pa_mheap *mh, pa_span *s, void *p, const char *call)
 {
     uint64_t one = 1;
-    if (!atomic_compare_exchange_strong_explicit(&s->alloc_bits[0], &one, 0, memory_order_acq_rel,
+    if (!atomic_compare_exchange_strong_explicit(&s->words[0].alloc, &one, 0, memory_order_acq_rel,
                                                  memory_order_relaxed) ||
         s->base != (uintptr_t)p) {
         pa_malloc_report(call, p, 0, "large object already freed (double free?)");
@@ -391,18 +391,18 @@ static void free_small(pa_mheap *mh, pa_span *s, size_t i, void *p, const char *
     unsigned w = (unsigned)(i / 64);
     uint64_t m = (uint64_t)1 << (i % 64);
     pa_tcache *tc = pa_tcache_get(mh);
-    uint64_t bits = atomic_load_explicit(&s->alloc_bits[w], memory_order_relaxed);
+    uint64_t bits = atomic_load_explicit(&s->words[w].alloc, memory_order_relaxed);
     if (!(bits & m)) {
         pa_malloc_report(call, p, s->cls, "object is not allocated (double free?)");
         return;
     }
     if (tc && atomic_load_explicit(&s->owner, memory_order_relaxed) == tc) {
         /* Local: this thread owns the span's bitmap. */
-        if (atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed) & m) {
+        if (atomic_load_explicit(&s->words[w].remote, memory_order_relaxed) & m) {
             pa_malloc_report(call, p, s->cls, "object already freed by another thread (double free?)");
             return;
         }
-        atomic_store_explicit(&s->alloc_bits[w], bits & ~m, memory_order_relaxed);
+        atomic_store_explicit(&s->words[w].alloc, bits & ~m, memory_order_relaxed);
         atomic_store_explicit(&s->nalloc, atomic_load_explicit(&s->nalloc, memory_order_relaxed) - 1,
                               memory_order_relaxed);
         if (s == tc->span[cls]) {
@@ -415,7 +415,7 @@ static void free_small(pa_mheap *mh, pa_span *s, size_t i, void *p, const char *
         /* Remote: count, then one atomic OR; the owner folds it in
          * later. */
         uint32_t before = atomic_fetch_add_explicit(&s->remote_count, 1, memory_order_acq_rel);
-        uint64_t old = atomic_fetch_or_explicit(&s->remote_bits[w], m, memory_order_acq_rel);
+        uint64_t old = atomic_fetch_or_explicit(&s->words[w].remote, m, memory_order_acq_rel);
         if (old & m) {
             atomic_fetch_sub_explicit(&s->remote_count, 1, memory_order_relaxed);
             pa_malloc_report(call, p, cls, "object already freed (double free?)");

@@ -15,7 +15,9 @@
  * (spanmap.c); a large span maps its first page only. No header precedes
  * an object.
  *
- * Bitmaps. alloc_bits has one bit per object, 1 = allocated. It is written
+ * Bitmaps, kept as words[i] = {alloc, remote} pairs (one cache line for
+ * both halves of a word); below, alloc_bits and remote_bits name the two
+ * halves. alloc_bits has one bit per object, 1 = allocated. It is written
  * only by the span's owner (relaxed atomic stores: others may read it).
  * The owner is a thread cache (the span is that thread's current span of
  * its class) or, when owner is NULL, the class's central list, whose
@@ -100,26 +102,35 @@
 enum pa_span_state { PA_SPAN_CACHED, PA_SPAN_PARTIAL, PA_SPAN_FULL, PA_SPAN_LARGE, PA_SPAN_DEAD,
                      PA_SPAN_OWNED_PARTIAL, PA_SPAN_OWNED_FULL };
 
+/* One word of a span's bitmaps: both halves in one 16-byte pair, so a free
+ * reads them from one cache line. */
+typedef struct pa_span_word {
+    _Atomic uint64_t alloc;               /* 1 = allocated; the owner writes */
+    _Atomic uint64_t remote;              /* 1 = freed by a non-owner, not folded in */
+} pa_span_word;
+
 typedef struct pa_span {
-    /* First, because a freed record's first word is the fixed-size
-     * allocator's free-list link: nothing read after a release is here. */
-    struct pa_span *next, *prev;          /* central list links; central lock */
+    /* The first cache line holds what a malloc or free reads. base comes
+     * first: a freed record's first word is the fixed-size allocator's
+     * free-list link, and nothing that can be read after a release (by a
+     * free racing with it) is there but base, which a stale large free
+     * compares with its pointer. */
     uintptr_t base;                       /* first object; constant while live */
+    uint32_t elemsize;                    /* large: npages * PA_PAGE (0 if above 4 GiB) */
+    uint32_t divmagic;
     uint32_t npages;
     uint16_t cls;                         /* 0: large */
     uint16_t nelems;
-    uint32_t elemsize;                    /* large: npages * PA_PAGE */
-    uint32_t divmagic;
     /* Owner side. */
-    int32_t cw;                           /* cursor word; nwords: exhausted */
+    int32_t cw;                           /* cursor word */
     uint32_t nwords;
     uint64_t cache;                       /* free bits of word cw still to hand out */
-    _Atomic uint32_t nalloc;              /* allocated objects (owner writes) */
-    _Atomic uint8_t state;                /* pa_span_state; central lock if unowned */
     _Atomic(struct pa_tcache *) owner;    /* NULL: the central list */
-    _Atomic uint64_t alloc_bits[PA_SPAN_WORDS];
-    _Atomic uint64_t remote_bits[PA_SPAN_WORDS];
-    _Atomic uint32_t remote_count;        /* bits set in remote_bits */
+    _Atomic uint32_t nalloc;              /* allocated objects (owner writes) */
+    _Atomic uint32_t remote_count;        /* frees counted, bits set or about to be */
+    _Atomic uint8_t state;                /* pa_span_state; central lock if unowned */
+    struct pa_span *next, *prev;          /* list links: central lock, or owner */
+    pa_span_word words[PA_SPAN_WORDS];
 } pa_span;
 
 typedef struct pa_central {
@@ -265,7 +276,7 @@ static inline void *pa_span_alloc_fast(pa_span *s)
         return NULL;
     unsigned bit = (unsigned)__builtin_ctzll(c);
     s->cache = c & (c - 1);
-    _Atomic uint64_t *w = &s->alloc_bits[s->cw];
+    _Atomic uint64_t *w = &s->words[s->cw].alloc;
     atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | ((uint64_t)1 << bit),
                           memory_order_relaxed);
     atomic_store_explicit(&s->nalloc, atomic_load_explicit(&s->nalloc, memory_order_relaxed) + 1,
