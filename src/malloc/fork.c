@@ -28,6 +28,7 @@ static void prepare(void)
         pthread_mutex_lock(&mh->central[c].mu);
     pa_spanmap_fork(0);
     pthread_mutex_lock(&mh->span_recs.mu);
+    pthread_mutex_lock(&mh->tcache_recs.mu);
     ph_fork_prepare(mh->pages);
     sm_fork_prepare();
 }
@@ -37,6 +38,7 @@ static void parent(void)
     pa_mheap *mh = fork_mh;
     sm_fork_parent();
     ph_fork_parent(mh->pages);
+    pthread_mutex_unlock(&mh->tcache_recs.mu);
     pthread_mutex_unlock(&mh->span_recs.mu);
     pa_spanmap_fork(1);
     for (unsigned c = PA_NCLASSES; c-- > 0;)
@@ -51,12 +53,13 @@ static void child(void)
     sm_fork_child();
     ph_fork_child(mh->pages);
     pthread_mutex_init(&mh->span_recs.mu, NULL);
+    pthread_mutex_init(&mh->tcache_recs.mu, NULL);
     pa_spanmap_fork(2);
     for (unsigned c = 0; c < PA_NCLASSES; c++)
         pthread_mutex_init(&mh->central[c].mu, NULL);
     pthread_mutex_init(&mh->caches_mu, NULL);
     /* Only this thread's cache is live in the child. */
-    pa_tcache *me = pa_tc.state == PA_TC_LIVE ? &pa_tc : NULL;
+    pa_tcache *me = (uintptr_t)pa_tcp > 1 ? pa_tcp : NULL;
     mh->caches = me;
     if (me)
         me->next = me->prev = NULL;

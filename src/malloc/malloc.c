@@ -52,6 +52,7 @@ static pa_mheap *mheap_make(void)
     }
     ph_set_threadless(mh->pages);
     (void)pa_fixalloc_init(&mh->span_recs, sizeof(pa_span), 64, &mh->meta);
+    (void)pa_fixalloc_init(&mh->tcache_recs, sizeof(pa_tcache), 64, &mh->meta);
     pthread_mutex_init(&mh->caches_mu, NULL);
     for (unsigned c = 0; c < PA_NCLASSES; c++)
         pthread_mutex_init(&mh->central[c].mu, NULL);

@@ -57,7 +57,7 @@
  * one from the page heap.
  *
  * Thread caches (pa_tcache, Go's mcache per P): one current span per
- * class, in thread-local storage, no lock on the fast path. Unlike Go's
+ * class, found through a thread-local pointer, no lock on the fast path. Unlike Go's
  * mcache, a thread keeps owning the spans it filled (per class: a list of
  * full ones, and of partial ones that got frees from the thread itself),
  * so a thread that frees what it allocated frees locally, with plain
@@ -144,7 +144,6 @@ typedef struct pa_class_ctr {
     _Atomic uint64_t allocs, frees;
 } pa_class_ctr;
 
-enum pa_tcache_state { PA_TC_NONE, PA_TC_SETUP, PA_TC_LIVE, PA_TC_DEAD };
 
 typedef struct pa_tcache {
     pa_span *span[PA_NCLASSES];           /* current span per class, or NULL */
@@ -154,7 +153,6 @@ typedef struct pa_tcache {
     pa_span *partial[PA_NCLASSES], *full[PA_NCLASSES];
     pa_class_ctr ctr[PA_NCLASSES];
     _Atomic uint64_t large_allocs, large_frees, large_bytes_in, large_bytes_out;
-    int state;                            /* pa_tcache_state */
     struct pa_mheap *mh;                  /* set up: the allocator it belongs to */
     struct pa_tcache *next, *prev;        /* registry; pa_mheap.caches_mu */
 } pa_tcache;
@@ -162,6 +160,7 @@ typedef struct pa_tcache {
 typedef struct pa_mheap {
     pageheap *pages;                      /* spans' and large objects' pages */
     pa_fixalloc span_recs;                /* pa_span records */
+    pa_fixalloc tcache_recs;              /* pa_tcache records */
     sysmem_stat meta;                     /* this struct, span records, span map */
     size_t self_bytes;
     pthread_key_t key;                    /* thread-exit destructor */
@@ -220,11 +219,18 @@ int      pa_tcache_key_create(pa_mheap *mh);
 /* The calling thread's cache: NULL while it cannot have one (being set
  * up, or after the thread's exit destructor ran). */
 pa_tcache *pa_tcache_slow(pa_mheap *mh);
-extern __thread pa_tcache pa_tc __attribute__((tls_model("initial-exec")));
+/* The thread's cache: NULL before first use, PA_TC_NOCACHE while it is
+ * being set up or after the thread's exit destructor, else the cache (a
+ * record from mh->tcache_recs). Only a pointer lives in thread-local
+ * storage, so that dlopen of the library needs almost no static TLS. */
+#define PA_TC_NOCACHE ((pa_tcache *)1)
+extern __thread pa_tcache *pa_tcp __attribute__((tls_model("initial-exec")));
 static inline pa_tcache *pa_tcache_get(pa_mheap *mh)
 {
-    pa_tcache *tc = &pa_tc;
-    return tc->state == PA_TC_LIVE ? tc : pa_tcache_slow(mh);
+    pa_tcache *tc = pa_tcp;
+    if (__builtin_expect((uintptr_t)tc > 1, 1))
+        return tc;
+    return tc ? NULL : pa_tcache_slow(mh);
 }
 /* Give a cache's spans back and fold its counters (thread exit, fork). */
 void       pa_tcache_flush(pa_mheap *mh, pa_tcache *tc);

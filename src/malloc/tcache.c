@@ -1,30 +1,34 @@
 /*
  * tcache.c - per-thread caches (Go's mcache): one current span per class,
- * in initial-exec thread-local storage, so the fast path is a TLS load, a
- * state test and the span's cursor.
+ * found through one initial-exec thread-local pointer, so the fast path is
+ * a TLS load, a test and the span's cursor.
  *
- * Life of a cache: NONE (never used) -> SETUP (registering: the pthread
- * key's value and the registry; a malloc made meanwhile, e.g. by
- * pthread_setspecific itself, goes through the central lists) -> LIVE ->
- * DEAD (the key's destructor gave the spans back at thread exit; a late
- * malloc or free from another destructor works without a cache).
+ * Life of a cache (pa_tcp): NULL (never used) -> PA_TC_NOCACHE while it
+ * is set up (a record from the allocator's fixed-size allocator, the
+ * pthread key's value, the registry; a malloc made meanwhile, e.g. by
+ * pthread_setspecific itself, goes through the central lists) -> the
+ * record -> PA_TC_NOCACHE again once the key's destructor gave the spans
+ * back at thread exit (a late malloc or free from another destructor
+ * works without a cache).
  */
 #include <string.h>
 
 #include "malloc/mheap.h"
 
-__thread pa_tcache pa_tc __attribute__((tls_model("initial-exec")));
+__thread pa_tcache *pa_tcp __attribute__((tls_model("initial-exec")));
 
 pa_tcache *pa_tcache_slow(pa_mheap *mh)
 {
-    pa_tcache *tc = &pa_tc;
-    if (tc->state != PA_TC_NONE)
-        return tc->state == PA_TC_LIVE ? tc : NULL;
-    tc->state = PA_TC_SETUP;
+    if (pa_tcp)
+        return NULL;                    /* being set up, or exited */
+    pa_tcp = PA_TC_NOCACHE;             /* a malloc from what follows: no cache */
+    pa_tcache *tc = pa_fixalloc_alloc(&mh->tcache_recs, NULL);   /* zeroed */
+    if (!tc)
+        return NULL;                    /* stays cache-less */
     tc->mh = mh;
     if (pthread_setspecific(mh->key, tc) != 0) {
-        tc->state = PA_TC_DEAD;         /* no destructor: never cache */
-        return NULL;
+        pa_fixalloc_free(&mh->tcache_recs, tc);
+        return NULL;                    /* no destructor: never cache */
     }
     pthread_mutex_lock(&mh->caches_mu);
     tc->prev = NULL;
@@ -33,7 +37,7 @@ pa_tcache *pa_tcache_slow(pa_mheap *mh)
         mh->caches->prev = tc;
     mh->caches = tc;
     pthread_mutex_unlock(&mh->caches_mu);
-    tc->state = PA_TC_LIVE;
+    pa_tcp = tc;
     return tc;
 }
 
@@ -137,9 +141,7 @@ static void tcache_exit(void *arg)
 {
     pa_tcache *tc = arg;
     pa_mheap *mh = tc->mh;
-    if (!mh || tc->state != PA_TC_LIVE)
-        return;
-    tc->state = PA_TC_DEAD;
+    pa_tcp = PA_TC_NOCACHE;             /* later mallocs of this thread: no cache */
     pthread_mutex_lock(&mh->caches_mu);
     if (tc->prev)
         tc->prev->next = tc->next;
@@ -149,6 +151,7 @@ static void tcache_exit(void *arg)
         tc->next->prev = tc->prev;
     pa_tcache_flush(mh, tc);           /* under caches_mu: stats see it once */
     pthread_mutex_unlock(&mh->caches_mu);
+    pa_fixalloc_free(&mh->tcache_recs, tc);
 }
 
 int pa_tcache_key_create(pa_mheap *mh)
