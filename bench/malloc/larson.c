@@ -64,7 +64,7 @@ static void *work(void *arg)
 int main(void)
 {
     int T = mb_threads(0);
-    uint64_t steps = mb_scaled(50000);
+    uint64_t steps = mb_scaled(100000);
     mb_run run;
     mb_begin(&run, "larson", T);
     table *tabs = calloc((size_t)T, sizeof(table));

@@ -16,7 +16,7 @@
 
 #include "mb.h"
 
-enum { BATCH = 256, QCAP = 64, OBJS = 1500000 };
+enum { BATCH = 256, QCAP = 64, OBJS = 3000000 };
 
 typedef struct {
     unsigned char *p[BATCH];
