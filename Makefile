@@ -31,6 +31,7 @@ bench:
 	@cmake --build build-bench -j$(JOBS)
 	@bench/run.sh build-bench
 	@bench/run_backed.sh build-bench
+	@bench/run_malloc.sh build-bench
 
 fuzz:
 	@scripts/deps.sh test
