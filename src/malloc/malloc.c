@@ -409,7 +409,7 @@ static void free_checked(void *p, size_t size, int sized, const char *call)
         return;
     if (sized) {
         int ok = s->cls ? size <= s->elemsize && (size > PA_MAX_SMALL || pa_size_class(size ? size : 1) <= s->cls)
-                        : (size + PA_PAGE - 1) / PA_PAGE == s->npages;
+                        : ((size ? size : 1) + PA_PAGE - 1) / PA_PAGE == s->npages;
         if (!ok) {
             pa_malloc_report(call, p, s->cls, "size does not match the allocation");
             return;
