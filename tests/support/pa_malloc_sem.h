@@ -110,7 +110,7 @@ static inline int sem_all_zero(const void *p, size_t n)
 /* Every size 0..70000: step 1 up to 4 KiB and within 2 bytes of every
  * 16-byte boundary (where the classes change), else a step of 7. A
  * valgrind run takes a coarser step between boundaries. */
-static void sem_every_size(void **state)
+static __attribute__((unused)) void sem_every_size(void **state)
 {
     (void)state;
     size_t far = sem_scale() < 0.1 ? 97 : 7;
@@ -145,7 +145,7 @@ typedef struct sem_aligned_entry {
 /* For every alignment: several sizes, all live at once, each filled with
  * its own pattern over its whole usable size and checked before the free
  * (so no two objects overlap). */
-static void sem_check_aligned_entries(const sem_aligned_entry *e, size_t ne)
+static __attribute__((unused)) void sem_check_aligned_entries(const sem_aligned_entry *e, size_t ne)
 {
     for (size_t k = 0; k < ne; k++) {
         for (size_t a = e[k].min_align; a <= e[k].max_align; a *= 2) {
@@ -184,7 +184,7 @@ static void sem_check_aligned_entries(const sem_aligned_entry *e, size_t ne)
 
 /* ---- malloc(0), realloc ----------------------------------------------------------------- */
 
-static void sem_malloc0(void **state)
+static __attribute__((unused)) void sem_malloc0(void **state)
 {
     (void)state;
     enum { N = 300 };
@@ -207,7 +207,7 @@ static void sem_malloc0(void **state)
     }
 }
 
-static void sem_realloc(void **state)
+static __attribute__((unused)) void sem_realloc(void **state)
 {
     (void)state;
     /* NULL: a malloc. */
@@ -280,7 +280,7 @@ static void sem_realloc(void **state)
 
 /* ---- calloc ---------------------------------------------------------------------------------- */
 
-static void sem_calloc(void **state)
+static __attribute__((unused)) void sem_calloc(void **state)
 {
     (void)state;
     size_t sizes[] = { 0, 1, 16, 17, 100, 1000, 4096, 8192, 20000, 32768, 32769, 100000, 1 << 20 };
@@ -332,7 +332,7 @@ static void sem_calloc(void **state)
 
 /* Requests no machine can satisfy: NULL with ENOMEM, through every entry
  * point; a failed realloc leaves the object alone. */
-static void sem_huge(void **state)
+static __attribute__((unused)) void sem_huge(void **state)
 {
     (void)state;
     size_t huge[] = { SIZE_MAX, SIZE_MAX - 4096, SIZE_MAX - (1 << 21), SIZE_MAX / 2,
@@ -365,7 +365,7 @@ static void sem_huge(void **state)
     }
 }
 
-static void sem_posix_memalign_einval(void **state)
+static __attribute__((unused)) void sem_posix_memalign_einval(void **state)
 {
     (void)state;
     size_t bad[] = { 0, 1, 2, 3, 4, 5, 12, 24, 48, 96, 100, 4095, 4097, 3 << 20,
@@ -388,7 +388,7 @@ static void sem_posix_memalign_einval(void **state)
 }
 
 /* Successful calls leave errno alone, whatever it holds. */
-static void sem_errno_untouched(void **state)
+static __attribute__((unused)) void sem_errno_untouched(void **state)
 {
     (void)state;
     int vals[] = { 0, ENOMEM, EINVAL, EDOM };
@@ -437,7 +437,7 @@ typedef struct sem_prod {
     size_t consumed;                         /* consumers: objects checked and freed */
 } sem_prod;
 
-static void sem_queue_push(sem_queue *q, void *p)
+static __attribute__((unused)) void sem_queue_push(sem_queue *q, void *p)
 {
     pthread_mutex_lock(&q->mu);
     while (q->count == SEM_QCAP)
@@ -449,7 +449,7 @@ static void sem_queue_push(sem_queue *q, void *p)
 }
 
 /* An object, or NULL once every producer is done and the queue is empty. */
-static void *sem_queue_pop(sem_queue *q)
+static __attribute__((unused)) void *sem_queue_pop(sem_queue *q)
 {
     pthread_mutex_lock(&q->mu);
     while (q->count == 0 && q->producers_left > 0)
@@ -467,7 +467,7 @@ static void *sem_queue_pop(sem_queue *q)
 
 /* An object of size n (at least a header) tagged t, its bytes after the
  * header patterned. */
-static void *sem_make(size_t n, uint64_t t)
+static __attribute__((unused)) void *sem_make(size_t n, uint64_t t)
 {
     if (n < sizeof(sem_obj))
         n = sizeof(sem_obj);
@@ -481,14 +481,14 @@ static void *sem_make(size_t n, uint64_t t)
 }
 
 /* 1 if p still holds what sem_make wrote. */
-static int sem_intact(const void *p)
+static __attribute__((unused)) int sem_intact(const void *p)
 {
     sem_obj h;
     memcpy(&h, p, sizeof h);
     return sem_holds((const unsigned char *)p + sizeof h, h.size - sizeof h, h.tag);
 }
 
-static void *sem_producer(void *arg)
+static __attribute__((unused)) void *sem_producer(void *arg)
 {
     sem_prod *pr = arg;
     uint64_t rs = 0x1000 + pr->id;
@@ -507,7 +507,7 @@ static void *sem_producer(void *arg)
     return NULL;
 }
 
-static void *sem_consumer(void *arg)
+static __attribute__((unused)) void *sem_consumer(void *arg)
 {
     sem_prod *c = arg;
     void *p;
@@ -531,7 +531,7 @@ static void *sem_consumer(void *arg)
 
 /* 4 producers and 4 consumers through one bounded queue: every object is
  * freed by another thread than the one that made it. */
-static void sem_cross_thread(size_t per_producer)
+static __attribute__((unused)) void sem_cross_thread(size_t per_producer)
 {
     sem_queue q;
     memset(&q, 0, sizeof q);
@@ -571,7 +571,7 @@ typedef struct sem_exiter {
     void **objs;
 } sem_exiter;
 
-static void *sem_exiter_main(void *arg)
+static __attribute__((unused)) void *sem_exiter_main(void *arg)
 {
     sem_exiter *e = arg;
     uint64_t rs = 0x2000 + e->id;
@@ -591,7 +591,7 @@ static void *sem_exiter_main(void *arg)
     return NULL;
 }
 
-static void sem_thread_exit(size_t per_thread, int rounds)
+static __attribute__((unused)) void sem_thread_exit(size_t per_thread, int rounds)
 {
     for (int round = 0; round < rounds; round++) {
         sem_exiter e[SEM_THREADS];
@@ -625,7 +625,7 @@ static void sem_thread_exit(size_t per_thread, int rounds)
 
 static volatile int sem_stop_churn;
 
-static void *sem_churn(void *arg)
+static __attribute__((unused)) void *sem_churn(void *arg)
 {
     uint64_t rs = (uintptr_t)arg;
     void *held[32] = { 0 };
@@ -641,7 +641,7 @@ static void *sem_churn(void *arg)
 }
 
 /* In the child: allocate and free, also objects the parent made. */
-static int sem_child_work(void **parent_objs, size_t n)
+static __attribute__((unused)) int sem_child_work(void **parent_objs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (!sem_intact(parent_objs[i]))
@@ -664,7 +664,7 @@ static int sem_child_work(void **parent_objs, size_t n)
     return 0;
 }
 
-static void sem_fork_threaded(int forks)
+static __attribute__((unused)) void sem_fork_threaded(int forks)
 {
     enum { CHURNERS = 3, NOBJ = 64 };
     pthread_t t[CHURNERS];
