@@ -31,13 +31,18 @@
 #define SEM_POSIX_MEMALIGN(out, a, n)    pa_posix_memalign(out, a, n)
 #include "pa_malloc_sem.h"
 
-/* The fork test's children allocate, and a child's first span refill
- * restarts the allocator's background scavenger thread (fork.c): TSan
- * must let a child of a threaded process create a thread. */
+/* TSan options (TSAN_OPTIONS still override them):
+ *   die_after_fork=0   the fork test's children allocate, and a child's
+ *                      first span refill restarts the allocator's
+ *                      background scavenger thread (fork.c);
+ *   detect_deadlocks=0 the fork handler holds every lock of the
+ *                      allocator at once (66 central mutexes and more),
+ *                      beyond the 64 TSan's deadlock detector can track
+ *                      (it fails a CHECK and hangs). */
 const char *__tsan_default_options(void);
 const char *__tsan_default_options(void)
 {
-    return "die_after_fork=0";
+    return "die_after_fork=0:detect_deadlocks=0";
 }
 
 static void test_cross_thread(void **state)
