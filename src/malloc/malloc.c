@@ -453,7 +453,7 @@ static void free_checked(void *p, size_t size, int sized, const char *call)
         return;
     if (sized) {
         int ok = s->cls ? size <= s->elemsize && (size > PA_MAX_SMALL || pa_size_class(size ? size : 1) <= s->cls)
-                        : (size + PA_PAGE - 1) / PA_PAGE == s->npages;
+                        : ((size ? size : 1) + PA_PAGE - 1) / PA_PAGE == s->npages;
         if (!ok) {
             pa_malloc_report(call, p, s->cls, "size does not match the allocation");
             return;
@@ -494,12 +494,18 @@ PA_API void *pa_realloc(void *p, size_t size)
         pa_free(p);
         return NULL;
     }
-    size_t have = pa_usable_size(p);
-    if (have == 0)
+    size_t i;
+    pa_span *s = object_span(p, "realloc", &i);
+    if (!s)
         return NULL;                    /* reported: not ours */
+    if (!(atomic_load_explicit(&s->alloc_bits[i / 64], memory_order_relaxed) &
+          ((uint64_t)1 << (i % 64)))) {
+        pa_malloc_report("realloc", p, s->cls, "object is not allocated (double free?)");
+        return NULL;
+    }
+    size_t have = s->cls ? s->elemsize : (size_t)s->npages * PA_PAGE;
     /* Keep the object when the new size stays in its class (or, large,
      * needs the same pages). */
-    pa_span *s = pa_spanmap_get((uintptr_t)p);
     if (s->cls ? size <= have && (size > PA_MAX_SMALL || pa_size_class(size) == s->cls)
                : size > PA_MAX_SMALL && (size + PA_PAGE - 1) / PA_PAGE == s->npages)
         return p;
