@@ -50,9 +50,11 @@ void  *pa_aligned_alloc(size_t alignment, size_t size);
 int    pa_posix_memalign(void **out, size_t alignment, size_t size);
 /* Bytes usable at p (its class's size, or its pages); 0 for NULL. */
 size_t pa_usable_size(const void *p);
-/* A free that also checks the size: size must be what p was allocated
- * with (any value that maps to p's class, or for a large object to its
- * page count), else the free is reported and does nothing. */
+/* A free that also checks the size, which must be one p could have been
+ * allocated with: for a small object at most its usable size and not of a
+ * larger class (a smaller class is accepted: an aligned request may be
+ * served from a larger class than its size needs); for a large object the
+ * same page count. Otherwise the free is reported and does nothing. */
 void   pa_free_sized(void *p, size_t size);
 /* Return the pages of wholly free spans and every free page to the OS;
  * bytes released. */

@@ -71,8 +71,7 @@ void *pa_span_alloc_slow(pa_span *s)
 static pa_span *span_new(pa_mheap *mh, unsigned c, pa_tcache *owner)
 {
     const pa_class_info *ci = &pa_classes[c];
-    int err = 0;
-    pa_span *s = pa_fixalloc_alloc(&mh->span_recs, &err);   /* zeroed */
+    pa_span *s = pa_span_record(&mh->span_recs);
     if (!s) {
         errno = ENOMEM;
         return NULL;
@@ -84,7 +83,7 @@ static pa_span *span_new(pa_mheap *mh, unsigned c, pa_tcache *owner)
     }
     s->base = (uintptr_t)mem;
     s->npages = ci->npages;
-    s->cls = (uint16_t)c;
+    __atomic_store_n(&s->cls, (uint16_t)c, __ATOMIC_RELAXED);
     s->nelems = (uint16_t)ci->nelems;
     s->elemsize = ci->size;
     s->divmagic = ci->divmagic;
@@ -215,7 +214,7 @@ pa_span *pa_central_take(pa_mheap *mh, unsigned c, pa_tcache *tc)
 
 void pa_central_remote_event(pa_mheap *mh, pa_span *s)
 {
-    unsigned c = s->cls;
+    unsigned c = __atomic_load_n(&s->cls, __ATOMIC_RELAXED);
     if (c == 0 || c >= PA_NCLASSES)
         return;                         /* the record was reused meanwhile */
     pa_central *ce = &mh->central[c];
@@ -226,7 +225,8 @@ void pa_central_remote_event(pa_mheap *mh, pa_span *s)
      * made under its class's lock: the same class means the lists of the
      * lock held are the span's). */
     uint8_t st = s->state;
-    if (s->cls == c && atomic_load_explicit(&s->owner, memory_order_acquire) == NULL &&
+    if (__atomic_load_n(&s->cls, __ATOMIC_RELAXED) == c &&
+        atomic_load_explicit(&s->owner, memory_order_acquire) == NULL &&
         (st == PA_SPAN_PARTIAL || st == PA_SPAN_FULL)) {
         pa_span **list = s->state == PA_SPAN_FULL ? &ce->full : &ce->partial;
         list_remove(list, s);

@@ -168,8 +168,7 @@ static inline void *small_alloc(pa_mheap *mh, unsigned c)
  * zeroed if zero (the page heap skips pages it knows read zero). */
 static void *large_alloc(pa_mheap *mh, size_t npages, size_t align, int zero)
 {
-    int err = 0;
-    pa_span *s = pa_fixalloc_alloc(&mh->span_recs, &err);
+    pa_span *s = pa_span_record(&mh->span_recs);
     if (!s) {
         errno = ENOMEM;
         return NULL;
@@ -198,7 +197,7 @@ static void *large_alloc(pa_mheap *mh, size_t npages, size_t align, int zero)
     }
     s->base = (uintptr_t)mem;
     s->npages = (uint32_t)npages;
-    s->cls = 0;
+    /* cls stays 0 (large), as pa_span_record set it */
     s->nelems = 1;
     s->elemsize = npages * PA_PAGE > UINT32_MAX ? 0 : (uint32_t)(npages * PA_PAGE);
     s->nwords = 1;
@@ -483,6 +482,11 @@ PA_API size_t pa_usable_size(const void *p)
     pa_span *s = object_span(p, "malloc_usable_size", &i);
     if (!s)
         return 0;
+    if (s->cls && !(atomic_load_explicit(&s->words[i / 64].alloc, memory_order_relaxed) &
+                    ((uint64_t)1 << (i % 64)))) {
+        pa_malloc_report("malloc_usable_size", p, s->cls, "object is not allocated (freed?)");
+        return 0;
+    }
     return s->cls ? s->elemsize : (size_t)s->npages * PA_PAGE;
 }
 
@@ -498,7 +502,7 @@ PA_API void *pa_realloc(void *p, size_t size)
     pa_span *s = object_span(p, "realloc", &i);
     if (!s)
         return NULL;                    /* reported: not ours */
-    if (!(atomic_load_explicit(&s->alloc_bits[i / 64], memory_order_relaxed) &
+    if (!(atomic_load_explicit(&s->words[i / 64].alloc, memory_order_relaxed) &
           ((uint64_t)1 << (i % 64)))) {
         pa_malloc_report("realloc", p, s->cls, "object is not allocated (double free?)");
         return NULL;

@@ -290,6 +290,36 @@ static inline void *pa_span_alloc_fast(pa_span *s)
     return (void *)(s->base + ((size_t)s->cw * 64 + bit) * s->elemsize);
 }
 
+/* A span record from the records' allocator, every field set to its
+ * initial value (zero, owner NULL, state CACHED) with atomic stores where
+ * a free racing with the record's previous life may still read it: a
+ * remote free reads owner, nalloc, remote_count, state and cls after its
+ * bit is set, when another thread may already have released the span and
+ * made the record a new one. NULL if there is no memory. */
+static inline pa_span *pa_span_record(pa_fixalloc *recs)
+{
+    pa_span *s = pa_fixalloc_alloc_raw(recs, NULL);
+    if (!s)
+        return NULL;
+    s->base = 0;
+    s->elemsize = s->divmagic = s->npages = 0;
+    __atomic_store_n(&s->cls, 0, __ATOMIC_RELAXED);
+    s->nelems = 0;
+    s->cw = 0;
+    s->nwords = 0;
+    s->cache = 0;
+    s->next = s->prev = NULL;
+    atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+    atomic_store_explicit(&s->nalloc, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->remote_count, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->state, PA_SPAN_CACHED, memory_order_relaxed);
+    for (unsigned w = 0; w < PA_SPAN_WORDS; w++) {
+        atomic_store_explicit(&s->words[w].alloc, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->words[w].remote, 0, memory_order_relaxed);
+    }
+    return s;
+}
+
 /* Report a bad free or size query: "pagealloc: CALL(ADDR, class C): RULE". */
 void pa_malloc_report(const char *call, const void *p, unsigned cls, const char *rule);
 

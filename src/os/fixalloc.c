@@ -53,13 +53,14 @@ static int grow(pa_fixalloc *f)
     return 0;
 }
 
-void *pa_fixalloc_alloc(pa_fixalloc *f, int *err)
+static void *take(pa_fixalloc *f, int *err, int zero)
 {
     pthread_mutex_lock(&f->mu);
     void *p = f->free_list;
     if (p) {
         f->free_list = *(void **)p;
-        memset(p, 0, f->size);
+        if (zero)
+            memset(p, 0, f->size);
     } else {
         if (f->left < f->size) {
             int e = grow(f);
@@ -77,6 +78,16 @@ void *pa_fixalloc_alloc(pa_fixalloc *f, int *err)
     f->inuse++;
     pthread_mutex_unlock(&f->mu);
     return p;
+}
+
+void *pa_fixalloc_alloc(pa_fixalloc *f, int *err)
+{
+    return take(f, err, 1);
+}
+
+void *pa_fixalloc_alloc_raw(pa_fixalloc *f, int *err)
+{
+    return take(f, err, 0);
 }
 
 void pa_fixalloc_free(pa_fixalloc *f, void *p)

@@ -53,6 +53,11 @@ typedef struct pa_fixalloc {
 int   pa_fixalloc_init(pa_fixalloc *f, size_t size, size_t align, sysmem_stat *stat);
 /* A zeroed object, or NULL with the OS layer's error in *err (if not NULL). */
 void *pa_fixalloc_alloc(pa_fixalloc *f, int *err);
+/* The same, but a recycled object is not zeroed: for records that other
+ * threads may still read (with atomic loads) after they were freed, which
+ * the caller initialises field by field with atomic stores. Fresh objects
+ * are zero. */
+void *pa_fixalloc_alloc_raw(pa_fixalloc *f, int *err);
 /* Give back an object of f (NULL: nothing). */
 void  pa_fixalloc_free(pa_fixalloc *f, void *p);
 /* Return every block to the OS; every object of f becomes invalid. */
