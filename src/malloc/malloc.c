@@ -113,6 +113,17 @@ void pa_malloc_report(const char *call, const void *p, unsigned cls, const char 
 
 /* ---- Small objects --------------------------------------------------------------- */
 
+/* Add one to a statistics counter: a thread's own (single writer: a
+ * plain load and store) or the shared one of cache-less threads. */
+static inline void count(_Atomic uint64_t *c, int own)
+{
+    if (own)
+        atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
 /* The slow path keeps errno on success (the page heap may set it on
  * the way, e.g. a grow that is retried). */
 static void *small_slow_inner(pa_mheap *mh, pa_tcache *tc, unsigned c)
@@ -152,13 +163,7 @@ static inline void *small_alloc(pa_mheap *mh, unsigned c)
         if (!p)
             return NULL;
     }
-    pa_tcache *ctr = tc ? tc : &mh->dead;
-    if (tc)
-        atomic_store_explicit(&ctr->ctr[c].allocs,
-                              atomic_load_explicit(&ctr->ctr[c].allocs, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
-    else
-        atomic_fetch_add_explicit(&ctr->ctr[c].allocs, 1, memory_order_relaxed);
+    count(tc ? &tc->ctr[c].allocs : &mh->dead.ctr[c].allocs, tc != NULL);
     return p;
 }
 
@@ -428,13 +433,7 @@ static void free_small(pa_mheap *mh, pa_span *s, size_t i, void *p, const char *
                 pa_central_remote_event(mh, s);
         }
     }
-    pa_tcache *ctr = tc ? tc : &mh->dead;
-    if (tc)
-        atomic_store_explicit(&ctr->ctr[cls].frees,
-                              atomic_load_explicit(&ctr->ctr[cls].frees, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
-    else
-        atomic_fetch_add_explicit(&ctr->ctr[cls].frees, 1, memory_order_relaxed);
+    count(tc ? &tc->ctr[cls].frees : &mh->dead.ctr[cls].frees, tc != NULL);
 }
 
 static void free_checked(void *p, size_t size, int sized, const char *call)
