@@ -134,15 +134,15 @@ static void list_remove(pa_span **head, pa_span *s)
     s->next = s->prev = NULL;
 }
 
-/* File an unowned span by its state after collecting; central lock held.
- * Returns 1 if it was wholly free and released. */
-static int file_span(pa_mheap *mh, pa_central *ce, pa_span *s)
+/* File an unowned span by its state after collecting (or release it if
+ * it is wholly free and the class has a partial span); central lock held. */
+static void file_span(pa_mheap *mh, pa_central *ce, pa_span *s)
 {
     pa_span_collect(s);
     uint32_t n = atomic_load_explicit(&s->nalloc, memory_order_relaxed);
     if (n == 0 && ce->partial) {         /* keep one free span per class */
         pa_span_release(mh, s);
-        return 1;
+        return;
     }
     if (n < s->nelems) {
         s->state = PA_SPAN_PARTIAL;
@@ -151,7 +151,6 @@ static int file_span(pa_mheap *mh, pa_central *ce, pa_span *s)
         s->state = PA_SPAN_FULL;
         list_push(&ce->full, s);
     }
-    return 0;
 }
 
 void pa_central_give(pa_mheap *mh, pa_span *s)
@@ -159,7 +158,7 @@ void pa_central_give(pa_mheap *mh, pa_span *s)
     pa_central *ce = &mh->central[s->cls];
     pthread_mutex_lock(&ce->mu);
     atomic_store_explicit(&s->owner, NULL, memory_order_release);
-    (void)file_span(mh, ce, s);
+    file_span(mh, ce, s);
     pthread_mutex_unlock(&ce->mu);
 }
 
@@ -259,7 +258,7 @@ void *pa_central_alloc_one(pa_mheap *mh, unsigned c)
     pa_span_rewind(s);
     void *p = pa_span_alloc_slow(s);
     pthread_mutex_lock(&ce->mu);
-    (void)file_span(mh, ce, s);
+    file_span(mh, ce, s);
     pthread_mutex_unlock(&ce->mu);
     return p;
 }

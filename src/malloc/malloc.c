@@ -244,20 +244,21 @@ static void large_free(pa_mheap *mh, pa_span *s, void *p, const char *call)
 
 /* ---- Allocation entry points ---------------------------------------------------------- */
 
-/* size bytes aligned to align (a power of two, at least 16). */
-static void *alloc_aligned_inner(size_t size, size_t align);
+/* size bytes aligned to align (a power of two, at least 16), zeroed if
+ * zero; NULL and errno set on failure. */
+static void *alloc_aligned_inner(size_t size, size_t align, int zero);
 
-/* size bytes aligned to align; errno kept on success. */
-__attribute__((noinline)) static void *alloc_aligned(size_t size, size_t align)
+/* The same, errno kept on success. */
+__attribute__((noinline)) static void *alloc_aligned(size_t size, size_t align, int zero)
 {
     int saved = errno;
-    void *p = alloc_aligned_inner(size, align);
+    void *p = alloc_aligned_inner(size, align, zero);
     if (p)
         errno = saved;
     return p;
 }
 
-static void *alloc_aligned_inner(size_t size, size_t align)
+static void *alloc_aligned_inner(size_t size, size_t align, int zero)
 {
     pa_mheap *mh = pa_mheap_get();
     if (!mh) {
@@ -274,6 +275,8 @@ static void *alloc_aligned_inner(size_t size, size_t align)
                 void *p = small_alloc(mh, c);
                 if (!p)
                     errno = ENOMEM;
+                else if (zero)
+                    memset(p, 0, size);
                 return p;
             }
         }
@@ -283,7 +286,9 @@ static void *alloc_aligned_inner(size_t size, size_t align)
         return NULL;
     }
     size_t npages = (size + PA_PAGE - 1) / PA_PAGE;
-    void *p = large_alloc(mh, npages, align, 0);
+    /* Whole pages: zeroed by the page heap, which skips pages it knows
+     * read zero (released ones). */
+    void *p = large_alloc(mh, npages, align, zero);
     if (!p)
         errno = ENOMEM;
     return p;
@@ -299,7 +304,7 @@ PA_API void *pa_malloc(size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return alloc_aligned(size, 16);
+    return alloc_aligned(size, 16, 0);
 }
 
 PA_API void *pa_calloc(size_t count, size_t size)
@@ -309,22 +314,8 @@ PA_API void *pa_calloc(size_t count, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    if (n > PA_MAX_SMALL) {
-        /* Whole pages: the page heap zeroes only those that may hold old
-         * data (released pages read zero). */
-        pa_mheap *mh = pa_mheap_get();
-        if (!mh || n > ((size_t)1 << 46)) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        int saved = errno;
-        void *p = large_alloc(mh, (n + PA_PAGE - 1) / PA_PAGE, PA_PAGE, 1);
-        if (p)
-            errno = saved;
-        else
-            errno = ENOMEM;
-        return p;
-    }
+    if (n > PA_MAX_SMALL)
+        return alloc_aligned(n, 16, 1);
     void *p = pa_malloc(n);
     if (p)
         memset(p, 0, n);
@@ -337,7 +328,7 @@ PA_API void *pa_aligned_alloc(size_t alignment, size_t size)
         errno = EINVAL;
         return NULL;
     }
-    return alloc_aligned(size, alignment < 16 ? 16 : alignment);
+    return alloc_aligned(size, alignment < 16 ? 16 : alignment, 0);
 }
 
 PA_API int pa_posix_memalign(void **out, size_t alignment, size_t size)
@@ -346,7 +337,7 @@ PA_API int pa_posix_memalign(void **out, size_t alignment, size_t size)
         alignment > ((size_t)1 << 30))
         return EINVAL;
     int saved = errno;
-    void *p = alloc_aligned(size, alignment < 16 ? 16 : alignment);
+    void *p = alloc_aligned(size, alignment < 16 ? 16 : alignment, 0);
     if (!p) {
         errno = saved;
         return ENOMEM;
@@ -390,6 +381,19 @@ static inline pa_span *object_span(const void *p, const char *call, size_t *idx)
     return s;
 }
 
+/* Whether object i of span s is allocated (a large span's one object:
+ * its bit 0). */
+static inline int object_allocated(pa_span *s, size_t i)
+{
+    return (int)(atomic_load_explicit(&s->words[i / 64].alloc, memory_order_relaxed) >> (i % 64) & 1);
+}
+
+/* Bytes usable in an object of span s. */
+static inline size_t object_bytes(const pa_span *s)
+{
+    return s->cls ? s->elemsize : (size_t)s->npages * PA_PAGE;
+}
+
 static void free_small(pa_mheap *mh, pa_span *s, size_t i, void *p, const char *call)
 {
     unsigned cls = s->cls;              /* s may be released once the bit is set */
@@ -398,13 +402,13 @@ static void free_small(pa_mheap *mh, pa_span *s, size_t i, void *p, const char *
     pa_tcache *tc = pa_tcache_get(mh);
     uint64_t bits = atomic_load_explicit(&s->words[w].alloc, memory_order_relaxed);
     if (!(bits & m)) {
-        pa_malloc_report(call, p, s->cls, "object is not allocated (double free?)");
+        pa_malloc_report(call, p, cls, "object is not allocated (double free?)");
         return;
     }
     if (tc && atomic_load_explicit(&s->owner, memory_order_relaxed) == tc) {
         /* Local: this thread owns the span's bitmap. */
         if (atomic_load_explicit(&s->words[w].remote, memory_order_relaxed) & m) {
-            pa_malloc_report(call, p, s->cls, "object already freed by another thread (double free?)");
+            pa_malloc_report(call, p, cls, "object already freed by another thread (double free?)");
             return;
         }
         atomic_store_explicit(&s->words[w].alloc, bits & ~m, memory_order_relaxed);
@@ -481,12 +485,11 @@ PA_API size_t pa_usable_size(const void *p)
     pa_span *s = object_span(p, "malloc_usable_size", &i);
     if (!s)
         return 0;
-    if (s->cls && !(atomic_load_explicit(&s->words[i / 64].alloc, memory_order_relaxed) &
-                    ((uint64_t)1 << (i % 64)))) {
+    if (s->cls && !object_allocated(s, i)) {
         pa_malloc_report("malloc_usable_size", p, s->cls, "object is not allocated (freed?)");
         return 0;
     }
-    return s->cls ? s->elemsize : (size_t)s->npages * PA_PAGE;
+    return object_bytes(s);
 }
 
 PA_API void *pa_realloc(void *p, size_t size)
@@ -501,12 +504,11 @@ PA_API void *pa_realloc(void *p, size_t size)
     pa_span *s = object_span(p, "realloc", &i);
     if (!s)
         return NULL;                    /* reported: not ours */
-    if (!(atomic_load_explicit(&s->words[i / 64].alloc, memory_order_relaxed) &
-          ((uint64_t)1 << (i % 64)))) {
+    if (!object_allocated(s, i)) {
         pa_malloc_report("realloc", p, s->cls, "object is not allocated (double free?)");
         return NULL;
     }
-    size_t have = s->cls ? s->elemsize : (size_t)s->npages * PA_PAGE;
+    size_t have = object_bytes(s);
     /* Keep the object when the new size stays in its class (or, large,
      * needs the same pages). */
     if (s->cls ? size <= have && (size > PA_MAX_SMALL || pa_size_class(size) == s->cls)

@@ -496,21 +496,6 @@ PA_API uint64_t sysmem_metadata_bytes(void)
     return atomic_load_explicit(&sm_meta_bytes, memory_order_relaxed);
 }
 
-PA_API sysmem_state sysmem_state_of(const void *addr)
-{
-    if (!addr)
-        return SYSMEM_NONE;
-    (void)sm_binding();
-    uintptr_t a = (uintptr_t)addr;
-    sysmem_state s = SYSMEM_NONE;
-    sm_reg_lock();
-    struct region *r = sm_reg_containing(a);
-    if (r)
-        s = sm_st_get(r, (a - r->base) >> sm_bind.shift);
-    sm_reg_unlock();
-    return s;
-}
-
 PA_API size_t sysmem_state_span(const void *addr, size_t max, sysmem_state *state)
 {
     struct sm_binding b = sm_binding();
@@ -534,6 +519,13 @@ PA_API size_t sysmem_state_span(const void *addr, size_t max, sysmem_state *stat
     if (state)
         *state = s;
     return x - a;
+}
+
+PA_API sysmem_state sysmem_state_of(const void *addr)
+{
+    sysmem_state s;
+    (void)sysmem_state_span(addr, 0, &s);
+    return s;
 }
 
 PA_API void sysmem_set_release_mode(sysmem_release_mode m)

@@ -62,20 +62,13 @@ static void heap_undo(ph_shard *s, uintptr_t base, size_t npages, const uint64_t
     for (size_t i = 0; i < npages;) {
         int sc = (int)(scav[i / 64] >> (i % 64) & 1);
         size_t j = pa_bits_next(scav, i, npages, !sc);
-        uintptr_t a = base + i * PH_PAGE, b = base + j * PH_PAGE;
+        uintptr_t a = base + i * PH_PAGE;
         if (!sc) {
             pagealloc_free(s->pa, a, j - i);
+            PA_DEBUG_AFTER(s->pa, "pageheap undo", a, j - i);
         } else {
-            /* scavenge_done takes runs within one chunk. */
-            for (uintptr_t p = a; p < b;) {
-                uintptr_t stop = (p | (PH_CHUNK - 1)) + 1;
-                if (stop > b)
-                    stop = b;
-                pagealloc_scavenge_done(s->pa, p, (stop - p) / PH_PAGE, 1);
-                p = stop;
-            }
+            ph_give_back_scavenged(s, a, j - i, "pageheap undo");
         }
-        PA_DEBUG_AFTER(s->pa, "pageheap undo", a, j - i);
         i = j;
     }
     pthread_mutex_unlock(&s->mu);

@@ -56,15 +56,7 @@ int ph_guard_free(pageheap *h, ph_shard *s, uintptr_t a, size_t npages)
     ctr_sub(&h->ready, bytes);
     ctr_add(&h->guarded, bytes);
     pthread_mutex_lock(&s->mu);
-    /* scavenge_done takes runs within one chunk. */
-    for (uintptr_t p = a, end = a + bytes; p < end;) {
-        uintptr_t stop = (p | (PH_CHUNK - 1)) + 1;
-        if (stop > end)
-            stop = end;
-        pagealloc_scavenge_done(s->pa, p, (stop - p) / PH_PAGE, 1);
-        PA_DEBUG_AFTER(s->pa, "pagealloc_scavenge_done", p, (stop - p) / PH_PAGE);
-        p = stop;
-    }
+    ph_give_back_scavenged(s, a, npages, "pagealloc_scavenge_done");
     pthread_mutex_unlock(&s->mu);
     return 1;
 }

@@ -130,6 +130,7 @@
 #include "base/export.h"
 #include "base/report.h"
 #include "os/fixalloc.h"
+#include "pagealloc/debug.h"
 #include "pagealloc/pageheap.h"
 #include "pageheap/scavenger.h"
 
@@ -297,6 +298,23 @@ static inline uint64_t meta_total(pageheap *h)
     for (unsigned i = 0; i < h->nshards; i++)
         m += ld(&h->shards[i].meta);
     return m;
+}
+
+/* Give [a, a + npages pages) back to shard s's allocator as free and
+ * scavenged, one chunk's piece at a time (pagealloc_scavenge_done takes
+ * runs within one chunk), each checked at level 2 under `call`. The
+ * shard's lock held. */
+static inline void ph_give_back_scavenged(ph_shard *s, uintptr_t a, size_t npages,
+                                          const char *call)
+{
+    for (uintptr_t p = a, end = a + npages * PH_PAGE; p < end;) {
+        uintptr_t stop = (p | (PH_CHUNK - 1)) + 1;
+        if (stop > end)
+            stop = end;
+        pagealloc_scavenge_done(s->pa, p, (stop - p) / PH_PAGE, 1);
+        PA_DEBUG_AFTER(s->pa, call, p, (stop - p) / PH_PAGE);
+        p = stop;
+    }
 }
 
 /* ---- Across the files ------------------------------------------------------ */
