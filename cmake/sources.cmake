@@ -41,5 +41,6 @@ set(PAGEALLOC_SOURCES
   ${PAGEALLOC_ROOT}/src/malloc/tcache.c
   ${PAGEALLOC_ROOT}/src/malloc/malloc.c
   ${PAGEALLOC_ROOT}/src/malloc/mstats.c
+  ${PAGEALLOC_ROOT}/src/malloc/walk.c
   ${PAGEALLOC_ROOT}/src/malloc/fork.c
 )

@@ -83,6 +83,41 @@ void   pa_malloc_get_stats(pa_malloc_stats *out);
 /* The statistics as JSON (with the page heap's), to f. 0 or an errno. */
 int    pa_malloc_stats_json(FILE *f);
 
+/* Walking the spans (docs/malloc.md, "Walking the spans"): fn is called
+ * once per span, in address order, with a copy of what its record says.
+ * A span is a run of pages holding objects of one size class (1..65), or
+ * one large object (class 0, pages of its own). */
+typedef struct pa_malloc_span {
+    uintptr_t base;                   /* its first page */
+    size_t    pages;
+    unsigned  size_class;             /* 0: a large object */
+    size_t    object_size;            /* bytes per object (large: pages * page size) */
+    uint32_t  objects;                /* objects it holds (large: 1) */
+    uint32_t  allocated;              /* of them, allocated and not freed */
+} pa_malloc_span;
+typedef void (*pa_malloc_span_fn)(void *arg, const pa_malloc_span *span);
+/* The number of spans reported (0 before the allocator's first use). No
+ * lock is held while fn runs, so fn may call the allocator (spans it
+ * makes or frees may or may not be reported). The walk takes no lock and
+ * never blocks malloc or free: it reads the span map and the span
+ * records, which stay mapped for the life of the process, so it never
+ * faults. It is exact when no other thread allocates or frees during it.
+ * Otherwise each span reported was a span at some moment of the walk,
+ * but its allocated count may be from the middle of a change (remote
+ * frees are counted as soon as they are made), a span made or released
+ * during the walk may be missed, and a record read while it is being
+ * reused is skipped by consistency checks that catch most, not all, torn
+ * reads; such a walk is a data race in the C sense (a race detector
+ * reports it). */
+size_t pa_malloc_visit_spans(pa_malloc_span_fn fn, void *arg);
+/* The allocator's own page heap (its spans' and large objects' pages;
+ * <pagealloc/pageheap.h>), for inspection only: pageheap_visit,
+ * pageheap_get_stats, pageheap_stats_json, pageheap_check. Never allocate
+ * from, free to or delete it (pa_malloc_trim releases its free pages).
+ * NULL before the allocator's first use. */
+struct pageheap;
+struct pageheap *pa_malloc_pageheap(void);
+
 #ifdef __cplusplus
 }
 #endif

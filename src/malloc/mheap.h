@@ -189,6 +189,10 @@ pa_span *pa_spanmap_get(uintptr_t a);
 int      pa_spanmap_set(pa_mheap *mh, uintptr_t base, size_t npages, pa_span *s);
 /* Fork: 0 takes the map's lock, 1 releases it, 2 makes it new (child). */
 void     pa_spanmap_fork(int phase);
+/* Call fn for each run of pages mapping to one record, in address order,
+ * with the run's first page. No lock; walk.c has the rules for readers. */
+typedef void (*pa_spanmap_walk_fn)(void *arg, uintptr_t page, pa_span *s);
+void     pa_spanmap_walk(pa_spanmap_walk_fn fn, void *arg);
 
 /* ---- span and central lists (central.c) ------------------------------------ */
 /* Fold a span's remote frees into its bitmap; owner (or central lock). */

@@ -14,6 +14,10 @@
  * Writers (span creation and release) serialise on `grow_mu` only to make
  * a second level; entries are published with release stores and read with
  * acquire loads, so a reader that finds a span sees it initialised.
+ *
+ * pa_spanmap_walk visits the map in address order for the span walk
+ * (walk.c): each run of consecutive pages mapping to one record is
+ * reported once, at its first page.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -77,6 +81,29 @@ int pa_spanmap_set(pa_mheap *mh, uintptr_t base, size_t npages, pa_span *s)
             atomic_store_explicit(&l2[(a >> 13) & (L2_COUNT - 1)], s, memory_order_release);
     }
     return 0;
+}
+
+void pa_spanmap_walk(pa_spanmap_walk_fn fn, void *arg)
+{
+    /* Second levels are never freed and first-level entries never change
+     * once set, so the walk needs no lock. Consecutive pages mapping to
+     * one record are one span, reported at its first page; prev (the
+     * previous page's record) carries into the next gigabyte when that
+     * one has a second level too, since the two are adjacent. */
+    pa_span *prev = NULL;
+    for (size_t i = 0; i < L1_COUNT; i++) {
+        pa_span_slot *l2 = atomic_load_explicit(&l1[i], memory_order_acquire);
+        if (!l2) {
+            prev = NULL;
+            continue;
+        }
+        for (size_t k = 0; k < L2_COUNT; k++) {
+            pa_span *s = atomic_load_explicit(&l2[k], memory_order_acquire);
+            if (s && s != prev)
+                fn(arg, ((uintptr_t)i << L1_SHIFT) + k * PA_PAGE, s);
+            prev = s;
+        }
+    }
 }
 
 void pa_spanmap_fork(int phase)
