@@ -24,7 +24,9 @@ static void run_help(FILE *f)
             "The end state is taken before the workload frees what it still holds.\n"
             "\n"
             "%s"
-            "By default churn runs %.0f seconds and W1..W4 run to their end.\n"
+            "By default churn and the object workloads run %.0f seconds and W1..W4 run\n"
+            "to their end. The object workloads' summary adds the allocator's figures\n"
+            "and its spans by size class, which is also the map's colour key.\n"
             "\n"
             "output options:\n"
             "  --json               the summary as one JSON object (no progress bar)\n"
@@ -59,7 +61,7 @@ int cmd_run(int argc, char **argv)
     }
     if (o.steps_set && o.seconds_set)
         return cli_usage("run", "--seconds and --steps exclude each other");
-    if (o.kind == WL_CHURN && !o.steps_set && !o.seconds_set)
+    if ((o.kind == WL_CHURN || wl_is_objects(o.kind)) && !o.steps_set && !o.seconds_set)
         o.seconds = RUN_DEFAULT_SECONDS;
     return job_run("run", &o, JOB_PRINT_SUMMARY);
 }

@@ -78,6 +78,9 @@ int cmd_trace(int argc, char **argv)
         wl_kind k = wl_lookup(gen);
         if (k == WL_KIND_COUNT)
             return cli_usage("trace", "unknown workload '%s' (churn, W1, W2, W3, W4)", gen);
+        if (wl_is_objects(k))
+            return cli_usage("trace", "workload '%s' runs on the object allocator and has no "
+                                      "trace form (traces count pages)", gen);
         if (o.seconds_set)
             return cli_usage("trace", "--generate takes --steps, not --seconds");
         uint64_t steps = o.steps ? o.steps : k == WL_CHURN ? TRACE_CHURN_STEPS : 0;

@@ -5,7 +5,8 @@
  * and a mutex-protected hand-shake (stopped count, the `teardown` flag).
  * Each worker's counters and histograms are its own until it is joined;
  * the main thread reads only `done` (relaxed atomic, for the progress bar)
- * before that.
+ * before that. In object workloads a worker's inbox is written by the
+ * previous worker only and read by its owner only (an SPSC ring).
  */
 #include "engine.h"
 
@@ -29,6 +30,17 @@ typedef struct eng_shared {
     int teardown;                 /* main: free and exit; under mu */
 } eng_shared;
 
+/* An inbox: objects sent to a worker, oldest first. The sender writes
+ * buf[tail] and then publishes tail (release); the owner reads tail
+ * (acquire), takes buf[head] and publishes head (release), which the
+ * sender reads (acquire) before reusing the cell. */
+#define INBOX_CELLS ((uint64_t)1 << 17)
+typedef struct eng_inbox {
+    _Atomic uint64_t head __attribute__((aligned(64)));
+    _Atomic uint64_t tail __attribute__((aligned(64)));
+    void **buf;
+} eng_inbox;
+
 typedef struct eng_worker {
     eng_shared *sh;
     unsigned index;
@@ -41,7 +53,10 @@ typedef struct eng_worker {
     /* Counters, the worker's own until joined. */
     uint64_t events, allocs, alloc_failures, frees, skipped_frees, releases;
     uint64_t alloc_bytes, release_bytes;
+    uint64_t sends, remote_frees, local_frees, empty_recvs;
     hist alloc_ns, free_ns;
+    eng_inbox inbox;              /* objects */
+    struct eng_worker *next;      /* where sends go: the next worker */
 } eng_worker;
 
 static uint64_t now_ns(void)
@@ -97,6 +112,41 @@ static void touch(void *p, size_t bytes, size_t step)
         ((volatile char *)p)[off] = 1;
 }
 
+/* ---- Object workloads' inboxes --------------------------------------------------- */
+
+static int inbox_push(eng_inbox *b, void *p)
+{
+    uint64_t t = atomic_load_explicit(&b->tail, memory_order_relaxed);
+    if (t - atomic_load_explicit(&b->head, memory_order_acquire) == INBOX_CELLS)
+        return 0;
+    b->buf[t & (INBOX_CELLS - 1)] = p;
+    atomic_store_explicit(&b->tail, t + 1, memory_order_release);
+    return 1;
+}
+
+static void *inbox_pop(eng_inbox *b)
+{
+    uint64_t h = atomic_load_explicit(&b->head, memory_order_relaxed);
+    if (h == atomic_load_explicit(&b->tail, memory_order_acquire))
+        return NULL;
+    void *p = b->buf[h & (INBOX_CELLS - 1)];
+    atomic_store_explicit(&b->head, h + 1, memory_order_release);
+    return p;
+}
+
+/* Free p on this worker, timed. */
+static void timed_free(eng_worker *w, void *p, uint64_t npages, uint64_t *tb)
+{
+    uint64_t ta = now_ns();
+    if (w->sh->c->objects)
+        pa_free(p);
+    else
+        pageheap_free(w->sh->h, p, (size_t)npages);
+    *tb = now_ns();
+    hist_add(&w->free_ns, *tb - ta);
+    w->frees++;
+}
+
 static void replay(eng_worker *w)
 {
     const eng_config *c = w->sh->c;
@@ -121,7 +171,7 @@ static void replay(eng_worker *w)
                         : limit    ? (double)n / (double)limit : 0;
         if (!src->next(src->state, progress, &ev))
             break;
-        if (ev.op != WL_RELEASE && ev.slot >= src->slots) {
+        if (ev.op != WL_RELEASE && ev.op != WL_RECV && ev.slot >= src->slots) {
             w->bad_event = 1;
             break;
         }
@@ -133,7 +183,7 @@ static void replay(eng_worker *w)
                 goto out;
             }
             ta = now_ns();
-            void *p = pageheap_alloc(h, (size_t)ev.arg);
+            void *p = c->objects ? pa_malloc((size_t)ev.arg) : pageheap_alloc(h, (size_t)ev.arg);
             tb = now_ns();
             hist_add(&w->alloc_ns, tb - ta);
             w->allocs++;
@@ -143,9 +193,10 @@ static void replay(eng_worker *w)
             }
             w->ptr[ev.slot] = p;
             w->npages[ev.slot] = ev.arg;
-            w->alloc_bytes += ev.arg * PAGEALLOC_PAGE_SIZE;
+            uint64_t bytes = c->objects ? ev.arg : ev.arg * PAGEALLOC_PAGE_SIZE;
+            w->alloc_bytes += bytes;
             if (c->opts.touch)
-                touch(p, (size_t)ev.arg * PAGEALLOC_PAGE_SIZE, w->sh->os_page);
+                touch(p, (size_t)bytes, w->sh->os_page);
             break;
         }
         case WL_FREE: {
@@ -155,15 +206,52 @@ static void replay(eng_worker *w)
                 tb = last;
                 break;
             }
-            ta = now_ns();
-            pageheap_free(h, p, (size_t)w->npages[ev.slot]);
-            tb = now_ns();
-            hist_add(&w->free_ns, tb - ta);
-            w->frees++;
+            timed_free(w, p, w->npages[ev.slot], &tb);
             w->ptr[ev.slot] = NULL;
             break;
         }
+        case WL_SEND: {
+            void *p = w->ptr[ev.slot];
+            tb = last;
+            if (!c->objects) {
+                w->bad_event = 1;
+                goto out;
+            }
+            if (!p) {
+                w->skipped_frees++;   /* its allocation failed */
+                break;
+            }
+            w->ptr[ev.slot] = NULL;
+            if (inbox_push(&w->next->inbox, p)) {
+                w->sends++;
+                tb = now_ns();
+            } else {
+                timed_free(w, p, 0, &tb);
+                w->local_frees++;
+            }
+            break;
+        }
+        case WL_RECV: {
+            tb = last;
+            if (!c->objects) {
+                w->bad_event = 1;
+                goto out;
+            }
+            void *p = inbox_pop(&w->inbox);
+            if (!p) {
+                w->empty_recvs++;
+                tb = now_ns();
+                break;
+            }
+            timed_free(w, p, 0, &tb);
+            w->remote_frees++;
+            break;
+        }
         case WL_RELEASE:
+            if (c->objects) {
+                w->bad_event = 1;
+                goto out;
+            }
             w->release_bytes += pageheap_release(h, ev.arg == WL_RELEASE_ALL ? SIZE_MAX
                                                                              : (size_t)ev.arg);
             w->releases++;
@@ -198,9 +286,17 @@ static void *worker_main(void *arg)
         pthread_cond_wait(&sh->cv, &sh->mu);
     pthread_mutex_unlock(&sh->mu);
     uint32_t slots = sh->c->sources[w->index].slots;
-    for (uint32_t i = 0; i < slots; i++)
-        if (w->ptr[i])
+    for (uint32_t i = 0; i < slots; i++) {
+        if (!w->ptr[i])
+            continue;
+        if (sh->c->objects)
+            pa_free(w->ptr[i]);
+        else
             pageheap_free(sh->h, w->ptr[i], (size_t)w->npages[i]);
+    }
+    if (sh->c->objects)
+        for (void *p; (p = inbox_pop(&w->inbox)) != NULL;)
+            pa_free(p);
     return NULL;
 }
 
@@ -251,11 +347,15 @@ int eng_run(const eng_config *c, eng_result *r, char *err, size_t err_size)
         ws[t].index = t;
         ws[t].ptr = calloc(c->sources[t].slots ? c->sources[t].slots : 1, sizeof(void *));
         ws[t].npages = calloc(c->sources[t].slots ? c->sources[t].slots : 1, sizeof(uint64_t));
-        if (!ws[t].ptr || !ws[t].npages) {
+        ws[t].next = &ws[(t + 1) % c->threads];
+        if (c->objects)
+            ws[t].inbox.buf = calloc(INBOX_CELLS, sizeof(void *));
+        if (!ws[t].ptr || !ws[t].npages || (c->objects && !ws[t].inbox.buf)) {
             snprintf(err, err_size, "out of memory");
             for (unsigned k = 0; k <= t; k++) {
                 free(ws[k].ptr);
                 free(ws[k].npages);
+                free(ws[k].inbox.buf);
             }
             free(ws);
             return CLI_FAIL;
@@ -263,12 +363,14 @@ int eng_run(const eng_config *c, eng_result *r, char *err, size_t err_size)
     }
     pthread_mutex_init(&sh.mu, NULL);
     pthread_cond_init(&sh.cv, NULL);
+    if (c->objects)              /* the process's allocator, made at first use */
+        pa_free(pa_malloc(1));
     eng_rss_reset_peak();
     r->rss_start = eng_rss_now();
 
     int rc = CLI_OK;
     unsigned started = 0;
-    sh.h = pageheap_new(&c->opts.heap);
+    sh.h = c->objects ? pa_malloc_pageheap() : pageheap_new(&c->opts.heap);
     if (!sh.h) {
         snprintf(err, err_size, "cannot create the heap: %s", strerror(errno));
         rc = CLI_FAIL;
@@ -312,8 +414,24 @@ int eng_run(const eng_config *c, eng_result *r, char *err, size_t err_size)
         r->stats_json = malloc(len + 1);
         if (r->stats_json)
             pageheap_stats_json_buf(sh.h, r->stats_json, len + 1);
+        if (c->objects) {
+            r->objects = 1;
+            pa_malloc_get_stats(&r->mstats);
+            char *buf = NULL;
+            size_t mlen = 0;
+            FILE *mf = open_memstream(&buf, &mlen);
+            if (mf) {
+                int e = pa_malloc_stats_json(mf);
+                if (fclose(mf) == 0 && e == 0)
+                    r->malloc_json = buf;
+                else
+                    free(buf);
+            }
+        }
         if (c->want_map) {
             int e = heapmap_collect(&r->map, sh.h);
+            if (!e && c->objects)
+                e = heapmap_paint_spans(&r->map);
             if (e) {
                 snprintf(err, err_size, "cannot collect the heap map: %s", strerror(e));
                 rc = CLI_FAIL;
@@ -342,17 +460,23 @@ int eng_run(const eng_config *c, eng_result *r, char *err, size_t err_size)
         r->skipped_frees += w->skipped_frees;
         r->releases += w->releases;
         r->alloc_bytes += w->alloc_bytes;
+        r->sends += w->sends;
+        r->remote_frees += w->remote_frees;
+        r->local_frees += w->local_frees;
+        r->empty_recvs += w->empty_recvs;
         r->release_bytes += w->release_bytes;
         r->timed_out |= w->timed_out;
         hist_merge(&r->alloc_ns, &w->alloc_ns);
         hist_merge(&r->free_ns, &w->free_ns);
     }
     r->seconds = lastt > first ? (double)(lastt - first) * 1e-9 : 0;
-    pageheap_delete(sh.h);
+    if (!c->objects)             /* the allocator's heap lives on */
+        pageheap_delete(sh.h);
 out:
     for (unsigned t = 0; t < c->threads; t++) {
         free(ws[t].ptr);
         free(ws[t].npages);
+        free(ws[t].inbox.buf);
     }
     free(ws);
     pthread_mutex_destroy(&sh.mu);
@@ -366,5 +490,7 @@ void eng_result_free(eng_result *r)
 {
     free(r->stats_json);
     r->stats_json = NULL;
+    free(r->malloc_json);
+    r->malloc_json = NULL;
     heapmap_free(&r->map);
 }

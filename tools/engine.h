@@ -16,12 +16,27 @@
  * An allocation that fails (a hard limit, the OS refusing memory) is
  * counted and leaves its slot empty; a later free of that slot is counted
  * as skipped.
+ *
+ * Object workloads (config `objects`) run on the process's object
+ * allocator instead: an allocation is pa_malloc of arg bytes, a free is
+ * pa_free, and the heap in the picture is the allocator's own
+ * (pa_malloc_pageheap), which the engine neither creates nor deletes. A
+ * send (WL_SEND) moves a slot's object into the next worker's inbox, a
+ * lock-free single-producer single-consumer ring; a receive (WL_RECV)
+ * frees the oldest object in the worker's own inbox, a remote free. A
+ * send to a full inbox frees the object at once instead (counted), a
+ * receive from an empty one does nothing (counted). The final picture
+ * adds the allocator's statistics and its spans (pa_malloc_visit_spans),
+ * painted on the heap map by size class; at teardown each worker frees
+ * its slots and what is left in its inbox.
  */
 #ifndef PAGEALLOC_TOOL_ENGINE_H
 #define PAGEALLOC_TOOL_ENGINE_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <pagealloc/malloc.h>
 
 #include "cli.h"
 #include "heapmap.h"
@@ -46,12 +61,14 @@ typedef struct eng_config {
     double   seconds;        /* per worker; 0: no time limit */
     int      progress;       /* draw the progress bar on stdout */
     int      want_map;       /* collect the heap map */
+    int      objects;        /* run on pa_malloc (object workloads) */
 } eng_config;
 
 typedef struct eng_result {
     double   seconds;        /* wall time of the replay (first start to last stop) */
     uint64_t events, allocs, alloc_failures, frees, skipped_frees, releases;
-    uint64_t alloc_bytes;    /* pages allocated, in bytes */
+    uint64_t alloc_bytes;    /* pages allocated, in bytes (objects: bytes asked for) */
+    uint64_t sends, remote_frees, local_frees, empty_recvs;   /* objects: inboxes */
     uint64_t release_bytes;  /* returned by the trace's release events */
     int      timed_out;      /* some worker stopped at the time limit */
     hist     alloc_ns, free_ns;
@@ -59,6 +76,9 @@ typedef struct eng_result {
     pageheap_stats stats;    /* at the end, live allocations still held */
     char    *stats_json;     /* pageheap_stats_json of the same moment */
     heapmap  map;            /* if want_map */
+    int      objects;        /* an object workload: the fields below are set */
+    pa_malloc_stats mstats;  /* pa_malloc_get_stats at the end */
+    char    *malloc_json;    /* pa_malloc_stats_json of the same moment */
     int      check_err;      /* pageheap_check's result */
     char     check_msg[256];
 } eng_result;

@@ -18,7 +18,17 @@ const char job_workload_help[] =
     "                       live set rising and falling between 10 % and 100 %\n"
     "                       (about 100 MiB per thread) over the run;\n"
     "                       W1, W2, W3, W4: docs/workloads.md's core workloads, exactly,\n"
-    "                       on the real heap (W4's page cache is the heap's own)\n"
+    "                       on the real heap (W4's page cache is the heap's own);\n"
+    "                       objects: small-object churn on pa_malloc (16 B-32 KiB\n"
+    "                       skewed small, 0.5 %% large), the live set rising and\n"
+    "                       falling (about 100 MiB per thread at the top), the\n"
+    "                       oldest objects dying first so spans empty;\n"
+    "                       objects-xthread: producer/consumer on pa_malloc, each\n"
+    "                       thread freeing the messages the previous one sent\n"
+    "                       (remote frees); 2 threads unless --threads\n"
+    "                       The object workloads use the process's allocator: --limit\n"
+    "                       is a hard limit there, --shards and --scavenger-cpu do not\n"
+    "                       apply, and the map colours spans by size class.\n"
     "  --threads T          threads, 1..64 (default 1), each running its own copy of\n"
     "                       the workload (seeded SEED + thread) on the shared heap\n"
     "  --seconds S          stop each thread after S seconds\n"
@@ -63,7 +73,8 @@ int job_option(const char *cmd, int argc, char **argv, int *i, job_opts *o, int 
             return -1;
         o->kind = wl_lookup(v);
         if (o->kind == WL_KIND_COUNT) {
-            cli_usage(cmd, "unknown workload '%s' (churn, W1, W2, W3, W4)", v);
+            cli_usage(cmd, "unknown workload '%s' (churn, W1, W2, W3, W4, objects, "
+                           "objects-xthread)", v);
             return -1;
         }
         return 1;
@@ -72,6 +83,7 @@ int job_option(const char *cmd, int argc, char **argv, int *i, job_opts *o, int 
         if (r < 0 || cli_parse_u64(cmd, "--threads", v, 1, JOB_MAX_THREADS, &u))
             return -1;
         o->threads = (unsigned)u;
+        o->threads_set = 1;
         return 1;
     }
     if ((r = cli_option(cmd, argc, argv, i, "--seed", &v)) != 0) {
@@ -166,6 +178,12 @@ static void print_map(const job_opts *o, const summary_info *si, const eng_resul
     printf("  fragmentation: %s free below the highest allocated page (%.1f %%)\n",
            cli_bytes(a, r->map.holes * PAGEALLOC_PAGE_SIZE),
            r->map.below ? 100.0 * (double)r->map.holes / (double)r->map.below : 0.0);
+    if (r->map.by_class) {
+        printf("  %llu spans of the object allocator; the PNG colours them by size class\n"
+               "  (its other pages as the key's last line says, not as the legend above):\n",
+               (unsigned long long)r->map.spans);
+        heapmap_print_class_key(stdout, &r->map, 4);
+    }
     if (si->map_path)
         printf("  heap map written to %s (%u x %u px)\n", si->map_path, si->map_width,
                si->map_height);
@@ -173,8 +191,42 @@ static void print_map(const job_opts *o, const summary_info *si, const eng_resul
 
 /* ---- The job ----------------------------------------------------------------------- */
 
-int job_run(const char *cmd, const job_opts *o, job_print print)
+/* An object workload's settings: threads, and the heap options passed to
+ * the allocator through its environment. CLI_OK or CLI_USAGE (reported). */
+static int objects_setup(const char *cmd, job_opts *o, cli_heap_opts *heap)
 {
+    if (o->kind == WL_OBJECTS_XTHREAD && !o->threads_set)
+        o->threads = 2;
+    if (o->kind == WL_OBJECTS_XTHREAD && o->threads < 2)
+        return cli_usage(cmd, "objects-xthread needs 2 threads or more (frees go to the next "
+                              "thread)");
+    if (heap->heap.shards || heap->heap.scavenger_cpu_fraction > 0)
+        return cli_usage(cmd, "--shards and --scavenger-cpu do not apply to the object "
+                              "workloads (the process's allocator has its own page heap)");
+    if (pa_malloc_pageheap())
+        return CLI_OK;           /* already made: nothing more to pass on */
+    char v[32];
+    if (heap->heap.limit) {
+        snprintf(v, sizeof v, "%llu", (unsigned long long)heap->heap.limit);
+        setenv("PAGEALLOC_MALLOC_LIMIT", v, 1);
+        heap->heap.hard_limit = 1;           /* the allocator's limit is hard */
+    }
+    if (!heap->heap.background_scavenger)
+        setenv("PAGEALLOC_MALLOC_SCAVENGER", "0", 1);
+    return CLI_OK;
+}
+
+int job_run(const char *cmd, const job_opts *opts, job_print print)
+{
+    job_opts oo = *opts;
+    const job_opts *o = &oo;
+    int objects = !o->trace && wl_is_objects(o->kind);
+    cli_heap_opts heap = o->heap;
+    if (objects) {
+        int u = objects_setup(cmd, &oo, &heap);
+        if (u != CLI_OK)
+            return u;
+    }
     unsigned threads = o->trace ? 1 : o->threads;
     wl_gen *gens = calloc(threads, sizeof *gens);
     eng_source *srcs = calloc(threads, sizeof *srcs);
@@ -202,12 +254,12 @@ int job_run(const char *cmd, const job_opts *o, job_print print)
                                        .slots = gens[made].slots, .total = gens[made].total };
         }
     }
-    cli_heap_opts heap = o->heap;
     if (heap.touch < 0)          /* docs/workloads.md's core workloads touch no page */
-        heap.touch = o->trace || o->kind == WL_CHURN;
+        heap.touch = o->trace || o->kind == WL_CHURN || objects;
     eng_config c = {
         .opts = heap, .threads = threads, .sources = srcs, .max_events = o->steps,
         .seconds = o->seconds, .progress = !o->json && cli_stdout_tty(), .want_map = 1,
+        .objects = objects,
     };
     eng_result r;
     char err[256];

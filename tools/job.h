@@ -5,7 +5,12 @@
  *
  * A job replays either a generated workload (one stream per thread, thread
  * t seeded seed + t) or a parsed trace (one thread). The commands differ
- * in their defaults and in what they print (job_print).
+ * in their defaults and in what they print (job_print). Object workloads
+ * (wl_is_objects) run on the process's object allocator, which is made
+ * at its first use from the environment: the job passes --limit (a hard
+ * limit there) and --no-scavenger to it through PAGEALLOC_MALLOC_LIMIT and
+ * PAGEALLOC_MALLOC_SCAVENGER, and refuses the heap options it cannot
+ * honour (--shards, --scavenger-cpu).
  */
 #ifndef PAGEALLOC_TOOL_JOB_H
 #define PAGEALLOC_TOOL_JOB_H
@@ -36,10 +41,11 @@ typedef struct job_opts {
     const char *map_path;    /* PNG to write; NULL: none */
     unsigned scale;          /* PNG magnification */
     int      text_map;       /* map: print the text map (-1: when stdout is a terminal) */
-    int      steps_set, seconds_set;
+    int      steps_set, seconds_set, threads_set;
 } job_opts;
 
-/* Defaults: churn, 1 thread, seed 42, the heap defaults, map scale 1. */
+/* Defaults: churn, 1 thread (objects-xthread: 2 unless --threads), seed
+ * 42, the heap defaults, map scale 1. */
 void job_defaults(job_opts *o);
 
 /* Parse one of --workload, --threads, --steps, --seconds, --seed at

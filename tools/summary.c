@@ -1,5 +1,6 @@
 /*
- * summary.c - printing a replay's figures (summary.h).
+ * summary.c - printing a replay's figures (summary.h), with the object
+ * allocator's own figures and the map's class key for object workloads.
  */
 #include "summary.h"
 
@@ -46,6 +47,38 @@ static const char *si_prefix(char *buf, double v)
     return buf;
 }
 
+/* An object workload's own lines: the allocator's statistics, the
+ * inboxes' traffic, the spans by class (the map's key). */
+static void objects_text(FILE *f, const eng_result *r)
+{
+    char a[32], b[32], c[32], d[32], e[32];
+    const pa_malloc_stats *ms = &r->mstats;
+    uint64_t cached = 0;
+    for (unsigned k = 1; k < PA_MALLOC_CLASSES; k++)
+        cached += ms->cls[k].cached_bytes;
+    fprintf(f, "  objects      in use %s (small %s, large %s in %" PRIu64 " objects), free in "
+               "spans %s, spans and large objects %s, metadata %s, %" PRIu64 " thread caches\n",
+            cli_bytes(a, ms->in_use_bytes), cli_bytes(b, ms->in_use_bytes - ms->cls[0].bytes),
+            cli_bytes(c, ms->cls[0].bytes), ms->cls[0].objects, cli_bytes(d, cached),
+            cli_bytes(e, ms->span_bytes), cli_bytes((char[32]){ 0 }, ms->metadata_bytes),
+            ms->threads);
+    if (r->sends || r->remote_frees || r->empty_recvs)
+        fprintf(f, "  cross-thread %" PRIu64 " objects sent to the next thread, %" PRIu64
+                   " freed there (remote frees); %" PRIu64 " freed by their sender (inbox "
+                   "full), %" PRIu64 " receives found the inbox empty\n",
+                r->sends, r->remote_frees, r->local_frees, r->empty_recvs);
+    if (r->map.by_class) {
+        fprintf(f, "  spans        %" PRIu64 " (pa_malloc_visit_spans at the end), by size class, "
+                   "with the heap map's colours:\n",
+                r->map.spans);
+        heapmap_print_class_key(f, &r->map, 4);
+        if (r->map.in_use_no_span || r->map.span_pages_not_in_use)
+            fprintf(f, "    %" PRIu64 " in-use pages outside spans, %" PRIu64
+                       " span pages not in use\n",
+                    r->map.in_use_no_span, r->map.span_pages_not_in_use);
+    }
+}
+
 void summary_print_text(FILE *f, const summary_info *si, const eng_result *r)
 {
     char a[32], b[32], c[32], d[32];
@@ -55,14 +88,23 @@ void summary_print_text(FILE *f, const summary_info *si, const eng_result *r)
     fprintf(f, "pagealloc %s: %s", si->command, si->workload);
     if (si->title)
         fprintf(f, " (%s)", si->title);
-    fprintf(f, "\n  %u thread%s, %u shard%s, background scavenger %s, ", si->threads,
-            si->threads == 1 ? "" : "s", st->shards, st->shards == 1 ? "" : "s",
-            ho->background_scavenger ? "on" : "off");
+    if (r->objects)
+        fprintf(f, "\n  %u thread%s on pa_malloc, the process's object allocator; its page heap: "
+                   "%u shard%s, background scavenger %s, ", si->threads,
+                si->threads == 1 ? "" : "s", st->shards, st->shards == 1 ? "" : "s",
+                ho->background_scavenger ? "on" : "off");
+    else
+        fprintf(f, "\n  %u thread%s, %u shard%s, background scavenger %s, ", si->threads,
+                si->threads == 1 ? "" : "s", st->shards, st->shards == 1 ? "" : "s",
+                ho->background_scavenger ? "on" : "off");
     if (ho->limit)
         fprintf(f, "%s limit %s, ", ho->hard_limit ? "hard" : "soft", cli_bytes(a, ho->limit));
     else
         fprintf(f, "no limit, ");
-    fprintf(f, "pages %s\n\n", si->opts->touch ? "touched" : "not touched");
+    if (r->objects)
+        fprintf(f, "objects %s\n\n", si->opts->touch ? "touched" : "not touched");
+    else
+        fprintf(f, "pages %s\n\n", si->opts->touch ? "touched" : "not touched");
 
     fprintf(f, "  operations   %" PRIu64 " in %.3f s: %sops/s%s\n", ops, r->seconds,
             si_prefix(a, r->seconds > 0 ? (double)ops / r->seconds : 0),
@@ -92,10 +134,13 @@ void summary_print_text(FILE *f, const summary_info *si, const eng_result *r)
         fprintf(f, "  fragmentation %s free below the highest allocated page (%.1f %% of %s)\n",
                 cli_bytes(a, r->map.holes * PAGEALLOC_PAGE_SIZE), pct(r->map.holes, r->map.below),
                 cli_bytes(b, r->map.below * PAGEALLOC_PAGE_SIZE));
+    if (r->objects)
+        objects_text(f, r);
     fprintf(f, "  heap check   %s\n", r->check_err ? r->check_msg : "ok");
     if (si->map_path)
-        fprintf(f, "  heap map     %s (%u x %u px: one pixel per page, one row per chunk)\n",
-                si->map_path, si->map_width, si->map_height);
+        fprintf(f, "  heap map     %s (%u x %u px: one pixel per page, one row per chunk%s)\n",
+                si->map_path, si->map_width, si->map_height,
+                r->map.by_class ? ", spans coloured by size class" : "");
 }
 
 static void hist_json(FILE *f, const hist *h)
@@ -113,6 +158,59 @@ void summary_print_pages_json(FILE *f, const heapmap *m)
     for (unsigned s = 0; s < HEAPMAP_STATES; s++)
         fprintf(f, ", \"%s\": %" PRIu64, heapmap_state_key(s), m->pages[s]);
     fputc('}', f);
+}
+
+/* An object workload's members (each after a ",\n"). */
+static void objects_json(FILE *f, const eng_result *r)
+{
+    char hex[8];
+    fprintf(f, ",\n  \"allocator\": \"pa_malloc\",\n  \"xthread\": {\"sends\": %" PRIu64
+               ", \"remote_frees\": %" PRIu64 ", \"local_frees\": %" PRIu64
+               ", \"empty_receives\": %" PRIu64 "}",
+            r->sends, r->remote_frees, r->local_frees, r->empty_recvs);
+    fprintf(f, ",\n  \"spans\": ");
+    if (!r->map.by_class) {
+        fprintf(f, "null");
+    } else {
+        fprintf(f, "{\"count\": %" PRIu64 ", \"in_use_pages_without_span\": %" PRIu64
+                   ", \"span_pages_not_in_use\": %" PRIu64 ", \"colours\": {",
+                r->map.spans, r->map.in_use_no_span, r->map.span_pages_not_in_use);
+        static const struct { const char *key; unsigned state; } other[] = {
+            { "free", PAGEHEAP_PAGE_FREE }, { "released", PAGEHEAP_PAGE_RELEASED },
+            { "no_span", PAGEHEAP_PAGE_IN_USE },
+        };
+        for (unsigned k = 0; k < 3; k++) {
+            heapmap_state_hex_by_class(other[k].state, hex);
+            fprintf(f, "\"%s\": \"%s\", ", other[k].key, hex);
+        }
+        heapmap_class_hex(HEAPMAP_LARGE, hex);
+        fprintf(f, "\"large\": \"%s\"},\n    \"classes\": [", hex);
+        int first = 1;
+        for (unsigned c = 0; c < PA_MALLOC_CLASSES; c++) {
+            const heapmap_class *h = &r->map.cls[c];
+            if (!h->spans)
+                continue;
+            heapmap_class_hex(c ? c : HEAPMAP_LARGE, hex);
+            fprintf(f, "%s\n      {\"class\": %u, \"size\": %u, \"spans\": %" PRIu64
+                       ", \"pages\": %" PRIu64 ", \"objects\": %" PRIu64
+                       ", \"allocated\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64
+                       ", \"colour\": \"%s\"}",
+                    first ? "" : ",", c, h->size, h->spans, h->pages, h->objects, h->allocated,
+                    h->allocated_bytes, hex);
+            first = 0;
+        }
+        fprintf(f, "]}");
+    }
+    /* pa_malloc_stats_json of the same moment, its final newline dropped. */
+    fprintf(f, ",\n  \"malloc\": ");
+    if (r->malloc_json) {
+        size_t n = strlen(r->malloc_json);
+        while (n && r->malloc_json[n - 1] == '\n')
+            n--;
+        fwrite(r->malloc_json, 1, n, f);
+    } else {
+        fprintf(f, "null");
+    }
 }
 
 void summary_print_json(FILE *f, const summary_info *si, const eng_result *r)
@@ -161,5 +259,7 @@ void summary_print_json(FILE *f, const summary_info *si, const eng_result *r)
     } else {
         fprintf(f, "null");
     }
+    if (r->objects)
+        objects_json(f, r);
     fprintf(f, ",\n  \"heap\": %s\n}\n", r->stats_json ? r->stats_json : "null");
 }

@@ -3,8 +3,9 @@
  * as event generators: the sequences of workloads/wlcore.c turned inside
  * out, one event per call instead of a loop over the allocator. The sizes,
  * the draws and their order, W2's permutations and the workloads' names
- * and titles all come from workloads/wlgen.h; only the churn workload and
- * the stepping state are the tool's own.
+ * and titles all come from workloads/wlgen.h; only the churn workload, the
+ * object workloads (objects, objects-xthread: workload.h) and the stepping
+ * state are the tool's own.
  */
 #include "workload.h"
 
@@ -19,12 +20,23 @@ enum {
     W2_N = WLGEN_W2_PAGES, W2_ROUNDS = WLGEN_W2_ROUNDS,
     W3_SLOTS = WLGEN_W3_SLOTS, W3_STEPS = WLGEN_W3_STEPS,
     W4_TOTAL = WLGEN_W4_TOTAL, W4_BATCH = WLGEN_W4_BATCH,
-    CHURN_SLOTS = 1024
+    CHURN_SLOTS = 1024,
+    OBJ_SLOTS = 32768,            /* objects: slots per thread */
+    XT_INFLIGHT = 65536           /* objects-xthread: in flight at the top, per thread */
 };
 
 static const char CHURN_NAME[] = "churn";
 static const char CHURN_TITLE[] =
     "mixed churn: W1's sizes, live set drifting 10-100 % of 1024 slots";
+
+static const char OBJ_NAME[] = "objects";
+static const char OBJ_TITLE[] =
+    "small-object churn on pa_malloc: 16 B-32 KiB skewed small, 0.5 % large, "
+    "live set drifting 10-100 % of 32768 slots, oldest die first";
+static const char XT_NAME[] = "objects-xthread";
+static const char XT_TITLE[] =
+    "producer/consumer on pa_malloc: messages 16 B-4 KiB (some to 256 KiB) freed by "
+    "the next thread, 10-100 % of 65536 in flight";
 
 /* WL_W1..WL_W4 follow wlgen_table's order. */
 static const wlgen_info *core_info(wl_kind k)
@@ -36,6 +48,10 @@ wl_kind wl_lookup(const char *name)
 {
     if (!strcasecmp(name, CHURN_NAME))
         return WL_CHURN;
+    if (!strcasecmp(name, OBJ_NAME))
+        return WL_OBJECTS;
+    if (!strcasecmp(name, XT_NAME))
+        return WL_OBJECTS_XTHREAD;
     enum wlgen_id w = wlgen_lookup(name);
     return w == WLGEN_COUNT ? WL_KIND_COUNT : (wl_kind)(WL_W1 + (int)w);
 }
@@ -44,6 +60,10 @@ const char *wl_name(wl_kind k)
 {
     if (k == WL_CHURN)
         return CHURN_NAME;
+    if (k == WL_OBJECTS)
+        return OBJ_NAME;
+    if (k == WL_OBJECTS_XTHREAD)
+        return XT_NAME;
     return (unsigned)k < WL_KIND_COUNT ? core_info(k)->name : "?";
 }
 
@@ -51,7 +71,16 @@ const char *wl_title(wl_kind k)
 {
     if (k == WL_CHURN)
         return CHURN_TITLE;
+    if (k == WL_OBJECTS)
+        return OBJ_TITLE;
+    if (k == WL_OBJECTS_XTHREAD)
+        return XT_TITLE;
     return (unsigned)k < WL_KIND_COUNT ? core_info(k)->summary : "?";
+}
+
+int wl_is_objects(wl_kind k)
+{
+    return k == WL_OBJECTS || k == WL_OBJECTS_XTHREAD;
 }
 
 static uint64_t below(wl_gen *g, uint64_t n)
@@ -70,6 +99,15 @@ int wl_gen_init(wl_gen *g, wl_kind k, uint64_t seed)
         g->live = calloc(CHURN_SLOTS, 1);
         if (!g->live)
             return ENOMEM;
+        break;
+    case WL_OBJECTS:
+        g->slots = OBJ_SLOTS;
+        g->live = calloc(OBJ_SLOTS, 1);
+        if (!g->live)
+            return ENOMEM;
+        break;
+    case WL_OBJECTS_XTHREAD:
+        g->slots = 1;                /* allocate into slot 0, then send it */
         break;
     case WL_W1:
         g->slots = W1_SLOTS;
@@ -181,16 +219,22 @@ static int next_w4(wl_gen *g, wl_event *ev)
     return emit(ev, WL_ALLOC, k, 1);
 }
 
-/* The churn's live-set target at a point of the run: a raised cosine
- * between 10 % and 100 % over 1.75 periods (up, down, up, and half-way
- * down at the end, so that the final heap holds live data and holes). */
-static uint32_t churn_target(double progress)
+/* The churn's live-set target at a point of the run, out of n: a raised
+ * cosine between 10 % and 100 % over 1.75 periods (up, down, up, and
+ * half-way down at the end, so that the final heap holds live data and
+ * holes). The object workloads share it. */
+static uint32_t drift_target(double progress, uint32_t n)
 {
     if (progress < 0) progress = 0;
     if (progress > 1) progress = 1;
     double f = 0.55 - 0.45 * cos(2 * M_PI * 1.75 * progress);
-    uint32_t t = (uint32_t)(f * CHURN_SLOTS);
+    uint32_t t = (uint32_t)(f * n);
     return t ? t : 1;
+}
+
+static uint32_t churn_target(double progress)
+{
+    return drift_target(progress, CHURN_SLOTS);
 }
 
 static int next_churn(wl_gen *g, double progress, wl_event *ev)
@@ -224,6 +268,103 @@ static int next_churn(wl_gen *g, double progress, wl_event *ev)
     }
 }
 
+/* ---- Object workloads ------------------------------------------------------------ */
+
+/* A uniform double in [0, 1). */
+static double unit(wl_gen *g)
+{
+    return (double)(rng_xorshift_next(&g->rng) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Log-uniform in [lo, hi]. */
+static uint64_t log_uniform(wl_gen *g, double lo, double hi)
+{
+    return (uint64_t)exp(log(lo) + unit(g) * (log(hi) - log(lo)));
+}
+
+/* objects: 16 * 2^(11 u^2) bytes (16 B .. 32 KiB; median ~110 B, 90 %
+ * below ~8 KiB), and one in 200 a large object of 32 KiB .. 512 KiB. */
+static uint64_t object_size(wl_gen *g)
+{
+    if (below(g, 200) == 0)
+        return log_uniform(g, 32769, 512 << 10);
+    double u = unit(g);
+    return (uint64_t)(16 * exp2(11 * u * u));
+}
+
+/* objects-xthread: messages of 16 * 2^(8 u^2) bytes (16 B .. 4 KiB), 2 %
+ * of 4 .. 32 KiB, 0.2 % of 64 .. 256 KiB. */
+static uint64_t message_size(wl_gen *g)
+{
+    uint64_t r = below(g, 1000);
+    if (r < 2)
+        return log_uniform(g, 65536, 256 << 10);
+    if (r < 22)
+        return log_uniform(g, 4097, 32768);
+    double u = unit(g);
+    return (uint64_t)(16 * exp2(8 * u * u));
+}
+
+/* objects: slots are filled in allocation order (slot = sequence number
+ * mod OBJ_SLOTS); [tail, head) is the window of sequence numbers that may
+ * be live. Above the target the oldest live object is freed (objects made
+ * together die together, so their spans empty); at the target a random
+ * one in the window is, and below it a new one is made at head. A full
+ * window frees its oldest first. */
+static int next_objects(wl_gen *g, double progress, wl_event *ev)
+{
+    uint32_t target = drift_target(progress, OBJ_SLOTS);
+    for (;;) {
+        int retire = g->live_n > target || g->head - g->tail == OBJ_SLOTS;
+        if (!retire && g->live_n == target) {
+            uint32_t i = (uint32_t)((g->tail + below(g, g->head - g->tail)) % OBJ_SLOTS);
+            if (g->live[i]) {
+                g->live[i] = 0;
+                g->live_n--;
+                return emit(ev, WL_FREE, i, 0);
+            }
+            retire = 1;               /* a hole: free the oldest instead */
+        }
+        if (retire) {
+            /* The window holds live_n >= 1 objects: this ends. */
+            uint32_t i = (uint32_t)(g->tail++ % OBJ_SLOTS);
+            if (g->live[i]) {
+                g->live[i] = 0;
+                g->live_n--;
+                return emit(ev, WL_FREE, i, 0);
+            }
+            continue;
+        }
+        uint32_t i = (uint32_t)(g->head++ % OBJ_SLOTS);
+        g->live[i] = 1;
+        g->live_n++;
+        return emit(ev, WL_ALLOC, i, object_size(g));
+    }
+}
+
+/* objects-xthread: allocate a message into slot 0 and send it, or free
+ * one received. The generator cannot see its inbox; it steers by its own
+ * sends minus receives, which the previous thread (the same generator,
+ * another seed) matches on average: sending 3 times in 4 below the
+ * target, 1 in 4 above it, 1 in 2 at it. */
+static int next_xthread(wl_gen *g, double progress, wl_event *ev)
+{
+    if (g->pending) {
+        g->pending = 0;
+        g->sent++;
+        return emit(ev, WL_SEND, 0, 0);
+    }
+    uint64_t target = drift_target(progress, XT_INFLIGHT);
+    uint64_t est = g->sent > g->recvs ? g->sent - g->recvs : 0;
+    uint64_t p_send = est < target ? 3 : est > target ? 1 : 2;
+    if (below(g, 4) < p_send) {
+        g->pending = 1;
+        return emit(ev, WL_ALLOC, 0, message_size(g));
+    }
+    g->recvs++;
+    return emit(ev, WL_RECV, 0, 0);
+}
+
 int wl_gen_next(wl_gen *g, double progress, wl_event *ev)
 {
     switch (g->kind) {
@@ -232,6 +373,8 @@ int wl_gen_next(wl_gen *g, double progress, wl_event *ev)
     case WL_W2:    return next_w2(g, ev);
     case WL_W3:    return next_w13(g, ev, W3_STEPS, 1);
     case WL_W4:    return next_w4(g, ev);
+    case WL_OBJECTS:         return next_objects(g, progress, ev);
+    case WL_OBJECTS_XTHREAD: return next_xthread(g, progress, ev);
     default:       return 0;
     }
 }
