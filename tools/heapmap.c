@@ -25,8 +25,9 @@ static const struct {
 
 /* Pages outside spans in a map painted by class: the state colours would
  * clash with the class hues, so free pages are dark, released ones light
- * grey as before, and in-use pages without a span (none when the
- * allocator is quiescent) white. */
+ * grey as before, and in-use pages without a span white (none when the
+ * allocator is quiescent, but for a run the background scavenger is
+ * releasing at that moment, which pageheap_visit shows as in use). */
 static const uint8_t class_mode_rgb[HEAPMAP_STATES][3] = {
     [PAGEHEAP_PAGE_FREE]     = { 46, 52, 54 },       /* dark grey #2e3436 */
     [PAGEHEAP_PAGE_RELEASED] = { 211, 215, 207 },    /* light grey #d3d7cf */

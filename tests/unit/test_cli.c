@@ -3,8 +3,10 @@
  * help and usage errors (exit codes 0 and 2), run/trace/map summaries,
  * the JSON output (parsed), the heap-map PNG (its structure, CRCs and
  * size), the trace format's error messages with their line numbers (exit
- * code 1), trace generation and replay. Also pageheap_visit, the heap-map
- * source, directly.
+ * code 1), trace generation and replay, the object workloads on pa_malloc
+ * (their allocator figures, cross-thread frees, the spans by class and
+ * their agreement with the page heap's states). Also pageheap_visit, the
+ * heap-map source, directly.
  *
  * The tool is found relative to this test's argv[0]: the tests live in
  * BUILD/tests/, the tool in BUILD/tools/pagealloc (PAGEALLOC_TOOL
@@ -417,6 +419,9 @@ static void test_usage_errors(void **state)
         { { "trace", "--generate", "W7" }, "unknown workload 'W7'" },
         { { "map", "--png" }, "needs a value" },
         { { "map", "--trace", "x", "--workload=W1" }, "exclude each other" },
+        { { "run", "--workload=objects-xthread", "--threads", "1" }, "needs 2 threads or more" },
+        { { "run", "--workload=objects", "--shards", "2" }, "do not apply to the object" },
+        { { "trace", "--generate", "objects" }, "has no trace form" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *const *a = cases[i].args;
@@ -497,6 +502,99 @@ static void test_run_workloads(void **state)
     expect_json(r.out);
     assert_true(json_number(r.out, "alloc_failures") > 0);
     assert_true(json_number(r.out, "limit_failures") > 0);
+    result_free(&r);
+}
+
+/* ---- object workloads ------------------------------------------------------------------ */
+
+static void test_run_objects(void **state)
+{
+    (void)state;
+    NEED_TOOL();
+    char png[PATH_MAX];
+    path_in_tmp(png, "objects.png");
+    /* No background scavenger: a run it is releasing shows as in use (and
+     * in no span) in pageheap_visit, which would upset the count below. */
+    result r = run("run", "--workload", "objects", "--steps", "20000", "--no-scavenger", "--json",
+                   "--map", png);
+    expect_code(&r, 0);
+    expect_json(r.out);
+    static const char *const keys[] = {
+        "\"workload\": \"objects\"", "\"allocator\": \"pa_malloc\"", "\"touch\": true",
+        "\"spans\": {\"count\": ", "\"classes\": [", "\"colour\": \"#", "\"large\": \"#ff00ff\"",
+        "\"malloc\": {", "\"cached_bytes\"", "\"pageheap\"", "\"check\": \"ok\"",
+        "{\"class\": 0, \"size\": 0, ",           /* large objects (one in 200) */
+        "\"background_scavenger\": false",
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        expect_in(r.out, keys[i]);
+    /* Every event is an allocation or a free. */
+    assert_int_equal((uint64_t)json_number(r.out, "operations"), 20000);
+    assert_true(json_number(r.out, "allocs") > 10000);
+    const char *spans = strstr(r.out, "\"spans\": {\"count\": ");
+    assert_non_null(spans);
+    assert_true(json_number(spans, "count") > 10);
+    /* The walk agrees with the page heap: every span page is in use, and
+     * every in-use page is in a span (the workers are stopped). The
+     * allocator's scavenger is off (PAGEALLOC_MALLOC_SCAVENGER=0). */
+    assert_int_equal((uint64_t)json_number(r.out, "in_use_pages_without_span"), 0);
+    assert_int_equal((uint64_t)json_number(r.out, "span_pages_not_in_use"), 0);
+    /* The malloc statistics (its members come before the page heap's). */
+    assert_true(json_number(r.out, "in_use_bytes") > 1e6);
+    uint64_t chunks = (uint64_t)json_number(r.out, "chunks");
+    assert_true(chunks >= 1);
+    expect_png(png, 512, (uint32_t)chunks);
+    result_free(&r);
+
+    r = run("run", "--workload", "OBJECTS", "--steps", "5000", "--no-map");
+    expect_code(&r, 0);
+    static const char *const want[] = {
+        "pagealloc run: objects (small-object churn", "1 thread on pa_malloc", "objects touched",
+        "objects      in use", "free in spans", "spans        ", "class      size    spans",
+        "     1      16 B", "large         -", "magenta", "free & resident #2e3436 dark grey",
+        "released #d3d7cf light grey", "heap check   ok",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        expect_in(r.out, want[i]);
+    assert_null(strstr(r.out, "cross-thread"));
+    assert_string_equal(r.err, "");
+    result_free(&r);
+}
+
+static void test_run_objects_xthread(void **state)
+{
+    (void)state;
+    NEED_TOOL();
+    /* A time limit, not --steps: threads stopped by their event count
+     * might not overlap on a loaded machine, and then nothing sent is
+     * received before the end. */
+    result r = run("run", "--workload", "objects-xthread", "--seconds", "0.3", "--json",
+                   "--no-map");
+    expect_code(&r, 0);
+    expect_json(r.out);
+    assert_int_equal((int)json_number(r.out, "threads"), 2);      /* its default */
+    double frees = json_number(r.out, "frees"), remote = json_number(r.out, "remote_frees");
+    double local = json_number(r.out, "local_frees"), sends = json_number(r.out, "sends");
+    /* Each thread sends what it allocates and frees what it receives. */
+    assert_true(remote > 0);
+    assert_true(frees == remote + local);
+    /* ... but a thread stopped by the clock between an allocation and its
+     * send still holds that one. */
+    double unsent = json_number(r.out, "allocs") - (sends + local);
+    assert_true(unsent >= 0 && unsent <= 2);
+    assert_true(remote <= sends);
+    expect_in(r.out, "\"check\": \"ok\"");
+    expect_in(r.out, "\"map\": null");
+    result_free(&r);
+
+    r = run("run", "--workload", "objects-xthread", "--threads", "3", "--steps", "3000",
+            "--no-map");
+    expect_code(&r, 0);
+    expect_in(r.out, "pagealloc run: objects-xthread");
+    expect_in(r.out, "3 threads on pa_malloc");
+    expect_in(r.out, "cross-thread");
+    expect_in(r.out, "freed there (remote frees)");
+    expect_in(r.out, "by size class, with the heap map's colours");
     result_free(&r);
 }
 
@@ -882,7 +980,7 @@ static int teardown(void **state)
     (void)state;
     static const char *const files[] = {
         "stdout.txt", "stderr.txt", "pagealloc-map.png", "run.png", "map.png", "good.trace",
-        "bad.trace", "w4.trace", "map.trace",
+        "bad.trace", "w4.trace", "map.trace", "objects.png",
     };
     char p[PATH_MAX];
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
@@ -920,6 +1018,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_run_text),
         cmocka_unit_test(test_run_json_and_png),
         cmocka_unit_test(test_run_workloads),
+        cmocka_unit_test(test_run_objects),
+        cmocka_unit_test(test_run_objects_xthread),
         cmocka_unit_test(test_trace_replay),
         cmocka_unit_test(test_trace_errors),
         cmocka_unit_test(test_trace_generate),
