@@ -20,7 +20,7 @@ const char job_workload_help[] =
     "                       W1, W2, W3, W4: docs/workloads.md's core workloads, exactly,\n"
     "                       on the real heap (W4's page cache is the heap's own);\n"
     "                       objects: small-object churn on pa_malloc (16 B-32 KiB\n"
-    "                       skewed small, 0.5 %% large), the live set rising and\n"
+    "                       skewed small, 0.5 % large), the live set rising and\n"
     "                       falling (about 100 MiB per thread at the top), the\n"
     "                       oldest objects dying first so spans empty;\n"
     "                       objects-xthread: producer/consumer on pa_malloc, each\n"

@@ -390,6 +390,10 @@ static void test_help(void **state)
     expect_in(r.out, "r BYTES");
     expect_in(r.out, "FILE:LINE: reason");
     result_free(&r);
+    r = run("run", "--help");
+    expect_in(r.out, "objects-xthread");
+    expect_in(r.out, "colours spans by size class");
+    result_free(&r);
     r = run("map", "--help");
     expect_in(r.out, "page-cached");
     expect_in(r.out, "released");
