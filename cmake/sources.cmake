@@ -35,6 +35,7 @@ set(PAGEALLOC_SOURCES
   ${PAGEALLOC_ROOT}/src/pageheap/stats.c
   ${PAGEALLOC_ROOT}/src/pageheap/scavenger.c
   # the object allocator (Go's mallocgc with explicit free)
+  ${PAGEALLOC_ROOT}/src/malloc/report.c
   ${PAGEALLOC_ROOT}/src/malloc/sizeclass.c
   ${PAGEALLOC_ROOT}/src/malloc/spanmap.c
   ${PAGEALLOC_ROOT}/src/malloc/central.c

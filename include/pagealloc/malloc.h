@@ -56,8 +56,9 @@ size_t pa_usable_size(const void *p);
  * served from a larger class than its size needs); for a large object the
  * same page count. Otherwise the free is reported and does nothing. */
 void   pa_free_sized(void *p, size_t size);
-/* Return the pages of wholly free spans and every free page to the OS;
- * bytes released. */
+/* Put the objects on the calling thread's recent-free stacks back into
+ * their spans, then return the pages of wholly free spans and every free
+ * page to the OS; bytes released. */
 size_t pa_malloc_trim(void);
 
 /* Statistics. */

@@ -15,19 +15,31 @@ void pa_span_collect(pa_span *s)
 {
     if (atomic_load_explicit(&s->remote_count, memory_order_acquire) == 0)
         return;
-    uint32_t n = 0;
+    uint32_t n = 0, freed = 0;
     for (uint32_t w = 0; w < s->nwords; w++) {
         if (atomic_load_explicit(&s->words[w].remote, memory_order_relaxed) == 0)
             continue;
         uint64_t r = atomic_exchange_explicit(&s->words[w].remote, 0, memory_order_acq_rel);
+        n += pa_popcount64(r);
+        uint64_t twice = r & atomic_load_explicit(&s->words[w].held, memory_order_relaxed);
+        if (twice) {
+            /* Freed remotely while on the owner's stack: a double free
+             * the remote free could not see (the two raced). The stack
+             * keeps the object. */
+            for (uint64_t t = twice; t; t &= t - 1)
+                pa_malloc_report("free", (void *)(s->base + ((size_t)w * 64 +
+                                 (unsigned)__builtin_ctzll(t)) * s->elemsize), s->cls,
+                                 "object already freed (double free?)");
+            r &= ~twice;
+        }
         uint64_t a = atomic_load_explicit(&s->words[w].alloc, memory_order_relaxed);
         atomic_store_explicit(&s->words[w].alloc, a & ~r, memory_order_relaxed);
-        n += pa_popcount64(r);
+        freed += pa_popcount64(r);
         if ((int32_t)w == s->cw)
             s->cache |= r;              /* free again in the cursor's word */
     }
     atomic_fetch_sub_explicit(&s->remote_count, n, memory_order_relaxed);
-    atomic_store_explicit(&s->nalloc, atomic_load_explicit(&s->nalloc, memory_order_relaxed) - n,
+    atomic_store_explicit(&s->nalloc, atomic_load_explicit(&s->nalloc, memory_order_relaxed) - freed,
                           memory_order_relaxed);
 }
 

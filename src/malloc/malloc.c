@@ -98,19 +98,6 @@ void pa_malloc_late_init(pa_mheap *mh)
         (void)ph_start_scavenger(mh->pages);
 }
 
-/* ---- Reports ------------------------------------------------------------------------ */
-
-__attribute__((noinline, cold))
-void pa_malloc_report(const char *call, const void *p, unsigned cls, const char *rule)
-{
-    int saved = errno;                  /* a free never changes errno */
-    char msg[256];
-    snprintf(msg, sizeof msg, "pagealloc: %s(%#lx, class %u): %s", call,
-             (unsigned long)(uintptr_t)p, cls, rule);
-    pa_report_line(msg);
-    errno = saved;
-}
-
 /* ---- Small objects --------------------------------------------------------------- */
 
 /* Add one to a statistics counter: a thread's own (single writer: a
@@ -154,9 +141,12 @@ static inline void *small_alloc(pa_mheap *mh, unsigned c)
     pa_tcache *tc = pa_tcache_get(mh);
     void *p = NULL;
     if (tc) {
-        pa_span *s = tc->span[c];
-        if (s)
-            p = pa_span_alloc_fast(s);
+        p = pa_lifo_pop(tc, c);
+        if (!p) {
+            pa_span *s = tc->span[c];
+            if (s)
+                p = pa_span_alloc_fast(s);
+        }
     }
     if (!p) {
         p = small_slow(mh, tc, c);
@@ -298,7 +288,7 @@ PA_API void *pa_malloc(size_t size)
 {
     pa_mheap *mh = atomic_load_explicit(&pa_mh, memory_order_acquire);
     if (__builtin_expect(mh != NULL && size <= PA_MAX_SMALL, 1)) {
-        void *p = small_alloc(mh, pa_size_class(size ? size : 1));
+        void *p = small_alloc(mh, pa_size_class(size));   /* 0: class 1 */
         if (__builtin_expect(p != NULL, 1))
             return p;
         errno = ENOMEM;
@@ -382,10 +372,13 @@ static inline pa_span *object_span(const void *p, const char *call, size_t *idx)
 }
 
 /* Whether object i of span s is allocated (a large span's one object:
- * its bit 0). */
+ * its bit 0): its alloc bit set, and not freed onto a stack. */
 static inline int object_allocated(pa_span *s, size_t i)
 {
-    return (int)(atomic_load_explicit(&s->words[i / 64].alloc, memory_order_relaxed) >> (i % 64) & 1);
+    const pa_span_word *sw = &s->words[i / 64];
+    uint64_t live = atomic_load_explicit(&sw->alloc, memory_order_relaxed) &
+                    ~atomic_load_explicit(&sw->held, memory_order_relaxed);
+    return (int)(live >> (i % 64) & 1);
 }
 
 /* Bytes usable in an object of span s. */
@@ -407,22 +400,23 @@ static void free_small(pa_mheap *mh, pa_span *s, size_t i, void *p, const char *
     }
     if (tc && atomic_load_explicit(&s->owner, memory_order_relaxed) == tc) {
         /* Local: this thread owns the span's bitmap. */
-        if (atomic_load_explicit(&s->words[w].remote, memory_order_relaxed) & m) {
-            pa_malloc_report(call, p, cls, "object already freed by another thread (double free?)");
+        if ((atomic_load_explicit(&s->words[w].remote, memory_order_relaxed) |
+             atomic_load_explicit(&s->words[w].held, memory_order_relaxed)) & m) {
+            pa_malloc_report(call, p, cls, "object already freed (double free?)");
             return;
         }
-        atomic_store_explicit(&s->words[w].alloc, bits & ~m, memory_order_relaxed);
-        atomic_store_explicit(&s->nalloc, atomic_load_explicit(&s->nalloc, memory_order_relaxed) - 1,
-                              memory_order_relaxed);
-        if (s == tc->span[cls]) {
-            if ((int32_t)w == s->cw)
-                s->cache |= m;
-        } else {
-            pa_tcache_local_free(mh, tc, s);
+        if (__builtin_expect(!pa_lifo_push(tc, cls, s, i), 0)) {
+            pa_tcache_spill(mh, tc, cls);
+            (void)pa_lifo_push(tc, cls, s, i);
         }
     } else {
         /* Remote: count, then one atomic OR; the owner folds it in
-         * later. */
+         * later. An object on its owner's stack was freed already (a
+         * free racing with the owner's is caught by the collect). */
+        if (atomic_load_explicit(&s->words[w].held, memory_order_relaxed) & m) {
+            pa_malloc_report(call, p, cls, "object already freed (double free?)");
+            return;
+        }
         uint32_t before = atomic_fetch_add_explicit(&s->remote_count, 1, memory_order_acq_rel);
         uint64_t old = atomic_fetch_or_explicit(&s->words[w].remote, m, memory_order_acq_rel);
         if (old & m) {
@@ -467,9 +461,38 @@ static void free_checked(void *p, size_t size, int sized, const char *call)
         free_small(mh, s, i, p, call);
 }
 
+/* The common free, inline: an object of a small span the calling thread
+ * owns, allocated and not freed, onto its class's stack with room. 0
+ * sends everything else (NULL, large objects, remote frees, a full
+ * stack, bad frees) to free_checked. Large spans and spans on the central
+ * list have no owner; the calling thread's cache is not NULL when it
+ * equals an owner, and is never PA_TC_NOCACHE. */
+static inline int free_fast(void *p)
+{
+    pa_span *s = pa_spanmap_get((uintptr_t)p);
+    pa_tcache *tc = pa_tcp;
+    if (__builtin_expect(!s || atomic_load_explicit(&s->owner, memory_order_relaxed) != tc ||
+                         !tc, 0))
+        return 0;
+    uintptr_t off = (uintptr_t)p - s->base;          /* within the span's pages */
+    size_t i = (size_t)(((uint64_t)off * s->divmagic) >> 32);
+    if (__builtin_expect(i * s->elemsize != off || i >= s->nelems, 0))
+        return 0;
+    const pa_span_word *sw = &s->words[i / 64];
+    uint64_t live = atomic_load_explicit(&sw->alloc, memory_order_relaxed) &
+                    ~(atomic_load_explicit(&sw->remote, memory_order_relaxed) |
+                      atomic_load_explicit(&sw->held, memory_order_relaxed));
+    unsigned c = s->cls;
+    if (__builtin_expect(!(live >> (i % 64) & 1) || !pa_lifo_push(tc, c, s, i), 0))
+        return 0;
+    count(&tc->ctr[c].frees, 1);
+    return 1;
+}
+
 PA_API void pa_free(void *p)
 {
-    free_checked(p, 0, 0, "free");
+    if (!free_fast(p))
+        free_checked(p, 0, 0, "free");
 }
 
 PA_API void pa_free_sized(void *p, size_t size)
@@ -527,6 +550,9 @@ PA_API size_t pa_malloc_trim(void)
     pa_mheap *mh = atomic_load_explicit(&pa_mh, memory_order_acquire);
     if (!mh)
         return 0;
+    pa_tcache *tc = pa_tcache_get(mh);
+    if (tc)
+        pa_tcache_drain(mh, tc);
     (void)pa_central_trim(mh);
     return pageheap_release(mh->pages, SIZE_MAX);
 }

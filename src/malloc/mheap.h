@@ -6,6 +6,7 @@
  *   central.c    per-class central lists   tcache.c    per-thread caches
  *   malloc.c     the API: malloc, free, calloc, realloc, aligned, large
  *   mstats.c     statistics and JSON       fork.c      fork safety
+ *   report.c     bad-free reports
  * docs/malloc.md has the design in prose.
  *
  * Spans. A span (pa_span, Go's mspan) is a run of pages from the page heap
@@ -29,10 +30,14 @@
  * free, rewinds the cursor to word 0 (rescan).
  *
  * Freeing. A free finds the span through the span map, checks the
- * pointer is an object's start and its alloc bit is set (else it reports
- * the bad free and changes nothing), then:
- *   - local (the calling thread owns the span): clears the alloc bit, and
- *     if the object is in the cursor's word makes it allocatable at once;
+ * pointer is an object's start, its alloc bit is set and it is not
+ * already freed (its remote or held bit is clear), else it reports the
+ * bad free and changes nothing. Then:
+ *   - local (the calling thread owns the span): the object goes on the
+ *     thread's recent-free stack of its class (below) and its held bit
+ *     is set; when the stack is full its older half first goes back to
+ *     the spans: held and alloc bits cleared, and an object in the
+ *     cursor's word allocatable at once;
  *   - remote (any other thread, or a span on the central list): counts
  *     the free in remote_count, then sets the object's bit in remote_bits
  *     with an atomic fetch-or (a bit already set: a double free, reported
@@ -47,7 +52,22 @@
  *     list. So servers whose frees come from other threads pay one atomic
  *     OR and one atomic add per object, and one lock per span.
  *   Double frees are detected exactly except when two frees of the same
- *   object race with each other and with the owner's collect.
+ *   object race with each other and with the owner's collect. A remote
+ *   free of an object the owner holds (its held bit set: it was freed
+ *   already) is found and reported by the collect that meets it.
+ *
+ * Recent-free stacks (pa_tcache.lifo, tcmalloc's per-thread free lists,
+ * with the bitmaps kept). A program that frees and allocates objects of
+ * one size in turn gets back the object it freed last, still in its
+ * cache, instead of the cursor's next (cold) object; and a free into a
+ * span other than the current one costs no list moves. Each entry is a
+ * span and an object index (pa_lifo_entry); per class at most
+ * pa_classes[c].lifo_cap objects (about 16 KiB). An object on a stack
+ * keeps its alloc bit (so no cursor hands it out and its span is not
+ * empty) and has its held bit set (so a second free of it is caught and
+ * usable-size calls see it freed). Stacks empty back into the spans when
+ * full (older half), at thread exit, and in pa_malloc_trim (the calling
+ * thread's).
  *
  * Central lists (pa_central, Go's mcentral): per class, a mutex and two
  * lists of unowned spans: partial (may have free objects) and full (had
@@ -62,8 +82,9 @@
  * full ones, and of partial ones that got frees from the thread itself),
  * so a thread that frees what it allocated frees locally, with plain
  * stores, whatever span the object is in; a span it empties goes back to
- * the page heap (one spare per class is kept). When its current span is
- * used up it takes, in order: an owned partial span, an owned full span
+ * the page heap (one spare per class is kept). A malloc pops the class's
+ * recent-free stack first, then takes the current span's cursor. When
+ * its current span is used up it takes, in order: an owned partial span, an owned full span
  * that remote frees have reached (a bounded look, the list rotating), a
  * span from the central list, a new span. A pthread key
  * destructor returns the spans at thread exit; a thread whose cache is
@@ -102,18 +123,22 @@
 enum pa_span_state { PA_SPAN_CACHED, PA_SPAN_PARTIAL, PA_SPAN_FULL, PA_SPAN_LARGE, PA_SPAN_DEAD,
                      PA_SPAN_OWNED_PARTIAL, PA_SPAN_OWNED_FULL };
 
-/* One word of a span's bitmaps: both halves in one 16-byte pair, so a free
- * reads them from one cache line. */
+/* One word of each of a span's bitmaps, side by side, so a free reads
+ * all three from one place. */
 typedef struct pa_span_word {
     _Atomic uint64_t alloc;               /* 1 = allocated; the owner writes */
     _Atomic uint64_t remote;              /* 1 = freed by a non-owner, not folded in */
+    _Atomic uint64_t held;                /* 1 = freed onto the owner's recent-free
+                                           * stack (alloc still 1); the owner writes */
 } pa_span_word;
 
 typedef struct pa_span {
-    /* The first cache line holds what a malloc or free reads. base comes
-     * first: a freed record's first word is the fixed-size allocator's
-     * free-list link, and nothing that can be read after a release (by a
-     * free racing with it) is there but base, which a stale large free
+    /* The first cache line holds what a free reads, and the first word of
+     * the bitmaps: a free of an object in the first 64 of a span touches
+     * this line only (records are 64-byte aligned). base comes first: a
+     * freed record's first word is the fixed-size allocator's free-list
+     * link, and nothing that can be read after a release (by a free
+     * racing with it) is there but base, which a stale large free
      * compares with its pointer. */
     uintptr_t base;                       /* first object; constant while live */
     uint32_t elemsize;                    /* large: npages * PA_PAGE (0 if above 4 GiB) */
@@ -121,17 +146,19 @@ typedef struct pa_span {
     uint32_t npages;
     uint16_t cls;                         /* 0: large */
     uint16_t nelems;
-    /* Owner side. */
-    int32_t cw;                           /* cursor word */
-    uint32_t nwords;
-    uint64_t cache;                       /* free bits of word cw still to hand out */
     _Atomic(struct pa_tcache *) owner;    /* NULL: the central list */
+    int32_t cw;                           /* cursor word (owner side) */
+    uint32_t nwords;
+    pa_span_word words[PA_SPAN_WORDS];    /* from byte 40 */
+    /* Owner side. */
+    uint64_t cache;                       /* free bits of word cw still to hand out */
     _Atomic uint32_t nalloc;              /* allocated objects (owner writes) */
     _Atomic uint32_t remote_count;        /* frees counted, bits set or about to be */
     _Atomic uint8_t state;                /* pa_span_state; central lock if unowned */
     struct pa_span *next, *prev;          /* list links: central lock, or owner */
-    pa_span_word words[PA_SPAN_WORDS];
 } pa_span;
+_Static_assert(offsetof(pa_span, words) + sizeof(pa_span_word) <= 64,
+               "a span's first bitmap word shares the record's first cache line");
 
 typedef struct pa_central {
     pthread_mutex_t mu;
@@ -147,6 +174,7 @@ typedef struct pa_class_ctr {
 
 typedef struct pa_tcache {
     pa_span *span[PA_NCLASSES];           /* current span per class, or NULL */
+    uint32_t nlifo[PA_NCLASSES];          /* entries on each class's stack */
     /* Other spans this thread owns, per class, circular lists (owner
      * thread only): partial ones got local frees, full ones had no free
      * object when the cursor last passed. */
@@ -155,7 +183,18 @@ typedef struct pa_tcache {
     _Atomic uint64_t large_allocs, large_frees, large_bytes_in, large_bytes_out;
     struct pa_mheap *mh;                  /* set up: the allocator it belongs to */
     struct pa_tcache *next, *prev;        /* registry; pa_mheap.caches_mu */
+    /* Recent-free stacks, newest last (owner thread only). */
+    uint64_t lifo[PA_NCLASSES][PA_LIFO_MAX];
 } pa_tcache;
+
+/* A stack entry: the span's record address (below 2^48, as every user
+ * address on the 64-bit targets; pa_span_record refuses others) and the
+ * object's index above it. */
+#define PA_LIFO_SHIFT 48u
+static inline uint64_t pa_lifo_entry(const struct pa_span *s, size_t i)
+{
+    return (uint64_t)(uintptr_t)s | ((uint64_t)i << PA_LIFO_SHIFT);
+}
 
 typedef struct pa_mheap {
     pageheap *pages;                      /* spans' and large objects' pages */
@@ -182,8 +221,22 @@ int       pa_malloc_dropin_deferred(void);
 
 /* ---- spanmap.c --------------------------------------------------------------- */
 /* The span holding page address a (small spans: every page; large: the
- * first), or NULL. Any thread, no lock. */
-pa_span *pa_spanmap_get(uintptr_t a);
+ * first), or NULL. Any thread, no lock: two loads. */
+#define PA_SPANMAP_L1_SHIFT 30u                 /* 1 GiB per first-level entry */
+#define PA_SPANMAP_L1_COUNT ((size_t)1 << (47 - PA_SPANMAP_L1_SHIFT))
+typedef _Atomic(pa_span *) pa_spanmap_slot;
+extern _Atomic(pa_spanmap_slot *) pa_spanmap_l1[PA_SPANMAP_L1_COUNT];
+static inline pa_span *pa_spanmap_get(uintptr_t a)
+{
+    size_t i = a >> PA_SPANMAP_L1_SHIFT;
+    if (__builtin_expect(i >= PA_SPANMAP_L1_COUNT, 0))
+        return NULL;
+    pa_spanmap_slot *l2 = atomic_load_explicit(&pa_spanmap_l1[i], memory_order_acquire);
+    if (__builtin_expect(l2 == NULL, 0))
+        return NULL;
+    size_t k = (a >> 13) & (((size_t)1 << (PA_SPANMAP_L1_SHIFT - 13)) - 1);
+    return atomic_load_explicit(&l2[k], memory_order_acquire);
+}
 /* Map (s) or unmap (NULL) npages pages from base. 0 or an errno value
  * (a level-2 block could not be had); unmapping cannot fail. */
 int      pa_spanmap_set(pa_mheap *mh, uintptr_t base, size_t npages, pa_span *s);
@@ -236,14 +289,15 @@ static inline pa_tcache *pa_tcache_get(pa_mheap *mh)
         return tc;
     return tc ? NULL : pa_tcache_slow(mh);
 }
+/* tc's stack of class c is full: its older half goes back to the spans. */
+void       pa_tcache_spill(pa_mheap *mh, pa_tcache *tc, unsigned c);
+/* Empty tc's recent-free stacks back into their spans. */
+void       pa_tcache_drain(pa_mheap *mh, pa_tcache *tc);
 /* Give a cache's spans back and fold its counters (thread exit, fork). */
 void       pa_tcache_flush(pa_mheap *mh, pa_tcache *tc);
 /* tc's current span of class c is used up: make another current (owned,
  * central or new) and return it; NULL with errno ENOMEM if none. */
 pa_span   *pa_tcache_refill(pa_mheap *mh, pa_tcache *tc, unsigned c);
-/* A local free left s (owned by tc, not its current span) with nalloc
- * objects: move it between tc's lists, or release it when empty. */
-void       pa_tcache_local_free(pa_mheap *mh, pa_tcache *tc, pa_span *s);
 
 /* Give a wholly free span's pages back and its record (in no list). */
 void       pa_span_release(pa_mheap *mh, pa_span *s);
@@ -294,6 +348,38 @@ static inline void *pa_span_alloc_fast(pa_span *s)
     return (void *)(s->base + ((size_t)s->cw * 64 + bit) * s->elemsize);
 }
 
+/* The object freed last onto tc's stack of class c, taken off it, or
+ * NULL if the stack is empty. */
+static inline void *pa_lifo_pop(pa_tcache *tc, unsigned c)
+{
+    uint32_t n = tc->nlifo[c];
+    if (__builtin_expect(n == 0, 0))
+        return NULL;
+    uint64_t e = tc->lifo[c][n - 1];
+    tc->nlifo[c] = n - 1;
+    pa_span *s = (pa_span *)(uintptr_t)(e & (((uint64_t)1 << PA_LIFO_SHIFT) - 1));
+    size_t i = (size_t)(e >> PA_LIFO_SHIFT);
+    _Atomic uint64_t *h = &s->words[i / 64].held;
+    atomic_store_explicit(h, atomic_load_explicit(h, memory_order_relaxed) & ~((uint64_t)1 << (i % 64)),
+                          memory_order_relaxed);
+    return (void *)(s->base + i * s->elemsize);
+}
+
+/* Put object i of s (owned by tc, class c, checked allocated and not
+ * freed) on tc's stack; 0 if the stack is full (pa_tcache_spill). */
+static inline int pa_lifo_push(pa_tcache *tc, unsigned c, pa_span *s, size_t i)
+{
+    uint32_t n = tc->nlifo[c];
+    if (__builtin_expect(n >= pa_classes[c].lifo_cap, 0))
+        return 0;
+    _Atomic uint64_t *h = &s->words[i / 64].held;
+    atomic_store_explicit(h, atomic_load_explicit(h, memory_order_relaxed) | ((uint64_t)1 << (i % 64)),
+                          memory_order_relaxed);
+    tc->lifo[c][n] = pa_lifo_entry(s, i);
+    tc->nlifo[c] = n + 1;
+    return 1;
+}
+
 /* A span record from the records' allocator, every field set to its
  * initial value (zero, owner NULL, state CACHED) with atomic stores where
  * a free racing with the record's previous life may still read it: a
@@ -305,6 +391,10 @@ static inline pa_span *pa_span_record(pa_fixalloc *recs)
     pa_span *s = pa_fixalloc_alloc_raw(recs, NULL);
     if (!s)
         return NULL;
+    if ((uintptr_t)s >> PA_LIFO_SHIFT) {  /* cannot be a stack entry's span */
+        pa_fixalloc_free(recs, s);
+        return NULL;
+    }
     s->base = 0;
     s->elemsize = s->divmagic = s->npages = 0;
     __atomic_store_n(&s->cls, 0, __ATOMIC_RELAXED);
@@ -320,6 +410,7 @@ static inline pa_span *pa_span_record(pa_fixalloc *recs)
     for (unsigned w = 0; w < PA_SPAN_WORDS; w++) {
         atomic_store_explicit(&s->words[w].alloc, 0, memory_order_relaxed);
         atomic_store_explicit(&s->words[w].remote, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->words[w].held, 0, memory_order_relaxed);
     }
     return s;
 }

@@ -39,6 +39,8 @@ void pa_sizeclass_init(void)
         uint32_t span = ci->npages * PAGEALLOC_PAGE_SIZE;
         ci->nelems = span / ci->size;
         ci->divmagic = (uint32_t)(UINT32_MAX / ci->size + 1);
+        uint32_t cap = PA_LIFO_BYTES / ci->size;
+        ci->lifo_cap = cap < 2 ? 2 : cap > PA_LIFO_MAX ? PA_LIFO_MAX : cap;
         /* The reciprocal must give the exact index for every offset of
          * the span; the map is monotonic, so checking each object's first
          * and last byte covers the bytes between. */

@@ -34,7 +34,13 @@ typedef struct pa_class_info {
     uint32_t npages;      /* pages per span */
     uint32_t nelems;      /* objects per span */
     uint32_t divmagic;    /* offset * divmagic >> 32 == offset / size */
+    uint32_t lifo_cap;    /* a thread's recent-free stack: objects kept (mheap.h) */
 } pa_class_info;
+
+/* The most objects a thread's recent-free stack keeps per class: up to
+ * PA_LIFO_BYTES of them, at least 2 and at most PA_LIFO_MAX. */
+#define PA_LIFO_MAX   32u
+#define PA_LIFO_BYTES 16384u
 
 extern pa_class_info pa_classes[PA_NCLASSES];
 extern uint8_t pa_class_by16[PA_SMALL_STEP_MAX / 16 + 1];
@@ -43,7 +49,7 @@ extern uint8_t pa_class_by128[(PA_MAX_SMALL - PA_SMALL_STEP_MAX) / 128 + 1];
 /* Build the tables (idempotent; call before any lookup). */
 void pa_sizeclass_init(void);
 
-/* The class for an n-byte request, 1 <= n <= PA_MAX_SMALL (n = 0: 1). */
+/* The class for an n-byte request, n <= PA_MAX_SMALL (0 is class 1). */
 static inline unsigned pa_size_class(size_t n)
 {
     if (n <= PA_SMALL_STEP_MAX)

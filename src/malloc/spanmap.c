@@ -24,40 +24,29 @@
 
 #include "malloc/mheap.h"
 
-#define L1_SHIFT 30u                              /* 1 GiB per first-level entry */
-#define L1_COUNT ((size_t)1 << (47 - L1_SHIFT))
+#define L1_SHIFT PA_SPANMAP_L1_SHIFT
+#define L1_COUNT PA_SPANMAP_L1_COUNT
 #define L2_COUNT ((size_t)1 << (L1_SHIFT - 13))   /* pages per gigabyte */
 
-typedef _Atomic(pa_span *) pa_span_slot;
+typedef pa_spanmap_slot pa_span_slot;
 
-static _Atomic(pa_span_slot *) l1[L1_COUNT];
+_Atomic(pa_spanmap_slot *) pa_spanmap_l1[PA_SPANMAP_L1_COUNT];   /* mheap.h reads it */
 static pthread_mutex_t grow_mu = PTHREAD_MUTEX_INITIALIZER;
-
-pa_span *pa_spanmap_get(uintptr_t a)
-{
-    size_t i = a >> L1_SHIFT;
-    if (i >= L1_COUNT)
-        return NULL;
-    pa_span_slot *l2 = atomic_load_explicit(&l1[i], memory_order_acquire);
-    if (!l2)
-        return NULL;
-    return atomic_load_explicit(&l2[(a >> 13) & (L2_COUNT - 1)], memory_order_acquire);
-}
 
 /* The second level for gigabyte i, made if needed; NULL on failure. */
 static pa_span_slot *level2(pa_mheap *mh, size_t i, int *err)
 {
-    pa_span_slot *l2 = atomic_load_explicit(&l1[i], memory_order_acquire);
+    pa_span_slot *l2 = atomic_load_explicit(&pa_spanmap_l1[i], memory_order_acquire);
     if (l2)
         return l2;
     pthread_mutex_lock(&grow_mu);
-    l2 = atomic_load_explicit(&l1[i], memory_order_relaxed);
+    l2 = atomic_load_explicit(&pa_spanmap_l1[i], memory_order_relaxed);
     if (!l2) {
         void *mem;
         *err = sysmem_alloc(L2_COUNT * sizeof(pa_span_slot), &mh->meta, &mem);
         if (*err == 0) {
             l2 = mem;                                 /* zero: no spans */
-            atomic_store_explicit(&l1[i], l2, memory_order_release);
+            atomic_store_explicit(&pa_spanmap_l1[i], l2, memory_order_release);
         }
     }
     pthread_mutex_unlock(&grow_mu);
@@ -76,7 +65,7 @@ int pa_spanmap_set(pa_mheap *mh, uintptr_t base, size_t npages, pa_span *s)
     }
     for (size_t k = 0; k < npages; k++) {
         uintptr_t a = base + k * PA_PAGE;
-        pa_span_slot *l2 = atomic_load_explicit(&l1[a >> L1_SHIFT], memory_order_acquire);
+        pa_span_slot *l2 = atomic_load_explicit(&pa_spanmap_l1[a >> L1_SHIFT], memory_order_acquire);
         if (l2)
             atomic_store_explicit(&l2[(a >> 13) & (L2_COUNT - 1)], s, memory_order_release);
     }

@@ -50,6 +50,7 @@ static void fold(_Atomic uint64_t *dst, _Atomic uint64_t *src)
 
 void pa_tcache_flush(pa_mheap *mh, pa_tcache *tc)
 {
+    pa_tcache_drain(mh, tc);
     for (unsigned c = 1; c < PA_NCLASSES; c++) {
         pa_span *s = tc->span[c];
         if (s) {
@@ -116,7 +117,9 @@ pa_span *pa_tcache_refill(pa_mheap *mh, pa_tcache *tc, unsigned c)
     return s;
 }
 
-void pa_tcache_local_free(pa_mheap *mh, pa_tcache *tc, pa_span *s)
+/* A local free left s (owned by tc, not its current span) with nalloc
+ * objects: move it between tc's lists, or release it when empty. */
+static void span_lists_update(pa_mheap *mh, pa_tcache *tc, pa_span *s)
 {
     unsigned c = s->cls;
     uint32_t n = atomic_load_explicit(&s->nalloc, memory_order_relaxed);
@@ -134,6 +137,55 @@ void pa_tcache_local_free(pa_mheap *mh, pa_tcache *tc, pa_span *s)
     }
     s->state = PA_SPAN_OWNED_PARTIAL;
     pa_clist_push(&tc->partial[c], s);
+}
+
+/* Stack entry e leaves the stack for good: its object is free in its
+ * span (held and alloc bits clear), allocatable at once if it is in the
+ * current span's cursor word; the span moves lists (or goes back to the
+ * page heap) as the free requires. */
+static void unhold(pa_mheap *mh, pa_tcache *tc, uint64_t e)
+{
+    pa_span *s = (pa_span *)(uintptr_t)(e & (((uint64_t)1 << PA_LIFO_SHIFT) - 1));
+    size_t i = (size_t)(e >> PA_LIFO_SHIFT);
+    pa_span_word *sw = &s->words[i / 64];
+    uint64_t m = (uint64_t)1 << (i % 64);
+    atomic_store_explicit(&sw->held, atomic_load_explicit(&sw->held, memory_order_relaxed) & ~m,
+                          memory_order_relaxed);
+    atomic_store_explicit(&sw->alloc, atomic_load_explicit(&sw->alloc, memory_order_relaxed) & ~m,
+                          memory_order_relaxed);
+    atomic_store_explicit(&s->nalloc, atomic_load_explicit(&s->nalloc, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
+    if (s == tc->span[s->cls]) {
+        if ((size_t)s->cw == i / 64)
+            s->cache |= m;
+    } else {
+        span_lists_update(mh, tc, s);
+    }
+}
+
+/* The k oldest entries of class c's stack go back to their spans. A span
+ * emptied here is released: no other entry names it, as every entry's
+ * object still counts in its span's nalloc. */
+static void unhold_oldest(pa_mheap *mh, pa_tcache *tc, unsigned c, uint32_t k)
+{
+    uint64_t *st = tc->lifo[c];
+    uint32_t n = tc->nlifo[c];
+    for (uint32_t j = 0; j < k; j++)
+        unhold(mh, tc, st[j]);
+    memmove(st, st + k, (size_t)(n - k) * sizeof *st);
+    tc->nlifo[c] = n - k;
+}
+
+void pa_tcache_spill(pa_mheap *mh, pa_tcache *tc, unsigned c)
+{
+    uint32_t n = tc->nlifo[c];
+    unhold_oldest(mh, tc, c, n - n / 2);
+}
+
+void pa_tcache_drain(pa_mheap *mh, pa_tcache *tc)
+{
+    for (unsigned c = 1; c < PA_NCLASSES; c++)
+        unhold_oldest(mh, tc, c, tc->nlifo[c]);
 }
 
 /* The key's destructor: the thread is exiting. */

@@ -451,6 +451,120 @@ static void test_bad_frees(void **state)
     pagealloc_set_error_handler(NULL, NULL);
 }
 
+/* ---- The recent-free stack ------------------------------------------------------------ */
+
+/* A thread that frees an object it owns (onto its stack), lets the main
+ * thread free it again (a remote double free), then allocates twice. */
+typedef struct stacker {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stage;
+    void *p, *again, *other;
+} stacker;
+
+static void stacker_wait(stacker *k, int stage)
+{
+    pthread_mutex_lock(&k->mu);
+    while (k->stage != stage)
+        pthread_cond_wait(&k->cv, &k->mu);
+    pthread_mutex_unlock(&k->mu);
+}
+
+static void stacker_go(stacker *k, int stage)
+{
+    pthread_mutex_lock(&k->mu);
+    k->stage = stage;
+    pthread_cond_broadcast(&k->cv);
+    pthread_mutex_unlock(&k->mu);
+}
+
+static void *stacker_main(void *arg)
+{
+    stacker *k = arg;
+    k->p = pa_malloc(80);
+    pa_free(k->p);
+    stacker_go(k, 1);
+    stacker_wait(k, 2);
+    k->again = pa_malloc(80);
+    k->other = pa_malloc(80);
+    pa_free(k->again);
+    pa_free(k->other);
+    return NULL;
+}
+
+static void test_recent_free_stack(void **state)
+{
+    (void)state;
+    pagealloc_set_error_handler(record, NULL);
+    sentinels_make();
+
+    /* Freed objects come back newest first. */
+    void *a = pa_malloc(96), *b = pa_malloc(96), *c = pa_malloc(96);
+    pa_free(a);
+    pa_free(b);
+    pa_free(c);
+    assert_ptr_equal(pa_malloc(96), c);
+    assert_ptr_equal(pa_malloc(96), b);
+    assert_ptr_equal(pa_malloc(96), a);
+
+    /* An object on the stack is freed: a size query, a realloc and a
+     * second free are reported, and it is handed out once only. */
+    pa_free(a);
+    EXPECT_REPORT("malloc_usable_size", a, "not allocated", assert_int_equal(pa_usable_size(a), 0));
+    EXPECT_REPORT("realloc", a, "not allocated", assert_null(pa_realloc(a, 10)));
+    EXPECT_REPORT("free", a, "double free", pa_free(a));
+    void *x = pa_malloc(96), *y = pa_malloc(96);
+    assert_ptr_equal(x, a);
+    assert_ptr_not_equal(y, a);
+    pa_free(x);
+    pa_free(y);
+    pa_free(b);
+    pa_free(c);
+
+    /* A remote free of an object on its owner's stack is a double free. */
+    stacker k = { .stage = 0 };
+    pthread_mutex_init(&k.mu, NULL);
+    pthread_cond_init(&k.cv, NULL);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, stacker_main, &k), 0);
+    stacker_wait(&k, 1);
+    EXPECT_REPORT("free", k.p, "double free", pa_free(k.p));
+    stacker_go(&k, 2);
+    pthread_join(th, NULL);
+    assert_ptr_equal(k.again, k.p);
+    assert_ptr_not_equal(k.other, k.p);
+    pthread_cond_destroy(&k.cv);
+    pthread_mutex_destroy(&k.mu);
+
+    /* Many frees of one class overflow the stack into the spans; after a
+     * trim (which empties this thread's stacks) the emptied spans are
+     * gone and the objects in use are back where they were. */
+    enum { N = 4000 };
+    static void *v[N];
+    pa_malloc_stats s0, s1, s2;
+    pa_malloc_trim();
+    pa_malloc_get_stats(&s0);
+    for (int i = 0; i < N; i++) {
+        v[i] = pa_malloc(48);
+        assert_non_null(v[i]);
+        memset(v[i], i & 0xff, 48);
+    }
+    pa_malloc_get_stats(&s1);
+    unsigned c48 = 3;                       /* 16, 32, 48 */
+    assert_int_equal(s1.cls[c48].size, 48);
+    assert_int_equal(s1.cls[c48].objects, s0.cls[c48].objects + N);
+    assert_true(s1.cls[c48].spans * 170 >= s1.cls[c48].objects);
+    for (int i = 0; i < N; i++)
+        pa_free(v[i]);
+    pa_malloc_trim();
+    pa_malloc_get_stats(&s2);
+    assert_int_equal(s2.cls[c48].objects, s0.cls[c48].objects);
+    assert_true(s2.cls[c48].spans <= s0.cls[c48].spans + 1);   /* a spare may stay */
+    check_fresh(48, 500);
+    sentinels_check_free();
+    pagealloc_set_error_handler(NULL, NULL);
+}
+
 /* ---- The suite --------------------------------------------------------------------------- */
 
 int main(void)
@@ -471,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_stats_consistency),
         cmocka_unit_test(test_free_sized),
         cmocka_unit_test(test_bad_frees),
+        cmocka_unit_test(test_recent_free_stack),
     };
     return PA_RUN_GROUP_TESTS(tests, NULL, NULL);
 }
