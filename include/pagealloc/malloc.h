@@ -94,7 +94,9 @@ typedef struct pa_malloc_span {
     unsigned  size_class;             /* 0: a large object */
     size_t    object_size;            /* bytes per object (large: pages * page size) */
     uint32_t  objects;                /* objects it holds (large: 1) */
-    uint32_t  allocated;              /* of them, allocated and not freed */
+    uint32_t  allocated;              /* of them, allocated and not freed (an
+                                       * object freed to a thread's cache of
+                                       * recent frees counts as freed) */
 } pa_malloc_span;
 typedef void (*pa_malloc_span_fn)(void *arg, const pa_malloc_span *span);
 /* The number of spans reported (0 before the allocator's first use). No

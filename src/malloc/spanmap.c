@@ -81,7 +81,7 @@ void pa_spanmap_walk(pa_spanmap_walk_fn fn, void *arg)
      * one has a second level too, since the two are adjacent. */
     pa_span *prev = NULL;
     for (size_t i = 0; i < L1_COUNT; i++) {
-        pa_span_slot *l2 = atomic_load_explicit(&l1[i], memory_order_acquire);
+        pa_span_slot *l2 = atomic_load_explicit(&pa_spanmap_l1[i], memory_order_acquire);
         if (!l2) {
             prev = NULL;
             continue;

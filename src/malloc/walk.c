@@ -25,8 +25,9 @@
  * LARGE. A record torn in a way these checks cannot see (a reuse for a
  * span of the same class at the same address during the read) may still
  * be reported with figures mixed from its two lives. The allocated count
- * is nalloc minus the remote frees not yet collected, clamped to the
- * span's objects: exact when the owner is not mid-allocation. Quiescent
+ * is nalloc minus the remote frees not yet collected and minus the
+ * objects held on the owner's recent-free stack (held bits), clamped to
+ * the span's objects: exact when the owner is not mid-change. Quiescent
  * callers (the tool walks after its workers stopped) get an exact view.
  */
 #include "base/export.h"
@@ -61,6 +62,11 @@ static void one_span(void *arg, uintptr_t page, pa_span *s)
         info.objects = ci->nelems;
         uint32_t n = atomic_load_explicit(&s->nalloc, memory_order_relaxed);
         uint32_t r = atomic_load_explicit(&s->remote_count, memory_order_relaxed);
+        /* Objects on the owner's recent-free stack keep their alloc bit
+         * (and their place in nalloc) but are freed: their held bits. */
+        for (uint32_t k = 0; k < (ci->nelems + 63) / 64; k++)
+            r += (uint32_t)pa_popcount64(
+                atomic_load_explicit(&s->words[k].held, memory_order_relaxed));
         n = n > r ? n - r : 0;
         info.allocated = n < ci->nelems ? n : ci->nelems;
     }
