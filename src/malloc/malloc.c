@@ -424,11 +424,16 @@ static void free_small(pa_mheap *mh, pa_span *s, size_t i, void *p, const char *
             pa_malloc_report(call, p, cls, "object already freed (double free?)");
             return;
         }
-        if (atomic_load_explicit(&s->owner, memory_order_acquire) == NULL) {
-            uint32_t n = atomic_load_explicit(&s->nalloc, memory_order_relaxed);
-            uint32_t now = atomic_load_explicit(&s->remote_count, memory_order_acquire);
+        pa_tcache *o = atomic_load_explicit(&s->owner, memory_order_acquire);
+        uint32_t n = atomic_load_explicit(&s->nalloc, memory_order_relaxed);
+        uint32_t now = atomic_load_explicit(&s->remote_count, memory_order_acquire);
+        if (o == NULL) {
             if (now == n || (before == 0 && s->state == PA_SPAN_FULL))
                 pa_central_remote_event(mh, s);
+        } else if (now == n) {
+            /* The owner's span is wholly free: tell the owner. */
+            atomic_fetch_add_explicit(&o->emptied[cls], 1, memory_order_relaxed);
+            atomic_store_explicit(&o->any_emptied, 1, memory_order_release);
         }
     }
     count(tc ? &tc->ctr[cls].frees : &mh->dead.ctr[cls].frees, tc != NULL);

@@ -86,7 +86,12 @@
  * recent-free stack first, then takes the current span's cursor. When
  * its current span is used up it takes, in order: an owned partial span, an owned full span
  * that remote frees have reached (a bounded look, the list rotating), a
- * span from the central list, a new span. A pthread key
+ * span from the central list, a new span. Before it takes one of the last
+ * two it sweeps its whole full list when it has taken spans numbering an
+ * eighth of those it owns since the last sweep: a producer whose objects
+ * are all freed by other threads then reuses, and gives back to the page
+ * heap, the spans the consumers emptied, at an amortised cost of a few
+ * span looks per span taken. A pthread key
  * destructor returns the spans at thread exit; a thread whose cache is
  * gone (late frees in other destructors) or being set up allocates
  * through the central list directly.
@@ -179,12 +184,24 @@ typedef struct pa_tcache {
      * thread only): partial ones got local frees, full ones had no free
      * object when the cursor last passed. */
     pa_span *partial[PA_NCLASSES], *full[PA_NCLASSES];
+    /* Spans this thread owns per class (current, partial and full), and
+     * how many it took from the central list or the page heap since it
+     * last swept its full list (tcache.c). */
+    uint32_t nspans[PA_NCLASSES], taken[PA_NCLASSES];
     pa_class_ctr ctr[PA_NCLASSES];
     _Atomic uint64_t large_allocs, large_frees, large_bytes_in, large_bytes_out;
     struct pa_mheap *mh;                  /* set up: the allocator it belongs to */
     struct pa_tcache *next, *prev;        /* registry; pa_mheap.caches_mu */
     /* Recent-free stacks, newest last (owner thread only). */
     uint64_t lifo[PA_NCLASSES][PA_LIFO_MAX];
+    /* Set by remote frees that left one of this thread's spans with no
+     * allocated object, per class and in sum; the owner sweeps those
+     * classes at its next refill (tcache.c). A remote free may still add
+     * to them after the thread exited (it read the owner just before):
+     * only a spurious sweep can follow, as the record stays mapped and
+     * these fields are only ever set with atomic stores. Keep them last. */
+    _Atomic uint32_t emptied[PA_NCLASSES];
+    _Atomic uint32_t any_emptied;
 } pa_tcache;
 
 /* A stack entry: the span's record address (below 2^48, as every user

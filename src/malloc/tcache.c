@@ -22,9 +22,14 @@ pa_tcache *pa_tcache_slow(pa_mheap *mh)
     if (pa_tcp)
         return NULL;                    /* being set up, or exited */
     pa_tcp = PA_TC_NOCACHE;             /* a malloc from what follows: no cache */
-    pa_tcache *tc = pa_fixalloc_alloc(&mh->tcache_recs, NULL);   /* zeroed */
+    pa_tcache *tc = pa_fixalloc_alloc_raw(&mh->tcache_recs, NULL);
     if (!tc)
         return NULL;                    /* stays cache-less */
+    /* Zeroed field by field where a late remote free may write. */
+    memset(tc, 0, offsetof(pa_tcache, emptied));
+    for (unsigned c = 0; c < PA_NCLASSES; c++)
+        atomic_store_explicit(&tc->emptied[c], 0, memory_order_relaxed);
+    atomic_store_explicit(&tc->any_emptied, 0, memory_order_relaxed);
     tc->mh = mh;
     if (pthread_setspecific(mh->key, tc) != 0) {
         pa_fixalloc_free(&mh->tcache_recs, tc);
@@ -66,6 +71,7 @@ void pa_tcache_flush(pa_mheap *mh, pa_tcache *tc)
             if (list == &tc->full[c])
                 break;
         }
+        tc->nspans[c] = tc->taken[c] = 0;
     }
     for (unsigned c = 0; c < PA_NCLASSES; c++) {
         fold(&mh->dead.ctr[c].allocs, &tc->ctr[c].allocs);
@@ -77,8 +83,59 @@ void pa_tcache_flush(pa_mheap *mh, pa_tcache *tc)
     fold(&mh->dead.large_bytes_out, &tc->large_bytes_out);
 }
 
+/* Release an owned span tc emptied (in none of its lists). */
+static void release_owned(pa_mheap *mh, pa_tcache *tc, pa_span *s)
+{
+    tc->nspans[s->cls]--;
+    pa_span_release(mh, s);
+}
+
+/* Look at every span of tc's full list of class c: fold in its remote
+ * frees; one that has free objects moves to the partial list, one that is
+ * empty goes back to the page heap (unless it would be the only partial
+ * span: one spare is kept). */
+static void sweep_full(pa_mheap *mh, pa_tcache *tc, unsigned c)
+{
+    pa_span *s = tc->full[c], *last = s->prev;
+    for (;;) {
+        pa_span *next = s->next;
+        int done = s == last;
+        if (atomic_load_explicit(&s->remote_count, memory_order_acquire) != 0) {
+            pa_span_collect(s);
+            uint32_t n = atomic_load_explicit(&s->nalloc, memory_order_relaxed);
+            if (n < s->nelems) {
+                pa_clist_remove(&tc->full[c], s);
+                if (n == 0 && tc->partial[c]) {
+                    release_owned(mh, tc, s);
+                } else {
+                    s->state = PA_SPAN_OWNED_PARTIAL;
+                    pa_clist_push(&tc->partial[c], s);
+                }
+            }
+        }
+        if (done)
+            break;
+        s = next;
+    }
+}
+
+/* Sweep the full lists of the classes in which remote frees emptied
+ * spans of tc. */
+static void sweep_emptied(pa_mheap *mh, pa_tcache *tc)
+{
+    atomic_store_explicit(&tc->any_emptied, 0, memory_order_relaxed);
+    for (unsigned c = 1; c < PA_NCLASSES; c++)
+        if (atomic_load_explicit(&tc->emptied[c], memory_order_relaxed) != 0) {
+            atomic_store_explicit(&tc->emptied[c], 0, memory_order_relaxed);
+            if (tc->full[c])
+                sweep_full(mh, tc, c);
+        }
+}
+
 pa_span *pa_tcache_refill(pa_mheap *mh, pa_tcache *tc, unsigned c)
 {
+    if (__builtin_expect(atomic_load_explicit(&tc->any_emptied, memory_order_acquire) != 0, 0))
+        sweep_emptied(mh, tc);
     pa_span *old = tc->span[c];
     if (old) {                          /* used up (pa_span_alloc_slow said so) */
         tc->span[c] = NULL;
@@ -105,6 +162,13 @@ pa_span *pa_tcache_refill(pa_mheap *mh, pa_tcache *tc, unsigned c)
             tc->full[c] = f->next;
         }
     }
+    if (!s && tc->full[c] && tc->taken[c] * 8 >= tc->nspans[c]) {
+        tc->taken[c] = 0;
+        sweep_full(mh, tc, c);
+        s = tc->partial[c];
+        if (s)
+            pa_clist_remove(&tc->partial[c], s);
+    }
     if (s) {
         s->state = PA_SPAN_CACHED;
         pa_span_rewind(s);
@@ -112,6 +176,8 @@ pa_span *pa_tcache_refill(pa_mheap *mh, pa_tcache *tc, unsigned c)
         s = pa_central_take(mh, c, tc);
         if (!s)
             return NULL;
+        tc->nspans[c]++;
+        tc->taken[c]++;
     }
     tc->span[c] = s;
     return s;
@@ -132,7 +198,7 @@ static void span_lists_update(pa_mheap *mh, pa_tcache *tc, pa_span *s)
         return;                         /* stays in the partial list */
     }
     if (n == 0 && tc->partial[c]) {
-        pa_span_release(mh, s);
+        release_owned(mh, tc, s);
         return;
     }
     s->state = PA_SPAN_OWNED_PARTIAL;

@@ -565,6 +565,67 @@ static void test_recent_free_stack(void **state)
     pagealloc_set_error_handler(NULL, NULL);
 }
 
+/* ---- Spans emptied by other threads ---------------------------------------------------- */
+
+/* A producer allocates many objects that the main thread frees, then
+ * keeps allocating a few of its own: the spans the remote frees emptied
+ * go back to the page heap at its next refills, not at its exit. */
+enum { EMPTIED_N = 20000, EMPTIED_SIZE = 64, EMPTIED_CLS = 4 };
+
+typedef struct emptier {
+    stacker sync;
+    void **v;
+    uint64_t spans_full, spans_after;
+} emptier;
+
+static void *emptier_main(void *arg)
+{
+    emptier *e = arg;
+    for (int i = 0; i < EMPTIED_N; i++) {
+        e->v[i] = pa_malloc(EMPTIED_SIZE);
+        assert_non_null(e->v[i]);
+    }
+    pa_malloc_stats st;
+    pa_malloc_get_stats(&st);
+    e->spans_full = st.cls[EMPTIED_CLS].spans;
+    stacker_go(&e->sync, 1);
+    stacker_wait(&e->sync, 2);                 /* all freed by the main thread */
+    /* A few spans' worth of churn: refills see the emptied spans. */
+    void *w[1000];
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < 1000; i++)
+            w[i] = pa_malloc(EMPTIED_SIZE);
+        for (int i = 0; i < 1000; i++)
+            pa_free(w[i]);
+    }
+    pa_malloc_get_stats(&st);
+    e->spans_after = st.cls[EMPTIED_CLS].spans;
+    return NULL;
+}
+
+static void test_remote_emptied_spans(void **state)
+{
+    (void)state;
+    emptier e = { .sync = { .stage = 0 } };
+    e.v = malloc(EMPTIED_N * sizeof(void *));
+    assert_non_null(e.v);
+    pthread_mutex_init(&e.sync.mu, NULL);
+    pthread_cond_init(&e.sync.cv, NULL);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, emptier_main, &e), 0);
+    stacker_wait(&e.sync, 1);
+    for (int i = 0; i < EMPTIED_N; i++)
+        pa_free(e.v[i]);
+    stacker_go(&e.sync, 2);
+    pthread_join(th, NULL);
+    pthread_cond_destroy(&e.sync.cv);
+    pthread_mutex_destroy(&e.sync.mu);
+    free(e.v);
+    /* 20000 objects filled 157 spans of 128; 1000 need 8. */
+    assert_true(e.spans_full >= EMPTIED_N / 128);
+    assert_true(e.spans_after <= e.spans_full - EMPTIED_N / 128 + 16);
+}
+
 /* ---- The suite --------------------------------------------------------------------------- */
 
 int main(void)
@@ -586,6 +647,7 @@ int main(void)
         cmocka_unit_test(test_free_sized),
         cmocka_unit_test(test_bad_frees),
         cmocka_unit_test(test_recent_free_stack),
+        cmocka_unit_test(test_remote_emptied_spans),
     };
     return PA_RUN_GROUP_TESTS(tests, NULL, NULL);
 }
