@@ -117,7 +117,7 @@ static void *small_slow_inner(pa_mheap *mh, pa_tcache *tc, unsigned c)
 {
     if (!tc)
         return pa_central_alloc_one(mh, c);
-    pa_span *s = tc->span[c];
+    pa_span *s = tc->cls[c].span;
     if (s) {
         void *p = pa_span_alloc_slow(s);
         if (p)
@@ -143,7 +143,7 @@ static inline void *small_alloc(pa_mheap *mh, unsigned c)
     if (tc) {
         p = pa_lifo_pop(tc, c);
         if (!p) {
-            pa_span *s = tc->span[c];
+            pa_span *s = tc->cls[c].span;
             if (s)
                 p = pa_span_alloc_fast(s);
         }
@@ -153,7 +153,7 @@ static inline void *small_alloc(pa_mheap *mh, unsigned c)
         if (!p)
             return NULL;
     }
-    count(tc ? &tc->ctr[c].allocs : &mh->dead.ctr[c].allocs, tc != NULL);
+    count(tc ? &tc->cls[c].allocs : &mh->dead.cls[c].allocs, tc != NULL);
     return p;
 }
 
@@ -284,17 +284,35 @@ static void *alloc_aligned_inner(size_t size, size_t align, int zero)
     return p;
 }
 
-PA_API void *pa_malloc(size_t size)
+/* Everything but a small object from the calling thread's stack or
+ * current span. */
+__attribute__((noinline)) static void *malloc_slow(size_t size)
 {
     pa_mheap *mh = atomic_load_explicit(&pa_mh, memory_order_acquire);
-    if (__builtin_expect(mh != NULL && size <= PA_MAX_SMALL, 1)) {
+    if (mh != NULL && size <= PA_MAX_SMALL) {
         void *p = small_alloc(mh, pa_size_class(size));   /* 0: class 1 */
-        if (__builtin_expect(p != NULL, 1))
-            return p;
-        errno = ENOMEM;
-        return NULL;
+        if (!p)
+            errno = ENOMEM;
+        return p;
     }
     return alloc_aligned(size, 16, 0);
+}
+
+PA_API void *pa_malloc(size_t size)
+{
+    /* A thread with a cache has an allocator: no need to load it. */
+    pa_tcache *tc = pa_tcp;
+    if (__builtin_expect((uintptr_t)tc > 1 && size <= PA_MAX_SMALL, 1)) {
+        unsigned c = pa_size_class(size);
+        void *p = pa_lifo_pop(tc, c);
+        if (!p && tc->cls[c].span)
+            p = pa_span_alloc_fast(tc->cls[c].span);
+        if (__builtin_expect(p != NULL, 1)) {
+            count(&tc->cls[c].allocs, 1);
+            return p;
+        }
+    }
+    return malloc_slow(size);
 }
 
 PA_API void *pa_calloc(size_t count, size_t size)
@@ -436,7 +454,7 @@ static void free_small(pa_mheap *mh, pa_span *s, size_t i, void *p, const char *
             atomic_store_explicit(&o->any_emptied, 1, memory_order_release);
         }
     }
-    count(tc ? &tc->ctr[cls].frees : &mh->dead.ctr[cls].frees, tc != NULL);
+    count(tc ? &tc->cls[cls].frees : &mh->dead.cls[cls].frees, tc != NULL);
 }
 
 static void free_checked(void *p, size_t size, int sized, const char *call)
@@ -490,7 +508,7 @@ static inline int free_fast(void *p)
     unsigned c = s->cls;
     if (__builtin_expect(!(live >> (i % 64) & 1) || !pa_lifo_push(tc, c, s, i), 0))
         return 0;
-    count(&tc->ctr[c].frees, 1);
+    count(&tc->cls[c].frees, 1);
     return 1;
 }
 

@@ -171,15 +171,20 @@ typedef struct pa_central {
     _Atomic uint64_t spans;               /* spans of this class, any state */
 } __attribute__((aligned(64))) pa_central;
 
-/* Per-class counters of one thread: single writer, relaxed. */
-typedef struct pa_class_ctr {
+/* What a thread's malloc and free of one class read and write, in one
+ * half cache line: the current span, the recent-free stack's fill and
+ * capacity, and the counters (single writer, relaxed; the statistics
+ * read them from other threads). */
+typedef struct pa_tc_class {
+    struct pa_span *span;                 /* current span, or NULL */
+    uint32_t nlifo;                       /* entries on the class's stack */
+    uint32_t lifo_cap;                    /* pa_classes[c].lifo_cap once set up */
     _Atomic uint64_t allocs, frees;
-} pa_class_ctr;
+} pa_tc_class;
 
 
 typedef struct pa_tcache {
-    pa_span *span[PA_NCLASSES];           /* current span per class, or NULL */
-    uint32_t nlifo[PA_NCLASSES];          /* entries on each class's stack */
+    pa_tc_class cls[PA_NCLASSES];
     /* Other spans this thread owns, per class, circular lists (owner
      * thread only): partial ones got local frees, full ones had no free
      * object when the cursor last passed. */
@@ -188,7 +193,6 @@ typedef struct pa_tcache {
      * how many it took from the central list or the page heap since it
      * last swept its full list (tcache.c). */
     uint32_t nspans[PA_NCLASSES], taken[PA_NCLASSES];
-    pa_class_ctr ctr[PA_NCLASSES];
     _Atomic uint64_t large_allocs, large_frees, large_bytes_in, large_bytes_out;
     struct pa_mheap *mh;                  /* set up: the allocator it belongs to */
     struct pa_tcache *next, *prev;        /* registry; pa_mheap.caches_mu */
@@ -369,11 +373,11 @@ static inline void *pa_span_alloc_fast(pa_span *s)
  * NULL if the stack is empty. */
 static inline void *pa_lifo_pop(pa_tcache *tc, unsigned c)
 {
-    uint32_t n = tc->nlifo[c];
+    uint32_t n = tc->cls[c].nlifo;
     if (__builtin_expect(n == 0, 0))
         return NULL;
     uint64_t e = tc->lifo[c][n - 1];
-    tc->nlifo[c] = n - 1;
+    tc->cls[c].nlifo = n - 1;
     pa_span *s = (pa_span *)(uintptr_t)(e & (((uint64_t)1 << PA_LIFO_SHIFT) - 1));
     size_t i = (size_t)(e >> PA_LIFO_SHIFT);
     _Atomic uint64_t *h = &s->words[i / 64].held;
@@ -386,14 +390,14 @@ static inline void *pa_lifo_pop(pa_tcache *tc, unsigned c)
  * freed) on tc's stack; 0 if the stack is full (pa_tcache_spill). */
 static inline int pa_lifo_push(pa_tcache *tc, unsigned c, pa_span *s, size_t i)
 {
-    uint32_t n = tc->nlifo[c];
-    if (__builtin_expect(n >= pa_classes[c].lifo_cap, 0))
+    uint32_t n = tc->cls[c].nlifo;
+    if (__builtin_expect(n >= tc->cls[c].lifo_cap, 0))
         return 0;
     _Atomic uint64_t *h = &s->words[i / 64].held;
     atomic_store_explicit(h, atomic_load_explicit(h, memory_order_relaxed) | ((uint64_t)1 << (i % 64)),
                           memory_order_relaxed);
     tc->lifo[c][n] = pa_lifo_entry(s, i);
-    tc->nlifo[c] = n + 1;
+    tc->cls[c].nlifo = n + 1;
     return 1;
 }
 

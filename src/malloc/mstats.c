@@ -27,8 +27,8 @@ PA_API void pa_malloc_get_stats(pa_malloc_stats *out)
     pthread_mutex_lock(&mh->caches_mu);
     for (pa_tcache *tc = &mh->dead; tc; tc = tc == &mh->dead ? mh->caches : tc->next) {
         for (unsigned c = 0; c < PA_NCLASSES; c++) {
-            out->cls[c].allocs += ld(&tc->ctr[c].allocs);
-            out->cls[c].frees += ld(&tc->ctr[c].frees);
+            out->cls[c].allocs += ld(&tc->cls[c].allocs);
+            out->cls[c].frees += ld(&tc->cls[c].frees);
         }
         out->cls[0].allocs += ld(&tc->large_allocs);
         out->cls[0].frees += ld(&tc->large_frees);

@@ -30,6 +30,8 @@ pa_tcache *pa_tcache_slow(pa_mheap *mh)
     for (unsigned c = 0; c < PA_NCLASSES; c++)
         atomic_store_explicit(&tc->emptied[c], 0, memory_order_relaxed);
     atomic_store_explicit(&tc->any_emptied, 0, memory_order_relaxed);
+    for (unsigned c = 1; c < PA_NCLASSES; c++)
+        tc->cls[c].lifo_cap = pa_classes[c].lifo_cap;    /* >= 2: sizeclass.c */
     tc->mh = mh;
     if (pthread_setspecific(mh->key, tc) != 0) {
         pa_fixalloc_free(&mh->tcache_recs, tc);
@@ -57,9 +59,9 @@ void pa_tcache_flush(pa_mheap *mh, pa_tcache *tc)
 {
     pa_tcache_drain(mh, tc);
     for (unsigned c = 1; c < PA_NCLASSES; c++) {
-        pa_span *s = tc->span[c];
+        pa_span *s = tc->cls[c].span;
         if (s) {
-            tc->span[c] = NULL;
+            tc->cls[c].span = NULL;
             pa_central_give(mh, s);
         }
         for (pa_span **list = &tc->partial[c]; ; list = &tc->full[c]) {
@@ -74,8 +76,8 @@ void pa_tcache_flush(pa_mheap *mh, pa_tcache *tc)
         tc->nspans[c] = tc->taken[c] = 0;
     }
     for (unsigned c = 0; c < PA_NCLASSES; c++) {
-        fold(&mh->dead.ctr[c].allocs, &tc->ctr[c].allocs);
-        fold(&mh->dead.ctr[c].frees, &tc->ctr[c].frees);
+        fold(&mh->dead.cls[c].allocs, &tc->cls[c].allocs);
+        fold(&mh->dead.cls[c].frees, &tc->cls[c].frees);
     }
     fold(&mh->dead.large_allocs, &tc->large_allocs);
     fold(&mh->dead.large_frees, &tc->large_frees);
@@ -136,9 +138,9 @@ pa_span *pa_tcache_refill(pa_mheap *mh, pa_tcache *tc, unsigned c)
 {
     if (__builtin_expect(atomic_load_explicit(&tc->any_emptied, memory_order_acquire) != 0, 0))
         sweep_emptied(mh, tc);
-    pa_span *old = tc->span[c];
+    pa_span *old = tc->cls[c].span;
     if (old) {                          /* used up (pa_span_alloc_slow said so) */
-        tc->span[c] = NULL;
+        tc->cls[c].span = NULL;
         old->state = PA_SPAN_OWNED_FULL;
         pa_clist_push(&tc->full[c], old);
         tc->full[c] = old->next;        /* newest at the tail: look at older first */
@@ -179,7 +181,7 @@ pa_span *pa_tcache_refill(pa_mheap *mh, pa_tcache *tc, unsigned c)
         tc->nspans[c]++;
         tc->taken[c]++;
     }
-    tc->span[c] = s;
+    tc->cls[c].span = s;
     return s;
 }
 
@@ -221,7 +223,7 @@ static void unhold(pa_mheap *mh, pa_tcache *tc, uint64_t e)
                           memory_order_relaxed);
     atomic_store_explicit(&s->nalloc, atomic_load_explicit(&s->nalloc, memory_order_relaxed) - 1,
                           memory_order_relaxed);
-    if (s == tc->span[s->cls]) {
+    if (s == tc->cls[s->cls].span) {
         if ((size_t)s->cw == i / 64)
             s->cache |= m;
     } else {
@@ -235,23 +237,23 @@ static void unhold(pa_mheap *mh, pa_tcache *tc, uint64_t e)
 static void unhold_oldest(pa_mheap *mh, pa_tcache *tc, unsigned c, uint32_t k)
 {
     uint64_t *st = tc->lifo[c];
-    uint32_t n = tc->nlifo[c];
+    uint32_t n = tc->cls[c].nlifo;
     for (uint32_t j = 0; j < k; j++)
         unhold(mh, tc, st[j]);
     memmove(st, st + k, (size_t)(n - k) * sizeof *st);
-    tc->nlifo[c] = n - k;
+    tc->cls[c].nlifo = n - k;
 }
 
 void pa_tcache_spill(pa_mheap *mh, pa_tcache *tc, unsigned c)
 {
-    uint32_t n = tc->nlifo[c];
+    uint32_t n = tc->cls[c].nlifo;
     unhold_oldest(mh, tc, c, n - n / 2);
 }
 
 void pa_tcache_drain(pa_mheap *mh, pa_tcache *tc)
 {
     for (unsigned c = 1; c < PA_NCLASSES; c++)
-        unhold_oldest(mh, tc, c, tc->nlifo[c]);
+        unhold_oldest(mh, tc, c, tc->cls[c].nlifo);
 }
 
 /* The key's destructor: the thread is exiting. */
