@@ -95,14 +95,9 @@ int wl_gen_init(wl_gen *g, wl_kind k, uint64_t seed)
     g->rng.x = seed;
     switch (k) {
     case WL_CHURN:
-        g->slots = CHURN_SLOTS;
-        g->live = calloc(CHURN_SLOTS, 1);
-        if (!g->live)
-            return ENOMEM;
-        break;
     case WL_OBJECTS:
-        g->slots = OBJ_SLOTS;
-        g->live = calloc(OBJ_SLOTS, 1);
+        g->slots = k == WL_CHURN ? CHURN_SLOTS : OBJ_SLOTS;
+        g->live = calloc(g->slots, 1);
         if (!g->live)
             return ENOMEM;
         break;
