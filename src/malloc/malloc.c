@@ -448,10 +448,16 @@ static void free_small(pa_mheap *mh, pa_span *s, size_t i, void *p, const char *
         if (o == NULL) {
             if (now == n || (before == 0 && s->state == PA_SPAN_FULL))
                 pa_central_remote_event(mh, s);
-        } else if (now == n) {
-            /* The owner's span is wholly free: tell the owner. */
-            atomic_fetch_add_explicit(&o->emptied[cls], 1, memory_order_relaxed);
-            atomic_store_explicit(&o->any_emptied, 1, memory_order_release);
+        } else {
+            /* The owner's span: the first remote free since its last
+             * collect tells the owner there is something to collect, and
+             * the one that leaves the span wholly free says so. */
+            if (before == 0)
+                atomic_fetch_add_explicit(&o->remote_pending[cls], 1, memory_order_release);
+            if (now == n) {
+                atomic_fetch_add_explicit(&o->emptied[cls], 1, memory_order_relaxed);
+                atomic_store_explicit(&o->any_emptied, 1, memory_order_release);
+            }
         }
     }
     count(tc ? &tc->cls[cls].frees : &mh->dead.cls[cls].frees, tc != NULL);

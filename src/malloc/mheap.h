@@ -85,8 +85,9 @@
  * the page heap (one spare per class is kept). A malloc pops the class's
  * recent-free stack first, then takes the current span's cursor. When
  * its current span is used up it takes, in order: an owned partial span, an owned full span
- * that remote frees have reached (a bounded look, the list rotating), a
- * span from the central list, a new span. Before it takes one of the last
+ * that remote frees have reached (a bounded look, the list rotating; none
+ * while no remote free reached the class's spans), a span from the
+ * central list, a new span. Before it takes one of the last
  * two it sweeps its whole full list when it has taken spans numbering an
  * eighth of those it owns since the last sweep: a producer whose objects
  * are all freed by other threads then reuses, and gives back to the page
@@ -206,6 +207,11 @@ typedef struct pa_tcache {
      * these fields are only ever set with atomic stores. Keep them last. */
     _Atomic uint32_t emptied[PA_NCLASSES];
     _Atomic uint32_t any_emptied;
+    /* Set by the first remote free into one of this thread's spans since
+     * that span's last collect, per class: while it is 0 no full span of
+     * the class can have a free object, and refills look at none. Same
+     * late-write rule as above. */
+    _Atomic uint32_t remote_pending[PA_NCLASSES];
 } pa_tcache;
 
 /* A stack entry: the span's record address (below 2^48, as every user

@@ -27,8 +27,10 @@ pa_tcache *pa_tcache_slow(pa_mheap *mh)
         return NULL;                    /* stays cache-less */
     /* Zeroed field by field where a late remote free may write. */
     memset(tc, 0, offsetof(pa_tcache, emptied));
-    for (unsigned c = 0; c < PA_NCLASSES; c++)
+    for (unsigned c = 0; c < PA_NCLASSES; c++) {
         atomic_store_explicit(&tc->emptied[c], 0, memory_order_relaxed);
+        atomic_store_explicit(&tc->remote_pending[c], 0, memory_order_relaxed);
+    }
     atomic_store_explicit(&tc->any_emptied, 0, memory_order_relaxed);
     for (unsigned c = 1; c < PA_NCLASSES; c++)
         tc->cls[c].lifo_cap = pa_classes[c].lifo_cap;    /* >= 2: sizeclass.c */
@@ -104,6 +106,9 @@ static void sweep_full(pa_mheap *mh, pa_tcache *tc, unsigned c)
         int done = s == last;
         if (atomic_load_explicit(&s->remote_count, memory_order_acquire) != 0) {
             pa_span_collect(s);
+            if (atomic_load_explicit(&s->remote_count, memory_order_acquire) != 0)
+                /* A free counted but not yet in the bits: look again later. */
+                atomic_fetch_add_explicit(&tc->remote_pending[c], 1, memory_order_relaxed);
             uint32_t n = atomic_load_explicit(&s->nalloc, memory_order_relaxed);
             if (n < s->nelems) {
                 pa_clist_remove(&tc->full[c], s);
@@ -146,9 +151,10 @@ pa_span *pa_tcache_refill(pa_mheap *mh, pa_tcache *tc, unsigned c)
         tc->full[c] = old->next;        /* newest at the tail: look at older first */
     }
     pa_span *s = tc->partial[c];
+    int pending = atomic_load_explicit(&tc->remote_pending[c], memory_order_acquire) != 0;
     if (s) {
         pa_clist_remove(&tc->partial[c], s);
-    } else {
+    } else if (pending) {
         /* Owned full spans that remote frees have reached: look at a few,
          * rotating the list so that every span gets its turn. */
         for (int looked = 0; looked < 8 && tc->full[c]; looked++) {
@@ -164,8 +170,9 @@ pa_span *pa_tcache_refill(pa_mheap *mh, pa_tcache *tc, unsigned c)
             tc->full[c] = f->next;
         }
     }
-    if (!s && tc->full[c] && tc->taken[c] * 8 >= tc->nspans[c]) {
+    if (!s && pending && tc->full[c] && tc->taken[c] * 8 >= tc->nspans[c]) {
         tc->taken[c] = 0;
+        atomic_store_explicit(&tc->remote_pending[c], 0, memory_order_relaxed);
         sweep_full(mh, tc, c);
         s = tc->partial[c];
         if (s)

@@ -603,24 +603,62 @@ static void *emptier_main(void *arg)
     return NULL;
 }
 
+/* The same producer, but the main thread frees every other object: the
+ * producer's next allocations reuse the half-free spans instead of
+ * taking new ones. */
+static void *halfer_main(void *arg)
+{
+    emptier *e = arg;
+    for (int i = 0; i < EMPTIED_N; i++) {
+        e->v[i] = pa_malloc(EMPTIED_SIZE);
+        assert_non_null(e->v[i]);
+    }
+    pa_malloc_stats st;
+    pa_malloc_get_stats(&st);
+    e->spans_full = st.cls[EMPTIED_CLS].spans;
+    stacker_go(&e->sync, 1);
+    stacker_wait(&e->sync, 2);                 /* the even ones freed */
+    for (int i = 0; i < EMPTIED_N; i += 2)
+        e->v[i] = pa_malloc(EMPTIED_SIZE);
+    pa_malloc_get_stats(&st);
+    e->spans_after = st.cls[EMPTIED_CLS].spans;
+    for (int i = 0; i < EMPTIED_N; i++)
+        pa_free(e->v[i]);
+    return NULL;
+}
+
+static void run_producer(emptier *e, void *(*producer)(void *), int step)
+{
+    e->v = malloc(EMPTIED_N * sizeof(void *));
+    assert_non_null(e->v);
+    pthread_mutex_init(&e->sync.mu, NULL);
+    pthread_cond_init(&e->sync.cv, NULL);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, producer, e), 0);
+    stacker_wait(&e->sync, 1);
+    for (int i = 0; i < EMPTIED_N; i += step)
+        pa_free(e->v[i]);
+    stacker_go(&e->sync, 2);
+    pthread_join(th, NULL);
+    pthread_cond_destroy(&e->sync.cv);
+    pthread_mutex_destroy(&e->sync.mu);
+    free(e->v);
+}
+
+static void test_remote_half_freed_spans(void **state)
+{
+    (void)state;
+    emptier e = { .sync = { .stage = 0 } };
+    run_producer(&e, halfer_main, 2);
+    assert_true(e.spans_full >= EMPTIED_N / 128);
+    assert_true(e.spans_after <= e.spans_full + 8);     /* not + 78 */
+}
+
 static void test_remote_emptied_spans(void **state)
 {
     (void)state;
     emptier e = { .sync = { .stage = 0 } };
-    e.v = malloc(EMPTIED_N * sizeof(void *));
-    assert_non_null(e.v);
-    pthread_mutex_init(&e.sync.mu, NULL);
-    pthread_cond_init(&e.sync.cv, NULL);
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, emptier_main, &e), 0);
-    stacker_wait(&e.sync, 1);
-    for (int i = 0; i < EMPTIED_N; i++)
-        pa_free(e.v[i]);
-    stacker_go(&e.sync, 2);
-    pthread_join(th, NULL);
-    pthread_cond_destroy(&e.sync.cv);
-    pthread_mutex_destroy(&e.sync.mu);
-    free(e.v);
+    run_producer(&e, emptier_main, 1);
     /* 20000 objects filled 157 spans of 128; 1000 need 8. */
     assert_true(e.spans_full >= EMPTIED_N / 128);
     assert_true(e.spans_after <= e.spans_full - EMPTIED_N / 128 + 16);
@@ -648,6 +686,7 @@ int main(void)
         cmocka_unit_test(test_bad_frees),
         cmocka_unit_test(test_recent_free_stack),
         cmocka_unit_test(test_remote_emptied_spans),
+        cmocka_unit_test(test_remote_half_freed_spans),
     };
     return PA_RUN_GROUP_TESTS(tests, NULL, NULL);
 }
