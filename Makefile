@@ -4,7 +4,7 @@
 #   make run      the main job (pagealloc demo / CLI)
 #   make test     the whole suite: plain, ASan+UBSan, TSan, valgrind
 #   make bench    the benchmarks
-#   make fuzz     fuzz the allocator against its model (FUZZ_SECONDS=600)
+#   make fuzz     fuzz the page allocator and the malloc API (FUZZ_SECONDS=300 each)
 #   make install  headers, libraries, pkg-config and CMake package (PREFIX)
 PREFIX ?= /usr/local
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
@@ -35,7 +35,7 @@ bench:
 
 fuzz:
 	@scripts/deps.sh test
-	@FUZZ_SECONDS=$${FUZZ_SECONDS:-600} scripts/fuzz.sh
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-300} scripts/fuzz.sh
 
 install: build
 	@cmake --install build

@@ -8,8 +8,10 @@
 #      every test
 #   3. clang, ThreadSanitizer: the stress tests                  build-tsan
 #   4. valgrind memcheck: the unit tests (gcc, optimised)        build-valgrind
-#   5. libFuzzer + ASan/UBSan: the allocator against its model,  build-fuzz
-#      briefly (FUZZ_SECONDS, default 30; `make fuzz` runs longer)
+#   5. libFuzzer + ASan/UBSan: the page allocator against its model and
+#      the object allocator's API against a slot model, build-fuzz,
+#      briefly (FUZZ_SECONDS per target, default 20; `make fuzz` runs
+#      longer)
 #
 # A test program that skipped a check and failed none exits 77
 # (tests/support/pa_skip.h) and CTest reports it as skipped; its reasons
@@ -205,15 +207,17 @@ stage "valgrind memcheck: unit tests" build-valgrind -L valgrind -- \
   -DCMAKE_C_COMPILER="$gcc" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DPAGEALLOC_SANITIZE= -DPAGEALLOC_VALGRIND=ON
 
-# The fuzz step is one test: it fails on a crash, a failing seed, or when
-# it made no executions at all (scripts/fuzz.sh).
+# Each fuzz target is one test: it fails on a crash, a failing seed, or
+# when it made no executions at all (scripts/fuzz.sh).
 start=$SECONDS
-echo "=== libFuzzer: fuzz_pagealloc for ${FUZZ_SECONDS:-30} s (build-fuzz)"
-if FUZZ_SECONDS=${FUZZ_SECONDS:-30} FUZZ_DIR=build-fuzz scripts/fuzz.sh; then
-  count_stage "libFuzzer" 1 0 0
-else
-  count_stage "libFuzzer" 0 1 0
-fi
+for target in fuzz_pagealloc fuzz_malloc; do
+  echo "=== libFuzzer: $target for ${FUZZ_SECONDS:-20} s (build-fuzz)"
+  if FUZZ_SECONDS=${FUZZ_SECONDS:-20} FUZZ_DIR=build-fuzz FUZZ_TARGETS=$target scripts/fuzz.sh; then
+    count_stage "libFuzzer $target" 1 0 0
+  else
+    count_stage "libFuzzer $target" 0 1 0
+  fi
+done
 echo "(libFuzzer: $((SECONDS - start)) s)"
 
 echo
