@@ -288,7 +288,7 @@ static int commit_summaries(pagealloc *pa, int l, uintptr_t lo, uintptr_t hi)
 /*
  * Make the metadata for chunks [base, limit) addressable: summaries (whole
  * blocks of 8 entries at every level, all of level 0), chunk bitmaps and
- * the scavenge index. On error what was committed stays committed (and
+ * the free-chunk and scavenge indexes. On error what was committed stays committed (and
  * counted): it is zero, as unused metadata is, and the heap is unchanged.
  */
 int pa_grow_chunks(pagealloc *pa, uintptr_t base, uintptr_t limit)
@@ -318,6 +318,10 @@ int pa_grow_chunks(pagealloc *pa, uintptr_t base, uintptr_t limit)
             return err;
         pa->chunks[i] = mem;
     }
+    int err = pa_free_index_grow(&pa->free_idx, pa_chunk_index(base), pa_chunk_index(limit),
+                                 &pa->stat);
+    if (err)
+        return err;
     return pa_scav_index_grow(&pa->scav, pa_chunk_index(base), pa_chunk_index(limit), &pa->stat);
 }
 
@@ -437,6 +441,8 @@ PA_API pagealloc *pagealloc_new(const pagealloc_options *opts)
         pa->sum[l] = mem;
     }
     err = pa_scav_index_init(&pa->scav);
+    if (!err)
+        err = pa_free_index_init(&pa->free_idx);
     if (err)
         goto fail;
     return pa;
@@ -460,6 +466,7 @@ PA_API void pagealloc_delete(pagealloc *pa)
         if (pa->chunks[i])
             sysmem_free(pa->chunks[i], (size_t)PA_L2_CHUNKS * sizeof(pa_chunk), &pa->stat);
     pa_scav_index_destroy(&pa->scav, &pa->stat);
+    pa_free_index_destroy(&pa->free_idx, &pa->stat);
     pa_ranges_destroy(&pa->in_use, &pa->stat);
     sysmem_stat last = pa->stat;      /* the counter lives in what is freed */
     sysmem_free(pa, pa->self_bytes, &last);
