@@ -73,4 +73,22 @@ static inline uint32_t pa_free_index_next(const pa_free_index *x, uint32_t c, ui
     return r < end ? r : end;
 }
 
+/* The lowest chunk b in [lo, c] such that every chunk of [b, c) is free.
+ * The words of [lo, c) must be committed. */
+static inline uint32_t pa_free_index_run_below(const pa_free_index *x, uint32_t lo, uint32_t c)
+{
+    if (c <= lo)
+        return c;
+    uint32_t wi = (c - 1) >> 6, first = lo >> 6;
+    /* Clear bits (not free) at or below c-1, in word wi. */
+    uint64_t v = ~x->words[wi] & (~(uint64_t)0 >> (63 - ((c - 1) & 63)));
+    while (!v) {
+        if (wi-- == first)
+            return lo;
+        v = ~x->words[wi];
+    }
+    uint32_t r = (wi << 6) + 63 - (uint32_t)__builtin_clzll(v) + 1;
+    return r > lo ? r : lo;
+}
+
 #endif /* PAGEALLOC_FREEIDX_H */

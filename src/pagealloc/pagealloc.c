@@ -115,14 +115,15 @@ void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
                                         last);
     pa_update_run(pa, base, npages, 0, below, above);
 
-    if (below == first || last + above == PA_CHUNK_PAGES) {
-        pa_hints_lower_all(pa, pa->search);      /* extent unknown */
-    } else {
-        uintptr_t len = npages + below + above;
-        unsigned k = len >= ((uintptr_t)1 << PA_HINT_MAX) ? PA_HINT_MAX
-                     : 63 - (unsigned)__builtin_clzll(len);
-        pa_hints_lower(pa, k, base - (uintptr_t)below * PA_PAGE_SIZE);
-    }
+    /* Lower the hints of the classes the joined run reaches to its start;
+     * when it reaches a chunk edge, its extent comes from the free-chunk
+     * index and the neighbouring leaves. */
+    uintptr_t run = base - (uintptr_t)below * PA_PAGE_SIZE, len = npages + below + above;
+    if (below == first || last + above == PA_CHUNK_PAGES)
+        pa_free_run_extent(pa, base, npages, below, above, &run, &len);
+    unsigned k = len >= ((uintptr_t)1 << PA_HINT_MAX) ? PA_HINT_MAX
+                 : 63 - (unsigned)__builtin_clzll(len);
+    pa_hints_lower(pa, k, run);
 }
 
 /* The smallest size class k (>= 1) with 2^k >= npages. */

@@ -275,6 +275,29 @@ static uintptr_t find_large(pagealloc *pa, uintptr_t from, uintptr_t n, uintptr_
     return 0;
 }
 
+void pa_free_run_extent(pagealloc *pa, uintptr_t base, size_t npages, unsigned below,
+                        unsigned above, uintptr_t *start, uintptr_t *len)
+{
+    const pa_free_index *x = &pa->free_idx;
+    uintptr_t limit = base + npages * PA_PAGE_SIZE;
+    uintptr_t s = base - (uintptr_t)below * PA_PAGE_SIZE;
+    if (below == pa_chunk_page(base)) {          /* reaches its chunk's base */
+        uint32_t b = pa_free_index_run_below(x, pa->start, pa_chunk_index(base));
+        s = pa_chunk_base(b);
+        if (b > pa->start)
+            s -= (uintptr_t)pa_sum_end(leaf_near(pa, b - 1, (b & 7) != 0)) << PA_PAGE_SHIFT;
+    }
+    uintptr_t e = limit + (uintptr_t)above * PA_PAGE_SIZE;
+    if ((e & (PA_CHUNK_SIZE - 1)) == 0) {        /* reaches its chunk's end */
+        uint32_t c = pa_free_index_next(x, pa_chunk_index(e), pa->end, 0);
+        e = pa_chunk_base(c);
+        if (c < pa->end)
+            e += (uintptr_t)pa_sum_start(leaf_near(pa, c, (c & 7) != 0)) << PA_PAGE_SHIFT;
+    }
+    *start = s;
+    *len = (e - s) >> PA_PAGE_SHIFT;
+}
+
 /* ---- The tree search ----------------------------------------------------- */
 
 uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_search)
