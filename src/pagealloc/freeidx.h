@@ -49,6 +49,19 @@ static inline void pa_free_index_set(pa_free_index *x, uint32_t ci, int is_free)
     *w = (*w & ~bit) | (is_free ? bit : 0);
 }
 
+/* Set the bits of chunks [lo, hi) to is_free (their words committed). */
+static inline void pa_free_index_set_range(pa_free_index *x, uint32_t lo, uint32_t hi, int is_free)
+{
+    for (uint32_t wi = lo >> 6; wi <= (hi - 1) >> 6; wi++) {
+        uint64_t m = ~(uint64_t)0;
+        if (wi == lo >> 6)
+            m &= ~(uint64_t)0 << (lo & 63);
+        if (wi == (hi - 1) >> 6)
+            m &= ~(uint64_t)0 >> (63 - ((hi - 1) & 63));
+        x->words[wi] = is_free ? x->words[wi] | m : x->words[wi] & ~m;
+    }
+}
+
 static inline int pa_free_index_get(const pa_free_index *x, uint32_t ci)
 {
     return (int)(x->words[ci >> 6] >> (ci & 63) & 1);

@@ -66,10 +66,7 @@ size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *sc
     FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
         pa_chunk *c = pa_chunk_of(pa, ci);
         if (n == PA_CHUNK_PAGES) {
-            uint64_t any = 0;
-            for (unsigned w = 0; w < PA_CHUNK_WORDS; w++)
-                any |= c->scav[w];
-            if (any) {
+            if (pa_bits_any_set(c->scav)) {
                 scav += pa_bits_popcnt_range(c->scav, 0, PA_CHUNK_PAGES);
                 if (scav_bits)
                     copy_bits(scav_bits, off, c->scav, 0, PA_CHUNK_PAGES);
@@ -204,7 +201,8 @@ const char *pa_free_violation(pagealloc *pa, uintptr_t base, size_t npages)
     int allocated = 1;
     FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
         const pa_chunk *c = allocated ? pa_try_chunk_of(pa, ci) : NULL;
-        if (!c || !pa_bits_all_in_range(c->alloc, page, n))
+        if (!c || !(n == PA_CHUNK_PAGES ? pa_bits_all_set(c->alloc)
+                                        : pa_bits_all_in_range(c->alloc, page, n)))
             allocated = 0;
     });
     if (allocated)

@@ -122,23 +122,43 @@ void pa_update(pagealloc *pa, uintptr_t base, size_t npages, int contig, int all
     }
 }
 
+/* The leaf of chunk c after [page, end) of it was wholly allocated or freed. */
+static inline pa_sum run_leaf(const pagealloc *pa, uint32_t c, unsigned page, unsigned end,
+                              int alloc, unsigned below, unsigned above)
+{
+    if (end - page == PA_CHUNK_PAGES)
+        return alloc ? 0 : PA_SUM_FREE_CHUNK;
+    pa_sum old = pa->sum[PA_LEVELS - 1][c];
+    return alloc ? pa_sum_after_alloc(pa_chunk_of(pa, c)->alloc, old, page, end - page)
+                 : pa_sum_after_free(old, page, end - page, below, above);
+}
+
 void pa_update_run(pagealloc *pa, uintptr_t base, size_t npages, int alloc,
                    unsigned below, unsigned above)
 {
-    const pa_sum *leaf = pa->sum[PA_LEVELS - 1];
+    pa_sum *leaf = pa->sum[PA_LEVELS - 1];
     uint32_t sc = pa_chunk_index(base);
     uint32_t ec = pa_chunk_index(base + npages * PA_PAGE_SIZE - 1);
-    for (uint32_t c = sc; c <= ec; c++) {
-        unsigned page = c == sc ? pa_chunk_page(base) : 0;
-        unsigned end = c == ec ? pa_chunk_page(base + (npages - 1) * PA_PAGE_SIZE) + 1
-                               : PA_CHUNK_PAGES;
-        pa_sum s = alloc ? 0 : PA_SUM_FREE_CHUNK;   /* a wholly covered chunk */
-        if (end - page < PA_CHUNK_PAGES)
-            s = alloc ? pa_sum_after_alloc(pa_chunk_of(pa, c)->alloc, leaf[c], page, end - page)
-                      : pa_sum_after_free(leaf[c], page, end - page, c == sc ? below : 0,
-                                          c == ec ? above : 0);
-        set_leaf(pa, c, s);
+    unsigned first = pa_chunk_page(base);
+    unsigned last = pa_chunk_page(base + (npages - 1) * PA_PAGE_SIZE) + 1;
+    if (sc == ec) {
+        set_leaf(pa, sc, run_leaf(pa, sc, first, last, alloc, below, above));
+        return;
     }
+    set_leaf(pa, sc, run_leaf(pa, sc, first, PA_CHUNK_PAGES, alloc, below, 0));
+    /* Interior chunks were wholly free (alloc) or wholly allocated (free),
+     * and all change: one index update for all of them, and ancestors
+     * marked once per block of 8 (a leaf has no dirty bit of its own). */
+    if (sc + 1 < ec) {
+        pa_sum s = alloc ? 0 : PA_SUM_FREE_CHUNK;
+        for (uint32_t c = sc + 1; c < ec; c++) {
+            leaf[c] = s;
+            if (c == sc + 1 || (c & 7) == 0)
+                mark_ancestors(pa, c);
+        }
+        pa_free_index_set_range(&pa->free_idx, sc + 1, ec, !alloc);
+    }
+    set_leaf(pa, ec, run_leaf(pa, ec, 0, last, alloc, 0, above));
 }
 
 /* ---- Search ------------------------------------------------------------ */
@@ -238,7 +258,7 @@ static uintptr_t first_free_page(const pagealloc *pa, uint32_t ci, unsigned from
 static inline pa_sum leaf_near(const pagealloc *pa, uint32_t c, int same_block)
 {
     if (!same_block) {
-        uintptr_t p = (uintptr_t)c * sizeof(pa_sum) / pa->os_page;
+        uintptr_t p = (uintptr_t)c * sizeof(pa_sum) >> __builtin_ctzl(pa->os_page);
         if (!(pa->committed[PA_LEVELS - 1][p / 64] >> (p % 64) & 1))
             return 0;
     }
