@@ -1,9 +1,10 @@
 /*
  * freeidx.h - the index of wholly free chunks (docs/pagealloc.md,
  * "Free-chunk index"): one bit per chunk, set exactly when the chunk's
- * leaf summary is PA_SUM_FREE_CHUNK (all 512 pages free). Not in Go: it
- * only makes the first-fit search of runs of 1023 pages or more cheaper
- * (tree.c, pa_find_large), never changes an answer.
+ * leaf summary is PA_SUM_FREE_CHUNK (all 512 pages free). Not in Go, and
+ * it changes no answer: it makes the first-fit search of runs of 1023
+ * pages or more cheaper (tree.c's find_large) and gives a freed run its
+ * exact extent (pa_free_run_extent).
  *
  * Representation. 64-bit words over all 2^26 chunks (8 MiB of address
  * space, reserved once); bit ci % 64 of word ci / 64 is chunk ci. Only the

@@ -43,8 +43,9 @@
  * holes, is skipped. An allocation of n pages at r raises hint[k] to r for
  * every 2^k >= n (first fit: no run of n starts below r); a failure sets
  * them to PA_SEARCH_NONE; a free lowers the hints whose size the joined
- * run reaches to the run's start (to search when the run's extent is not
- * known exactly: search is below every free page). The hints are kept
+ * run reaches to the run's start (past a chunk edge, the extent of a run
+ * freed by 512 pages or more comes from the free-chunk index below; after
+ * a smaller free, every hint drops to search). The hints are kept
  * non-decreasing in k (a longer run is also a run of the shorter class),
  * so raising and lowering stop at the first hint already past the value.
  *

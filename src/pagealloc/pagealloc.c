@@ -112,12 +112,19 @@ void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
                                         last);
     pa_update_run(pa, base, npages, 0, below, above);
 
-    /* Lower the hints of the classes the joined run reaches to its start;
-     * when it reaches a chunk edge, its extent comes from the free-chunk
-     * index and the neighbouring leaves. */
+    /* Lower the hints of the classes the joined run reaches to its start.
+     * When it reaches a chunk edge, a free of a chunk or more reads its
+     * extent from the free-chunk index and the neighbouring leaves; a
+     * smaller one (where that costs more than it saves) drops every hint
+     * to search, which is below every free page. */
     uintptr_t run = base - (uintptr_t)below * PA_PAGE_SIZE, len = npages + below + above;
-    if (below == first || last + above == PA_CHUNK_PAGES)
+    if (below == first || last + above == PA_CHUNK_PAGES) {
+        if (npages < PA_CHUNK_PAGES) {
+            pa_hints_lower_all(pa, pa->search);
+            return;
+        }
         pa_free_run_extent(pa, base, npages, below, above, &run, &len);
+    }
     unsigned k = len >= ((uintptr_t)1 << PA_HINT_MAX) ? PA_HINT_MAX
                  : 63 - (unsigned)__builtin_clzll(len);
     pa_hints_lower(pa, k, run);

@@ -29,6 +29,11 @@
  * answer is the lowest-addressed fit, as a top-down search would find, but
  * a fit near the hint costs a few leaf reads instead of five levels.
  *
+ * Runs of 1023 pages or more are found instead from the free-chunk index
+ * (freeidx.h) and the leaves next to its runs of ones, without reading the
+ * upper levels (find_large, proof there; docs/pagealloc.md, "Free-chunk
+ * index"). set_leaf keeps the index exact.
+ *
  * Every function here requires that the caller serialises calls.
  */
 #include "pagealloc/tree.h"
@@ -103,9 +108,11 @@ static inline pa_sum entry(pagealloc *pa, int l, uintptr_t i)
 /* Every leaf write goes through here: it keeps the free-chunk index exact. */
 static inline void set_leaf(pagealloc *pa, uint32_t c, pa_sum s)
 {
-    if (s != pa->sum[PA_LEVELS - 1][c]) {
+    pa_sum old = pa->sum[PA_LEVELS - 1][c];
+    if (s != old) {
         pa->sum[PA_LEVELS - 1][c] = s;
-        pa_free_index_set(&pa->free_idx, c, s == PA_SUM_FREE_CHUNK);
+        if (s == PA_SUM_FREE_CHUNK || old == PA_SUM_FREE_CHUNK)
+            pa_free_index_set(&pa->free_idx, c, s == PA_SUM_FREE_CHUNK);
         mark_ancestors(pa, c);
     }
 }
