@@ -62,27 +62,20 @@ void pa_bits_clear_range(uint64_t *b, unsigned i, unsigned n)
         b[w] &= ~word_mask(0, n);
 }
 
-void pa_bits_set_all(uint64_t *b)
-{
-    for (unsigned w = 0; w < PA_CHUNK_WORDS; w++)
-        b[w] = ~(uint64_t)0;
-}
-
-void pa_bits_clear_all(uint64_t *b)
-{
-    for (unsigned w = 0; w < PA_CHUNK_WORDS; w++)
-        b[w] = 0;
-}
 
 int pa_bits_any_in_range(const uint64_t *b, unsigned i, unsigned n)
 {
-    for (unsigned w = i / 64, lo = i % 64; n > 0; w++, lo = 0) {
-        unsigned k = 64 - lo < n ? 64 - lo : n;
-        if (b[w] & word_mask(lo, k))
-            return 1;
-        n -= k;
-    }
-    return 0;
+    unsigned w = i / 64, lo = i % 64;
+    if (lo + n <= 64)
+        return (b[w] & word_mask(lo, n)) != 0;
+    /* OR the words together, the bits outside the range masked off. */
+    uint64_t acc = b[w++] >> lo;
+    n -= 64 - lo;
+    for (; n >= 64; n -= 64)
+        acc |= b[w++];
+    if (n)
+        acc |= b[w] & word_mask(0, n);
+    return acc != 0;
 }
 
 int pa_bits_all_in_range(const uint64_t *b, unsigned i, unsigned n)

@@ -63,8 +63,31 @@ unsigned pa_find_bit_range64(uint64_t c, unsigned n);
 /* Set / clear bits [i, i+n) of a chunk bitmap (n >= 1, i+n <= 512). */
 void     pa_bits_set_range(uint64_t *b, unsigned i, unsigned n);
 void     pa_bits_clear_range(uint64_t *b, unsigned i, unsigned n);
-void     pa_bits_set_all(uint64_t *b);
-void     pa_bits_clear_all(uint64_t *b);
+/* Whole-chunk forms: set, clear, whether every bit / any bit is 1. */
+static inline void pa_bits_set_all(uint64_t *b)
+{
+    for (unsigned w = 0; w < PA_CHUNK_WORDS; w++)
+        b[w] = ~(uint64_t)0;
+}
+static inline void pa_bits_clear_all(uint64_t *b)
+{
+    for (unsigned w = 0; w < PA_CHUNK_WORDS; w++)
+        b[w] = 0;
+}
+static inline int pa_bits_all_set(const uint64_t *b)
+{
+    uint64_t acc = ~(uint64_t)0;
+    for (unsigned w = 0; w < PA_CHUNK_WORDS; w++)
+        acc &= b[w];
+    return acc == ~(uint64_t)0;
+}
+static inline int pa_bits_any_set(const uint64_t *b)
+{
+    uint64_t acc = 0;
+    for (unsigned w = 0; w < PA_CHUNK_WORDS; w++)
+        acc |= b[w];
+    return acc != 0;
+}
 /* Whether any / every bit of [i, i+n) is 1 (n >= 1). */
 int      pa_bits_any_in_range(const uint64_t *b, unsigned i, unsigned n);
 int      pa_bits_all_in_range(const uint64_t *b, unsigned i, unsigned n);

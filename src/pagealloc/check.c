@@ -8,6 +8,9 @@
  *   3. every leaf summary equals the summary of its chunk's bitmap; above
  *      the leaves, every clean entry has clean children and equals their
  *      merge, and every dirty entry has a dirty parent (tree.c's rules);
+ *   3b. the free-chunk index is exact: a grown chunk's bit is set iff its
+ *      leaf is PA_SUM_FREE_CHUNK, and no other committed bit is set
+ *      (freeidx.h);
  *   4. the search hint is at or below every free page, and lies in a
  *      grown range or is PA_SEARCH_NONE;
  *   5. no maximal run of at least 2^k free pages starts below hint[k], and
@@ -73,6 +76,10 @@ PA_API int pagealloc_check(const pagealloc *pa, char *msg, size_t size)
                     pa_chunk_base(pa->start), "start/end differ from the in-use ranges");
 
     uintptr_t first_free = PA_SEARCH_NONE;
+    uint64_t free_chunks = 0, free_bits = 0;
+    const pa_free_index *fx = &pa->free_idx;
+    for (uint32_t w = fx->lo_word; w < fx->hi_word; w++)
+        free_bits += (uint64_t)pa_popcount64(fx->words[w]);
     for (size_t i = 0; i < r->n; i++) {
         for (uint32_t ci = pa_chunk_index(r->r[i].base); ci < pa_chunk_index(r->r[i].limit); ci++) {
             const pa_chunk *c = pa_try_chunk_of(pa, ci);
@@ -90,6 +97,12 @@ PA_API int pagealloc_check(const pagealloc *pa, char *msg, size_t size)
             if (pa_leaf_sum(pa, ci) != pa_bits_summarize(c->alloc))
                 return fail(msg, size, "pagealloc_check: chunk %#lx: %s", pa_chunk_base(ci),
                             "leaf summary differs from the bitmap");
+            int is_free = pa_leaf_sum(pa, ci) == PA_SUM_FREE_CHUNK;
+            free_chunks += (uint64_t)is_free;
+            if (ci / 64 < fx->lo_word || ci / 64 >= fx->hi_word ||
+                pa_free_index_get(fx, ci) != is_free)
+                return fail(msg, size, "pagealloc_check: chunk %#lx: %s", pa_chunk_base(ci),
+                            "free-chunk index bit differs from the leaf summary");
         }
         for (int l = PA_LEVELS - 2; l >= 0; l--) {
             unsigned shift = pa_level_shift(l);
@@ -111,6 +124,9 @@ PA_API int pagealloc_check(const pagealloc *pa, char *msg, size_t size)
             }
         }
     }
+    if (free_bits != free_chunks)
+        return fail(msg, size, "pagealloc_check: free-chunk index at %#lx: %s",
+                    pa_chunk_base(fx->lo_word * 64), "a bit is set for a chunk that is not grown");
     /* Walk the maximal free runs in address order (runs end at gaps). */
     for (size_t i = 0; i < r->n; i++) {
         uintptr_t run_start = 0, run_len = 0;

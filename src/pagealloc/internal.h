@@ -43,10 +43,15 @@
  * holes, is skipped. An allocation of n pages at r raises hint[k] to r for
  * every 2^k >= n (first fit: no run of n starts below r); a failure sets
  * them to PA_SEARCH_NONE; a free lowers the hints whose size the joined
- * run reaches to the run's start (to search when the run's extent is not
- * known exactly: search is below every free page). The hints are kept
+ * run reaches to the run's start (past a chunk edge, the extent of a run
+ * freed by 512 pages or more comes from the free-chunk index below; after
+ * a smaller free, every hint drops to search). The hints are kept
  * non-decreasing in k (a longer run is also a run of the shorter class),
  * so raising and lowering stop at the first hint already past the value.
+ *
+ * The free-chunk index (freeidx.h, not in Go): one bit per chunk, set
+ * exactly when its leaf is PA_SUM_FREE_CHUNK; it serves the search for
+ * runs of 1023 pages or more (tree.c) without the upper levels.
  *
  * Threads: none of this is synchronised; the caller serialises calls.
  */
@@ -64,6 +69,7 @@
 #include "pagealloc/meta.h"
 #include "pagealloc/ranges.h"
 #include "pagealloc/scavindex.h"
+#include "pagealloc/freeidx.h"
 
 typedef struct pa_chunk {
     uint64_t alloc[PA_CHUNK_WORDS];   /* 1 = page in use (or owned by a page cache) */
@@ -83,6 +89,7 @@ struct pagealloc {
     uint32_t  start, end;             /* grown chunks lie in [start, end); 0,0: none */
     pa_ranges in_use;                 /* grown address ranges, sorted, coalesced */
     pa_scav_index scav;               /* chunks that may have resident free pages */
+    pa_free_index free_idx;           /* wholly free chunks (freeidx.h) */
     int       unbacked;               /* never touch or release managed memory */
     size_t    os_page;                /* the OS page size (metadata granularity) */
     unsigned  min_scav_pages;         /* pages per physical page, at least 1 */

@@ -66,10 +66,7 @@ size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *sc
     FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
         pa_chunk *c = pa_chunk_of(pa, ci);
         if (n == PA_CHUNK_PAGES) {
-            uint64_t any = 0;
-            for (unsigned w = 0; w < PA_CHUNK_WORDS; w++)
-                any |= c->scav[w];
-            if (any) {
+            if (pa_bits_any_set(c->scav)) {
                 scav += pa_bits_popcnt_range(c->scav, 0, PA_CHUNK_PAGES);
                 if (scav_bits)
                     copy_bits(scav_bits, off, c->scav, 0, PA_CHUNK_PAGES);
@@ -115,14 +112,22 @@ void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
                                         last);
     pa_update_run(pa, base, npages, 0, below, above);
 
+    /* Lower the hints of the classes the joined run reaches to its start.
+     * When it reaches a chunk edge, a free of a chunk or more reads its
+     * extent from the free-chunk index and the neighbouring leaves; a
+     * smaller one (where that costs more than it saves) drops every hint
+     * to search, which is below every free page. */
+    uintptr_t run = base - (uintptr_t)below * PA_PAGE_SIZE, len = npages + below + above;
     if (below == first || last + above == PA_CHUNK_PAGES) {
-        pa_hints_lower_all(pa, pa->search);      /* extent unknown */
-    } else {
-        uintptr_t len = npages + below + above;
-        unsigned k = len >= ((uintptr_t)1 << PA_HINT_MAX) ? PA_HINT_MAX
-                     : 63 - (unsigned)__builtin_clzll(len);
-        pa_hints_lower(pa, k, base - (uintptr_t)below * PA_PAGE_SIZE);
+        if (npages < PA_CHUNK_PAGES) {
+            pa_hints_lower_all(pa, pa->search);
+            return;
+        }
+        pa_free_run_extent(pa, base, npages, below, above, &run, &len);
     }
+    unsigned k = len >= ((uintptr_t)1 << PA_HINT_MAX) ? PA_HINT_MAX
+                 : 63 - (unsigned)__builtin_clzll(len);
+    pa_hints_lower(pa, k, run);
 }
 
 /* The smallest size class k (>= 1) with 2^k >= npages. */
@@ -203,7 +208,8 @@ const char *pa_free_violation(pagealloc *pa, uintptr_t base, size_t npages)
     int allocated = 1;
     FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
         const pa_chunk *c = allocated ? pa_try_chunk_of(pa, ci) : NULL;
-        if (!c || !pa_bits_all_in_range(c->alloc, page, n))
+        if (!c || !(n == PA_CHUNK_PAGES ? pa_bits_all_set(c->alloc)
+                                        : pa_bits_all_in_range(c->alloc, page, n)))
             allocated = 0;
     });
     if (allocated)
@@ -288,7 +294,7 @@ static int commit_summaries(pagealloc *pa, int l, uintptr_t lo, uintptr_t hi)
 /*
  * Make the metadata for chunks [base, limit) addressable: summaries (whole
  * blocks of 8 entries at every level, all of level 0), chunk bitmaps and
- * the scavenge index. On error what was committed stays committed (and
+ * the free-chunk and scavenge indexes. On error what was committed stays committed (and
  * counted): it is zero, as unused metadata is, and the heap is unchanged.
  */
 int pa_grow_chunks(pagealloc *pa, uintptr_t base, uintptr_t limit)
@@ -318,6 +324,10 @@ int pa_grow_chunks(pagealloc *pa, uintptr_t base, uintptr_t limit)
             return err;
         pa->chunks[i] = mem;
     }
+    int err = pa_free_index_grow(&pa->free_idx, pa_chunk_index(base), pa_chunk_index(limit),
+                                 &pa->stat);
+    if (err)
+        return err;
     return pa_scav_index_grow(&pa->scav, pa_chunk_index(base), pa_chunk_index(limit), &pa->stat);
 }
 
@@ -437,6 +447,8 @@ PA_API pagealloc *pagealloc_new(const pagealloc_options *opts)
         pa->sum[l] = mem;
     }
     err = pa_scav_index_init(&pa->scav);
+    if (!err)
+        err = pa_free_index_init(&pa->free_idx);
     if (err)
         goto fail;
     return pa;
@@ -460,6 +472,7 @@ PA_API void pagealloc_delete(pagealloc *pa)
         if (pa->chunks[i])
             sysmem_free(pa->chunks[i], (size_t)PA_L2_CHUNKS * sizeof(pa_chunk), &pa->stat);
     pa_scav_index_destroy(&pa->scav, &pa->stat);
+    pa_free_index_destroy(&pa->free_idx, &pa->stat);
     pa_ranges_destroy(&pa->in_use, &pa->stat);
     sysmem_stat last = pa->stat;      /* the counter lives in what is freed */
     sysmem_free(pa, pa->self_bytes, &last);

@@ -29,6 +29,11 @@
  * answer is the lowest-addressed fit, as a top-down search would find, but
  * a fit near the hint costs a few leaf reads instead of five levels.
  *
+ * Runs of 1023 pages or more are found instead from the free-chunk index
+ * (freeidx.h) and the leaves next to its runs of ones, without reading the
+ * upper levels (find_large, proof there; docs/pagealloc.md, "Free-chunk
+ * index"). set_leaf keeps the index exact.
+ *
  * Every function here requires that the caller serialises calls.
  */
 #include "pagealloc/tree.h"
@@ -100,10 +105,14 @@ static inline pa_sum entry(pagealloc *pa, int l, uintptr_t i)
     return pa->sum[l][i];
 }
 
+/* Every leaf write goes through here: it keeps the free-chunk index exact. */
 static inline void set_leaf(pagealloc *pa, uint32_t c, pa_sum s)
 {
-    if (s != pa->sum[PA_LEVELS - 1][c]) {
+    pa_sum old = pa->sum[PA_LEVELS - 1][c];
+    if (s != old) {
         pa->sum[PA_LEVELS - 1][c] = s;
+        if (s == PA_SUM_FREE_CHUNK || old == PA_SUM_FREE_CHUNK)
+            pa_free_index_set(&pa->free_idx, c, s == PA_SUM_FREE_CHUNK);
         mark_ancestors(pa, c);
     }
 }
@@ -120,23 +129,43 @@ void pa_update(pagealloc *pa, uintptr_t base, size_t npages, int contig, int all
     }
 }
 
+/* The leaf of chunk c after [page, end) of it was wholly allocated or freed. */
+static inline pa_sum run_leaf(const pagealloc *pa, uint32_t c, unsigned page, unsigned end,
+                              int alloc, unsigned below, unsigned above)
+{
+    if (end - page == PA_CHUNK_PAGES)
+        return alloc ? 0 : PA_SUM_FREE_CHUNK;
+    pa_sum old = pa->sum[PA_LEVELS - 1][c];
+    return alloc ? pa_sum_after_alloc(pa_chunk_of(pa, c)->alloc, old, page, end - page)
+                 : pa_sum_after_free(old, page, end - page, below, above);
+}
+
 void pa_update_run(pagealloc *pa, uintptr_t base, size_t npages, int alloc,
                    unsigned below, unsigned above)
 {
-    const pa_sum *leaf = pa->sum[PA_LEVELS - 1];
+    pa_sum *leaf = pa->sum[PA_LEVELS - 1];
     uint32_t sc = pa_chunk_index(base);
     uint32_t ec = pa_chunk_index(base + npages * PA_PAGE_SIZE - 1);
-    for (uint32_t c = sc; c <= ec; c++) {
-        unsigned page = c == sc ? pa_chunk_page(base) : 0;
-        unsigned end = c == ec ? pa_chunk_page(base + (npages - 1) * PA_PAGE_SIZE) + 1
-                               : PA_CHUNK_PAGES;
-        pa_sum s = alloc ? 0 : PA_SUM_FREE_CHUNK;   /* a wholly covered chunk */
-        if (end - page < PA_CHUNK_PAGES)
-            s = alloc ? pa_sum_after_alloc(pa_chunk_of(pa, c)->alloc, leaf[c], page, end - page)
-                      : pa_sum_after_free(leaf[c], page, end - page, c == sc ? below : 0,
-                                          c == ec ? above : 0);
-        set_leaf(pa, c, s);
+    unsigned first = pa_chunk_page(base);
+    unsigned last = pa_chunk_page(base + (npages - 1) * PA_PAGE_SIZE) + 1;
+    if (sc == ec) {
+        set_leaf(pa, sc, run_leaf(pa, sc, first, last, alloc, below, above));
+        return;
     }
+    set_leaf(pa, sc, run_leaf(pa, sc, first, PA_CHUNK_PAGES, alloc, below, 0));
+    /* Interior chunks were wholly free (alloc) or wholly allocated (free),
+     * and all change: one index update for all of them, and ancestors
+     * marked once per block of 8 (a leaf has no dirty bit of its own). */
+    if (sc + 1 < ec) {
+        pa_sum s = alloc ? 0 : PA_SUM_FREE_CHUNK;
+        for (uint32_t c = sc + 1; c < ec; c++) {
+            leaf[c] = s;
+            if (c == sc + 1 || (c & 7) == 0)
+                mark_ancestors(pa, c);
+        }
+        pa_free_index_set_range(&pa->free_idx, sc + 1, ec, !alloc);
+    }
+    set_leaf(pa, ec, run_leaf(pa, ec, 0, last, alloc, 0, above));
 }
 
 /* ---- Search ------------------------------------------------------------ */
@@ -197,8 +226,111 @@ static uintptr_t first_free_page(const pagealloc *pa, uint32_t ci, unsigned from
     return pa_chunk_base(ci) + (uintptr_t)ns * PA_PAGE_SIZE;
 }
 
+/* ---- Long runs: the free-chunk index ------------------------------------ */
+
+/*
+ * Runs of at least PA_LARGE_PAGES = 1023 pages (docs/pagealloc.md,
+ * "Free-chunk index"). Why the index finds exactly the first fit at or
+ * after from, which is what the tree search below returns:
+ *
+ *  1. Any n >= 1023 consecutive pages [x, x+n) contain a whole chunk: the
+ *     first chunk boundary b >= x is at most x+511, and b+512 <= x+1023.
+ *     So every fit lies in a maximal free run R holding a wholly free
+ *     chunk, and if the fit starts at or after from, R's wholly free chunks
+ *     inside [from, ...) are not empty, so R has one with index >= cf
+ *     (from's chunk).
+ *  2. The wholly free chunks of one maximal run R are consecutive, and
+ *     their bits (exact, freeidx.h) form one maximal run of ones [c0, c1).
+ *     R starts end(c0-1) pages below chunk c0 and ends start(c1) pages
+ *     into chunk c1 (leaf fields; c0-1 and c1 are not wholly free, so
+ *     these are their free tail and head, 0 for an ungrown chunk). Runs
+ *     of ones in increasing chunk order are maximal runs R in address
+ *     order.
+ *  3. The part of R at or after from is [max(R.start, from), R.end). The
+ *     first fit at or after from is the start of that part for the first R
+ *     (in address order) whose part holds n pages: in a run that holds n
+ *     pages from its start, the start is the lowest fit it offers, and a
+ *     run whose part is shorter holds none. If c0 = cf the run starts at
+ *     or below chunk cf's base, so its part starts at from; scanning the
+ *     ones from cf therefore visits, in order, every R that can hold a fit.
+ *
+ * Every read is of committed metadata: the index words cover every chunk
+ * below pa->end; a leaf next to a grown chunk is committed when it is in
+ * the same block of 8 (committed whole), and is otherwise looked up in
+ * committed[] (an ungrown chunk's committed leaf is 0).
+ */
+#define PA_LARGE_PAGES (2 * PA_CHUNK_PAGES - 1)
+
+/* Leaf c, where c is next to a grown chunk (same_block: in its block of 8). */
+static inline pa_sum leaf_near(const pagealloc *pa, uint32_t c, int same_block)
+{
+    if (!same_block) {
+        uintptr_t p = (uintptr_t)c * sizeof(pa_sum) >> __builtin_ctzl(pa->os_page);
+        if (!(pa->committed[PA_LEVELS - 1][p / 64] >> (p % 64) & 1))
+            return 0;
+    }
+    return pa->sum[PA_LEVELS - 1][c];
+}
+
+static uintptr_t find_large(pagealloc *pa, uintptr_t from, uintptr_t n, uintptr_t *new_search)
+{
+    const pa_free_index *x = &pa->free_idx;
+    uint32_t cf = pa_chunk_index(from), end = pa->end;
+    for (uint32_t c = cf;;) {
+        uint32_t c0 = pa_free_index_next(x, c, end, 1);
+        if (c0 >= end)
+            break;
+        uint32_t c1 = pa_free_index_next(x, c0 + 1, end, 0);
+        uintptr_t s = pa_chunk_base(c0);
+        if (c0 > cf)
+            s -= (uintptr_t)pa_sum_end(leaf_near(pa, c0 - 1, (c0 & 7) != 0)) << PA_PAGE_SHIFT;
+        if (s < from)
+            s = from;
+        uintptr_t e = pa_chunk_base(c1);
+        if (c1 < end)
+            e += (uintptr_t)pa_sum_start(leaf_near(pa, c1, (c1 & 7) != 0)) << PA_PAGE_SHIFT;
+        if ((e - s) >> PA_PAGE_SHIFT >= n) {
+            /* If the run starts at the search hint, every page below its
+             * end will be allocated: a valid, higher hint. */
+            *new_search = from != pa->search || s != from ? pa->search :
+                          pa_ranges_addr_ge(&pa->in_use, s + n * PA_PAGE_SIZE, PA_SEARCH_NONE);
+            return s;
+        }
+        c = c1 + 1;
+    }
+    *new_search = PA_SEARCH_NONE;
+    return 0;
+}
+
+void pa_free_run_extent(pagealloc *pa, uintptr_t base, size_t npages, unsigned below,
+                        unsigned above, uintptr_t *start, uintptr_t *len)
+{
+    const pa_free_index *x = &pa->free_idx;
+    uintptr_t limit = base + npages * PA_PAGE_SIZE;
+    uintptr_t s = base - (uintptr_t)below * PA_PAGE_SIZE;
+    if (below == pa_chunk_page(base)) {          /* reaches its chunk's base */
+        uint32_t b = pa_free_index_run_below(x, pa->start, pa_chunk_index(base));
+        s = pa_chunk_base(b);
+        if (b > pa->start)
+            s -= (uintptr_t)pa_sum_end(leaf_near(pa, b - 1, (b & 7) != 0)) << PA_PAGE_SHIFT;
+    }
+    uintptr_t e = limit + (uintptr_t)above * PA_PAGE_SIZE;
+    if ((e & (PA_CHUNK_SIZE - 1)) == 0) {        /* reaches its chunk's end */
+        uint32_t c = pa_free_index_next(x, pa_chunk_index(e), pa->end, 0);
+        e = pa_chunk_base(c);
+        if (c < pa->end)
+            e += (uintptr_t)pa_sum_start(leaf_near(pa, c, (c & 7) != 0)) << PA_PAGE_SHIFT;
+    }
+    *start = s;
+    *len = (e - s) >> PA_PAGE_SHIFT;
+}
+
+/* ---- The tree search ----------------------------------------------------- */
+
 uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_search)
 {
+    if (npages >= PA_LARGE_PAGES)
+        return find_large(pa, from, npages, new_search);
     const int leaf = PA_LEVELS - 1;
     uintptr_t n = npages;
     uint32_t sc = pa_chunk_index(from);

@@ -23,6 +23,13 @@ void      pa_update(pagealloc *pa, uintptr_t base, size_t npages, int contig, in
  * chunk) and just above it (in its last). */
 void      pa_update_run(pagealloc *pa, uintptr_t base, size_t npages, int alloc,
                         unsigned below, unsigned above);
+/* The maximal free run holding [base, base+npages) just after it was freed
+ * (and pa_update_run), exactly, from the free-chunk index and the leaves:
+ * its first page's address and its length in pages. below and above are
+ * the free pages just below and above the range in its first and last
+ * chunk, as for pa_update_run. */
+void      pa_free_run_extent(pagealloc *pa, uintptr_t base, size_t npages, unsigned below,
+                             unsigned above, uintptr_t *start, uintptr_t *len);
 /* First fit of npages pages at or after from (a search or size-class
  * hint, in a grown range); 0 if none. *new_search: if from is the search
  * hint, a new one (no free page below it), else the search hint as is. */
