@@ -28,10 +28,10 @@
  * the allocator is first used by the workload (ours: before pageheap_new,
  * so its metadata counts).
  *
- * W6: W1 or W2 run by T threads at once on one shared heap (ours) or the
- * process allocator (peers), thread k with its own generator seeded
- * wlgen_thread_seed(k) = 42 + k. Untouched pages. Untimed: W1's fill, W2's
- * permutations. Timed: from a barrier that releases all threads to the
+ * W6: W1, W2 or W3 run by T threads at once on one shared heap (ours) or
+ * the process allocator (peers), thread k with its own generator seeded
+ * wlgen_thread_seed(k) = 42 + k. Untouched pages. Untimed: W1's and W3's
+ * fill, W2's permutations. Timed: from a barrier that releases all threads to the
  * last thread's end. Metric: total units (W1 pairs, W2 ops) per second.
  *
  * W6-spin: the same harness with a register-only loop instead of an
@@ -74,6 +74,8 @@
 #define PAGE       ((size_t)8192)
 #define W1_SLOTS   ((unsigned)WLGEN_W1_SLOTS)
 #define W1_STEPS   ((unsigned)WLGEN_W1_STEPS)
+#define W3_SLOTS   ((unsigned)WLGEN_W3_SLOTS)
+#define W3_STEPS   ((unsigned)WLGEN_W3_STEPS)
 #define W2_N       ((unsigned)WLGEN_W2_PAGES)
 #define W2_ROUNDS  ((unsigned)WLGEN_W2_ROUNDS)
 #define MAX_THREADS 64
@@ -301,22 +303,24 @@ static int run_w5(uint64_t steps)
 typedef struct worker {
     pthread_t tid;
     unsigned idx;
-    int wl;                        /* 1: W1, 2: W2 */
-    uint64_t steps;                /* W1 steps */
+    int wl;                        /* 1: W1, 2: W2, 3: W3; 0: spin */
+    uint64_t steps;                /* W1 or W3 steps */
     pthread_barrier_t *start, *done;
     uint64_t t0, t1, seq;
 } worker;
 
-static void w6_w1(worker *w)
+/* W1 (slots = W1_SLOTS, large = 0) or W3 (W3_SLOTS, large = 1): fill the
+ * slots, then churn them. */
+static void w6_churn(worker *w, unsigned slots, int large)
 {
-    void **live = calloc(W1_SLOTS, sizeof *live);
-    size_t *size = calloc(W1_SLOTS, sizeof *size);
+    void **live = calloc(slots, sizeof *live);
+    size_t *size = calloc(slots, sizeof *size);
     if (!live || !size)
         die("out of memory");
     rng_xorshift r = {wlgen_thread_seed(w->idx)};
     uint64_t seq = WLGEN_FNV_OFFSET;
-    for (unsigned i = 0; i < W1_SLOTS; i++) {
-        size_t n = wlgen_churn_size(&r);
+    for (unsigned i = 0; i < slots; i++) {
+        size_t n = wlgen_size(&r, large);
         live[i] = bk_alloc(n);
         size[i] = n;
         seq = wlgen_fold(seq, ((uint64_t)i << 32) | n);
@@ -325,7 +329,7 @@ static void w6_w1(worker *w)
     w->t0 = now_ns();
     for (uint64_t step = 0; step < w->steps; step++) {
         uint64_t drawn;
-        size_t i = wlgen_churn_step(&r, W1_SLOTS, 0, &drawn);
+        size_t i = wlgen_churn_step(&r, slots, large, &drawn);
         size_t n = (size_t)drawn;
         impl_free(live[i], size[i]);
         live[i] = bk_alloc(n);
@@ -335,7 +339,7 @@ static void w6_w1(worker *w)
     w->t1 = now_ns();
     w->seq = seq;
     pthread_barrier_wait(w->done);
-    for (unsigned i = 0; i < W1_SLOTS; i++)
+    for (unsigned i = 0; i < slots; i++)
         impl_free(live[i], size[i]);
     free(live);
     free(size);
@@ -386,7 +390,9 @@ static void *w6_main(void *arg)
 {
     worker *w = arg;
     if (w->wl == 1)
-        w6_w1(w);
+        w6_churn(w, W1_SLOTS, 0);
+    else if (w->wl == 3)
+        w6_churn(w, W3_SLOTS, 1);
     else if (w->wl == 2)
         w6_w2(w);
     else
@@ -438,11 +444,11 @@ static int run_w6(int wl, int threads, uint64_t steps)
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: %s --workload W5|W6-W1|W6-W2|W6-spin [--threads T] [--steps N]%s\n"
+        "usage: %s --workload W5|W6-W1|W6-W2|W6-W3|W6-spin [--threads T] [--steps N]%s\n"
         "  W5: W1's sequence touching every page (ns per pair, RSS in KiB);\n"
-        "  W6-W1, W6-W2: W1 or W2 by T threads on the shared allocator (ops/s);\n"
+        "  W6-W1, W6-W2, W6-W3: W1, W2 or W3 by T threads on the shared allocator (ops/s);\n"
         "  W6-spin: T threads of a register-only loop, the machine's own scaling.\n"
-        "  --steps: W1/W5 steps (1000000) or spin iterations per thread.\n"
+        "  --steps: W1/W5 steps (1000000), W3 steps (100000) or spin iterations per thread.\n"
         "  One measurement per process; bench/run_backed.sh drives all allocators.\n",
         prog, BACKED_IMPL == BK_OURS ? " [--shards N]" : "");
 }
@@ -498,6 +504,8 @@ int main(int argc, char **argv)
         return run_w6(1, (int)threads, (uint64_t)steps);
     if (strcmp(workload, "W6-W2") == 0)
         return run_w6(2, (int)threads, (uint64_t)steps);
+    if (strcmp(workload, "W6-W3") == 0)
+        return run_w6(3, (int)threads, steps_given ? (uint64_t)steps : W3_STEPS);
     if (strcmp(workload, "W6-spin") == 0)
         return run_w6(0, (int)threads, steps_given ? (uint64_t)steps : SPIN_STEPS);
     usage(stderr);

@@ -92,7 +92,7 @@ for ((r = 1; r <= repeat; r++)); do
     done
   fi
   if want W6; then
-    for w in W6-W1 W6-W2; do
+    for w in W6-W1 W6-W2 W6-W3; do
       # The machine's own scaling right now (register-only loop).
       for t in "${tord[@]}"; do run_one cpu "$bindir/pagealloc-bench-backed-mmap" W6-spin "$t" "$w-spin"; done
       for k in "${order[@]}"; do
@@ -226,10 +226,10 @@ def ops(wl, l, t):
 if any(k[0].startswith("W6") for k in cells):
     w6 = {}
     t1, tn = threads[0], threads[-1]
-    for wl in ("W6-W1", "W6-W2"):
+    for wl in ("W6-W1", "W6-W2", "W6-W3"):
         if not any(k[0] == wl for k in cells):
             continue
-        unit = "pairs" if wl == "W6-W1" else "ops"
+        unit = "ops" if wl == "W6-W2" else "pairs"
         p("")
         p(f"{wl[3:]} by T threads at once (W6), total throughput in millions of {unit} per second; ours / it: throughput ratio (higher is better for ours)")
         p("")
@@ -253,7 +253,18 @@ if any(k[0].startswith("W6") for k in cells):
             d[l] = {"ops_per_s": {str(t): ops(wk, l, t) for t in threads}, "scaling": sc,
                     "ratio_ours": {str(t): ratio(med(wl, "ours", t, "ops"), med(wk, l, t, "ops")) for t in threads} if l != "cpu" else None}
         w6[wl[3:]] = d
-        if tn > t1:
+        # The page-path targets of the single-thread runs: ours' time per
+        # pair against the best malloc peer's (mmap is not a malloc).
+        limit = {"W6-W1": 1.0, "W6-W3": 0.5}.get(wl)
+        if limit is not None:
+            best = max((l for l in present if l in ("glibc", "jemalloc", "mimalloc", "tcmalloc")
+                        and med(wl, l, t1, "ops")), key=lambda l: med(wl, l, t1, "ops"), default=None)
+            if best:
+                target(f"heap {wl[3:]} T={t1}: ours time / best malloc peer <= {limit}",
+                       ratio(med(wl, best, t1, "ops"), med(wl, "ours", t1, "ops")), limit, "le",
+                       f"best peer {best}: {med(wl, best, t1, 'ops') / 1e6:.2f} M{unit}/s, "
+                       f"ours {med(wl, 'ours', t1, 'ops') / 1e6:.2f}")
+        if tn > t1 and wl != "W6-W3":
             sc = ratio(med(wl, "ours", tn, "ops"), med(wl, "ours", t1, "ops"))
             cpu_sc = ratio(med(wl + "-spin", "cpu", tn, "ops"), med(wl + "-spin", "cpu", t1, "ops"))
             sc1 = ratio(med(wl, "ours-1shard", tn, "ops"), med(wl, "ours-1shard", t1, "ops"))
@@ -289,7 +300,7 @@ with open(f"{results}/backed.json", "w") as fh:
 
 # Data for the chart (a file only for the workloads that ran).
 import os
-for name in ("w5", "w1", "w2"):
+for name in ("w5", "w1", "w2", "w3"):
     if os.path.exists(f"{results}/backed-{name}.dat"):
         os.remove(f"{results}/backed-{name}.dat")
 if any(k[0] == "W5" for k in cells):
@@ -300,7 +311,7 @@ if any(k[0] == "W5" for k in cells):
         if c:
             fh.write(f"{l} {c['median']:.2f} {c['min']:.2f} {c['max']:.2f} {med('W5', l, 1, 'peak') / 1024:.2f} "
                      f"{med('W5', l, 1, 'freed') / 1024:.2f} {med('W5', l, 1, 'released') / 1024:.2f}\n")
-for wl in ("W6-W1", "W6-W2"):
+for wl in ("W6-W1", "W6-W2", "W6-W3"):
     if not any(k[0] == wl for k in cells):
         continue
     t1 = threads[0]
@@ -341,9 +352,9 @@ if command -v gnuplot >/dev/null 2>&1 && [ -s "$results/backed-w5.dat" -o -s "$r
     echo "set title '$2'; $s"
   }
   {
-    echo "set terminal pngcairo size 1300,900 noenhanced"
+    echo "set terminal pngcairo size 1300,1300 noenhanced"
     echo "set output '$results/backed.png'"
-    echo "set multiplot layout 2,2 title 'pagealloc backed benchmarks (${repeat} runs, medians, min-max bars)'"
+    echo "set multiplot layout 3,2 title 'pagealloc backed benchmarks (${repeat} runs, medians, min-max bars)'"
     echo "set style fill solid 0.8 border -1; set grid ytics; set key top left; set xtics rotate by -30"
     if [ -s "$results/backed-w5.dat" ]; then
       echo "set style data histogram; set style histogram errorbars gap 1 lw 1; set logscale y"
@@ -358,7 +369,7 @@ if command -v gnuplot >/dev/null 2>&1 && [ -s "$results/backed-w5.dat" -o -s "$r
     fi
     echo "set autoscale y; set logscale y; set style histogram errorbars gap 1 lw 1; set key inside top left"
     echo "set ylabel 'millions per second (log)'; set xlabel 'cpu-scaled: register loop scaled to ours T=1 (machine ceiling)' offset 0,0.5"
-    for w in w1 w2; do
+    for w in w1 w2 w3; do
       if [ -s "$results/backed-$w.dat" ]; then
         plot6 "$results/backed-$w.dat" "W6 ${w^^}: throughput by threads (higher is better)"
       fi
