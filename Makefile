@@ -32,6 +32,7 @@ bench:
 	@bench/run.sh build-bench
 	@bench/run_backed.sh build-bench
 	@bench/run_malloc.sh build-bench
+	@bench/summary.py
 
 fuzz:
 	@scripts/deps.sh test

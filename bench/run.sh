@@ -160,7 +160,7 @@ $1 == "core" {
   if ($8 != "ok" || $7 != sum[w]) bad[w] = 1
 }
 END {
-  target["W1"] = 0.33; target["W2"] = 0.33; target["W3"] = 0.33; target["W4"] = 0.5
+  target["W1"] = 0.33; target["W2"] = 0.30; target["W3"] = 0.33; target["W4"] = 0.5
   split("pagealloc raw|pagealloc locked|go amortised|go percall", cols, "|")
   printf "\nCore benchmarks W1-W4, median of %d runs (min-max), ns per unit; ratios of medians\n", repeat
   printf "machine: %s cpus, %s, Linux %s; load %s before, %s after\n\n", ncpu, cpu, kernel, load_before, load_after
@@ -188,7 +188,7 @@ END {
     sep = ",\n"
   }
   printf "\n  ]\n}\n" > json
-  printf "\ntargets: ours raw / Go amortised <= 0.33 (W1-W3), <= 0.5 (W4)\n"
+  printf "\ntargets: ours raw / Go amortised <= 0.33 (W1, W3), <= 0.30 (W2), <= 0.5 (W4)\n"
   if (failed) printf "\n*** CHECKSUM MISMATCH: see the checksums column; TRACE=Wn bench/run.sh BUILD_DIR finds the first differing allocation ***\n"
   exit failed
 }' "$log" || status=1

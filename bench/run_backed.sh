@@ -213,7 +213,7 @@ if any(k[0] == "W5" for k in cells):
         target("W5 time: ours / best malloc peer <= 0.8", ratio(o_ns, med("W5", best, 1, "ns")), 0.8, "le",
                f"best malloc peer: {best} ({med('W5', best, 1, 'ns'):.1f} ns/pair); ours {o_ns:.1f}; ours-1shard / {best}: {rs(ratio(o1_ns, med('W5', best, 1, 'ns')))}")
     if med("W5", "mmap", 1, "peak"):
-        target("W5 peak RSS: ours / mmap <= 1.10", ratio(o_pk, med("W5", "mmap", 1, "peak")), 1.10, "le",
+        target("W5 peak RSS: ours / mmap <= 1.05", ratio(o_pk, med("W5", "mmap", 1, "peak")), 1.05, "le",
                f"ours {o_pk / 1024:.1f} MiB, mmap {med('W5', 'mmap', 1, 'peak') / 1024:.1f} MiB")
     if med("W5", "glibc", 1, "released") is not None:
         g = med("W5", "glibc", 1, "released")

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""bench/summary.py - the last step of `make bench`: one table of every
+target the benchmarks measure, from the JSON the three drivers wrote in the
+same run (bench/results/core.json, backed.json, malloc.json):
+
+  - the page paths (issue 11): core W1-W4 against Go 1.19's allocator, the
+    heap's W1 and W3 (untouched, one thread) and W5 (touched) against the
+    best malloc peer, W5's peak RSS against one mmap per allocation, and
+    W6's two-thread scaling;
+  - the object allocator (issue 10): the malloc suite's geometric means and
+    its worst workload, against the best peer per workload.
+
+Each row gives the value now, the target, the verdict and where the value
+comes from. A driver that did not run (or an ONLY= that skipped a
+workload) leaves its rows as "not measured". Writes the table to stdout,
+bench/results/summary.json and, if gnuplot is there, summary.png (each
+value as a multiple of its target, 1 = on target, lower is better).
+
+Usage: bench/summary.py [RESULTS_DIR]   (default bench/results)
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+results = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "results")
+
+
+def load(name):
+    try:
+        with open(os.path.join(results, name)) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+core, backed, malloc = load("core.json"), load("backed.json"), load("malloc.json")
+rows = []
+
+
+def row(area, name, value, limit, better, source, short=None):
+    if value is None:
+        verdict = "not measured"
+    else:
+        verdict = "met" if (value <= limit if better == "le" else value >= limit) else "MISSED"
+    rows.append({"area": area, "row": name, "value": value, "target": limit, "better": better,
+                 "verdict": verdict, "source": source, "short": short or name.split(":")[0]})
+
+
+# Core W1-W4: ours (no lock) / Go amortised, as run.sh reports them.
+targets = {"W1": 0.33, "W2": 0.30, "W3": 0.33, "W4": 0.5}
+names = {"W1": "churn", "W2": "single pages", "W3": "large runs", "W4": "page cache"}
+byname = {w["workload"]: w for w in (core or {}).get("workloads", [])}
+for w, limit in targets.items():
+    r = byname.get(w, {}).get("ratio_raw_amortised")
+    if r is not None and not byname[w].get("checksum_ok", True):
+        r = None                         # a wrong answer measures nothing
+    row("page paths", f"core {w} {names[w]}: ours / Go 1.19", r, limit, "le", "core.json")
+
+
+def backed_target(prefix):
+    for t in (backed or {}).get("targets", []):
+        if t["target"].startswith(prefix):
+            return t["value"]
+    return None
+
+
+row("page paths", "heap W1 untouched, 1 thread: time / best malloc peer",
+    backed_target("heap W1 "), 1.0, "le", "backed.json W6-W1")
+row("page paths", "heap W3 untouched, 1 thread: time / best malloc peer",
+    backed_target("heap W3 "), 0.5, "le", "backed.json W6-W3")
+row("page paths", "heap W5 touched: time / best malloc peer",
+    backed_target("W5 time"), 0.8, "le", "backed.json W5")
+row("page paths", "heap W5: peak RSS / one mmap per allocation",
+    backed_target("W5 peak RSS"), 1.05, "le", "backed.json W5", "heap W5 peak RSS")
+w6 = (backed or {}).get("W6", {}).get("W2", {}).get("ours", {})
+row("page paths", "W6 W2: two threads / one (throughput)", w6.get("scaling"), 1.9, "ge",
+    "backed.json W6-W2 (its table gives the machine's own scaling)")
+
+mt = {t["target"]: t["value"] for t in (malloc or {}).get("targets", [])}
+row("object allocator", "malloc suite: geomean time / best peer",
+    mt.get("geomean time / best peer <= 1.0"), 1.0, "le", "malloc.json", "malloc geomean time")
+row("object allocator", "malloc suite: worst workload's time / best peer",
+    mt.get("no workload's time / best peer > 1.5"), 1.5, "le", "malloc.json", "malloc worst time")
+row("object allocator", "malloc suite: geomean peak RSS / best peer",
+    mt.get("geomean peak RSS / best peer <= 0.9"), 0.9, "le", "malloc.json", "malloc geomean RSS")
+
+print()
+print("Summary of the targets, this run (bench/results/*.json):")
+print()
+print("| area | measure | now | target | verdict | from |")
+print("| --- | --- | --- | --- | --- | --- |")
+for r in rows:
+    now = "-" if r["value"] is None else f"{r['value']:.2f}"
+    sign = "<=" if r["better"] == "le" else ">="
+    print(f"| {r['area']} | {r['row']} | {now} | {sign} {r['target']:.2f} | {r['verdict']} | {r['source']} |")
+met = sum(r["verdict"] == "met" for r in rows)
+measured = sum(r["value"] is not None for r in rows)
+print()
+print(f"{met} of {measured} measured targets met ({len(rows) - measured} not measured)", flush=True)
+
+machine = next((d["machine"] for d in (core, backed, malloc) if d and "machine" in d), None)
+with open(os.path.join(results, "summary.json"), "w") as fh:
+    json.dump({"benchmark": "summary", "machine": machine, "rows": rows}, fh, indent=1)
+    fh.write("\n")
+
+# The chart: each measured value over its target (a ">=" target inverted,
+# so that lower is better everywhere and 1 is the target).
+plotted = [r for r in rows if r["value"]]
+if plotted and shutil.which("gnuplot"):
+    dat = os.path.join(results, "summary.dat")
+    with open(dat, "w") as fh:
+        for r in plotted:
+            x = r["value"] / r["target"] if r["better"] == "le" else r["target"] / r["value"]
+            label = r["short"].replace('"', "'")
+            fh.write(f'"{label}" {x:.4f}\n')
+    png = os.path.join(results, "summary.png")
+    script = f"""
+set terminal pngcairo size 1100,{200 + 32 * len(plotted)} noenhanced
+set output '{png}'
+set title 'pagealloc: each measure as a multiple of its target (lower is better; 1 = on target)'
+set style fill solid 0.8 border -1
+set yrange [-0.6:{len(plotted) - 0.4}]
+set xrange [0:*]
+set grid xtics
+set arrow from 1, graph 0 to 1, graph 1 nohead lc rgb '#c03030' lw 2
+plot '{dat}' using ($2*0.5):0:($2*0.5):(0.35):yticlabels(1) with boxxyerror notitle lc rgb '#3060c0'
+"""
+    done = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+    os.remove(dat)
+    if done.returncode == 0:
+        print(f"summary.py: wrote {png}", file=sys.stderr)
+    else:
+        print(f"summary.py: gnuplot failed: {done.stderr[:300]}", file=sys.stderr)
+print(f"summary.py: wrote {os.path.join(results, 'summary.json')}", file=sys.stderr)
