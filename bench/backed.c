@@ -36,7 +36,9 @@
  *
  * W6-spin: the same harness with a register-only loop instead of an
  * allocator (label "cpu"): what scaling the machine itself gives right now
- * (it is shared; a busy second core caps every T=2 figure).
+ * (it is shared; a busy second core caps every T=2 figure). Every W6
+ * thread k is pinned to the k-th CPU the process may use (W6_PIN=0: not
+ * pinned).
  *
  * Output, one line per measurement (parsed by run_backed.sh):
  *   backed W5 ours T=1 ns=212.40 peak=431012 end=430100 freed=12 released=8 base=1650 seq=0x... ok
@@ -49,6 +51,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -386,9 +389,34 @@ static void w6_spin(worker *w)
     pthread_barrier_wait(w->done);
 }
 
+/* Pin thread k to the k-th CPU the process may run on (W6_PIN=0: not at
+ * all), so that two threads never share a core while one sits idle and a
+ * run's scaling does not depend on the scheduler's placement. */
+static void pin(unsigned k)
+{
+    const char *v = getenv("W6_PIN");
+    if (v && strcmp(v, "0") == 0)
+        return;
+    cpu_set_t allowed, one;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0 || CPU_COUNT(&allowed) < 2)
+        return;
+    unsigned n = (unsigned)CPU_COUNT(&allowed), seen = 0;
+    for (int c = 0; c < CPU_SETSIZE; c++) {
+        if (!CPU_ISSET(c, &allowed))
+            continue;
+        if (seen++ == k % n) {
+            CPU_ZERO(&one);
+            CPU_SET(c, &one);
+            (void)pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+            return;
+        }
+    }
+}
+
 static void *w6_main(void *arg)
 {
     worker *w = arg;
+    pin(w->idx);
     if (w->wl == 1)
         w6_churn(w, W1_SLOTS, 0);
     else if (w->wl == 3)
