@@ -570,8 +570,6 @@ static void expect_overflow_line(int mode)
 static void test_overflow_real(void **state)
 {
     (void)state;
-    if (sysmem_kv_under_valgrind())
-        PA_SKIP("valgrind does not deliver a fault on a coroutine's guard to the handler");
     expect_overflow_line(0);
 }
 
@@ -587,7 +585,9 @@ static void test_overflow_chains(void **state)
     char err[1024], out[256];
     int st = run_overflow_child(2, err, sizeof err, out, sizeof out);
     assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 42);
+    /* valgrind counts the fault as an error and exits with its own code. */
+    if (!sysmem_kv_under_valgrind())
+        assert_int_equal(WEXITSTATUS(st), 42);
     assert_non_null(strstr(err, "previous handler"));
     assert_null(strstr(err, "stack overflow"));
 }
