@@ -20,8 +20,9 @@
  * stackcacherefill / stackcacherelease). An empty pool takes a fresh
  * stack from the page heap. Pools are bounded (options.pool_bytes); what
  * would exceed the bound goes back to the heap. Large stacks (over
- * 64 KiB) come straight from the heap and go straight back (Go keeps
- * them in stackLarge until a collection; there is no collection here).
+ * 64 KiB) have no thread cache: a free one waits in the large pool (Go's
+ * stackLarge, bounded by pool_bytes in all) for a request of exactly its
+ * size; otherwise they come from the heap and go back to it.
  *
  * Guard pages and the heap's books. A stack is one run of heap pages:
  * the guard, then the stack. The heap cannot be told that some of its
@@ -103,8 +104,8 @@ typedef struct pa_stack_options {
                               * 8 KiB pages, at most 1 MiB; 0: 8 KiB */
     size_t cache_bytes;      /* per thread and order: stack bytes a cache
                               * holds at most; 0: 256 KiB (at least 2 stacks) */
-    size_t pool_bytes;       /* per order: stack bytes a shared pool holds
-                              * at most; 0: 16 MiB */
+    size_t pool_bytes;       /* per order, and for the large pool: stack
+                              * bytes a shared pool holds at most; 0: 16 MiB */
 } pa_stack_options;
 
 /* A stack, as handed out. Pass it back unchanged to pa_stack_free. */
@@ -153,7 +154,7 @@ typedef struct pa_stack_stats {
     uint32_t threads;            /* threads with a cache */
     uint64_t live, live_bytes;   /* stacks handed out and not freed */
     uint64_t cached, cached_bytes;   /* free, in thread caches */
-    uint64_t pooled, pooled_bytes;   /* free, in the shared pools */
+    uint64_t pooled, pooled_bytes;   /* free, in the shared and large pools */
     uint64_t guard_bytes;        /* guards of every stack held (Reserved) */
     uint64_t resident_bytes;     /* pages of held stacks in RAM (kernel's
                                   * view, live and free; 0 if unknown) */

@@ -10,7 +10,8 @@
  * and live: a compare-exchange LIVE -> FREE makes a double free lose),
  * then push on the thread cache; a cache over its capacity keeps the
  * most recently freed half and gives the rest to the pool (Go's
- * stackcacherelease). Large: straight back to the heap.
+ * stackcacherelease). Large: to the large pool, or beyond its bound
+ * back to the heap.
  * A thread without a cache (its record could not be made) uses the pools
  * and the heap directly, counted in the direct_* counters.
  * The cache's mutex is held only around list and counter updates and the
@@ -87,7 +88,11 @@ PA_API int pa_stack_alloc(pa_stack_allocator *a, size_t size, pa_stack *out)
         size_t got;
         r = st_pool_take(a, o, 1, &got);
     }
-    if (!r) {
+    if (!r && o == ST_LARGE && (r = st_large_take(a, pages)) != NULL && tc) {
+        pthread_mutex_lock(&tc->mu);
+        id = count_alloc(a, tc, bytes);
+        pthread_mutex_unlock(&tc->mu);
+    } else if (!r) {
         int err;
         r = st_run_get(a, pages, o, &err);
         if (!r)
@@ -160,7 +165,7 @@ PA_API void pa_stack_free(pa_stack_allocator *a, const pa_stack *s)
         if (o < ST_ORDERS)
             st_pool_put(a, o, r);
         else
-            st_run_put(a, r);
+            st_large_put(a, r);
         return;
     }
     st_rec *spill = NULL;
@@ -184,7 +189,7 @@ PA_API void pa_stack_free(pa_stack_allocator *a, const pa_stack *s)
     }
     pthread_mutex_unlock(&tc->mu);
     if (o >= ST_ORDERS)
-        st_run_put(a, r);
+        st_large_put(a, r);
     else if (spill)
         st_pool_put(a, o, spill);
 }

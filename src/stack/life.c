@@ -6,7 +6,7 @@
  * options, makes the heap unless one is given (background scavenger on),
  * and sets the per-order bounds: a thread cache holds at most
  * cache_bytes / stack size stacks of an order (at least 2), a pool
- * pool_bytes / stack size (at least 1). Delete takes every cached, pooled
+ * pool_bytes / stack size (at least 1), the large pool pool_bytes. Delete takes every cached, pooled
  * and live stack back to the heap, deletes the thread key, and deletes the
  * heap if it made it.
  */
@@ -58,9 +58,11 @@ PA_API pa_stack_allocator *pa_stack_allocator_new(const pa_stack_options *opts)
         a->pools[i].max = pool / sz ? pool / sz : 1;
         pthread_mutex_init(&a->pools[i].mu, NULL);
     }
+    a->large.max_bytes = pool;
+    pthread_mutex_init(&a->large.mu, NULL);
     pthread_mutex_init(&a->threads_mu, NULL);
     pthread_mutex_init(&a->all_mu, NULL);
-    pa_fixalloc_init(&a->recs, sizeof(st_rec), 64, &a->meta);
+    pa_fixalloc_init(&a->recs, sizeof(st_rec), 16, &a->meta);
     pa_fixalloc_init(&a->tcaches, sizeof(st_tcache), 64, &a->meta);
     if (o.heap) {
         a->heap = o.heap;
@@ -107,6 +109,7 @@ PA_API void pa_stack_allocator_delete(pa_stack_allocator *a)
     pa_fixalloc_destroy(&a->tcaches);
     for (unsigned i = 0; i < ST_ORDERS; i++)
         pthread_mutex_destroy(&a->pools[i].mu);
+    pthread_mutex_destroy(&a->large.mu);
     pthread_mutex_destroy(&a->threads_mu);
     pthread_mutex_destroy(&a->all_mu);
     sysmem_free(a, self_bytes(), NULL);

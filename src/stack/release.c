@@ -108,6 +108,10 @@ PA_API void pa_stack_get_stats(pa_stack_allocator *a, pa_stack_stats *out)
         out->pooled_bytes += (uint64_t)a->pools[o].count * st_order_pages(o) * ST_PAGE;
         pthread_mutex_unlock(&a->pools[o].mu);
     }
+    pthread_mutex_lock(&a->large.mu);
+    out->pooled += a->large.count;
+    out->pooled_bytes += a->large.bytes;
+    pthread_mutex_unlock(&a->large.mu);
     pthread_mutex_lock(&a->all_mu);
     for (st_rec *r = a->all; r; r = r->all_next) {
         uint64_t c;

@@ -21,14 +21,15 @@
  *
  * Orders. Small stacks are 8 KiB << order for order 0..3 (8..64 KiB),
  * cached and pooled by order. Large stacks (order ST_LARGE) are a whole
- * number of pages over 64 KiB and go from and to the heap directly.
+ * number of pages over 64 KiB; free ones wait in the large pool (no
+ * thread cache) for a request of the same size, up to its bound.
  *
  * Locks and their order:
  *   threads_mu  the list of thread caches, the exited threads' counters
  *   tc->mu      one thread cache (its lists, counts, counters); taken by
  *               its thread on every alloc and free (uncontended), and by
  *               release, stats and delete
- *   pool mu     one order's pool
+ *   pool mu     one order's pool; large.mu the large pool (same rank)
  *   all_mu      the `all` list, lost_bytes
  * threads_mu -> tc->mu -> pool mu -> all_mu; heap calls and system calls
  * are made with no lock of this layer held, except pa_stack_get_stats's
@@ -91,6 +92,17 @@ typedef struct st_pool {
     size_t max;                     /* constant: pool_bytes / stack size */
 } st_pool;
 
+/* Free large stacks (Go's stackLarge): lists by log2 of the stack's
+ * pages; a stack is reused only by a request of exactly its size. */
+#define ST_LARGE_BUCKETS 18u                 /* 2^17 pages = 1 GiB */
+typedef struct st_large {
+    pthread_mutex_t mu;
+    st_rec *head[ST_LARGE_BUCKETS];  /* mu */
+    size_t count;                    /* mu */
+    size_t bytes;                    /* stack bytes held; mu; <= max_bytes */
+    size_t max_bytes;                /* constant: options.pool_bytes */
+} st_large;
+
 /* Counters of exited threads, summed into the stats: threads_mu. */
 typedef struct st_counts {
     uint64_t allocs, frees, alloc_bytes, free_bytes, refills, flushes;
@@ -103,6 +115,7 @@ struct pa_stack_allocator {
     size_t guard_pages;             /* constant, >= 1 */
     unsigned cache_max[ST_ORDERS];  /* constant: stacks per thread cache */
     st_pool pools[ST_ORDERS];
+    st_large large;
     pthread_key_t key;              /* this thread's st_tcache */
     pthread_mutex_t threads_mu;
     st_tcache *threads;             /* threads_mu */
@@ -155,8 +168,14 @@ st_rec *st_pool_take(pa_stack_allocator *a, unsigned o, size_t n, size_t *got);
 /* Add a list of records of order o; what exceeds the bound goes back to
  * the heap. No lock of this layer held. */
 void    st_pool_put(pa_stack_allocator *a, unsigned o, st_rec *list);
-/* Detach every pooled record of every order, as one list. */
+/* Detach every pooled record of every order and every large one, as one
+ * list. */
 st_rec *st_pool_drain(pa_stack_allocator *a);
+/* A free large stack of exactly pages pages, or NULL. */
+st_rec *st_large_take(pa_stack_allocator *a, size_t pages);
+/* Keep a free large stack, or give it to the heap beyond the bound. No
+ * lock of this layer held. */
+void    st_large_put(pa_stack_allocator *a, st_rec *r);
 
 /* ---- threads.c: per-thread caches ------------------------------------- */
 /* Create the key; destroy every cache (delete). */

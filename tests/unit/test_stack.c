@@ -261,6 +261,43 @@ static void test_cache_reuse_and_bounds(void **state)
     pa_stack_allocator_delete(a);
 }
 
+static void test_large_pool(void **state)
+{
+    (void)state;
+    pa_stack_allocator *a = pa_stack_allocator_new(&(pa_stack_options){ .pool_bytes = 512 * KiB });
+    assert_non_null(a);
+    pa_stack s, t, u;
+    assert_int_equal(pa_stack_alloc(a, 200 * KiB, &s), 0);
+    void *lo = s.lo;
+    pa_stack_free(a, &s);
+    pa_stack_stats st;
+    pa_stack_get_stats(a, &st);
+    assert_int_equal(st.pooled, 1);
+    assert_int_equal(st.pooled_bytes, 200 * KiB);
+    /* Another size does not take it; the same size does. */
+    assert_int_equal(pa_stack_alloc(a, 208 * KiB, &t), 0);
+    assert_ptr_not_equal(t.lo, lo);
+    assert_int_equal(pa_stack_alloc(a, 200 * KiB, &u), 0);
+    assert_ptr_equal(u.lo, lo);
+    assert_int_equal(sysmem_state_of(u.guard), SYSMEM_RESERVED);
+    pa_stack_free(a, &u);
+    pa_stack_free(a, &t);
+    /* The bound: 512 KiB of large stacks at most. */
+    pa_stack v[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pa_stack_alloc(a, 256 * KiB, &v[i]), 0);
+    for (int i = 0; i < 4; i++)
+        pa_stack_free(a, &v[i]);
+    pa_stack_get_stats(a, &st);
+    assert_true(st.pooled_bytes <= 512 * KiB);
+    assert_int_equal(st.heap_allocs - st.heap_frees, st.pooled + st.cached);
+    pa_stack_release(a);
+    pa_stack_get_stats(a, &st);
+    assert_int_equal(st.pooled, 0);
+    assert_int_equal(st.heap_allocs, st.heap_frees);
+    pa_stack_allocator_delete(a);
+}
+
 struct handoff {
     pa_stack_allocator *a;
     pa_stack s[256];
@@ -410,7 +447,7 @@ static void test_stats_and_json(void **state)
     pa_stack_get_stats(a, &st);
     assert_int_equal(st.live, 0);
     assert_int_equal(st.frees, 6);
-    /* The large ones went straight back to the heap. */
+    /* Whatever is not cached or pooled went back to the heap. */
     assert_int_equal(st.heap_allocs - st.heap_frees, st.cached + st.pooled);
     assert_int_equal(st.guard_bytes, (st.cached + st.pooled) * PAGE);
     pa_stack_get_stats(NULL, &st);
@@ -601,6 +638,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lazy_commit_and_high_water, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_drops_residency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_reuse_and_bounds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_on_another_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_frees_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_and_json, setup, teardown),
