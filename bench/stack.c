@@ -4,7 +4,9 @@
  *   pagealloc   pa_stack_alloc / pa_stack_free (guarded, cached)
  *   mmap        mmap + mprotect of a guard page + munmap per stack
  *   glibc       malloc'd stacks, no guard
- *   mimalloc    mi_malloc'd stacks, no guard (when built with mimalloc)
+ * (mimalloc's prefixed API is wired in under STACK_BENCH_MIMALLOC, but
+ * linking libmimalloc.so also replaces glibc's malloc in the process, so
+ * it needs a build of its own; not built yet.)
  *
  * Pairs: each thread creates and destroys stacks of one size in a loop,
  * touching the top 64 bytes of each (what a coroutine's first frame does);
@@ -15,7 +17,8 @@
  * then 60 KiB): the growth of the process's RSS over the bytes touched;
  * then, for pagealloc, the RSS left after freeing them all and
  * pa_stack_release. N defaults to 30,000 (two mappings per guarded stack
- * must fit under vm.max_map_count).
+ * must fit under vm.max_map_count). Each RSS case runs in a child process
+ * of its own (fork), so no allocator sees another's retained memory.
  *
  *   pagealloc-bench-stack [--pairs N] [--idle N]
  */
@@ -26,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -204,17 +208,39 @@ int main(int argc, char **argv)
             idle = atol(argv[i + 1]);
     }
     PS = (size_t)sysconf(_SC_PAGESIZE);
+    int nimpl = NIMPL;
+#ifndef STACK_BENCH_MIMALLOC
+    nimpl = MIMALLOC;
+#endif
+    /* The RSS cases first, each in a child forked while this process has
+     * no other thread (a heap's scavenger thread would not survive fork). */
+    printf("idle stacks of 64 KiB, touched from the top: RSS growth vs bytes touched\n\n");
+    printf("| allocator | stacks | touched | touched total | RSS growth | over | RSS after free%s |\n",
+           " (+release)");
+    printf("|---|---|---|---|---|---|---|\n");
+    fflush(stdout);
+    for (int im = 0; im < nimpl; im++) {
+        for (int k = 0; k < 2; k++) {
+            pid_t pid = fork();
+            if (pid == 0) {
+                if (im == PA && !(A = pa_stack_allocator_new(NULL)))
+                    _exit(1);
+                idle_rss((enum impl)im, idle, k ? 60 << 10 : 4 << 10);
+                fflush(stdout);
+                _exit(0);
+            }
+            int st;
+            if (pid > 0)
+                waitpid(pid, &st, 0);
+        }
+    }
     A = pa_stack_allocator_new(NULL);
     if (!A) {
         perror("pa_stack_allocator_new");
         return 1;
     }
-    int nimpl = NIMPL;
-#ifndef STACK_BENCH_MIMALLOC
-    nimpl = MIMALLOC;
-#endif
     static const size_t sizes[] = { 16 << 10, 64 << 10, 1 << 20 };
-    printf("create+destroy pairs, ns per pair per thread (%ld pairs per thread)\n\n", pairs);
+    printf("\ncreate+destroy pairs, ns per pair per thread (%ld pairs per thread)\n\n", pairs);
     printf("| size | threads |");
     for (int im = 0; im < nimpl; im++)
         printf(" %s |", impl_name[im]);
@@ -233,15 +259,6 @@ int main(int argc, char **argv)
             }
             printf(" %.3f | %.2f |\n", ns[PA] / ns[MMAP], ns[PA] / ns[GLIBC]);
         }
-    }
-    pa_stack_release(A);
-    printf("\nidle stacks of 64 KiB, touched from the top: RSS growth vs bytes touched\n\n");
-    printf("| allocator | stacks | touched | touched total | RSS growth | over | RSS after free%s |\n",
-           " (+release)");
-    printf("|---|---|---|---|---|---|---|\n");
-    for (int im = 0; im < nimpl; im++) {
-        idle_rss((enum impl)im, idle, 4 << 10);
-        idle_rss((enum impl)im, idle, 60 << 10);
     }
     pa_stack_allocator_delete(A);
     return 0;
