@@ -43,9 +43,11 @@
  *
  * Memory goes back. pa_stack_free of a small stack keeps it (cache or
  * pool) with its touched pages resident, for the next coroutine.
- * pa_stack_release empties every thread's cache and every pool into the
+ * pa_stack_release empties the caller's cache and every pool into the
  * heap and has the heap release every free page to the OS: afterwards no
- * freed stack holds a resident page. Stacks freed beyond the pools' bound
+ * stack freed to the pools or the caller's cache holds a resident page
+ * (other threads' caches, bounded by cache_bytes, follow at their next
+ * call). Stacks freed beyond the pools' bound
  * go back to the heap at once, where the heap's background scavenger
  * returns their pages (when the allocator made its heap). Each guarded
  * stack costs the kernel two mappings (guard and stack) while held: at the
@@ -134,10 +136,12 @@ int  pa_stack_alloc(pa_stack_allocator *a, size_t size, pa_stack *out);
 /* Free a stack of a (from any thread). Misuse is reported (see Errors). */
 void pa_stack_free(pa_stack_allocator *a, const pa_stack *s);
 
-/* Empty every thread's cache and every pool into the heap, then release
- * every free page of the heap to the OS (pageheap_release). Returns the
- * bytes the heap released. Stacks being freed or allocated at the same
- * time may stay cached. */
+/* Empty the calling thread's cache and every pool into the heap, then
+ * release every free page of the heap to the OS (pageheap_release).
+ * Returns the bytes the heap released. Other threads' caches belong to
+ * them (no lock on their fast path): they are asked to empty theirs into
+ * the pools at their next pa_stack_alloc or pa_stack_free, and do so at
+ * exit; a later release then returns those stacks too. */
 size_t pa_stack_release(pa_stack_allocator *a);
 
 /* Bytes of s used so far: hi minus the start of its lowest resident page

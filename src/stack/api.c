@@ -14,8 +14,11 @@
  * back to the heap.
  * A thread without a cache (its record could not be made) uses the pools
  * and the heap directly, counted in the direct_* counters.
- * The cache's mutex is held only around list and counter updates and the
- * pool refill (tc->mu -> pool mu); heap calls run with no lock held.
+ * The thread cache is the caller's own (threads.c): no lock, no atomic
+ * read-modify-write on its fast path; the free's compare-exchange on the
+ * record is the one locked instruction of a cached pair. A pending
+ * flush request (pa_stack_release from another thread) is honoured first.
+ * Heap calls run with no lock held.
  */
 #include <errno.h>
 
@@ -37,8 +40,7 @@ static unsigned order_of(size_t size, size_t *pages)
     return ST_LARGE;
 }
 
-/* Pop a stack of order o from tc, refilling from the pool when empty;
- * tc->mu held. */
+/* Pop a stack of order o from tc, refilling from the pool when empty. */
 static st_rec *cache_pop(pa_stack_allocator *a, st_tcache *tc, unsigned o)
 {
     if (!tc->head[o]) {
@@ -47,21 +49,21 @@ static st_rec *cache_pop(pa_stack_allocator *a, st_tcache *tc, unsigned o)
         if (!l)
             return NULL;
         tc->head[o] = l;
-        tc->count[o] = (unsigned)got;
-        tc->refills++;
+        st_set_count(tc, o, (unsigned)got);
+        st_bump(&tc->refills, 1);
     }
     st_rec *r = tc->head[o];
     tc->head[o] = r->next;
-    tc->count[o]--;
+    st_set_count(tc, o, st_count(tc, o) - 1);
     r->next = NULL;
     return r;
 }
 
-/* Count an allocation and give it an id; tc->mu held. */
+/* Count an allocation and give it an id. */
 static uint64_t count_alloc(pa_stack_allocator *a, st_tcache *tc, size_t bytes)
 {
-    tc->allocs++;
-    tc->alloc_bytes += bytes;
+    st_bump(&tc->allocs, 1);
+    st_bump(&tc->alloc_bytes, bytes);
     if (tc->id_next == tc->id_end) {
         tc->id_next = atomic_fetch_add_explicit(&a->next_id, ST_ID_BLOCK, memory_order_relaxed);
         tc->id_end = tc->id_next + ST_ID_BLOCK;
@@ -80,28 +82,23 @@ PA_API int pa_stack_alloc(pa_stack_allocator *a, size_t size, pa_stack *out)
     st_rec *r = NULL;
     uint64_t id = 0;
     if (tc) {
-        pthread_mutex_lock(&tc->mu);
+        if (atomic_load_explicit(&tc->flush_req, memory_order_relaxed))
+            st_tcache_flush(a, tc);
         if (o < ST_ORDERS && (r = cache_pop(a, tc, o)) != NULL)
             id = count_alloc(a, tc, bytes);
-        pthread_mutex_unlock(&tc->mu);
     } else if (o < ST_ORDERS) {
         size_t got;
         r = st_pool_take(a, o, 1, &got);
     }
     if (!r && o == ST_LARGE && (r = st_large_take(a, pages)) != NULL && tc) {
-        pthread_mutex_lock(&tc->mu);
         id = count_alloc(a, tc, bytes);
-        pthread_mutex_unlock(&tc->mu);
     } else if (!r) {
         int err;
         r = st_run_get(a, pages, o, &err);
         if (!r)
             return err;
-        if (tc) {
-            pthread_mutex_lock(&tc->mu);
+        if (tc)
             id = count_alloc(a, tc, bytes);
-            pthread_mutex_unlock(&tc->mu);
-        }
     }
     if (!tc) {
         id = atomic_fetch_add_explicit(&a->next_id, 1, memory_order_relaxed);
@@ -168,14 +165,17 @@ PA_API void pa_stack_free(pa_stack_allocator *a, const pa_stack *s)
             st_large_put(a, r);
         return;
     }
+    if (atomic_load_explicit(&tc->flush_req, memory_order_relaxed))
+        st_tcache_flush(a, tc);
     st_rec *spill = NULL;
-    pthread_mutex_lock(&tc->mu);
-    tc->frees++;
-    tc->free_bytes += bytes;
+    st_bump(&tc->frees, 1);
+    st_bump(&tc->free_bytes, bytes);
     if (o < ST_ORDERS) {
+        unsigned n = st_count(tc, o) + 1;
         r->next = tc->head[o];
         tc->head[o] = r;
-        if (++tc->count[o] > a->cache_max[o]) {
+        st_set_count(tc, o, n);
+        if (n > a->cache_max[o]) {
             /* Keep the most recent half (warm pages); the rest goes. */
             unsigned keep = a->cache_max[o] / 2;
             st_rec *last = tc->head[o];
@@ -183,11 +183,10 @@ PA_API void pa_stack_free(pa_stack_allocator *a, const pa_stack *s)
                 last = last->next;
             spill = last->next;
             last->next = NULL;
-            tc->count[o] = keep;
-            tc->flushes++;
+            st_set_count(tc, o, keep);
+            st_bump(&tc->flushes, 1);
         }
     }
-    pthread_mutex_unlock(&tc->mu);
     if (o >= ST_ORDERS)
         st_large_put(a, r);
     else if (spill)

@@ -2,7 +2,8 @@
  * release.c - memory going back, and what the allocator can tell:
  * pa_stack_release, pa_stack_high_water, the statistics and their JSON.
  *
- * Release drains every thread cache and every pool onto a private list,
+ * Release drains the caller's cache and every pool onto a private list
+ * (other threads' caches are flagged and flush at their next call),
  * gives each run back to the heap (run.c: guard mapped again, then
  * pageheap_free) with no lock held, and has the heap release all its
  * free pages (pageheap_release(SIZE_MAX)): afterwards no free stack holds

@@ -24,14 +24,11 @@
  * number of pages over 64 KiB; free ones wait in the large pool (no
  * thread cache) for a request of the same size, up to its bound.
  *
- * Locks and their order:
+ * Locks and their order (a thread cache has none: its thread owns it):
  *   threads_mu  the list of thread caches, the exited threads' counters
- *   tc->mu      one thread cache (its lists, counts, counters); taken by
- *               its thread on every alloc and free (uncontended), and by
- *               release, stats and delete
  *   pool mu     one order's pool; large.mu the large pool (same rank)
  *   all_mu      the `all` list, lost_bytes
- * threads_mu -> tc->mu -> pool mu -> all_mu; heap calls and system calls
+ * threads_mu -> pool mu -> all_mu; heap calls and system calls
  * are made with no lock of this layer held, except pa_stack_get_stats's
  * residency queries under all_mu and the heap's own calls in delete.
  * Records move between lists only under the locks of the lists involved.
@@ -73,17 +70,40 @@ typedef struct st_rec {
     struct st_rec *all_prev, *all_next;  /* `all` list: all_mu */
 } st_rec;
 
-/* One thread's cache for one allocator (Go's per-P stackcache). */
+/* One thread's cache for one allocator (Go's per-P stackcache). Owned by
+ * its thread: only the owner reads or writes the lists and the id block,
+ * with no lock and no atomic read-modify-write; the counts and counters
+ * are atomics that only the owner stores (relaxed) and others read for the
+ * statistics. Another thread asks for the cache to be emptied by setting
+ * flush_req; the owner does it at its next allocation or free. The thread
+ * exit destructor (on the owner) and allocator deletion (nobody else
+ * running) are the only other writers. */
 typedef struct st_tcache {
-    pthread_mutex_t mu;
-    st_rec *head[ST_ORDERS];        /* free stacks, most recent first; mu */
-    unsigned count[ST_ORDERS];      /* length of head[o]; mu */
-    uint64_t allocs, frees, alloc_bytes, free_bytes;  /* counters; mu */
-    uint64_t refills, flushes;      /* mu */
-    uint64_t id_next, id_end;       /* ids reserved by this thread; mu */
+    st_rec *head[ST_ORDERS];        /* free stacks, most recent first */
+    _Atomic unsigned count[ST_ORDERS];   /* length of head[o] */
+    _Atomic uint64_t allocs, frees, alloc_bytes, free_bytes, refills, flushes;
+    _Atomic int flush_req;          /* set by pa_stack_release */
+    uint64_t id_next, id_end;       /* ids reserved by this thread */
     struct st_tcache *prev, *next;  /* threads list: threads_mu */
     pa_stack_allocator *owner;      /* constant */
 } st_tcache;
+
+/* Add d to an owner-only counter (a load and a store, no locked op). */
+static inline void st_bump(_Atomic uint64_t *c, uint64_t d)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d,
+                          memory_order_relaxed);
+}
+
+static inline unsigned st_count(st_tcache *tc, unsigned o)
+{
+    return atomic_load_explicit(&tc->count[o], memory_order_relaxed);
+}
+
+static inline void st_set_count(st_tcache *tc, unsigned o, unsigned n)
+{
+    atomic_store_explicit(&tc->count[o], n, memory_order_relaxed);
+}
 
 typedef struct st_pool {
     pthread_mutex_t mu;
@@ -183,8 +203,11 @@ int        st_threads_init(pa_stack_allocator *a);
 /* The calling thread's cache, created at first use; NULL if none can be
  * made (the caller then goes to the pools). */
 st_tcache *st_tcache_get(pa_stack_allocator *a);
-/* Detach every cached record of every thread as one list (release). */
+/* Ask every other thread to empty its cache at its next call, and
+ * detach the calling thread's cached records as one list (release). */
 st_rec    *st_threads_drain(pa_stack_allocator *a);
+/* Give every list of tc (the caller's own) to the pools. */
+void       st_tcache_flush(pa_stack_allocator *a, st_tcache *tc);
 /* Drain, free every cache record and delete the key (delete). */
 st_rec    *st_threads_fini(pa_stack_allocator *a);
 /* Sum the caches' and exited threads' counters and cached stacks. */

@@ -1,29 +1,33 @@
 /*
- * threads.c - per-thread caches of free stacks (Go's per-P stackcache,
- * stackcacherefill and stackcacherelease live in api.c's paths; this file
+ * threads.c - per-thread caches of free stacks (Go's per-P stackcache;
+ * stackcacherefill and stackcacherelease are in api.c's paths; this file
  * owns the caches' life).
  *
  * Each thread that uses an allocator gets an st_tcache (from the
  * allocator's fixed-size allocator) under the allocator's pthread key,
- * linked on the allocator's `threads` list. The cache's mutex is taken by
- * its thread on every allocation and free, so it is uncontended except
- * while pa_stack_release, pa_stack_get_stats or a thread exit walks the
- * caches. When the thread exits, the key's destructor gives its stacks to
- * the pools (beyond their bound: to the heap), adds its counters to
- * `exited` and frees the cache. Allocator deletion takes every cache's
- * stacks and deletes the key; a thread must not be exiting meanwhile.
+ * linked on the allocator's `threads` list (threads_mu). The cache belongs
+ * to its thread (stacks.h): no lock is taken on the fast path, as a Go P
+ * owns its stackcache. Others reach a cache only to read its atomic counts
+ * for the statistics (under threads_mu, which keeps it from being freed)
+ * or to set its flush_req, which the owner honours at its next allocation
+ * or free (st_tcache_flush). When the thread exits, the key's destructor
+ * (running on that thread) gives its stacks to the pools (beyond their
+ * bound: to the heap), adds its counters to `exited` and frees the cache.
+ * Allocator deletion empties every cache and deletes the key; no thread
+ * may use the allocator or be exiting meanwhile.
  */
 #include <errno.h>
 
 #include "stack/stacks.h"
 
-/* Detach every list of tc (tc->mu held); returns the lists per order. */
+/* Detach every list of tc; returns the lists per order. Owner (or no
+ * other thread running). */
 static void detach(st_tcache *tc, st_rec *lists[ST_ORDERS])
 {
     for (unsigned o = 0; o < ST_ORDERS; o++) {
         lists[o] = tc->head[o];
         tc->head[o] = NULL;
-        tc->count[o] = 0;
+        st_set_count(tc, o, 0);
     }
 }
 
@@ -38,26 +42,45 @@ static void unlink_tc(pa_stack_allocator *a, st_tcache *tc)
     a->nthreads--;
 }
 
+static uint64_t ld(_Atomic uint64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* Add tc's counters to c. */
+static void add_counts(st_counts *c, st_tcache *tc)
+{
+    c->allocs += ld(&tc->allocs);
+    c->frees += ld(&tc->frees);
+    c->alloc_bytes += ld(&tc->alloc_bytes);
+    c->free_bytes += ld(&tc->free_bytes);
+    c->refills += ld(&tc->refills);
+    c->flushes += ld(&tc->flushes);
+}
+
+void st_tcache_flush(pa_stack_allocator *a, st_tcache *tc)
+{
+    st_rec *lists[ST_ORDERS];
+    atomic_store_explicit(&tc->flush_req, 0, memory_order_relaxed);
+    detach(tc, lists);
+    st_bump(&tc->flushes, 1);
+    for (unsigned o = 0; o < ST_ORDERS; o++)
+        if (lists[o])
+            st_pool_put(a, o, lists[o]);
+}
+
 static void on_thread_exit(void *arg)
 {
     st_tcache *tc = arg;
     pa_stack_allocator *a = tc->owner;
     st_rec *lists[ST_ORDERS];
-    pthread_mutex_lock(&a->threads_mu);
-    pthread_mutex_lock(&tc->mu);
     detach(tc, lists);
-    a->exited.allocs += tc->allocs;
-    a->exited.frees += tc->frees;
-    a->exited.alloc_bytes += tc->alloc_bytes;
-    a->exited.free_bytes += tc->free_bytes;
-    a->exited.refills += tc->refills;
-    a->exited.flushes += tc->flushes;
+    pthread_mutex_lock(&a->threads_mu);
+    add_counts(&a->exited, tc);
     unlink_tc(a, tc);
-    pthread_mutex_unlock(&tc->mu);
     pthread_mutex_unlock(&a->threads_mu);
     for (unsigned o = 0; o < ST_ORDERS; o++)
         st_pool_put(a, o, lists[o]);
-    pthread_mutex_destroy(&tc->mu);
     pa_fixalloc_free(&a->tcaches, tc);
 }
 
@@ -76,13 +99,8 @@ st_tcache *st_tcache_get(pa_stack_allocator *a)
     tc = pa_fixalloc_alloc(&a->tcaches, &err);
     if (!tc)
         return NULL;
-    if (pthread_mutex_init(&tc->mu, NULL) != 0) {
-        pa_fixalloc_free(&a->tcaches, tc);
-        return NULL;
-    }
     tc->owner = a;
     if (pthread_setspecific(a->key, tc) != 0) {
-        pthread_mutex_destroy(&tc->mu);
         pa_fixalloc_free(&a->tcaches, tc);
         return NULL;
     }
@@ -115,15 +133,17 @@ static void gather(st_rec *lists[ST_ORDERS], st_rec **out)
 st_rec *st_threads_drain(pa_stack_allocator *a)
 {
     st_rec *all = NULL, *lists[ST_ORDERS];
+    st_tcache *own = pthread_getspecific(a->key);
     pthread_mutex_lock(&a->threads_mu);
-    for (st_tcache *tc = a->threads; tc; tc = tc->next) {
-        pthread_mutex_lock(&tc->mu);
-        detach(tc, lists);
-        tc->flushes++;
-        pthread_mutex_unlock(&tc->mu);
+    for (st_tcache *tc = a->threads; tc; tc = tc->next)
+        if (tc != own)
+            atomic_store_explicit(&tc->flush_req, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&a->threads_mu);
+    if (own) {
+        detach(own, lists);
+        st_bump(&own->flushes, 1);
         gather(lists, &all);
     }
-    pthread_mutex_unlock(&a->threads_mu);
     return all;
 }
 
@@ -136,7 +156,6 @@ st_rec *st_threads_fini(pa_stack_allocator *a)
         detach(tc, lists);
         gather(lists, &all);
         unlink_tc(a, tc);
-        pthread_mutex_destroy(&tc->mu);
         pa_fixalloc_free(&a->tcaches, tc);
     }
     pthread_mutex_unlock(&a->threads_mu);
@@ -150,18 +169,12 @@ void st_threads_stats(pa_stack_allocator *a, pa_stack_stats *out)
     st_counts c = a->exited;
     out->threads = a->nthreads;
     for (st_tcache *tc = a->threads; tc; tc = tc->next) {
-        pthread_mutex_lock(&tc->mu);
-        c.allocs += tc->allocs;
-        c.frees += tc->frees;
-        c.alloc_bytes += tc->alloc_bytes;
-        c.free_bytes += tc->free_bytes;
-        c.refills += tc->refills;
-        c.flushes += tc->flushes;
+        add_counts(&c, tc);
         for (unsigned o = 0; o < ST_ORDERS; o++) {
-            out->cached += tc->count[o];
-            out->cached_bytes += (uint64_t)tc->count[o] * st_order_pages(o) * ST_PAGE;
+            unsigned n = st_count(tc, o);
+            out->cached += n;
+            out->cached_bytes += (uint64_t)n * st_order_pages(o) * ST_PAGE;
         }
-        pthread_mutex_unlock(&tc->mu);
     }
     pthread_mutex_unlock(&a->threads_mu);
     out->allocs = c.allocs;
