@@ -4,9 +4,10 @@
  * Allocation of a small order (Go's stackalloc with a stackcache):
  *   thread cache -> (empty: refill half the capacity from the order's
  *   pool, Go's stackcacherefill) -> (pool empty: a fresh run from the
- *   heap, run.c). Large: a fresh run from the heap.
+ *   heap, run.c). Large: the large pool (a stack of exactly the size,
+ *   Go's stackLarge, pool.c), else a fresh run from the heap.
  * Free (Go's stackfree): validate through the address map (the record
- * under the page of s->lo must be this allocator's, with the same range,
+ * under the granule of s->lo must be this allocator's, with the same range,
  * and live: a compare-exchange LIVE -> FREE makes a double free lose),
  * then push on the thread cache; a cache over its capacity keeps the
  * most recently freed half and gives the rest to the pool (Go's

@@ -4,20 +4,23 @@
  * trusting the caller's pa_stack, and the overflow handler (in a signal
  * handler, so lock-free) finds the stack whose guard a fault hit.
  *
- * Representation: a two-level radix table over 48-bit addresses. The page
- * number (35 bits) splits into 17 bits for the first level (an array of
- * 2^17 node pointers, 1 MiB, taken from the OS at first use) and 18 bits
- * for a node (2^18 record pointers, 2 MiB). Both come from sysmem_alloc
- * zero-filled and become resident only where written: a heap arena of
- * 64 MiB uses one node and touches 64 KiB of it at most. Nodes are never
+ * Representation: a two-level radix table over 48-bit addresses, keyed by
+ * 16 KiB granule: the smallest run is one guard page and one stack page,
+ * so the `lo` of two held stacks are at least 16 KiB apart and never share
+ * a granule (halving the table's resident bytes against 8 KiB keys). The
+ * granule number (34 bits) splits into 16 bits for the first level (an
+ * array of 2^16 node pointers, 512 KiB, taken from the OS at first use)
+ * and 18 bits for a node (2^18 record pointers, 2 MiB, covering 4 GiB).
+ * Both come from sysmem_alloc zero-filled and become resident only where
+ * written: one 4 KiB page of a node covers 8 MiB of stacks. Nodes are never
  * freed (address space is reused by the heap, and a handler may be
  * reading). Every slot is read and written atomically: writers (the
  * allocator that holds the run) store with release, readers load with
  * acquire; a node is installed with a compare-exchange, the loser giving
  * its copy back.
  *
- * Invariant: slot(page(r->lo)) == r exactly while r is held; stacks are
- * disjoint runs of whole pages, so no two held records share a slot.
+ * Invariant: slot(granule(r->lo)) == r exactly while r is held. Lookups
+ * compare r->lo, since a granule's slot answers for all of it.
  * st_map_guard looks at most max_guard pages above the faulting one.
  */
 #include <errno.h>
@@ -26,13 +29,15 @@
 #include "stack/stacks.h"
 
 #define L2_BITS  18u
-#define L1_BITS  17u
-#define PAGE_SHIFT 13u
+#define L1_BITS  16u
+#define PAGE_SHIFT 14u                      /* the 16 KiB granule */
 #define ADDR_BITS  48u
 
 typedef _Atomic(st_rec *) st_slot;
 
 static _Atomic(_Atomic(st_slot *) *) l1;   /* 2^L1_BITS node pointers */
+_Static_assert(L1_BITS + L2_BITS + PAGE_SHIFT == 48, "the map covers 48-bit addresses");
+_Static_assert((2 * PAGEALLOC_PAGE_SIZE) >> PAGE_SHIFT == 1, "a granule is the smallest run");
 static sysmem_stat map_meta;                /* bytes of the table */
 static pthread_mutex_t l1_mu = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic size_t max_guard_pages;      /* largest guard published */
@@ -59,7 +64,7 @@ static st_slot *slot_of(uintptr_t addr, int create)
 {
     if (addr >> ADDR_BITS)
         return NULL;
-    uintptr_t pn = addr >> PAGE_SHIFT;
+    uintptr_t pn = addr >> PAGE_SHIFT;   /* granule number */
     _Atomic(st_slot *) *t = first_level(create);
     if (!t)
         return NULL;

@@ -74,8 +74,13 @@ st_rec *st_run_get(pa_stack_allocator *a, size_t stack_pages, unsigned order, in
     atomic_store_explicit(&r->state, ST_FREE, memory_order_relaxed);
     e = st_map_set(r->lo, r);
     if (e) {
-        if (sysmem_map(p, guard, NULL) == 0 && sysmem_used_ex(p, guard, SYSMEM_USED_NO_HUGE) == 0)
+        if (sysmem_map(p, guard, NULL) == 0 && sysmem_used_ex(p, guard, SYSMEM_USED_NO_HUGE) == 0) {
             pageheap_free(a->heap, p, npages);
+        } else {
+            pthread_mutex_lock(&a->all_mu);
+            a->lost_bytes += npages * ST_PAGE;
+            pthread_mutex_unlock(&a->all_mu);
+        }
         pa_fixalloc_free(&a->recs, r);
         *err = e;
         return NULL;

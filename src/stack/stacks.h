@@ -15,7 +15,7 @@
  *   moving  on a private list between those (ST_FREE), owned by the one
  *           thread that detached it.
  * Every held record is also on the allocator's `all` list and in the
- * process-wide address map under the 8 KiB page of its `lo` (map.c),
+ * process-wide address map under the 16 KiB granule of its `lo` (map.c),
  * which is how frees are validated without trusting the caller's pointer
  * and how the overflow handler names the stack a guard fault hit.
  *
@@ -163,11 +163,11 @@ static inline size_t st_order_pages(unsigned order)
     return (size_t)1 << order;
 }
 
-/* ---- map.c: 8 KiB page of an address -> record (process-wide) ------- */
-/* Publish r under the page of lo (r NULL: remove). 0 or ENOMEM. */
+/* ---- map.c: 16 KiB granule of an address -> record (process-wide) -- */
+/* Publish r under the granule of lo (r NULL: remove). 0 or ENOMEM. */
 int     st_map_set(uintptr_t lo, st_rec *r);
-/* The record whose lo is in the page of addr, or NULL. Lock-free and
- * async-signal-safe. */
+/* The record whose lo is in the granule of addr, or NULL (callers
+ * compare r->lo). Lock-free and async-signal-safe. */
 st_rec *st_map_get(uintptr_t addr);
 /* The record whose guard holds addr, or NULL (async-signal-safe). */
 st_rec *st_map_guard(uintptr_t addr);
