@@ -179,7 +179,7 @@ static void idle_rss(enum impl im, long n, size_t touch)
     handle *hs = calloc((size_t)n, sizeof *hs);
     if (!hs)
         return;
-    memset(hs, 0, (size_t)n * sizeof *hs);   /* resident before the baseline */
+    memset(hs, 0xff, (size_t)n * sizeof *hs);   /* resident before the baseline */
     long before = rss_bytes();
     long made = 0;
     for (; made < n; made++) {
