@@ -347,6 +347,76 @@ static void test_free_on_another_thread(void **state)
     pa_stack_allocator_delete(h.a);
 }
 
+/* Another thread's cache is its own: release flags it, and the thread
+ * empties it into the pools at its next call. */
+static pthread_mutex_t step_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t step_cv = PTHREAD_COND_INITIALIZER;
+static int step;
+
+static void wait_step(int want)
+{
+    pthread_mutex_lock(&step_mu);
+    while (step < want)
+        pthread_cond_wait(&step_cv, &step_mu);
+    pthread_mutex_unlock(&step_mu);
+}
+
+static void set_step(int v)
+{
+    pthread_mutex_lock(&step_mu);
+    step = v;
+    pthread_cond_broadcast(&step_cv);
+    pthread_mutex_unlock(&step_mu);
+}
+
+static void *cache_owner(void *arg)
+{
+    pa_stack_allocator *a = arg;
+    pa_stack s[4];
+    for (int i = 0; i < 4; i++)
+        if (pa_stack_alloc(a, 16 * KiB, &s[i]) != 0)
+            abort();
+    for (int i = 0; i < 4; i++)
+        pa_stack_free(a, &s[i]);
+    set_step(1);
+    wait_step(2);
+    pa_stack t;                       /* the next call honours the request */
+    if (pa_stack_alloc(a, 8 * KiB, &t) != 0)
+        abort();
+    pa_stack_free(a, &t);
+    set_step(3);
+    wait_step(4);
+    return NULL;
+}
+
+static void test_release_flags_other_caches(void **state)
+{
+    (void)state;
+    pa_stack_allocator *a = new_alloc();
+    step = 0;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, cache_owner, a), 0);
+    wait_step(1);
+    pa_stack_stats st;
+    pa_stack_get_stats(a, &st);
+    assert_int_equal(st.cached, 4);
+    pa_stack_release(a);              /* not ours: flagged, still cached */
+    pa_stack_get_stats(a, &st);
+    assert_int_equal(st.cached, 4);
+    set_step(2);
+    wait_step(3);
+    pa_stack_get_stats(a, &st);
+    assert_int_equal(st.cached, 1);   /* flushed; then the 8 KiB one freed */
+    assert_int_equal(st.pooled, 4);
+    pa_stack_release(a);
+    pa_stack_get_stats(a, &st);
+    assert_int_equal(st.pooled, 0);
+    assert_int_equal(st.heap_allocs - st.heap_frees, 1);
+    set_step(4);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    pa_stack_allocator_delete(a);
+}
+
 /* ---- Bad frees ------------------------------------------------------------------- */
 
 static void test_bad_frees_reported(void **state)
@@ -640,6 +710,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cache_reuse_and_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_on_another_thread, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_flags_other_caches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_frees_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_and_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_heap, setup, teardown),
