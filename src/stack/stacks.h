@@ -11,7 +11,8 @@
  * and frees the run to the heap. Meanwhile the record is in one place:
  *   live    handed out to the user (state ST_LIVE);
  *   cached  on a thread cache's list for its order (ST_FREE);
- *   pooled  on the shared pool's list for its order (ST_FREE);
+ *   pooled  on the shared pool's list for its order, or in the large
+ *           pool (ST_FREE);
  *   moving  on a private list between those (ST_FREE), owned by the one
  *           thread that detached it.
  * Every held record is also on the allocator's `all` list and in the
@@ -30,8 +31,8 @@
  *   all_mu      the `all` list, lost_bytes
  * threads_mu -> pool mu -> all_mu; heap calls and system calls
  * are made with no lock of this layer held, except pa_stack_get_stats's
- * residency queries under all_mu and the heap's own calls in delete.
- * Records move between lists only under the locks of the lists involved.
+ * residency queries under all_mu. Records move between lists only under
+ * the locks of the lists involved (a thread cache's lists: by its owner).
  */
 #ifndef PAGEALLOC_STACK_STACKS_H
 #define PAGEALLOC_STACK_STACKS_H
