@@ -14,6 +14,7 @@ set(PAGEALLOC_SOURCES
   ${PAGEALLOC_ROOT}/src/os/sysmem.c
   ${PAGEALLOC_ROOT}/src/os/linux.c
   ${PAGEALLOC_ROOT}/src/os/fixalloc.c
+  ${PAGEALLOC_ROOT}/src/os/resident.c
   # the page allocator
   ${PAGEALLOC_ROOT}/src/pagealloc/bitmap.c
   ${PAGEALLOC_ROOT}/src/pagealloc/tree.c
@@ -35,6 +36,15 @@ set(PAGEALLOC_SOURCES
   ${PAGEALLOC_ROOT}/src/pageheap/check.c
   ${PAGEALLOC_ROOT}/src/pageheap/stats.c
   ${PAGEALLOC_ROOT}/src/pageheap/scavenger.c
+  # coroutine stacks (Go's stack.go) on the page heap
+  ${PAGEALLOC_ROOT}/src/stack/map.c
+  ${PAGEALLOC_ROOT}/src/stack/run.c
+  ${PAGEALLOC_ROOT}/src/stack/pool.c
+  ${PAGEALLOC_ROOT}/src/stack/overflow.c
+  ${PAGEALLOC_ROOT}/src/stack/threads.c
+  ${PAGEALLOC_ROOT}/src/stack/api.c
+  ${PAGEALLOC_ROOT}/src/stack/release.c
+  ${PAGEALLOC_ROOT}/src/stack/life.c
   # the object allocator (Go's mallocgc with explicit free)
   ${PAGEALLOC_ROOT}/src/malloc/report.c
   ${PAGEALLOC_ROOT}/src/malloc/sizeclass.c

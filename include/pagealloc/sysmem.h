@@ -130,6 +130,14 @@ int sysmem_no_huge_page(void *v, size_t n);
 /* Prepared|Ready -> Reserved: any access faults (guard pages, debugging). */
 int sysmem_fault(void *v, size_t n, sysmem_stat *stat);
 
+/* Residency query, no transition: vec[i] gets 1 if the i-th physical page
+ * of [v, v+n) is resident (in RAM), else 0. Every page must be owned by
+ * the layer, in any state (Reserved pages read 0); v and n page aligned.
+ * EINVAL on misuse, ENOSYS when the primitive table has no `resident`
+ * (a replacement table written before it existed). A snapshot: the answer
+ * may be stale by the time it is read. */
+int sysmem_resident(const void *v, size_t n, unsigned char *vec);
+
 /* How released memory is returned to the OS by sysmem_unused. */
 typedef enum sysmem_release_mode {
     SYSMEM_RELEASE_DONTNEED = 0,   /* default: RSS drops at once, reads zero */
@@ -166,6 +174,10 @@ typedef struct sysmem_os {
     int (*unmap)(void *v, size_t n);
     /* Capabilities of the machine. */
     void (*caps)(sysmem_caps *out);
+    /* Residency of [v, v+n) (mincore): vec gets one byte per page, bit 0
+     * set if resident. Optional (NULL: sysmem_resident answers ENOSYS);
+     * last, so tables written before it still initialise. */
+    int (*resident)(const void *v, size_t n, unsigned char *vec);
 } sysmem_os;
 
 /* The table in use, and the default one (the platform's). */

@@ -27,6 +27,7 @@
  *             process's life, as Go does.
  *   huge      madvise MADV_HUGEPAGE / MADV_NOHUGEPAGE.
  *   unmap     munmap.
+ *   resident  mincore (a query for sysmem_resident, no transition).
  *
  * Capabilities, read once per table binding by the layer (caps()):
  *   page_size            getauxval(AT_PAGESZ), else sysconf(_SC_PAGESIZE).
@@ -138,6 +139,11 @@ static int linux_unmap(void *v, size_t n)
     return munmap(v, n) == 0 ? 0 : errno_or(EINVAL);
 }
 
+static int linux_resident(const void *v, size_t n, unsigned char *vec)
+{
+    return mincore((void *)v, n, vec) == 0 ? 0 : errno_or(EINVAL);
+}
+
 static int is_pow2(size_t x)
 {
     return x != 0 && (x & (x - 1)) == 0;
@@ -187,6 +193,7 @@ static const sysmem_os linux_os = {
     .huge = linux_huge,
     .unmap = linux_unmap,
     .caps = linux_caps,
+    .resident = linux_resident,
 };
 
 PA_API const sysmem_os *sysmem_os_default(void)

@@ -1,0 +1,116 @@
+/*
+ * life.c - pa_stack_allocator_new and pa_stack_allocator_delete.
+ *
+ * The allocator struct lives in OS memory (sysmem_alloc, charged to its
+ * `meta` counter with the fixed-size allocators' blocks). New checks the
+ * options, makes the heap unless one is given (background scavenger on),
+ * and sets the per-order bounds: a thread cache holds at most
+ * cache_bytes / stack size stacks of an order (at least 2), a pool
+ * pool_bytes / stack size (at least 1), the large pool pool_bytes. Delete takes every cached, pooled
+ * and live stack back to the heap, deletes the thread key, and deletes the
+ * heap if it made it.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "base/export.h"
+#include "stack/stacks.h"
+
+#define DEF_CACHE ((size_t)256 << 10)
+#define DEF_POOL  ((size_t)16 << 20)
+
+/* The allocator's own size, rounded to the OS page. */
+static size_t self_bytes(void)
+{
+    sysmem_caps caps;
+    sysmem_get_caps(&caps);
+    return (sizeof(pa_stack_allocator) + caps.page_size - 1) & ~(caps.page_size - 1);
+}
+
+PA_API pa_stack_allocator *pa_stack_allocator_new(const pa_stack_options *opts)
+{
+    pa_stack_options o;
+    memset(&o, 0, sizeof o);
+    if (opts)
+        o = *opts;
+    if (o.guard_bytes > ST_MAX_GUARD || o.cache_bytes > ((size_t)1 << 30) ||
+        o.pool_bytes > ((size_t)1 << 40)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t guard_pages = o.guard_bytes ? (o.guard_bytes + ST_PAGE - 1) / ST_PAGE : 1;
+    size_t cache = o.cache_bytes ? o.cache_bytes : DEF_CACHE;
+    size_t pool = o.pool_bytes ? o.pool_bytes : DEF_POOL;
+    sysmem_stat meta = { 0 };
+    void *p;
+    int err = sysmem_alloc(self_bytes(), &meta, &p);
+    if (err) {
+        errno = err;
+        return NULL;
+    }
+    pa_stack_allocator *a = p;
+    a->meta = meta;
+    a->guard_pages = guard_pages;
+    atomic_store(&a->next_id, 1);
+    for (unsigned i = 0; i < ST_ORDERS; i++) {
+        size_t sz = st_order_pages(i) * ST_PAGE;
+        a->cache_max[i] = cache / sz < 2 ? 2 : (unsigned)(cache / sz > 65536 ? 65536 : cache / sz);
+        a->pools[i].max = pool / sz ? pool / sz : 1;
+        pthread_mutex_init(&a->pools[i].mu, NULL);
+    }
+    a->large.max_bytes = pool;
+    pthread_mutex_init(&a->large.mu, NULL);
+    pthread_mutex_init(&a->threads_mu, NULL);
+    pthread_mutex_init(&a->all_mu, NULL);
+    pa_fixalloc_init(&a->recs, sizeof(st_rec), 16, &a->meta);
+    pa_fixalloc_init(&a->tcaches, sizeof(st_tcache), 64, &a->meta);
+    if (o.heap) {
+        a->heap = o.heap;
+    } else {
+        a->heap = pageheap_new(&(pageheap_options){ .background_scavenger = 1 });
+        a->own_heap = 1;
+        if (!a->heap)
+            err = errno ? errno : ENOMEM;
+    }
+    if (!err)
+        err = st_threads_init(a);
+    if (err) {
+        if (a->own_heap && a->heap)
+            pageheap_delete(a->heap);
+        pa_fixalloc_destroy(&a->recs);
+        pa_fixalloc_destroy(&a->tcaches);
+        sysmem_free(a, self_bytes(), NULL);
+        errno = err;
+        return NULL;
+    }
+    a->magic = ST_MAGIC;
+    return a;
+}
+
+PA_API void pa_stack_allocator_delete(pa_stack_allocator *a)
+{
+    if (!st_live(a))
+        return;
+    st_run_put_list(a, st_threads_fini(a));
+    st_run_put_list(a, st_pool_drain(a));
+    /* Live stacks too: every record still held. */
+    for (;;) {
+        pthread_mutex_lock(&a->all_mu);
+        st_rec *r = a->all;
+        pthread_mutex_unlock(&a->all_mu);
+        if (!r)
+            break;
+        st_run_put(a, r);
+    }
+    a->magic = 0;
+    if (a->own_heap)
+        pageheap_delete(a->heap);
+    pa_fixalloc_destroy(&a->recs);
+    pa_fixalloc_destroy(&a->tcaches);
+    for (unsigned i = 0; i < ST_ORDERS; i++)
+        pthread_mutex_destroy(&a->pools[i].mu);
+    pthread_mutex_destroy(&a->large.mu);
+    pthread_mutex_destroy(&a->threads_mu);
+    pthread_mutex_destroy(&a->all_mu);
+    sysmem_free(a, self_bytes(), NULL);
+}

@@ -1,0 +1,222 @@
+/*
+ * stacks.h - the stack layer's books: stack records, the address map,
+ * thread caches, pools, and the allocator that ties them; the lock rules.
+ * docs/stack.md has the design and the Go counterparts.
+ *
+ * A stack is one run of heap pages, `npages` long at `base`: guard pages
+ * [base, lo), then the stack [lo, hi). Its record (st_rec, from the
+ * allocator's fixed-size allocator) lives exactly as long as the
+ * allocator holds the run: from st_run_get, which takes the run from the
+ * heap and faults its guard, to st_run_put, which maps the guard again
+ * and frees the run to the heap. Meanwhile the record is in one place:
+ *   live    handed out to the user (state ST_LIVE);
+ *   cached  on a thread cache's list for its order (ST_FREE);
+ *   pooled  on the shared pool's list for its order, or in the large
+ *           pool (ST_FREE);
+ *   moving  on a private list between those (ST_FREE), owned by the one
+ *           thread that detached it.
+ * Every held record is also on the allocator's `all` list and in the
+ * process-wide address map under the 16 KiB granule of its `lo` (map.c),
+ * which is how frees are validated without trusting the caller's pointer
+ * and how the overflow handler names the stack a guard fault hit.
+ *
+ * Orders. Small stacks are 8 KiB << order for order 0..3 (8..64 KiB),
+ * cached and pooled by order. Large stacks (order ST_LARGE) are a whole
+ * number of pages over 64 KiB; free ones wait in the large pool (no
+ * thread cache) for a request of the same size, up to its bound.
+ *
+ * Locks and their order (a thread cache has none: its thread owns it):
+ *   threads_mu  the list of thread caches, the exited threads' counters
+ *   pool mu     one order's pool; large.mu the large pool (same rank)
+ *   all_mu      the `all` list, lost_bytes
+ * threads_mu -> pool mu -> all_mu; heap calls and system calls
+ * are made with no lock of this layer held, except pa_stack_get_stats's
+ * residency queries under all_mu. Records move between lists only under
+ * the locks of the lists involved (a thread cache's lists: by its owner).
+ */
+#ifndef PAGEALLOC_STACK_STACKS_H
+#define PAGEALLOC_STACK_STACKS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "os/fixalloc.h"
+#include "pagealloc/stack.h"
+
+#define ST_PAGE        ((size_t)PAGEALLOC_PAGE_SIZE)
+#define ST_ORDERS      4u                    /* 8, 16, 32, 64 KiB */
+#define ST_LARGE       ST_ORDERS             /* order of a large stack */
+#define ST_MAX_BYTES   ((size_t)1 << 30)     /* largest stack */
+#define ST_MAX_GUARD   ((size_t)1 << 20)     /* largest guard */
+#define ST_MAGIC       0x535441434b53ull     /* "STACKS": a live allocator */
+#define ST_ID_BLOCK    4096u                 /* ids a thread takes at once */
+
+enum { ST_FREE = 0, ST_LIVE = 1 };
+
+typedef struct st_rec {
+    /* Constant while the record is held (set before it is published in
+     * the map, with a release store). */
+    uintptr_t base;                 /* first guard byte = heap run start */
+    uintptr_t lo, hi;               /* the stack */
+    size_t npages;                  /* heap pages of the run */
+    unsigned order;                 /* 0..ST_ORDERS-1, or ST_LARGE */
+    pa_stack_allocator *owner;
+    /* ST_LIVE while handed out; the free's compare-exchange makes a
+     * double free lose. */
+    _Atomic unsigned state;
+    _Atomic uint64_t id;            /* of the current (or last) allocation */
+    struct st_rec *next;            /* cache, pool or private list: its lock */
+    struct st_rec *all_prev, *all_next;  /* `all` list: all_mu */
+} st_rec;
+
+/* One thread's cache for one allocator (Go's per-P stackcache). Owned by
+ * its thread: only the owner reads or writes the lists and the id block,
+ * with no lock and no atomic read-modify-write; the counts and counters
+ * are atomics that only the owner stores (relaxed) and others read for the
+ * statistics. Another thread asks for the cache to be emptied by setting
+ * flush_req; the owner does it at its next allocation or free. The thread
+ * exit destructor (on the owner) and allocator deletion (nobody else
+ * running) are the only other writers. */
+typedef struct st_tcache {
+    st_rec *head[ST_ORDERS];        /* free stacks, most recent first */
+    _Atomic unsigned count[ST_ORDERS];   /* length of head[o] */
+    _Atomic uint64_t allocs, frees, alloc_bytes, free_bytes, refills, flushes;
+    _Atomic int flush_req;          /* set by pa_stack_release */
+    uint64_t id_next, id_end;       /* ids reserved by this thread */
+    struct st_tcache *prev, *next;  /* threads list: threads_mu */
+    pa_stack_allocator *owner;      /* constant */
+} st_tcache;
+
+/* Add d to an owner-only counter (a load and a store, no locked op). */
+static inline void st_bump(_Atomic uint64_t *c, uint64_t d)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d,
+                          memory_order_relaxed);
+}
+
+static inline unsigned st_count(st_tcache *tc, unsigned o)
+{
+    return atomic_load_explicit(&tc->count[o], memory_order_relaxed);
+}
+
+static inline void st_set_count(st_tcache *tc, unsigned o, unsigned n)
+{
+    atomic_store_explicit(&tc->count[o], n, memory_order_relaxed);
+}
+
+typedef struct st_pool {
+    pthread_mutex_t mu;
+    st_rec *head;                   /* mu */
+    size_t count;                   /* mu; at most max */
+    size_t max;                     /* constant: pool_bytes / stack size */
+} st_pool;
+
+/* Free large stacks (Go's stackLarge): lists by log2 of the stack's
+ * pages; a stack is reused only by a request of exactly its size. */
+#define ST_LARGE_BUCKETS 18u                 /* 2^17 pages = 1 GiB */
+typedef struct st_large {
+    pthread_mutex_t mu;
+    st_rec *head[ST_LARGE_BUCKETS];  /* mu */
+    size_t count;                    /* mu */
+    size_t bytes;                    /* stack bytes held; mu; <= max_bytes */
+    size_t max_bytes;                /* constant: options.pool_bytes */
+} st_large;
+
+/* Counters of exited threads, summed into the stats: threads_mu. */
+typedef struct st_counts {
+    uint64_t allocs, frees, alloc_bytes, free_bytes, refills, flushes;
+} st_counts;
+
+struct pa_stack_allocator {
+    uint64_t magic;                 /* ST_MAGIC while live; constant */
+    pageheap *heap;                 /* constant */
+    int own_heap;                   /* constant: delete heap with us */
+    size_t guard_pages;             /* constant, >= 1 */
+    unsigned cache_max[ST_ORDERS];  /* constant: stacks per thread cache */
+    st_pool pools[ST_ORDERS];
+    st_large large;
+    pthread_key_t key;              /* this thread's st_tcache */
+    pthread_mutex_t threads_mu;
+    st_tcache *threads;             /* threads_mu */
+    unsigned nthreads;              /* threads_mu */
+    st_counts exited;               /* threads_mu */
+    pthread_mutex_t all_mu;
+    st_rec *all;                    /* every held record; all_mu */
+    uint64_t lost_bytes;            /* all_mu */
+    _Atomic uint64_t next_id;       /* next block of ids */
+    _Atomic uint64_t heap_allocs, heap_frees, released_bytes, guard_bytes;
+    _Atomic uint64_t direct_allocs, direct_frees;   /* without a cache */
+    _Atomic uint64_t direct_alloc_bytes, direct_free_bytes;
+    sysmem_stat meta;               /* this struct and the fixalloc blocks */
+    pa_fixalloc recs;               /* st_rec */
+    pa_fixalloc tcaches;            /* st_tcache */
+};
+
+static inline int st_live(const pa_stack_allocator *a)
+{
+    return a && a->magic == ST_MAGIC;
+}
+
+static inline size_t st_order_pages(unsigned order)
+{
+    return (size_t)1 << order;
+}
+
+/* ---- map.c: 16 KiB granule of an address -> record (process-wide) -- */
+/* Publish r under the granule of lo (r NULL: remove). 0 or ENOMEM. */
+int     st_map_set(uintptr_t lo, st_rec *r);
+/* The record whose lo is in the granule of addr, or NULL (callers
+ * compare r->lo). Lock-free and async-signal-safe. */
+st_rec *st_map_get(uintptr_t addr);
+/* The record whose guard holds addr, or NULL (async-signal-safe). */
+st_rec *st_map_guard(uintptr_t addr);
+
+/* ---- run.c: runs from and to the heap -------------------------------- */
+/* A fresh held record of stack_pages pages (order as given), its guard
+ * faulted; NULL with an errno value in *err. No lock held. */
+st_rec *st_run_get(pa_stack_allocator *a, size_t stack_pages, unsigned order, int *err);
+/* Give r's run back to the heap (guard mapped again) and drop r. No lock
+ * held; r on no list but `all`. */
+void    st_run_put(pa_stack_allocator *a, st_rec *r);
+/* st_run_put on every record of a list linked by next. */
+void    st_run_put_list(pa_stack_allocator *a, st_rec *list);
+
+/* ---- pool.c: shared pools per order ----------------------------------- */
+/* Detach up to n records of order o; returns the list, count in *got. */
+st_rec *st_pool_take(pa_stack_allocator *a, unsigned o, size_t n, size_t *got);
+/* Add a list of records of order o; what exceeds the bound goes back to
+ * the heap. No lock of this layer held. */
+void    st_pool_put(pa_stack_allocator *a, unsigned o, st_rec *list);
+/* Detach every pooled record of every order and every large one, as one
+ * list. */
+st_rec *st_pool_drain(pa_stack_allocator *a);
+/* A free large stack of exactly pages pages, or NULL. */
+st_rec *st_large_take(pa_stack_allocator *a, size_t pages);
+/* Keep a free large stack, or give it to the heap beyond the bound. No
+ * lock of this layer held. */
+void    st_large_put(pa_stack_allocator *a, st_rec *r);
+
+/* ---- threads.c: per-thread caches ------------------------------------- */
+/* Create the key; destroy every cache (delete). */
+int        st_threads_init(pa_stack_allocator *a);
+/* The calling thread's cache, created at first use; NULL if none can be
+ * made (the caller then goes to the pools). */
+st_tcache *st_tcache_get(pa_stack_allocator *a);
+/* Ask every other thread to empty its cache at its next call, and
+ * detach the calling thread's cached records as one list (release). */
+st_rec    *st_threads_drain(pa_stack_allocator *a);
+/* Give every list of tc (the caller's own) to the pools. */
+void       st_tcache_flush(pa_stack_allocator *a, st_tcache *tc);
+/* Drain, free every cache record and delete the key (delete). */
+st_rec    *st_threads_fini(pa_stack_allocator *a);
+/* Sum the caches' and exited threads' counters and cached stacks. */
+void       st_threads_stats(pa_stack_allocator *a, pa_stack_stats *out);
+
+/* ---- overflow.c: guard faults ------------------------------------------ */
+/* Give the calling thread a signal stack if the handler is installed and
+ * the thread has none. */
+void st_overflow_thread(void);
+
+#endif /* PAGEALLOC_STACK_STACKS_H */
