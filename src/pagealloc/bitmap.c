@@ -62,6 +62,13 @@ void pa_bits_clear_range(uint64_t *b, unsigned i, unsigned n)
         b[w] &= ~word_mask(0, n);
 }
 
+int pa_bits_clear_range_slow(uint64_t *b, unsigned i, unsigned n)
+{
+    if (!pa_bits_all_in_range(b, i, n))
+        return 0;
+    pa_bits_clear_range(b, i, n);
+    return 1;
+}
 
 int pa_bits_any_in_range(const uint64_t *b, unsigned i, unsigned n)
 {

@@ -91,6 +91,22 @@ static inline int pa_bits_any_set(const uint64_t *b)
 /* Whether any / every bit of [i, i+n) is 1 (n >= 1). */
 int      pa_bits_any_in_range(const uint64_t *b, unsigned i, unsigned n);
 int      pa_bits_all_in_range(const uint64_t *b, unsigned i, unsigned n);
+/* If every bit of [i, i+n) is 1 (n >= 1, i+n <= 512), clear them and
+ * return 1; otherwise change nothing and return 0. One pass for the
+ * common one-word range: a free validated and applied together. */
+int      pa_bits_clear_range_slow(uint64_t *b, unsigned i, unsigned n);
+static inline int pa_bits_clear_if_set(uint64_t *b, unsigned i, unsigned n)
+{
+    unsigned w = i / 64, lo = i % 64;
+    if (lo + n <= 64) {
+        uint64_t m = (n >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << lo;
+        if ((b[w] & m) != m)
+            return 0;
+        b[w] &= ~m;
+        return 1;
+    }
+    return pa_bits_clear_range_slow(b, i, n);
+}
 /* Free (0) pages immediately below page i / from page i upward. */
 unsigned pa_bits_free_below(const uint64_t *b, unsigned i);
 unsigned pa_bits_free_above(const uint64_t *b, unsigned i);

@@ -88,12 +88,11 @@ size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *sc
     return scav * PA_PAGE_SIZE;
 }
 
+/* Everything a free does after clearing the pages' allocated bits. */
+static void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scavenged);
+
 void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
 {
-    if (base < pa->search)
-        pa->search = base;
-    if (!scavenged)
-        pa_scav_index_mark(&pa->scav, base, base + npages * PA_PAGE_SIZE);
     FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
         pa_chunk *c = pa_chunk_of(pa, ci);
         if (n == PA_CHUNK_PAGES)
@@ -101,6 +100,15 @@ void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
         else
             pa_bits_clear_range(c->alloc, page, n);
     });
+    free_cleared(pa, base, npages, scavenged);
+}
+
+static void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
+{
+    if (base < pa->search)
+        pa->search = base;
+    if (!scavenged)
+        pa_scav_index_mark(&pa->scav, base, base + npages * PA_PAGE_SIZE);
 
     /* The run the freed pages join: its neighbours in the first and last
      * chunk. It may go on into another chunk when it reaches either end. */
@@ -234,6 +242,18 @@ static void checked_free(pagealloc *pa, const char *call, uintptr_t base, size_t
 {
     if (!pa_live(pa, call))
         return;
+    /* A run inside one chunk (npages - 1 wraps for 0): its pages are
+     * checked and cleared in one pass; anything else, or a bad free, takes
+     * the general path, which names the broken rule. */
+    unsigned page = pa_chunk_page(base);
+    if (!(base & (PA_PAGE_SIZE - 1)) && base < PA_MAX_ADDR && npages - 1 < PA_CHUNK_PAGES - page) {
+        pa_chunk *c = pa_try_chunk_of(pa, pa_chunk_index(base));
+        if (c && pa_bits_clear_if_set(c->alloc, page, (unsigned)npages)) {
+            free_cleared(pa, base, npages, scavenged);
+            PA_DEBUG_AFTER(pa, call, base, npages);
+            return;
+        }
+    }
     const char *rule = pa_free_violation(pa, base, npages);
     if (rule)
         pa_report(call, base, npages, rule);
