@@ -215,24 +215,65 @@ pa_sum pa_sum_after_free(pa_sum old, unsigned i, unsigned n, unsigned below, uns
     return pa_sum_pack(start, max, end);
 }
 
+/*
+ * The longest free run of b, given a floor best (a run that long exists,
+ * or 0) and a ceiling limit (no run is longer): the scan passes over
+ * wholly allocated words quickly, skips the interior of words that cannot
+ * beat best and stops as soon as it meets a run of limit pages.
+ */
+static unsigned max_free_run(const uint64_t *b, unsigned best, unsigned limit)
+{
+    unsigned run = 0;                   /* free pages ending the previous word */
+    for (unsigned w = 0; w < PA_CHUNK_WORDS; w++) {
+        uint64_t x = b[w];
+        if (x == 0) {
+            run += 64;
+            continue;
+        }
+        if (~x == 0) {
+            if (run > best) {
+                best = run;
+                if (best >= limit)
+                    return best;
+            }
+            run = 0;
+            continue;
+        }
+        run += ctz64(x);
+        if (run > best) {
+            best = run;
+            if (best >= limit)
+                return best;
+        }
+        if (best < 62 && (x & (x + (x & -x))) != 0) {   /* x has an interior hole */
+            best = interior_free_run(x, best);
+            if (best >= limit)
+                return best;
+        }
+        run = clz64(x);
+    }
+    return run > best ? run : best;
+}
+
 pa_sum pa_sum_after_alloc(const uint64_t *b, pa_sum old, unsigned i, unsigned n)
 {
     unsigned below = pa_bits_free_below(b, i), above = pa_bits_free_above(b, i + n);
-    if (below + n + above >= pa_sum_max(old)) {
-        /* A longest run was cut. If it was the chunk's only free run (all
-         * pages outside it allocated: a chunk filled from one end, the
-         * usual case), its two pieces are all that is left; otherwise the
-         * new maximum is unknown and the chunk is summarised again. */
-        unsigned a = i - below, q = i + n + above;
-        if ((a == 0 || pa_bits_all_in_range(b, 0, a)) &&
-            (q == PA_CHUNK_PAGES || pa_bits_all_in_range(b, q, PA_CHUNK_PAGES - q)))
-            return pa_sum_pack(a == 0 ? below : 0, below > above ? below : above,
-                               q == PA_CHUNK_PAGES ? above : 0);
-        return pa_bits_summarize(b);
-    }
     unsigned start = i == below ? below : pa_sum_start(old);
     unsigned end = i + n + above == PA_CHUNK_PAGES ? above : pa_sum_end(old);
-    return pa_sum_pack(start, pa_sum_max(old), end);
+    unsigned max = pa_sum_max(old);
+    if (below + n + above >= max) {
+        /* A longest run [a, q) was cut. The new longest is one of its two
+         * pieces or a run in [0, a) or [q, 512), none longer than the old
+         * max. If neither range can beat the larger piece, that piece it
+         * is; otherwise scan from it, stopping at a second run of the old
+         * max. */
+        unsigned a = i - below, q = i + n + above;
+        unsigned best = below > above ? below : above;
+        if (a > best || PA_CHUNK_PAGES - q > best)
+            best = max_free_run(b, best, max);
+        max = best;
+    }
+    return pa_sum_pack(start, max, end);
 }
 
 /* First-fit for a single page. */

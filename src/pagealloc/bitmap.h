@@ -122,7 +122,9 @@ pa_sum   pa_bits_summarize(const uint64_t *b);
  * the caller has counted with pa_bits_free_below/above); after_alloc: they
  * were free and are now allocated.
  * Cheaper than pa_bits_summarize: a free joins its neighbouring runs; an
- * allocation re-summarises only when it cut into a longest run. */
+ * allocation looks for the new max only when it cut into a longest run,
+ * with a scan that knows the larger remaining piece as a floor and the old
+ * max as a ceiling. */
 pa_sum   pa_sum_after_free(pa_sum old, unsigned i, unsigned n, unsigned below, unsigned above);
 pa_sum   pa_sum_after_alloc(const uint64_t *b, pa_sum old, unsigned i, unsigned n);
 
