@@ -61,6 +61,23 @@ static void copy_bits(uint64_t *dst, size_t to, const uint64_t *src, unsigned fr
 size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_bits)
 {
     size_t scav = 0, off = 0;
+    unsigned lo = pa_chunk_page(base) % 64;
+    if (npages <= 64 - lo) {
+        /* The common case, a run inside one bitmap word: one pass. */
+        pa_chunk *c = pa_chunk_of(pa, pa_chunk_index(base));
+        unsigned w = pa_chunk_page(base) / 64;
+        uint64_t m = (npages == 64 ? ~(uint64_t)0 : (((uint64_t)1 << npages) - 1)) << lo;
+        uint64_t sv = c->scav[w] & m;
+        c->alloc[w] |= m;
+        if (sv) {
+            c->scav[w] &= ~m;
+            scav = pa_popcount64(sv);
+        }
+        if (scav_bits)
+            scav_bits[0] = sv >> lo;
+        pa_update_run(pa, base, npages, 1, 0, 0);
+        return scav * PA_PAGE_SIZE;
+    }
     if (scav_bits)
         memset(scav_bits, 0, pa_scav_words(npages) * sizeof(uint64_t));
     FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
