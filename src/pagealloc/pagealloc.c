@@ -132,9 +132,20 @@ static void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scave
     uintptr_t limit = base + npages * PA_PAGE_SIZE;
     unsigned first = pa_chunk_page(base);
     unsigned last = pa_chunk_page(limit - PA_PAGE_SIZE) + 1;
-    unsigned below = pa_bits_free_below(pa_chunk_of(pa, pa_chunk_index(base))->alloc, first);
-    unsigned above = pa_bits_free_above(pa_chunk_of(pa, pa_chunk_index(limit - PA_PAGE_SIZE))->alloc,
-                                        last);
+    /* Usually an allocated page in the same bitmap word bounds the run;
+     * otherwise the leaves, not yet updated and exact outside the range,
+     * may say that every page below it is free (a start reaching it), or
+     * above it (an end); only then are the bitmaps counted. */
+    uint32_t fc = pa_chunk_index(base), lc = pa_chunk_index(limit - PA_PAGE_SIZE);
+    const uint64_t *fb = pa_chunk_of(pa, fc)->alloc, *lb = pa_chunk_of(pa, lc)->alloc;
+    uint64_t xb = first % 64 ? fb[first / 64] << (64 - first % 64) : 0;
+    uint64_t xa = last < PA_CHUNK_PAGES ? lb[last / 64] >> (last % 64) : 0;
+    unsigned below = xb ? (unsigned)__builtin_clzll(xb)
+                   : pa_sum_start(pa_leaf_sum(pa, fc)) >= first ? first
+                   : pa_bits_free_below(fb, first);
+    unsigned above = xa ? (unsigned)__builtin_ctzll(xa)
+                   : pa_sum_end(pa_leaf_sum(pa, lc)) >= PA_CHUNK_PAGES - last ? PA_CHUNK_PAGES - last
+                   : pa_bits_free_above(lb, last);
     pa_update_run(pa, base, npages, 0, below, above);
 
     /* Lower the hints of the classes the joined run reaches to its start.
