@@ -216,15 +216,18 @@ pa_sum pa_sum_after_free(pa_sum old, unsigned i, unsigned n, unsigned below, uns
 }
 
 /*
- * The longest free run of b, given a floor best (a run that long exists,
- * or 0) and a ceiling limit (no run is longer): the scan passes over
+ * The longest free run of b in words [w, w_end), given a floor best (a
+ * run that long exists, or 0) and a ceiling limit (no run is longer), when
+ * the words outside hold no longer run and none that continues into the
+ * range: the scan passes over
  * wholly allocated words quickly, skips the interior of words that cannot
  * beat best and stops as soon as it meets a run of limit pages.
  */
-static unsigned max_free_run(const uint64_t *b, unsigned best, unsigned limit)
+static inline unsigned max_free_run(const uint64_t *b, unsigned w, unsigned w_end, unsigned best,
+                                    unsigned limit)
 {
     unsigned run = 0;                   /* free pages ending the previous word */
-    for (unsigned w = 0; w < PA_CHUNK_WORDS; w++) {
+    for (; w < w_end; w++) {
         uint64_t x = b[w];
         if (x == 0) {
             run += 64;
@@ -269,8 +272,16 @@ pa_sum pa_sum_after_alloc(const uint64_t *b, pa_sum old, unsigned i, unsigned n)
          * max. */
         unsigned a = i - below, q = i + n + above;
         unsigned best = below > above ? below : above;
-        if (a > best || PA_CHUNK_PAGES - q > best)
-            best = max_free_run(b, best, max);
+        if (a > best || PA_CHUNK_PAGES - q > best) {
+            /* When the cut run reaches an end of the chunk, only the words
+             * on the other side can hold another run. */
+            if (q == PA_CHUNK_PAGES)
+                best = max_free_run(b, 0, (a + 63) / 64, best, max);
+            else if (a == 0)
+                best = max_free_run(b, q / 64, PA_CHUNK_WORDS, best, max);
+            else
+                best = max_free_run(b, 0, PA_CHUNK_WORDS, best, max);
+        }
         max = best;
     }
     return pa_sum_pack(start, max, end);
