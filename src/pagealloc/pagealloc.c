@@ -106,7 +106,7 @@ size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *sc
 }
 
 /* Everything a free does after clearing the pages' allocated bits. */
-static void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scavenged);
+static inline void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scavenged);
 
 void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
 {
@@ -120,7 +120,7 @@ void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
     free_cleared(pa, base, npages, scavenged);
 }
 
-static void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
+static inline void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
 {
     if (base < pa->search)
         pa->search = base;
