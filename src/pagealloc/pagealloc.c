@@ -214,8 +214,11 @@ uintptr_t pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes, uint64
     size_t scav = pa_alloc_range(pa, addr, npages, scav_bits);
     if (new_search > pa->search)
         pa->search = new_search;
-    /* No run of npages starts below addr: nor does any longer one. */
-    pa_hints_raise(pa, ceil_class(npages), addr);
+    /* No run of npages starts below addr: nor does any longer one. A
+     * search starts at max(search, hint), so a raise to at most the
+     * search hint would change nothing now; it is skipped. */
+    if (addr > pa->search)
+        pa_hints_raise(pa, ceil_class(npages), addr);
     if (scav_bytes)
         *scav_bytes = scav;
     PA_DEBUG_AFTER(pa, "pagealloc_alloc", addr, npages);
