@@ -260,7 +260,16 @@ static inline unsigned max_free_run(const uint64_t *b, unsigned w, unsigned w_en
 
 pa_sum pa_sum_after_alloc(const uint64_t *b, pa_sum old, unsigned i, unsigned n)
 {
-    unsigned below = pa_bits_free_below(b, i), above = pa_bits_free_above(b, i + n);
+    /* The free pages next to [i, i+n): from the bitmap word at hand when
+     * it has an allocated page there; else old's start (end) says whether
+     * every page below (above) is free; else counted. */
+    unsigned j = i + n;
+    uint64_t xb = i % 64 ? b[i / 64] << (64 - i % 64) : 0;
+    uint64_t xa = j < PA_CHUNK_PAGES ? b[j / 64] >> (j % 64) : 0;
+    unsigned below = xb ? clz64(xb) : pa_sum_start(old) >= j ? i : pa_bits_free_below(b, i);
+    unsigned above = xa ? ctz64(xa)
+                   : pa_sum_end(old) >= PA_CHUNK_PAGES - i ? PA_CHUNK_PAGES - j
+                   : pa_bits_free_above(b, j);
     unsigned start = i == below ? below : pa_sum_start(old);
     unsigned end = i + n + above == PA_CHUNK_PAGES ? above : pa_sum_end(old);
     unsigned max = pa_sum_max(old);
