@@ -206,14 +206,6 @@ unsigned pa_bits_free_above(const uint64_t *b, unsigned i)
     return count;
 }
 
-pa_sum pa_sum_after_free(pa_sum old, unsigned i, unsigned n, unsigned below, unsigned above)
-{
-    unsigned run = below + n + above;          /* the joined run */
-    unsigned start = i == below ? run : pa_sum_start(old);
-    unsigned end = i + n + above == PA_CHUNK_PAGES ? run : pa_sum_end(old);
-    unsigned max = pa_sum_max(old) > run ? pa_sum_max(old) : run;
-    return pa_sum_pack(start, max, end);
-}
 
 /*
  * The longest free run of b in words [w, w_end), given a floor best (a

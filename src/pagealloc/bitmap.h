@@ -125,7 +125,15 @@ pa_sum   pa_bits_summarize(const uint64_t *b);
  * allocation looks for the new max only when it cut into a longest run,
  * with a scan that knows the larger remaining piece as a floor and the old
  * max as a ceiling. */
-pa_sum   pa_sum_after_free(pa_sum old, unsigned i, unsigned n, unsigned below, unsigned above);
+static inline pa_sum pa_sum_after_free(pa_sum old, unsigned i, unsigned n, unsigned below,
+                                       unsigned above)
+{
+    unsigned run = below + n + above;          /* the joined run */
+    unsigned start = i == below ? run : pa_sum_start(old);
+    unsigned end = i + n + above == PA_CHUNK_PAGES ? run : pa_sum_end(old);
+    unsigned max = pa_sum_max(old) > run ? pa_sum_max(old) : run;
+    return pa_sum_pack(start, max, end);
+}
 pa_sum   pa_sum_after_alloc(const uint64_t *b, pa_sum old, unsigned i, unsigned n);
 
 /* First fit of npages free pages at or after page search (hint: every page
