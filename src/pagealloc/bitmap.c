@@ -258,13 +258,13 @@ pa_sum pa_sum_after_alloc(const uint64_t *b, pa_sum old, unsigned i, unsigned n)
     unsigned j = i + n;
     uint64_t xb = i % 64 ? b[i / 64] << (64 - i % 64) : 0;
     uint64_t xa = j < PA_CHUNK_PAGES ? b[j / 64] >> (j % 64) : 0;
-    unsigned below = xb ? clz64(xb) : pa_sum_start(old) >= j ? i : pa_bits_free_below(b, i);
+    unsigned below = xb ? clz64(xb) : pa_leaf_start(old) >= j ? i : pa_bits_free_below(b, i);
     unsigned above = xa ? ctz64(xa)
-                   : pa_sum_end(old) >= PA_CHUNK_PAGES - i ? PA_CHUNK_PAGES - j
+                   : pa_leaf_end(old) >= PA_CHUNK_PAGES - i ? PA_CHUNK_PAGES - j
                    : pa_bits_free_above(b, j);
-    unsigned start = i == below ? below : pa_sum_start(old);
-    unsigned end = i + n + above == PA_CHUNK_PAGES ? above : pa_sum_end(old);
-    unsigned max = pa_sum_max(old);
+    unsigned start = i == below ? below : pa_leaf_start(old);
+    unsigned end = i + n + above == PA_CHUNK_PAGES ? above : pa_leaf_end(old);
+    unsigned max = pa_leaf_max(old);
     if (below + n + above >= max) {
         /* A longest run [a, q) was cut. The new longest is one of its two
          * pieces or a run in [0, a) or [q, 512), none longer than the old

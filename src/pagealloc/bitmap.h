@@ -53,6 +53,12 @@ static inline unsigned pa_sum_end(pa_sum s)
     return (s >> 63) ? PA_SUM_MAXV : (unsigned)((s >> (2 * PA_SUM_BITS)) & PA_SUM_MASK);
 }
 
+/* The fields of a leaf (a summary of one chunk, at most 512 pages: never
+ * the 2^21 encoding), decoded without testing for it. */
+static inline unsigned pa_leaf_start(pa_sum s) { return (unsigned)(s & PA_SUM_MASK); }
+static inline unsigned pa_leaf_max(pa_sum s) { return (unsigned)((s >> PA_SUM_BITS) & PA_SUM_MASK); }
+static inline unsigned pa_leaf_end(pa_sum s) { return (unsigned)(s >> (2 * PA_SUM_BITS)); }
+
 /* Summary of a chunk with every page free. */
 #define PA_SUM_FREE_CHUNK (pa_sum_pack(512, 512, 512))
 
@@ -129,9 +135,9 @@ static inline pa_sum pa_sum_after_free(pa_sum old, unsigned i, unsigned n, unsig
                                        unsigned above)
 {
     unsigned run = below + n + above;          /* the joined run */
-    unsigned start = i == below ? run : pa_sum_start(old);
-    unsigned end = i + n + above == PA_CHUNK_PAGES ? run : pa_sum_end(old);
-    unsigned max = pa_sum_max(old) > run ? pa_sum_max(old) : run;
+    unsigned start = i == below ? run : pa_leaf_start(old);
+    unsigned end = i + n + above == PA_CHUNK_PAGES ? run : pa_leaf_end(old);
+    unsigned max = pa_leaf_max(old) > run ? pa_leaf_max(old) : run;
     return pa_sum_pack(start, max, end);
 }
 pa_sum   pa_sum_after_alloc(const uint64_t *b, pa_sum old, unsigned i, unsigned n);

@@ -141,10 +141,10 @@ static inline void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, in
     uint64_t xb = first % 64 ? fb[first / 64] << (64 - first % 64) : 0;
     uint64_t xa = last < PA_CHUNK_PAGES ? lb[last / 64] >> (last % 64) : 0;
     unsigned below = xb ? (unsigned)__builtin_clzll(xb)
-                   : pa_sum_start(pa_leaf_sum(pa, fc)) >= first ? first
+                   : pa_leaf_start(pa_leaf_sum(pa, fc)) >= first ? first
                    : pa_bits_free_below(fb, first);
     unsigned above = xa ? (unsigned)__builtin_ctzll(xa)
-                   : pa_sum_end(pa_leaf_sum(pa, lc)) >= PA_CHUNK_PAGES - last ? PA_CHUNK_PAGES - last
+                   : pa_leaf_end(pa_leaf_sum(pa, lc)) >= PA_CHUNK_PAGES - last ? PA_CHUNK_PAGES - last
                    : pa_bits_free_above(lb, last);
     pa_update_run(pa, base, npages, 0, below, above);
 
@@ -191,7 +191,7 @@ uintptr_t pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes, uint64
 
     uintptr_t addr, new_search;
     unsigned page = pa_chunk_page(from);
-    if (PA_CHUNK_PAGES - page >= npages && pa_sum_max(pa_leaf_sum(pa, ci)) >= npages) {
+    if (PA_CHUNK_PAGES - page >= npages && pa_leaf_max(pa_leaf_sum(pa, ci)) >= npages) {
         /* Fast path: the hint's chunk has a fitting run above the hint. */
         unsigned ns;
         unsigned p = pa_bits_find(pa_chunk_of(pa, ci)->alloc, (unsigned)npages, page, &ns);
