@@ -62,6 +62,13 @@ void pa_bits_clear_range(uint64_t *b, unsigned i, unsigned n)
         b[w] &= ~word_mask(0, n);
 }
 
+int pa_bits_clear_range_slow(uint64_t *b, unsigned i, unsigned n)
+{
+    if (!pa_bits_all_in_range(b, i, n))
+        return 0;
+    pa_bits_clear_range(b, i, n);
+    return 1;
+}
 
 int pa_bits_any_in_range(const uint64_t *b, unsigned i, unsigned n)
 {
@@ -199,33 +206,86 @@ unsigned pa_bits_free_above(const uint64_t *b, unsigned i)
     return count;
 }
 
-pa_sum pa_sum_after_free(pa_sum old, unsigned i, unsigned n, unsigned below, unsigned above)
+
+/*
+ * The longest free run of b in words [w, w_end), given a floor best (a
+ * run that long exists, or 0) and a ceiling limit (no run is longer), when
+ * the words outside hold no longer run and none that continues into the
+ * range: the scan passes over
+ * wholly allocated words quickly, skips the interior of words that cannot
+ * beat best and stops as soon as it meets a run of limit pages.
+ */
+static inline unsigned max_free_run(const uint64_t *b, unsigned w, unsigned w_end, unsigned best,
+                                    unsigned limit)
 {
-    unsigned run = below + n + above;          /* the joined run */
-    unsigned start = i == below ? run : pa_sum_start(old);
-    unsigned end = i + n + above == PA_CHUNK_PAGES ? run : pa_sum_end(old);
-    unsigned max = pa_sum_max(old) > run ? pa_sum_max(old) : run;
-    return pa_sum_pack(start, max, end);
+    unsigned run = 0;                   /* free pages ending the previous word */
+    for (; w < w_end; w++) {
+        uint64_t x = b[w];
+        if (x == 0) {
+            run += 64;
+            continue;
+        }
+        if (~x == 0) {
+            if (run > best) {
+                best = run;
+                if (best >= limit)
+                    return best;
+            }
+            run = 0;
+            continue;
+        }
+        run += ctz64(x);
+        if (run > best) {
+            best = run;
+            if (best >= limit)
+                return best;
+        }
+        if (best < 62 && (x & (x + (x & -x))) != 0) {   /* x has an interior hole */
+            best = interior_free_run(x, best);
+            if (best >= limit)
+                return best;
+        }
+        run = clz64(x);
+    }
+    return run > best ? run : best;
 }
 
 pa_sum pa_sum_after_alloc(const uint64_t *b, pa_sum old, unsigned i, unsigned n)
 {
-    unsigned below = pa_bits_free_below(b, i), above = pa_bits_free_above(b, i + n);
-    if (below + n + above >= pa_sum_max(old)) {
-        /* A longest run was cut. If it was the chunk's only free run (all
-         * pages outside it allocated: a chunk filled from one end, the
-         * usual case), its two pieces are all that is left; otherwise the
-         * new maximum is unknown and the chunk is summarised again. */
+    /* The free pages next to [i, i+n): from the bitmap word at hand when
+     * it has an allocated page there; else old's start (end) says whether
+     * every page below (above) is free; else counted. */
+    unsigned j = i + n;
+    uint64_t xb = i % 64 ? b[i / 64] << (64 - i % 64) : 0;
+    uint64_t xa = j < PA_CHUNK_PAGES ? b[j / 64] >> (j % 64) : 0;
+    unsigned below = xb ? clz64(xb) : pa_leaf_start(old) >= j ? i : pa_bits_free_below(b, i);
+    unsigned above = xa ? ctz64(xa)
+                   : pa_leaf_end(old) >= PA_CHUNK_PAGES - i ? PA_CHUNK_PAGES - j
+                   : pa_bits_free_above(b, j);
+    unsigned start = i == below ? below : pa_leaf_start(old);
+    unsigned end = i + n + above == PA_CHUNK_PAGES ? above : pa_leaf_end(old);
+    unsigned max = pa_leaf_max(old);
+    if (below + n + above >= max) {
+        /* A longest run [a, q) was cut. The new longest is one of its two
+         * pieces or a run in [0, a) or [q, 512), none longer than the old
+         * max. If neither range can beat the larger piece, that piece it
+         * is; otherwise scan from it, stopping at a second run of the old
+         * max. */
         unsigned a = i - below, q = i + n + above;
-        if ((a == 0 || pa_bits_all_in_range(b, 0, a)) &&
-            (q == PA_CHUNK_PAGES || pa_bits_all_in_range(b, q, PA_CHUNK_PAGES - q)))
-            return pa_sum_pack(a == 0 ? below : 0, below > above ? below : above,
-                               q == PA_CHUNK_PAGES ? above : 0);
-        return pa_bits_summarize(b);
+        unsigned best = below > above ? below : above;
+        if (a > best || PA_CHUNK_PAGES - q > best) {
+            /* When the cut run reaches an end of the chunk, only the words
+             * on the other side can hold another run. */
+            if (q == PA_CHUNK_PAGES)
+                best = max_free_run(b, 0, (a + 63) / 64, best, max);
+            else if (a == 0)
+                best = max_free_run(b, q / 64, PA_CHUNK_WORDS, best, max);
+            else
+                best = max_free_run(b, 0, PA_CHUNK_WORDS, best, max);
+        }
+        max = best;
     }
-    unsigned start = i == below ? below : pa_sum_start(old);
-    unsigned end = i + n + above == PA_CHUNK_PAGES ? above : pa_sum_end(old);
-    return pa_sum_pack(start, pa_sum_max(old), end);
+    return pa_sum_pack(start, max, end);
 }
 
 /* First-fit for a single page. */

@@ -53,6 +53,12 @@ static inline unsigned pa_sum_end(pa_sum s)
     return (s >> 63) ? PA_SUM_MAXV : (unsigned)((s >> (2 * PA_SUM_BITS)) & PA_SUM_MASK);
 }
 
+/* The fields of a leaf (a summary of one chunk, at most 512 pages: never
+ * the 2^21 encoding), decoded without testing for it. */
+static inline unsigned pa_leaf_start(pa_sum s) { return (unsigned)(s & PA_SUM_MASK); }
+static inline unsigned pa_leaf_max(pa_sum s) { return (unsigned)((s >> PA_SUM_BITS) & PA_SUM_MASK); }
+static inline unsigned pa_leaf_end(pa_sum s) { return (unsigned)(s >> (2 * PA_SUM_BITS)); }
+
 /* Summary of a chunk with every page free. */
 #define PA_SUM_FREE_CHUNK (pa_sum_pack(512, 512, 512))
 
@@ -91,6 +97,22 @@ static inline int pa_bits_any_set(const uint64_t *b)
 /* Whether any / every bit of [i, i+n) is 1 (n >= 1). */
 int      pa_bits_any_in_range(const uint64_t *b, unsigned i, unsigned n);
 int      pa_bits_all_in_range(const uint64_t *b, unsigned i, unsigned n);
+/* If every bit of [i, i+n) is 1 (n >= 1, i+n <= 512), clear them and
+ * return 1; otherwise change nothing and return 0. One pass for the
+ * common one-word range: a free validated and applied together. */
+int      pa_bits_clear_range_slow(uint64_t *b, unsigned i, unsigned n);
+static inline int pa_bits_clear_if_set(uint64_t *b, unsigned i, unsigned n)
+{
+    unsigned w = i / 64, lo = i % 64;
+    if (lo + n <= 64) {
+        uint64_t m = (n >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << lo;
+        if ((b[w] & m) != m)
+            return 0;
+        b[w] &= ~m;
+        return 1;
+    }
+    return pa_bits_clear_range_slow(b, i, n);
+}
 /* Free (0) pages immediately below page i / from page i upward. */
 unsigned pa_bits_free_below(const uint64_t *b, unsigned i);
 unsigned pa_bits_free_above(const uint64_t *b, unsigned i);
@@ -106,8 +128,18 @@ pa_sum   pa_bits_summarize(const uint64_t *b);
  * the caller has counted with pa_bits_free_below/above); after_alloc: they
  * were free and are now allocated.
  * Cheaper than pa_bits_summarize: a free joins its neighbouring runs; an
- * allocation re-summarises only when it cut into a longest run. */
-pa_sum   pa_sum_after_free(pa_sum old, unsigned i, unsigned n, unsigned below, unsigned above);
+ * allocation looks for the new max only when it cut into a longest run,
+ * with a scan that knows the larger remaining piece as a floor and the old
+ * max as a ceiling. */
+static inline pa_sum pa_sum_after_free(pa_sum old, unsigned i, unsigned n, unsigned below,
+                                       unsigned above)
+{
+    unsigned run = below + n + above;          /* the joined run */
+    unsigned start = i == below ? run : pa_leaf_start(old);
+    unsigned end = i + n + above == PA_CHUNK_PAGES ? run : pa_leaf_end(old);
+    unsigned max = pa_leaf_max(old) > run ? pa_leaf_max(old) : run;
+    return pa_sum_pack(start, max, end);
+}
 pa_sum   pa_sum_after_alloc(const uint64_t *b, pa_sum old, unsigned i, unsigned n);
 
 /* First fit of npages free pages at or after page search (hint: every page

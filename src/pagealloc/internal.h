@@ -41,7 +41,8 @@
  * in a grown range or is PA_SEARCH_NONE. A request for n >= 2^k pages can
  * start at max(search, hint[k]): the low heap, fragmented into short
  * holes, is skipped. An allocation of n pages at r raises hint[k] to r for
- * every 2^k >= n (first fit: no run of n starts below r); a failure sets
+ * every 2^k >= n (first fit: no run of n starts below r) when r is above
+ * the new search hint (otherwise the raise would move no search); a failure sets
  * them to PA_SEARCH_NONE; a free lowers the hints whose size the joined
  * run reaches to the run's start (past a chunk edge, the extent of a run
  * freed by 512 pages or more comes from the free-chunk index below; after

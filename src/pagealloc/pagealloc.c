@@ -61,6 +61,23 @@ static void copy_bits(uint64_t *dst, size_t to, const uint64_t *src, unsigned fr
 size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_bits)
 {
     size_t scav = 0, off = 0;
+    unsigned lo = pa_chunk_page(base) % 64;
+    if (npages <= 64 - lo) {
+        /* The common case, a run inside one bitmap word: one pass. */
+        pa_chunk *c = pa_chunk_of(pa, pa_chunk_index(base));
+        unsigned w = pa_chunk_page(base) / 64;
+        uint64_t m = (npages == 64 ? ~(uint64_t)0 : (((uint64_t)1 << npages) - 1)) << lo;
+        uint64_t sv = c->scav[w] & m;
+        c->alloc[w] |= m;
+        if (sv) {
+            c->scav[w] &= ~m;
+            scav = pa_popcount64(sv);
+        }
+        if (scav_bits)
+            scav_bits[0] = sv >> lo;
+        pa_update_run(pa, base, npages, 1, 0, 0);
+        return scav * PA_PAGE_SIZE;
+    }
     if (scav_bits)
         memset(scav_bits, 0, pa_scav_words(npages) * sizeof(uint64_t));
     FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
@@ -88,12 +105,11 @@ size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *sc
     return scav * PA_PAGE_SIZE;
 }
 
+/* Everything a free does after clearing the pages' allocated bits. */
+static inline void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scavenged);
+
 void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
 {
-    if (base < pa->search)
-        pa->search = base;
-    if (!scavenged)
-        pa_scav_index_mark(&pa->scav, base, base + npages * PA_PAGE_SIZE);
     FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
         pa_chunk *c = pa_chunk_of(pa, ci);
         if (n == PA_CHUNK_PAGES)
@@ -101,15 +117,35 @@ void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
         else
             pa_bits_clear_range(c->alloc, page, n);
     });
+    free_cleared(pa, base, npages, scavenged);
+}
+
+static inline void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
+{
+    if (base < pa->search)
+        pa->search = base;
+    if (!scavenged)
+        pa_scav_index_mark(&pa->scav, base, base + npages * PA_PAGE_SIZE);
 
     /* The run the freed pages join: its neighbours in the first and last
      * chunk. It may go on into another chunk when it reaches either end. */
     uintptr_t limit = base + npages * PA_PAGE_SIZE;
     unsigned first = pa_chunk_page(base);
     unsigned last = pa_chunk_page(limit - PA_PAGE_SIZE) + 1;
-    unsigned below = pa_bits_free_below(pa_chunk_of(pa, pa_chunk_index(base))->alloc, first);
-    unsigned above = pa_bits_free_above(pa_chunk_of(pa, pa_chunk_index(limit - PA_PAGE_SIZE))->alloc,
-                                        last);
+    /* Usually an allocated page in the same bitmap word bounds the run;
+     * otherwise the leaves, not yet updated and exact outside the range,
+     * may say that every page below it is free (a start reaching it), or
+     * above it (an end); only then are the bitmaps counted. */
+    uint32_t fc = pa_chunk_index(base), lc = pa_chunk_index(limit - PA_PAGE_SIZE);
+    const uint64_t *fb = pa_chunk_of(pa, fc)->alloc, *lb = pa_chunk_of(pa, lc)->alloc;
+    uint64_t xb = first % 64 ? fb[first / 64] << (64 - first % 64) : 0;
+    uint64_t xa = last < PA_CHUNK_PAGES ? lb[last / 64] >> (last % 64) : 0;
+    unsigned below = xb ? (unsigned)__builtin_clzll(xb)
+                   : pa_leaf_start(pa_leaf_sum(pa, fc)) >= first ? first
+                   : pa_bits_free_below(fb, first);
+    unsigned above = xa ? (unsigned)__builtin_ctzll(xa)
+                   : pa_leaf_end(pa_leaf_sum(pa, lc)) >= PA_CHUNK_PAGES - last ? PA_CHUNK_PAGES - last
+                   : pa_bits_free_above(lb, last);
     pa_update_run(pa, base, npages, 0, below, above);
 
     /* Lower the hints of the classes the joined run reaches to its start.
@@ -155,7 +191,7 @@ uintptr_t pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes, uint64
 
     uintptr_t addr, new_search;
     unsigned page = pa_chunk_page(from);
-    if (PA_CHUNK_PAGES - page >= npages && pa_sum_max(pa_leaf_sum(pa, ci)) >= npages) {
+    if (PA_CHUNK_PAGES - page >= npages && pa_leaf_max(pa_leaf_sum(pa, ci)) >= npages) {
         /* Fast path: the hint's chunk has a fitting run above the hint. */
         unsigned ns;
         unsigned p = pa_bits_find(pa_chunk_of(pa, ci)->alloc, (unsigned)npages, page, &ns);
@@ -178,8 +214,11 @@ uintptr_t pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes, uint64
     size_t scav = pa_alloc_range(pa, addr, npages, scav_bits);
     if (new_search > pa->search)
         pa->search = new_search;
-    /* No run of npages starts below addr: nor does any longer one. */
-    pa_hints_raise(pa, ceil_class(npages), addr);
+    /* No run of npages starts below addr: nor does any longer one. A
+     * search starts at max(search, hint), so a raise to at most the
+     * search hint would change nothing now; it is skipped. */
+    if (addr > pa->search)
+        pa_hints_raise(pa, ceil_class(npages), addr);
     if (scav_bytes)
         *scav_bytes = scav;
     PA_DEBUG_AFTER(pa, "pagealloc_alloc", addr, npages);
@@ -234,6 +273,18 @@ static void checked_free(pagealloc *pa, const char *call, uintptr_t base, size_t
 {
     if (!pa_live(pa, call))
         return;
+    /* A run inside one chunk (npages - 1 wraps for 0): its pages are
+     * checked and cleared in one pass; anything else, or a bad free, takes
+     * the general path, which names the broken rule. */
+    unsigned page = pa_chunk_page(base);
+    if (!(base & (PA_PAGE_SIZE - 1)) && base < PA_MAX_ADDR && npages - 1 < PA_CHUNK_PAGES - page) {
+        pa_chunk *c = pa_try_chunk_of(pa, pa_chunk_index(base));
+        if (c && pa_bits_clear_if_set(c->alloc, page, (unsigned)npages)) {
+            free_cleared(pa, base, npages, scavenged);
+            PA_DEBUG_AFTER(pa, call, base, npages);
+            return;
+        }
+    }
     const char *rule = pa_free_violation(pa, base, npages);
     if (rule)
         pa_report(call, base, npages, rule);

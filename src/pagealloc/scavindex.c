@@ -78,7 +78,7 @@ int pa_scav_index_grow(pa_scav_index *x, uint32_t lo, uint32_t hi, sysmem_stat *
     return 0;
 }
 
-void pa_scav_index_mark(pa_scav_index *x, uintptr_t base, uintptr_t limit)
+void pa_scav_index_mark_range(pa_scav_index *x, uintptr_t base, uintptr_t limit)
 {
     uint32_t first = pa_chunk_index(base);
     uint32_t last = pa_chunk_index(limit - PA_PAGE_SIZE);

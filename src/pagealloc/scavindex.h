@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pagealloc/geometry.h"
 #include "pagealloc/sysmem.h"
 
 typedef struct pa_scav_index {
@@ -43,8 +44,24 @@ void     pa_scav_index_destroy(pa_scav_index *x, sysmem_stat *stat);
 /* Make chunks [lo, hi) addressable. 0 or an errno value (nothing changed). */
 int      pa_scav_index_grow(pa_scav_index *x, uint32_t lo, uint32_t hi,
                             sysmem_stat *stat);
-/* Mark the chunks holding pages [base, limit) (addresses; limit > base). */
-void     pa_scav_index_mark(pa_scav_index *x, uintptr_t base, uintptr_t limit);
+/* Mark the chunks holding pages [base, limit) (addresses; limit > base).
+ * The common one-chunk case is inline (every free calls it); the general
+ * one is pa_scav_index_mark_range. */
+void     pa_scav_index_mark_range(pa_scav_index *x, uintptr_t base, uintptr_t limit);
+static inline void pa_scav_index_mark(pa_scav_index *x, uintptr_t base, uintptr_t limit)
+{
+    uintptr_t top = limit - PA_PAGE_SIZE;
+    uint32_t ci = pa_chunk_index(base);
+    if (ci != pa_chunk_index(top)) {
+        pa_scav_index_mark_range(x, base, limit);
+        return;
+    }
+    x->words[ci / 64] |= (uint64_t)1 << (ci % 64);
+    if (x->search < top) {
+        x->search = top;
+        x->marked = 1;
+    }
+}
 /* Highest marked chunk at or below search; returns its index and in *page
  * the page to start searching down from (search's page if it is in that
  * chunk, else 511). Returns 0 if none (and clears search). */

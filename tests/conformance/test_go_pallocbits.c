@@ -241,6 +241,54 @@ static void run_summarize_case(void **state)
     assert_true(got == pa_sum_pack(tc->start, tc->max, tc->end));
 }
 
+/* Not in Go: the incremental leaf updates (pa_sum_after_alloc, _free)
+ * against the slow summary, on random bitmaps of runs of varied lengths:
+ * allocate a random part of a random free run, then free it again. */
+static void test_sum_after_random(void **state)
+{
+    (void)state;
+    pa_rng g = { 0x5eed0002u };
+    static const unsigned scales[] = { 2, 6, 24, 80, 300 };
+    for (int k = 0; k < 20000; k++) {
+        bits_t b = { 0 };
+        unsigned scale = scales[pa_rng_next(&g) % LEN(scales)];
+        int used = (int)(pa_rng_next(&g) & 1);
+        for (unsigned p = 0; p < CP;) {
+            unsigned len = 1 + (unsigned)(pa_rng_next(&g) % scale);
+            for (unsigned j = p; j < p + len && j < CP; j++)
+                if (used)
+                    b[j / 64] |= 1ull << (j % 64);
+            p += len;
+            used = !used;
+        }
+        unsigned s, m, e;
+        summarize_slow(b, &s, &m, &e);
+        if (m == 0)
+            continue;
+        pa_sum old = pa_sum_pack(s, m, e);
+        unsigned p = (unsigned)(pa_rng_next(&g) % CP);
+        while (b[p / 64] >> (p % 64) & 1)
+            p = (p + 1) % CP;
+        unsigned a = p - pa_bits_free_below(b, p), q = p + pa_bits_free_above(b, p);
+        unsigned i = a + (unsigned)(pa_rng_next(&g) % (q - a));
+        unsigned n = 1 + (unsigned)(pa_rng_next(&g) % (q - i));
+        pa_bits_set_range(b, i, n);
+        summarize_slow(b, &s, &m, &e);
+        pa_sum mid = pa_sum_after_alloc(b, old, i, n);
+        if (check_sum(mid, s, m, e)) {
+            print_error("after_alloc #%d: run [%u, %u), pages [%u, %u)\n", k, a, q, i, i + n);
+            fail();
+        }
+        pa_bits_clear_range(b, i, n);
+        pa_sum back = pa_sum_after_free(mid, i, n, pa_bits_free_below(b, i),
+                                        pa_bits_free_above(b, i + n));
+        if (back != old) {
+            print_error("after_free #%d: pages [%u, %u)\n", k, i, i + n);
+            fail();
+        }
+    }
+}
+
 /* ---------------------------------------------------------- Pack/unpack -- */
 
 static void test_sum_pack(void **state)
@@ -429,6 +477,7 @@ int main(void)
     const struct CMUnitTest summarize_random_tests[] = {
         cmocka_unit_test(test_summarize_random),
         cmocka_unit_test(test_summarize_patterns),
+        cmocka_unit_test(test_sum_after_random),
     };
     const struct CMUnitTest find_range_tests[] = {
         cmocka_unit_test(test_find_bit_range64),
