@@ -6,11 +6,8 @@
  * pages or more cheaper (tree.c's find_large) and gives a freed run its
  * exact extent (pa_free_run_extent).
  *
- * Representation. 64-bit words over all 2^26 chunks (8 MiB of address
- * space, reserved once); bit ci % 64 of word ci / 64 is chunk ci. Only the
- * words [lo_word, hi_word) are committed, one contiguous range of whole OS
- * pages covering every grown chunk (a gap between two grows is committed
- * too), charged to the allocator's metadata stat.
+ * Representation: a pa_chunkset (chunkset.h), bit ci for chunk ci;
+ * its committed words cover every grown chunk.
  *
  * Invariant (exact): for every chunk ci whose word is committed, the bit
  * is 1 iff ci is grown and its leaf summary is PA_SUM_FREE_CHUNK. Leaves
@@ -26,21 +23,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pagealloc/sysmem.h"
+#include "pagealloc/chunkset.h"
 
-typedef struct pa_free_index {
-    uint64_t *words;      /* 2^20 words reserved; [lo_word, hi_word) committed */
-    uint32_t  lo_word;    /* committed word range, OS-page aligned */
-    uint32_t  hi_word;
-    size_t    committed;  /* bytes committed */
-} pa_free_index;
+typedef pa_chunkset pa_free_index;
 
-/* Reserve the array; charges nothing until grow. 0 or an errno value. */
-int  pa_free_index_init(pa_free_index *x);
-void pa_free_index_destroy(pa_free_index *x, sysmem_stat *stat);
-/* Make the bits of chunks [lo, hi) addressable (zero when new). 0 or an
- * errno value; what was committed before an error stays committed. */
-int  pa_free_index_grow(pa_free_index *x, uint32_t lo, uint32_t hi, sysmem_stat *stat);
+static inline int pa_free_index_init(pa_free_index *x)
+{
+    return pa_chunkset_init(x);
+}
+static inline void pa_free_index_destroy(pa_free_index *x, sysmem_stat *stat)
+{
+    pa_chunkset_destroy(x, stat);
+}
+/* Make the bits of chunks [lo, hi) addressable (zero when new). */
+static inline int pa_free_index_grow(pa_free_index *x, uint32_t lo, uint32_t hi, sysmem_stat *stat)
+{
+    return pa_chunkset_grow(x, lo, hi, stat);
+}
 
 /* Set chunk ci's bit to is_free (its word must be committed). */
 static inline void pa_free_index_set(pa_free_index *x, uint32_t ci, int is_free)

@@ -26,16 +26,14 @@
 #include <stdint.h>
 
 #include "pagealloc/geometry.h"
+#include "pagealloc/chunkset.h"
 #include "pagealloc/sysmem.h"
 
 typedef struct pa_scav_index {
-    uint64_t *words;      /* 2^20 words reserved; [lo_word, hi_word) committed */
-    uint32_t  lo_word;    /* committed word range, physical-page aligned */
-    uint32_t  hi_word;
+    pa_chunkset bits;   /* chunkset.h: the words, their committed range */
     uint32_t  min_chunk;  /* lowest chunk ever grown: find stops there */
     uintptr_t search;     /* highest candidate page address; 0: none */
     int       marked;     /* search was raised by mark since the last find */
-    size_t    committed;  /* bytes committed */
 } pa_scav_index;
 
 /* Reserve the array; charges nothing until grow. 0 or an errno value. */
@@ -56,7 +54,7 @@ static inline void pa_scav_index_mark(pa_scav_index *x, uintptr_t base, uintptr_
         pa_scav_index_mark_range(x, base, limit);
         return;
     }
-    x->words[ci / 64] |= (uint64_t)1 << (ci % 64);
+    x->bits.words[ci / 64] |= (uint64_t)1 << (ci % 64);
     if (x->search < top) {
         x->search = top;
         x->marked = 1;

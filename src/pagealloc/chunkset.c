@@ -1,18 +1,17 @@
 /*
- * freeidx.c - the free-chunk index's storage: reserving the bit array and
- * committing the words of grown chunks. The bits, their invariant and the
- * word scan are in freeidx.h; tree.c keeps the bits and searches them.
+ * chunkset.c - storage of a bit per chunk (chunkset.h): reserving the
+ * array and committing the words of grown chunks, one contiguous range.
  */
 #include <string.h>
 
 #include "pagealloc/geometry.h"
 #include "pagealloc/meta.h"
-#include "pagealloc/freeidx.h"
+#include "pagealloc/chunkset.h"
 
 #define INDEX_WORDS (PA_NCHUNKS / 64)
 #define INDEX_BYTES ((size_t)INDEX_WORDS * sizeof(uint64_t))
 
-int pa_free_index_init(pa_free_index *x)
+int pa_chunkset_init(pa_chunkset *x)
 {
     memset(x, 0, sizeof(*x));
     void *mem;
@@ -23,14 +22,14 @@ int pa_free_index_init(pa_free_index *x)
     return 0;
 }
 
-void pa_free_index_destroy(pa_free_index *x, sysmem_stat *stat)
+void pa_chunkset_destroy(pa_chunkset *x, sysmem_stat *stat)
 {
     if (x->words)
         sysmem_free(x->words, INDEX_BYTES, stat);
     memset(x, 0, sizeof(*x));
 }
 
-static int commit_words(pa_free_index *x, uint32_t from, uint32_t to, sysmem_stat *stat)
+static int commit_words(pa_chunkset *x, uint32_t from, uint32_t to, sysmem_stat *stat)
 {
     size_t n = (size_t)(to - from) * sizeof(uint64_t);
     int err = pa_meta_commit(x->words + from, n, stat);
@@ -39,7 +38,7 @@ static int commit_words(pa_free_index *x, uint32_t from, uint32_t to, sysmem_sta
     return err;
 }
 
-int pa_free_index_grow(pa_free_index *x, uint32_t lo, uint32_t hi, sysmem_stat *stat)
+int pa_chunkset_grow(pa_chunkset *x, uint32_t lo, uint32_t hi, sysmem_stat *stat)
 {
     sysmem_caps caps;
     sysmem_get_caps(&caps);
