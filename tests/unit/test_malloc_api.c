@@ -572,24 +572,36 @@ static void test_recent_free_stack(void **state)
  * go back to the page heap at its next refills, not at its exit. */
 enum { EMPTIED_N = 20000, EMPTIED_SIZE = 64, EMPTIED_CLS = 4 };
 
+static uint64_t class_spans(void)
+{
+    pa_malloc_stats st;
+    pa_malloc_get_stats(&st);
+    return st.cls[EMPTIED_CLS].spans;
+}
+
 typedef struct emptier {
     stacker sync;
     void **v;
     uint64_t spans_full, spans_after;
 } emptier;
 
-static void *emptier_main(void *arg)
+/* The producer's first half: fill, count the spans, hand the objects to
+ * the main thread and wait until it has freed what it frees. */
+static void produce(emptier *e)
 {
-    emptier *e = arg;
     for (int i = 0; i < EMPTIED_N; i++) {
         e->v[i] = pa_malloc(EMPTIED_SIZE);
         assert_non_null(e->v[i]);
     }
-    pa_malloc_stats st;
-    pa_malloc_get_stats(&st);
-    e->spans_full = st.cls[EMPTIED_CLS].spans;
+    e->spans_full = class_spans();
     stacker_go(&e->sync, 1);
-    stacker_wait(&e->sync, 2);                 /* all freed by the main thread */
+    stacker_wait(&e->sync, 2);
+}
+
+static void *emptier_main(void *arg)
+{
+    emptier *e = arg;
+    produce(e);                                /* all freed by the main thread */
     /* A few spans' worth of churn: refills see the emptied spans. */
     void *w[1000];
     for (int round = 0; round < 4; round++) {
@@ -598,8 +610,7 @@ static void *emptier_main(void *arg)
         for (int i = 0; i < 1000; i++)
             pa_free(w[i]);
     }
-    pa_malloc_get_stats(&st);
-    e->spans_after = st.cls[EMPTIED_CLS].spans;
+    e->spans_after = class_spans();
     return NULL;
 }
 
@@ -609,19 +620,10 @@ static void *emptier_main(void *arg)
 static void *halfer_main(void *arg)
 {
     emptier *e = arg;
-    for (int i = 0; i < EMPTIED_N; i++) {
-        e->v[i] = pa_malloc(EMPTIED_SIZE);
-        assert_non_null(e->v[i]);
-    }
-    pa_malloc_stats st;
-    pa_malloc_get_stats(&st);
-    e->spans_full = st.cls[EMPTIED_CLS].spans;
-    stacker_go(&e->sync, 1);
-    stacker_wait(&e->sync, 2);                 /* the even ones freed */
+    produce(e);                                /* the even ones freed */
     for (int i = 0; i < EMPTIED_N; i += 2)
         e->v[i] = pa_malloc(EMPTIED_SIZE);
-    pa_malloc_get_stats(&st);
-    e->spans_after = st.cls[EMPTIED_CLS].spans;
+    e->spans_after = class_spans();
     for (int i = 0; i < EMPTIED_N; i++)
         pa_free(e->v[i]);
     return NULL;
