@@ -78,6 +78,9 @@ int cmd_trace(int argc, char **argv)
         wl_kind k = wl_lookup(gen);
         if (k == WL_KIND_COUNT)
             return cli_usage("trace", "unknown workload '%s' (churn, W1, W2, W3, W4)", gen);
+        if (wl_is_stacks(k))
+            return cli_usage("trace", "workload '%s' runs coroutines on pa_stack stacks and has "
+                                      "no trace form", gen);
         if (wl_is_objects(k))
             return cli_usage("trace", "workload '%s' runs on the object allocator and has no "
                                       "trace form (traces count pages)", gen);

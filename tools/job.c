@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coro.h"
 #include "engine.h"
 #include "heapmap.h"
 #include "summary.h"
@@ -29,6 +30,11 @@ const char job_workload_help[] =
     "                       The object workloads use the process's allocator: --limit\n"
     "                       is a hard limit there, --shards and --scavenger-cpu do not\n"
     "                       apply, and the map colours spans by size class.\n"
+    "                       coroutines: ucontext coroutines on pa_stack stacks\n"
+    "                       (16 KiB-1 MiB), each touching a varying depth, made and\n"
+    "                       ended in churn on 256 slots per thread; its summary has\n"
+    "                       pairs per second, high-water marks, stacks live, cached\n"
+    "                       and pooled, resident bytes; no heap map (run only)\n"
     "  --threads T          threads, 1..64 (default 1), each running its own copy of\n"
     "                       the workload (seeded SEED + thread) on the shared heap\n"
     "  --seconds S          stop each thread after S seconds\n"
@@ -74,7 +80,7 @@ int job_option(const char *cmd, int argc, char **argv, int *i, job_opts *o, int 
         o->kind = wl_lookup(v);
         if (o->kind == WL_KIND_COUNT) {
             cli_usage(cmd, "unknown workload '%s' (churn, W1, W2, W3, W4, objects, "
-                           "objects-xthread)", v);
+                           "objects-xthread, coroutines)", v);
             return -1;
         }
         return 1;
@@ -218,6 +224,12 @@ static int objects_setup(const char *cmd, job_opts *o, cli_heap_opts *heap)
 
 int job_run(const char *cmd, const job_opts *opts, job_print print)
 {
+    if (!opts->trace && wl_is_stacks(opts->kind)) {
+        if (print != JOB_PRINT_SUMMARY)
+            return cli_usage(cmd, "workload 'coroutines' runs on pa_stack stacks and has no "
+                                  "heap map of its own: use pagealloc run");
+        return coro_run(cmd, opts);
+    }
     job_opts oo = *opts;
     const job_opts *o = &oo;
     int objects = !o->trace && wl_is_objects(o->kind);

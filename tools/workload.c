@@ -33,6 +33,10 @@ static const char OBJ_NAME[] = "objects";
 static const char OBJ_TITLE[] =
     "small-object churn on pa_malloc: 16 B-32 KiB skewed small, 0.5 % large, "
     "live set drifting 10-100 % of 32768 slots, oldest die first";
+static const char CORO_NAME[] = "coroutines";
+static const char CORO_TITLE[] =
+    "ucontext coroutines on pa_stack stacks (16 KiB-1 MiB), each touching a varying "
+    "depth, created and destroyed in churn on 256 slots per thread";
 static const char XT_NAME[] = "objects-xthread";
 static const char XT_TITLE[] =
     "producer/consumer on pa_malloc: messages 16 B-4 KiB (some to 256 KiB) freed by "
@@ -52,6 +56,8 @@ wl_kind wl_lookup(const char *name)
         return WL_OBJECTS;
     if (!strcasecmp(name, XT_NAME))
         return WL_OBJECTS_XTHREAD;
+    if (!strcasecmp(name, CORO_NAME))
+        return WL_COROUTINES;
     enum wlgen_id w = wlgen_lookup(name);
     return w == WLGEN_COUNT ? WL_KIND_COUNT : (wl_kind)(WL_W1 + (int)w);
 }
@@ -64,6 +70,8 @@ const char *wl_name(wl_kind k)
         return OBJ_NAME;
     if (k == WL_OBJECTS_XTHREAD)
         return XT_NAME;
+    if (k == WL_COROUTINES)
+        return CORO_NAME;
     return (unsigned)k < WL_KIND_COUNT ? core_info(k)->name : "?";
 }
 
@@ -75,12 +83,19 @@ const char *wl_title(wl_kind k)
         return OBJ_TITLE;
     if (k == WL_OBJECTS_XTHREAD)
         return XT_TITLE;
+    if (k == WL_COROUTINES)
+        return CORO_TITLE;
     return (unsigned)k < WL_KIND_COUNT ? core_info(k)->summary : "?";
 }
 
 int wl_is_objects(wl_kind k)
 {
     return k == WL_OBJECTS || k == WL_OBJECTS_XTHREAD;
+}
+
+int wl_is_stacks(wl_kind k)
+{
+    return k == WL_COROUTINES;
 }
 
 static uint64_t below(wl_gen *g, uint64_t n)

@@ -39,6 +39,8 @@
  *          them (WL_SEND, WL_RECV): every free is a remote one. The
  *          number in flight follows the same cosine between 10 % and
  *          100 % of 65536 per thread.
+ *   coroutines  not an event stream: ucontext coroutines on pa_stack
+ *          stacks, created and destroyed in churn (coro.h runs it).
  * Thread t of a multi-threaded run uses seed 42 + t (wlgen.h's W6).
  */
 #ifndef PAGEALLOC_TOOL_WORKLOAD_H
@@ -66,16 +68,19 @@ typedef struct wl_event {
 #define WL_RELEASE_ALL UINT64_MAX
 
 typedef enum wl_kind { WL_CHURN, WL_W1, WL_W2, WL_W3, WL_W4, WL_OBJECTS, WL_OBJECTS_XTHREAD,
-                       WL_KIND_COUNT } wl_kind;
+                       WL_COROUTINES, WL_KIND_COUNT } wl_kind;
 
-/* Workload by name: "churn", "W1".."W4", "objects", "objects-xthread" (any
- * case); WL_KIND_COUNT if none. */
+/* Workload by name: "churn", "W1".."W4", "objects", "objects-xthread",
+ * "coroutines" (any case); WL_KIND_COUNT if none. */
 wl_kind     wl_lookup(const char *name);
 const char *wl_name(wl_kind k);
 /* One line describing the workload. */
 const char *wl_title(wl_kind k);
 /* Whether k runs on the object allocator (sizes in bytes). */
 int         wl_is_objects(wl_kind k);
+/* Whether k runs coroutines on pa_stack stacks (coro.h): no event stream,
+ * so no trace form and no heap map; wl_gen_init refuses it. */
+int         wl_is_stacks(wl_kind k);
 
 /* A generator: its state, opaque to callers but for the fields below. */
 typedef struct wl_gen {

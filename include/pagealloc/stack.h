@@ -41,8 +41,10 @@
  * faulted, and counted in lost_bytes: the heap never gets a page back
  * that it believes Ready and is not.
  *
- * Memory goes back. pa_stack_free of a small stack keeps it (cache or
- * pool) with its touched pages resident, for the next coroutine.
+ * Memory goes back. pa_stack_free keeps a stack (cache or pool; a large
+ * one in a short per-thread list of at most 4 stacks and 16 * cache_bytes,
+ * then the large pool) with its touched pages resident, for the next
+ * coroutine.
  * pa_stack_release empties the caller's cache and every pool into the
  * heap and has the heap release every free page to the OS: afterwards no
  * stack freed to the pools or the caller's cache holds a resident page
@@ -105,7 +107,9 @@ typedef struct pa_stack_options {
     size_t guard_bytes;      /* guard below each stack, rounded up to
                               * 8 KiB pages, at most 1 MiB; 0: 8 KiB */
     size_t cache_bytes;      /* per thread and order: stack bytes a cache
-                              * holds at most; 0: 256 KiB (at least 2 stacks) */
+                              * holds at most; 0: 256 KiB (at least 2 stacks);
+                              * a thread's large list: 16 times that (at
+                              * most pool_bytes) in at most 4 stacks */
     size_t pool_bytes;       /* per order, and for the large pool: stack
                               * bytes a shared pool holds at most; 0: 16 MiB */
 } pa_stack_options;

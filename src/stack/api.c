@@ -4,15 +4,18 @@
  * Allocation of a small order (Go's stackalloc with a stackcache):
  *   thread cache -> (empty: refill half the capacity from the order's
  *   pool, Go's stackcacherefill) -> (pool empty: a fresh run from the
- *   heap, run.c). Large: the large pool (a stack of exactly the size,
- *   Go's stackLarge, pool.c), else a fresh run from the heap.
+ *   heap, run.c). Large: the thread's large list (a stack of exactly the
+ *   size; Go has no per-P cache for these), then the large pool (exactly
+ *   the size, Go's stackLarge, pool.c), else a fresh run from the heap.
  * Free (Go's stackfree): validate through the address map (the record
  * under the granule of s->lo must be this allocator's, with the same range,
  * and live: a compare-exchange LIVE -> FREE makes a double free lose),
  * then push on the thread cache; a cache over its capacity keeps the
  * most recently freed half and gives the rest to the pool (Go's
- * stackcacherelease). Large: to the large pool, or beyond its bound
- * back to the heap.
+ * stackcacherelease). Large: to the front of the thread's large list;
+ * while that list is over ST_LARGE_CACHE stacks or large_cache_bytes,
+ * its oldest go to the large pool (beyond the pool's bound: the heap). A
+ * stack larger than large_cache_bytes goes to the large pool at once.
  * A thread without a cache (its record could not be made) uses the pools
  * and the heap directly, counted in the direct_* counters.
  * The thread cache is the caller's own (threads.c): no lock, no atomic
@@ -60,6 +63,58 @@ static st_rec *cache_pop(pa_stack_allocator *a, st_tcache *tc, unsigned o)
     return r;
 }
 
+/* Take a stack of exactly bytes from tc's large list, or NULL. */
+static st_rec *large_pop(st_tcache *tc, size_t bytes)
+{
+    st_rec **pp = &tc->head[ST_LARGE];
+    while (*pp && (*pp)->hi - (*pp)->lo != bytes)
+        pp = &(*pp)->next;
+    st_rec *r = *pp;
+    if (r) {
+        *pp = r->next;
+        r->next = NULL;
+        st_set_count(tc, ST_LARGE, st_count(tc, ST_LARGE) - 1);
+        st_bump(&tc->large_bytes, (uint64_t)0 - bytes);
+    }
+    return r;
+}
+
+/* Push r on tc's large list; returns what the bounds evict (the oldest),
+ * as a list for the large pool. */
+static st_rec *large_push(pa_stack_allocator *a, st_tcache *tc, st_rec *r)
+{
+    size_t bytes = r->hi - r->lo;
+    if (bytes > a->large_cache_bytes) {
+        r->next = NULL;
+        return r;
+    }
+    r->next = tc->head[ST_LARGE];
+    tc->head[ST_LARGE] = r;
+    unsigned n = st_count(tc, ST_LARGE) + 1;
+    uint64_t held = atomic_load_explicit(&tc->large_bytes, memory_order_relaxed) + bytes;
+    if (n <= ST_LARGE_CACHE && held <= a->large_cache_bytes) {
+        st_set_count(tc, ST_LARGE, n);
+        atomic_store_explicit(&tc->large_bytes, held, memory_order_relaxed);
+        return NULL;
+    }
+    /* Keep the longest prefix within both bounds (r itself fits). */
+    st_rec *last = r;
+    unsigned keep = 1;
+    uint64_t kept = bytes;
+    while (last->next && keep < ST_LARGE_CACHE &&
+           kept + (last->next->hi - last->next->lo) <= a->large_cache_bytes) {
+        last = last->next;
+        kept += last->hi - last->lo;
+        keep++;
+    }
+    st_rec *evict = last->next;
+    last->next = NULL;
+    st_set_count(tc, ST_LARGE, keep);
+    atomic_store_explicit(&tc->large_bytes, kept, memory_order_relaxed);
+    st_bump(&tc->flushes, 1);
+    return evict;
+}
+
 /* Count an allocation and give it an id. */
 static uint64_t count_alloc(pa_stack_allocator *a, st_tcache *tc, size_t bytes)
 {
@@ -85,7 +140,11 @@ PA_API int pa_stack_alloc(pa_stack_allocator *a, size_t size, pa_stack *out)
     if (tc) {
         if (atomic_load_explicit(&tc->flush_req, memory_order_relaxed))
             st_tcache_flush(a, tc);
-        if (o < ST_ORDERS && (r = cache_pop(a, tc, o)) != NULL)
+        if (o < ST_ORDERS)
+            r = cache_pop(a, tc, o);
+        else
+            r = large_pop(tc, bytes);
+        if (r)
             id = count_alloc(a, tc, bytes);
     } else if (o < ST_ORDERS) {
         size_t got;
@@ -188,8 +247,8 @@ PA_API void pa_stack_free(pa_stack_allocator *a, const pa_stack *s)
             st_bump(&tc->flushes, 1);
         }
     }
-    if (o >= ST_ORDERS)
-        st_large_put(a, r);
-    else if (spill)
+    if (o == ST_LARGE)
+        spill = large_push(a, tc, r);
+    if (spill)
         st_pool_put(a, o, spill);
 }

@@ -6,7 +6,9 @@
  * options, makes the heap unless one is given (background scavenger on),
  * and sets the per-order bounds: a thread cache holds at most
  * cache_bytes / stack size stacks of an order (at least 2), a pool
- * pool_bytes / stack size (at least 1), the large pool pool_bytes. Delete takes every cached, pooled
+ * pool_bytes / stack size (at least 1), the large pool pool_bytes, a
+ * thread's large list ST_LARGE_CACHE stacks and 16 * cache_bytes of them
+ * (no more than pool_bytes). Delete takes every cached, pooled
  * and live stack back to the heap, deletes the thread key, and deletes the
  * heap if it made it.
  */
@@ -59,6 +61,7 @@ PA_API pa_stack_allocator *pa_stack_allocator_new(const pa_stack_options *opts)
         pthread_mutex_init(&a->pools[i].mu, NULL);
     }
     a->large.max_bytes = pool;
+    a->large_cache_bytes = 16 * cache < pool ? 16 * cache : pool;
     pthread_mutex_init(&a->large.mu, NULL);
     pthread_mutex_init(&a->threads_mu, NULL);
     pthread_mutex_init(&a->all_mu, NULL);

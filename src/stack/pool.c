@@ -7,8 +7,9 @@
  * pool's lock is dropped. Free stacks keep their guards faulted and their
  * touched pages resident while pooled; pa_stack_release drains the pools.
  *
- * The large pool (Go's stackLarge) holds free stacks over 64 KiB in lists
- * by log2 of their pages, at most options.pool_bytes of stack in all; a
+ * The large pool (Go's stackLarge) holds free stacks over 64 KiB that the
+ * thread caches' large lists evict or flush, in lists by log2 of their
+ * pages, at most options.pool_bytes of stack in all; a
  * request takes one of exactly its size (a walk of its bucket), so reuse
  * never hands out a stack larger than asked. Beyond the bound a freed
  * large stack goes back to the heap.
@@ -37,6 +38,14 @@ st_rec *st_pool_take(pa_stack_allocator *a, unsigned o, size_t n, size_t *got)
 
 void st_pool_put(pa_stack_allocator *a, unsigned o, st_rec *list)
 {
+    if (o == ST_LARGE) {
+        while (list) {
+            st_rec *r = list;
+            list = r->next;
+            st_large_put(a, r);
+        }
+        return;
+    }
     st_pool *p = &a->pools[o];
     pthread_mutex_lock(&p->mu);
     while (list && p->count < p->max) {

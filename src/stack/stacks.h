@@ -10,7 +10,8 @@
  * heap and faults its guard, to st_run_put, which maps the guard again
  * and frees the run to the heap. Meanwhile the record is in one place:
  *   live    handed out to the user (state ST_LIVE);
- *   cached  on a thread cache's list for its order (ST_FREE);
+ *   cached  on a thread cache's list for its order, or its large list
+ *           (ST_FREE);
  *   pooled  on the shared pool's list for its order, or in the large
  *           pool (ST_FREE);
  *   moving  on a private list between those (ST_FREE), owned by the one
@@ -22,8 +23,11 @@
  *
  * Orders. Small stacks are 8 KiB << order for order 0..3 (8..64 KiB),
  * cached and pooled by order. Large stacks (order ST_LARGE) are a whole
- * number of pages over 64 KiB; free ones wait in the large pool (no
- * thread cache) for a request of the same size, up to its bound.
+ * number of pages over 64 KiB; a freed one waits in its freeing thread's
+ * large list (head[ST_LARGE]: at most ST_LARGE_CACHE stacks and
+ * large_cache_bytes of them, any sizes mixed, reused only at exactly the
+ * same size), and what that list evicts (its oldest) waits in the large
+ * pool for a request of the same size, up to the pool's bound.
  *
  * Locks and their order (a thread cache has none: its thread owns it):
  *   threads_mu  the list of thread caches, the exited threads' counters
@@ -52,6 +56,7 @@
 #define ST_MAX_GUARD   ((size_t)1 << 20)     /* largest guard */
 #define ST_MAGIC       0x535441434b53ull     /* "STACKS": a live allocator */
 #define ST_ID_BLOCK    4096u                 /* ids a thread takes at once */
+#define ST_LARGE_CACHE 4u                    /* large stacks per thread cache */
 
 enum { ST_FREE = 0, ST_LIVE = 1 };
 
@@ -80,8 +85,12 @@ typedef struct st_rec {
  * exit destructor (on the owner) and allocator deletion (nobody else
  * running) are the only other writers. */
 typedef struct st_tcache {
-    st_rec *head[ST_ORDERS];        /* free stacks, most recent first */
-    _Atomic unsigned count[ST_ORDERS];   /* length of head[o] */
+    /* Free stacks, most recent first: head[o] for order o, and
+     * head[ST_LARGE] the large list (exact sizes mixed, at most
+     * ST_LARGE_CACHE long and large_bytes <= a->large_cache_bytes). */
+    st_rec *head[ST_ORDERS + 1];
+    _Atomic unsigned count[ST_ORDERS + 1];   /* length of head[o] */
+    _Atomic uint64_t large_bytes;   /* stack bytes on head[ST_LARGE] */
     _Atomic uint64_t allocs, frees, alloc_bytes, free_bytes, refills, flushes;
     _Atomic int flush_req;          /* set by pa_stack_release */
     uint64_t id_next, id_end;       /* ids reserved by this thread */
@@ -135,6 +144,7 @@ struct pa_stack_allocator {
     int own_heap;                   /* constant: delete heap with us */
     size_t guard_pages;             /* constant, >= 1 */
     unsigned cache_max[ST_ORDERS];  /* constant: stacks per thread cache */
+    size_t large_cache_bytes;       /* constant: bound of a large list */
     st_pool pools[ST_ORDERS];
     st_large large;
     pthread_key_t key;              /* this thread's st_tcache */
@@ -186,8 +196,8 @@ void    st_run_put_list(pa_stack_allocator *a, st_rec *list);
 /* ---- pool.c: shared pools per order ----------------------------------- */
 /* Detach up to n records of order o; returns the list, count in *got. */
 st_rec *st_pool_take(pa_stack_allocator *a, unsigned o, size_t n, size_t *got);
-/* Add a list of records of order o; what exceeds the bound goes back to
- * the heap. No lock of this layer held. */
+/* Add a list of records of order o (ST_LARGE: to the large pool); what
+ * exceeds the bound goes back to the heap. No lock of this layer held. */
 void    st_pool_put(pa_stack_allocator *a, unsigned o, st_rec *list);
 /* Detach every pooled record of every order and every large one, as one
  * list. */
@@ -207,7 +217,8 @@ st_tcache *st_tcache_get(pa_stack_allocator *a);
 /* Ask every other thread to empty its cache at its next call, and
  * detach the calling thread's cached records as one list (release). */
 st_rec    *st_threads_drain(pa_stack_allocator *a);
-/* Give every list of tc (the caller's own) to the pools. */
+/* Give every list of tc (the caller's own, its large list too) to the
+ * pools. */
 void       st_tcache_flush(pa_stack_allocator *a, st_tcache *tc);
 /* Drain, free every cache record and delete the key (delete). */
 st_rec    *st_threads_fini(pa_stack_allocator *a);

@@ -11,8 +11,8 @@
  * for the statistics (under threads_mu, which keeps it from being freed)
  * or to set its flush_req, which the owner honours at its next allocation
  * or free (st_tcache_flush). When the thread exits, the key's destructor
- * (running on that thread) gives its stacks to the pools (beyond their
- * bound: to the heap), adds its counters to `exited` and frees the cache.
+ * (running on that thread) gives its stacks to the pools (the large list
+ * to the large pool; beyond their bound: to the heap), adds its counters to `exited` and frees the cache.
  * Allocator deletion empties every cache and deletes the key; no thread
  * may use the allocator or be exiting meanwhile.
  */
@@ -22,13 +22,14 @@
 
 /* Detach every list of tc; returns the lists per order. Owner (or no
  * other thread running). */
-static void detach(st_tcache *tc, st_rec *lists[ST_ORDERS])
+static void detach(st_tcache *tc, st_rec *lists[ST_ORDERS + 1])
 {
-    for (unsigned o = 0; o < ST_ORDERS; o++) {
+    for (unsigned o = 0; o <= ST_LARGE; o++) {
         lists[o] = tc->head[o];
         tc->head[o] = NULL;
         st_set_count(tc, o, 0);
     }
+    atomic_store_explicit(&tc->large_bytes, 0, memory_order_relaxed);
 }
 
 static void unlink_tc(pa_stack_allocator *a, st_tcache *tc)
@@ -60,11 +61,11 @@ static void add_counts(st_counts *c, st_tcache *tc)
 
 void st_tcache_flush(pa_stack_allocator *a, st_tcache *tc)
 {
-    st_rec *lists[ST_ORDERS];
+    st_rec *lists[ST_ORDERS + 1];
     atomic_store_explicit(&tc->flush_req, 0, memory_order_relaxed);
     detach(tc, lists);
     st_bump(&tc->flushes, 1);
-    for (unsigned o = 0; o < ST_ORDERS; o++)
+    for (unsigned o = 0; o <= ST_LARGE; o++)
         if (lists[o])
             st_pool_put(a, o, lists[o]);
 }
@@ -73,13 +74,13 @@ static void on_thread_exit(void *arg)
 {
     st_tcache *tc = arg;
     pa_stack_allocator *a = tc->owner;
-    st_rec *lists[ST_ORDERS];
+    st_rec *lists[ST_ORDERS + 1];
     detach(tc, lists);
     pthread_mutex_lock(&a->threads_mu);
     add_counts(&a->exited, tc);
     unlink_tc(a, tc);
     pthread_mutex_unlock(&a->threads_mu);
-    for (unsigned o = 0; o < ST_ORDERS; o++)
+    for (unsigned o = 0; o <= ST_LARGE; o++)
         st_pool_put(a, o, lists[o]);
     pa_fixalloc_free(&a->tcaches, tc);
 }
@@ -117,9 +118,9 @@ st_tcache *st_tcache_get(pa_stack_allocator *a)
 }
 
 /* Prepend the lists to *out. */
-static void gather(st_rec *lists[ST_ORDERS], st_rec **out)
+static void gather(st_rec *lists[ST_ORDERS + 1], st_rec **out)
 {
-    for (unsigned o = 0; o < ST_ORDERS; o++) {
+    for (unsigned o = 0; o <= ST_LARGE; o++) {
         st_rec *l = lists[o];
         while (l) {
             st_rec *n = l->next;
@@ -132,7 +133,7 @@ static void gather(st_rec *lists[ST_ORDERS], st_rec **out)
 
 st_rec *st_threads_drain(pa_stack_allocator *a)
 {
-    st_rec *all = NULL, *lists[ST_ORDERS];
+    st_rec *all = NULL, *lists[ST_ORDERS + 1];
     st_tcache *own = pthread_getspecific(a->key);
     pthread_mutex_lock(&a->threads_mu);
     for (st_tcache *tc = a->threads; tc; tc = tc->next)
@@ -149,7 +150,7 @@ st_rec *st_threads_drain(pa_stack_allocator *a)
 
 st_rec *st_threads_fini(pa_stack_allocator *a)
 {
-    st_rec *all = NULL, *lists[ST_ORDERS];
+    st_rec *all = NULL, *lists[ST_ORDERS + 1];
     pthread_mutex_lock(&a->threads_mu);
     while (a->threads) {
         st_tcache *tc = a->threads;
@@ -175,6 +176,8 @@ void st_threads_stats(pa_stack_allocator *a, pa_stack_stats *out)
             out->cached += n;
             out->cached_bytes += (uint64_t)n * st_order_pages(o) * ST_PAGE;
         }
+        out->cached += st_count(tc, ST_LARGE);
+        out->cached_bytes += ld(&tc->large_bytes);
     }
     pthread_mutex_unlock(&a->threads_mu);
     out->allocs = c.allocs;

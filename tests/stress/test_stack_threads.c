@@ -2,7 +2,7 @@
  * test_stack_threads.c - stress test of the stack layer, not a benchmark.
  *
  * More threads than cores allocate stacks of every order and some large
- * ones from one allocator, stamp the top and bottom word of each with
+ * ones (two sizes, through the threads' large lists) from one allocator, stamp the top and bottom word of each with
  * their id, check the stamps before freeing, and hand some stacks to a
  * shared exchange from which other threads free them (remote frees into
  * their own caches). Meanwhile a pest thread calls pa_stack_release and
@@ -75,7 +75,10 @@ static void *worker(void *arg)
         seed = seed * 6364136223846793005ull + 1442695040888963407ull;
         unsigned r = (unsigned)(seed >> 33);
         if (n < HELD && (r & 1)) {
-            static const size_t sizes[] = { 8 * KiB, 16 * KiB, 32 * KiB, 64 * KiB, 8 * KiB,
+            /* Two large sizes: 96 and 400 KiB against a thread's large
+             * list of 4 stacks and 1 MiB (cache_bytes 64 KiB), so both of
+             * its bounds evict into the large pool. */
+            static const size_t sizes[] = { 8 * KiB, 16 * KiB, 32 * KiB, 64 * KiB, 400 * KiB,
                                             16 * KiB, 96 * KiB, 4 * KiB };
             int e = pa_stack_alloc(A, sizes[(r >> 1) & 7], &held[n]);
             if (e != 0) {

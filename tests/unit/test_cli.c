@@ -426,6 +426,8 @@ static void test_usage_errors(void **state)
         { { "run", "--workload=objects-xthread", "--threads", "1" }, "needs 2 threads or more" },
         { { "run", "--workload=objects", "--shards", "2" }, "do not apply to the object" },
         { { "trace", "--generate", "objects" }, "has no trace form" },
+        { { "trace", "--generate", "coroutines" }, "has no trace form" },
+        { { "map", "--workload", "coroutines" }, "use pagealloc run" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *const *a = cases[i].args;
@@ -562,6 +564,65 @@ static void test_run_objects(void **state)
         expect_in(r.out, want[i]);
     assert_null(strstr(r.out, "cross-thread"));
     assert_string_equal(r.err, "");
+    result_free(&r);
+}
+
+/* ---- the coroutines workload (pa_stack) ------------------------------------------------- */
+
+static void test_run_coroutines(void **state)
+{
+    (void)state;
+    NEED_TOOL();
+    result r = run("run", "--workload", "coroutines", "--steps", "20000", "--threads", "2",
+                   "--json");
+    expect_code(&r, 0);
+    expect_json(r.out);
+    static const char *const keys[] = {
+        "\"workload\": \"coroutines\"", "\"allocator\": \"pa_stack\"", "\"high_water\": {",
+        "\"end\": {\"live\": ", "\"rss\": {", "\"after_release\": {", "\"check\": \"ok\"",
+        "\"stacks\": {", "\"heap\": {",
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        expect_in(r.out, keys[i]);
+    assert_int_equal((int)json_number(r.out, "threads"), 2);
+    /* Every step makes or ends a coroutine; those still waiting at the end
+     * are the live stacks. */
+    double steps = json_number(r.out, "steps"), pairs = json_number(r.out, "pairs");
+    double creates = json_number(r.out, "creates");
+    assert_true(steps == 40000);
+    assert_true(json_number(r.out, "alloc_failures") == 0);
+    assert_true(creates + pairs == steps);
+    assert_true(pairs > 10000);
+    assert_true(json_number(r.out, "switches") == 2 * steps);
+    assert_true(json_number(r.out, "pairs_per_second") > 0);
+    const char *end = strstr(r.out, "\"end\": {");
+    assert_true(json_number(end, "live") == creates - pairs);
+    assert_true(json_number(end, "live") <= 2 * 256);
+    assert_true(json_number(end, "cached") + json_number(end, "pooled") > 0);
+    assert_true(json_number(end, "resident_bytes") > 0);
+    /* Sampled high-water marks: one destroy in 8, each under 1 MiB. */
+    const char *hw = strstr(r.out, "\"high_water\": {");
+    assert_true(json_number(hw, "samples") >= pairs / 8 - 2);
+    assert_true(json_number(hw, "p50") >= 4096);
+    assert_true(json_number(hw, "max") <= 1024 * 1024);
+    assert_true(json_number(hw, "p50") <= json_number(hw, "p99"));
+    /* After the coroutines ended and a release: nothing held, nothing resident. */
+    const char *after = strstr(r.out, "\"after_release\": {");
+    assert_true(json_number(after, "held") == 0);
+    assert_true(json_number(after, "resident_bytes") == 0);
+    assert_true(json_number(after, "released_bytes") > 0);
+    result_free(&r);
+
+    r = run("run", "--workload", "Coroutines", "--steps", "3000");
+    expect_code(&r, 0);
+    static const char *const want[] = {
+        "pagealloc run: coroutines (ucontext coroutines", "1 thread on pa_stack", "3000 steps",
+        "create+destroy pairs", "per second", "high water   p50", "sampled destroys",
+        "stacks       at the end:", "live", "cached", "pooled", "resident     ", "RSS          start",
+        "stacks resident 0 B", "heap check   ok",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        expect_in(r.out, want[i]);
     result_free(&r);
 }
 
@@ -1024,6 +1085,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_run_workloads),
         cmocka_unit_test(test_run_objects),
         cmocka_unit_test(test_run_objects_xthread),
+        cmocka_unit_test(test_run_coroutines),
         cmocka_unit_test(test_trace_replay),
         cmocka_unit_test(test_trace_errors),
         cmocka_unit_test(test_trace_generate),

@@ -264,7 +264,10 @@ static void test_cache_reuse_and_bounds(void **state)
 static void test_large_pool(void **state)
 {
     (void)state;
-    pa_stack_allocator *a = pa_stack_allocator_new(&(pa_stack_options){ .pool_bytes = 512 * KiB });
+    /* A thread's large list holds 16 * cache_bytes = 128 KiB of stacks:
+     * none of these, so every free goes to the large pool. */
+    pa_stack_allocator *a = pa_stack_allocator_new(
+        &(pa_stack_options){ .cache_bytes = 8 * KiB, .pool_bytes = 512 * KiB });
     assert_non_null(a);
     pa_stack s, t, u;
     assert_int_equal(pa_stack_alloc(a, 200 * KiB, &s), 0);
@@ -295,6 +298,114 @@ static void test_large_pool(void **state)
     pa_stack_get_stats(a, &st);
     assert_int_equal(st.pooled, 0);
     assert_int_equal(st.heap_allocs, st.heap_frees);
+    pa_stack_allocator_delete(a);
+}
+
+/* The thread's large list: exact-size hits, the count and byte bounds
+ * (oldest evicted to the large pool), stacks over the bound straight to
+ * the pool, a remote free cached by the freeing thread and flushed at its
+ * exit, release emptying it, a double free of a cached stack reported. */
+struct large_free {
+    pa_stack_allocator *a;
+    pa_stack s;
+    pa_stack_stats in_thread;
+};
+
+static void *free_large(void *arg)
+{
+    struct large_free *f = arg;
+    pa_stack_free(f->a, &f->s);
+    pa_stack_get_stats(f->a, &f->in_thread);
+    return NULL;
+}
+
+static void test_large_cache(void **state)
+{
+    (void)state;
+    /* cache_bytes 64 KiB: a large list of at most 1 MiB and 4 stacks. */
+    pa_stack_allocator *a = pa_stack_allocator_new(
+        &(pa_stack_options){ .cache_bytes = 64 * KiB, .pool_bytes = 4096 * KiB });
+    assert_non_null(a);
+    pa_stack s, t, v[5];
+    pa_stack_stats st;
+    assert_int_equal(pa_stack_alloc(a, 1024 * KiB, &s), 0);
+    memset((char *)s.hi - 4096, 1, 4096);
+    void *lo = s.lo;
+    pa_stack_free(a, &s);
+    pa_stack_get_stats(a, &st);
+    assert_int_equal(st.cached, 1);
+    assert_int_equal(st.cached_bytes, 1024 * KiB);
+    assert_int_equal(st.pooled, 0);
+    uint64_t runs = st.heap_allocs, flushes = st.flushes;
+    /* Hit: the same stack, no heap call, the guard still faulted. */
+    assert_int_equal(pa_stack_alloc(a, 1024 * KiB, &s), 0);
+    assert_ptr_equal(s.lo, lo);
+    assert_int_equal(sysmem_state_of(s.guard), SYSMEM_RESERVED);
+    pa_stack_get_stats(a, &st);
+    assert_int_equal(st.heap_allocs, runs);
+    assert_int_equal(st.cached, 0);
+    assert_int_equal(st.live, 1);
+    pa_stack_free(a, &s);
+    pa_stack_free(a, &s);                 /* cached now: a double free */
+    assert_int_equal(reports, 1);
+    assert_non_null(strstr(last_report, "double free"));
+    /* Another size misses; its free makes 1 MiB + 128 KiB: the oldest
+     * (the 1 MiB stack) goes to the large pool. */
+    assert_int_equal(pa_stack_alloc(a, 128 * KiB, &t), 0);
+    assert_ptr_not_equal(t.lo, lo);
+    pa_stack_free(a, &t);
+    pa_stack_get_stats(a, &st);
+    assert_int_equal(st.cached, 1);
+    assert_int_equal(st.cached_bytes, 128 * KiB);
+    assert_int_equal(st.pooled, 1);
+    assert_int_equal(st.pooled_bytes, 1024 * KiB);
+    assert_true(st.flushes > flushes);
+    /* The count bound: 4 stacks; the 5th free evicts the oldest. */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(pa_stack_alloc(a, 72 * KiB, &v[i]), 0);
+    for (int i = 0; i < 5; i++)
+        pa_stack_free(a, &v[i]);
+    pa_stack_get_stats(a, &st);
+    assert_int_equal(st.cached, 4);
+    assert_int_equal(st.cached_bytes, 4 * 72 * KiB);
+    assert_int_equal(st.pooled, 3);       /* 1 MiB, 128 KiB, v[0] */
+    assert_int_equal(st.heap_allocs - st.heap_frees, st.cached + st.pooled);
+    /* Over the list's bound: straight to the pool. */
+    assert_int_equal(pa_stack_alloc(a, 2048 * KiB, &s), 0);
+    pa_stack_free(a, &s);
+    pa_stack_get_stats(a, &st);
+    assert_int_equal(st.cached, 4);
+    assert_int_equal(st.pooled, 4);
+    /* A remote free: cached by the freeing thread, pooled at its exit. */
+    static struct large_free f;
+    f.a = a;
+    assert_int_equal(pa_stack_alloc(a, 512 * KiB, &f.s), 0);
+    lo = f.s.lo;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, free_large, &f), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(f.in_thread.cached, 5);
+    assert_int_equal(f.in_thread.cached_bytes, 4 * 72 * KiB + 512 * KiB);
+    assert_int_equal(f.in_thread.live, 0);
+    pa_stack_get_stats(a, &st);
+    assert_int_equal(st.threads, 1);
+    assert_int_equal(st.cached, 4);
+    assert_int_equal(st.pooled, 5);
+    assert_int_equal(pa_stack_alloc(a, 512 * KiB, &s), 0);
+    assert_ptr_equal(s.lo, lo);           /* from the large pool */
+    pa_stack_free(a, &s);
+    assert_int_equal(reports, 1);
+    /* Release empties the caller's list and the pool. */
+    pa_stack_release(a);
+    pa_stack_get_stats(a, &st);
+    assert_int_equal(st.cached, 0);
+    assert_int_equal(st.cached_bytes, 0);
+    assert_int_equal(st.pooled, 0);
+    assert_int_equal(st.heap_allocs, st.heap_frees);
+    check_heap(pa_stack_heap(a));
+    /* Delete with stacks on the list. */
+    assert_int_equal(pa_stack_alloc(a, 256 * KiB, &s), 0);
+    pa_stack_free(a, &s);
     pa_stack_allocator_delete(a);
 }
 
@@ -387,6 +498,55 @@ static void *cache_owner(void *arg)
     set_step(3);
     wait_step(4);
     return NULL;
+}
+
+/* Another thread's large list: flagged by release, flushed to the large
+ * pool at its next call. */
+static void *large_owner(void *arg)
+{
+    pa_stack_allocator *a = arg;
+    pa_stack s, t;
+    if (pa_stack_alloc(a, 256 * KiB, &s) != 0)
+        abort();
+    pa_stack_free(a, &s);
+    set_step(1);
+    wait_step(2);
+    if (pa_stack_alloc(a, 8 * KiB, &t) != 0)
+        abort();
+    pa_stack_free(a, &t);
+    set_step(3);
+    wait_step(4);
+    return NULL;
+}
+
+static void test_release_flags_large_lists(void **state)
+{
+    (void)state;
+    pa_stack_allocator *a = new_alloc();
+    step = 0;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, large_owner, a), 0);
+    wait_step(1);
+    pa_stack_stats st;
+    pa_stack_get_stats(a, &st);
+    assert_int_equal(st.cached, 1);
+    assert_int_equal(st.cached_bytes, 256 * KiB);
+    pa_stack_release(a);
+    pa_stack_get_stats(a, &st);
+    assert_int_equal(st.cached_bytes, 256 * KiB);
+    set_step(2);
+    wait_step(3);
+    pa_stack_get_stats(a, &st);
+    assert_int_equal(st.cached, 1);   /* the 8 KiB one */
+    assert_int_equal(st.cached_bytes, 8 * KiB);
+    assert_int_equal(st.pooled, 1);
+    assert_int_equal(st.pooled_bytes, 256 * KiB);
+    pa_stack_release(a);
+    pa_stack_get_stats(a, &st);
+    assert_int_equal(st.pooled, 0);
+    set_step(4);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    pa_stack_allocator_delete(a);
 }
 
 static void test_release_flags_other_caches(void **state)
@@ -709,8 +869,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_release_drops_residency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_reuse_and_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_pool, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_on_another_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_flags_other_caches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_flags_large_lists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_frees_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_and_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_heap, setup, teardown),
