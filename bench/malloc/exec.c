@@ -55,13 +55,7 @@ int main(int argc, char **argv)
     double el = mb_stop(&run);
     double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
                  (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
-    Dl_info di;
-    void *(*volatile fn)(size_t) = malloc;
-    const char *from = "?";
-    if (dladdr((void *)fn, &di) && di.dli_fname) {
-        from = strrchr(di.dli_fname, '/');
-        from = from ? from + 1 : di.dli_fname;
-    }
+    const char *from = mb_malloc_from();
     int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
     printf("{\"workload\":\"%s\",\"threads\":1,\"elapsed_s\":%.6f,\"cpu_s\":%.6f,"
            "\"ops\":%" PRIu64 ",\"peak_rss_kib\":%ld,\"rss_end_kib\":-1,\"base_rss_kib\":-1,"

@@ -187,7 +187,9 @@ static inline double mb_stop(const mb_run *r)
     return mb_now() - r->t0;
 }
 
-static inline void mb_report(const mb_run *r, double elapsed, uint64_t ops, uint64_t check, int ok)
+/* The file name of the object that defines the `malloc` this program
+ * calls (the preloaded allocator, or libc), for the report. */
+static inline const char *mb_malloc_from(void)
 {
     Dl_info di;
     void *(*volatile fn)(size_t) = malloc;
@@ -196,6 +198,12 @@ static inline void mb_report(const mb_run *r, double elapsed, uint64_t ops, uint
         from = strrchr(di.dli_fname, '/');
         from = from ? from + 1 : di.dli_fname;
     }
+    return from;
+}
+
+static inline void mb_report(const mb_run *r, double elapsed, uint64_t ops, uint64_t check, int ok)
+{
+    const char *from = mb_malloc_from();
     double cpu = mb_cpu() - r->cpu0;
     long peak = mb_status_kib("VmHWM"), end = mb_status_kib("VmRSS");
     printf("{\"workload\":\"%s\",\"threads\":%d,\"elapsed_s\":%.6f,\"cpu_s\":%.6f,"

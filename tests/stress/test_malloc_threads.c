@@ -23,13 +23,7 @@
 #include "pa_testutil.h"
 #include "pa_mmodel.h"
 
-#define SEM_MALLOC(n)                    pa_malloc(n)
-#define SEM_FREE(p)                      pa_free(p)
-#define SEM_CALLOC(c, n)                 pa_calloc(c, n)
-#define SEM_REALLOC(p, n)                pa_realloc(p, n)
-#define SEM_USABLE(p)                    pa_usable_size(p)
-#define SEM_POSIX_MEMALIGN(out, a, n)    pa_posix_memalign(out, a, n)
-#include "pa_malloc_sem.h"
+#include "pa_malloc_sem_api.h"
 
 /* TSan options (TSAN_OPTIONS still override them):
  *   die_after_fork=0   the fork test's children allocate, and a child's

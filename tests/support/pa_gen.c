@@ -94,6 +94,17 @@ static int emit(gen *g, pa_op op, pa_answer *ans)
     return 0;
 }
 
+/* Shuffle the growth plan (Fisher-Yates, the generator's draws). */
+static void shuffle_plan(gen *g)
+{
+    for (size_t i = g->nplan; i > 1; i--) {
+        size_t j = (size_t)rng_xoshiro_below(g->rng, i);
+        __typeof__(g->plan[0]) t = g->plan[i - 1];
+        g->plan[i - 1] = g->plan[j];
+        g->plan[j] = t;
+    }
+}
+
 /* Plan the grows of one geometry; returns how many to do at the start. */
 static size_t make_plan(gen *g)
 {
@@ -139,12 +150,7 @@ static size_t make_plan(gen *g)
                 i += k;
             }
             ninit = (size_t)rng_xoshiro_range(rng, 1, g->nplan);
-            for (size_t i = g->nplan; i > 1; i--) {
-                size_t j = (size_t)rng_xoshiro_below(rng, i);
-                __typeof__(g->plan[0]) t = g->plan[i - 1];
-                g->plan[i - 1] = g->plan[j];
-                g->plan[j] = t;
-            }
+            shuffle_plan(g);
         }
         break;
     }
@@ -167,12 +173,7 @@ static size_t make_plan(gen *g)
             PLAN(cur, sz);
             cur += sz;
         }
-        for (size_t i = g->nplan; i > 1; i--) {
-            size_t j = (size_t)rng_xoshiro_below(rng, i);
-            __typeof__(g->plan[0]) t = g->plan[i - 1];
-            g->plan[i - 1] = g->plan[j];
-            g->plan[j] = t;
-        }
+        shuffle_plan(g);
         ninit = (size_t)rng_xoshiro_range(rng, 1, k);
         break;
     }
@@ -186,12 +187,7 @@ static size_t make_plan(gen *g)
             PLAN(cur, sz);
             cur += sz;
         }
-        for (size_t i = g->nplan; i > 1; i--) {
-            size_t j = (size_t)rng_xoshiro_below(rng, i);
-            __typeof__(g->plan[0]) t = g->plan[i - 1];
-            g->plan[i - 1] = g->plan[j];
-            g->plan[j] = t;
-        }
+        shuffle_plan(g);
         ninit = (size_t)rng_xoshiro_range(rng, 1, k / 2);
         break;
     }

@@ -23,13 +23,7 @@
 #include "pagealloc/malloc.h"
 #include "pagealloc/pagealloc.h"
 
-#define SEM_MALLOC(n)                    pa_malloc(n)
-#define SEM_FREE(p)                      pa_free(p)
-#define SEM_CALLOC(c, n)                 pa_calloc(c, n)
-#define SEM_REALLOC(p, n)                pa_realloc(p, n)
-#define SEM_USABLE(p)                    pa_usable_size(p)
-#define SEM_POSIX_MEMALIGN(out, a, n)    pa_posix_memalign(out, a, n)
-#include "pa_malloc_sem.h"
+#include "pa_malloc_sem_api.h"
 
 #define PAGE ((size_t)PAGEALLOC_PAGE_SIZE)
 
