@@ -390,12 +390,14 @@ static inline pa_span *object_span(const void *p, const char *call, size_t *idx)
 }
 
 /* Whether object i of span s is allocated (a large span's one object:
- * its bit 0): its alloc bit set, and not freed onto a stack. */
+ * its bit 0): its alloc bit set, not freed onto a stack, and not freed
+ * by another thread (a remote bit not yet folded in by a collect). */
 static inline int object_allocated(pa_span *s, size_t i)
 {
     const pa_span_word *sw = &s->words[i / 64];
     uint64_t live = atomic_load_explicit(&sw->alloc, memory_order_relaxed) &
-                    ~atomic_load_explicit(&sw->held, memory_order_relaxed);
+                    ~atomic_load_explicit(&sw->held, memory_order_relaxed) &
+                    ~atomic_load_explicit(&sw->remote, memory_order_relaxed);
     return (int)(live >> (i % 64) & 1);
 }
 

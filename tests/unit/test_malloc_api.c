@@ -559,6 +559,50 @@ static void test_recent_free_stack(void **state)
     pagealloc_set_error_handler(NULL, NULL);
 }
 
+/* An object another thread freed (its remote bit set, not yet folded
+ * into its owner's bitmap) is freed: a size query, a realloc and a
+ * second free of it are reported, and its owner hands it out again. */
+static void *remote_owner_main(void *arg)
+{
+    stacker *k = arg;
+    k->p = pa_malloc(112);
+    stacker_go(k, 1);
+    stacker_wait(k, 2);
+    /* Use the class until the cursor wraps and collects the remote free. */
+    enum { M = 2000 };
+    static void *w[M];
+    for (int i = 0; i < M; i++) {
+        w[i] = pa_malloc(112);
+        if (w[i] == k->p)
+            k->again = w[i];
+    }
+    for (int i = 0; i < M; i++)
+        pa_free(w[i]);
+    return NULL;
+}
+
+static void test_remote_freed_queries(void **state)
+{
+    (void)state;
+    pagealloc_set_error_handler(record, NULL);
+    stacker k = { .stage = 0 };
+    pthread_mutex_init(&k.mu, NULL);
+    pthread_cond_init(&k.cv, NULL);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, remote_owner_main, &k), 0);
+    stacker_wait(&k, 1);
+    pa_free(k.p);                               /* remote: the owner is alive */
+    EXPECT_REPORT("malloc_usable_size", k.p, "not allocated", assert_int_equal(pa_usable_size(k.p), 0));
+    EXPECT_REPORT("realloc", k.p, "not allocated", assert_null(pa_realloc(k.p, 10)));
+    EXPECT_REPORT("free", k.p, "double free", pa_free(k.p));
+    stacker_go(&k, 2);
+    pthread_join(th, NULL);
+    assert_ptr_equal(k.again, k.p);             /* freed once, reused */
+    pthread_cond_destroy(&k.cv);
+    pthread_mutex_destroy(&k.mu);
+    pagealloc_set_error_handler(NULL, NULL);
+}
+
 /* ---- Spans emptied by other threads ---------------------------------------------------- */
 
 /* A producer allocates many objects that the main thread frees, then
@@ -681,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_free_sized),
         cmocka_unit_test(test_bad_frees),
         cmocka_unit_test(test_recent_free_stack),
+        cmocka_unit_test(test_remote_freed_queries),
         cmocka_unit_test(test_remote_emptied_spans),
         cmocka_unit_test(test_remote_half_freed_spans),
     };
