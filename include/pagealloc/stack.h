@@ -178,8 +178,14 @@ typedef struct pa_stack_stats {
 /* Counts are exact by themselves; resident_bytes walks every held stack
  * (one residency query each). Zeroes *out for a bad handle. */
 void   pa_stack_get_stats(pa_stack_allocator *a, pa_stack_stats *out);
-/* The stats as one JSON object, with the heap's under "heap". 0 or an
- * errno value; the _buf form returns the whole length, as snprintf. */
+/* The stats as one JSON object (one member per field). 0 or an errno
+ * value; the _buf form returns the whole length, as snprintf. The same
+ * object appears in the heap's JSON (pageheap_stats_json of
+ * pa_stack_heap(a)) as the section "stacks": every allocator attaches
+ * itself to its heap, own or shared, when made and detaches at delete; a
+ * second and third allocator on one heap are "stacks_1", "stacks_2" (and
+ * "stacks_3"; past that or when the heap's section slots are full, the
+ * allocator works without a section). */
 int    pa_stack_stats_json(pa_stack_allocator *a, FILE *f);
 size_t pa_stack_stats_json_buf(pa_stack_allocator *a, char *buf, size_t size);
 

@@ -61,6 +61,7 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
     pthread_mutex_init(&h->reg_mu, NULL);
     pthread_mutex_init(&h->grow_mu, NULL);
     pthread_mutex_init(&h->goal_mu, NULL);
+    pthread_mutex_init(&h->sec_mu, NULL);
     (void)pa_fixalloc_init(&h->thread_recs, sizeof(ph_thread), 64, &h->meta_stat);
     (void)pa_fixalloc_init(&h->range_recs, sizeof(ph_range), 0, &h->meta_stat);
     pagealloc_options po = {
@@ -103,6 +104,7 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
     }
     pa_fixalloc_destroy(&h->thread_recs);
     pa_fixalloc_destroy(&h->range_recs);
+    pthread_mutex_destroy(&h->sec_mu);
     h->magic = 0;
     sysmem_stat last = h->meta_stat;
     sysmem_free(h, self, &last);
@@ -161,6 +163,10 @@ void ph_fork_child(pageheap *h)
     pthread_mutex_init(&h->goal_mu, NULL);
     pthread_mutex_init(&h->thread_recs.mu, NULL);
     pthread_mutex_init(&h->range_recs.mu, NULL);
+    /* Not taken by prepare: a section's function takes its client's locks
+     * under it, and clients take theirs before the heap's at a fork. A
+     * JSON call in flight at the fork does not exist in the child. */
+    pthread_mutex_init(&h->sec_mu, NULL);
     pa_scavenger_after_fork(&h->scav);
     h->scav_on = 0;
 }
@@ -184,6 +190,7 @@ PA_API void pageheap_delete(pageheap *h)
     pthread_mutex_destroy(&h->reg_mu);
     pthread_mutex_destroy(&h->grow_mu);
     pthread_mutex_destroy(&h->goal_mu);
+    pthread_mutex_destroy(&h->sec_mu);
     sysmem_stat last = h->meta_stat;
     sysmem_free(h, h->self_bytes, &last);
 }

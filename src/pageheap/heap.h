@@ -70,8 +70,11 @@
  * linearly to the current in-use over one second; and Ready memory plus
  * metadata below 95% of the limit. Its pacing is in scavenger.c.
  *
- * Locks, in the order they may be taken: reg_mu (registry) -> a thread's
- * busy flag -> grow_mu -> a shard's mu -> the OS layer's registry lock;
+ * Locks, in the order they may be taken: sec_mu (the JSON sections of
+ * client layers; held while a section's function runs, which may take
+ * its client's locks, then reg_mu through pageheap_get_stats) -> reg_mu
+ * (registry) -> a thread's busy flag -> grow_mu -> a shard's mu -> the OS
+ * layer's registry lock;
  * the fixed-size allocators' own mutexes (thread and range records) are
  * leaves (thread records are taken and given back with no heap lock held,
  * range records under grow_mu). What is under which lock:
@@ -180,6 +183,15 @@ typedef struct ph_range {
     struct ph_range *next;
 } ph_range;
 
+/* A client layer's section of the JSON (pageheap_attach_stats). Slots are
+ * filled in attach order and kept packed; the whole array is under the
+ * heap's sec_mu, which is also held while fn runs. */
+typedef struct ph_section {
+    char name[32];
+    pageheap_stats_fn fn;
+    void *arg;
+} ph_section;
+
 struct pageheap {
     /* Constant after pageheap_new (PH_MAGIC; 0 once deleted). First, so
      * that checking a foreign pointer reads as little as possible. */
@@ -221,6 +233,9 @@ struct pageheap {
 
     pthread_mutex_t goal_mu;            /* scavenger goal state */
     uint64_t peak_in_use, peak_time;    /* decaying peak of in-use; goal_mu */
+
+    pthread_mutex_t sec_mu;             /* JSON sections of client layers */
+    ph_section sections[PAGEHEAP_STATS_SECTIONS];   /* sec_mu; fn NULL: free slot */
 
     pa_scavenger scav;                  /* if scav_on */
     _Atomic(uint8_t *) map[PH_MAP_L2];  /* chunk map level 1; entries set under grow_mu */

@@ -159,6 +159,8 @@ struct pa_stack_allocator {
     _Atomic uint64_t heap_allocs, heap_frees, released_bytes, guard_bytes;
     _Atomic uint64_t direct_allocs, direct_frees;   /* without a cache */
     _Atomic uint64_t direct_alloc_bytes, direct_free_bytes;
+    char stats_name[16];            /* constant: our section of the heap's
+                                     * JSON ("stacks", ...); "" if none */
     sysmem_stat meta;               /* this struct and the fixalloc blocks */
     pa_fixalloc recs;               /* st_rec */
     pa_fixalloc tcaches;            /* st_tcache */
@@ -224,6 +226,11 @@ void       st_tcache_flush(pa_stack_allocator *a, st_tcache *tc);
 st_rec    *st_threads_fini(pa_stack_allocator *a);
 /* Sum the caches' and exited threads' counters and cached stacks. */
 void       st_threads_stats(pa_stack_allocator *a, pa_stack_stats *out);
+
+/* ---- release.c: statistics ------------------------------------------ */
+/* The stats of allocator arg as a JSON object, for the heap's JSON
+ * (pageheap_stats_fn: snprintf semantics, no trailing newline). */
+size_t st_stats_section(void *arg, char *buf, size_t size);
 
 /* ---- overflow.c: guard faults ------------------------------------------ */
 /* Give the calling thread a signal stack if the handler is installed and

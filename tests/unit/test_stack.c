@@ -24,6 +24,7 @@
 
 #include "pagealloc/stack.h"
 #include "pa_child.h"
+#include "pa_json.h"
 #include "pa_skip.h"
 #include "sysmem_kview.h"
 
@@ -662,8 +663,8 @@ static void test_stats_and_json(void **state)
     size_t n = pa_stack_stats_json_buf(a, buf, sizeof buf);
     assert_true(n > 0 && n < sizeof buf);
     assert_non_null(strstr(buf, "\"live\": 6,"));
-    assert_non_null(strstr(buf, "\"heap\": {"));
-    assert_non_null(strstr(buf, "\"in_use_bytes\""));
+    assert_true(pa_json_valid(buf, NULL));
+    assert_null(strstr(buf, "\"heap\""));       /* the heap's JSON holds ours, not the reverse */
     assert_int_equal(buf[n - 1], '\n');
     char small[16];
     assert_int_equal(pa_stack_stats_json_buf(a, small, sizeof small), n);
@@ -706,6 +707,126 @@ static void test_shared_heap(void **state)
     char msg[256];
     assert_int_equal(sysmem_check(msg, sizeof msg), 0);
     pageheap_delete(h);
+}
+
+/* The number of member key in section sec ("stacks") of a heap's JSON;
+ * fails if the section or the member is missing. */
+static uint64_t section_number(const char *json, const char *sec, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": {", sec);
+    const char *at = strstr(json, pat);
+    if (!at)
+        fail_msg("no section %s in:\n%s", sec, json);
+    const char *end = strchr(at, '}');
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *v = strstr(at, pat);
+    if (!v || v > end)
+        fail_msg("no member %s in section %s of:\n%s", key, sec, json);
+    return strtoull(v + strlen(pat), NULL, 10);
+}
+
+/* The heap's JSON as text (valid JSON asserted). */
+static void heap_json(pageheap *h, char *buf, size_t size)
+{
+    size_t n = pageheap_stats_json_buf(h, buf, size);
+    assert_true(n < size);
+    size_t off = 0;
+    if (!pa_json_valid(buf, &off))
+        fail_msg("not JSON at %zu:\n%s", off, buf);
+}
+
+/* A heap shared by stack allocators carries their statistics: "stacks",
+ * then "stacks_1" for a second allocator; the figures move as stacks are
+ * allocated, touched, freed and released; each section goes with its
+ * allocator. */
+static void test_stats_in_heap_json(void **state)
+{
+    (void)state;
+    pageheap *h = pageheap_new(&(pageheap_options){ .shards = 1 });
+    assert_non_null(h);
+    pa_stack_allocator *a = pa_stack_allocator_new(&(pa_stack_options){ .heap = h });
+    assert_non_null(a);
+    static char js[16384];
+    heap_json(h, js, sizeof js);
+    assert_int_equal(section_number(js, "stacks", "version"), PA_STACK_STATS_VERSION);
+    assert_int_equal(section_number(js, "stacks", "live"), 0);
+    assert_null(strstr(js, "\"stacks_1\""));
+
+    pa_stack s[3];
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(pa_stack_alloc(a, 64 * KiB, &s[i]), 0);
+        memset((char *)s[i].hi - 16 * KiB, 0x5a, 16 * KiB);
+    }
+    heap_json(h, js, sizeof js);
+    assert_int_equal(section_number(js, "stacks", "live"), 3);
+    assert_int_equal(section_number(js, "stacks", "live_bytes"), 3 * 64 * KiB);
+    assert_int_equal(section_number(js, "stacks", "cached"), 0);
+    uint64_t resident = section_number(js, "stacks", "resident_bytes");
+    size_t hw;
+    int has_resident = pa_stack_high_water(a, &s[0], &hw) == 0;   /* else ENOSYS */
+    if (has_resident) {
+        assert_true(resident >= 3 * 16 * KiB);
+        assert_true(resident <= 3 * 64 * KiB);
+    }
+    /* The heap's own members are there too, and see the runs in use. */
+    assert_non_null(strstr(js, "\"in_use_bytes\": "));
+
+    pa_stack_free(a, &s[1]);
+    pa_stack_free(a, &s[2]);
+    heap_json(h, js, sizeof js);
+    assert_int_equal(section_number(js, "stacks", "live"), 1);
+    assert_int_equal(section_number(js, "stacks", "cached"), 2);
+    assert_int_equal(section_number(js, "stacks", "cached_bytes"), 2 * 64 * KiB);
+    if (has_resident)
+        assert_int_equal(section_number(js, "stacks", "resident_bytes"), resident);
+    assert_int_equal(section_number(js, "stacks", "released_bytes"), 0);
+
+    /* A second allocator on the same heap gets the next name. */
+    pa_stack_allocator *b = pa_stack_allocator_new(&(pa_stack_options){ .heap = h });
+    assert_non_null(b);
+    pa_stack t;
+    assert_int_equal(pa_stack_alloc(b, 16 * KiB, &t), 0);
+    heap_json(h, js, sizeof js);
+    assert_int_equal(section_number(js, "stacks_1", "live"), 1);
+    assert_int_equal(section_number(js, "stacks", "live"), 1);
+    assert_true(strstr(js, "\"stacks\": {") < strstr(js, "\"stacks_1\": {"));
+
+    size_t released = pa_stack_release(a);
+    assert_true(released > 0);
+    heap_json(h, js, sizeof js);
+    assert_int_equal(section_number(js, "stacks", "cached"), 0);
+    assert_int_equal(section_number(js, "stacks", "pooled"), 0);
+    assert_int_equal(section_number(js, "stacks", "released_bytes"), released);
+    if (has_resident) {
+        /* Only the live stack keeps pages. */
+        uint64_t r = section_number(js, "stacks", "resident_bytes");
+        assert_true(r >= 16 * KiB && r <= 64 * KiB);
+    }
+
+    pa_stack_free(a, &s[0]);
+    pa_stack_allocator_delete(a);
+    heap_json(h, js, sizeof js);
+    assert_null(strstr(js, "\"stacks\": {"));
+    assert_int_equal(section_number(js, "stacks_1", "live"), 1);
+    /* A new allocator takes the free name again. */
+    a = pa_stack_allocator_new(&(pa_stack_options){ .heap = h });
+    assert_non_null(a);
+    heap_json(h, js, sizeof js);
+    assert_int_equal(section_number(js, "stacks", "live"), 0);
+    pa_stack_allocator_delete(a);
+    pa_stack_free(b, &t);
+    pa_stack_allocator_delete(b);
+    heap_json(h, js, sizeof js);
+    assert_null(strstr(js, "\"stacks"));
+    check_heap(h);
+    pageheap_delete(h);
+
+    /* An allocator with its own heap attaches to it as well. */
+    a = new_alloc();
+    heap_json(pa_stack_heap(a), js, sizeof js);
+    assert_int_equal(section_number(js, "stacks", "live"), 0);
+    pa_stack_allocator_delete(a);
 }
 
 /* ---- The overflow handler ----------------------------------------------------- */
@@ -876,6 +997,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_frees_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_and_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_heap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_in_heap_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overflow_real, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overflow_guard_touch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overflow_chains, setup, teardown),
