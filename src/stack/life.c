@@ -9,7 +9,8 @@
  * pool_bytes / stack size (at least 1), the large pool pool_bytes, a
  * thread's large list ST_LARGE_CACHE stacks and 16 * cache_bytes of them
  * (no more than pool_bytes), and attaches the allocator's statistics to
- * the heap's JSON as a section. Delete detaches them, takes every cached, pooled
+ * the heap's JSON as a section, and registers with the fork coordinator
+ * (fork.c). Delete unregisters and detaches, takes every cached, pooled
  * and live stack back to the heap, deletes the thread key, and deletes the
  * heap if it made it.
  */
@@ -109,6 +110,7 @@ PA_API pa_stack_allocator *pa_stack_allocator_new(const pa_stack_options *opts)
     }
     a->magic = ST_MAGIC;
     attach_stats(a);
+    st_fork_register(a);
     return a;
 }
 
@@ -116,6 +118,7 @@ PA_API void pa_stack_allocator_delete(pa_stack_allocator *a)
 {
     if (!st_live(a))
         return;
+    st_fork_unregister(a);
     if (a->stats_name[0])
         (void)pageheap_detach_stats(a->heap, a->stats_name, a);
     st_run_put_list(a, st_threads_fini(a));

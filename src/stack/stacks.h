@@ -33,7 +33,9 @@
  *   threads_mu  the list of thread caches, the exited threads' counters
  *   pool mu     one order's pool; large.mu the large pool (same rank)
  *   all_mu      the `all` list, lost_bytes
- * threads_mu -> pool mu -> all_mu; heap calls and system calls
+ * threads_mu -> pool mu -> all_mu (-> the fixed-size allocators' own
+ * mutexes, leaves; fork.c takes all of them in this order, pools before
+ * the large pool); heap calls and system calls
  * are made with no lock of this layer held, except pa_stack_get_stats's
  * residency queries under all_mu. Records move between lists only under
  * the locks of the lists involved (a thread cache's lists: by its owner).
@@ -47,6 +49,7 @@
 #include <stdint.h>
 
 #include "os/fixalloc.h"
+#include "os/fork.h"
 #include "pagealloc/stack.h"
 
 #define ST_PAGE        ((size_t)PAGEALLOC_PAGE_SIZE)
@@ -159,6 +162,10 @@ struct pa_stack_allocator {
     _Atomic uint64_t heap_allocs, heap_frees, released_bytes, guard_bytes;
     _Atomic uint64_t direct_allocs, direct_frees;   /* without a cache */
     _Atomic uint64_t direct_alloc_bytes, direct_free_bytes;
+    sm_fork_client fork;            /* registered from new to delete */
+    _Atomic unsigned in_heap;       /* threads inside st_run_get/put */
+    _Atomic int forking;            /* set by the fork handlers under
+                                     * threads_mu: st_run_get/put wait */
     char stats_name[16];            /* constant: our section of the heap's
                                      * JSON ("stacks", ...); "" if none */
     sysmem_stat meta;               /* this struct and the fixalloc blocks */
@@ -184,6 +191,8 @@ int     st_map_set(uintptr_t lo, st_rec *r);
 st_rec *st_map_get(uintptr_t addr);
 /* The record whose guard holds addr, or NULL (async-signal-safe). */
 st_rec *st_map_guard(uintptr_t addr);
+/* Fork: phase 0 takes the map's lock, 1 releases it, 2 makes it new. */
+void    st_map_fork(int phase);
 
 /* ---- run.c: runs from and to the heap -------------------------------- */
 /* A fresh held record of stack_pages pages (order as given), its guard
@@ -226,6 +235,11 @@ void       st_tcache_flush(pa_stack_allocator *a, st_tcache *tc);
 st_rec    *st_threads_fini(pa_stack_allocator *a);
 /* Sum the caches' and exited threads' counters and cached stacks. */
 void       st_threads_stats(pa_stack_allocator *a, pa_stack_stats *out);
+/* In a forked child (every lock made new): drop every other thread's
+ * cache, its counters kept as an exited thread's; the stacks it held stay
+ * on `all` (given back at delete), without walking its lists, which
+ * their owner may have been changing at the fork. */
+void       st_threads_after_fork(pa_stack_allocator *a);
 
 /* ---- release.c: statistics ------------------------------------------ */
 /* The stats of allocator arg as a JSON object, for the heap's JSON
@@ -236,5 +250,13 @@ size_t st_stats_section(void *arg, char *buf, size_t size);
 /* Give the calling thread a signal stack if the handler is installed and
  * the thread has none. */
 void st_overflow_thread(void);
+/* Fork: phase 0 takes the install lock, 1 releases it, 2 makes it new. */
+void st_overflow_fork(int phase);
+
+/* ---- fork.c: the layer's fork handlers ---------------------------------- */
+/* Register a with the OS layer's fork coordinator (and, once, the layer's
+ * process-wide locks), installing the coordinator; unregister at delete. */
+void st_fork_register(pa_stack_allocator *a);
+void st_fork_unregister(pa_stack_allocator *a);
 
 #endif /* PAGEALLOC_STACK_STACKS_H */

@@ -187,3 +187,18 @@ void st_threads_stats(pa_stack_allocator *a, pa_stack_stats *out)
     out->live = c.allocs - c.frees;
     out->live_bytes = c.alloc_bytes - c.free_bytes;
 }
+
+void st_threads_after_fork(pa_stack_allocator *a)
+{
+    st_tcache *own = pthread_getspecific(a->key);
+    st_tcache *tc = a->threads;
+    while (tc) {
+        st_tcache *next = tc->next;
+        if (tc != own) {
+            add_counts(&a->exited, tc);
+            unlink_tc(a, tc);
+            pa_fixalloc_free(&a->tcaches, tc);
+        }
+        tc = next;
+    }
+}

@@ -14,7 +14,9 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -829,6 +831,126 @@ static void test_stats_in_heap_json(void **state)
     pa_stack_allocator_delete(a);
 }
 
+/* ---- Fork ------------------------------------------------------------------------ */
+
+typedef struct fork_worker {
+    pa_stack_allocator *a;
+    _Atomic int stop;
+    _Atomic unsigned long rounds;
+} fork_worker;
+
+/* Allocates, touches and frees stacks of every kind until told to stop,
+ * releasing now and then: at any fork it may be inside any of it. */
+static void *fork_work(void *arg)
+{
+    fork_worker *w = arg;
+    static const size_t sizes[] = { 16 * KiB, 64 * KiB, 8 * KiB, 256 * KiB, 32 * KiB };
+    pa_stack held[4];
+    unsigned n = 0;
+    for (unsigned long r = 0; !atomic_load(&w->stop); r++) {
+        size_t size = sizes[r % 5];
+        if (n < 4 && pa_stack_alloc(w->a, size, &held[n]) == 0) {
+            memset((char *)held[n].hi - 128, 1, 128);
+            n++;
+        }
+        if (n == 4 || r % 3 == 0) {
+            while (n)
+                pa_stack_free(w->a, &held[--n]);
+        }
+        if (r % 97 == 0)
+            pa_stack_release(w->a);
+        atomic_store(&w->rounds, r + 1);
+    }
+    while (n)
+        pa_stack_free(w->a, &held[--n]);
+    return NULL;
+}
+
+/* In the child: stacks of every kind work, release returns them, and the
+ * heap and the OS layer check clean once the allocator is deleted. Exit
+ * status: 0, or the number of the step that failed. */
+static void fork_child_run(pageheap *h, pa_stack_allocator *a)
+{
+    alarm(60);                               /* a deadlock ends as SIGALRM */
+    pa_stack_stats before, st;
+    pa_stack_get_stats(a, &before);
+    pa_stack s[40];
+    for (int i = 0; i < 40; i++) {
+        if (pa_stack_alloc(a, (size_t)(i % 5 + 1) * 24 * KiB, &s[i]) != 0)
+            _exit(10);
+        memset((char *)s[i].hi - 4 * KiB, 2, 4 * KiB);
+    }
+    pa_stack_get_stats(a, &st);
+    if (st.live != before.live + 40)
+        _exit(11);
+    for (int i = 0; i < 40; i += 2)
+        pa_stack_free(a, &s[i]);
+    if (pa_stack_release(a) == 0 && before.live == 0)
+        _exit(12);
+    for (int i = 1; i < 40; i += 2)
+        pa_stack_free(a, &s[i]);
+    pa_stack_release(a);
+    pa_stack_get_stats(a, &st);
+    if (st.live != before.live || st.threads != 1 || st.cached != 0 || st.pooled != 0)
+        _exit(13);
+    pa_stack_allocator_delete(a);            /* the worker's stacks too */
+    char msg[512];
+    if (pageheap_check(h, msg, sizeof msg) != 0) {
+        fprintf(stderr, "child heap check: %s\n", msg);
+        _exit(14);
+    }
+    pageheap_stats hs;
+    pageheap_get_stats(h, &hs);
+    if (hs.in_use_bytes != 0)
+        _exit(15);
+    pageheap_release(h, SIZE_MAX);
+    if (sysmem_check(msg, sizeof msg) != 0) {
+        fprintf(stderr, "child sysmem check: %s\n", msg);
+        _exit(16);
+    }
+    pageheap_delete(h);
+    _exit(0);
+}
+
+/* Forks while another thread allocates, frees and releases stacks (and
+ * the heap's background scavenger runs): each child allocates, frees and
+ * releases stacks, deletes the allocator and passes the heap check. */
+static void test_fork_with_threads(void **state)
+{
+    (void)state;
+    pageheap *h = pageheap_new(&(pageheap_options){ .shards = 2, .background_scavenger = 1 });
+    assert_non_null(h);
+    pa_stack_allocator *a = pa_stack_allocator_new(&(pa_stack_options){ .heap = h });
+    assert_non_null(a);
+    fork_worker w = { .a = a };
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, fork_work, &w), 0);
+    int forks = getenv("PAGEALLOC_UNDER_VALGRIND") ? 3 : 12;
+    for (int i = 0; i < forks; i++) {
+        /* Let the worker get going between forks. */
+        unsigned long r0 = atomic_load(&w.rounds);
+        while (atomic_load(&w.rounds) < r0 + 50)
+            sched_yield();
+        fflush(NULL);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+            fork_child_run(h, a);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            fail_msg("fork %d: child %s %d", i, WIFEXITED(status) ? "exited" : "died of signal",
+                     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    }
+    atomic_store(&w.stop, 1);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_true(atomic_load(&w.rounds) > 0);
+    pa_stack_release(a);
+    pa_stack_allocator_delete(a);
+    check_heap(h);
+    pageheap_delete(h);
+}
+
 /* ---- The overflow handler ----------------------------------------------------- */
 
 static ucontext_t main_ctx, co_ctx;
@@ -998,6 +1120,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stats_and_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_heap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_in_heap_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fork_with_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overflow_real, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overflow_guard_touch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overflow_chains, setup, teardown),
