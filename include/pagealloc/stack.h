@@ -74,6 +74,13 @@
  * Threads. Every function is thread-safe; a stack may be freed by any
  * thread. A thread's cache is given back to the pools when it exits.
  *
+ * Fork. A child forked while other threads use an allocator can allocate,
+ * free and release stacks and delete the allocator: the allocator and its
+ * heap hold their locks across fork (the fork waits for runs being taken
+ * from or given to the heap). In the child, the stacks other threads had
+ * cached stay held until delete, live stacks stay valid and freeable, and
+ * the heap's background scavenger does not run (pa_stack_release works).
+ *
  * Errors. Calls that can fail return 0 or an errno value and change
  * nothing on failure (the pointer-returning pa_stack_allocator_new: NULL
  * and errno). A free of something that is not a live stack of this
