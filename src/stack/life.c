@@ -24,6 +24,8 @@
 #define DEF_CACHE ((size_t)256 << 10)
 #define DEF_POOL  ((size_t)16 << 20)
 
+static _Atomic uint64_t generations;       /* allocators made so far */
+
 /* The allocator's own size, rounded to the OS page. */
 static size_t self_bytes(void)
 {
@@ -76,6 +78,7 @@ PA_API pa_stack_allocator *pa_stack_allocator_new(const pa_stack_options *opts)
     a->meta = meta;
     a->guard_pages = guard_pages;
     atomic_store(&a->next_id, 1);
+    a->gen = atomic_fetch_add(&generations, 1) + 1;
     for (unsigned i = 0; i < ST_ORDERS; i++) {
         size_t sz = st_order_pages(i) * ST_PAGE;
         a->cache_max[i] = cache / sz < 2 ? 2 : (unsigned)(cache / sz > 65536 ? 65536 : cache / sz);

@@ -136,6 +136,14 @@ typedef struct st_large {
     size_t max_bytes;                /* constant: options.pool_bytes */
 } st_large;
 
+/* The calling thread's last allocator and its cache there (threads.c). */
+typedef struct st_last_cache {
+    const pa_stack_allocator *a;
+    uint64_t gen;
+    st_tcache *tc;
+} st_last_cache;
+extern __thread st_last_cache st_last __attribute__((tls_model("initial-exec")));
+
 /* Counters of exited threads, summed into the stats: threads_mu. */
 typedef struct st_counts {
     uint64_t allocs, frees, alloc_bytes, free_bytes, refills, flushes;
@@ -143,6 +151,7 @@ typedef struct st_counts {
 
 struct pa_stack_allocator {
     uint64_t magic;                 /* ST_MAGIC while live; constant */
+    uint64_t gen;                   /* constant: unique per allocator made */
     pageheap *heap;                 /* constant */
     int own_heap;                   /* constant: delete heap with us */
     size_t guard_pages;             /* constant, >= 1 */
@@ -223,8 +232,15 @@ void    st_large_put(pa_stack_allocator *a, st_rec *r);
 /* Create the key; destroy every cache (delete). */
 int        st_threads_init(pa_stack_allocator *a);
 /* The calling thread's cache, created at first use; NULL if none can be
- * made (the caller then goes to the pools). */
-st_tcache *st_tcache_get(pa_stack_allocator *a);
+ * made (the caller then goes to the pools). st_tcache_get answers from
+ * st_last when it names a (threads.c), else asks the slow path. */
+st_tcache *st_tcache_get_slow(pa_stack_allocator *a);
+static inline st_tcache *st_tcache_get(pa_stack_allocator *a)
+{
+    if (st_last.a == a && st_last.gen == a->gen)
+        return st_last.tc;
+    return st_tcache_get_slow(a);
+}
 /* Ask every other thread to empty its cache at its next call, and
  * detach the calling thread's cached records as one list (release). */
 st_rec    *st_threads_drain(pa_stack_allocator *a);
