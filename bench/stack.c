@@ -4,26 +4,51 @@
  *   pagealloc   pa_stack_alloc / pa_stack_free (guarded, cached)
  *   mmap        mmap + mprotect of a guard page + munmap per stack
  *   glibc       malloc'd stacks, no guard
- * (mimalloc's prefixed API is wired in under STACK_BENCH_MIMALLOC, but
- * linking libmimalloc.so also replaces glibc's malloc in the process, so
- * it needs a build of its own; not built yet.)
+ *   mimalloc    mi_malloc'd stacks, no guard
+ * mimalloc is loaded with dlopen(RTLD_LOCAL) and called through dlsym'd
+ * mi_malloc / mi_free, so it never replaces malloc in this process (as
+ * linking libmimalloc.so would): the glibc column stays glibc's. The run
+ * checks that before timing anything (malloc resolves to the C library,
+ * and its blocks are outside mimalloc's heap) and says so; without the
+ * library the mimalloc column is "-".
  *
  * Pairs: each thread creates and destroys stacks of one size in a loop,
- * touching the top 64 bytes of each (what a coroutine's first frame does);
- * reported as ns per create+destroy pair (after an untimed warm-up run of
- * a tenth as many), and as a ratio to mmap and to glibc. Sizes 16 KiB, 64 KiB, 1 MiB; one and two threads.
+ * touching the top 64 bytes of each (what a coroutine's first frame does).
+ * Each case (size x threads) is measured in ROUNDS interleaved rounds: every
+ * round runs every allocator once, starting with a different one each
+ * round, so machine noise falls on all of them alike; a cell is the median
+ * ns per pair per thread, with the min-max of the rounds. One untimed
+ * warm-up run of a tenth as many pairs per allocator and case comes first.
+ * mmap runs a fiftieth of the pairs (it is ~1000 times slower). Ratios are
+ * of medians: to mmap, and to the faster malloc peer of the case (the
+ * issue's "<= 1.0x malloc'd stacks", against the better of the two).
  *
  * RSS: N idle stacks of 64 KiB each touched T bytes from the top (4 KiB,
- * then 60 KiB): the growth of the process's RSS over the bytes touched;
- * then, for pagealloc, the RSS left after freeing them all and
- * pa_stack_release. N defaults to 30,000 (two mappings per guarded stack
- * must fit under vm.max_map_count). Each RSS case runs in a child process
- * of its own (fork), so no allocator sees another's retained memory.
+ * then 60 KiB): the growth of the process's RSS over the bytes touched,
+ * and the RSS left after freeing them all (pagealloc: and
+ * pa_stack_release). Each case runs in a child process of its own (fork),
+ * so no allocator sees another's retained memory; the child sends its
+ * figures back through a pipe. N is the issue's 100,000. A guarded stack
+ * is two kernel mappings (pagealloc and mmap), so N needs 2N mappings
+ * under vm.max_map_count (default 65530): if the limit is lower and the
+ * process may write /proc/sys/vm/max_map_count (root), the run raises it
+ * to 2N + 32768 for the RSS part and restores the old value after it
+ * (also on SIGINT/SIGTERM/SIGHUP); else N falls to what fits, and both
+ * outputs say so.
  *
- *   pagealloc-bench-stack [--pairs N] [--idle N]
+ * Output: the tables (markdown) on stdout; with --json FILE, the same
+ * figures as JSON (make bench: bench/results/stack.json, read by
+ * bench/summary.py).
+ *
+ *   pagealloc-bench-stack [--pairs N] [--idle N] [--rounds N] [--json FILE]
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,16 +59,63 @@
 #include <unistd.h>
 
 #include "pagealloc/stack.h"
-#ifdef STACK_BENCH_MIMALLOC
-#include <mimalloc.h>
-#endif
 
 enum impl { PA, MMAP, GLIBC, MIMALLOC, NIMPL };
 static const char *impl_name[NIMPL] = { "pagealloc", "mmap+mprotect", "glibc malloc",
                                         "mimalloc" };
+static const char *impl_key[NIMPL] = { "pagealloc", "mmap", "glibc", "mimalloc" };
+
+#define MAX_ROUNDS 15
 
 static pa_stack_allocator *A;
 static size_t PS;
+
+/* mimalloc, loaded privately (see the head comment). */
+static void *(*mi_malloc_fn)(size_t);
+static void (*mi_free_fn)(void *);
+static int (*mi_in_heap_fn)(const void *);
+static char mi_note[256] = "not loaded";
+
+static int mi_load(void)
+{
+    if (mi_malloc_fn)
+        return 1;
+    void *lib = dlopen("libmimalloc.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (!lib)
+        lib = dlopen("libmimalloc.so", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        snprintf(mi_note, sizeof mi_note, "libmimalloc.so.2 not found (apt libmimalloc-dev)");
+        return 0;
+    }
+    mi_malloc_fn = (void *(*)(size_t))dlsym(lib, "mi_malloc");
+    mi_free_fn = (void (*)(void *))dlsym(lib, "mi_free");
+    mi_in_heap_fn = (int (*)(const void *))dlsym(lib, "mi_is_in_heap_region");
+    if (!mi_malloc_fn || !mi_free_fn || !mi_in_heap_fn) {
+        snprintf(mi_note, sizeof mi_note, "libmimalloc lacks mi_malloc/mi_free");
+        mi_malloc_fn = NULL;
+        return 0;
+    }
+    /* The glibc column must still be glibc's: the process's malloc is the
+     * C library's, and its blocks (small and stack-sized) are not
+     * mimalloc's, while mi_malloc's are. */
+    Dl_info where = { 0 };
+    void *global_malloc = dlsym(RTLD_DEFAULT, "malloc");
+    int from_libc = global_malloc && dladdr(global_malloc, &where) && where.dli_fname &&
+                    strstr(where.dli_fname, "libc.so");
+    void *p = malloc(16 << 10), *q = mi_malloc_fn(16 << 10), *r = malloc(64);
+    int ok = from_libc && p && q && r && !mi_in_heap_fn(p) && !mi_in_heap_fn(r) &&
+             mi_in_heap_fn(q);
+    snprintf(mi_note, sizeof mi_note, "%s: malloc is %s's, its blocks %s mimalloc's heap",
+             ok ? "dlopen'd RTLD_LOCAL, checked" : "CHECK FAILED",
+             where.dli_fname ? where.dli_fname : "?", ok ? "outside" : "not all outside");
+    free(p);
+    free(r);
+    if (q)
+        mi_free_fn(q);
+    if (!ok)
+        mi_malloc_fn = NULL;
+    return ok;
+}
 
 typedef struct handle {
     void *base;
@@ -76,13 +148,9 @@ static int create(enum impl im, size_t size, handle *h)
         h->hi = (char *)h->base + size;
         return h->base ? 0 : -1;
     case MIMALLOC:
-#ifdef STACK_BENCH_MIMALLOC
-        h->base = mi_malloc(size);
+        h->base = mi_malloc_fn ? mi_malloc_fn(size) : NULL;
         h->hi = (char *)h->base + size;
         return h->base ? 0 : -1;
-#else
-        return -1;
-#endif
     default:
         return -1;
     }
@@ -101,9 +169,7 @@ static void destroy(enum impl im, handle *h)
         free(h->base);
         break;
     case MIMALLOC:
-#ifdef STACK_BENCH_MIMALLOC
-        mi_free(h->base);
-#endif
+        mi_free_fn(h->base);
         break;
     default:
         break;
@@ -116,6 +182,8 @@ static double now(void)
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
+
+/* ---- Pairs -------------------------------------------------------------- */
 
 struct job {
     enum impl im;
@@ -152,15 +220,47 @@ static double run_pairs(enum impl im, size_t size, int threads, long pairs)
         pthread_create(&t[i], NULL, pairs_thread, &j[i]);
     }
     double worst = 0;
+    int failed = 0;
     for (int i = 0; i < threads; i++) {
         pthread_join(t[i], NULL);
-        if (j[i].failed)
-            return -1;
+        failed |= j[i].failed;
         if (j[i].secs > worst)
             worst = j[i].secs;
     }
-    return worst * 1e9 / (double)pairs;
+    return failed ? -1 : worst * 1e9 / (double)pairs;
 }
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct cell {
+    int ok;                     /* measured (every round succeeded) */
+    double med, min, max;
+    double runs[MAX_ROUNDS];    /* in round order */
+} cell;
+
+static void summarise(cell *c, int rounds)
+{
+    double s[MAX_ROUNDS];
+    memcpy(s, c->runs, sizeof(double) * (size_t)rounds);
+    qsort(s, (size_t)rounds, sizeof s[0], cmp_double);
+    c->ok = s[0] >= 0;
+    c->min = s[0];
+    c->max = s[rounds - 1];
+    c->med = rounds % 2 ? s[rounds / 2] : (s[rounds / 2 - 1] + s[rounds / 2]) / 2;
+}
+
+/* ---- Idle RSS ----------------------------------------------------------- */
+
+typedef struct rss_row {
+    int im;
+    long asked, made;
+    size_t touch;
+    long grown, after;          /* bytes: RSS growth with the stacks, after freeing */
+} rss_row;
 
 static long rss_bytes(void)
 {
@@ -174,11 +274,14 @@ static long rss_bytes(void)
     return res * (long)PS;
 }
 
-static void idle_rss(enum impl im, long n, size_t touch)
+/* In a child: n stacks of 64 KiB touched `touch` bytes each. */
+static rss_row idle_rss(enum impl im, long n, size_t touch)
 {
-    handle *hs = calloc((size_t)n, sizeof *hs);
-    if (!hs)
-        return;
+    rss_row row = { .im = im, .asked = n, .touch = touch };
+    handle *hs = mmap(NULL, (size_t)n * sizeof *hs, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (hs == MAP_FAILED)
+        return row;
     memset(hs, 0xff, (size_t)n * sizeof *hs);   /* resident before the baseline */
     long before = rss_bytes();
     long made = 0;
@@ -187,81 +290,298 @@ static void idle_rss(enum impl im, long n, size_t touch)
             break;
         memset((char *)hs[made].hi - touch, 1, touch);
     }
-    long grown = rss_bytes() - before;
-    double want = (double)made * (double)touch;
-    printf("| %-13s | %6ld | %5zu KiB | %8.1f MiB | %8.1f MiB | %+6.1f %% |", impl_name[im], made,
-           touch >> 10, want / 1048576.0, (double)grown / 1048576.0, 100.0 * ((double)grown - want) / want);
+    row.made = made;
+    row.grown = rss_bytes() - before;
     for (long i = 0; i < made; i++)
         destroy(im, &hs[i]);
     if (im == PA)
         pa_stack_release(A);
-    printf(" %8.1f MiB |\n", (double)(rss_bytes() - before) / 1048576.0);
-    free(hs);
+    row.after = rss_bytes() - before;
+    return row;
 }
+
+/* vm.max_map_count: raised for the RSS part if need be and allowed. */
+static const char MAPS[] = "/proc/sys/vm/max_map_count";
+static long maps_old = -1;       /* the value to restore; -1: untouched */
+static char maps_old_text[32];
+
+static long maps_read(void)
+{
+    FILE *f = fopen(MAPS, "r");
+    long v = -1;
+    if (f) {
+        if (fscanf(f, "%ld", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
+static int maps_write(const char *text)
+{
+    int fd = open(MAPS, O_WRONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = write(fd, text, strlen(text));
+    close(fd);
+    return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+static void maps_restore(void)
+{
+    if (maps_old >= 0 && maps_write(maps_old_text) == 0)
+        maps_old = -1;
+}
+
+static void maps_on_signal(int sig)
+{
+    if (maps_old >= 0) {                /* open, write, close: signal-safe */
+        int fd = open(MAPS, O_WRONLY);
+        if (fd >= 0) {
+            ssize_t w = write(fd, maps_old_text, strlen(maps_old_text));
+            (void)w;
+            close(fd);
+        }
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* The number of idle stacks to use: `want`, raising the limit if that is
+ * needed and allowed, else what fits; a note on what was done in note. */
+static long idle_count(long want, char *note, size_t size)
+{
+    const long slack = 32768;           /* the process's other mappings */
+    long cur = maps_read();
+    if (cur < 0) {
+        snprintf(note, size, "vm.max_map_count unreadable; %ld stacks asked", want);
+        return want;
+    }
+    if (cur >= 2 * want + slack) {
+        snprintf(note, size, "vm.max_map_count %ld: %ld stacks fit", cur, want);
+        return want;
+    }
+    char text[32];
+    snprintf(maps_old_text, sizeof maps_old_text, "%ld\n", cur);
+    snprintf(text, sizeof text, "%ld\n", 2 * want + slack);
+    maps_old = cur;
+    signal(SIGINT, maps_on_signal);
+    signal(SIGTERM, maps_on_signal);
+    signal(SIGHUP, maps_on_signal);
+    if (maps_write(text) == 0 && maps_read() == 2 * want + slack) {
+        snprintf(note, size, "vm.max_map_count raised from %ld to %ld for this part, then restored",
+                 cur, 2 * want + slack);
+        return want;
+    }
+    maps_old = -1;
+    long fit = (cur - 4096) / 2 / 1000 * 1000;
+    if (fit < 1000)
+        fit = 1000;
+    snprintf(note, size, "vm.max_map_count %ld, not writable here: %ld stacks, not %ld", cur,
+             fit < want ? fit : want, want);
+    return fit < want ? fit : want;
+}
+
+/* ---- Main --------------------------------------------------------------- */
+
+static const size_t sizes[] = { 16 << 10, 64 << 10, 1 << 20 };
+#define NCASES 6
 
 int main(int argc, char **argv)
 {
-    long pairs = 200000, idle = 30000;
+    long pairs = 1000000, idle = 100000;
+    int rounds = 5;
+    const char *json_path = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--pairs"))
             pairs = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--idle"))
             idle = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--rounds"))
+            rounds = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--json"))
+            json_path = argv[i + 1];
+    }
+    if (pairs < 100 || idle < 1 || rounds < 1 || rounds > MAX_ROUNDS) {
+        fprintf(stderr, "usage: %s [--pairs N>=100] [--idle N] [--rounds 1..%d] [--json FILE]\n",
+                argv[0], MAX_ROUNDS);
+        return 2;
     }
     PS = (size_t)sysconf(_SC_PAGESIZE);
-    int nimpl = NIMPL;
-#ifndef STACK_BENCH_MIMALLOC
-    nimpl = MIMALLOC;
-#endif
+    double t_start = now();
+
     /* The RSS cases first, each in a child forked while this process has
      * no other thread (a heap's scavenger thread would not survive fork). */
-    printf("idle stacks of 64 KiB, touched from the top: RSS growth vs bytes touched\n\n");
-    printf("| allocator | stacks | touched | touched total | RSS growth | over | RSS after free%s |\n",
-           " (+release)");
-    printf("|---|---|---|---|---|---|---|\n");
+    char maps_note[160];
+    long n_idle = idle_count(idle, maps_note, sizeof maps_note);
+    printf("idle stacks of 64 KiB, touched from the top: RSS growth vs bytes touched\n");
+    printf("(%s)\n\n", maps_note);
+    printf("| allocator | stacks | touched | touched total | RSS growth | over | RSS after free"
+           " (+release) |\n|---|---|---|---|---|---|---|\n");
     fflush(stdout);
-    for (int im = 0; im < nimpl; im++) {
+    rss_row rrows[NIMPL * 2];
+    int nr = 0;
+    for (int im = 0; im < NIMPL; im++) {
         for (int k = 0; k < 2; k++) {
+            rss_row row = { .im = im, .asked = n_idle, .touch = k ? 60 << 10 : 4 << 10 };
+            int fd[2];
+            if (pipe(fd) != 0)
+                break;
             pid_t pid = fork();
             if (pid == 0) {
-                if (im == PA && !(A = pa_stack_allocator_new(NULL)))
+                close(fd[0]);
+                if ((im == PA && !(A = pa_stack_allocator_new(NULL))) ||
+                    (im == MIMALLOC && !mi_load()))
                     _exit(1);
-                idle_rss((enum impl)im, idle, k ? 60 << 10 : 4 << 10);
-                fflush(stdout);
-                _exit(0);
+                row = idle_rss((enum impl)im, n_idle, row.touch);
+                ssize_t w = write(fd[1], &row, sizeof row);
+                _exit(w == (ssize_t)sizeof row ? 0 : 1);
             }
+            close(fd[1]);
+            if (pid > 0 && read(fd[0], &row, sizeof row) != (ssize_t)sizeof row)
+                row.made = 0;
+            close(fd[0]);
             int st;
             if (pid > 0)
                 waitpid(pid, &st, 0);
+            rrows[nr++] = row;
+            double want = (double)row.made * (double)row.touch;
+            if (row.made == 0) {
+                printf("| %s | 0 | %zu KiB | - | - | - | - |\n", impl_name[im], row.touch >> 10);
+            } else {
+                printf("| %s | %ld%s | %zu KiB | %.1f MiB | %.1f MiB | %+.1f %% | %.1f MiB |\n",
+                       impl_name[im], row.made, row.made < row.asked ? " (failed there)" : "",
+                       row.touch >> 10, want / 1048576.0, (double)row.grown / 1048576.0,
+                       100.0 * ((double)row.grown - want) / want, (double)row.after / 1048576.0);
+            }
+            fflush(stdout);
         }
     }
+    maps_restore();
+    double t_rss = now() - t_start;
+
+    /* Pairs. mimalloc is loaded here, after the RSS children. */
+    int have_mi = mi_load();
     A = pa_stack_allocator_new(NULL);
     if (!A) {
         perror("pa_stack_allocator_new");
         return 1;
     }
-    static const size_t sizes[] = { 16 << 10, 64 << 10, 1 << 20 };
-    printf("\ncreate+destroy pairs, ns per pair per thread (%ld pairs per thread)\n\n", pairs);
+    cell cells[NCASES][NIMPL];
+    memset(cells, 0, sizeof cells);
+    long npairs[NCASES][NIMPL];
+    printf("\ncreate+destroy pairs, ns per pair per thread: median (min-max) of %d interleaved"
+           " rounds\n(%ld pairs per thread and round, a quarter at 1 MiB, a fiftieth of that for"
+           " mmap; mimalloc: %s)\n\n", rounds, pairs, mi_note);
     printf("| size | threads |");
-    for (int im = 0; im < nimpl; im++)
+    for (int im = 0; im < NIMPL; im++)
         printf(" %s |", impl_name[im]);
-    printf(" pagealloc / mmap | pagealloc / glibc |\n|---|---|");
-    for (int im = 0; im < nimpl + 2; im++)
+    printf(" pagealloc / mmap | pagealloc / best malloc |\n|---|---|");
+    for (int im = 0; im < NIMPL + 2; im++)
         printf("---|");
     printf("\n");
-    for (int si = 0; si < 3; si++) {
-        for (int th = 1; th <= 2; th++) {
-            double ns[NIMPL];
-            long n = sizes[si] >= (1 << 20) ? pairs / 4 : pairs;
-            printf("| %zu KiB | %d |", sizes[si] >> 10, th);
-            for (int im = 0; im < nimpl; im++) {
-                run_pairs((enum impl)im, sizes[si], th, n / 10 + 1);   /* warm up */
-                ns[im] = run_pairs((enum impl)im, sizes[si], th, n);
-                printf(" %.0f |", ns[im]);
-            }
-            printf(" %.3f | %.2f |\n", ns[PA] / ns[MMAP], ns[PA] / ns[GLIBC]);
+    fflush(stdout);
+    double vs_mmap[NCASES], vs_best[NCASES];
+    int best_of[NCASES];
+    for (int ci = 0; ci < NCASES; ci++) {
+        size_t size = sizes[ci / 2];
+        int th = ci % 2 + 1;
+        long n = size >= (1 << 20) ? pairs / 4 : pairs;
+        for (int im = 0; im < NIMPL; im++) {
+            npairs[ci][im] = im == MMAP ? n / 50 + 1 : n;
+            if (im == MIMALLOC && !have_mi)
+                continue;
+            run_pairs((enum impl)im, size, th, npairs[ci][im] / 10 + 1);   /* warm up */
         }
+        for (int r = 0; r < rounds; r++) {
+            for (int k = 0; k < NIMPL; k++) {
+                int im = (r + k) % NIMPL;
+                cells[ci][im].runs[r] = im == MIMALLOC && !have_mi
+                    ? -1 : run_pairs((enum impl)im, size, th, npairs[ci][im]);
+            }
+        }
+        printf("| %zu KiB | %d |", size >> 10, th);
+        for (int im = 0; im < NIMPL; im++) {
+            cell *c = &cells[ci][im];
+            summarise(c, rounds);
+            if (c->ok)
+                printf(" %.0f (%.0f-%.0f) |", c->med, c->min, c->max);
+            else
+                printf(" - |");
+        }
+        int best = GLIBC;
+        if (cells[ci][MIMALLOC].ok && cells[ci][MIMALLOC].med < cells[ci][GLIBC].med)
+            best = MIMALLOC;
+        best_of[ci] = best;
+        vs_mmap[ci] = cells[ci][PA].med / cells[ci][MMAP].med;
+        vs_best[ci] = cells[ci][PA].med / cells[ci][best].med;
+        printf(" %.3f | %.2f (%s) |\n", vs_mmap[ci], vs_best[ci], impl_key[best]);
+        fflush(stdout);
     }
     pa_stack_allocator_delete(A);
+    double t_all = now() - t_start;
+    printf("\n(%.0f s in all: RSS part %.0f s, pairs %.0f s)\n", t_all, t_rss, t_all - t_rss);
+
+    if (!json_path)
+        return 0;
+    FILE *f = fopen(json_path, "w");
+    if (!f) {
+        perror(json_path);
+        return 1;
+    }
+    fprintf(f, "{\n  \"benchmark\": \"stack\",\n  \"cpus\": %ld,\n  \"page_size\": %zu,\n"
+            "  \"seconds\": %.1f,\n", sysconf(_SC_NPROCESSORS_ONLN), PS, t_all);
+    fprintf(f, "  \"mimalloc\": {\"measured\": %s, \"note\": \"%s\"},\n",
+            have_mi ? "true" : "false", mi_note);
+    fprintf(f, "  \"idle\": {\"stacks_asked\": %ld, \"stacks\": %ld, \"stack_bytes\": 65536,"
+            " \"max_map_count\": \"%s\",\n    \"cases\": [", idle, n_idle, maps_note);
+    double worst_rss = 0;
+    for (int i = 0; i < nr; i++) {
+        const rss_row *r = &rrows[i];
+        double want = (double)r->made * (double)r->touch;
+        double over = r->made ? (double)r->grown / want : 0;
+        if (r->im == PA && r->made && over > worst_rss)
+            worst_rss = over;
+        fprintf(f, "%s\n      {\"allocator\": \"%s\", \"touched\": %zu, \"stacks\": %ld,"
+                " \"touched_bytes\": %.0f, \"rss_growth\": %ld, \"rss_over_touched\": %.4f,"
+                " \"rss_after_free\": %ld}", i ? "," : "", impl_key[r->im], r->touch, r->made,
+                want, r->grown, over, r->after);
+    }
+    fprintf(f, "\n    ]},\n  \"pairs\": {\"rounds\": %d, \"pairs_per_thread\": %ld,"
+            " \"unit\": \"ns per pair per thread\",\n    \"cases\": [", rounds, pairs);
+    double worst_mmap = 0, worst_best = 0;
+    for (int ci = 0; ci < NCASES; ci++) {
+        fprintf(f, "%s\n      {\"size\": %zu, \"threads\": %d,", ci ? "," : "", sizes[ci / 2],
+                ci % 2 + 1);
+        for (int im = 0; im < NIMPL; im++) {
+            const cell *c = &cells[ci][im];
+            if (!c->ok) {
+                fprintf(f, " \"%s\": null,", impl_key[im]);
+                continue;
+            }
+            fprintf(f, "\n       \"%s\": {\"pairs\": %ld, \"median\": %.1f, \"min\": %.1f,"
+                    " \"max\": %.1f, \"runs\": [", impl_key[im], npairs[ci][im], c->med, c->min,
+                    c->max);
+            for (int r = 0; r < rounds; r++)
+                fprintf(f, "%s%.1f", r ? ", " : "", c->runs[r]);
+            fprintf(f, "]},");
+        }
+        fprintf(f, "\n       \"best_malloc\": \"%s\", \"vs_mmap\": %.4f, \"vs_best_malloc\": %.4f,"
+                " \"vs_glibc\": %.4f}", impl_key[best_of[ci]], vs_mmap[ci], vs_best[ci],
+                cells[ci][PA].med / cells[ci][GLIBC].med);
+        if (vs_mmap[ci] > worst_mmap)
+            worst_mmap = vs_mmap[ci];
+        if (vs_best[ci] > worst_best)
+            worst_best = vs_best[ci];
+    }
+    fprintf(f, "\n    ]},\n  \"targets\": [\n"
+            "    {\"target\": \"worst pair / mmap+mprotect+munmap <= 0.1\", \"value\": %.4f},\n"
+            "    {\"target\": \"worst pair / best malloc'd stack <= 1.0\", \"value\": %.4f},\n"
+            "    {\"target\": \"worst idle RSS / bytes touched <= 1.05\", \"value\": %.4f}\n"
+            "  ]\n}\n", worst_mmap, worst_best, worst_rss);
+    if (fclose(f) != 0) {
+        perror(json_path);
+        return 1;
+    }
     return 0;
 }

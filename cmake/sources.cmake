@@ -15,6 +15,7 @@ set(PAGEALLOC_SOURCES
   ${PAGEALLOC_ROOT}/src/os/linux.c
   ${PAGEALLOC_ROOT}/src/os/fixalloc.c
   ${PAGEALLOC_ROOT}/src/os/resident.c
+  ${PAGEALLOC_ROOT}/src/os/fork.c
   # the page allocator
   ${PAGEALLOC_ROOT}/src/pagealloc/bitmap.c
   ${PAGEALLOC_ROOT}/src/pagealloc/tree.c
@@ -44,6 +45,7 @@ set(PAGEALLOC_SOURCES
   ${PAGEALLOC_ROOT}/src/stack/threads.c
   ${PAGEALLOC_ROOT}/src/stack/api.c
   ${PAGEALLOC_ROOT}/src/stack/release.c
+  ${PAGEALLOC_ROOT}/src/stack/fork.c
   ${PAGEALLOC_ROOT}/src/stack/life.c
   # the object allocator (Go's mallocgc with explicit free)
   ${PAGEALLOC_ROOT}/src/malloc/report.c

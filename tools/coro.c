@@ -186,7 +186,7 @@ typedef struct totals {
     uint64_t rss_start, rss_peak, rss_end, rss_released;
     pa_stack_stats end, after;   /* workers stopped; after their teardown and a release */
     size_t released;             /* by that last pa_stack_release */
-    char stats_json[8192];       /* pa_stack_stats_json_buf at the end */
+    char stats_json[16384];      /* the heap's JSON (stacks inside) at the end */
     int check_err;
     char check_msg[256];
 } totals;
@@ -256,7 +256,7 @@ static void print_json(const char *cmd, const job_opts *o, const totals *t)
     size_t n = strlen(t->stats_json);
     while (n && t->stats_json[n - 1] == '\n')
         n--;
-    printf(",\n  \"stacks\": %.*s\n}\n", (int)n, t->stats_json);
+    printf(",\n  \"heap\": %.*s\n}\n", (int)n, t->stats_json);
 }
 
 /* ---- The run ---------------------------------------------------------------------- */
@@ -319,7 +319,7 @@ int coro_run(const char *cmd, const job_opts *opts)
         hist_merge(&t.hw, &w->hw);
     }
     pa_stack_get_stats(sh.a, &t.end);
-    if (pa_stack_stats_json_buf(sh.a, t.stats_json, sizeof t.stats_json) >= sizeof t.stats_json)
+    if (pageheap_stats_json_buf(h, t.stats_json, sizeof t.stats_json) >= sizeof t.stats_json)
         strcpy(t.stats_json, "null");
     t.rss_end = eng_rss_now();
     t.rss_peak = eng_rss_peak();

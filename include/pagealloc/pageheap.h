@@ -192,6 +192,30 @@ void      pageheap_get_stats(pageheap *h, pageheap_stats *out);
 int       pageheap_stats_json(pageheap *h, FILE *f);
 size_t    pageheap_stats_json_buf(pageheap *h, char *buf, size_t size);
 
+/* Sections of the layers built on a heap in its JSON. A client (the stack
+ * allocator, later the object allocator or a collector) attaches a named
+ * section; pageheap_stats_json then ends its object with one member per
+ * attached section, in attach order,
+ *     "NAME": <what fn wrote>
+ * fn writes one JSON value (an object, no trailing newline) for arg, with
+ * snprintf semantics: at most size bytes, NUL included, buf NULL when size
+ * is 0, returning the length of the whole text. It runs under the heap's
+ * section lock and nothing else of the heap's, so it may take its own
+ * locks and call pageheap_get_stats, but must not call the JSON functions
+ * of h or attach or detach (they would deadlock). Detach waits for a
+ * running fn to finish: call it with none of the locks fn takes held.
+ * At most PAGEHEAP_STATS_SECTIONS sections; a client detaches its section
+ * before it goes away (the stack allocator does at delete).
+ * attach: 0, EINVAL (not a live heap, NULL fn, a name that is not 1..31
+ * characters of [a-z0-9_] or is a member of the heap's own object),
+ * EEXIST (name attached), ENOSPC (every slot taken).
+ * detach: 0, EINVAL (not a live heap), ENOENT (no section of that name
+ * with that arg). */
+#define PAGEHEAP_STATS_SECTIONS 4
+typedef size_t (*pageheap_stats_fn)(void *arg, char *buf, size_t size);
+int       pageheap_attach_stats(pageheap *h, const char *name, pageheap_stats_fn fn, void *arg);
+int       pageheap_detach_stats(pageheap *h, const char *name, void *arg);
+
 /* Full check: pagealloc_check on every shard, the stats against the
  * allocators' bitmaps and page caches, and every heap page's sysmem state
  * against what the allocator says of it (scavenged pages Prepared, the

@@ -74,6 +74,13 @@
  * Threads. Every function is thread-safe; a stack may be freed by any
  * thread. A thread's cache is given back to the pools when it exits.
  *
+ * Fork. A child forked while other threads use an allocator can allocate,
+ * free and release stacks and delete the allocator: the allocator and its
+ * heap hold their locks across fork (the fork waits for runs being taken
+ * from or given to the heap). In the child, the stacks other threads had
+ * cached stay held until delete, live stacks stay valid and freeable, and
+ * the heap's background scavenger does not run (pa_stack_release works).
+ *
  * Errors. Calls that can fail return 0 or an errno value and change
  * nothing on failure (the pointer-returning pa_stack_allocator_new: NULL
  * and errno). A free of something that is not a live stack of this
@@ -178,8 +185,14 @@ typedef struct pa_stack_stats {
 /* Counts are exact by themselves; resident_bytes walks every held stack
  * (one residency query each). Zeroes *out for a bad handle. */
 void   pa_stack_get_stats(pa_stack_allocator *a, pa_stack_stats *out);
-/* The stats as one JSON object, with the heap's under "heap". 0 or an
- * errno value; the _buf form returns the whole length, as snprintf. */
+/* The stats as one JSON object (one member per field). 0 or an errno
+ * value; the _buf form returns the whole length, as snprintf. The same
+ * object appears in the heap's JSON (pageheap_stats_json of
+ * pa_stack_heap(a)) as the section "stacks": every allocator attaches
+ * itself to its heap, own or shared, when made and detaches at delete; a
+ * second and third allocator on one heap are "stacks_1", "stacks_2" (and
+ * "stacks_3"; past that or when the heap's section slots are full, the
+ * allocator works without a section). */
 int    pa_stack_stats_json(pa_stack_allocator *a, FILE *f);
 size_t pa_stack_stats_json_buf(pa_stack_allocator *a, char *buf, size_t size);
 

@@ -1,10 +1,12 @@
 /*
  * fork.c - the object allocator across fork() (pthread_atfork).
  *
- * Before fork the forking thread takes every lock of the allocator, of its
- * page heap and of the OS layer, in their lock order (mheap.h, heap.h,
- * registry.h), so no other thread is inside any of them at the moment of
- * the fork. The parent then releases them. The child, whose only thread
+ * The allocator is a client of the OS layer's fork coordinator (os/fork.h),
+ * which runs the handlers of every layer in rank order: before fork the
+ * forking thread takes every lock of the allocator (here), then the
+ * coordinator has its page heap and the OS layer take theirs, in their
+ * lock order (mheap.h, heap.h, registry.h), so no other thread is inside
+ * any of them at the moment of the fork. The parent then releases them. The child, whose only thread
  * is the one that forked, makes every lock new, and drops the other
  * threads' caches from the registry: their spans stay theirs (owned by a
  * cache nobody will use again), so their free objects are not reused in
@@ -15,29 +17,28 @@
 #include <pthread.h>
 
 #include "malloc/mheap.h"
-#include "os/registry.h"
+#include "os/fork.h"
 #include "pageheap/heap.h"
 
-static pa_mheap *fork_mh;                /* the allocator the handlers guard */
+static sm_fork_client fork_client;       /* arg: the allocator the handlers guard */
+static int fork_scav_was_on;             /* the heap's scavenger, at prepare */
 
-static void prepare(void)
+static void prepare(void *arg)
 {
-    pa_mheap *mh = fork_mh;
+    pa_mheap *mh = arg;
     pthread_mutex_lock(&mh->caches_mu);
     for (unsigned c = 0; c < PA_NCLASSES; c++)
         pthread_mutex_lock(&mh->central[c].mu);
     pa_spanmap_fork(0);
     pthread_mutex_lock(&mh->span_recs.mu);
     pthread_mutex_lock(&mh->tcache_recs.mu);
-    ph_fork_prepare(mh->pages);
-    sm_fork_prepare();
+    /* Read before the heap's child handler marks it stopped. */
+    fork_scav_was_on = mh->pages->scav_on;
 }
 
-static void parent(void)
+static void parent(void *arg)
 {
-    pa_mheap *mh = fork_mh;
-    sm_fork_parent();
-    ph_fork_parent(mh->pages);
+    pa_mheap *mh = arg;
     pthread_mutex_unlock(&mh->tcache_recs.mu);
     pthread_mutex_unlock(&mh->span_recs.mu);
     pa_spanmap_fork(1);
@@ -46,12 +47,9 @@ static void parent(void)
     pthread_mutex_unlock(&mh->caches_mu);
 }
 
-static void child(void)
+static void child(void *arg)
 {
-    pa_mheap *mh = fork_mh;
-    int scav_was_on = mh->pages->scav_on;
-    sm_fork_child();
-    ph_fork_child(mh->pages);
+    pa_mheap *mh = arg;
     pthread_mutex_init(&mh->span_recs.mu, NULL);
     pthread_mutex_init(&mh->tcache_recs.mu, NULL);
     pa_spanmap_fork(2);
@@ -63,11 +61,13 @@ static void child(void)
     mh->caches = me;
     if (me)
         me->next = me->prev = NULL;
-    mh->restart_scavenger = scav_was_on;
+    mh->restart_scavenger = fork_scav_was_on;
 }
 
 void pa_malloc_fork_init(pa_mheap *mh)
 {
-    fork_mh = mh;
-    (void)pthread_atfork(prepare, parent, child);
+    fork_client = (sm_fork_client){ .prepare = prepare, .parent = parent, .child = child,
+                                    .arg = mh, .rank = SM_FORK_RANK_MALLOC };
+    sm_fork_register(&fork_client);
+    (void)sm_fork_install();
 }

@@ -18,6 +18,11 @@ static uint64_t monotonic_ns(void *arg)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The heap's fork handlers (heap.h, "Fork"). */
+static void fork_prepare(void *arg);
+static void fork_parent(void *arg);
+static void fork_child(void *arg);
+
 PA_API pageheap *pageheap_new(const pageheap_options *opts)
 {
     pageheap_options o = { 0 };
@@ -61,6 +66,7 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
     pthread_mutex_init(&h->reg_mu, NULL);
     pthread_mutex_init(&h->grow_mu, NULL);
     pthread_mutex_init(&h->goal_mu, NULL);
+    pthread_mutex_init(&h->sec_mu, NULL);
     (void)pa_fixalloc_init(&h->thread_recs, sizeof(ph_thread), 64, &h->meta_stat);
     (void)pa_fixalloc_init(&h->range_recs, sizeof(ph_range), 0, &h->meta_stat);
     pagealloc_options po = {
@@ -87,12 +93,18 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
                           o.scavenger_cpu_fraction > 0 ? o.scavenger_cpu_fraction : 0.01,
                           o.scavenger_poll_ns);
         h->peak_time = now_ns(h);
-        if (!o.background_scavenger)
+        h->fork = (sm_fork_client){ .prepare = fork_prepare, .parent = fork_parent,
+                                    .child = fork_child, .arg = h, .rank = SM_FORK_RANK_HEAP };
+        if (!o.background_scavenger) {
+            sm_fork_register(&h->fork);
             return h;
+        }
         h->scav_on = 1;                    /* before the thread reads it */
         err = pa_scavenger_start(&h->scav);
-        if (err == 0)
+        if (err == 0) {
+            sm_fork_register(&h->fork);
             return h;
+        }
         h->scav_on = 0;
         pa_scavenger_destroy(&h->scav);
         pthread_key_delete(h->key);
@@ -103,6 +115,7 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
     }
     pa_fixalloc_destroy(&h->thread_recs);
     pa_fixalloc_destroy(&h->range_recs);
+    pthread_mutex_destroy(&h->sec_mu);
     h->magic = 0;
     sysmem_stat last = h->meta_stat;
     sysmem_free(h, self, &last);
@@ -126,20 +139,33 @@ int ph_start_scavenger(pageheap *h)
     return err;
 }
 
-void ph_fork_prepare(pageheap *h)
+static void fork_prepare(void *arg)
 {
+    pageheap *h = arg;
     pthread_mutex_lock(&h->reg_mu);
+    for (ph_thread *t = h->threads; t; t = t->next)
+        busy_lock(t);
     pthread_mutex_lock(&h->grow_mu);
-    for (unsigned i = 0; i < h->nshards; i++)
+    for (unsigned i = 0; i < h->nshards; i++) {
+        /* A run taken for scavenging comes back under this lock, which is
+         * all its scavenger needs: wait for it, so that none is half
+         * released in the child. */
         pthread_mutex_lock(&h->shards[i].mu);
+        while (ld(&h->shards[i].inflight)) {
+            pthread_mutex_unlock(&h->shards[i].mu);
+            sched_yield();
+            pthread_mutex_lock(&h->shards[i].mu);
+        }
+    }
     pthread_mutex_lock(&h->goal_mu);
     pthread_mutex_lock(&h->thread_recs.mu);
     pthread_mutex_lock(&h->range_recs.mu);
     pthread_mutex_lock(&h->scav.mu);
 }
 
-void ph_fork_parent(pageheap *h)
+static void fork_parent(void *arg)
 {
+    pageheap *h = arg;
     pthread_mutex_unlock(&h->scav.mu);
     pthread_mutex_unlock(&h->range_recs.mu);
     pthread_mutex_unlock(&h->thread_recs.mu);
@@ -147,20 +173,29 @@ void ph_fork_parent(pageheap *h)
     for (unsigned i = h->nshards; i-- > 0;)
         pthread_mutex_unlock(&h->shards[i].mu);
     pthread_mutex_unlock(&h->grow_mu);
+    for (ph_thread *t = h->threads; t; t = t->next)
+        busy_unlock(t);
     pthread_mutex_unlock(&h->reg_mu);
 }
 
-void ph_fork_child(pageheap *h)
+static void fork_child(void *arg)
 {
+    pageheap *h = arg;
     pthread_mutex_init(&h->reg_mu, NULL);
+    for (ph_thread *t = h->threads; t; t = t->next)
+        busy_unlock(t);
     pthread_mutex_init(&h->grow_mu, NULL);
     for (unsigned i = 0; i < h->nshards; i++) {
         pthread_mutex_init(&h->shards[i].mu, NULL);
-        atomic_store(&h->shards[i].inflight, 0);   /* other threads' runs: lost */
+        atomic_store(&h->shards[i].inflight, 0);   /* 0 already: prepare waited */
     }
     pthread_mutex_init(&h->goal_mu, NULL);
     pthread_mutex_init(&h->thread_recs.mu, NULL);
     pthread_mutex_init(&h->range_recs.mu, NULL);
+    /* Not taken by prepare: a section's function takes its client's locks
+     * under it, and clients take theirs before the heap's at a fork. A
+     * JSON call in flight at the fork does not exist in the child. */
+    pthread_mutex_init(&h->sec_mu, NULL);
     pa_scavenger_after_fork(&h->scav);
     h->scav_on = 0;
 }
@@ -169,6 +204,7 @@ PA_API void pageheap_delete(pageheap *h)
 {
     if (!h || ph_heap_bad(h, "pageheap_delete", (uintptr_t)h, 0))
         return;
+    sm_fork_unregister(&h->fork);          /* no fork may take its locks now */
     pa_scavenger_destroy(&h->scav);        /* its thread uses the heap until stopped */
     h->magic = 0;
     if (pthread_getspecific(h->key))
@@ -184,6 +220,7 @@ PA_API void pageheap_delete(pageheap *h)
     pthread_mutex_destroy(&h->reg_mu);
     pthread_mutex_destroy(&h->grow_mu);
     pthread_mutex_destroy(&h->goal_mu);
+    pthread_mutex_destroy(&h->sec_mu);
     sysmem_stat last = h->meta_stat;
     sysmem_free(h, h->self_bytes, &last);
 }

@@ -70,8 +70,11 @@
  * linearly to the current in-use over one second; and Ready memory plus
  * metadata below 95% of the limit. Its pacing is in scavenger.c.
  *
- * Locks, in the order they may be taken: reg_mu (registry) -> a thread's
- * busy flag -> grow_mu -> a shard's mu -> the OS layer's registry lock;
+ * Locks, in the order they may be taken: sec_mu (the JSON sections of
+ * client layers; held while a section's function runs, which may take
+ * its client's locks, then reg_mu through pageheap_get_stats) -> reg_mu
+ * (registry) -> a thread's busy flag -> grow_mu -> a shard's mu -> the OS
+ * layer's registry lock;
  * the fixed-size allocators' own mutexes (thread and range records) are
  * leaves (thread records are taken and given back with no heap lock held,
  * range records under grow_mu). What is under which lock:
@@ -130,6 +133,7 @@
 #include "base/export.h"
 #include "base/report.h"
 #include "os/fixalloc.h"
+#include "os/fork.h"
 #include "pagealloc/debug.h"
 #include "pagealloc/pageheap.h"
 #include "pageheap/scavenger.h"
@@ -180,6 +184,15 @@ typedef struct ph_range {
     struct ph_range *next;
 } ph_range;
 
+/* A client layer's section of the JSON (pageheap_attach_stats). Slots are
+ * filled in attach order and kept packed; the whole array is under the
+ * heap's sec_mu, which is also held while fn runs. */
+typedef struct ph_section {
+    char name[32];
+    pageheap_stats_fn fn;
+    void *arg;
+} ph_section;
+
 struct pageheap {
     /* Constant after pageheap_new (PH_MAGIC; 0 once deleted). First, so
      * that checking a foreign pointer reads as little as possible. */
@@ -222,7 +235,11 @@ struct pageheap {
     pthread_mutex_t goal_mu;            /* scavenger goal state */
     uint64_t peak_in_use, peak_time;    /* decaying peak of in-use; goal_mu */
 
+    pthread_mutex_t sec_mu;             /* JSON sections of client layers */
+    ph_section sections[PAGEHEAP_STATS_SECTIONS];   /* sec_mu; fn NULL: free slot */
+
     pa_scavenger scav;                  /* if scav_on */
+    sm_fork_client fork;                /* registered from new to delete */
     _Atomic(uint8_t *) map[PH_MAP_L2];  /* chunk map level 1; entries set under grow_mu */
     ph_shard shards[PH_MAX_SHARDS];
 };
@@ -329,14 +346,21 @@ void       ph_set_threadless(pageheap *h);
  * lock a malloc might hold: it creates a thread). 0 or an errno value. */
 int        ph_start_scavenger(pageheap *h);
 
-/* Fork (for a malloc built on the heap): prepare takes every lock of the
- * heap in its lock order (its page-cache busy flags excepted: a threadless
- * heap has none); parent releases them; child makes them new and marks the
+/* Fork: every heap is a client of the OS layer's fork coordinator
+ * (os/fork.h), registered by pageheap_new and unregistered by delete. Its
+ * prepare takes every lock of the heap in its lock order, the busy flag
+ * of every thread record included (so no page cache is mid-change), each
+ * shard's once no run of it is out for scavenging (inflight 0: the
+ * scavenger needs only that shard's lock to bring it back);
+ * parent releases them; child makes them new, clears every busy flag
+ * (the other threads' records and caches stay, flushable) and marks the
  * background scavenger stopped (its thread does not exist in the child;
- * ph_start_scavenger starts a new one). */
-void       ph_fork_prepare(pageheap *h);
-void       ph_fork_parent(pageheap *h);
-void       ph_fork_child(pageheap *h);
+ * ph_start_scavenger starts a new one). The handlers run only once some
+ * layer has installed the coordinator (sm_fork_install). Not waited for:
+ * an allocation or free in flight in another thread (between its locked
+ * steps and its sysmem calls) is lost in the child, its run allocated
+ * for good; a client layer that needs a clean child waits for its own
+ * calls (the stack layer does). */
 
 /* threads.c */
 /* The calling thread's record, created on first use; NULL if it cannot be

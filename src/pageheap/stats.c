@@ -5,7 +5,10 @@
  * field of pageheap_stats, in declaration order, all integers). The text
  * is built by one formatter that writes into a caller's buffer with
  * snprintf semantics, so the FILE form and the buffer form print the same
- * bytes.
+ * bytes. Client layers attach named sections (pageheap_attach_stats), kept
+ * in the heap's slot array under sec_mu; the formatter ends the object with
+ * one member per section, calling each section's function into the same
+ * buffer with sec_mu held, so a detach waits for a running call.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -91,7 +94,21 @@ static void put(char *buf, size_t size, size_t *len, const char *fmt, ...)
         *len += (size_t)n;
 }
 
-static size_t format(const pageheap_stats *s, char *buf, size_t size)
+/* The text of h's sections (sec_mu taken here), appended at *len. */
+static void format_sections(pageheap *h, char *buf, size_t size, size_t *len)
+{
+    pthread_mutex_lock(&h->sec_mu);
+    for (unsigned i = 0; i < PAGEHEAP_STATS_SECTIONS && h->sections[i].fn; i++) {
+        const ph_section *sec = &h->sections[i];
+        put(buf, size, len, ",\n  \"%s\": ", sec->name);
+        size_t room = *len < size ? size - *len : 0;
+        *len += sec->fn(sec->arg, room ? buf + *len : NULL, room);
+    }
+    pthread_mutex_unlock(&h->sec_mu);
+}
+
+/* h NULL: the heap's own members only. */
+static size_t format(const pageheap_stats *s, pageheap *h, char *buf, size_t size)
 {
     size_t len = 0;
     if (size)
@@ -127,6 +144,8 @@ static size_t format(const pageheap_stats *s, char *buf, size_t size)
     U(limit_hits);
     U(limit_failures);
 #undef U
+    if (h)
+        format_sections(h, buf, size, &len);
     put(buf, size, &len, "\n}\n");
     return len;
 }
@@ -135,18 +154,97 @@ PA_API size_t pageheap_stats_json_buf(pageheap *h, char *buf, size_t size)
 {
     pageheap_stats s;
     pageheap_get_stats(h, &s);
-    return format(&s, buf, size);
+    return format(&s, heap_live(h) ? h : NULL, buf, size);
 }
 
 PA_API int pageheap_stats_json(pageheap *h, FILE *f)
 {
     pageheap_stats s;
     pageheap_get_stats(h, &s);
-    /* The text has a fixed set of members, each at most ~50 bytes. */
+    pageheap *live = heap_live(h) ? h : NULL;
+    /* The heap's own members take under 2 KiB; sections may add more:
+     * then the text is formatted again into OS memory big enough for it
+     * (sections can grow between the two calls, hence the loop). */
     char text[4096];
-    size_t n = format(&s, text, sizeof text);
-    if (n >= sizeof text)
-        return EOVERFLOW;
-    int err = fwrite(text, 1, n, f) == n ? 0 : EIO;
+    size_t n = format(&s, live, text, sizeof text);
+    if (n < sizeof text)
+        return fwrite(text, 1, n, f) == n ? 0 : EIO;
+    for (int tries = 0; tries < 4; tries++) {
+        size_t cap = (n + 4096) & ~(size_t)4095;
+        void *mem;
+        int err = sysmem_alloc(cap, NULL, &mem);
+        if (err)
+            return err;
+        n = format(&s, live, mem, cap);
+        if (n < cap)
+            err = fwrite(mem, 1, n, f) == n ? 0 : EIO;
+        sysmem_free(mem, cap, NULL);
+        if (n < cap)
+            return err;
+    }
+    return EOVERFLOW;
+}
+
+/* 1 if name is 1..31 characters of [a-z0-9_]. */
+static int name_ok(const char *name)
+{
+    size_t n = 0;
+    for (; name[n]; n++) {
+        char c = name[n];
+        if (n >= 31 || !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return 0;
+    }
+    return n > 0;
+}
+
+PA_API int pageheap_attach_stats(pageheap *h, const char *name, pageheap_stats_fn fn, void *arg)
+{
+    if (!heap_live(h) || !fn || !name || !name_ok(name))
+        return EINVAL;
+    /* A name the heap's own object uses would make a duplicate member. */
+    pageheap_stats zero;
+    memset(&zero, 0, sizeof zero);
+    char own[4096], key[40];
+    format(&zero, NULL, own, sizeof own);
+    snprintf(key, sizeof key, "\"%s\":", name);
+    if (strstr(own, key))
+        return EINVAL;
+    int err = ENOSPC;
+    pthread_mutex_lock(&h->sec_mu);
+    for (unsigned i = 0; i < PAGEHEAP_STATS_SECTIONS; i++) {
+        ph_section *sec = &h->sections[i];
+        if (sec->fn && strcmp(sec->name, name) == 0) {
+            err = EEXIST;
+            break;
+        }
+        if (!sec->fn) {
+            snprintf(sec->name, sizeof sec->name, "%s", name);
+            sec->fn = fn;
+            sec->arg = arg;
+            err = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&h->sec_mu);
+    return err;
+}
+
+PA_API int pageheap_detach_stats(pageheap *h, const char *name, void *arg)
+{
+    if (!heap_live(h) || !name)
+        return EINVAL;
+    int err = ENOENT;
+    pthread_mutex_lock(&h->sec_mu);
+    for (unsigned i = 0; i < PAGEHEAP_STATS_SECTIONS && h->sections[i].fn; i++) {
+        if (strcmp(h->sections[i].name, name) != 0 || h->sections[i].arg != arg)
+            continue;
+        /* Keep the slots packed, in attach order. */
+        for (unsigned j = i; j + 1 < PAGEHEAP_STATS_SECTIONS; j++)
+            h->sections[j] = h->sections[j + 1];
+        memset(&h->sections[PAGEHEAP_STATS_SECTIONS - 1], 0, sizeof(ph_section));
+        err = 0;
+        break;
+    }
+    pthread_mutex_unlock(&h->sec_mu);
     return err;
 }

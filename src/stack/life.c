@@ -8,11 +8,14 @@
  * cache_bytes / stack size stacks of an order (at least 2), a pool
  * pool_bytes / stack size (at least 1), the large pool pool_bytes, a
  * thread's large list ST_LARGE_CACHE stacks and 16 * cache_bytes of them
- * (no more than pool_bytes). Delete takes every cached, pooled
+ * (no more than pool_bytes), and attaches the allocator's statistics to
+ * the heap's JSON as a section, and registers with the fork coordinator
+ * (fork.c). Delete unregisters and detaches, takes every cached, pooled
  * and live stack back to the heap, deletes the thread key, and deletes the
  * heap if it made it.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/export.h"
@@ -21,12 +24,33 @@
 #define DEF_CACHE ((size_t)256 << 10)
 #define DEF_POOL  ((size_t)16 << 20)
 
+static _Atomic uint64_t generations;       /* allocators made so far */
+
 /* The allocator's own size, rounded to the OS page. */
 static size_t self_bytes(void)
 {
     sysmem_caps caps;
     sysmem_get_caps(&caps);
     return (sizeof(pa_stack_allocator) + caps.page_size - 1) & ~(caps.page_size - 1);
+}
+
+/* Attach our section to the heap's JSON: "stacks", or "stacks_1".."stacks_3"
+ * when other allocators share the heap; none if every name or slot is
+ * taken (the stats stay readable through pa_stack_stats_json). */
+static void attach_stats(pa_stack_allocator *a)
+{
+    for (unsigned i = 0; i < 4; i++) {
+        char name[sizeof a->stats_name] = "stacks";
+        if (i)
+            snprintf(name, sizeof name, "stacks_%u", i);
+        int err = pageheap_attach_stats(a->heap, name, st_stats_section, a);
+        if (err == 0) {
+            memcpy(a->stats_name, name, sizeof name);
+            return;
+        }
+        if (err != EEXIST)
+            return;
+    }
 }
 
 PA_API pa_stack_allocator *pa_stack_allocator_new(const pa_stack_options *opts)
@@ -54,6 +78,7 @@ PA_API pa_stack_allocator *pa_stack_allocator_new(const pa_stack_options *opts)
     a->meta = meta;
     a->guard_pages = guard_pages;
     atomic_store(&a->next_id, 1);
+    a->gen = atomic_fetch_add(&generations, 1) + 1;
     for (unsigned i = 0; i < ST_ORDERS; i++) {
         size_t sz = st_order_pages(i) * ST_PAGE;
         a->cache_max[i] = cache / sz < 2 ? 2 : (unsigned)(cache / sz > 65536 ? 65536 : cache / sz);
@@ -87,6 +112,8 @@ PA_API pa_stack_allocator *pa_stack_allocator_new(const pa_stack_options *opts)
         return NULL;
     }
     a->magic = ST_MAGIC;
+    attach_stats(a);
+    st_fork_register(a);
     return a;
 }
 
@@ -94,6 +121,9 @@ PA_API void pa_stack_allocator_delete(pa_stack_allocator *a)
 {
     if (!st_live(a))
         return;
+    st_fork_unregister(a);
+    if (a->stats_name[0])
+        (void)pageheap_detach_stats(a->heap, a->stats_name, a);
     st_run_put_list(a, st_threads_fini(a));
     st_run_put_list(a, st_pool_drain(a));
     /* Live stacks too: every record still held. */

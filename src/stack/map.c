@@ -121,3 +121,13 @@ st_rec *st_map_guard(uintptr_t addr)
     }
     return NULL;
 }
+
+void st_map_fork(int phase)
+{
+    if (phase == 0)
+        pthread_mutex_lock(&l1_mu);
+    else if (phase == 1)
+        pthread_mutex_unlock(&l1_mu);
+    else
+        pthread_mutex_init(&l1_mu, NULL);
+}

@@ -182,3 +182,13 @@ PA_API int pa_stack_overflow_install(void)
     pthread_mutex_unlock(&install_mu);
     return err ? err : alt_thread();
 }
+
+void st_overflow_fork(int phase)
+{
+    if (phase == 0)
+        pthread_mutex_lock(&install_mu);
+    else if (phase == 1)
+        pthread_mutex_unlock(&install_mu);
+    else
+        pthread_mutex_init(&install_mu, NULL);
+}

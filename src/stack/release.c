@@ -1,6 +1,8 @@
 /*
  * release.c - memory going back, and what the allocator can tell:
- * pa_stack_release, pa_stack_high_water, the statistics and their JSON.
+ * pa_stack_release, pa_stack_high_water, the statistics and their JSON
+ * (the allocator's own object, and the same object as the "stacks" section
+ * of its heap's JSON: st_stats_section, attached by life.c).
  *
  * Release drains the caller's cache and every pool onto a private list
  * (other threads' caches are flagged and flush at their next call),
@@ -128,24 +130,28 @@ PA_API void pa_stack_get_stats(pa_stack_allocator *a, pa_stack_stats *out)
     out->heap_frees = atomic_load_explicit(&a->heap_frees, memory_order_relaxed);
 }
 
-static void put(char *buf, size_t size, size_t *len, const char *name, uint64_t v)
+/* Append name: v to buf (snprintf semantics at *len), after ind. */
+static void put(char *buf, size_t size, size_t *len, const char *ind, const char *name,
+                uint64_t v)
 {
     int n = snprintf(*len < size ? buf + *len : NULL, *len < size ? size - *len : 0,
-                     "%s\"%s\": %llu", *len > 1 ? ",\n  " : "\n  ", name,
+                     "%s\n%s\"%s\": %llu", *len > 1 ? "," : "", ind, name,
                      (unsigned long long)v);
     if (n > 0)
         *len += (size_t)n;
 }
 
-/* The stats object with the heap's stats (text `heap`) under "heap". */
-static size_t format(const pa_stack_stats *s, const char *heap, char *buf, size_t size)
+/* The stats as one JSON object, members indented by ind and the closing
+ * brace by close, no trailing newline. */
+static size_t format(const pa_stack_stats *s, const char *ind, const char *close, char *buf,
+                     size_t size)
 {
     size_t len = 0;
     if (size)
         buf[0] = 0;
     int n = snprintf(buf, size, "{");
     len = (size_t)n;
-#define U(name) put(buf, size, &len, #name, s->name)
+#define U(name) put(buf, size, &len, ind, #name, s->name)
     U(version);
     U(threads);
     U(live);
@@ -165,29 +171,31 @@ static size_t format(const pa_stack_stats *s, const char *heap, char *buf, size_
     U(heap_allocs);
     U(heap_frees);
 #undef U
-    size_t hl = strlen(heap);
-    while (hl && heap[hl - 1] == '\n')
-        hl--;
-    n = snprintf(len < size ? buf + len : NULL, len < size ? size - len : 0,
-                 ",\n  \"heap\": %.*s\n}\n", (int)hl, heap);
+    n = snprintf(len < size ? buf + len : NULL, len < size ? size - len : 0, "\n%s}", close);
     if (n > 0)
         len += (size_t)n;
     return len;
 }
 
+size_t st_stats_section(void *arg, char *buf, size_t size)
+{
+    pa_stack_stats s;
+    pa_stack_get_stats(arg, &s);
+    return format(&s, "    ", "  ", buf, size);
+}
+
 PA_API size_t pa_stack_stats_json_buf(pa_stack_allocator *a, char *buf, size_t size)
 {
     pa_stack_stats s;
-    char heap[4096] = "null";
     pa_stack_get_stats(a, &s);
-    if (st_live(a) && pageheap_stats_json_buf(a->heap, heap, sizeof heap) >= sizeof heap)
-        strcpy(heap, "null");
-    return format(&s, heap, buf, size);
+    size_t len = format(&s, "  ", "", buf, size);
+    int n = snprintf(len < size ? buf + len : NULL, len < size ? size - len : 0, "\n");
+    return len + (n > 0 ? (size_t)n : 0);
 }
 
 PA_API int pa_stack_stats_json(pa_stack_allocator *a, FILE *f)
 {
-    char text[8192];
+    char text[4096];
     size_t n = pa_stack_stats_json_buf(a, text, sizeof text);
     if (n >= sizeof text)
         return EOVERFLOW;

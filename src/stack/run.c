@@ -14,7 +14,10 @@
  *
  * Calls with no lock of this layer held; the record is published in the
  * map (map.c) and the `all` list only once its fields are set, and taken
- * out of both before the run is given back.
+ * out of both before the run is given back. Both count themselves in
+ * a->in_heap for their whole length, so that a fork (fork.c) waits until
+ * no run is half taken or half given back; while a fork is being prepared
+ * (a->forking, set under threads_mu) they wait on threads_mu first.
  */
 #include <errno.h>
 
@@ -44,7 +47,33 @@ static void all_remove(pa_stack_allocator *a, st_rec *r, size_t lost)
     pthread_mutex_unlock(&a->all_mu);
 }
 
+static void heap_enter(pa_stack_allocator *a)
+{
+    atomic_fetch_add(&a->in_heap, 1);
+    while (atomic_load(&a->forking)) {
+        atomic_fetch_sub(&a->in_heap, 1);
+        pthread_mutex_lock(&a->threads_mu);     /* the forking thread's until done */
+        pthread_mutex_unlock(&a->threads_mu);
+        atomic_fetch_add(&a->in_heap, 1);
+    }
+}
+
+static void heap_leave(pa_stack_allocator *a)
+{
+    atomic_fetch_sub_explicit(&a->in_heap, 1, memory_order_release);
+}
+
+static st_rec *run_get(pa_stack_allocator *a, size_t stack_pages, unsigned order, int *err);
+
 st_rec *st_run_get(pa_stack_allocator *a, size_t stack_pages, unsigned order, int *err)
+{
+    heap_enter(a);
+    st_rec *r = run_get(a, stack_pages, order, err);
+    heap_leave(a);
+    return r;
+}
+
+static st_rec *run_get(pa_stack_allocator *a, size_t stack_pages, unsigned order, int *err)
 {
     st_rec *r = pa_fixalloc_alloc(&a->recs, err);
     if (!r)
@@ -91,7 +120,16 @@ st_rec *st_run_get(pa_stack_allocator *a, size_t stack_pages, unsigned order, in
     return r;
 }
 
+static void run_put(pa_stack_allocator *a, st_rec *r);
+
 void st_run_put(pa_stack_allocator *a, st_rec *r)
+{
+    heap_enter(a);
+    run_put(a, r);
+    heap_leave(a);
+}
+
+static void run_put(pa_stack_allocator *a, st_rec *r)
 {
     void *p = (void *)r->base;
     size_t npages = r->npages, guard = r->lo - r->base;

@@ -33,7 +33,9 @@
  *   threads_mu  the list of thread caches, the exited threads' counters
  *   pool mu     one order's pool; large.mu the large pool (same rank)
  *   all_mu      the `all` list, lost_bytes
- * threads_mu -> pool mu -> all_mu; heap calls and system calls
+ * threads_mu -> pool mu -> all_mu (-> the fixed-size allocators' own
+ * mutexes, leaves; fork.c takes all of them in this order, pools before
+ * the large pool); heap calls and system calls
  * are made with no lock of this layer held, except pa_stack_get_stats's
  * residency queries under all_mu. Records move between lists only under
  * the locks of the lists involved (a thread cache's lists: by its owner).
@@ -47,6 +49,7 @@
 #include <stdint.h>
 
 #include "os/fixalloc.h"
+#include "os/fork.h"
 #include "pagealloc/stack.h"
 
 #define ST_PAGE        ((size_t)PAGEALLOC_PAGE_SIZE)
@@ -133,6 +136,14 @@ typedef struct st_large {
     size_t max_bytes;                /* constant: options.pool_bytes */
 } st_large;
 
+/* The calling thread's last allocator and its cache there (threads.c). */
+typedef struct st_last_cache {
+    const pa_stack_allocator *a;
+    uint64_t gen;
+    st_tcache *tc;
+} st_last_cache;
+extern __thread st_last_cache st_last __attribute__((tls_model("initial-exec")));
+
 /* Counters of exited threads, summed into the stats: threads_mu. */
 typedef struct st_counts {
     uint64_t allocs, frees, alloc_bytes, free_bytes, refills, flushes;
@@ -140,6 +151,7 @@ typedef struct st_counts {
 
 struct pa_stack_allocator {
     uint64_t magic;                 /* ST_MAGIC while live; constant */
+    uint64_t gen;                   /* constant: unique per allocator made */
     pageheap *heap;                 /* constant */
     int own_heap;                   /* constant: delete heap with us */
     size_t guard_pages;             /* constant, >= 1 */
@@ -159,6 +171,12 @@ struct pa_stack_allocator {
     _Atomic uint64_t heap_allocs, heap_frees, released_bytes, guard_bytes;
     _Atomic uint64_t direct_allocs, direct_frees;   /* without a cache */
     _Atomic uint64_t direct_alloc_bytes, direct_free_bytes;
+    sm_fork_client fork;            /* registered from new to delete */
+    _Atomic unsigned in_heap;       /* threads inside st_run_get/put */
+    _Atomic int forking;            /* set by the fork handlers under
+                                     * threads_mu: st_run_get/put wait */
+    char stats_name[16];            /* constant: our section of the heap's
+                                     * JSON ("stacks", ...); "" if none */
     sysmem_stat meta;               /* this struct and the fixalloc blocks */
     pa_fixalloc recs;               /* st_rec */
     pa_fixalloc tcaches;            /* st_tcache */
@@ -182,6 +200,8 @@ int     st_map_set(uintptr_t lo, st_rec *r);
 st_rec *st_map_get(uintptr_t addr);
 /* The record whose guard holds addr, or NULL (async-signal-safe). */
 st_rec *st_map_guard(uintptr_t addr);
+/* Fork: phase 0 takes the map's lock, 1 releases it, 2 makes it new. */
+void    st_map_fork(int phase);
 
 /* ---- run.c: runs from and to the heap -------------------------------- */
 /* A fresh held record of stack_pages pages (order as given), its guard
@@ -212,8 +232,15 @@ void    st_large_put(pa_stack_allocator *a, st_rec *r);
 /* Create the key; destroy every cache (delete). */
 int        st_threads_init(pa_stack_allocator *a);
 /* The calling thread's cache, created at first use; NULL if none can be
- * made (the caller then goes to the pools). */
-st_tcache *st_tcache_get(pa_stack_allocator *a);
+ * made (the caller then goes to the pools). st_tcache_get answers from
+ * st_last when it names a (threads.c), else asks the slow path. */
+st_tcache *st_tcache_get_slow(pa_stack_allocator *a);
+static inline st_tcache *st_tcache_get(pa_stack_allocator *a)
+{
+    if (st_last.a == a && st_last.gen == a->gen)
+        return st_last.tc;
+    return st_tcache_get_slow(a);
+}
 /* Ask every other thread to empty its cache at its next call, and
  * detach the calling thread's cached records as one list (release). */
 st_rec    *st_threads_drain(pa_stack_allocator *a);
@@ -224,10 +251,28 @@ void       st_tcache_flush(pa_stack_allocator *a, st_tcache *tc);
 st_rec    *st_threads_fini(pa_stack_allocator *a);
 /* Sum the caches' and exited threads' counters and cached stacks. */
 void       st_threads_stats(pa_stack_allocator *a, pa_stack_stats *out);
+/* In a forked child (every lock made new): drop every other thread's
+ * cache, its counters kept as an exited thread's; the stacks it held stay
+ * on `all` (given back at delete), without walking its lists, which
+ * their owner may have been changing at the fork. */
+void       st_threads_after_fork(pa_stack_allocator *a);
+
+/* ---- release.c: statistics ------------------------------------------ */
+/* The stats of allocator arg as a JSON object, for the heap's JSON
+ * (pageheap_stats_fn: snprintf semantics, no trailing newline). */
+size_t st_stats_section(void *arg, char *buf, size_t size);
 
 /* ---- overflow.c: guard faults ------------------------------------------ */
 /* Give the calling thread a signal stack if the handler is installed and
  * the thread has none. */
 void st_overflow_thread(void);
+/* Fork: phase 0 takes the install lock, 1 releases it, 2 makes it new. */
+void st_overflow_fork(int phase);
+
+/* ---- fork.c: the layer's fork handlers ---------------------------------- */
+/* Register a with the OS layer's fork coordinator (and, once, the layer's
+ * process-wide locks), installing the coordinator; unregister at delete. */
+void st_fork_register(pa_stack_allocator *a);
+void st_fork_unregister(pa_stack_allocator *a);
 
 #endif /* PAGEALLOC_STACK_STACKS_H */

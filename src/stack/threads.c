@@ -15,10 +15,26 @@
  * to the large pool; beyond their bound: to the heap), adds its counters to `exited` and frees the cache.
  * Allocator deletion empties every cache and deletes the key; no thread
  * may use the allocator or be exiting meanwhile.
+ *
+ * The key is the cache's home; st_last (one per thread, initial-exec TLS)
+ * remembers the last allocator the thread used and its cache, so the fast
+ * path skips pthread_getspecific: it matches only while the allocator's
+ * generation (unique per allocator made in the process) is the same, so a
+ * new allocator at a deleted one's address never finds the old cache, and
+ * it is cleared when the cache is freed on its own thread (exit, delete).
  */
 #include <errno.h>
 
 #include "stack/stacks.h"
+
+__thread st_last_cache st_last __attribute__((tls_model("initial-exec")));
+
+/* Forget tc as the calling thread's last cache. */
+static void forget(st_tcache *tc)
+{
+    if (st_last.tc == tc)
+        st_last = (st_last_cache){ 0 };
+}
 
 /* Detach every list of tc; returns the lists per order. Owner (or no
  * other thread running). */
@@ -74,6 +90,7 @@ static void on_thread_exit(void *arg)
 {
     st_tcache *tc = arg;
     pa_stack_allocator *a = tc->owner;
+    forget(tc);
     st_rec *lists[ST_ORDERS + 1];
     detach(tc, lists);
     pthread_mutex_lock(&a->threads_mu);
@@ -91,11 +108,13 @@ int st_threads_init(pa_stack_allocator *a)
     return err ? EAGAIN : 0;
 }
 
-st_tcache *st_tcache_get(pa_stack_allocator *a)
+st_tcache *st_tcache_get_slow(pa_stack_allocator *a)
 {
     st_tcache *tc = pthread_getspecific(a->key);
-    if (tc)
+    if (tc) {
+        st_last = (st_last_cache){ .a = a, .gen = a->gen, .tc = tc };
         return tc;
+    }
     int err;
     tc = pa_fixalloc_alloc(&a->tcaches, &err);
     if (!tc)
@@ -114,6 +133,7 @@ st_tcache *st_tcache_get(pa_stack_allocator *a)
     a->nthreads++;
     pthread_mutex_unlock(&a->threads_mu);
     st_overflow_thread();
+    st_last = (st_last_cache){ .a = a, .gen = a->gen, .tc = tc };
     return tc;
 }
 
@@ -157,6 +177,7 @@ st_rec *st_threads_fini(pa_stack_allocator *a)
         detach(tc, lists);
         gather(lists, &all);
         unlink_tc(a, tc);
+        forget(tc);
         pa_fixalloc_free(&a->tcaches, tc);
     }
     pthread_mutex_unlock(&a->threads_mu);
@@ -186,4 +207,19 @@ void st_threads_stats(pa_stack_allocator *a, pa_stack_stats *out)
     out->flushes = c.flushes;
     out->live = c.allocs - c.frees;
     out->live_bytes = c.alloc_bytes - c.free_bytes;
+}
+
+void st_threads_after_fork(pa_stack_allocator *a)
+{
+    st_tcache *own = pthread_getspecific(a->key);
+    st_tcache *tc = a->threads;
+    while (tc) {
+        st_tcache *next = tc->next;
+        if (tc != own) {
+            add_counts(&a->exited, tc);
+            unlink_tc(a, tc);
+            pa_fixalloc_free(&a->tcaches, tc);
+        }
+        tc = next;
+    }
 }

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "pagealloc/pageheap.h"
+#include "pa_json.h"
 #include "pa_skip.h"
 
 static char tool[PATH_MAX];
@@ -154,149 +155,13 @@ static int have_tool(void)
             PA_SKIP("no pagealloc tool at %s (tools not built?)", tool);                       \
     } while (0)
 
-/* ---- A small JSON parser (validates; finds members) -------------------------------- */
-
-typedef struct jp {
-    const char *s;
-    int ok;
-} jp;
-
-static void jws(jp *p)
-{
-    while (*p->s == ' ' || *p->s == '\n' || *p->s == '\t' || *p->s == '\r')
-        p->s++;
-}
-
-static void jvalue(jp *p, int depth);
-
-static void jstring(jp *p)
-{
-    if (*p->s != '"') {
-        p->ok = 0;
-        return;
-    }
-    for (p->s++; *p->s != '"'; p->s++) {
-        if (!*p->s || (unsigned char)*p->s < 0x20) {
-            p->ok = 0;
-            return;
-        }
-        if (*p->s == '\\') {
-            p->s++;
-            if (*p->s == 'u') {
-                for (int i = 1; i <= 4; i++)
-                    if (!strchr("0123456789abcdefABCDEF", p->s[i]) || !p->s[i]) {
-                        p->ok = 0;
-                        return;
-                    }
-                p->s += 4;
-            } else if (!*p->s || !strchr("\"\\/bfnrt", *p->s)) {
-                p->ok = 0;
-                return;
-            }
-        }
-    }
-    p->s++;
-}
-
-static void jnumber(jp *p)
-{
-    const char *s = p->s;
-    if (*s == '-')
-        s++;
-    if (*s == '0')
-        s++;
-    else if (*s >= '1' && *s <= '9')
-        while (*s >= '0' && *s <= '9')
-            s++;
-    else {
-        p->ok = 0;
-        return;
-    }
-    if (*s == '.') {
-        s++;
-        if (!(*s >= '0' && *s <= '9')) {
-            p->ok = 0;
-            return;
-        }
-        while (*s >= '0' && *s <= '9')
-            s++;
-    }
-    if (*s == 'e' || *s == 'E') {
-        s++;
-        if (*s == '+' || *s == '-')
-            s++;
-        if (!(*s >= '0' && *s <= '9')) {
-            p->ok = 0;
-            return;
-        }
-        while (*s >= '0' && *s <= '9')
-            s++;
-    }
-    p->s = s;
-}
-
-static void jvalue(jp *p, int depth)
-{
-    jws(p);
-    if (depth > 32) {
-        p->ok = 0;
-        return;
-    }
-    if (*p->s == '{' || *p->s == '[') {
-        char close = *p->s == '{' ? '}' : ']';
-        int obj = close == '}';
-        p->s++;
-        jws(p);
-        if (*p->s == close) {
-            p->s++;
-            return;
-        }
-        for (;;) {
-            if (obj) {
-                jws(p);
-                jstring(p);
-                jws(p);
-                if (!p->ok || *p->s != ':') {
-                    p->ok = 0;
-                    return;
-                }
-                p->s++;
-            }
-            jvalue(p, depth + 1);
-            if (!p->ok)
-                return;
-            jws(p);
-            if (*p->s == ',') {
-                p->s++;
-                continue;
-            }
-            if (*p->s == close) {
-                p->s++;
-                return;
-            }
-            p->ok = 0;
-            return;
-        }
-    }
-    if (*p->s == '"') {
-        jstring(p);
-        return;
-    }
-    for (const char *const *w = (const char *const[]){ "true", "false", "null", NULL }; *w; w++)
-        if (!strncmp(p->s, *w, strlen(*w))) {
-            p->s += strlen(*w);
-            return;
-        }
-    jnumber(p);
-}
+/* ---- JSON (tests/support/pa_json.h validates) -------------------------------------- */
 
 static void expect_json(const char *text)
 {
-    jp p = { .s = text, .ok = 1 };
-    jvalue(&p, 0);
-    jws(&p);
-    if (!p.ok || *p.s)
-        fail_msg("not one JSON value (at offset %ld):\n%s", (long)(p.s - text), text);
+    size_t off;
+    if (!pa_json_valid(text, &off))
+        fail_msg("not one JSON value (at offset %ld):\n%s", (long)off, text);
 }
 
 /* The number after "key": in text (the first occurrence). */
@@ -597,6 +462,13 @@ static void test_run_coroutines(void **state)
     assert_true(json_number(r.out, "pairs_per_second") > 0);
     const char *end = strstr(r.out, "\"end\": {");
     assert_true(json_number(end, "live") == creates - pairs);
+    /* The heap's JSON carries the stack allocator's section, taken at the
+     * same moment as "end". */
+    const char *heap = strstr(r.out, "\"heap\": {");
+    const char *stacks = strstr(r.out, "\"stacks\": {");
+    assert_true(heap && stacks && heap < stacks);
+    assert_true(json_number(stacks, "live") == json_number(end, "live"));
+    assert_true(json_number(stacks, "allocs") == creates);
     assert_true(json_number(end, "live") <= 2 * 256);
     assert_true(json_number(end, "cached") + json_number(end, "pooled") > 0);
     assert_true(json_number(end, "resident_bytes") > 0);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "pagealloc/pageheap.h"
+#include "pa_json.h"
 #include "pa_skip.h"
 
 #define PAGE ((size_t)PAGEALLOC_PAGE_SIZE)
@@ -610,6 +611,95 @@ static void test_stats_json(void **state)
     pageheap_delete(h);
 }
 
+/* Sections of client layers: a section writes `reps` copies of a member. */
+typedef struct section { unsigned reps, calls; } section;
+
+static size_t write_section(void *arg, char *buf, size_t size)
+{
+    section *sec = arg;
+    sec->calls++;
+    size_t len = 0;
+    for (unsigned i = 0; i <= sec->reps; i++) {
+        size_t room = len < size ? size - len : 0;
+        int n = snprintf(room ? buf + len : NULL, room, "%s\"m%u\": %u", i ? ", " : "{", i, i);
+        len += (size_t)n;
+    }
+    size_t room = len < size ? size - len : 0;
+    return len + (size_t)snprintf(room ? buf + len : NULL, room, "}");
+}
+
+static void test_stats_sections(void **state)
+{
+    (void)state;
+    pageheap *h = new_heap(0, 0);
+    section a = { .reps = 2 }, b = { .reps = 3 }, big = { .reps = 400 }, spare = { 0 };
+    /* Refused: bad names, a member of the heap's own object, no function. */
+    assert_int_equal(pageheap_attach_stats(h, "", write_section, &a), EINVAL);
+    assert_int_equal(pageheap_attach_stats(h, "Stacks", write_section, &a), EINVAL);
+    assert_int_equal(pageheap_attach_stats(h, "a-b", write_section, &a), EINVAL);
+    assert_int_equal(pageheap_attach_stats(h, "abcdefghijklmnopqrstuvwxyz012345", write_section,
+                                           &a), EINVAL);
+    assert_int_equal(pageheap_attach_stats(h, "in_use_bytes", write_section, &a), EINVAL);
+    assert_int_equal(pageheap_attach_stats(h, "alpha", NULL, &a), EINVAL);
+    assert_int_equal(pageheap_attach_stats(NULL, "alpha", write_section, &a), EINVAL);
+    assert_int_equal(pageheap_detach_stats(h, "alpha", &a), ENOENT);
+
+    assert_int_equal(pageheap_attach_stats(h, "alpha", write_section, &a), 0);
+    assert_int_equal(pageheap_attach_stats(h, "alpha", write_section, &b), EEXIST);
+    assert_int_equal(pageheap_attach_stats(h, "beta_2", write_section, &b), 0);
+    char buf[8192];
+    size_t n = pageheap_stats_json_buf(h, buf, sizeof buf);
+    assert_true(n < sizeof buf);
+    assert_true(pa_json_valid(buf, NULL));
+    const char *pa = strstr(buf, "\"alpha\": {\"m0\": 0, \"m1\": 1, \"m2\": 2}");
+    const char *pb = strstr(buf, "\"beta_2\": {\"m0\": 0, \"m1\": 1, \"m2\": 2, \"m3\": 3}");
+    assert_non_null(pa);
+    assert_non_null(pb);
+    assert_true(pa < pb);                                /* attach order, after the heap's */
+    assert_true(strstr(buf, "\"limit_failures\"") < pa);
+    assert_int_equal(pageheap_stats_json_buf(h, NULL, 0), n);
+    char tiny[40];
+    assert_int_equal(pageheap_stats_json_buf(h, tiny, sizeof tiny), n);
+    assert_int_equal(strlen(tiny), sizeof tiny - 1);
+
+    /* Four slots; a detach frees one and keeps the order. */
+    assert_int_equal(pageheap_attach_stats(h, "big", write_section, &big), 0);
+    assert_int_equal(pageheap_attach_stats(h, "d", write_section, &spare), 0);
+    assert_int_equal(pageheap_attach_stats(h, "e", write_section, &spare), ENOSPC);
+    assert_int_equal(pageheap_detach_stats(h, "alpha", &b), ENOENT);    /* not its arg */
+    assert_int_equal(pageheap_detach_stats(h, "alpha", &a), 0);
+    assert_int_equal(pageheap_attach_stats(h, "e", write_section, &spare), 0);
+
+    /* Over the FILE form's 4 KiB buffer: the same bytes as the buffer form. */
+    n = pageheap_stats_json_buf(h, buf, sizeof buf);
+    assert_true(n > 4096 && n < sizeof buf);
+    assert_true(pa_json_valid(buf, NULL));
+    assert_null(strstr(buf, "\"alpha\""));
+    assert_true(strstr(buf, "\"beta_2\"") < strstr(buf, "\"big\""));
+    assert_true(strstr(buf, "\"d\"") < strstr(buf, "\"e\""));
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    assert_int_equal(pageheap_stats_json(h, f), 0);
+    rewind(f);
+    static char buf2[8192];
+    size_t got = fread(buf2, 1, sizeof buf2 - 1, f);
+    fclose(f);
+    assert_int_equal(got, n);
+    assert_memory_equal(buf, buf2, n);
+
+    unsigned calls = a.calls;
+    assert_int_equal(pageheap_detach_stats(h, "beta_2", &b), 0);
+    assert_int_equal(pageheap_detach_stats(h, "big", &big), 0);
+    assert_int_equal(pageheap_detach_stats(h, "d", &spare), 0);
+    assert_int_equal(pageheap_detach_stats(h, "e", &spare), 0);
+    assert_int_equal(pageheap_detach_stats(h, "e", &spare), ENOENT);
+    n = pageheap_stats_json_buf(h, buf, sizeof buf);
+    assert_true(pa_json_valid(buf, NULL));
+    assert_null(strstr(buf, "\"m0\""));
+    assert_int_equal(a.calls, calls);
+    pageheap_delete(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -627,6 +717,7 @@ int main(void)
         cmocka_unit_test(test_huge_policies),
         cmocka_unit_test(test_several_heaps),
         cmocka_unit_test(test_stats_json),
+        cmocka_unit_test(test_stats_sections),
     };
     return PA_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

@@ -14,7 +14,9 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@
 
 #include "pagealloc/stack.h"
 #include "pa_child.h"
+#include "pa_json.h"
 #include "pa_skip.h"
 #include "sysmem_kview.h"
 
@@ -662,8 +665,8 @@ static void test_stats_and_json(void **state)
     size_t n = pa_stack_stats_json_buf(a, buf, sizeof buf);
     assert_true(n > 0 && n < sizeof buf);
     assert_non_null(strstr(buf, "\"live\": 6,"));
-    assert_non_null(strstr(buf, "\"heap\": {"));
-    assert_non_null(strstr(buf, "\"in_use_bytes\""));
+    assert_true(pa_json_valid(buf, NULL));
+    assert_null(strstr(buf, "\"heap\""));       /* the heap's JSON holds ours, not the reverse */
     assert_int_equal(buf[n - 1], '\n');
     char small[16];
     assert_int_equal(pa_stack_stats_json_buf(a, small, sizeof small), n);
@@ -705,6 +708,246 @@ static void test_shared_heap(void **state)
     check_heap(h);
     char msg[256];
     assert_int_equal(sysmem_check(msg, sizeof msg), 0);
+    pageheap_delete(h);
+}
+
+/* The number of member key in section sec ("stacks") of a heap's JSON;
+ * fails if the section or the member is missing. */
+static uint64_t section_number(const char *json, const char *sec, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": {", sec);
+    const char *at = strstr(json, pat);
+    if (!at)
+        fail_msg("no section %s in:\n%s", sec, json);
+    const char *end = strchr(at, '}');
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *v = strstr(at, pat);
+    if (!v || v > end)
+        fail_msg("no member %s in section %s of:\n%s", key, sec, json);
+    return strtoull(v + strlen(pat), NULL, 10);
+}
+
+/* The heap's JSON as text (valid JSON asserted). */
+static void heap_json(pageheap *h, char *buf, size_t size)
+{
+    size_t n = pageheap_stats_json_buf(h, buf, size);
+    assert_true(n < size);
+    size_t off = 0;
+    if (!pa_json_valid(buf, &off))
+        fail_msg("not JSON at %zu:\n%s", off, buf);
+}
+
+/* A heap shared by stack allocators carries their statistics: "stacks",
+ * then "stacks_1" for a second allocator; the figures move as stacks are
+ * allocated, touched, freed and released; each section goes with its
+ * allocator. */
+static void test_stats_in_heap_json(void **state)
+{
+    (void)state;
+    pageheap *h = pageheap_new(&(pageheap_options){ .shards = 1 });
+    assert_non_null(h);
+    pa_stack_allocator *a = pa_stack_allocator_new(&(pa_stack_options){ .heap = h });
+    assert_non_null(a);
+    static char js[16384];
+    heap_json(h, js, sizeof js);
+    assert_int_equal(section_number(js, "stacks", "version"), PA_STACK_STATS_VERSION);
+    assert_int_equal(section_number(js, "stacks", "live"), 0);
+    assert_null(strstr(js, "\"stacks_1\""));
+
+    pa_stack s[3];
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(pa_stack_alloc(a, 64 * KiB, &s[i]), 0);
+        memset((char *)s[i].hi - 16 * KiB, 0x5a, 16 * KiB);
+    }
+    heap_json(h, js, sizeof js);
+    assert_int_equal(section_number(js, "stacks", "live"), 3);
+    assert_int_equal(section_number(js, "stacks", "live_bytes"), 3 * 64 * KiB);
+    assert_int_equal(section_number(js, "stacks", "cached"), 0);
+    uint64_t resident = section_number(js, "stacks", "resident_bytes");
+    size_t hw;
+    int has_resident = pa_stack_high_water(a, &s[0], &hw) == 0;   /* else ENOSYS */
+    if (has_resident) {
+        assert_true(resident >= 3 * 16 * KiB);
+        assert_true(resident <= 3 * 64 * KiB);
+    }
+    /* The heap's own members are there too, and see the runs in use. */
+    assert_non_null(strstr(js, "\"in_use_bytes\": "));
+
+    pa_stack_free(a, &s[1]);
+    pa_stack_free(a, &s[2]);
+    heap_json(h, js, sizeof js);
+    assert_int_equal(section_number(js, "stacks", "live"), 1);
+    assert_int_equal(section_number(js, "stacks", "cached"), 2);
+    assert_int_equal(section_number(js, "stacks", "cached_bytes"), 2 * 64 * KiB);
+    if (has_resident)
+        assert_int_equal(section_number(js, "stacks", "resident_bytes"), resident);
+    assert_int_equal(section_number(js, "stacks", "released_bytes"), 0);
+
+    /* A second allocator on the same heap gets the next name. */
+    pa_stack_allocator *b = pa_stack_allocator_new(&(pa_stack_options){ .heap = h });
+    assert_non_null(b);
+    pa_stack t;
+    assert_int_equal(pa_stack_alloc(b, 16 * KiB, &t), 0);
+    heap_json(h, js, sizeof js);
+    assert_int_equal(section_number(js, "stacks_1", "live"), 1);
+    assert_int_equal(section_number(js, "stacks", "live"), 1);
+    assert_true(strstr(js, "\"stacks\": {") < strstr(js, "\"stacks_1\": {"));
+
+    size_t released = pa_stack_release(a);
+    assert_true(released > 0);
+    heap_json(h, js, sizeof js);
+    assert_int_equal(section_number(js, "stacks", "cached"), 0);
+    assert_int_equal(section_number(js, "stacks", "pooled"), 0);
+    assert_int_equal(section_number(js, "stacks", "released_bytes"), released);
+    if (has_resident) {
+        /* Only the live stack keeps pages. */
+        uint64_t r = section_number(js, "stacks", "resident_bytes");
+        assert_true(r >= 16 * KiB && r <= 64 * KiB);
+    }
+
+    pa_stack_free(a, &s[0]);
+    pa_stack_allocator_delete(a);
+    heap_json(h, js, sizeof js);
+    assert_null(strstr(js, "\"stacks\": {"));
+    assert_int_equal(section_number(js, "stacks_1", "live"), 1);
+    /* A new allocator takes the free name again. */
+    a = pa_stack_allocator_new(&(pa_stack_options){ .heap = h });
+    assert_non_null(a);
+    heap_json(h, js, sizeof js);
+    assert_int_equal(section_number(js, "stacks", "live"), 0);
+    pa_stack_allocator_delete(a);
+    pa_stack_free(b, &t);
+    pa_stack_allocator_delete(b);
+    heap_json(h, js, sizeof js);
+    assert_null(strstr(js, "\"stacks"));
+    check_heap(h);
+    pageheap_delete(h);
+
+    /* An allocator with its own heap attaches to it as well. */
+    a = new_alloc();
+    heap_json(pa_stack_heap(a), js, sizeof js);
+    assert_int_equal(section_number(js, "stacks", "live"), 0);
+    pa_stack_allocator_delete(a);
+}
+
+/* ---- Fork ------------------------------------------------------------------------ */
+
+typedef struct fork_worker {
+    pa_stack_allocator *a;
+    _Atomic int stop;
+    _Atomic unsigned long rounds;
+} fork_worker;
+
+/* Allocates, touches and frees stacks of every kind until told to stop,
+ * releasing now and then: at any fork it may be inside any of it. */
+static void *fork_work(void *arg)
+{
+    fork_worker *w = arg;
+    static const size_t sizes[] = { 16 * KiB, 64 * KiB, 8 * KiB, 256 * KiB, 32 * KiB };
+    pa_stack held[4];
+    unsigned n = 0;
+    for (unsigned long r = 0; !atomic_load(&w->stop); r++) {
+        size_t size = sizes[r % 5];
+        if (n < 4 && pa_stack_alloc(w->a, size, &held[n]) == 0) {
+            memset((char *)held[n].hi - 128, 1, 128);
+            n++;
+        }
+        if (n == 4 || r % 3 == 0) {
+            while (n)
+                pa_stack_free(w->a, &held[--n]);
+        }
+        if (r % 97 == 0)
+            pa_stack_release(w->a);
+        atomic_store(&w->rounds, r + 1);
+    }
+    while (n)
+        pa_stack_free(w->a, &held[--n]);
+    return NULL;
+}
+
+/* In the child: stacks of every kind work, release returns them, and the
+ * heap and the OS layer check clean once the allocator is deleted. Exit
+ * status: 0, or the number of the step that failed. */
+static void fork_child_run(pageheap *h, pa_stack_allocator *a)
+{
+    alarm(60);                               /* a deadlock ends as SIGALRM */
+    pa_stack_stats before, st;
+    pa_stack_get_stats(a, &before);
+    pa_stack s[40];
+    for (int i = 0; i < 40; i++) {
+        if (pa_stack_alloc(a, (size_t)(i % 5 + 1) * 24 * KiB, &s[i]) != 0)
+            _exit(10);
+        memset((char *)s[i].hi - 4 * KiB, 2, 4 * KiB);
+    }
+    pa_stack_get_stats(a, &st);
+    if (st.live != before.live + 40)
+        _exit(11);
+    for (int i = 0; i < 40; i += 2)
+        pa_stack_free(a, &s[i]);
+    if (pa_stack_release(a) == 0 && before.live == 0)
+        _exit(12);
+    for (int i = 1; i < 40; i += 2)
+        pa_stack_free(a, &s[i]);
+    pa_stack_release(a);
+    pa_stack_get_stats(a, &st);
+    if (st.live != before.live || st.threads != 1 || st.cached != 0 || st.pooled != 0)
+        _exit(13);
+    pa_stack_allocator_delete(a);            /* the worker's stacks too */
+    char msg[512];
+    if (pageheap_check(h, msg, sizeof msg) != 0) {
+        fprintf(stderr, "child heap check: %s\n", msg);
+        _exit(14);
+    }
+    pageheap_stats hs;
+    pageheap_get_stats(h, &hs);
+    if (hs.in_use_bytes != 0)
+        _exit(15);
+    pageheap_release(h, SIZE_MAX);
+    if (sysmem_check(msg, sizeof msg) != 0) {
+        fprintf(stderr, "child sysmem check: %s\n", msg);
+        _exit(16);
+    }
+    pageheap_delete(h);
+    _exit(0);
+}
+
+/* Forks while another thread allocates, frees and releases stacks (and
+ * the heap's background scavenger runs): each child allocates, frees and
+ * releases stacks, deletes the allocator and passes the heap check. */
+static void test_fork_with_threads(void **state)
+{
+    (void)state;
+    pageheap *h = pageheap_new(&(pageheap_options){ .shards = 2, .background_scavenger = 1 });
+    assert_non_null(h);
+    pa_stack_allocator *a = pa_stack_allocator_new(&(pa_stack_options){ .heap = h });
+    assert_non_null(a);
+    fork_worker w = { .a = a };
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, fork_work, &w), 0);
+    int forks = getenv("PAGEALLOC_UNDER_VALGRIND") ? 3 : 12;
+    for (int i = 0; i < forks; i++) {
+        /* Let the worker get going between forks. */
+        unsigned long r0 = atomic_load(&w.rounds);
+        while (atomic_load(&w.rounds) < r0 + 50)
+            sched_yield();
+        fflush(NULL);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+            fork_child_run(h, a);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            fail_msg("fork %d: child %s %d", i, WIFEXITED(status) ? "exited" : "died of signal",
+                     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    }
+    atomic_store(&w.stop, 1);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_true(atomic_load(&w.rounds) > 0);
+    pa_stack_release(a);
+    pa_stack_allocator_delete(a);
+    check_heap(h);
     pageheap_delete(h);
 }
 
@@ -876,6 +1119,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_frees_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_and_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_heap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_in_heap_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fork_with_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overflow_real, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overflow_guard_touch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overflow_chains, setup, teardown),
