@@ -30,6 +30,7 @@ static void cache_flush_locked(ph_shard *s, pagealloc_cache *c)
 /* Return t's cache to its shard. t's busy flag held. */
 static void thread_flush(pageheap *h, ph_thread *t)
 {
+    ph_rc_flush(h, t);
     if (t->cache.cache == 0)
         return;
     ph_shard *s = &h->shards[t->shard];

@@ -567,14 +567,14 @@ static void test_stats_json(void **state)
     assert_int_equal(strlen(tiny), 9);
 
     unsigned long long v = 0;
-    assert_int_equal(parse_json(buf, "in_use_bytes", &v), 27);
+    assert_int_equal(parse_json(buf, "in_use_bytes", &v), 28);
     assert_int_equal(v, s.in_use_bytes);
     assert_int_equal(v, 103 * PAGE);
-    assert_int_equal(parse_json(buf, "released_bytes", &v), 27);
+    assert_int_equal(parse_json(buf, "released_bytes", &v), 28);
     assert_int_equal(v, s.released_bytes);
-    assert_int_equal(parse_json(buf, "limit_bytes", &v), 27);
+    assert_int_equal(parse_json(buf, "limit_bytes", &v), 28);
     assert_int_equal(v, 1 << 30);
-    assert_int_equal(parse_json(buf, "ready_bytes", &v), 27);
+    assert_int_equal(parse_json(buf, "ready_bytes", &v), 28);
     assert_int_equal(v, s.ready_bytes);
 
     /* The same text through a FILE, and through Python's parser if any. */
