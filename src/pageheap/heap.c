@@ -46,6 +46,8 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
     }
     pageheap *h = mem;               /* zero-filled */
     h->magic = PH_MAGIC;
+    static _Atomic uint64_t next_id = 1;
+    h->id = atomic_fetch_add(&next_id, 1);
     h->guard = o.guard != 0;
     h->runcache = !o.guard && !o.no_run_cache;
     h->meta_stat = stat;

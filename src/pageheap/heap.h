@@ -229,6 +229,7 @@ struct pageheap {
     /* Constant after pageheap_new (PH_MAGIC; 0 once deleted). First, so
      * that checking a foreign pointer reads as little as possible. */
     uint64_t magic;
+    uint64_t id;                        /* unique among the process's heaps */
     pthread_key_t key;
     unsigned nshards;
     int hard;
