@@ -41,7 +41,16 @@
  *     current arena (Reserved -> Prepared) and grows its allocator with it
  *     (all of it scavenged).
  *
- * How an allocation goes (heap_alloc). n < 16 pages: the thread's cache,
+ * Run caches (runcache.c): with them on, a thread's free of a run of its
+ * own shard (<= 512 pages) keeps the run, allocated in the allocator, in
+ * the thread's run cache (64 runs, 4 MiB at most), and the thread's next
+ * request of exactly that length takes it back, under the busy flag only.
+ * The run map (a page count per allocation's first page, cached runs
+ * marked) validates every free with a load and a compare-and-swap, since
+ * the allocator cannot see a second free of a cached run.
+ *
+ * How an allocation goes (heap_alloc). With run caches on, a cached run
+ * of exactly n pages first. n < 16 pages: the thread's cache,
  * under its busy flag only; an empty cache is refilled with one
  * pagealloc_alloc_to_cache under the shard lock (Go's per-P cache rule).
  * Otherwise, or if the cache cannot fit n, pagealloc_alloc under the shard
@@ -85,10 +94,11 @@
  *     sysmem_used, sysmem_unused and sysmem_fault of heap memory never
  *     run under it (two-phase scavenging, below);
  *   - grow_mu: arena reservation and mapping (system calls) and the
- *     chunk map, which growth alone writes;
+ *     chunk map and run-map pointers, which growth alone writes;
  *   - reg_mu: the thread list; a thread's cache flush takes its shard's
  *     mu under it;
- *   - a busy flag: the owner's cache; refills take the shard's mu, and
+ *   - a busy flag: the owner's page cache and run cache; refills and
+ *     run-cache flushes take the shard's mu, and
  *     cache_make_ready calls sysmem_used_ex on the refilled block's
  *     released runs while holding the flag (no heap lock).
  * The fast path takes one busy flag (an atomic exchange and a release
