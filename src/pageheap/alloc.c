@@ -372,7 +372,7 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
             return;
         }
         t = ph_thread_get(h);
-        int keep = t && t->shard == owner - 1 && npages <= PH_RC_PAGES;
+        int keep = t && t->shard == owner - 1 && rc_may_keep(t, npages);
         if (!atomic_compare_exchange_strong_explicit(e, &v, keep ? v | PH_RM_CACHED : 0,
                                                      memory_order_acq_rel, memory_order_acquire)) {
             ph_rc_bad_free(h, s, a, npages, v);      /* a concurrent free won */

@@ -212,6 +212,7 @@ typedef struct ph_thread {
     _Atomic uint64_t cache_released;    /* bytes of those scavenged; under busy */
     ph_runcache rc;                     /* run cache; under busy */
     _Atomic uint64_t rc_bytes;          /* bytes in rc; written under busy */
+    _Atomic uint32_t rc_runs;           /* runs in rc; written under busy */
     ph_counters c;
     struct ph_thread *prev, *next;      /* registry list, under heap->reg_mu */
     pageheap *heap;                     /* constant */
@@ -356,6 +357,19 @@ static inline void cache_publish(ph_thread *t)
 static inline void rc_publish(ph_thread *t)
 {
     atomic_store_explicit(&t->rc_bytes, t->rc.pages * PH_PAGE, memory_order_relaxed);
+    atomic_store_explicit(&t->rc_runs, t->rc.count, memory_order_relaxed);
+}
+
+/* Whether t's run cache may take a run of npages, read by its owner
+ * without the busy flag: only the owner adds runs (a flusher only takes
+ * them away), so a "no" can only be stale the safe way (a run goes to the
+ * allocator that could have been kept). */
+static inline int rc_may_keep(ph_thread *t, size_t npages)
+{
+    return npages <= PH_RC_PAGES &&
+           atomic_load_explicit(&t->rc_runs, memory_order_relaxed) < PH_RC_ENTRIES &&
+           atomic_load_explicit(&t->rc_bytes, memory_order_relaxed) + npages * PH_PAGE <=
+               (uint64_t)PH_RC_PAGES * PH_PAGE;
 }
 
 /* The run map entry of page a (a grown page of the heap), or NULL. */

@@ -141,8 +141,8 @@ static void rc_unlink(ph_runcache *rc, unsigned b, unsigned prev, unsigned i)
 uintptr_t ph_rc_alloc(pageheap *h, ph_thread *t, size_t npages)
 {
     ph_runcache *rc = &t->rc;
-    if (npages > PH_RC_PAGES)
-        return 0;
+    if (npages > PH_RC_PAGES || atomic_load_explicit(&t->rc_runs, memory_order_relaxed) == 0)
+        return 0;                       /* empty: only the owner fills it */
     busy_lock(t);
     unsigned b = bin_of(npages), prev = 0, i = rc->head[b];
     if (b == 0)                         /* the long runs: the first of this length */
