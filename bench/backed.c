@@ -105,10 +105,15 @@ static void die(const char *fmt, ...)
 
 static pageheap *g_heap;
 static unsigned g_shards;
-static const char *impl_name(void) { return g_shards == 1 ? "ours-1shard" : "ours"; }
+static int g_no_run_cache;
+static const char *impl_name(void)
+{
+    return g_no_run_cache ? (g_shards == 1 ? "ours-1shard-norc" : "ours-norc")
+                          : g_shards == 1 ? "ours-1shard" : "ours";
+}
 static void impl_init(void)
 {
-    g_heap = pageheap_new(&(pageheap_options){.shards = g_shards});
+    g_heap = pageheap_new(&(pageheap_options){.shards = g_shards, .no_run_cache = g_no_run_cache});
     if (!g_heap)
         die("pageheap_new: %s", strerror(errno));
 }
@@ -478,7 +483,7 @@ static void usage(FILE *f)
         "  W6-spin: T threads of a register-only loop, the machine's own scaling.\n"
         "  --steps: W1/W5 steps (1000000), W3 steps (100000) or spin iterations per thread.\n"
         "  One measurement per process; bench/run_backed.sh drives all allocators.\n",
-        prog, BACKED_IMPL == BK_OURS ? " [--shards N]" : "");
+        prog, BACKED_IMPL == BK_OURS ? " [--shards N] [--no-run-cache]" : "");
 }
 
 int main(int argc, char **argv)
@@ -510,6 +515,8 @@ int main(int argc, char **argv)
             if (*end || s < 0 || s > 16)
                 die("--shards wants 0..16 (0: one per CPU)");
             g_shards = (unsigned)s;
+        } else if (strcmp(a, "--no-run-cache") == 0) {
+            g_no_run_cache = 1;
 #endif
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The backed benchmarks W5 (touch) and W6 (threads) of docs/workloads.md: ours
-# (pageheap, default shards and one shard) next to glibc, jemalloc,
+# (pageheap: default shards, one shard, and default shards without run
+# caches, ours-norc) next to glibc, jemalloc,
 # mimalloc, tcmalloc and raw mmap, in the same run.
 #
 # Usage: bench/run_backed.sh BUILD_DIR
@@ -39,8 +40,8 @@ ours=$bindir/pagealloc-bench-backed
 [ -x "$bindir/pagealloc-bench-backed-mmap" ] || { echo "run_backed.sh: pagealloc-bench-backed-mmap is missing" >&2; exit 2; }
 
 # Configurations: label and command.
-labels=(ours ours-1shard)
-cmds=("$ours" "$ours --shards 1")
+labels=(ours ours-1shard ours-norc)
+cmds=("$ours" "$ours --shards 1" "$ours --no-run-cache")
 IFS=, read -r -a peer_list <<<"$peers"
 for p in "${peer_list[@]}"; do
   b=$bindir/pagealloc-bench-backed-$p

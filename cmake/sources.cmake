@@ -36,6 +36,7 @@ set(PAGEALLOC_SOURCES
   ${PAGEALLOC_ROOT}/src/pageheap/limit.c
   ${PAGEALLOC_ROOT}/src/pageheap/check.c
   ${PAGEALLOC_ROOT}/src/pageheap/stats.c
+  ${PAGEALLOC_ROOT}/src/pageheap/runcache.c
   ${PAGEALLOC_ROOT}/src/pageheap/scavenger.c
   # coroutine stacks (Go's stack.go) on the page heap
   ${PAGEALLOC_ROOT}/src/stack/map.c

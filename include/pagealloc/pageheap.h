@@ -103,7 +103,20 @@ typedef struct pageheap_options {
                                       * rounded to 4 MiB; 0: 64 MiB */
     const pageheap_clock *clock;     /* NULL: CLOCK_MONOTONIC */
     int      guard;                  /* nonzero: guard mode (below) */
+    int      no_run_cache;           /* nonzero: no run caches (below) */
 } pageheap_options;
+
+/* Run caches (on unless options.no_run_cache, guard mode, or a heap made
+ * for a malloc). Each thread keeps up to 64 runs (at most 4 MiB) that it
+ * freed in its own shard, still allocated there, and serves its next
+ * allocations of the same lengths from them without a lock. The runs go back to the allocator when the
+ * thread exits, on pageheap_flush_caches, pageheap_release and at the
+ * memory limit, and when the background scavenger finds nothing else to
+ * release; they count in cache_bytes and run_cache_bytes. With run caches
+ * on, a free must name exactly a run as it was allocated (its first page
+ * and page count); anything else is reported, double frees of cached runs
+ * included. With no_run_cache and shards = 1 the heap answers exactly as
+ * Go's mheap (first fit, frees of parts of runs allowed). */
 
 /* Guard mode (a debugging aid, options.guard). A free makes its pages
  * inaccessible (sysmem_fault: Reserved) until an allocation reuses them,
@@ -183,6 +196,7 @@ typedef struct pageheap_stats {
     uint64_t assist_cpu_ns;         /* scavenging in alloc/release/set_limit */
     uint64_t limit_hits;            /* allocations that found the heap at its limit */
     uint64_t limit_failures;        /* of which failed (hard limit) */
+    uint64_t run_cache_bytes;       /* the part of cache_bytes in run caches */
 } pageheap_stats;
 
 void      pageheap_get_stats(pageheap *h, pageheap_stats *out);

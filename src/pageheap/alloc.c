@@ -259,7 +259,17 @@ static void *heap_alloc(pageheap *h, size_t npages, int zero)
         uint64_t mix = ((uint64_t)(uintptr_t)&here >> 20) * 0x9e3779b97f4a7c15ull;
         si = (unsigned)((mix >> 32) % h->nshards);
     }
+    ph_counters *c = t ? &t->c : &h->dead;
+    void (*add)(_Atomic uint64_t *, uint64_t) = t ? ctr_own_add : ctr_add;
     uintptr_t base = 0;
+    if (t && h->runcache && (base = ph_rc_alloc(h, t, npages)) != 0) {
+        if (zero)
+            memset((void *)base, 0, npages * PH_PAGE);
+        add(&c->allocs, 1);
+        add(&c->alloc_bytes, npages * PH_PAGE);
+        add(&c->cache_allocs, 1);
+        return (void *)base;
+    }
     size_t scav_bytes = 0;
     ph_scavmap m;
     int err = scavmap_init(h, &m, npages);
@@ -281,8 +291,8 @@ static void *heap_alloc(pageheap *h, size_t npages, int zero)
         errno = err;
         return NULL;
     }
-    ph_counters *c = t ? &t->c : &h->dead;
-    void (*add)(_Atomic uint64_t *, uint64_t) = t ? ctr_own_add : ctr_add;
+    if (h->runcache)
+        ph_rm_record(h, base, npages);
     add(&c->allocs, 1);
     add(&c->alloc_bytes, npages * PH_PAGE);
     if (cached)
@@ -348,6 +358,34 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
                   "some pages are owned by a page cache (never allocated)");
         return;
     }
+    ph_thread *t = NULL;
+    if (h->runcache && owner) {
+        /* The run map validates the free without a lock: it must be a
+         * live allocation's first page and page count. Then the run goes
+         * to the thread's run cache, or (not this thread's shard, or no
+         * room) to the allocator. */
+        ph_rm_entry *e = a % PH_PAGE ? NULL : ph_rm_at(h, a);
+        uint32_t v = e ? atomic_load_explicit(e, memory_order_acquire) : 0;
+        uint32_t want = npages >= PH_RM_BIG ? PH_RM_BIG : (uint32_t)npages;
+        if (v != want || npages == 0) {
+            ph_rc_bad_free(h, s, a, npages, v);
+            return;
+        }
+        t = ph_thread_get(h);
+        int keep = t && t->shard == owner - 1 && rc_may_keep(t, npages);
+        if (!atomic_compare_exchange_strong_explicit(e, &v, keep ? v | PH_RM_CACHED : 0,
+                                                     memory_order_acq_rel, memory_order_acquire)) {
+            ph_rc_bad_free(h, s, a, npages, v);      /* a concurrent free won */
+            return;
+        }
+        if (keep && ph_rc_put(t, a, npages)) {
+            ctr_own_add(&t->c.frees, 1);
+            ctr_own_add(&t->c.freed_bytes, npages * PH_PAGE);
+            return;
+        }
+        if (keep)
+            atomic_store_explicit(e, 0, memory_order_relaxed);
+    }
     /* The allocator validates the free; a bad one is reported, and
      * changes nothing (not even the statistics). */
     int err;
@@ -372,7 +410,8 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
         pa_report("pageheap_free", a, npages, rule ? rule : "invalid free");
         return;
     }
-    ph_thread *t = ph_thread_get(h);
+    if (!t)
+        t = ph_thread_get(h);
     if (t) {
         ctr_own_add(&t->c.frees, 1);
         ctr_own_add(&t->c.freed_bytes, npages * PH_PAGE);

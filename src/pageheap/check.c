@@ -66,6 +66,9 @@ static int check_locked(pageheap *h, char *msg, size_t size)
         if (ld(&t->cache_bytes) != (uint64_t)pa_popcount64(t->cache.cache) * PH_PAGE)
             return check_fail(msg, size, "pageheap_check: cache at %#lx: published size is stale",
                               (unsigned long)t->cache.base);
+        if (ph_rc_check(h, t, msg, size) != 0)
+            return EFAULT;
+        cache += t->rc.pages * PH_PAGE;
     }
     pageheap_stats st;
     ph_stats_fill(h, &st, 1);
@@ -191,6 +194,9 @@ static int visit_chunk(pageheap *h, unsigned si, uintptr_t c, uint8_t st[PAGEALL
             if (t->cache.cache >> i & 1)
                 st[first + i] = PAGEHEAP_PAGE_CACHED;
     }
+    for (ph_thread *t = h->threads; t; t = t->next)
+        if (t->shard == si)
+            ph_rc_visit(t, c, st);
     return 1;
 }
 

@@ -117,12 +117,19 @@ int ph_grow(pageheap *h, unsigned si, size_t npages)
         }
     }
     uintptr_t base = h->arena_cur;
-    int err = sysmem_map((void *)base, bytes, &h->heap_stat);
+    *g = (ph_range){ .base = base, .size = bytes, .shard = si };
+    int err = h->runcache ? ph_rm_grow(h, g) : 0;
+    if (!err) {
+        err = sysmem_map((void *)base, bytes, &h->heap_stat);
+        if (err)
+            ph_rm_drop(h, g);
+    }
     if (!err) {
         err = map_set(h, base, bytes, (uint8_t)(si + 1));
         if (err) {
             (void)map_set(h, base, bytes, 0);
             (void)sysmem_fault((void *)base, bytes, &h->heap_stat);
+            ph_rm_drop(h, g);
         }
     }
     if (err) {
@@ -133,9 +140,6 @@ int ph_grow(pageheap *h, unsigned si, size_t npages)
     h->arena_cur += bytes;
     if (h->huge == PAGEHEAP_HUGE_ALWAYS)
         (void)sysmem_huge_page((void *)base, bytes);
-    g->base = base;
-    g->size = bytes;
-    g->shard = si;
     g->next = h->grown;
     h->grown = g;
     pthread_mutex_unlock(&h->grow_mu);
@@ -158,6 +162,7 @@ int ph_grow(pageheap *h, unsigned si, size_t npages)
         pthread_mutex_lock(&h->grow_mu);
         (void)map_set(h, base, bytes, 0);
         (void)sysmem_fault((void *)base, bytes, &h->heap_stat);
+        ph_rm_drop(h, g);
         for (ph_range **pp = &h->grown; *pp; pp = &(*pp)->next)
             if (*pp == g) {
                 *pp = g->next;
@@ -177,6 +182,7 @@ void ph_grow_destroy(pageheap *h)
 {
     for (ph_range *g = h->grown, *n; g; g = n) {
         n = g->next;
+        ph_rm_drop(h, g);
         pa_fixalloc_free(&h->range_recs, g);
     }
     h->grown = NULL;
@@ -192,4 +198,5 @@ void ph_grow_destroy(pageheap *h)
             (void)sysmem_free(l2, PH_MAP_L2, &h->meta_stat);
         atomic_store(&h->map[i], NULL);
     }
+    ph_rm_destroy(h);
 }

@@ -51,7 +51,10 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
     }
     pageheap *h = mem;               /* zero-filled */
     h->magic = PH_MAGIC;
+    static _Atomic uint64_t next_id = 1;
+    h->id = atomic_fetch_add(&next_id, 1);
     h->guard = o.guard != 0;
+    h->runcache = !o.guard && !o.no_run_cache;
     h->meta_stat = stat;
     h->self_bytes = self;
     h->nshards = nshards;
@@ -74,6 +77,8 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
         .dense_pages = o.huge_pages == PAGEHEAP_HUGE_OFF ? 0 : PH_DENSE_PAGES,
     };
     unsigned made = 0;
+    if (h->runcache && (err = ph_rm_init(h)) != 0)
+        made = nshards + 1;             /* skip the shards: fail below */
     for (; made < nshards; made++) {
         pthread_mutex_init(&h->shards[made].mu, NULL);
         h->shards[made].pa = pagealloc_new(&po);
@@ -113,6 +118,7 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
         pagealloc_delete(h->shards[i].pa);
         pthread_mutex_destroy(&h->shards[i].mu);
     }
+    ph_rm_destroy(h);
     pa_fixalloc_destroy(&h->thread_recs);
     pa_fixalloc_destroy(&h->range_recs);
     pthread_mutex_destroy(&h->sec_mu);
@@ -126,6 +132,8 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
 void ph_set_threadless(pageheap *h)
 {
     h->threadless = 1;
+    h->runcache = 0;                    /* frees of parts of runs are allowed */
+    ph_rm_destroy(h);
 }
 
 int ph_start_scavenger(pageheap *h)

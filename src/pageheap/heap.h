@@ -4,6 +4,7 @@
  * by the files that implement it:
  *   heap.c      life cycle (new, delete) and handle checks
  *   threads.c   per-thread records and their page caches
+ *   runcache.c  per-thread run caches and the run map
  *   grow.c      arenas, growth, the chunk map
  *   alloc.c     allocation and freeing
  *   guard.c     guard mode
@@ -40,7 +41,16 @@
  *     current arena (Reserved -> Prepared) and grows its allocator with it
  *     (all of it scavenged).
  *
- * How an allocation goes (heap_alloc). n < 16 pages: the thread's cache,
+ * Run caches (runcache.c): with them on, a thread's free of a run of its
+ * own shard (<= 512 pages) keeps the run, allocated in the allocator, in
+ * the thread's run cache (64 runs, 4 MiB at most), and the thread's next
+ * request of exactly that length takes it back, under the busy flag only.
+ * The run map (a page count per allocation's first page, cached runs
+ * marked) validates every free with a load and a compare-and-swap, since
+ * the allocator cannot see a second free of a cached run.
+ *
+ * How an allocation goes (heap_alloc). With run caches on, a cached run
+ * of exactly n pages first. n < 16 pages: the thread's cache,
  * under its busy flag only; an empty cache is refilled with one
  * pagealloc_alloc_to_cache under the shard lock (Go's per-P cache rule).
  * Otherwise, or if the cache cannot fit n, pagealloc_alloc under the shard
@@ -87,10 +97,11 @@
  *     sysmem_used, sysmem_unused and sysmem_fault of heap memory never
  *     run under it (two-phase scavenging, below);
  *   - grow_mu: arena reservation and mapping (system calls) and the
- *     chunk map, which growth alone writes;
+ *     chunk map and run-map pointers, which growth alone writes;
  *   - reg_mu: the thread list; a thread's cache flush takes its shard's
  *     mu under it;
- *   - a busy flag: the owner's cache; refills take the shard's mu, and
+ *   - a busy flag: the owner's page cache and run cache; refills and
+ *     run-cache flushes take the shard's mu, and
  *     cache_make_ready calls sysmem_used_ex on the refilled block's
  *     released runs while holding the flag (no heap lock).
  * The fast path takes one busy flag (an atomic exchange and a release
@@ -151,6 +162,46 @@
 #define PH_PEAK_DECAY_NS 1000000000u
 #define PH_MAGIC         0x50414745484541ull  /* "PAGEHEA": a live heap */
 
+/* Run caches (runcache.c, docs/heap.md "Run caches"): per thread, runs
+ * the thread freed, kept allocated in the allocator and handed out again
+ * without the shard lock, for requests of exactly their length. Bounds:
+ * PH_RC_ENTRIES runs and PH_RC_PAGES pages per thread. */
+#define PH_RC_BINS    64u                 /* bins for 1..64 pages; bin 0: longer runs */
+#define PH_RC_ENTRIES 64u
+#define PH_RC_PAGES   512u                /* 4 MiB */
+
+/* Run map entries (one per page, meaningful at a run's first page):
+ * 0, or the page count of the live allocation starting there (saturated
+ * at PH_RM_BIG), with PH_RM_CACHED set while a run cache holds it. */
+#define PH_RM_CACHED  0x80000000u
+#define PH_RM_BIG     0x7fffffffu
+typedef _Atomic uint32_t ph_rm_entry;
+
+/* One cached run. */
+typedef struct ph_run {
+    uintptr_t base;
+    uint32_t npages;
+    uint16_t next;                      /* entry index + 1 in its bin; 0: end */
+} ph_run;
+
+/* A thread's run cache; every field under its thread's busy flag.
+ * Invariants: each entry in use is in exactly one bin (bin k for k pages,
+ * 1 <= k <= 64; bin 0 for longer runs); bit k-1 of `nonempty` is set iff
+ * bin k (k >= 1) is not empty; `count` entries and `pages` pages are
+ * held; each held run is allocated in its thread's shard's allocator and
+ * its run map entry is PH_RM_CACHED | npages; its pages are Ready. Unused
+ * entries are those at index >= hw and those on the `freel` list. A
+ * zeroed struct is an empty cache. */
+typedef struct ph_runcache {
+    uint64_t nonempty;
+    uint16_t head[PH_RC_BINS + 1];      /* entry index + 1; 0: empty */
+    uint16_t freel;                     /* unused entries (index + 1) */
+    uint16_t hw;                        /* entries [0, hw) have been used */
+    uint32_t count;
+    uint64_t pages;
+    ph_run e[PH_RC_ENTRIES];
+} ph_runcache;
+
 /* Event counters of one thread. Single writer (the owning thread) with
  * relaxed atomic load+store; any thread reads them. */
 typedef struct ph_counters {
@@ -163,6 +214,9 @@ typedef struct ph_thread {
     pagealloc_cache cache;              /* under busy; pages of shard's allocator */
     _Atomic uint64_t cache_bytes;       /* bytes in cache; written under busy */
     _Atomic uint64_t cache_released;    /* bytes of those scavenged; under busy */
+    ph_runcache rc;                     /* run cache; under busy */
+    _Atomic uint64_t rc_bytes;          /* bytes in rc; written under busy */
+    _Atomic uint32_t rc_runs;           /* runs in rc; written under busy */
     ph_counters c;
     struct ph_thread *prev, *next;      /* registry list, under heap->reg_mu */
     pageheap *heap;                     /* constant */
@@ -181,6 +235,8 @@ typedef struct ph_range {
     uintptr_t base;
     size_t size;
     unsigned shard;
+    void *rm;                           /* grown: its run map entries (or NULL) */
+    size_t rm_bytes;
     struct ph_range *next;
 } ph_range;
 
@@ -197,6 +253,7 @@ struct pageheap {
     /* Constant after pageheap_new (PH_MAGIC; 0 once deleted). First, so
      * that checking a foreign pointer reads as little as possible. */
     uint64_t magic;
+    uint64_t id;                        /* unique among the process's heaps */
     pthread_key_t key;
     unsigned nshards;
     int hard;
@@ -209,6 +266,11 @@ struct pageheap {
     int scav_on;
     int guard;                          /* guard mode: frees are sysmem_fault'ed */
     int threadless;                     /* no thread records (ph_set_threadless) */
+    int runcache;                       /* run caches and the run map are on */
+    /* Run map level 1 (PH_MAP_L2 blocks of PH_MAP_L2 chunk pointers, each
+     * to its chunk's PAGEALLOC_CHUNK_PAGES entries); NULL unless runcache.
+     * Blocks and chunk pointers are set under grow_mu, read by anyone. */
+    _Atomic(ph_rm_entry *_Atomic *) *runmap;
 
     _Atomic uint64_t limit;             /* 0: none */
     sysmem_stat heap_stat;              /* arena bytes mapped (Prepared + Ready) */
@@ -308,6 +370,46 @@ static inline void cache_publish(ph_thread *t)
                           memory_order_relaxed);
 }
 
+/* Publish the run cache's size for readers; busy held. */
+static inline void rc_publish(ph_thread *t)
+{
+    atomic_store_explicit(&t->rc_bytes, t->rc.pages * PH_PAGE, memory_order_relaxed);
+    atomic_store_explicit(&t->rc_runs, t->rc.count, memory_order_relaxed);
+}
+
+/* Whether t's run cache may take a run of npages, read by its owner
+ * without the busy flag: only the owner adds runs (a flusher only takes
+ * them away), so a "no" can only be stale the safe way (a run goes to the
+ * allocator that could have been kept). */
+static inline int rc_may_keep(ph_thread *t, size_t npages)
+{
+    return npages <= PH_RC_PAGES &&
+           atomic_load_explicit(&t->rc_runs, memory_order_relaxed) < PH_RC_ENTRIES &&
+           atomic_load_explicit(&t->rc_bytes, memory_order_relaxed) + npages * PH_PAGE <=
+               (uint64_t)PH_RC_PAGES * PH_PAGE;
+}
+
+/* The run map entry of page a (a grown page of the heap), or NULL. */
+static inline ph_rm_entry *ph_rm_at(pageheap *h, uintptr_t a)
+{
+    size_t ci = a >> 22;
+    ph_rm_entry *_Atomic *l2 =
+        atomic_load_explicit(&h->runmap[(ci >> PH_MAP_BITS) & (PH_MAP_L2 - 1)], memory_order_acquire);
+    if (!l2)
+        return NULL;
+    ph_rm_entry *c = atomic_load_explicit(&l2[ci & (PH_MAP_L2 - 1)], memory_order_acquire);
+    return c ? &c[(a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)] : NULL;
+}
+
+/* Record a live allocation of npages at a (run caches on). */
+static inline void ph_rm_record(pageheap *h, uintptr_t a, size_t npages)
+{
+    ph_rm_entry *e = ph_rm_at(h, a);
+    if (e)
+        atomic_store_explicit(e, npages >= PH_RM_BIG ? PH_RM_BIG : (uint32_t)npages,
+                              memory_order_release);
+}
+
 /* Metadata bytes: the heap's own plus every allocator's. */
 static inline uint64_t meta_total(pageheap *h)
 {
@@ -368,6 +470,35 @@ int        ph_start_scavenger(pageheap *h);
 ph_thread *ph_thread_get(pageheap *h);
 /* The pthread key's destructor: the thread is exiting. */
 void       ph_thread_exit(void *arg);
+
+/* runcache.c */
+/* Make the run map's level 1 (pageheap_new). 0 or an errno value. */
+int        ph_rm_init(pageheap *h);
+/* Make the run map's entries for the grown range g (runcache on);
+ * grow_mu held. 0 or an errno value (nothing changed). */
+int        ph_rm_grow(pageheap *h, ph_range *g);
+/* Undo ph_rm_grow for g (a failed grow); grow_mu held. */
+void       ph_rm_drop(pageheap *h, ph_range *g);
+/* Free the run map (delete; after ph_rm_drop-free ranges are gone). */
+void       ph_rm_destroy(pageheap *h);
+/* A run of npages from t's run cache (takes t's busy flag; records the
+ * allocation in the run map), or 0. */
+uintptr_t  ph_rc_alloc(pageheap *h, ph_thread *t, size_t npages);
+/* Keep the run [a, npages) in t's run cache; 1 if kept, 0 if it does not
+ * fit (takes t's busy flag). The run's entry is PH_RM_CACHED | npages. */
+int        ph_rc_put(ph_thread *t, uintptr_t a, size_t npages);
+/* Give t's cached runs back to its shard's allocator; t's busy flag held.
+ * Returns the bytes given back. */
+uint64_t   ph_rc_flush(pageheap *h, ph_thread *t);
+/* ph_rc_flush for every thread (takes reg_mu and the busy flags). */
+uint64_t   ph_rc_flush_all(pageheap *h);
+/* A free that does not match the run map (entry v at a): report it with
+ * the allocator's rule, or with the run map's. */
+void       ph_rc_bad_free(pageheap *h, ph_shard *s, uintptr_t a, size_t npages, uint32_t v);
+/* Check t's run cache (check.c); 0 or EFAULT with msg. All locks held. */
+int        ph_rc_check(pageheap *h, ph_thread *t, char *msg, size_t size);
+/* Mark t's cached pages within chunk c as PAGEHEAP_PAGE_CACHED in st. */
+void       ph_rc_visit(ph_thread *t, uintptr_t c, uint8_t *st);
 
 /* grow.c */
 /* Shard + 1 owning the chunk of addr, 0 if not the heap's. Any thread. */

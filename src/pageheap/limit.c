@@ -167,8 +167,15 @@ size_t ph_excess(void *arg, uint64_t now)
     return ex > SIZE_MAX ? SIZE_MAX : (size_t)ex;
 }
 
+/* Release up to max bytes; when the allocators' free pages do not
+ * suffice, the run caches are flushed (their runs are free memory the
+ * scavenger cannot otherwise see) and scavenging goes on. */
 size_t ph_hook_release(void *arg, size_t max)
 {
-    return ph_scavenge(arg, max);
+    pageheap *h = arg;
+    size_t r = ph_scavenge(h, max);
+    if (r < max && ph_rc_flush_all(h))
+        r += ph_scavenge(h, max - r);
+    return r;
 }
 

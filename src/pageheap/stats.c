@@ -22,7 +22,7 @@ void ph_stats_fill(pageheap *h, pageheap_stats *out, int reg_held)
     memset(out, 0, sizeof(*out));
     out->version = PAGEHEAP_STATS_VERSION;
     out->shards = h->nshards;
-    uint64_t cache = 0, cache_rel = 0;
+    uint64_t cache = 0, cache_rel = 0, runs = 0;
     if (!reg_held)
         pthread_mutex_lock(&h->reg_mu);
     out->allocs = ld(&h->dead.allocs);
@@ -38,7 +38,9 @@ void ph_stats_fill(pageheap *h, pageheap_stats *out, int reg_held)
         out->freed_bytes += ld(&t->c.freed_bytes);
         cache += ld(&t->cache_bytes);
         cache_rel += ld(&t->cache_released);
+        runs += ld(&t->rc_bytes);
     }
+    cache += runs;
     out->threads = h->nthreads;
     if (!reg_held)
         pthread_mutex_unlock(&h->reg_mu);
@@ -71,6 +73,7 @@ void ph_stats_fill(pageheap *h, pageheap_stats *out, int reg_held)
     out->assist_cpu_ns = ld(&h->assist_ns);
     out->limit_hits = ld(&h->limit_hits);
     out->limit_failures = ld(&h->limit_failures);
+    out->run_cache_bytes = runs;
 }
 
 PA_API void pageheap_get_stats(pageheap *h, pageheap_stats *out)
@@ -143,6 +146,7 @@ static size_t format(const pageheap_stats *s, pageheap *h, char *buf, size_t siz
     U(assist_cpu_ns);
     U(limit_hits);
     U(limit_failures);
+    U(run_cache_bytes);
 #undef U
     if (h)
         format_sections(h, buf, size, &len);

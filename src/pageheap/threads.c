@@ -30,6 +30,7 @@ static void cache_flush_locked(ph_shard *s, pagealloc_cache *c)
 /* Return t's cache to its shard. t's busy flag held. */
 static void thread_flush(pageheap *h, ph_thread *t)
 {
+    ph_rc_flush(h, t);
     if (t->cache.cache == 0)
         return;
     ph_shard *s = &h->shards[t->shard];
@@ -48,11 +49,22 @@ static void fold_counters(ph_counters *dst, ph_counters *src)
     ctr_add(&dst->freed_bytes, ld(&src->freed_bytes));
 }
 
+/* The calling thread's record of the heap it used last, found without
+ * pthread_getspecific. Valid while `id` is that heap's id: ids are never
+ * reused, so a new heap at a deleted one's address does not match. */
+static __thread struct {
+    const pageheap *h;
+    uint64_t id;
+    ph_thread *t;
+} last;
+
 /* The key destructor: the thread is exiting. */
 void ph_thread_exit(void *arg)
 {
     ph_thread *t = arg;
     pageheap *h = t->heap;
+    if (last.t == t)
+        last.h = NULL;
     pthread_mutex_lock(&h->reg_mu);
     busy_lock(t);
     thread_flush(h, t);
@@ -76,9 +88,15 @@ ph_thread *ph_thread_get(pageheap *h)
 {
     if (h->threadless)
         return NULL;
+    if (last.h == h && last.id == h->id)
+        return last.t;
     ph_thread *t = pthread_getspecific(h->key);
-    if (t)
+    if (t) {
+        last.h = h;
+        last.id = h->id;
+        last.t = t;
         return t;
+    }
     t = pa_fixalloc_alloc(&h->thread_recs, NULL);      /* zeroed */
     if (!t)
         return NULL;
@@ -100,6 +118,9 @@ ph_thread *ph_thread_get(pageheap *h)
         ph_thread_exit(t);
         return NULL;
     }
+    last.h = h;
+    last.id = h->id;
+    last.t = t;
     return t;
 }
 

@@ -803,7 +803,14 @@ static void test_visit(void **state)
     pageheap_free(h, big, 100);
     memset(&a, 0, sizeof a);
     assert_int_equal(pageheap_visit(h, acc_chunk, &a), 0);
-    assert_int_equal(a.first[ib], PAGEHEAP_PAGE_FREE);     /* freed: resident */
+    /* freed: kept by this thread's run cache */
+    for (size_t i = 0; i < 100; i++)
+        assert_int_equal(a.first[ib + i], PAGEHEAP_PAGE_CACHED);
+    assert_int_equal(a.pages[PAGEHEAP_PAGE_IN_USE], 1);
+    pageheap_flush_caches(h);
+    memset(&a, 0, sizeof a);
+    assert_int_equal(pageheap_visit(h, acc_chunk, &a), 0);
+    assert_int_equal(a.first[ib], PAGEHEAP_PAGE_FREE);     /* flushed: free, resident */
     assert_int_equal(a.pages[PAGEHEAP_PAGE_IN_USE], 1);
 
     pageheap_release(h, SIZE_MAX);                         /* flushes caches, releases all */

@@ -1,0 +1,298 @@
+/*
+ * runcache.c - the heap's run caches and the run map (docs/heap.md, "Run
+ * caches").
+ *
+ * A run cache belongs to one thread and holds runs that thread freed,
+ * still allocated in the allocator, to hand them out again without the
+ * shard lock or a search. A run is handed out only for a request of
+ * exactly its length (LIFO within a length): bins for 1..64 pages and one
+ * list for longer runs. Never splitting keeps the heap's shape what first
+ * fit made it; splitting cached runs for shorter requests served more
+ * requests but grew W5's peak RSS by a third (docs/heap.md). The cache is
+ * bounded (PH_RC_ENTRIES runs, PH_RC_PAGES pages); a free that does not fit
+ * goes to the allocator. Flushing returns every run to the allocator under
+ * the shard lock, one pagealloc_free each.
+ *
+ * The run map says, for the first page of every live allocation, its page
+ * count, and marks the runs a cache holds. A free is checked against it
+ * with one atomic load and one compare-and-swap, so a free that the
+ * allocator could no longer see as bad (a run that is cached is still
+ * allocated there) is caught: a double free, a wrong page count, or a free
+ * of the inside of a run. The map is one 4-byte entry per page, in blocks
+ * made with each grown range (charged as metadata), reached through two
+ * levels of pointers indexed like the chunk map.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pagealloc/debug.h"
+#include "pagealloc/heapapi.h"
+#include "pageheap/heap.h"
+
+/* ---- The run map -------------------------------------------------------------- */
+
+#define RM_L2_BYTES (PH_MAP_L2 * sizeof(void *))
+
+static size_t round_phys(pageheap *h, size_t n)
+{
+    return (n + h->phys_page - 1) & ~(h->phys_page - 1);
+}
+
+int ph_rm_init(pageheap *h)
+{
+    void *mem;
+    int err = sysmem_alloc(RM_L2_BYTES, &h->meta_stat, &mem);
+    if (err)
+        return err;
+    h->runmap = mem;
+    return 0;
+}
+
+int ph_rm_grow(pageheap *h, ph_range *g)
+{
+    size_t nchunks = g->size / PH_CHUNK;
+    size_t bytes = round_phys(h, nchunks * PAGEALLOC_CHUNK_PAGES * sizeof(ph_rm_entry));
+    /* The level-2 blocks first, so that a failure leaves only them. */
+    for (uintptr_t c = g->base; c < g->base + g->size; c += PH_CHUNK) {
+        size_t i1 = (c >> 22) >> PH_MAP_BITS;
+        if (atomic_load_explicit(&h->runmap[i1], memory_order_relaxed))
+            continue;
+        void *mem;
+        int err = sysmem_alloc(RM_L2_BYTES, &h->meta_stat, &mem);
+        if (err)
+            return err;
+        atomic_store_explicit(&h->runmap[i1], mem, memory_order_release);
+    }
+    void *mem;
+    int err = sysmem_alloc(bytes, &h->meta_stat, &mem);
+    if (err)
+        return err;
+    g->rm = mem;
+    g->rm_bytes = bytes;
+    ph_rm_entry *e = mem;
+    for (uintptr_t c = g->base; c < g->base + g->size; c += PH_CHUNK, e += PAGEALLOC_CHUNK_PAGES) {
+        size_t ci = c >> 22;
+        ph_rm_entry *_Atomic *l2 = atomic_load_explicit(&h->runmap[ci >> PH_MAP_BITS],
+                                                        memory_order_relaxed);
+        atomic_store_explicit(&l2[ci & (PH_MAP_L2 - 1)], e, memory_order_release);
+    }
+    return 0;
+}
+
+void ph_rm_drop(pageheap *h, ph_range *g)
+{
+    if (!g->rm)
+        return;
+    for (uintptr_t c = g->base; c < g->base + g->size; c += PH_CHUNK) {
+        size_t ci = c >> 22;
+        ph_rm_entry *_Atomic *l2 = atomic_load_explicit(&h->runmap[ci >> PH_MAP_BITS],
+                                                        memory_order_relaxed);
+        atomic_store_explicit(&l2[ci & (PH_MAP_L2 - 1)], NULL, memory_order_release);
+    }
+    (void)sysmem_free(g->rm, g->rm_bytes, &h->meta_stat);
+    g->rm = NULL;
+    g->rm_bytes = 0;
+}
+
+void ph_rm_destroy(pageheap *h)
+{
+    if (!h->runmap)
+        return;
+    for (size_t i = 0; i < PH_MAP_L2; i++) {
+        void *l2 = atomic_load(&h->runmap[i]);
+        if (l2)
+            (void)sysmem_free(l2, RM_L2_BYTES, &h->meta_stat);
+    }
+    (void)sysmem_free((void *)h->runmap, RM_L2_BYTES, &h->meta_stat);
+    h->runmap = NULL;
+}
+
+/* ---- A thread's run cache ----------------------------------------------------- */
+
+static unsigned bin_of(size_t npages)
+{
+    return npages <= PH_RC_BINS ? (unsigned)npages : 0;
+}
+
+/* Push entry i (index + 1) onto its bin. */
+static void rc_push(ph_runcache *rc, unsigned i)
+{
+    ph_run *r = &rc->e[i - 1];
+    unsigned b = bin_of(r->npages);
+    r->next = rc->head[b];
+    rc->head[b] = (uint16_t)i;
+    if (b)
+        rc->nonempty |= (uint64_t)1 << (b - 1);
+}
+
+/* Unlink entry i from bin b, whose predecessor is prev (0: i is the head). */
+static void rc_unlink(ph_runcache *rc, unsigned b, unsigned prev, unsigned i)
+{
+    uint16_t next = rc->e[i - 1].next;
+    if (prev)
+        rc->e[prev - 1].next = next;
+    else
+        rc->head[b] = next;
+    if (b && !rc->head[b])
+        rc->nonempty &= ~((uint64_t)1 << (b - 1));
+}
+
+uintptr_t ph_rc_alloc(pageheap *h, ph_thread *t, size_t npages)
+{
+    ph_runcache *rc = &t->rc;
+    if (npages > PH_RC_PAGES || atomic_load_explicit(&t->rc_runs, memory_order_relaxed) == 0)
+        return 0;                       /* empty: only the owner fills it */
+    busy_lock(t);
+    unsigned b = bin_of(npages), prev = 0, i = rc->head[b];
+    if (b == 0)                         /* the long runs: the first of this length */
+        for (; i && rc->e[i - 1].npages != npages; prev = i, i = rc->e[i - 1].next)
+            ;
+    if (!i) {
+        busy_unlock(t);
+        return 0;
+    }
+    rc_unlink(rc, b, prev, i);
+    uintptr_t base = rc->e[i - 1].base;
+    rc->e[i - 1].next = rc->freel;
+    rc->freel = (uint16_t)i;
+    rc->count--;
+    rc->pages -= npages;
+    rc_publish(t);
+    busy_unlock(t);
+    atomic_store_explicit(ph_rm_at(h, base), (uint32_t)npages, memory_order_release);
+    return base;
+}
+
+int ph_rc_put(ph_thread *t, uintptr_t a, size_t npages)
+{
+    ph_runcache *rc = &t->rc;
+    busy_lock(t);
+    if (rc->pages + npages > PH_RC_PAGES || rc->count >= PH_RC_ENTRIES) {
+        busy_unlock(t);
+        return 0;
+    }
+    unsigned i = rc->freel;
+    if (i)
+        rc->freel = rc->e[i - 1].next;
+    else
+        i = ++rc->hw;
+    rc->e[i - 1].base = a;
+    rc->e[i - 1].npages = (uint32_t)npages;
+    rc_push(rc, i);
+    rc->count++;
+    rc->pages += npages;
+    rc_publish(t);
+    busy_unlock(t);
+    return 1;
+}
+
+uint64_t ph_rc_flush(pageheap *h, ph_thread *t)
+{
+    ph_runcache *rc = &t->rc;
+    if (rc->count == 0)
+        return 0;
+    uint64_t pages = rc->pages;
+    ph_shard *s = &h->shards[t->shard];
+    pthread_mutex_lock(&s->mu);
+    for (unsigned b = 0; b <= PH_RC_BINS; b++) {
+        for (unsigned i = rc->head[b]; i; i = rc->e[i - 1].next) {
+            ph_run *r = &rc->e[i - 1];
+            atomic_store_explicit(ph_rm_at(h, r->base), 0, memory_order_relaxed);
+            pagealloc_free(s->pa, r->base, r->npages);
+            PA_DEBUG_AFTER(s->pa, "pageheap run cache flush", r->base, r->npages);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    memset(rc, 0, sizeof *rc);
+    rc_publish(t);
+    return pages * PH_PAGE;
+}
+
+uint64_t ph_rc_flush_all(pageheap *h)
+{
+    uint64_t n = 0;
+    if (!h->runcache)
+        return 0;
+    pthread_mutex_lock(&h->reg_mu);
+    for (ph_thread *t = h->threads; t; t = t->next) {
+        busy_lock(t);
+        n += ph_rc_flush(h, t);
+        busy_unlock(t);
+    }
+    pthread_mutex_unlock(&h->reg_mu);
+    return n;
+}
+
+void ph_rc_bad_free(pageheap *h, ph_shard *s, uintptr_t a, size_t npages, uint32_t v)
+{
+    (void)h;
+    pthread_mutex_lock(&s->mu);
+    const char *rule = pa_free_violation(s->pa, a, npages);
+    pthread_mutex_unlock(&s->mu);
+    char buf[128];
+    if (!rule) {
+        if (v & PH_RM_CACHED) {
+            rule = "not allocated: already freed (double free; the run is in a run cache)";
+        } else if (v) {
+            snprintf(buf, sizeof buf, "page count differs from the allocation's (%u pages)", v);
+            rule = buf;
+        } else {
+            rule = "not allocated as a run starting here (inside a run, or never handed out)";
+        }
+    }
+    pa_report("pageheap_free", a, npages, rule);
+}
+
+/* ---- The checker and the visitor ------------------------------------------------ */
+
+static int rc_fail(char *msg, size_t size, const char *what, uintptr_t a)
+{
+    if (size)
+        snprintf(msg, size, "pageheap_check: run cache run %#lx: %s", (unsigned long)a, what);
+    return EFAULT;
+}
+
+int ph_rc_check(pageheap *h, ph_thread *t, char *msg, size_t size)
+{
+    ph_runcache *rc = &t->rc;
+    uint64_t pages = 0, count = 0, mask = 0;
+    for (unsigned b = 0; b <= PH_RC_BINS; b++) {
+        if (rc->head[b] && b)
+            mask |= (uint64_t)1 << (b - 1);
+        for (unsigned i = rc->head[b]; i; i = rc->e[i - 1].next) {
+            ph_run *r = &rc->e[i - 1];
+            if (++count > PH_RC_ENTRIES || i > rc->hw)
+                return rc_fail(msg, size, "bin list broken", r->base);
+            if (bin_of(r->npages) != b || r->npages == 0)
+                return rc_fail(msg, size, "in the wrong bin", r->base);
+            ph_rm_entry *e = ph_rm_at(h, r->base);
+            if (!e || atomic_load(e) != (PH_RM_CACHED | r->npages))
+                return rc_fail(msg, size, "run map entry is not 'cached'", r->base);
+            if (pa_free_violation(h->shards[t->shard].pa, r->base, r->npages))
+                return rc_fail(msg, size, "not allocated in its allocator", r->base);
+            pages += r->npages;
+        }
+    }
+    if (count != rc->count || pages != rc->pages || mask != rc->nonempty)
+        return rc_fail(msg, size, "counts or bin mask disagree with the bins", 0);
+    if (pages > PH_RC_PAGES)
+        return rc_fail(msg, size, "over its page bound", 0);
+    if (ld(&t->rc_bytes) != pages * PH_PAGE)
+        return rc_fail(msg, size, "published size is stale", 0);
+    return 0;
+}
+
+void ph_rc_visit(ph_thread *t, uintptr_t c, uint8_t *st)
+{
+    ph_runcache *rc = &t->rc;
+    for (unsigned b = 0; b <= PH_RC_BINS; b++) {
+        for (unsigned i = rc->head[b]; i; i = rc->e[i - 1].next) {
+            ph_run *r = &rc->e[i - 1];
+            uintptr_t lo = r->base > c ? r->base : c;
+            uintptr_t end = r->base + r->npages * PH_PAGE, hi = end < c + PH_CHUNK ? end : c + PH_CHUNK;
+            for (uintptr_t a = lo; a < hi; a += PH_PAGE)
+                st[(a - c) / PH_PAGE] = PAGEHEAP_PAGE_CACHED;
+        }
+    }
+}
