@@ -56,7 +56,9 @@ set(PAGEALLOC_SOURCES
   ${PAGEALLOC_ROOT}/src/malloc/walk.c
   ${PAGEALLOC_ROOT}/src/malloc/fork.c
   # the collector (Go's mark-sweep design, conservative) on its own page heap
-  ${PAGEALLOC_ROOT}/src/gc/heap.c
+  ${PAGEALLOC_ROOT}/src/gc/state.c
+  ${PAGEALLOC_ROOT}/src/gc/spans.c
+  ${PAGEALLOC_ROOT}/src/gc/alloc.c
   ${PAGEALLOC_ROOT}/src/gc/sweep.c
   ${PAGEALLOC_ROOT}/src/gc/markq.c
   ${PAGEALLOC_ROOT}/src/gc/mark.c

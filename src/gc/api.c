@@ -1,12 +1,39 @@
 /*
- * api.c - the allocation and collection calls of <pagealloc/gc.h> over
- * heap.c and cycle.c: the four kinds, aligned allocation, strings,
- * realloc, the object queries, collect, enable/disable and the lock call.
+ * api.c - the calls of <pagealloc/gc.h> that may initialise the collector
+ * or start a collection, over alloc.c, cycle.c and world.c: the four
+ * kinds, aligned allocation, strings, realloc, the object queries,
+ * collect, enable/disable, the lock call and the thread calls.
+ *
+ * An allocation checks the pacer when it took a new span or a large
+ * object; one that fails for memory collects once and retries, then asks
+ * the out-of-memory handler.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "gc/gcint.h"
+
+void *gc_alloc(size_t size, unsigned kind)
+{
+    if (!gc_g.inited && gc_ensure_init() != 0)
+        return NULL;
+    for (int attempt = 0;; attempt++) {
+        int refilled = 0;
+        void *p = gc_alloc_raw(size, kind, &refilled);
+        if (p) {
+            if (refilled)
+                gc_maybe_collect();
+            return p;
+        }
+        if (errno != ENOMEM || attempt > 0)
+            break;
+        gc_collect(2, 1);                           /* a last collection, then retry */
+    }
+    if (gc_g.oom)
+        return gc_g.oom(size);
+    errno = ENOMEM;
+    return NULL;
+}
 
 PA_API void *pa_gc_malloc(size_t size) { return gc_alloc(size, 0); }
 PA_API void *pa_gc_malloc_atomic(size_t size) { return gc_alloc(size, GC_KIND_NOSCAN); }
@@ -126,12 +153,14 @@ PA_API int pa_gc_is_heap_ptr(const void *p)
 
 PA_API void pa_gc_collect(void)
 {
-    gc_collect(1, 0);
+    if (gc_ensure_init() == 0)
+        gc_collect(1, 0);
 }
 
 PA_API void pa_gc_collect_and_release(void)
 {
-    gc_collect(1, 1);
+    if (gc_ensure_init() == 0)
+        gc_collect(1, 1);
 }
 
 PA_API void pa_gc_disable(void)
@@ -159,4 +188,44 @@ PA_API void *pa_gc_call_with_lock(void *(*fn)(void *arg), void *arg)
     void *r = fn(arg);
     pthread_mutex_unlock(&gc_g.collect_mu);
     return r;
+}
+
+PA_API int pa_gc_register_thread(const void *stack_base)
+{
+    if (!gc_g.inited) {
+        int err = gc_ensure_init();                 /* registers this thread */
+        if (err)
+            return err;
+        if (gc_self_registered() && !stack_base)
+            return 0;
+    }
+    return gc_thread_register(stack_base);
+}
+
+PA_API int pa_gc_unregister_thread(void)
+{
+    return gc_thread_unregister();
+}
+
+PA_API int pa_gc_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+                                void *(*start)(void *), void *arg)
+{
+    int err = gc_ensure_init();
+    return err ? err : gc_thread_create(thread, attr, start, arg);
+}
+
+PA_API int pa_gc_pthread_join(pthread_t thread, void **retval)
+{
+    return pthread_join(thread, retval);
+}
+
+PA_API int pa_gc_pthread_detach(pthread_t thread)
+{
+    return pthread_detach(thread);
+}
+
+PA_API void pa_gc_pthread_exit(void *retval)
+{
+    (void)gc_thread_unregister();
+    pthread_exit(retval);
 }

@@ -26,13 +26,6 @@
 #include "gc/gcint.h"
 #include "gc/markq.h"
 
-uint64_t gc_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t cpu_ns(void)
 {
     struct timespec ts;
@@ -149,12 +142,26 @@ static void trace_line(uint64_t n, uint64_t t0, uint64_t pause, uint64_t cpu, ui
 extern unsigned gc_last_markers;
 extern uint64_t gc_helper_cpu_ns;
 
-/* forced: 0 paced (collect only if the pacer says so), 1 pa_gc_collect, 2 an
+/* The caller made sure the collector is initialised.
+ * forced: 0 paced (collect only if the pacer says so), 1 pa_gc_collect, 2 an
  * allocation that failed. */
+/* Show and free the objects leak-finding found unreachable. */
+static void leaks_report(void)
+{
+    uintptr_t obj;
+    size_t size;
+    while (gc_leak_pop(&obj, &size)) {
+        gc_add(&gc_g.leaks_found, 1);
+        if (gc_g.leak_fn)
+            gc_g.leak_fn((void *)obj, size, gc_g.leak_arg);
+        else
+            fprintf(stderr, "pagealloc gc: leaked %zu bytes at %p\n", size, (void *)obj);
+        gc_free_obj((void *)obj, "pa_gc_leak");
+    }
+}
+
 void gc_collect(int forced, int release)
 {
-    if (!gc_g.inited && gc_ensure_init() != 0)
-        return;
     pthread_mutex_lock(&gc_g.collect_mu);
     if (!forced && !should_collect()) {
         pthread_mutex_unlock(&gc_g.collect_mu);
@@ -214,7 +221,7 @@ void gc_collect(int forced, int release)
     }
     pthread_mutex_unlock(&gc_g.collect_mu);
     if (leak)
-        gc_leaks_report();
+        leaks_report();
     event(PA_GC_EVENT_END);
     gc_fin_after_cycle(!forced);
 }

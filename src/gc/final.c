@@ -380,7 +380,7 @@ PA_API int pa_gc_finalizers_pending(void)
 static void *fin_thread_main(void *arg)
 {
     (void)arg;
-    (void)pa_gc_register_thread(NULL);
+    (void)gc_thread_register(NULL);
     for (;;) {
         pthread_mutex_lock(&fin_mu);
         while (!pend_head)

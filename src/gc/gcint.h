@@ -1,15 +1,22 @@
 /*
  * gcint.h - the collector's state (include/pagealloc/gc.h; docs/gc.md has
  * the design in prose), shared by the files that implement it:
- *   heap.c    spans, the page -> span map, allocation and explicit free
+ *   state.c   the global state and the clock
+ *   spans.c   spans on the page heap, the page -> span map
+ *   alloc.c   allocation from span classes and explicit free
+ *   par.c     parallel markers      markq.c   the mark work list's blocks
  *   sweep.c   sweeping (lazy and the background sweeper)
  *   mark.c    the mark work list, conservative scanning, the root set
  *   world.c   registered threads, stopping and restarting the world
  *   roots.c   static data of the loaded objects, added and excluded ranges
  *   cycle.c   a collection, the pacer, trace lines
  *   final.c   finalizers and disappearing links
- *   init.c    options, PAGEALLOC_GC, initialisation, fork
+ *   init.c    options, PAGEALLOC_GC, initialisation, setters, fork
  *   stats.c   statistics, JSON and the full heap check
+ *   api.c     the public calls that may initialise or collect
+ * Calls between the files go one way (scripts/check-layers.py): state <-
+ * markq, spans <- sweep, mark <- par, world, roots <- final <- alloc <-
+ * stats <- cycle <- init <- api.
  *
  * Spans (gc_span, Go's mspan). A run of pages of the collector's own page
  * heap holding objects of one span class: a size class (malloc's table;
@@ -210,15 +217,51 @@ static inline uintptr_t gc_base_unlocked(uintptr_t a)
     return s->base + (uintptr_t)i * s->size;
 }
 
-/* heap.c */
+static inline void gc_nonfull_push(gc_class *c, gc_span *s)
+{
+    if (s->in_nonfull)
+        return;
+    s->nf_next = c->nonfull;
+    s->nf_prev = NULL;
+    if (c->nonfull)
+        c->nonfull->nf_prev = s;
+    c->nonfull = s;
+    s->in_nonfull = 1;
+}
+
+static inline void gc_nonfull_remove(gc_class *c, gc_span *s)
+{
+    if (!s->in_nonfull)
+        return;
+    if (s->nf_prev)
+        s->nf_prev->nf_next = s->nf_next;
+    else
+        c->nonfull = s->nf_next;
+    if (s->nf_next)
+        s->nf_next->nf_prev = s->nf_prev;
+    s->nf_next = s->nf_prev = NULL;
+    s->in_nonfull = 0;
+}
+
+/* state.c */
+uint64_t gc_now_ns(void);
+
+/* spans.c */
 int      gc_heap_init(void);
-void    *gc_alloc(size_t size, unsigned kind);
-void     gc_free_obj(void *p, const char *call);
+gc_span *gc_span_new(gc_class *c, unsigned spc, size_t npages, uint32_t size,
+                     uint32_t nelems, uint32_t divmagic);   /* class lock held */
 gc_span *gc_span_lock(uintptr_t a);            /* locked class, or NULL */
 void     gc_span_unlock(gc_span *s);
 void     gc_release_span(gc_class *c, gc_span *s);  /* class lock held */
 void     gc_lock_classes(void);
 void     gc_unlock_classes(void);
+
+/* alloc.c: NULL and errno on failure, no collection */
+void    *gc_alloc_raw(size_t size, unsigned kind, int *refilled);
+void     gc_free_obj(void *p, const char *call);
+
+/* api.c: allocation with pacing, a last collection and the OOM handler */
+void    *gc_alloc(size_t size, unsigned kind);
 
 /* sweep.c */
 int      gc_sweep_span(gc_class *c, gc_span *s);  /* 1 if swept now */
@@ -227,8 +270,8 @@ size_t   gc_sweep_all(void);                      /* finish the sweep */
 void     gc_sweeper_kick(void);
 void     gc_sweeper_start(void);
 void     gc_sweep_fork_child(void);
-/* leaked objects found by sweeping in leak-finding mode */
-void     gc_leaks_report(void);
+/* leaked objects found by sweeping in leak-finding mode, one at a time */
+int      gc_leak_pop(uintptr_t *obj, size_t *size);
 
 /* mark.c */
 void     gc_mark_init(void);
@@ -253,6 +296,10 @@ void     gc_threads_unlock(void);
 uint32_t gc_thread_count(void);
 void     gc_world_fork_child(void);
 int      gc_self_registered(void);
+int      gc_thread_register(const void *stack_base);
+int      gc_thread_unregister(void);
+int      gc_thread_create(pthread_t *t, const pthread_attr_t *attr, void *(*start)(void *),
+                          void *arg);
 
 /* roots.c */
 void     gc_roots_lock(void);
@@ -264,7 +311,6 @@ void     gc_roots_fork_child(void);
 /* cycle.c */
 void     gc_collect(int forced, int release);
 void     gc_maybe_collect(void);
-uint64_t gc_now_ns(void);
 uint64_t gc_heap_in_use(void);
 
 /* final.c */
@@ -281,6 +327,6 @@ void     gc_fin_fork_child(void);
 int      gc_check_locked(char *msg, size_t n);   /* collect_mu held */
 
 /* init.c */
-int      gc_ensure_init(void);
+int      gc_ensure_init(void);     /* 0 if ready; registers the first thread */
 
 #endif /* PAGEALLOC_GC_GCINT_H */

@@ -207,7 +207,7 @@ static int do_init(const pa_gc_options *opts, int explicit_call)
     (void)pthread_atfork(fork_prepare, fork_parent, fork_child);
     __atomic_store_n(&gc_g.inited, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&init_mu);
-    err = pa_gc_register_thread(NULL);
+    err = gc_thread_register(NULL);
     return err == EALREADY ? 0 : err;
 }
 

@@ -124,11 +124,8 @@ PA_API int pa_gc_add_roots(void *lo, void *hi)
 {
     if ((uintptr_t)lo > (uintptr_t)hi)
         return EINVAL;
-    int err = gc_g.inited ? 0 : gc_ensure_init();
-    if (err)
-        return err;
     pthread_mutex_lock(&roots_mu);
-    err = list_push(&added, (uintptr_t)lo, (uintptr_t)hi);
+    int err = list_push(&added, (uintptr_t)lo, (uintptr_t)hi);
     pthread_mutex_unlock(&roots_mu);
     return err;
 }

@@ -10,8 +10,8 @@
  * mark, and in pa_gc_collect).
  *
  * Leak-finding mode: an unreached object is not freed by the sweep; it is
- * recorded (leaks, under leak_mu) and stays allocated until
- * gc_leaks_report has shown it and freed it explicitly.
+ * recorded (leaks, under leak_mu) and stays allocated until the cycle
+ * has shown it (gc_leak_pop) and freed it explicitly.
  */
 #include <errno.h>
 #include <string.h>
@@ -85,14 +85,8 @@ int gc_sweep_span(gc_class *c, gc_span *s)
         gc_release_span(c, s);
         return 2;
     }
-    if (n < s->nelems && !s->in_nonfull && c->cur != s) {
-        s->nf_next = c->nonfull;
-        s->nf_prev = NULL;
-        if (c->nonfull)
-            c->nonfull->nf_prev = s;
-        c->nonfull = s;
-        s->in_nonfull = 1;
-    }
+    if (n < s->nelems && c->cur != s)
+        gc_nonfull_push(c, s);
     return 1;
 }
 
@@ -199,21 +193,15 @@ void gc_sweep_fork_child(void)
     sweeper_work = 0;
 }
 
-void gc_leaks_report(void)
+int gc_leak_pop(uintptr_t *obj, size_t *size)
 {
-    for (;;) {
-        pthread_mutex_lock(&leak_mu);
-        if (nleaks == 0) {
-            pthread_mutex_unlock(&leak_mu);
-            return;
-        }
-        leak_entry e = leaks[--nleaks];
-        pthread_mutex_unlock(&leak_mu);
-        gc_add(&gc_g.leaks_found, 1);
-        if (gc_g.leak_fn)
-            gc_g.leak_fn((void *)e.obj, e.size, gc_g.leak_arg);
-        else
-            fprintf(stderr, "pagealloc gc: leaked %zu bytes at %p\n", e.size, (void *)e.obj);
-        gc_free_obj((void *)e.obj, "pa_gc_leak");
+    pthread_mutex_lock(&leak_mu);
+    int any = nleaks > 0;
+    if (any) {
+        nleaks--;
+        *obj = leaks[nleaks].obj;
+        *size = leaks[nleaks].size;
     }
+    pthread_mutex_unlock(&leak_mu);
+    return any;
 }

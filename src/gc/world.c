@@ -78,7 +78,7 @@ static void thread_exit_destructor(void *arg)
 {
     (void)arg;
     if (self)
-        (void)pa_gc_unregister_thread();
+        (void)gc_thread_unregister();
 }
 
 int gc_world_init(void)
@@ -149,15 +149,8 @@ PA_API int pa_gc_get_stack_base(void **base)
     return 0;
 }
 
-PA_API int pa_gc_register_thread(const void *stack_base)
+int gc_thread_register(const void *stack_base)
 {
-    if (!gc_g.inited) {
-        int err = gc_ensure_init();       /* registers the calling thread */
-        if (err)
-            return err;
-        if (self)
-            return 0;
-    }
     if (self)
         return EALREADY;
     void *hi = (void *)stack_base;
@@ -191,7 +184,7 @@ PA_API int pa_gc_register_thread(const void *stack_base)
     return 0;
 }
 
-PA_API int pa_gc_unregister_thread(void)
+int gc_thread_unregister(void)
 {
     gc_thread *t = self;
     if (!t)
@@ -313,21 +306,16 @@ static void *thread_start(void *p)
     start_rec *rp = p;
     void *(*start)(void *) = rp->start;
     void *volatile arg = rp->arg;
-    (void)pa_gc_register_thread(NULL);
+    (void)gc_thread_register(NULL);
     sem_post(&rp->ready);                          /* rp is gone after this */
     void *ret = start(arg);
-    (void)pa_gc_unregister_thread();
+    (void)gc_thread_unregister();
     return ret;
 }
 
-PA_API int pa_gc_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
-                                void *(*start)(void *), void *arg)
+int gc_thread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
+                     void *arg)
 {
-    if (!gc_g.inited) {
-        int err = gc_ensure_init();
-        if (err)
-            return err;
-    }
     start_rec r = { start, arg, { { 0 } } };
     if (sem_init(&r.ready, 0, 0) != 0)
         return EAGAIN;
@@ -337,20 +325,4 @@ PA_API int pa_gc_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
             ;
     sem_destroy(&r.ready);
     return err;
-}
-
-PA_API int pa_gc_pthread_join(pthread_t thread, void **retval)
-{
-    return pthread_join(thread, retval);
-}
-
-PA_API int pa_gc_pthread_detach(pthread_t thread)
-{
-    return pthread_detach(thread);
-}
-
-PA_API void pa_gc_pthread_exit(void *retval)
-{
-    (void)pa_gc_unregister_thread();
-    pthread_exit(retval);
 }

@@ -1,9 +1,10 @@
 /*
- * heap.c - the collector's heap: spans of the collector's own page heap,
- * the page -> span map, allocation from span classes and explicit free
- * (Go's mheap.allocSpan/spanOf and mcentral.cacheSpan, with a lock per
- * span class in place of per-P caches; gcint.h has the invariants).
+ * spans.c - the collector's spans on its own page heap and the page ->
+ * span map (Go's mheap.allocSpan, freeSpan and spanOf; gcint.h has the
+ * invariants): making a span for a class, returning one, and finding and
+ * locking the span of an address.
  *
+ * The allocation from span classes (alloc.c) works as follows.
  * Allocation of a small object takes its class lock, finds a free bit in
  * the class's current span from its cursor (freeindex), and else takes a
  * swept span with room (the class's nonfull list), else sweeps unswept
@@ -17,8 +18,6 @@
 #include <string.h>
 
 #include "gc/gcint.h"
-
-gc_state gc_g;
 
 static int map_set(uintptr_t base, size_t npages, gc_span *s)
 {
@@ -95,23 +94,9 @@ void gc_unlock_classes(void)
         pthread_mutex_unlock(&gc_g.cls[i].mu);
 }
 
-static void nonfull_remove(gc_class *c, gc_span *s)
-{
-    if (!s->in_nonfull)
-        return;
-    if (s->nf_prev)
-        s->nf_prev->nf_next = s->nf_next;
-    else
-        c->nonfull = s->nf_next;
-    if (s->nf_next)
-        s->nf_next->nf_prev = s->nf_prev;
-    s->nf_next = s->nf_prev = NULL;
-    s->in_nonfull = 0;
-}
-
 /* A new span of npages for class spc, in its class's list, swept; the
  * class lock held. NULL and errno on failure. */
-static gc_span *span_new(gc_class *c, unsigned spc, size_t npages, uint32_t size,
+gc_span *gc_span_new(gc_class *c, unsigned spc, size_t npages, uint32_t size,
                          uint32_t nelems, uint32_t divmagic)
 {
     uint64_t limit = gc_ld(&gc_g.limit);
@@ -160,7 +145,7 @@ static gc_span *span_new(gc_class *c, unsigned spc, size_t npages, uint32_t size
 
 void gc_release_span(gc_class *c, gc_span *s)
 {
-    nonfull_remove(c, s);
+    gc_nonfull_remove(c, s);
     if (c->cur == s)
         c->cur = NULL;
     if (c->sweep_pos == s)
@@ -178,110 +163,6 @@ void gc_release_span(gc_class *c, gc_span *s)
     pageheap_free(gc_g.ph, (void *)s->base, s->npages);
     s->dead = 1;
     pa_fixalloc_free(&gc_g.span_recs, s);
-}
-
-/* Take a free object of s from its cursor; 1 and *idx, or 0 if full. */
-static int span_take(gc_span *s, uint32_t *idx)
-{
-    for (uint32_t w = s->freeindex >> 6; w * 64 < s->nelems; w++) {
-        uint64_t free = ~s->alloc[w];
-        if (w == s->freeindex >> 6)
-            free &= ~0ull << (s->freeindex & 63);
-        if (!free)
-            continue;
-        uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(free);
-        if (i >= s->nelems)
-            break;
-        s->alloc[w] |= 1ull << (i & 63);
-        s->freeindex = i + 1;
-        s->nalloc++;
-        *idx = i;
-        return 1;
-    }
-    s->freeindex = s->nelems;
-    return 0;
-}
-
-static void *alloc_small(size_t size, unsigned kind, int *refilled)
-{
-    unsigned cl = pa_size_class(size);
-    const pa_class_info *ci = &pa_classes[cl];
-    gc_class *c = &gc_g.cls[cl * GC_KINDS + kind];
-    uint32_t idx;
-    pthread_mutex_lock(&c->mu);
-    gc_span *s = c->cur;                       /* swept: a cycle resets cur */
-    if (!s || !span_take(s, &idx)) {
-        *refilled = 1;
-        s = gc_sweep_for_alloc(c);
-        if (!s)
-            s = span_new(c, cl * GC_KINDS + kind, ci->npages, ci->size, ci->nelems, ci->divmagic);
-        if (!s) {
-            pthread_mutex_unlock(&c->mu);
-            return NULL;
-        }
-        nonfull_remove(c, s);
-        c->cur = s;
-        if (!span_take(s, &idx)) {                 /* cannot happen: s has room */
-            pthread_mutex_unlock(&c->mu);
-            errno = ENOMEM;
-            return NULL;
-        }
-    }
-    gc_sub(&gc_g.free_bytes, ci->size);
-    pthread_mutex_unlock(&c->mu);
-    void *p = (void *)(s->base + (uintptr_t)idx * ci->size);
-    if (!(kind & GC_KIND_NOSCAN))
-        memset(p, 0, ci->size);
-    gc_add(&gc_g.alloc_since, ci->size);
-    gc_add(&gc_g.total_alloc, ci->size);
-    return p;
-}
-
-static void *alloc_large(size_t size, unsigned kind)
-{
-    size_t npages = (size + GC_PAGE - 1) / GC_PAGE;
-    if (npages > UINT32_MAX / GC_PAGE) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    gc_class *c = &gc_g.cls[kind];
-    pthread_mutex_lock(&c->mu);
-    gc_span *s = span_new(c, kind, npages, (uint32_t)(npages * GC_PAGE), 1, 0);
-    if (s) {
-        s->alloc[0] = 1;
-        s->nalloc = 1;
-        s->freeindex = 1;
-        gc_sub(&gc_g.free_bytes, s->size);
-    }
-    pthread_mutex_unlock(&c->mu);
-    if (!s)
-        return NULL;
-    gc_add(&gc_g.alloc_since, s->size);
-    gc_add(&gc_g.total_alloc, s->size);
-    return (void *)s->base;
-}
-
-void *gc_alloc(size_t size, unsigned kind)
-{
-    if (!gc_g.inited && gc_ensure_init() != 0)
-        return NULL;
-    for (int attempt = 0;; attempt++) {
-        int refilled = 0;
-        void *p = size <= PA_MAX_SMALL ? alloc_small(size, kind, &refilled)
-                                       : alloc_large(size, kind);
-        if (p) {
-            if (refilled || size > PA_MAX_SMALL)
-                gc_maybe_collect();
-            return p;
-        }
-        if (errno != ENOMEM || attempt > 0)
-            break;
-        gc_collect(2, 1);                           /* a last collection, then retry */
-    }
-    if (gc_g.oom)
-        return gc_g.oom(size);
-    errno = ENOMEM;
-    return NULL;
 }
 
 gc_span *gc_span_lock(uintptr_t a)
@@ -305,49 +186,3 @@ void gc_span_unlock(gc_span *s)
     pthread_mutex_unlock(&gc_g.cls[s->spc].mu);
 }
 
-void gc_free_obj(void *p, const char *call)
-{
-    uintptr_t a = (uintptr_t)p;
-    gc_span *s = gc_span_lock(a);
-    if (!s) {
-        pa_report(call, a, 0, "not an object of the collector's heap");
-        return;
-    }
-    gc_class *c = &gc_g.cls[s->spc];
-    uint32_t i = gc_obj_index(s, a);
-    uint32_t sg = atomic_load_explicit(&gc_g.sweepgen, memory_order_relaxed);
-    int swept = s->sweepgen == sg;
-    if (i >= s->nelems || a != s->base + (uintptr_t)i * s->size) {
-        gc_span_unlock(s);
-        pa_report(call, a, 0, "not the start of an object");
-        return;
-    }
-    if (!gc_bit(s->alloc, i)) {
-        gc_span_unlock(s);
-        pa_report(call, a, 0, "object not allocated (double free?)");
-        return;
-    }
-    gc_fin_drop(a);
-    s->alloc[i >> 6] &= ~(1ull << (i & 63));
-    s->mark[i >> 6] &= ~(1ull << (i & 63));
-    gc_add(&gc_g.freed_since, s->size);
-    if (!swept) {
-        gc_span_unlock(s);
-        return;                                  /* the sweep counts it */
-    }
-    s->nalloc--;
-    gc_add(&gc_g.free_bytes, s->size);
-    if (i < s->freeindex)
-        s->freeindex = i;
-    if (s->nalloc == 0 && c->cur != s)
-        gc_release_span(c, s);
-    else if (!s->in_nonfull && c->cur != s) {
-        s->nf_next = c->nonfull;
-        s->nf_prev = NULL;
-        if (c->nonfull)
-            c->nonfull->nf_prev = s;
-        c->nonfull = s;
-        s->in_nonfull = 1;
-    }
-    pthread_mutex_unlock(&c->mu);
-}
