@@ -3,6 +3,7 @@
  * of full blocks for parallel markers (markq.h), both behind pool_mu.
  */
 #include <pthread.h>
+#include <string.h>
 
 #include "gc/gcint.h"
 #include "gc/markq.h"
@@ -42,11 +43,28 @@ void gc_wblock_put(gc_wblock *b)
 
 void gc_markq_share(gc_markq *q)
 {
-    gc_wblock *b = q->top;
-    if (!b || !b->next || b->next->n == 0)
+    if (atomic_load_explicit(&nshared, memory_order_relaxed) > 0)
+        return;                                 /* work is waiting already */
+    gc_wblock *b = q->top, *give;
+    if (!b)
         return;
-    gc_wblock *give = b->next;
-    b->next = give->next;
+    if (b->next && b->next->n) {
+        give = b->next;                         /* a whole older block */
+        b->next = give->next;
+    } else if (b->n >= 8) {
+        /* Split the only block: its older half (for a tree walked depth
+         * first, the larger subtrees) goes, the newer half stays. */
+        give = gc_wblock_get();
+        if (!give)
+            return;
+        uintptr_t half = b->n / 2;
+        memcpy(give->r, b->r, half * sizeof b->r[0]);
+        memmove(b->r, b->r + half, (b->n - half) * sizeof b->r[0]);
+        give->n = half;
+        b->n -= half;
+    } else {
+        return;
+    }
     pthread_mutex_lock(&pool_mu);
     give->next = shared;
     shared = give;

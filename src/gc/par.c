@@ -38,6 +38,7 @@ static uint64_t epoch;                     /* par_mu */
 static unsigned finished;                  /* par_mu */
 static uint64_t cpu_sum;                   /* par_mu */
 static _Atomic unsigned active;
+static unsigned nworkers;                  /* this drain's workers; set before it */
 static uint64_t born[GC_MAX_MARKERS];      /* par_mu: epoch when helper i was made */
 
 static uint64_t thread_cpu(void)
@@ -54,8 +55,9 @@ static void worker(gc_markq *q)
         unsigned k = 0;
         while (gc_markq_pop(q, &lo, &hi)) {
             gc_scan_range_q(q, lo, hi, 0, 0);
-            if ((++k & 15) == 0)
-                gc_markq_share(q);
+            if ((++k & 15) == 0 &&
+                atomic_load_explicit(&active, memory_order_relaxed) < nworkers)
+                gc_markq_share(q);                 /* someone is idle */
         }
         if (gc_markq_steal(q))
             continue;
@@ -129,6 +131,7 @@ unsigned gc_mark_parallel(void)
     want = h;
     finished = 0;
     cpu_sum = 0;
+    nworkers = h + 1;
     atomic_store_explicit(&active, h + 1, memory_order_release);
     /* Give the helpers something to start on. */
     gc_markq_share(gc_main_queue());
