@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# run_compat.sh NAME REF OURS - one bdwgc compatibility test (CTest).
+# REF is the program built against Debian's bdwgc, OURS the same source
+# built against pagealloc's face ("-" when the face was not built). Both
+# run; the test passes when their standard outputs agree line by line and
+# both exit 0. bdwgc is the reference: when REF itself fails the test
+# fails. Exit 77 (skipped, the reason printed) when OURS is missing or
+# exits 77 ("skip: ..." on its output: a feature our collector lacks).
+set -u
+name=$1 ref=$2 ours=$3
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+
+timeout 300 "$ref" >"$tmp/ref.out" 2>"$tmp/ref.err"
+rc=$?
+if [ $rc -ne 0 ]; then
+  echo "$name: the bdwgc reference build failed (exit $rc):"
+  cat "$tmp/ref.out" "$tmp/ref.err"
+  exit 1
+fi
+if [ "$ours" = "-" ]; then
+  echo "skip: $name: libpagealloc-gc was not built (no <pagealloc/gc.h> collector in this tree)"
+  exit 77
+fi
+timeout 300 "$ours" >"$tmp/ours.out" 2>"$tmp/ours.err"
+rc=$?
+if [ $rc -eq 77 ]; then
+  echo "skip: $name: $(grep -m1 '^skip: ' "$tmp/ours.out" | sed 's/^skip: //')"
+  exit 77
+fi
+if ! diff -u --label bdwgc --label pagealloc "$tmp/ref.out" "$tmp/ours.out"; then
+  echo "$name: outputs differ (above: - bdwgc, + pagealloc); pagealloc's stderr:"
+  head -n 40 "$tmp/ours.err"
+  exit 1
+fi
+if [ $rc -ne 0 ]; then
+  echo "$name: pagealloc's build exited $rc with the same output; stderr:"
+  head -n 40 "$tmp/ours.err"
+  exit 1
+fi
+echo "$name: same output from bdwgc and pagealloc ($(wc -l <"$tmp/ref.out") lines)"
+cat "$tmp/ours.out"
