@@ -213,6 +213,35 @@ FACE int GC_get_finalize_on_demand(void)
     return pa_gc_get_finalize_mode() == PA_GC_FINALIZE_ON_DEMAND;
 }
 
+FACE void GC_enable_incremental(void)
+{
+    gc_bdwgc_ensure_init();
+}
+
+FACE int GC_is_incremental_mode(void)
+{
+    return 0;
+}
+
+static GC_oom_func oom_fn;            /* atomic pointer: what GC_get_oom_fn says */
+
+FACE void GC_set_oom_fn(GC_oom_func fn)
+{
+    __atomic_store_n(&oom_fn, fn, __ATOMIC_RELEASE);
+    pa_gc_set_oom_handler(fn);
+}
+
+FACE GC_oom_func GC_get_oom_fn(void)
+{
+    return __atomic_load_n(&oom_fn, __ATOMIC_ACQUIRE);
+}
+
+FACE void *GC_call_with_alloc_lock(GC_fn_type fn, void *client_data)
+{
+    gc_bdwgc_ensure_init();
+    return pa_gc_call_with_lock(fn, client_data);
+}
+
 FACE void GC_set_on_collection_event(GC_on_collection_event_proc fn)
 {
     __atomic_store_n(&event_proc, fn, __ATOMIC_RELEASE);
@@ -366,6 +395,29 @@ FACE size_t GC_get_bytes_since_gc(void)
 FACE size_t GC_get_total_bytes(void)
 {
     return (size_t)stats_now().total_allocated;
+}
+
+FACE size_t GC_get_memory_use(void)
+{
+    pa_gc_stats s = stats_now();
+    return (size_t)(s.heap_bytes - s.free_bytes);
+}
+
+FACE void GC_get_heap_usage_safe(GC_word *heap_size, GC_word *free_bytes,
+                                 GC_word *unmapped_bytes, GC_word *bytes_since_gc,
+                                 GC_word *total_bytes)
+{
+    pa_gc_stats s = stats_now();
+    if (heap_size)
+        *heap_size = (GC_word)s.heap_bytes;
+    if (free_bytes)
+        *free_bytes = (GC_word)s.free_bytes;
+    if (unmapped_bytes)
+        *unmapped_bytes = (GC_word)s.released_bytes;
+    if (bytes_since_gc)
+        *bytes_since_gc = (GC_word)s.allocated_since_gc;
+    if (total_bytes)
+        *total_bytes = (GC_word)s.total_allocated;
 }
 
 FACE GC_word GC_get_gc_no(void)

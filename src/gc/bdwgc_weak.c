@@ -10,6 +10,7 @@
  * returns GC_NOT_FOUND if the handler lets the program go on. In
  * leak-finding mode the link calls return GC_UNIMPLEMENTED, as bdwgc's do.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include "gc/bdwgc.h"
 
@@ -98,6 +99,12 @@ FACE int GC_should_invoke_finalizers(void)
     return GC_is_init_called() && pa_gc_finalizers_pending();
 }
 
+FACE void GC_set_finalizer_notifier(GC_finalizer_notifier_proc fn)
+{
+    gc_bdwgc_ensure_init();
+    pa_gc_set_finalizer_notifier(fn);
+}
+
 /* ---- disappearing links -------------------------------------------- */
 
 FACE int GC_general_register_disappearing_link(void **link, const void *obj)
@@ -176,6 +183,23 @@ FACE void GC_remove_roots(void *low, void *high_plus_1)
     (void)pa_gc_remove_roots(low, high_plus_1);
 }
 
+FACE void GC_clear_roots(void)
+{
+    gc_bdwgc_ensure_init();
+    pa_gc_clear_roots();
+}
+
+FACE void GC_exclude_static_roots(void *start, void *finish)
+{
+    gc_bdwgc_ensure_init();
+    int err = pa_gc_exclude_static_roots(start, finish);
+    if (err == EINVAL)
+        gc_bdwgc_misuse("GC_exclude_static_roots", start, "the range ends before it starts");
+    else if (err != 0)
+        gc_bdwgc_warn("GC_exclude_static_roots: no memory to record the range at %p\n",
+                      (GC_word)start);
+}
+
 /* ---- threads ------------------------------------------------------- */
 
 /* The collector accepts registrations from any thread at any time. */
@@ -225,4 +249,21 @@ FACE int GC_pthread_join(pthread_t thread, void **retval)
 FACE int GC_pthread_detach(pthread_t thread)
 {
     return pa_gc_pthread_detach(thread);
+}
+
+/* A cancelled registered thread is unregistered by the collector's
+ * thread-specific destructor, so cancellation is pthread's. */
+FACE int GC_pthread_cancel(pthread_t thread)
+{
+    return pthread_cancel(thread);
+}
+
+FACE void GC_pthread_exit(void *retval)
+{
+    pa_gc_pthread_exit(retval);
+}
+
+FACE void *GC_dlopen(const char *path, int mode)
+{
+    return dlopen(path, mode);
 }

@@ -148,6 +148,23 @@ GC_API int GC_get_finalize_on_demand(void);
 GC_API void GC_set_warn_proc(GC_warn_proc proc);
 GC_API void GC_ignore_warn_proc(char *msg, GC_word arg);
 
+/* Incremental (generational) collection: bdwgc itself treats the request
+ * as a hint it may ignore; ours ignores it (marking is stop-the-world with
+ * parallel markers, sweeping lazy), and GC_is_incremental_mode says 0. */
+GC_API void GC_enable_incremental(void);
+GC_API int GC_is_incremental_mode(void);
+
+/* Called when an allocation fails, with the size asked; its answer is
+ * what the allocation returns (default: NULL). */
+typedef void *(*GC_oom_func)(size_t bytes);
+GC_API void GC_set_oom_fn(GC_oom_func fn);
+GC_API GC_oom_func GC_get_oom_fn(void);
+
+/* Runs fn(client_data) while no collection can start, and returns its
+ * answer: the safe way to reveal a hidden pointer and use it. */
+typedef void *(*GC_fn_type)(void *client_data);
+GC_API void *GC_call_with_alloc_lock(GC_fn_type fn, void *client_data);
+
 /* A callback told of each phase of every collection; NULL removes it. */
 GC_API void GC_set_on_collection_event(GC_on_collection_event_proc fn);
 GC_API GC_on_collection_event_proc GC_get_on_collection_event(void);
@@ -196,6 +213,11 @@ GC_API size_t GC_get_free_bytes(void);     /* of which free */
 GC_API size_t GC_get_unmapped_bytes(void); /* returned to the OS */
 GC_API size_t GC_get_bytes_since_gc(void); /* allocated since the last */
 GC_API size_t GC_get_total_bytes(void);    /* allocated since start */
+GC_API size_t GC_get_memory_use(void);     /* heap less free bytes */
+/* All five at once; a NULL pointer skips its figure. */
+GC_API void GC_get_heap_usage_safe(GC_word *heap_size, GC_word *free_bytes,
+                                   GC_word *unmapped_bytes, GC_word *bytes_since_gc,
+                                   GC_word *total_bytes);
 GC_API GC_word GC_get_gc_no(void);         /* collections so far */
 
 /* ---- finalization -------------------------------------------------- */
@@ -220,6 +242,10 @@ GC_API void GC_register_finalizer_no_order(void *obj, GC_finalization_proc fn, v
 GC_API int GC_invoke_finalizers(void);
 /* Nonzero when finalizers are waiting to run. */
 GC_API int GC_should_invoke_finalizers(void);
+/* Called after a collection that left finalizers to run (on demand
+ * mode: the program then calls GC_invoke_finalizers). */
+typedef void (*GC_finalizer_notifier_proc)(void);
+GC_API void GC_set_finalizer_notifier(GC_finalizer_notifier_proc fn);
 
 /* ---- weak references ----------------------------------------------- */
 
@@ -254,8 +280,13 @@ GC_API int GC_unregister_long_link(void **link);
 
 /* Scans [low, high_plus_1) as a root at every collection. */
 GC_API void GC_add_roots(void *low, void *high_plus_1);
-/* Stops scanning a range added by GC_add_roots. */
+/* Stops scanning the ranges added by GC_add_roots inside [low, high_plus_1). */
 GC_API void GC_remove_roots(void *low, void *high_plus_1);
+/* Forgets every range added by GC_add_roots. */
+GC_API void GC_clear_roots(void);
+/* Never scans [start, finish) of the static data (a large table known to
+ * hold no pointers). */
+GC_API void GC_exclude_static_roots(void *start, void *finish);
 
 /* ---- threads ------------------------------------------------------- */
 
@@ -273,13 +304,27 @@ GC_API int GC_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
                              void *(*start)(void *), void *arg);
 GC_API int GC_pthread_join(pthread_t thread, void **retval);
 GC_API int GC_pthread_detach(pthread_t thread);
+GC_API int GC_pthread_cancel(pthread_t thread);
+GC_API void GC_pthread_exit(void *retval) __attribute__((noreturn));
+/* dlopen: the collector finds the static data of loaded objects at every
+ * collection by itself, so this is dlopen (kept for bdwgc's redirect). */
+GC_API void *GC_dlopen(const char *path, int mode);
 #ifndef GC_NO_THREAD_REDIRECTS
 #undef pthread_create
 #undef pthread_join
 #undef pthread_detach
+#undef pthread_cancel
+#undef pthread_exit
 #define pthread_create GC_pthread_create
 #define pthread_join GC_pthread_join
 #define pthread_detach GC_pthread_detach
+#define pthread_cancel GC_pthread_cancel
+#define pthread_exit GC_pthread_exit
+#ifndef GC_NO_DLOPEN
+#include <dlfcn.h>
+#undef dlopen
+#define dlopen GC_dlopen
+#endif
 #endif
 #endif /* GC_PTHREADS */
 
