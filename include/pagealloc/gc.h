@@ -154,8 +154,10 @@ char  *pa_gc_strdup(const char *s);
 char  *pa_gc_strndup(const char *s, size_t n);
 
 /* Free an object of any kind now (explicitly; NULL is a no-op). p must be
- * an object's base; anything else is reported and ignored. Finalizers and
- * links of the object are dropped without running. */
+ * an object's base; anything else is reported and ignored. Its finalizer
+ * is dropped without running; disappearing links to it are cleared by the
+ * next collection (unless its memory was reused by then: unregister them
+ * before freeing). */
 void   pa_gc_free(void *p);
 /* realloc(NULL, n) is pa_gc_malloc(n); realloc(p, 0) frees p and returns
  * NULL. The new object has p's kind; contents kept up to the smaller size,
