@@ -22,12 +22,12 @@ void *gc_alloc(size_t size, unsigned kind)
         void *p = gc_alloc_raw(size, kind, &refilled);
         if (p) {
             if (refilled)
-                gc_maybe_collect();
+                gc_maybe_collect(p);              /* p is only in this frame */
             return p;
         }
         if (errno != ENOMEM || attempt > 0)
             break;
-        gc_collect(2, 1);                           /* a last collection, then retry */
+        gc_collect(2, 1, NULL);                           /* a last collection, then retry */
     }
     if (gc_g.oom)
         return gc_g.oom(size);
@@ -154,13 +154,13 @@ PA_API int pa_gc_is_heap_ptr(const void *p)
 PA_API void pa_gc_collect(void)
 {
     if (gc_ensure_init() == 0)
-        gc_collect(1, 0);
+        gc_collect(1, 0, NULL);
 }
 
 PA_API void pa_gc_collect_and_release(void)
 {
     if (gc_ensure_init() == 0)
-        gc_collect(1, 1);
+        gc_collect(1, 1, NULL);
 }
 
 PA_API void pa_gc_disable(void)

@@ -21,6 +21,7 @@
  * large object (gc_maybe_collect), so a check costs nothing on the fast path.
  */
 #include <errno.h>
+#include <setjmp.h>
 #include <time.h>
 
 #include "gc/gcint.h"
@@ -73,10 +74,10 @@ static int should_collect(void)
     return gc_heap_in_use() >= gc_ld(&gc_g.goal);
 }
 
-void gc_maybe_collect(void)
+void gc_maybe_collect(void *keep)
 {
     if (should_collect())
-        gc_collect(0, 0);
+        gc_collect(0, 0, keep);
 }
 
 static void event(pa_gc_event ev)
@@ -86,15 +87,17 @@ static void event(pa_gc_event ev)
 }
 
 /* Mark everything reachable, then finalization; the world stopped. */
-static void mark_all(void)
+static void mark_all(void *keep, uintptr_t own_lo, uintptr_t regs, uintptr_t regs_end)
 {
     gc_mark_init();
+    if (keep)
+        gc_mark_word((uintptr_t)keep);
     gc_mark_uncollectable();
     gc_mark_drain();
     gc_mark_pending();
     gc_mark_drain();
     gc_scan_roots();
-    gc_scan_threads();
+    gc_scan_threads(own_lo, regs, regs_end);
     gc_mark_parallel();
     while (__atomic_exchange_n(&gc_mark_overflow, 0, __ATOMIC_RELAXED)) {
         /* The work list lost ranges: rescan every marked scanned object. */
@@ -160,8 +163,14 @@ static void leaks_report(void)
     }
 }
 
-void gc_collect(int forced, int release)
+void gc_collect(int forced, int release, void *keep)
 {
+    /* This thread's roots: its caller's frames and the registers it has
+     * now (callee-saved ones may hold the caller's pointers); keep, an
+     * object the caller holds in a frame that is not scanned (api.c). */
+    jmp_buf regs;
+    setjmp(regs);
+    uintptr_t own_lo = (uintptr_t)__builtin_frame_address(0);
     pthread_mutex_lock(&gc_g.collect_mu);
     if (!forced && !should_collect()) {
         pthread_mutex_unlock(&gc_g.collect_mu);
@@ -177,7 +186,7 @@ void gc_collect(int forced, int release)
     gc_threads_lock();
     uint64_t t0 = gc_now_ns(), c0 = cpu_ns();
     gc_world_stop();
-    mark_all();
+    mark_all(keep, own_lo, (uintptr_t)&regs, (uintptr_t)(&regs + 1));
     new_sweep_cycle();
     uint64_t cpu = cpu_ns() - c0 + gc_helper_cpu_ns;
     gc_world_start();

@@ -83,7 +83,7 @@ static int tab_grow(htab *t)
 {
     if (t->nb && t->n < 2 * t->nb)
         return 0;
-    size_t nb = t->nb ? t->nb * 2 : 256;
+    size_t nb = t->nb ? t->nb * 2 : 512;          /* 4 KiB: sysmem takes whole pages */
     void *mem;
     int err = sysmem_alloc(nb * sizeof(fentry *), &gc_g.meta, &mem);
     if (err)

@@ -290,7 +290,9 @@ void     gc_par_fork_child(void);
 int      gc_world_init(void);
 void     gc_world_stop(void);
 void     gc_world_start(void);
-void     gc_scan_threads(void);
+/* Every registered thread's stack; the collecting thread's from own_lo
+ * (its caller's frames) up, plus its saved registers [regs, regs_end). */
+void     gc_scan_threads(uintptr_t own_lo, uintptr_t regs, uintptr_t regs_end);
 void     gc_threads_lock(void);
 void     gc_threads_unlock(void);
 uint32_t gc_thread_count(void);
@@ -309,8 +311,8 @@ void     gc_scan_roots(void);         /* with the world stopped */
 void     gc_roots_fork_child(void);
 
 /* cycle.c */
-void     gc_collect(int forced, int release);
-void     gc_maybe_collect(void);
+void     gc_collect(int forced, int release, void *keep);
+void     gc_maybe_collect(void *keep);
 uint64_t gc_heap_in_use(void);
 
 /* final.c */

@@ -90,6 +90,11 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
 
 void gc_roots_gather(void)
 {
+    /* The collector's own state holds heap addresses (the heap's bounds);
+     * when this library is linked into the program it is static data. */
+    static int self_excluded;
+    if (!self_excluded)
+        self_excluded = pa_gc_exclude_static_roots(&gc_g, &gc_g + 1) == 0;
     /* segments belongs to the collecting thread (collect_mu); roots_mu is
      * not held across the loader's lock (a dlopen'd constructor may add
      * roots). */

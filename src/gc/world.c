@@ -20,15 +20,17 @@
  * inside sigsuspend, so it cannot be lost before the wait.
  *
  * Stacks are scanned from the saved sp to the stack's top (stack_hi). The
- * collecting thread scans its own stack from a frame below the collection
- * (registers spilled with setjmp). TLS blocks and the signal alternate
- * stack are not scanned.
+ * collecting thread scans its own stack from the frame of the collection's
+ * caller up, plus the registers it had when the collection began (a
+ * setjmp buffer; cycle.c): the collector's own frames hold stale words of
+ * earlier calls (heap addresses it worked on) that would otherwise keep
+ * garbage alive, and no object the caller needs lives only there. TLS
+ * blocks and the signal alternate stack are not scanned.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <string.h>
 
@@ -246,28 +248,16 @@ void gc_world_start(void)
     ack_wait(n);
 }
 
-static __attribute__((noinline)) void scan_own_stack(void)
+void gc_scan_threads(uintptr_t own_lo, uintptr_t regs, uintptr_t regs_end)
 {
-    jmp_buf regs;
-    setjmp(regs);                                  /* spill callee-saved registers */
-    volatile uintptr_t here = 0;
-    uintptr_t lo = (uintptr_t)&here;
-    if ((uintptr_t)&regs < lo)
-        lo = (uintptr_t)&regs;
     gc_thread *me = self;
     uintptr_t hi = me ? me->stack_hi : 0;
-    if (!hi) {
-        void *b;
-        if (pa_gc_get_stack_base(&b) != 0)
-            return;
+    void *b;
+    if (!hi && pa_gc_get_stack_base(&b) == 0)
         hi = (uintptr_t)b;
-    }
-    gc_mark_range(lo, hi);
-}
-
-void gc_scan_threads(void)
-{
-    scan_own_stack();
+    if (own_lo < hi)
+        gc_mark_range(own_lo, hi);
+    gc_mark_range(regs, regs_end);
     for (gc_thread *t = threads; t; t = t->next) {
         if (t == self)
             continue;
