@@ -2,7 +2,8 @@
  * reach.c - objects reachable only from the stack, a global, a range
  * added with GC_add_roots, an interior pointer and an uncollectable
  * object survive many collections with their contents intact, while a
- * churn of garbage goes on around them.
+ * churn of garbage goes on around them; an uncollectable object survives
+ * with no pointer to it at all.
  */
 #include <gc.h>
 
@@ -46,6 +47,14 @@ static int all_intact(void *const *v, unsigned seed, size_t offset)
     return 1;
 }
 
+/* An uncollectable object no root reaches: only a hidden pointer. */
+static __attribute__((noinline)) GC_hidden_pointer lone_uncollectable(void)
+{
+    void *u = GC_MALLOC_UNCOLLECTABLE(SIZE);
+    compat_fill(u, SIZE, 6);
+    return GC_HIDE_POINTER(u);
+}
+
 int main(void)
 {
     GC_INIT();
@@ -62,6 +71,7 @@ int main(void)
     for (int i = 0; i < N; i++)       /* only pointers into the middle */
         interior[i] = (char *)interior[i] + SIZE / 2;
     fill_all(keeper->slot, 5);
+    GC_hidden_pointer lone = lone_uncollectable();
 
     for (int cycle = 0; cycle < 8; cycle++) {
         churn(4);
@@ -72,6 +82,10 @@ int main(void)
     compat_check("reachable from an added root", all_intact((void **)root_range, 3, 0));
     compat_check("reachable from an interior pointer", all_intact(interior, 4, SIZE / 2));
     compat_check("reachable from an uncollectable object", all_intact(keeper->slot, 5, 0));
+    void *u = GC_REVEAL_POINTER(lone);
+    compat_check("an unreachable uncollectable object is kept",
+                 GC_base(u) == u && compat_intact(u, SIZE, 6));
+    GC_FREE(u);
     compat_check("GC_base of an interior pointer",
                  GC_base(interior[0]) == (char *)interior[0] - SIZE / 2);
     compat_check("collections counted", GC_get_gc_no() >= 8);
