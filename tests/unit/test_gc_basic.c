@@ -72,14 +72,17 @@ static int intact(const void *p, size_t n, unsigned seed)
     return 1;
 }
 
-/* Make BATCH scanned objects reachable only through hidden[]. */
+/* Make BATCH scanned objects reachable only through hidden[] (no
+ * collection meanwhile, so no address of the batch is reused in it). */
 static __attribute__((noinline)) void make_hidden(size_t size)
 {
+    pa_gc_disable();
     for (int i = 0; i < BATCH; i++) {
         void *p = pa_gc_malloc(size);
         assert_non_null(p);
         hidden[i] = PA_GC_HIDE(p);
     }
+    pa_gc_enable();
 }
 
 static int count_alive(void)
