@@ -59,8 +59,12 @@ static void *alloc_small(size_t size, unsigned kind, int *refilled)
         }
     }
     gc_sub(&gc_g.free_bytes, ci->size);
+    /* The object's address must be in this frame before the lock goes: a
+     * collection that stops this thread right after the unlock finds the
+     * object allocated, and only a pointer to it keeps it. */
+    void *volatile hold = (void *)(s->base + (uintptr_t)idx * ci->size);
     pthread_mutex_unlock(&c->mu);
-    void *p = (void *)(s->base + (uintptr_t)idx * ci->size);
+    void *p = hold;
     if (!(kind & GC_KIND_NOSCAN))
         memset(p, 0, ci->size);
     gc_add(&gc_g.alloc_since, ci->size);
@@ -78,18 +82,22 @@ static void *alloc_large(size_t size, unsigned kind)
     gc_class *c = &gc_g.cls[kind];
     pthread_mutex_lock(&c->mu);
     gc_span *s = gc_span_new(c, kind, npages, (uint32_t)(npages * GC_PAGE), 1, 0);
+    void *volatile hold = NULL;                    /* as in alloc_small */
+    uint32_t bytes = 0;
     if (s) {
         s->alloc[0] = 1;
         s->nalloc = 1;
         s->freeindex = 1;
         gc_sub(&gc_g.free_bytes, s->size);
+        hold = (void *)s->base;
+        bytes = s->size;
     }
     pthread_mutex_unlock(&c->mu);
     if (!s)
         return NULL;
-    gc_add(&gc_g.alloc_since, s->size);
-    gc_add(&gc_g.total_alloc, s->size);
-    return (void *)s->base;
+    gc_add(&gc_g.alloc_since, bytes);
+    gc_add(&gc_g.total_alloc, bytes);
+    return hold;
 }
 
 void *gc_alloc_raw(size_t size, unsigned kind, int *refilled)

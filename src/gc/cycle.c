@@ -145,9 +145,6 @@ static void trace_line(uint64_t n, uint64_t t0, uint64_t pause, uint64_t cpu, ui
 extern unsigned gc_last_markers;
 extern uint64_t gc_helper_cpu_ns;
 
-/* The caller made sure the collector is initialised.
- * forced: 0 paced (collect only if the pacer says so), 1 pa_gc_collect, 2 an
- * allocation that failed. */
 /* Show and free the objects leak-finding found unreachable. */
 static void leaks_report(void)
 {
@@ -163,14 +160,13 @@ static void leaks_report(void)
     }
 }
 
-void gc_collect(int forced, int release, void *keep)
+/* The caller made sure the collector is initialised.
+ * forced: 0 paced (collect only if the pacer says so), 1 pa_gc_collect, 2 an
+ * allocation that failed. */
+static __attribute__((noinline)) void collect(int forced, int release, void *keep,
+                                              uintptr_t own_lo, uintptr_t regs,
+                                              uintptr_t regs_end)
 {
-    /* This thread's roots: its caller's frames and the registers it has
-     * now (callee-saved ones may hold the caller's pointers); keep, an
-     * object the caller holds in a frame that is not scanned (api.c). */
-    jmp_buf regs;
-    setjmp(regs);
-    uintptr_t own_lo = (uintptr_t)__builtin_frame_address(0);
     pthread_mutex_lock(&gc_g.collect_mu);
     if (!forced && !should_collect()) {
         pthread_mutex_unlock(&gc_g.collect_mu);
@@ -186,7 +182,7 @@ void gc_collect(int forced, int release, void *keep)
     gc_threads_lock();
     uint64_t t0 = gc_now_ns(), c0 = cpu_ns();
     gc_world_stop();
-    mark_all(keep, own_lo, (uintptr_t)&regs, (uintptr_t)(&regs + 1));
+    mark_all(keep, own_lo, regs, regs_end);
     new_sweep_cycle();
     uint64_t cpu = cpu_ns() - c0 + gc_helper_cpu_ns;
     gc_world_start();
@@ -233,4 +229,21 @@ void gc_collect(int forced, int release, void *keep)
         leaks_report();
     event(PA_GC_EVENT_END);
     gc_fin_after_cycle(!forced);
+}
+
+/* The collecting thread's roots are this frame and its callers' (the
+ * registers spilled here: __builtin_unwind_init saves every callee-saved
+ * register in this frame, setjmp copies them once more), not the frames
+ * of the collection itself below it, which hold stale heap addresses of
+ * the collector's own earlier calls. keep: an object the caller holds
+ * only in a frame below this one (api.c). */
+__attribute__((noinline)) void gc_collect(int forced, int release, void *keep)
+{
+    jmp_buf regs;
+    volatile uintptr_t here = 0;
+    __builtin_unwind_init();
+    setjmp(regs);
+    uintptr_t lo = (uintptr_t)&here < (uintptr_t)&regs ? (uintptr_t)&here : (uintptr_t)&regs;
+    collect(forced, release, keep, lo, (uintptr_t)&regs, (uintptr_t)(&regs + 1));
+    __asm__ volatile("" : : "r"(&regs), "r"(&here) : "memory");
 }

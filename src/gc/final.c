@@ -345,9 +345,11 @@ PA_API unsigned pa_gc_invoke_finalizers(void)
     unsigned n = 0;
     in_finalizer = 1;
     for (;;) {
+        void *volatile obj = NULL;     /* on this stack before it leaves the queue */
         pthread_mutex_lock(&fin_mu);
         fentry *e = pend_head;
         if (e) {
+            obj = (void *)e->key;
             pend_head = e->next;
             if (!pend_head)
                 pend_tail = NULL;
@@ -357,7 +359,6 @@ PA_API unsigned pa_gc_invoke_finalizers(void)
         pthread_mutex_unlock(&fin_mu);
         if (!e)
             break;
-        void *volatile obj = (void *)e->key;   /* on this stack while it runs */
         pa_gc_finalizer_fn fn = e->fn;
         void *arg = e->arg;
         pthread_mutex_lock(&fin_mu);
