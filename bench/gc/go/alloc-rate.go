@@ -4,9 +4,8 @@
 // drop to a quarter, two runtime.GC() calls, RSS at once and after
 // GCB_SETTLE_MS, and the same check.
 //
-// Usage: go build -o gcb-alloc-rate-go alloc-rate.go gcb.go
-//
-//	gcb-alloc-rate-go [LIVE_MIB [PASSES]]   (defaults 200 and 8)
+// Build: go build -o gcb-alloc-rate-go alloc-rate.go gcb.go
+// Usage: gcb-alloc-rate-go [LIVE_MIB [PASSES]]   (defaults 200 and 8)
 package main
 
 import (

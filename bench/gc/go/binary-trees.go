@@ -1,9 +1,8 @@
 // binary-trees.go - the Go version of ../binary-trees.c: the same trees,
 // lines and check, with Go's collector (GOGC as the environment sets it).
 //
-// Usage: go build -o gcb-binary-trees-go binary-trees.go gcb.go
-//
-//	gcb-binary-trees-go [MAX_DEPTH]   (default 20)
+// Build: go build -o gcb-binary-trees-go binary-trees.go gcb.go
+// Usage: gcb-binary-trees-go [MAX_DEPTH]   (default 20)
 package main
 
 import "fmt"

@@ -1,9 +1,8 @@
 // gcbench.go - the Go version of ../gcbench.c: the same trees (24-byte
 // nodes), the same array of doubles, the same lines and check.
 //
-// Usage: go build -o gcb-gcbench-go gcbench.go gcb.go
-//
-//	gcb-gcbench-go [LONG_LIVED_DEPTH]   (default 16)
+// Build: go build -o gcb-gcbench-go gcbench.go gcb.go
+// Usage: gcb-gcbench-go [LONG_LIVED_DEPTH]   (default 16)
 package main
 
 import "fmt"

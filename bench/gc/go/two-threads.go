@@ -2,9 +2,8 @@
 // each with a long-lived tree and the binary-trees loop, the same lines and
 // check (GOMAXPROCS as the environment sets it).
 //
-// Usage: go build -o gcb-two-threads-go two-threads.go gcb.go
-//
-//	gcb-two-threads-go [MAX_DEPTH]   (default 19)
+// Build: go build -o gcb-two-threads-go two-threads.go gcb.go
+// Usage: gcb-two-threads-go [MAX_DEPTH]   (default 19)
 package main
 
 import (
