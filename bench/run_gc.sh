@@ -19,6 +19,8 @@
 #                   the programs' sizes (small ones while developing)
 #   GCB_SETTLE_MS=1000  alloc-rate's wait before the settled RSS reading
 #   TIMEOUT=300     seconds before a run is killed and reported as failed
+#   PIN=0           run every program under `taskset -c 0` (one CPU; the
+#                   issue's orientation figures); default: not pinned
 #   GOGC, GOMAXPROCS, GC_MARKERS, ... pass through to the programs
 # Output: the tables on stdout (Markdown, also bench/results/gc.md) and
 # bench/results/gc.json (every run, medians, ratios, targets). Exit status
@@ -27,12 +29,13 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-[ $# -ge 1 ] || { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 build=$(cd "$1" && pwd) || exit 2
 repeat=${REPEAT:-3}
 only=${ONLY:-gcbench,binary-trees,two-threads,alloc-rate}
 impls=${IMPLS:-bdwgc,ours,go,glibc,mimalloc}
 timeout_s=${TIMEOUT:-300}
+pin=${PIN:-}
 results=$root/bench/results
 bindir=$build/bench
 gobin=$bindir/gc-go
@@ -119,6 +122,7 @@ run_one() {   # implementation-index program
     cmd="$bindir/pagealloc-gcbench-$p-${kinds[k]} ${arg[$p]}"
   fi
   [ -n "${preloads[k]}" ] && pre=("LD_PRELOAD=${preloads[k]}")
+  [ -n "$pin" ] && cmd="taskset -c $pin $cmd"
   # shellcheck disable=SC2086
   env "${pre[@]}" timeout "$timeout_s" $cmd >"$outf" 2>"$errf" || rc=$?
   line=$(grep -m1 '^{"program"' "$outf")
@@ -160,7 +164,7 @@ programs = "${programs[*]}".split()
 absent = dict(l.split("=", 1) for l in os.environ["ABSENT"].splitlines() if l)
 args = dict(l.split("=", 1) for l in os.environ["ARGS"].splitlines() if l)
 repeat, elapsed = $repeat, $elapsed
-env = {k: os.environ[k] for k in ("GOGC", "GOMAXPROCS", "GCB_SETTLE_MS") if k in os.environ}
+env = {k: os.environ[k] for k in ("GOGC", "GOMAXPROCS", "GCB_SETTLE_MS", "PIN") if os.environ.get(k)}
 columns = labels + [l for l in ("bdwgc", "ours", "go", "glibc", "mimalloc") if l in absent]
 
 runs, fails, wrong_from = [], [], []
