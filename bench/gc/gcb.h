@@ -61,6 +61,9 @@
 #else
 
 #include <gc.h>
+#ifndef GC_CALLBACK          /* bdwgc's calling-convention marker, if any */
+#define GC_CALLBACK
+#endif
 #define GCB_VARIANT "gc"
 #define GCB_INIT() gcb_gc_init()
 #define GCB_NEW(n) gcb_checked(GC_MALLOC(n))
