@@ -1,8 +1,8 @@
-// alloc-rate.go - the Go version of ../alloc-rate.c: the same ring of
-// pointer-free objects (byte slices; the ring holds a pointer to each one's
-// first byte, 8 bytes a slot as in C), the same draws, short-lived lists,
-// drop to a quarter, two runtime.GC() calls, RSS at once and after
-// GCB_SETTLE_MS, and the same check.
+// alloc-rate.go - the Go version of ../alloc-rate.c: the same pointer-free
+// objects (byte slices; the array holds a pointer to each one's first byte,
+// 8 bytes a slot as in C), stable quarter and ring, draws and short-lived
+// lists, the drop to the stable quarter, two runtime.GC() calls, RSS at
+// once and after GCB_SETTLE_MS, and the same check.
 //
 // Build: go build -o gcb-alloc-rate-go alloc-rate.go gcb.go
 // Usage: gcb-alloc-rate-go [LIVE_MIB [PASSES]]   (defaults 200 and 8)
@@ -85,7 +85,8 @@ func main() {
 	r := rng{0x5eed0000 + uint64(liveMiB)}
 	ring := make([]unsafe.Pointer, n)
 	tags := make([]uint64, n)
-	live := uint64(n) * 8
+	live := uint64(n) * 16
+	keep := n / 4
 	var acc uint64
 	ok := true
 	for i := 0; i < n; i++ {
@@ -95,9 +96,9 @@ func main() {
 		live += uint64(size)
 	}
 	run.liveKiB = int64(live / 1024)
-	steps := uint64(n) * uint64(passes)
+	steps := uint64(n-keep) * uint64(passes)
 	for step := uint64(n); step < uint64(n)+steps; step++ {
-		i := step % uint64(n)
+		i := uint64(keep) + (step-uint64(n))%uint64(n-keep)
 		size := int(r.rangeIn(minSize, maxSize))
 		ok = ok && intact(ring[i], tags[i])
 		ring[i] = makeObj(step, size)
@@ -105,11 +106,10 @@ func main() {
 		acc += uint64(size) + churn(step)
 	}
 	run.gcbEnd()
-	fmt.Printf("ring of %d objects (%d KiB live), %d replacements, %d short-lived nodes: sum %d\n",
-		n, run.liveKiB, steps, steps*listLen, acc)
+	fmt.Printf("%d objects (%d KiB live), %d stable, %d replacements, %d short-lived nodes: sum %d\n",
+		n, run.liveKiB, keep, steps, steps*listLen, acc)
 
-	keep := n / 4
-	liveAfter := uint64(n) * 8
+	liveAfter := uint64(n) * 16
 	for i := 0; i < n; i++ {
 		if i < keep {
 			liveAfter += uint64(len(obj(ring[i])))
