@@ -129,11 +129,12 @@ run_one() {   # implementation-index program
   if [ $rc -ne 0 ] || [ -z "$line" ]; then
     why=$(tail -n3 "$errf" | tr '\n\t' '  ' | tr -s ' ' | cut -c1-200)
     [ $rc -eq 124 ] && why="timed out after ${timeout_s} s; $why"
-    printf 'FAIL\t%s\t%s\t%s\t%s\t%s %s\n' "$p" "${labels[k]}" "$rc" "$why" "${pre[*]}" "$cmd" >>"$log"
+    [[ $line == *'"ok":false'* ]] && why="contents changed or checks wrong (\"ok\":false); $why"
+    printf 'FAIL\t%s\t%s\t%s\t%s\t%s %s\t%s\n' "$p" "${labels[k]}" "$rc" "$why" "${pre[*]}" "$cmd" "${line:+1}" >>"$log"
     echo "run_gc.sh: ${labels[k]} $p failed (exit $rc): $why" >&2
     [ -n "$line" ] || return 0
   fi
-  printf 'RUN\t%s\t%s\t%s\t%s\n' "$p" "${labels[k]}" "${froms[k]}" "$line" >>"$log"
+  printf 'RUN\t%s\t%s\t%s\t%s\t%s\n' "$p" "${labels[k]}" "${froms[k]}" "$line" "$rc" >>"$log"
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -171,10 +172,14 @@ runs, fails, wrong_from = [], [], []
 for line in open(log):
     f = line.rstrip("\n").split("\t")
     if f[0] == "FAIL":
-        fails.append({"program": f[1], "impl": f[2], "exit": int(f[3]), "why": f[4], "repro": f[5].strip()})
+        fails.append({"program": f[1], "impl": f[2], "exit": int(f[3]), "why": f[4], "repro": f[5].strip(),
+                      "printed": f[6] == "1"})
         continue
     d = json.loads(f[4])
     d["impl"] = f[2]
+    d["exit"] = int(f[5])
+    if d["exit"] != 0:
+        d["ok"] = False
     if not re.search(f[3], d["alloc_from"]):
         wrong_from.append(f"{f[1]} {f[2]}: allocation from {d['alloc_from']}")
         d["ok"] = False
@@ -183,9 +188,19 @@ for line in open(log):
 KEYS = ("elapsed_s", "cpu_s", "peak_rss_kib", "gc_no", "pauses", "max_pause_ms", "total_pause_ms",
         "live_kib", "live_after_kib", "rss_after_drop_kib", "rss_settled_kib")
 
+# A run that failed or changed contents measured nothing: medians come from
+# the good runs only, and a cell with none reads "failed".
 def med(p, l, k):
-    v = [r[k] for r in runs if r["program"] == p and r["impl"] == l and r[k] is not None and r[k] >= 0]
+    v = [r[k] for r in runs if r["program"] == p and r["impl"] == l and r["ok"]
+         and r[k] is not None and r[k] >= 0]
     return statistics.median(v) if v else None
+
+def good(p, l):
+    return sum(1 for r in runs if r["program"] == p and r["impl"] == l and r["ok"])
+
+def bad(p, l):
+    return sum(1 for r in runs if r["program"] == p and r["impl"] == l and not r["ok"]) + \
+        sum(1 for x in fails if x["program"] == p and x["impl"] == l and not x["printed"])
 
 median = {p: {l: {k: med(p, l, k) for k in KEYS} for l in labels} for p in programs}
 
@@ -228,7 +243,7 @@ def cell(p, l, k, scale=1.0, d=2, rk=None):
         return "not built" if l == "ours" else "absent"
     v = median[p][l][k]
     if v is None:
-        return "-"
+        return "failed" if bad(p, l) and not good(p, l) else "-"
     s = f"{v / scale:.{d}f}"
     r = median[p][l].get(rk) if rk else None
     return s + (f" ({r:.2f})" if r is not None else "")
@@ -258,7 +273,9 @@ for p in programs:
         if p == "alloc-rate":
             row += [cell(p, l, "rss_after_drop_kib", 1024, 1), cell(p, l, "rss_settled_kib", 1024, 1),
                     cell(p, l, "live_after_kib", 1024, 1)]
-        o(f"| {l} | " + " | ".join(row) + " |")
+        nb = bad(p, l)
+        name = f"{l} ({nb} of {nb + good(p, l)} runs failed)" if nb and l in labels else l
+        o(f"| {name} | " + " | ".join(row) + " |")
 o("")
 o("Targets (ours; ratios of medians from this run):")
 o("")
