@@ -55,4 +55,19 @@ set(PAGEALLOC_SOURCES
   ${PAGEALLOC_ROOT}/src/malloc/mstats.c
   ${PAGEALLOC_ROOT}/src/malloc/walk.c
   ${PAGEALLOC_ROOT}/src/malloc/fork.c
+  # the collector (Go's mark-sweep design, conservative) on its own page heap
+  ${PAGEALLOC_ROOT}/src/gc/state.c
+  ${PAGEALLOC_ROOT}/src/gc/spans.c
+  ${PAGEALLOC_ROOT}/src/gc/alloc.c
+  ${PAGEALLOC_ROOT}/src/gc/sweep.c
+  ${PAGEALLOC_ROOT}/src/gc/markq.c
+  ${PAGEALLOC_ROOT}/src/gc/mark.c
+  ${PAGEALLOC_ROOT}/src/gc/par.c
+  ${PAGEALLOC_ROOT}/src/gc/world.c
+  ${PAGEALLOC_ROOT}/src/gc/roots.c
+  ${PAGEALLOC_ROOT}/src/gc/final.c
+  ${PAGEALLOC_ROOT}/src/gc/cycle.c
+  ${PAGEALLOC_ROOT}/src/gc/stats.c
+  ${PAGEALLOC_ROOT}/src/gc/api.c
+  ${PAGEALLOC_ROOT}/src/gc/init.c
 )

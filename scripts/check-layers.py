@@ -5,7 +5,7 @@ the built library (a CTest test: tests/CMakeLists.txt passes the paths).
   check-layers.py SRC_DIR SHARED_LIB OBJECT...   (objects may come ;-joined)
 
 1. Layers: every library file includes only headers of its own layer or
-   of lower ones (base < os < pagealloc < pageheap < stack < malloc); the heap never
+   of lower ones (base < os < pagealloc < pageheap < stack < malloc < gc); the heap never
    includes the test hooks (<pagealloc/testing.h>).
 2. No include circle between the library's headers.
 3. No call circle between the library's files (from the objects' symbol
@@ -20,7 +20,7 @@ import re
 import subprocess
 import sys
 
-RANK = {"base": 0, "os": 1, "pagealloc": 2, "pageheap": 3, "stack": 4, "malloc": 5}
+RANK = {"base": 0, "os": 1, "pagealloc": 2, "pageheap": 3, "stack": 4, "malloc": 5, "gc": 6}
 PUBLIC = {  # public header -> the layer it belongs to
     "pagealloc/errors.h": "base",
     "pagealloc/sysmem.h": "os",
@@ -29,6 +29,7 @@ PUBLIC = {  # public header -> the layer it belongs to
     "pagealloc/pageheap.h": "pageheap",
     "pagealloc/stack.h": "stack",
     "pagealloc/malloc.h": "malloc",
+    "pagealloc/gc.h": "gc",
 }
 ALLOC_FUNCS = {"malloc", "calloc", "realloc", "reallocarray", "free", "aligned_alloc",
                "posix_memalign", "memalign", "valloc", "pvalloc", "strdup", "strndup"}

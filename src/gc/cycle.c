@@ -1,0 +1,249 @@
+/*
+ * cycle.c - one collection and the pacer (Go's gcStart/gcMarkDone/
+ * gcMarkTermination and mgcpacer.go, with the world stopped for the whole
+ * mark).
+ *
+ * A cycle, under collect_mu: finish the previous sweep; list the loaded
+ * objects' static segments; take every class lock, fin_mu, roots_mu and
+ * threads_mu (so no thread we stop holds one); stop the world; mark from
+ * uncollectable objects, queued finalizable objects, static data, added
+ * ranges and every registered thread's stack and registers; drain (with
+ * helper markers, gc_mark_parallel); redo from the marked objects while
+ * the work list overflowed; finalization (final.c); advance sweepgen and
+ * reset each class's current span and sweep cursor, so every span is
+ * unswept; restart the world. The pause is the time the world is stopped.
+ *
+ * Pacer. heap in use = marked bytes of the last cycle + bytes allocated
+ * since - bytes freed explicitly since. The goal of the next cycle is
+ *     max(live * (100 + percent) / 100, 4 MiB * percent / 100, initial heap)
+ * capped by the memory limit (15/16 of it, less the metadata, but never
+ * below live + 1/16). Allocation checks it when it takes a new span or a
+ * large object (gc_maybe_collect), so a check costs nothing on the fast path.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <time.h>
+
+#include "gc/gcint.h"
+#include "gc/markq.h"
+
+static uint64_t cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t gc_heap_in_use(void)
+{
+    uint64_t a = gc_ld(&gc_g.live_marked) + gc_ld(&gc_g.alloc_since);
+    uint64_t f = gc_ld(&gc_g.freed_since);
+    return a > f ? a - f : 0;
+}
+
+static uint64_t compute_goal(uint64_t live)
+{
+    int pct = atomic_load_explicit(&gc_g.percent, memory_order_relaxed);
+    uint64_t p = pct < 0 ? 100 : (uint64_t)pct;
+    uint64_t goal = live + live / 100 * p + (live % 100) * p / 100;
+    uint64_t min = GC_MIN_GOAL * p / 100;
+    if (goal < min)
+        goal = min;
+    if (goal < gc_g.initial_heap)
+        goal = gc_g.initial_heap;
+    uint64_t limit = gc_ld(&gc_g.limit);
+    if (limit) {
+        uint64_t cap = limit / 16 * 15;
+        uint64_t meta = gc_g.meta.bytes;
+        cap = cap > meta ? cap - meta : 0;
+        uint64_t floor = live + live / 16;
+        if (cap < floor)
+            cap = floor;
+        if (goal > cap)
+            goal = cap;
+    }
+    return goal;
+}
+
+static int should_collect(void)
+{
+    if (atomic_load_explicit(&gc_g.disabled, memory_order_relaxed) > 0)
+        return 0;
+    if (atomic_load_explicit(&gc_g.percent, memory_order_relaxed) < 0 && !gc_ld(&gc_g.limit))
+        return 0;
+    return gc_heap_in_use() >= gc_ld(&gc_g.goal);
+}
+
+void gc_maybe_collect(void *keep)
+{
+    if (should_collect())
+        gc_collect(0, 0, keep);
+}
+
+static void event(pa_gc_event ev)
+{
+    if (gc_g.event_fn)
+        gc_g.event_fn(ev, gc_g.event_arg);
+}
+
+/* Mark everything reachable, then finalization; the world stopped. */
+static void mark_all(void *keep, uintptr_t own_lo, uintptr_t regs, uintptr_t regs_end)
+{
+    gc_mark_init();
+    if (keep)
+        gc_mark_word((uintptr_t)keep);
+    gc_mark_uncollectable();
+    gc_mark_drain();
+    gc_mark_pending();
+    gc_mark_drain();
+    gc_scan_roots();
+    gc_scan_threads(own_lo, regs, regs_end);
+    gc_mark_parallel();
+    while (__atomic_exchange_n(&gc_mark_overflow, 0, __ATOMIC_RELAXED)) {
+        /* The work list lost ranges: rescan every marked scanned object. */
+        for (unsigned i = 0; i < GC_NSPC; i++) {
+            if (i & GC_KIND_NOSCAN)
+                continue;
+            for (gc_span *s = gc_g.cls[i].spans; s; s = s->next)
+                for (uint32_t k = 0; k < s->nelems; k++)
+                    if (gc_bit(s->mark, k)) {
+                        uintptr_t b = s->base + (uintptr_t)k * s->size;
+                        gc_mark_range(b, b + s->size);
+                        gc_mark_drain();
+                    }
+        }
+    }
+    gc_finalize_after_mark();
+}
+
+/* Every span becomes unswept; each class starts its sweep from its head. */
+static void new_sweep_cycle(void)
+{
+    uint64_t spans = 0;
+    atomic_fetch_add_explicit(&gc_g.sweepgen, 2, memory_order_relaxed);
+    for (unsigned i = 0; i < GC_NSPC; i++) {
+        gc_class *c = &gc_g.cls[i];
+        c->cur = NULL;
+        c->sweep_pos = c->spans;
+        spans += c->nspans;
+    }
+    atomic_store_explicit(&gc_g.unswept, spans, memory_order_relaxed);
+}
+
+static void trace_line(uint64_t n, uint64_t t0, uint64_t pause, uint64_t cpu, uint64_t before,
+                       uint64_t live, uint64_t goal, unsigned markers)
+{
+    double mb = 1024.0 * 1024.0;
+    fprintf(stderr,
+            "gc %llu @%.3fs: %.3f ms pause, %.3f ms mark cpu, %.1f->%.1f->%.1f MB, "
+            "%.1f MB goal, %u markers\n",
+            (unsigned long long)n, (double)(t0 - gc_g.t0_ns) / 1e9, (double)pause / 1e6,
+            (double)cpu / 1e6, (double)before / mb, (double)before / mb, (double)live / mb,
+            (double)goal / mb, markers);
+}
+
+extern unsigned gc_last_markers;
+extern uint64_t gc_helper_cpu_ns;
+
+/* Show and free the objects leak-finding found unreachable. */
+static void leaks_report(void)
+{
+    uintptr_t obj;
+    size_t size;
+    while (gc_leak_pop(&obj, &size)) {
+        gc_add(&gc_g.leaks_found, 1);
+        if (gc_g.leak_fn)
+            gc_g.leak_fn((void *)obj, size, gc_g.leak_arg);
+        else
+            fprintf(stderr, "pagealloc gc: leaked %zu bytes at %p\n", size, (void *)obj);
+        gc_free_obj((void *)obj, "pa_gc_leak");
+    }
+}
+
+/* The caller made sure the collector is initialised.
+ * forced: 0 paced (collect only if the pacer says so), 1 pa_gc_collect, 2 an
+ * allocation that failed. */
+static __attribute__((noinline)) void collect(int forced, int release, void *keep,
+                                              uintptr_t own_lo, uintptr_t regs,
+                                              uintptr_t regs_end)
+{
+    pthread_mutex_lock(&gc_g.collect_mu);
+    if (!forced && !should_collect()) {
+        pthread_mutex_unlock(&gc_g.collect_mu);
+        return;
+    }
+    event(PA_GC_EVENT_START);
+    gc_sweep_all();
+    uint64_t before = gc_heap_in_use();
+    gc_roots_gather();
+    gc_lock_classes();
+    gc_fin_lock();
+    gc_roots_lock();
+    gc_threads_lock();
+    uint64_t t0 = gc_now_ns(), c0 = cpu_ns();
+    gc_world_stop();
+    mark_all(keep, own_lo, regs, regs_end);
+    new_sweep_cycle();
+    uint64_t cpu = cpu_ns() - c0 + gc_helper_cpu_ns;
+    gc_world_start();
+    uint64_t pause = gc_now_ns() - t0;
+    gc_threads_unlock();
+    gc_roots_unlock();
+    gc_fin_unlock();
+    gc_unlock_classes();
+
+    uint64_t live = gc_marked_bytes();
+    atomic_store_explicit(&gc_g.live_marked, live, memory_order_relaxed);
+    atomic_store_explicit(&gc_g.alloc_since, 0, memory_order_relaxed);
+    atomic_store_explicit(&gc_g.freed_since, 0, memory_order_relaxed);
+    uint64_t goal = compute_goal(live);
+    atomic_store_explicit(&gc_g.goal, goal, memory_order_relaxed);
+    uint64_t n = atomic_fetch_add_explicit(&gc_g.collections, 1, memory_order_relaxed) + 1;
+    if (forced == 1)
+        gc_add(&gc_g.forced, 1);
+    gc_add(&gc_g.pause_total, pause);
+    atomic_store_explicit(&gc_g.pause_last, pause, memory_order_relaxed);
+    if (pause > gc_ld(&gc_g.pause_max))
+        atomic_store_explicit(&gc_g.pause_max, pause, memory_order_relaxed);
+    gc_add(&gc_g.mark_cpu, cpu);
+    if (atomic_load_explicit(&gc_g.trace, memory_order_relaxed))
+        trace_line(n, t0, pause, cpu, before, live, goal, gc_last_markers);
+    event(PA_GC_EVENT_MARK_END);
+
+    int leak = atomic_load_explicit(&gc_g.find_leak, memory_order_relaxed);
+    if (forced || leak || gc_g.check_heap || !gc_g.bg_sweeper)
+        gc_sweep_all();
+    else {
+        gc_sweeper_start();
+        gc_sweeper_kick();
+    }
+    if (release)
+        gc_add(&gc_g.released_total, pageheap_release(gc_g.ph, SIZE_MAX));
+    if (gc_g.check_heap) {
+        char msg[256];
+        if (gc_check_locked(msg, sizeof msg) != 0)
+            pa_report("pa_gc_check", 0, 0, msg);
+    }
+    pthread_mutex_unlock(&gc_g.collect_mu);
+    if (leak)
+        leaks_report();
+    event(PA_GC_EVENT_END);
+    gc_fin_after_cycle(!forced);
+}
+
+/* The collecting thread's roots are this frame and its callers' (the
+ * registers spilled here: __builtin_unwind_init saves every callee-saved
+ * register in this frame, setjmp copies them once more), not the frames
+ * of the collection itself below it, which hold stale heap addresses of
+ * the collector's own earlier calls. keep: an object the caller holds
+ * only in a frame below this one (api.c). */
+__attribute__((noinline)) void gc_collect(int forced, int release, void *keep)
+{
+    jmp_buf regs;
+    volatile uintptr_t here = 0;
+    __builtin_unwind_init();
+    setjmp(regs);
+    uintptr_t lo = (uintptr_t)&here < (uintptr_t)&regs ? (uintptr_t)&here : (uintptr_t)&regs;
+    collect(forced, release, keep, lo, (uintptr_t)&regs, (uintptr_t)(&regs + 1));
+    __asm__ volatile("" : : "r"(&regs), "r"(&here) : "memory");
+}

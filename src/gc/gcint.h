@@ -1,0 +1,334 @@
+/*
+ * gcint.h - the collector's state (include/pagealloc/gc.h; docs/gc.md has
+ * the design in prose), shared by the files that implement it:
+ *   state.c   the global state and the clock
+ *   spans.c   spans on the page heap, the page -> span map
+ *   alloc.c   allocation from span classes and explicit free
+ *   par.c     parallel markers      markq.c   the mark work list's blocks
+ *   sweep.c   sweeping (lazy and the background sweeper)
+ *   mark.c    the mark work list, conservative scanning, the root set
+ *   world.c   registered threads, stopping and restarting the world
+ *   roots.c   static data of the loaded objects, added and excluded ranges
+ *   cycle.c   a collection, the pacer, trace lines
+ *   final.c   finalizers and disappearing links
+ *   init.c    options, PAGEALLOC_GC, initialisation, setters, fork
+ *   stats.c   statistics, JSON and the full heap check
+ *   api.c     the public calls that may initialise or collect
+ * Calls between the files go one way (scripts/check-layers.py): state <-
+ * markq, spans <- sweep, mark <- par, world, roots <- final <- alloc <-
+ * stats <- cycle <- init <- api.
+ *
+ * Spans (gc_span, Go's mspan). A run of pages of the collector's own page
+ * heap holding objects of one span class: a size class (malloc's table;
+ * class 0 is one large object of whole pages) times a kind (scanned,
+ * atomic, uncollectable scanned, uncollectable atomic): spc = class * 4 +
+ * kind, Go's spanClass with two kind bits instead of noscan. Each span has
+ * alloc bits (1 = allocated) and mark bits (1 = reached in the current
+ * cycle), one bit per object. Every page of a span maps to its record in
+ * the span map.
+ *
+ * Sweep generations (Go's sweepgen). sweepgen (global) grows by 2 at the
+ * end of every mark. For a span s in use:
+ *   s->sweepgen == sweepgen - 2  it needs sweeping (its mark bits are the
+ *                                truth, its alloc bits are stale);
+ *   s->sweepgen == sweepgen      swept: alloc bits are the truth, mark
+ *                                bits are zero.
+ * A span is claimed for sweeping under its class lock, so there is no
+ * "being swept" state. Allocation only ever takes from a swept span.
+ *
+ * Locks, in order (a thread holding one never waits for an earlier one):
+ *   collect_mu -> class locks (by spc) -> fin_mu -> roots_mu ->
+ *   threads_mu -> the page heap's -> the OS layer's.
+ * A class lock guards every field of its spans except base, npages, size,
+ * nelems, spc (constant while the span is in the map), and the class's
+ * lists and cursor. A collection takes every lock from collect_mu to
+ * threads_mu, then stops the world, so no stopped thread holds one.
+ */
+#ifndef PAGEALLOC_GC_GCINT_H
+#define PAGEALLOC_GC_GCINT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/export.h"
+#include "base/report.h"
+#include "malloc/sizeclass.h"
+#include "os/fixalloc.h"
+#include "pagealloc/gc.h"
+#include "pagealloc/pageheap.h"
+
+#define GC_PAGE        ((size_t)PAGEALLOC_PAGE_SIZE)
+#define GC_PAGE_SHIFT  13u
+#define GC_SPAN_WORDS  8u                  /* 512 objects at most */
+#define GC_KINDS       4u
+#define GC_KIND_NOSCAN 1u                  /* kind bits */
+#define GC_KIND_UNCOLL 2u
+#define GC_NSPC        (PA_NCLASSES * GC_KINDS)
+#define GC_MIN_GOAL    ((uint64_t)4 << 20)
+
+typedef struct gc_span {
+    uintptr_t base;            /* first byte; constant while mapped */
+    uint32_t npages;           /* constant */
+    uint32_t size;             /* bytes per object (large: npages pages) */
+    uint32_t nelems;           /* objects (large: 1) */
+    uint32_t divmagic;         /* offset * divmagic >> 32 == index */
+    uint16_t spc;              /* span class */
+    uint8_t  in_nonfull;       /* on its class's nonfull stack */
+    uint8_t  dead;             /* returned to the page heap */
+    uint32_t nalloc;           /* allocated objects (as of the alloc bits) */
+    uint32_t freeindex;        /* no free object below it (a cursor) */
+    uint32_t sweepgen;         /* see above */
+    struct gc_span *next, *prev; /* the class's list of spans */
+    struct gc_span *nf_next, *nf_prev; /* the nonfull list */
+    uint64_t alloc[GC_SPAN_WORDS];
+    uint64_t mark[GC_SPAN_WORDS];  /* atomic or (parallel markers) */
+} gc_span;
+
+/* Per span class: its spans, the current span and the sweep cursor. */
+typedef struct gc_class {
+    pthread_mutex_t mu;
+    gc_span *spans;            /* every span of the class, newest first */
+    gc_span *cur;              /* allocation span (swept), or NULL */
+    gc_span *nonfull;          /* swept spans with a free object */
+    gc_span *sweep_pos;        /* next span to look at for sweeping */
+    uint64_t nspans;
+} __attribute__((aligned(64))) gc_class;
+
+/* The page -> span map: 1 GiB regions of 2^17 pages, made on demand. */
+#define GC_MAP_L1_SHIFT 30u
+#define GC_MAP_L1_COUNT ((size_t)1 << (47 - GC_MAP_L1_SHIFT))
+#define GC_MAP_L2_COUNT ((size_t)1 << (GC_MAP_L1_SHIFT - GC_PAGE_SHIFT))
+
+/* One registered thread (world.c). threads_mu guards the list; sp is
+ * written by the thread in the suspend handler. */
+typedef struct gc_thread {
+    pthread_t tid;
+    uintptr_t stack_hi;        /* highest stack address */
+    _Atomic uintptr_t sp;      /* saved stack pointer while stopped */
+    struct gc_thread *next, *prev;
+} gc_thread;
+
+/* The collector, one per process. */
+typedef struct gc_state {
+    int inited;
+    pageheap *ph;
+    sysmem_stat meta;          /* the collector's own metadata */
+    pa_fixalloc span_recs;     /* guarded by its own mutex */
+    _Atomic(gc_span **) *map_l1;
+    _Atomic uintptr_t heap_lo, heap_hi; /* [lo, hi) covers every span; grow only */
+    pthread_mutex_t map_mu;
+    gc_class cls[GC_NSPC];
+
+    pthread_mutex_t collect_mu;
+    _Atomic uint32_t sweepgen;
+    _Atomic int disabled;      /* pa_gc_disable nesting */
+    _Atomic int percent;
+    _Atomic uint64_t limit;
+    int hard_limit;
+    uint64_t initial_heap;
+    unsigned markers;
+    _Atomic int interior;
+    _Atomic int find_leak;
+    _Atomic int trace;
+    _Atomic int finalize_mode;
+    int bg_sweeper;
+    int check_heap;
+    int static_roots;
+    int sig_suspend, sig_restart;
+
+    /* Pacing (bytes of objects). */
+    _Atomic uint64_t live_marked;    /* marked bytes of the last cycle */
+    _Atomic uint64_t alloc_since;    /* allocated since the last mark */
+    _Atomic uint64_t freed_since;    /* explicitly freed since then */
+    _Atomic uint64_t goal;
+    _Atomic uint64_t heap_bytes;     /* pages held by spans */
+    _Atomic uint64_t free_bytes;     /* free object bytes in swept spans */
+    _Atomic uint64_t unswept;        /* spans not yet swept this cycle */
+
+    /* Counters. */
+    _Atomic uint64_t total_alloc, collections, forced, pause_last, pause_max,
+        pause_total, mark_cpu, swept_bytes, released_total, fin_run, links_cleared,
+        leaks_found;
+    uint64_t t0_ns;
+
+    pa_gc_oom_fn oom;
+    pa_gc_leak_fn leak_fn;
+    void *leak_arg;
+    pa_gc_event_fn event_fn;
+    void *event_arg;
+    void (*fin_notifier)(void);
+} gc_state;
+
+extern gc_state gc_g;
+
+static inline uint64_t gc_ld(_Atomic uint64_t *v)
+{
+    return atomic_load_explicit(v, memory_order_relaxed);
+}
+static inline void gc_add(_Atomic uint64_t *v, uint64_t d)
+{
+    atomic_fetch_add_explicit(v, d, memory_order_relaxed);
+}
+static inline void gc_sub(_Atomic uint64_t *v, uint64_t d)
+{
+    atomic_fetch_sub_explicit(v, d, memory_order_relaxed);
+}
+
+/* The span holding address a, or NULL; never faults. */
+static inline gc_span *gc_span_of(uintptr_t a)
+{
+    if (a < atomic_load_explicit(&gc_g.heap_lo, memory_order_relaxed) ||
+        a >= atomic_load_explicit(&gc_g.heap_hi, memory_order_relaxed))
+        return NULL;
+    _Atomic(gc_span *) *l2 = (_Atomic(gc_span *) *)atomic_load_explicit(
+        &gc_g.map_l1[a >> GC_MAP_L1_SHIFT], memory_order_acquire);
+    if (!l2)
+        return NULL;
+    return atomic_load_explicit(&l2[(a >> GC_PAGE_SHIFT) & (GC_MAP_L2_COUNT - 1)],
+                                memory_order_acquire);
+}
+
+/* The index of the object at a in s (a inside the span); nelems if a is
+ * in the tail past the last object. No divide instruction. */
+static inline uint32_t gc_obj_index(const gc_span *s, uintptr_t a)
+{
+    uint64_t off = a - s->base;
+    if (s->nelems == 1)
+        return off < s->size ? 0 : 1;
+    return (uint32_t)((off * s->divmagic) >> 32);
+}
+static inline int gc_bit(const uint64_t *w, uint32_t i)
+{
+    return (int)((w[i >> 6] >> (i & 63)) & 1);
+}
+
+/* The base of the allocated object containing a, or 0; no lock (callers
+ * hold the class lock, or the world is stopped). */
+static inline uintptr_t gc_base_unlocked(uintptr_t a)
+{
+    gc_span *s = gc_span_of(a);
+    if (!s)
+        return 0;
+    uint32_t i = gc_obj_index(s, a);
+    if (i >= s->nelems || !gc_bit(s->alloc, i))
+        return 0;
+    return s->base + (uintptr_t)i * s->size;
+}
+
+static inline void gc_nonfull_push(gc_class *c, gc_span *s)
+{
+    if (s->in_nonfull)
+        return;
+    s->nf_next = c->nonfull;
+    s->nf_prev = NULL;
+    if (c->nonfull)
+        c->nonfull->nf_prev = s;
+    c->nonfull = s;
+    s->in_nonfull = 1;
+}
+
+static inline void gc_nonfull_remove(gc_class *c, gc_span *s)
+{
+    if (!s->in_nonfull)
+        return;
+    if (s->nf_prev)
+        s->nf_prev->nf_next = s->nf_next;
+    else
+        c->nonfull = s->nf_next;
+    if (s->nf_next)
+        s->nf_next->nf_prev = s->nf_prev;
+    s->nf_next = s->nf_prev = NULL;
+    s->in_nonfull = 0;
+}
+
+/* state.c */
+uint64_t gc_now_ns(void);
+
+/* spans.c */
+int      gc_heap_init(void);
+gc_span *gc_span_new(gc_class *c, unsigned spc, size_t npages, uint32_t size,
+                     uint32_t nelems, uint32_t divmagic);   /* class lock held */
+gc_span *gc_span_lock(uintptr_t a);            /* locked class, or NULL */
+void     gc_span_unlock(gc_span *s);
+void     gc_release_span(gc_class *c, gc_span *s);  /* class lock held */
+void     gc_lock_classes(void);
+void     gc_unlock_classes(void);
+
+/* alloc.c: NULL and errno on failure, no collection */
+void    *gc_alloc_raw(size_t size, unsigned kind, int *refilled);
+void     gc_free_obj(void *p, const char *call);
+
+/* api.c: allocation with pacing, a last collection and the OOM handler */
+void    *gc_alloc(size_t size, unsigned kind);
+
+/* sweep.c */
+int      gc_sweep_span(gc_class *c, gc_span *s);  /* 1 if swept now */
+gc_span *gc_sweep_for_alloc(gc_class *c);         /* a swept span with room */
+size_t   gc_sweep_all(void);                      /* finish the sweep */
+void     gc_sweeper_kick(void);
+void     gc_sweeper_start(void);
+void     gc_sweep_fork_child(void);
+/* leaked objects found by sweeping in leak-finding mode, one at a time */
+int      gc_leak_pop(uintptr_t *obj, size_t *size);
+
+/* mark.c */
+void     gc_mark_init(void);
+void     gc_mark_range(uintptr_t lo, uintptr_t hi);   /* conservative roots */
+void     gc_mark_obj_children(uintptr_t obj, uintptr_t skip_lo, uintptr_t skip_hi);
+void     gc_mark_word(uintptr_t w);
+void     gc_mark_drain(void);
+int      gc_is_marked(uintptr_t base);            /* base of an object */
+void     gc_set_mark(uintptr_t base);
+void     gc_mark_uncollectable(void);
+uint64_t gc_marked_bytes(void);
+unsigned gc_mark_parallel(void);                  /* drain with helpers (par.c) */
+void     gc_par_fork_child(void);
+
+/* world.c */
+int      gc_world_init(void);
+void     gc_world_stop(void);
+void     gc_world_start(void);
+/* Every registered thread's stack; the collecting thread's from own_lo
+ * (its caller's frames) up, plus its saved registers [regs, regs_end). */
+void     gc_scan_threads(uintptr_t own_lo, uintptr_t regs, uintptr_t regs_end);
+void     gc_threads_lock(void);
+void     gc_threads_unlock(void);
+uint32_t gc_thread_count(void);
+void     gc_world_fork_child(void);
+int      gc_self_registered(void);
+int      gc_thread_register(const void *stack_base);
+int      gc_thread_unregister(void);
+int      gc_thread_create(pthread_t *t, const pthread_attr_t *attr, void *(*start)(void *),
+                          void *arg);
+
+/* roots.c */
+void     gc_roots_lock(void);
+void     gc_roots_unlock(void);
+void     gc_roots_gather(void);       /* before the stop: static segments */
+void     gc_scan_roots(void);         /* with the world stopped */
+void     gc_roots_fork_child(void);
+
+/* cycle.c */
+void     gc_collect(int forced, int release, void *keep);
+void     gc_maybe_collect(void *keep);
+uint64_t gc_heap_in_use(void);
+
+/* final.c */
+void     gc_fin_lock(void);
+void     gc_fin_unlock(void);
+void     gc_finalize_after_mark(void);   /* world stopped */
+void     gc_mark_pending(void);          /* queued finalizers are roots */
+void     gc_fin_drop(uintptr_t obj);     /* explicit free */
+void     gc_fin_after_cycle(int in_alloc);
+uint64_t gc_fin_pending_count(void);
+void     gc_fin_fork_child(void);
+
+/* stats.c */
+int      gc_check_locked(char *msg, size_t n);   /* collect_mu held */
+
+/* init.c */
+int      gc_ensure_init(void);     /* 0 if ready; registers the first thread */
+
+#endif /* PAGEALLOC_GC_GCINT_H */

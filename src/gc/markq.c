@@ -1,0 +1,73 @@
+/*
+ * markq.c - the mark work list's blocks: a free pool and the shared queue
+ * of full blocks for parallel markers (markq.h), both behind pool_mu.
+ */
+#include <pthread.h>
+
+#include "gc/gcint.h"
+#include "gc/markq.h"
+
+_Atomic int gc_mark_overflow;
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static gc_wblock *free_blocks;          /* pool_mu */
+static gc_wblock *shared;               /* pool_mu: blocks with work */
+static _Atomic int nshared;
+
+gc_wblock *gc_wblock_get(void)
+{
+    pthread_mutex_lock(&pool_mu);
+    gc_wblock *b = free_blocks;
+    if (b)
+        free_blocks = b->next;
+    pthread_mutex_unlock(&pool_mu);
+    if (!b) {
+        void *mem;
+        if (sysmem_alloc(GC_WBLOCK_BYTES, &gc_g.meta, &mem) != 0)
+            return NULL;
+        b = mem;
+    }
+    b->next = NULL;
+    b->n = 0;
+    return b;
+}
+
+void gc_wblock_put(gc_wblock *b)
+{
+    pthread_mutex_lock(&pool_mu);
+    b->next = free_blocks;
+    free_blocks = b;
+    pthread_mutex_unlock(&pool_mu);
+}
+
+void gc_markq_share(gc_markq *q)
+{
+    gc_wblock *b = q->top;
+    if (!b || !b->next || b->next->n == 0)
+        return;
+    gc_wblock *give = b->next;
+    b->next = give->next;
+    pthread_mutex_lock(&pool_mu);
+    give->next = shared;
+    shared = give;
+    atomic_fetch_add_explicit(&nshared, 1, memory_order_release);
+    pthread_mutex_unlock(&pool_mu);
+}
+
+int gc_markq_steal(gc_markq *q)
+{
+    if (atomic_load_explicit(&nshared, memory_order_acquire) == 0)
+        return 0;
+    pthread_mutex_lock(&pool_mu);
+    gc_wblock *b = shared;
+    if (b) {
+        shared = b->next;
+        atomic_fetch_sub_explicit(&nshared, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&pool_mu);
+    if (!b)
+        return 0;
+    b->next = q->top;
+    q->top = b;
+    return 1;
+}

@@ -1,0 +1,88 @@
+/*
+ * markq.h - the mark work list (Go's gcWork and workbufs): a stack of
+ * ranges [lo, hi) still to scan, in blocks of 64 KiB taken from the OS
+ * layer and recycled through a free pool (never returned; they are
+ * metadata). Each marker owns one gc_markq; full blocks can be handed to
+ * the shared queue (gc_markq_share / gc_markq_steal) so idle markers find
+ * work. A push that cannot get a block sets the overflow flag, and the
+ * cycle rescans the marked objects until no overflow is left (as bdwgc's
+ * mark-stack overflow).
+ *
+ * Threads: a gc_markq is used by its owner only; the free pool and the
+ * shared queue are guarded by their own mutex (markq.c).
+ */
+#ifndef PAGEALLOC_GC_MARKQ_H
+#define PAGEALLOC_GC_MARKQ_H
+
+#include <stdint.h>
+
+#if defined(__clang__)
+#define GC_NO_SANITIZE __attribute__((no_sanitize("address", "thread", "undefined")))
+#else
+#define GC_NO_SANITIZE __attribute__((no_sanitize_address, no_sanitize_thread, \
+                                      no_sanitize_undefined))
+#endif
+
+#define GC_WBLOCK_BYTES ((size_t)64 << 10)
+#define GC_WBLOCK_N ((GC_WBLOCK_BYTES - 2 * sizeof(void *)) / (2 * sizeof(uintptr_t)))
+
+typedef struct gc_wblock {
+    struct gc_wblock *next;
+    uintptr_t n;                       /* ranges held */
+    uintptr_t r[GC_WBLOCK_N][2];
+} gc_wblock;
+
+typedef struct gc_markq {
+    gc_wblock *top;                    /* newest block; the owner's */
+} gc_markq;
+
+extern _Atomic int gc_mark_overflow;
+
+gc_wblock *gc_wblock_get(void);        /* empty block, or NULL */
+void       gc_wblock_put(gc_wblock *b);
+
+static inline void gc_markq_push(gc_markq *q, uintptr_t lo, uintptr_t hi)
+{
+    gc_wblock *b = q->top;
+    if (!b || b->n == GC_WBLOCK_N) {
+        gc_wblock *nb = gc_wblock_get();
+        if (!nb) {
+            __atomic_store_n(&gc_mark_overflow, 1, __ATOMIC_RELAXED);
+            return;
+        }
+        nb->next = b;
+        q->top = b = nb;
+    }
+    b->r[b->n][0] = lo;
+    b->r[b->n][1] = hi;
+    b->n++;
+}
+
+static inline int gc_markq_pop(gc_markq *q, uintptr_t *lo, uintptr_t *hi)
+{
+    gc_wblock *b = q->top;
+    while (b && b->n == 0) {
+        q->top = b->next;
+        gc_wblock_put(b);
+        b = q->top;
+    }
+    if (!b)
+        return 0;
+    b->n--;
+    *lo = b->r[b->n][0];
+    *hi = b->r[b->n][1];
+    return 1;
+}
+
+/* Give q's blocks beyond its newest to the shared queue (if it has some to
+ * spare); take a block from the shared queue into an empty q (1 if one
+ * was had). */
+void gc_markq_share(gc_markq *q);
+int  gc_markq_steal(gc_markq *q);
+
+void      gc_scan_range_q(gc_markq *q, uintptr_t lo, uintptr_t hi, uintptr_t skip_lo,
+                          uintptr_t skip_hi);
+void      gc_mark_drain_q(gc_markq *q);
+gc_markq *gc_main_queue(void);
+
+#endif /* PAGEALLOC_GC_MARKQ_H */

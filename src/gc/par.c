@@ -1,0 +1,151 @@
+/*
+ * par.c - parallel marking (Go's gcDrain by several mark workers over
+ * gcWork buffers; here all of it with the world stopped). After the roots
+ * are pushed, the collecting thread and markers - 1 helper threads drain:
+ * each owns a work list (markq.h), gives spare full blocks to the shared
+ * queue when it is short, and takes from it when its own list is empty.
+ *
+ * Termination: `active` counts workers that may still hold work. A worker
+ * whose list is empty drops out of active and watches the shared queue;
+ * it rejoins (active + 1 before it steals) when a block appears, and
+ * leaves the drain when it sees active == 0 and the shared queue empty.
+ * Work exists only in active workers' lists or in the shared queue, and a
+ * worker that shared a block sees it (or whoever stole it is active)
+ * before it leaves, so when the last worker leaves no work is left.
+ *
+ * Helpers are collector threads, not registered (never stopped, their
+ * stacks hold no roots), made at the first parallel mark; they sleep on
+ * par_cv between cycles. The helpers' CPU time of the last drain is added
+ * to the cycle's mark CPU time.
+ */
+#include <sched.h>
+#include <time.h>
+
+#include "gc/gcint.h"
+#include "gc/markq.h"
+
+#define GC_MAX_MARKERS 16u
+
+unsigned gc_last_markers = 1;
+uint64_t gc_helper_cpu_ns;
+
+static pthread_mutex_t par_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t par_cv = PTHREAD_COND_INITIALIZER;      /* helpers wait */
+static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;     /* main waits */
+static unsigned nhelpers;                  /* par_mu: threads made */
+static unsigned want;                      /* par_mu: helpers in this drain */
+static uint64_t epoch;                     /* par_mu */
+static unsigned finished;                  /* par_mu */
+static uint64_t cpu_sum;                   /* par_mu */
+static _Atomic unsigned active;
+
+static uint64_t thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void worker(gc_markq *q)
+{
+    for (;;) {
+        uintptr_t lo, hi;
+        unsigned k = 0;
+        while (gc_markq_pop(q, &lo, &hi)) {
+            gc_scan_range_q(q, lo, hi, 0, 0);
+            if ((++k & 15) == 0)
+                gc_markq_share(q);
+        }
+        if (gc_markq_steal(q))
+            continue;
+        atomic_fetch_sub_explicit(&active, 1, memory_order_acq_rel);
+        for (;;) {
+            if (gc_markq_steal(q)) {
+                /* Rejoin. Another worker may meanwhile see active == 0
+                 * and the queue empty and leave early: that only costs
+                 * parallelism, since this worker drains what it took. */
+                atomic_fetch_add_explicit(&active, 1, memory_order_acq_rel);
+                break;
+            }
+            if (atomic_load_explicit(&active, memory_order_acquire) == 0 && !gc_markq_steal(q))
+                return;
+            sched_yield();
+        }
+    }
+}
+
+static void *helper_main(void *arg)
+{
+    unsigned id = (unsigned)(uintptr_t)arg;
+    gc_markq q = { 0 };
+    uint64_t seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&par_mu);
+        while (epoch == seen || id >= want)
+            pthread_cond_wait(&par_cv, &par_mu);
+        seen = epoch;
+        pthread_mutex_unlock(&par_mu);
+        uint64_t c0 = thread_cpu();
+        worker(&q);
+        uint64_t c = thread_cpu() - c0;
+        pthread_mutex_lock(&par_mu);
+        cpu_sum += c;
+        finished++;
+        pthread_cond_signal(&done_cv);
+        pthread_mutex_unlock(&par_mu);
+    }
+    return NULL;
+}
+
+unsigned gc_mark_parallel(void)
+{
+    unsigned m = gc_g.markers;
+    if (m > GC_MAX_MARKERS)
+        m = GC_MAX_MARKERS;
+    pthread_mutex_lock(&par_mu);
+    while (nhelpers + 1 < m) {
+        pthread_t t;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        int err = pthread_create(&t, &at, helper_main, (void *)(uintptr_t)nhelpers);
+        pthread_attr_destroy(&at);
+        if (err)
+            break;
+        nhelpers++;
+    }
+    unsigned h = m > 0 && nhelpers + 1 >= m ? m - 1 : nhelpers;
+    gc_helper_cpu_ns = 0;
+    if (h == 0) {
+        pthread_mutex_unlock(&par_mu);
+        gc_last_markers = 1;
+        gc_mark_drain_q(gc_main_queue());
+        return 1;
+    }
+    want = h;
+    finished = 0;
+    cpu_sum = 0;
+    atomic_store_explicit(&active, h + 1, memory_order_release);
+    /* Give the helpers something to start on. */
+    gc_markq_share(gc_main_queue());
+    epoch++;
+    pthread_cond_broadcast(&par_cv);
+    pthread_mutex_unlock(&par_mu);
+    worker(gc_main_queue());
+    pthread_mutex_lock(&par_mu);
+    while (finished < h)
+        pthread_cond_wait(&done_cv, &par_mu);
+    gc_helper_cpu_ns = cpu_sum;
+    pthread_mutex_unlock(&par_mu);
+    gc_last_markers = h + 1;
+    return h + 1;
+}
+
+void gc_par_fork_child(void)
+{
+    pthread_mutex_init(&par_mu, NULL);
+    pthread_cond_init(&par_cv, NULL);
+    pthread_cond_init(&done_cv, NULL);
+    nhelpers = 0;
+    want = 0;
+}

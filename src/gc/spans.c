@@ -1,0 +1,188 @@
+/*
+ * spans.c - the collector's spans on its own page heap and the page ->
+ * span map (Go's mheap.allocSpan, freeSpan and spanOf; gcint.h has the
+ * invariants): making a span for a class, returning one, and finding and
+ * locking the span of an address.
+ *
+ * The allocation from span classes (alloc.c) works as follows.
+ * Allocation of a small object takes its class lock, finds a free bit in
+ * the class's current span from its cursor (freeindex), and else takes a
+ * swept span with room (the class's nonfull list), else sweeps unswept
+ * spans of the class until one has room (lazy sweeping, sweep.c), else a
+ * new span from the page heap. Large objects (> 32 KiB) are spans of
+ * their own. Scanned objects are zeroed after the lock is dropped (the
+ * bits say allocated, so a collection meanwhile only scans stale words,
+ * which is conservative and harmless).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "gc/gcint.h"
+
+static int map_set(uintptr_t base, size_t npages, gc_span *s)
+{
+    for (uintptr_t a = base; a < base + npages * GC_PAGE;
+         a = ((a >> GC_MAP_L1_SHIFT) + 1) << GC_MAP_L1_SHIFT) {
+        size_t i = a >> GC_MAP_L1_SHIFT;
+        if (i >= GC_MAP_L1_COUNT)
+            return EINVAL;
+        if (!s || atomic_load_explicit(&gc_g.map_l1[i], memory_order_acquire))
+            continue;
+        pthread_mutex_lock(&gc_g.map_mu);
+        if (!atomic_load_explicit(&gc_g.map_l1[i], memory_order_relaxed)) {
+            void *mem;
+            int err = sysmem_alloc(GC_MAP_L2_COUNT * sizeof(gc_span *), &gc_g.meta, &mem);
+            if (err) {
+                pthread_mutex_unlock(&gc_g.map_mu);
+                return err;
+            }
+            atomic_store_explicit(&gc_g.map_l1[i], (gc_span **)mem, memory_order_release);
+        }
+        pthread_mutex_unlock(&gc_g.map_mu);
+    }
+    for (size_t k = 0; k < npages; k++) {
+        uintptr_t a = base + k * GC_PAGE;
+        _Atomic(gc_span *) *l2 = (_Atomic(gc_span *) *)atomic_load_explicit(
+            &gc_g.map_l1[a >> GC_MAP_L1_SHIFT], memory_order_acquire);
+        if (l2)
+            atomic_store_explicit(&l2[(a >> GC_PAGE_SHIFT) & (GC_MAP_L2_COUNT - 1)], s,
+                                  memory_order_release);
+    }
+    if (s) {
+        pthread_mutex_lock(&gc_g.map_mu);
+        uintptr_t lo = atomic_load_explicit(&gc_g.heap_lo, memory_order_relaxed);
+        uintptr_t hi = atomic_load_explicit(&gc_g.heap_hi, memory_order_relaxed);
+        if (lo == 0 || base < lo)
+            atomic_store_explicit(&gc_g.heap_lo, base, memory_order_relaxed);
+        if (base + npages * GC_PAGE > hi)
+            atomic_store_explicit(&gc_g.heap_hi, base + npages * GC_PAGE, memory_order_relaxed);
+        pthread_mutex_unlock(&gc_g.map_mu);
+    }
+    return 0;
+}
+
+int gc_heap_init(void)
+{
+    pa_sizeclass_init();
+    void *mem;
+    int err = sysmem_alloc(GC_MAP_L1_COUNT * sizeof(gc_span **), &gc_g.meta, &mem);
+    if (err)
+        return err;
+    gc_g.map_l1 = mem;
+    pthread_mutex_init(&gc_g.map_mu, NULL);
+    err = pa_fixalloc_init(&gc_g.span_recs, sizeof(gc_span), 64, &gc_g.meta);
+    if (err)
+        return err;
+    for (unsigned i = 0; i < GC_NSPC; i++)
+        pthread_mutex_init(&gc_g.cls[i].mu, NULL);
+    /* The page heap's limit is soft (it scavenges to stay under); a hard
+     * limit is the collector's own (span_new). */
+    pageheap_options po = { .limit = gc_g.limit, .background_scavenger = 1 };
+    gc_g.ph = pageheap_new(&po);
+    return gc_g.ph ? 0 : errno;
+}
+
+void gc_lock_classes(void)
+{
+    for (unsigned i = 0; i < GC_NSPC; i++)
+        pthread_mutex_lock(&gc_g.cls[i].mu);
+}
+
+void gc_unlock_classes(void)
+{
+    for (unsigned i = GC_NSPC; i-- > 0;)
+        pthread_mutex_unlock(&gc_g.cls[i].mu);
+}
+
+/* A new span of npages for class spc, in its class's list, swept; the
+ * class lock held. NULL and errno on failure. */
+gc_span *gc_span_new(gc_class *c, unsigned spc, size_t npages, uint32_t size,
+                         uint32_t nelems, uint32_t divmagic)
+{
+    uint64_t limit = gc_ld(&gc_g.limit);
+    if (gc_g.hard_limit && limit &&
+        gc_ld(&gc_g.heap_bytes) + gc_g.meta.bytes + npages * GC_PAGE > limit) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    int err = 0;
+    gc_span *s = pa_fixalloc_alloc(&gc_g.span_recs, &err);
+    if (!s) {
+        errno = err ? err : ENOMEM;
+        return NULL;
+    }
+    int scanned = !(spc & GC_KIND_NOSCAN);
+    void *mem = scanned ? pageheap_alloc_zeroed(gc_g.ph, npages) : pageheap_alloc(gc_g.ph, npages);
+    if (!mem) {
+        err = errno;
+        pa_fixalloc_free(&gc_g.span_recs, s);
+        errno = err;
+        return NULL;
+    }
+    s->base = (uintptr_t)mem;
+    s->npages = (uint32_t)npages;
+    s->size = size;
+    s->nelems = nelems;
+    s->divmagic = divmagic;
+    s->spc = (uint16_t)spc;
+    s->sweepgen = atomic_load_explicit(&gc_g.sweepgen, memory_order_relaxed);
+    err = map_set(s->base, npages, s);
+    if (err) {
+        pageheap_free(gc_g.ph, mem, npages);
+        pa_fixalloc_free(&gc_g.span_recs, s);
+        errno = err;
+        return NULL;
+    }
+    s->next = c->spans;
+    if (c->spans)
+        c->spans->prev = s;
+    c->spans = s;
+    c->nspans++;
+    gc_add(&gc_g.heap_bytes, npages * GC_PAGE);
+    gc_add(&gc_g.free_bytes, (uint64_t)size * nelems);
+    return s;
+}
+
+void gc_release_span(gc_class *c, gc_span *s)
+{
+    gc_nonfull_remove(c, s);
+    if (c->cur == s)
+        c->cur = NULL;
+    if (c->sweep_pos == s)
+        c->sweep_pos = s->next;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->spans = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    c->nspans--;
+    (void)map_set(s->base, s->npages, NULL);
+    gc_sub(&gc_g.heap_bytes, (uint64_t)s->npages * GC_PAGE);
+    gc_sub(&gc_g.free_bytes, (uint64_t)s->size * (s->nelems - s->nalloc));
+    pageheap_free(gc_g.ph, (void *)s->base, s->npages);
+    s->dead = 1;
+    pa_fixalloc_free(&gc_g.span_recs, s);
+}
+
+gc_span *gc_span_lock(uintptr_t a)
+{
+    for (;;) {
+        gc_span *s = gc_span_of(a);
+        if (!s)
+            return NULL;
+        unsigned spc = __atomic_load_n(&s->spc, __ATOMIC_RELAXED);
+        if (spc >= GC_NSPC)
+            return NULL;
+        pthread_mutex_lock(&gc_g.cls[spc].mu);
+        if (gc_span_of(a) == s && s->spc == spc && !s->dead)
+            return s;
+        pthread_mutex_unlock(&gc_g.cls[spc].mu);
+    }
+}
+
+void gc_span_unlock(gc_span *s)
+{
+    pthread_mutex_unlock(&gc_g.cls[s->spc].mu);
+}
+

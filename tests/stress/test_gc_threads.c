@@ -1,0 +1,199 @@
+/*
+ * test_gc_threads.c - the collector under threads (label stress; TSan in
+ * `make test`), with the full heap check after every cycle
+ * (options.check_heap):
+ *   - workers (registered through pa_gc_pthread_create) build lists whose
+ *     only roots are their stacks, churn garbage and check every list's
+ *     contents after many collections, some of them started by several
+ *     threads at once (pa_gc_collect from every worker);
+ *   - short-lived threads, detached or joined, are created and exit while
+ *     collections run;
+ *   - a thread that registers and unregisters itself by hand;
+ *   - fork from the threaded process: the child allocates and collects.
+ * PAGEALLOC_TEST_SCALE scales the work.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pa_skip.h"
+#include "pagealloc/gc.h"
+
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+    /* The fork test's child runs the collector; the fork handler holds
+     * every collector lock at once (more than TSan's deadlock detector
+     * tracks). */
+    return "die_after_fork=0:detect_deadlocks=0";
+}
+
+static int scale(void)
+{
+    const char *s = getenv("PAGEALLOC_TEST_SCALE");
+    int n = s ? atoi(s) : 1;
+    return n < 1 ? 1 : n;
+}
+
+typedef struct node {
+    struct node *next;
+    uint64_t tag;
+    uint64_t check;
+} node;
+
+static node *build(int n, uint64_t tag)
+{
+    node *head = NULL;
+    for (int i = 0; i < n; i++) {
+        node *x = pa_gc_malloc(sizeof *x);
+        if (!x)
+            return NULL;
+        x->next = head;
+        x->tag = tag;
+        x->check = tag * 31 + (uint64_t)i;
+        head = x;
+    }
+    return head;
+}
+
+static int verify(const node *head, int n, uint64_t tag)
+{
+    for (int i = n - 1; i >= 0; i--, head = head->next)
+        if (!head || head->tag != tag || head->check != tag * 31 + (uint64_t)i)
+            return 0;
+    return head == NULL;
+}
+
+static atomic_int bad;
+static atomic_int stop_spawning;
+
+static void *worker(void *arg)
+{
+    uintptr_t id = (uintptr_t)arg;
+    int rounds = 30 * scale();
+    for (int r = 0; r < rounds; r++) {
+        uint64_t tag = id * 1000003u + (uint64_t)r;
+        node *volatile keep = build(500, tag);
+        for (int k = 0; k < 2000; k++)
+            if (!pa_gc_malloc(16 + (k % 7) * 48))
+                atomic_store(&bad, 1);
+        if (r % 5 == (int)id % 5)
+            pa_gc_collect();                     /* several threads at once */
+        if (!verify(keep, 500, tag))
+            atomic_store(&bad, 2);
+    }
+    return NULL;
+}
+
+static void *short_lived(void *arg)
+{
+    node *volatile l = build(50, (uintptr_t)arg);
+    if (!verify(l, 50, (uintptr_t)arg))
+        atomic_store(&bad, 3);
+    return NULL;
+}
+
+static void *spawner(void *arg)
+{
+    (void)arg;
+    uintptr_t k = 0;
+    while (!atomic_load(&stop_spawning)) {
+        pthread_t t;
+        if (pa_gc_pthread_create(&t, NULL, short_lived, (void *)++k) != 0)
+            continue;
+        if (k & 1)
+            pa_gc_pthread_detach(t);
+        else
+            pa_gc_pthread_join(t, NULL);
+    }
+    return NULL;
+}
+
+static void *self_registering(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 20 * scale(); i++) {
+        if (pa_gc_register_thread(NULL) != 0)
+            atomic_store(&bad, 4);
+        node *volatile l = build(100, 777 + (uint64_t)i);
+        pa_gc_collect();
+        if (!verify(l, 100, 777 + (uint64_t)i))
+            atomic_store(&bad, 5);
+        if (pa_gc_unregister_thread() != 0)
+            atomic_store(&bad, 6);
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    enum { W = 4 };
+    pthread_t w[W], sp, sr;
+    assert_int_equal(pa_gc_pthread_create(&sp, NULL, spawner, NULL), 0);
+    assert_int_equal(pthread_create(&sr, NULL, self_registering, NULL), 0);
+    for (uintptr_t i = 0; i < W; i++)
+        assert_int_equal(pa_gc_pthread_create(&w[i], NULL, worker, (void *)(i + 1)), 0);
+    for (int i = 0; i < W; i++)
+        assert_int_equal(pa_gc_pthread_join(w[i], NULL), 0);
+    assert_int_equal(pthread_join(sr, NULL), 0);
+    atomic_store(&stop_spawning, 1);
+    assert_int_equal(pa_gc_pthread_join(sp, NULL), 0);
+    if (atomic_load(&bad)) fail_msg("worker check %d failed", atomic_load(&bad));
+    pa_gc_stats st;
+    pa_gc_get_stats(&st);
+    assert_true(st.collections > 20);
+    char msg[256];
+    if (pa_gc_check(msg, sizeof msg) != 0)
+        fail_msg("heap check: %s", msg);
+}
+
+static void test_fork_threaded(void **state)
+{
+    (void)state;
+    atomic_store(&stop_spawning, 0);
+    pthread_t sp;
+    assert_int_equal(pa_gc_pthread_create(&sp, NULL, spawner, NULL), 0);
+    for (int k = 0; k < 3; k++) {
+        node *volatile l = build(200, 4242);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            for (int i = 0; i < 5; i++) {
+                if (!build(2000, 1))
+                    _exit(2);
+                pa_gc_collect();
+            }
+            _exit(verify(l, 200, 4242) ? 0 : 1);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    atomic_store(&stop_spawning, 1);
+    assert_int_equal(pa_gc_pthread_join(sp, NULL), 0);
+}
+
+int main(void)
+{
+    pa_gc_options o = { .check_heap = 1, .markers = 2 };
+    assert_int_equal(pa_gc_init(&o), 0);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_fork_threaded),
+    };
+    return pa_test_status(cmocka_run_group_tests(tests, NULL, NULL));
+}

@@ -1,0 +1,274 @@
+/*
+ * test_gc_final.c - finalizers and disappearing links (gc.h): the three
+ * orderings (ordered chains finalize one link per cycle, no-order at once,
+ * ordered self-cycles never, ignore-self ones do), the previous finalizer
+ * returned, removal, on-demand mode and the pending query, finalizers run
+ * once with their object intact; short links cleared before finalization,
+ * long links only after the object is reclaimed; the link calls' codes.
+ * Link cells live in libc memory, which the collector does not scan.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pa_skip.h"
+#include "pagealloc/gc.h"
+
+static char order[64];                 /* names of finalized objects, in order */
+static int nfin;
+static void **cells;                   /* libc memory: [0] short link, [1] long link */
+static pa_gc_hidden_ptr seen_short, seen_long;   /* the links as the finalizer saw them */
+static int contents_ok;
+static void *resurrected;
+static pa_gc_hidden_ptr hidden_l;
+
+static __attribute__((noinline)) void clear_stack(void)
+{
+    volatile char buf[16384];
+    memset((char *)buf, 0, sizeof buf);
+}
+
+static void collect(void)
+{
+    clear_stack();
+    pa_gc_collect();
+    pa_gc_invoke_finalizers();
+}
+
+typedef struct node {
+    struct node *next;
+    char name;
+    char pad[23];
+} node;
+
+static void record(void *obj, void *arg)
+{
+    node *n = obj;
+    (void)arg;
+    order[nfin++] = n->name;
+    order[nfin] = 0;
+    contents_ok = 1;
+    for (int i = 0; i < 23; i++)
+        contents_ok &= n->pad[i] == (char)(n->name + i);
+}
+
+static node *mk(char name)
+{
+    node *n = pa_gc_malloc(sizeof *n);
+    assert_non_null(n);
+    n->name = name;
+    for (int i = 0; i < 23; i++)
+        n->pad[i] = (char)(name + i);
+    return n;
+}
+
+static void reset(void)
+{
+    nfin = 0;
+    order[0] = 0;
+}
+
+/* Objects are made on a short-lived registered thread, so that no stale
+ * copy of their addresses stays in this thread's registers or stack,
+ * which a conservative collector would rightly take as a root. */
+typedef struct job {
+    void (*fn)(int);
+    int arg;
+} job;
+
+static void *job_main(void *p)
+{
+    job *j = p;
+    j->fn(j->arg);
+    return NULL;
+}
+
+static void on_thread(void (*fn)(int), int arg)
+{
+    job j = { fn, arg };
+    pthread_t t;
+    assert_int_equal(pa_gc_pthread_create(&t, NULL, job_main, &j), 0);
+    assert_int_equal(pa_gc_pthread_join(t, NULL), 0);
+}
+
+static __attribute__((noinline)) void make_chain(int o)
+{
+    node *a = mk('A'), *b = mk('B');
+    a->next = b;
+    assert_int_equal(pa_gc_register_finalizer(a, record, NULL, (pa_gc_finalize_order)o, NULL, NULL), 0);
+    assert_int_equal(pa_gc_register_finalizer(b, record, NULL, (pa_gc_finalize_order)o, NULL, NULL), 0);
+}
+
+static void test_ordered_chain(void **state)
+{
+    (void)state;
+    reset();
+    on_thread(make_chain, PA_GC_ORDERED);
+    collect();
+    assert_string_equal(order, "A");
+    assert_true(contents_ok);
+    collect();
+    assert_string_equal(order, "AB");
+    collect();
+    assert_int_equal(nfin, 2);                       /* once each */
+}
+
+static void test_no_order(void **state)
+{
+    (void)state;
+    reset();
+    on_thread(make_chain, PA_GC_NO_ORDER);
+    collect();
+    assert_int_equal(nfin, 2);                       /* both in one cycle */
+    assert_non_null(strchr(order, 'A'));
+    assert_non_null(strchr(order, 'B'));
+}
+
+static __attribute__((noinline)) void make_self(int o)
+{
+    node *a = mk('S');
+    a->next = a;
+    assert_int_equal(pa_gc_register_finalizer(a, record, NULL, (pa_gc_finalize_order)o, NULL, NULL), 0);
+}
+
+static void test_self_cycles(void **state)
+{
+    (void)state;
+    reset();
+    on_thread(make_self, PA_GC_ORDERED);
+    for (int k = 0; k < 3; k++)
+        collect();
+    assert_int_equal(nfin, 0);                       /* ordered: never */
+    on_thread(make_self, PA_GC_IGNORE_SELF);
+    collect();
+    assert_string_equal(order, "S");
+}
+
+static void other(void *obj, void *arg)
+{
+    (void)obj;
+    (void)arg;
+}
+
+static __attribute__((noinline)) void make_replaced(int unused)
+{
+    (void)unused;
+    node *a = mk('R');
+    pa_gc_finalizer_fn ofn;
+    void *oarg;
+    int tag;
+    assert_int_equal(pa_gc_register_finalizer(a, other, &tag, PA_GC_ORDERED, &ofn, &oarg), 0);
+    assert_null(ofn);
+    assert_int_equal(pa_gc_register_finalizer(a, record, NULL, PA_GC_ORDERED, &ofn, &oarg), 0);
+    assert_ptr_equal(ofn, other);
+    assert_ptr_equal(oarg, &tag);
+    node *b = mk('X');
+    assert_int_equal(pa_gc_register_finalizer(b, record, NULL, PA_GC_ORDERED, NULL, NULL), 0);
+    assert_int_equal(pa_gc_register_finalizer(b, NULL, NULL, PA_GC_ORDERED, &ofn, NULL), 0);
+    assert_ptr_equal(ofn, record);                   /* removed */
+    int x;
+    assert_int_equal(pa_gc_register_finalizer(&x, record, NULL, PA_GC_ORDERED, NULL, NULL),
+                     EINVAL);
+    assert_int_equal(pa_gc_register_finalizer((char *)a + 1, record, NULL, PA_GC_ORDERED, NULL,
+                                              NULL), EINVAL);
+}
+
+static void test_replace_remove_demand(void **state)
+{
+    (void)state;
+    reset();
+    pa_gc_set_finalize_mode(PA_GC_FINALIZE_ON_DEMAND);
+    on_thread(make_replaced, 0);
+    clear_stack();
+    pa_gc_collect();
+    assert_true(pa_gc_finalizers_pending());
+    assert_int_equal(nfin, 0);                       /* on demand: not yet */
+    assert_int_equal(pa_gc_invoke_finalizers(), 1);
+    assert_string_equal(order, "R");
+    assert_false(pa_gc_finalizers_pending());
+    pa_gc_set_finalize_mode(PA_GC_FINALIZE_AUTO);
+}
+
+static void look_at_links(void *obj, void *arg)
+{
+    (void)obj;
+    (void)arg;
+    seen_short = PA_GC_HIDE(cells[0]);
+    seen_long = PA_GC_HIDE(cells[1]);
+    resurrected = obj;                               /* brought back once */
+    nfin++;
+}
+
+static __attribute__((noinline)) void make_linked(int unused)
+{
+    (void)unused;
+    node *a = mk('L');
+    hidden_l = PA_GC_HIDE(a);
+    cells[0] = a;
+    cells[1] = a;
+    assert_int_equal(pa_gc_register_link(&cells[0], a), 0);
+    assert_int_equal(pa_gc_register_link(&cells[0], a), EEXIST);
+    assert_int_equal(pa_gc_register_long_link(&cells[1], a), 0);
+    assert_int_equal(pa_gc_register_finalizer(a, look_at_links, NULL, PA_GC_ORDERED, NULL,
+                                              NULL), 0);
+}
+
+static void test_links(void **state)
+{
+    (void)state;
+    reset();
+    cells = calloc(4, sizeof(void *));
+    assert_non_null(cells);
+    on_thread(make_linked, 0);
+    collect();
+    assert_int_equal(nfin, 1);
+    assert_true(seen_short == PA_GC_HIDE(NULL));     /* short: cleared before */
+    assert_true(seen_long == hidden_l);              /* long: still there */
+    assert_true(cells[0] == NULL);
+    assert_true(PA_GC_HIDE(cells[1]) == hidden_l);
+    resurrected = NULL;                              /* now really unreachable */
+    collect();
+    assert_null(cells[1]);                           /* reclaimed: cleared */
+    assert_int_equal(nfin, 1);                       /* finalizers run once */
+    assert_int_equal(pa_gc_unregister_long_link(&cells[1]), ENOENT);
+
+    /* Registration calls. */
+    node *b = mk('M');
+    cells[2] = b;
+    assert_int_equal(pa_gc_register_link(&cells[2], b), 0);
+    assert_int_equal(pa_gc_move_link(&cells[2], &cells[3]), 0);
+    assert_int_equal(pa_gc_move_link(&cells[2], &cells[3]), ENOENT);
+    assert_int_equal(pa_gc_register_link(&cells[2], b), 0);
+    assert_int_equal(pa_gc_move_link(&cells[2], &cells[3]), EEXIST);
+    assert_int_equal(pa_gc_unregister_link(&cells[2]), 0);
+    assert_int_equal(pa_gc_unregister_link(&cells[3]), 0);
+    assert_int_equal(pa_gc_unregister_link(&cells[3]), ENOENT);
+    assert_int_equal(pa_gc_register_link((void **)((char *)cells + 1), b), EINVAL);
+    int x;
+    assert_int_equal(pa_gc_register_link(&cells[2], &x), EINVAL);
+    free(cells);
+    char msg[256];
+    assert_int_equal(pa_gc_check(msg, sizeof msg), 0);
+}
+
+int main(void)
+{
+    pa_gc_options o = { .check_heap = 1 };
+    assert_int_equal(pa_gc_init(&o), 0);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ordered_chain),
+        cmocka_unit_test(test_no_order),
+        cmocka_unit_test(test_self_cycles),
+        cmocka_unit_test(test_replace_remove_demand),
+        cmocka_unit_test(test_links),
+    };
+    return pa_test_status(cmocka_run_group_tests(tests, NULL, NULL));
+}
