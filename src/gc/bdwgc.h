@@ -4,7 +4,8 @@
  * gc.h, its notes docs/gc-bdwgc.md):
  *   bdwgc.c        start-up, the knobs, allocation, collection, statistics,
  *                  the collection events
- *   bdwgc_weak.c   finalizers, disappearing links, roots, threads
+ *   bdwgc_weak.c   finalizers, disappearing links, roots, dlopen
+ *   bdwgc_threads.c  threads: registration, GC_pthread_* (results kept)
  *   bdwgc_debug.c  the annotated (GC_DEBUG) allocator
  *   bdwgc_report.c leak reports, warnings, misuse reports
  * Every GC_* function is a thin call into <pagealloc/gc.h>; what bdwgc

@@ -1,6 +1,6 @@
 /*
  * bdwgc_weak.c - the bdwgc face's finalizers, disappearing links, roots
- * and threads: thin calls into the collector (<pagealloc/gc.h>) whose
+ * and dlopen: thin calls into the collector (<pagealloc/gc.h>) whose
  * errno results are turned into bdwgc's result codes:
  *     0 -> GC_SUCCESS, EEXIST/EALREADY -> GC_DUPLICATE,
  *     ENOENT -> GC_NOT_FOUND, ENOMEM -> GC_NO_MEMORY.
@@ -198,69 +198,6 @@ FACE void GC_exclude_static_roots(void *start, void *finish)
     else if (err != 0)
         gc_bdwgc_warn("GC_exclude_static_roots: no memory to record the range at %p\n",
                       (GC_word)start);
-}
-
-/* ---- threads ------------------------------------------------------- */
-
-/* The collector accepts registrations from any thread at any time. */
-FACE void GC_allow_register_threads(void)
-{
-    gc_bdwgc_ensure_init();
-}
-
-FACE int GC_register_my_thread(const struct GC_stack_base *sb)
-{
-    gc_bdwgc_ensure_init();
-    int err = pa_gc_register_thread(sb ? sb->mem_base : NULL);
-    return err == 0 ? GC_SUCCESS : err == EALREADY ? GC_DUPLICATE : GC_NO_MEMORY;
-}
-
-/* bdwgc documents GC_SUCCESS as the only answer; so is ours (a thread
- * that was not registered has nothing to undo). */
-FACE int GC_unregister_my_thread(void)
-{
-    if (GC_is_init_called())
-        (void)pa_gc_unregister_thread();
-    return GC_SUCCESS;
-}
-
-FACE int GC_thread_is_registered(void)
-{
-    return GC_is_init_called() && pa_gc_thread_is_registered();
-}
-
-FACE int GC_get_stack_base(struct GC_stack_base *sb)
-{
-    return pa_gc_get_stack_base(&sb->mem_base) == 0 ? GC_SUCCESS : GC_UNIMPLEMENTED;
-}
-
-FACE int GC_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
-                           void *(*start)(void *), void *arg)
-{
-    gc_bdwgc_ensure_init();
-    return pa_gc_pthread_create(thread, attr, start, arg);
-}
-
-FACE int GC_pthread_join(pthread_t thread, void **retval)
-{
-    return pa_gc_pthread_join(thread, retval);
-}
-
-FACE int GC_pthread_detach(pthread_t thread)
-{
-    return pa_gc_pthread_detach(thread);
-}
-
-/* A cancelled registered thread is unregistered by the collector's
- * thread-specific destructor, so cancellation is pthread's. */
-FACE int GC_pthread_cancel(pthread_t thread)
-{
-    return pthread_cancel(thread);
-}
-
-FACE void GC_pthread_exit(void *retval)
-{
-    pa_gc_pthread_exit(retval);
 }
 
 FACE void *GC_dlopen(const char *path, int mode)

@@ -99,7 +99,7 @@ static void mark_all(void *keep, uintptr_t own_lo, uintptr_t regs, uintptr_t reg
     gc_scan_roots();
     gc_scan_threads(own_lo, regs, regs_end);
     gc_mark_parallel();
-    while (__atomic_exchange_n(&gc_mark_overflow, 0, __ATOMIC_RELAXED)) {
+    while (atomic_exchange_explicit(&gc_mark_overflow, 0, memory_order_relaxed)) {
         /* The work list lost ranges: rescan every marked scanned object. */
         for (unsigned i = 0; i < GC_NSPC; i++) {
             if (i & GC_KIND_NOSCAN)

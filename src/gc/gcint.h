@@ -163,6 +163,7 @@ typedef struct gc_state {
 
 extern gc_state gc_g;
 
+
 static inline uint64_t gc_ld(_Atomic uint64_t *v)
 {
     return atomic_load_explicit(v, memory_order_relaxed);

@@ -14,6 +14,7 @@
 #ifndef PAGEALLOC_GC_MARKQ_H
 #define PAGEALLOC_GC_MARKQ_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #if defined(__clang__)
@@ -47,7 +48,7 @@ static inline void gc_markq_push(gc_markq *q, uintptr_t lo, uintptr_t hi)
     if (!b || b->n == GC_WBLOCK_N) {
         gc_wblock *nb = gc_wblock_get();
         if (!nb) {
-            __atomic_store_n(&gc_mark_overflow, 1, __ATOMIC_RELAXED);
+            atomic_store_explicit(&gc_mark_overflow, 1, memory_order_relaxed);
             return;
         }
         nb->next = b;

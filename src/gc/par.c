@@ -38,6 +38,7 @@ static uint64_t epoch;                     /* par_mu */
 static unsigned finished;                  /* par_mu */
 static uint64_t cpu_sum;                   /* par_mu */
 static _Atomic unsigned active;
+static uint64_t born[GC_MAX_MARKERS];      /* par_mu: epoch when helper i was made */
 
 static uint64_t thread_cpu(void)
 {
@@ -78,7 +79,9 @@ static void *helper_main(void *arg)
 {
     unsigned id = (unsigned)(uintptr_t)arg;
     gc_markq q = { 0 };
-    uint64_t seen = 0;
+    pthread_mutex_lock(&par_mu);
+    uint64_t seen = born[id];             /* joins the drain after its birth */
+    pthread_mutex_unlock(&par_mu);
     for (;;) {
         pthread_mutex_lock(&par_mu);
         while (epoch == seen || id >= want)
@@ -108,6 +111,7 @@ unsigned gc_mark_parallel(void)
         pthread_attr_t at;
         pthread_attr_init(&at);
         pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        born[nhelpers] = epoch;
         int err = pthread_create(&t, &at, helper_main, (void *)(uintptr_t)nhelpers);
         pthread_attr_destroy(&at);
         if (err)

@@ -329,6 +329,45 @@ static void test_bounded_churn(void **state)
     check_heap();
 }
 
+static int nleaked;
+static void on_leak(void *obj, size_t size, void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < BATCH; i++)
+        if (PA_GC_REVEAL(hidden[i]) == obj && size >= 48)
+            nleaked++;
+}
+
+/* Leak-finding mode reports unreachable objects (then frees them); the
+ * statistics and their JSON follow the cycles. */
+static void test_leaks_and_stats(void **state)
+{
+    (void)state;
+    pa_gc_stats a, b;
+    assert_int_equal(pa_gc_get_stats(&a), 0);
+    assert_int_equal(a.version, PA_GC_STATS_VERSION);
+    pa_gc_set_leak_handler(on_leak, NULL);
+    pa_gc_set_find_leak(1);
+    make_hidden(48);
+    collect();
+    pa_gc_set_find_leak(0);
+    pa_gc_set_leak_handler(NULL, NULL);
+    assert_true(nleaked >= BATCH - 2);
+    assert_true(count_alive() <= 2);                /* freed after the report */
+    assert_int_equal(pa_gc_get_stats(&b), 0);
+    assert_true(b.collections == a.collections + 1);
+    assert_true(b.forced_collections == a.forced_collections + 1);
+    assert_true(b.leaks_found >= a.leaks_found + BATCH - 2);
+    assert_true(b.total_allocated >= a.total_allocated + BATCH * 48);
+    assert_true(b.pause_total_ns >= a.pause_total_ns && b.pause_max_ns >= b.pause_last_ns);
+    char json[2048];
+    size_t n = pa_gc_stats_json_buf(json, sizeof json);
+    assert_true(n > 0 && n < sizeof json);
+    assert_non_null(strstr(json, "\"collections\":"));
+    assert_non_null(strstr(json, "\"heap_goal\":"));
+    check_heap();
+}
+
 static void test_fork(void **state)
 {
     (void)state;
@@ -362,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_shared_library_global),
         cmocka_unit_test(test_register_root),
         cmocka_unit_test(test_bounded_churn),
+        cmocka_unit_test(test_leaks_and_stats),
         cmocka_unit_test(test_fork),
     };
     return pa_test_status(cmocka_run_group_tests(tests, NULL, NULL));
