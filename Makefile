@@ -32,6 +32,7 @@ bench:
 	@bench/run.sh build-bench
 	@bench/run_backed.sh build-bench
 	@bench/run_malloc.sh build-bench
+	@bench/run_gc.sh build-bench
 	@mkdir -p bench/results && build-bench/bench/pagealloc-bench-stack --json bench/results/stack.json | tee bench/results/stack.md
 	@bench/summary.py
 

@@ -12,7 +12,12 @@ same run (bench/results/core.json, backed.json, malloc.json, stack.json):
   - the stacks (issue 12): the worst create+destroy pair (median of the
     rounds) against mmap + mprotect + munmap and against the faster of the
     glibc- and mimalloc-malloc'd stacks, and the idle RSS of 100,000 stacks
-    over the bytes touched (bench/stack.c's JSON, stack.json).
+    over the bytes touched (bench/stack.c's JSON, stack.json);
+  - the collector (issue 13, bench/run_gc.sh's gc.json): ours against
+    bdwgc and Go on the four collector programs, each row the worst
+    program (time / bdwgc, time / Go, peak RSS / bdwgc, longest pause /
+    bdwgc) and alloc-rate's settled RSS over its live set after the drop;
+    "not measured" while our bdwgc face is not built.
 
 Each row gives the value now, the target, the verdict and where the value
 comes from. A driver that did not run (or an ONLY= that skipped a
@@ -40,6 +45,7 @@ def load(name):
 
 
 core, backed, malloc = load("core.json"), load("backed.json"), load("malloc.json")
+gc = load("gc.json")
 rows = []
 
 
@@ -110,6 +116,28 @@ row("object allocator", "malloc suite: worst workload's time / best peer",
 row("object allocator", "malloc suite: geomean peak RSS / best peer",
     mt.get("geomean peak RSS / best peer <= 0.9"), 0.9, "le", "malloc.json", "malloc geomean RSS")
 
+# The collector (issue 13): run_gc.sh's per-program targets for ours; a row
+# is the worst program, "not measured" unless every program was measured
+# (ours not built, or a program that failed or was left out by ONLY=).
+def gc_worst(prefix):
+    ts = [t for t in (gc or {}).get("targets", []) if t["target"].startswith(prefix)]
+    if not ts or any(t["value"] is None for t in ts):
+        return None, ""
+    worst = max(ts, key=lambda t: t["value"])
+    return worst["value"], f"gc.json, worst: {worst['program']}"
+
+
+for prefix, name, limit, short in (
+        ("time / bdwgc", "collector: worst program's time / bdwgc", 0.8, "gc time / bdwgc"),
+        ("time / Go", "collector: worst program's time / Go", 1.0, "gc time / Go"),
+        ("peak RSS / bdwgc", "collector: worst program's peak RSS / bdwgc", 1.0, "gc peak RSS / bdwgc"),
+        ("longest pause / bdwgc", "collector: worst program's longest pause / bdwgc", 0.5,
+         "gc pause / bdwgc"),
+        ("RSS after drop", "collector: alloc-rate RSS after the drop / live set", 1.1,
+         "gc RSS after drop")):
+    value, source = gc_worst(prefix)
+    row("collector", name, value, limit, "le", source or "gc.json", short)
+
 print()
 print("Summary of the targets, this run (bench/results/*.json):")
 print()
@@ -124,7 +152,7 @@ measured = sum(r["value"] is not None for r in rows)
 print()
 print(f"{met} of {measured} measured targets met ({len(rows) - measured} not measured)", flush=True)
 
-machine = next((d["machine"] for d in (core, backed, malloc, stack) if d and "machine" in d), None)
+machine = next((d["machine"] for d in (core, backed, malloc, stack, gc) if d and "machine" in d), None)
 with open(os.path.join(results, "summary.json"), "w") as fh:
     json.dump({"benchmark": "summary", "machine": machine, "rows": rows}, fh, indent=1)
     fh.write("\n")

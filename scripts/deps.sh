@@ -7,9 +7,10 @@ set -euo pipefail
 
 build=(cmake make gcc pkg-config libpng-dev)
 # python3, gcc, git, sqlite3: the programs tests/dropin runs under the drop-in.
-# libgc-dev: Debian's bdwgc, the reference tests/gccompat compares against.
+# libgc-dev: Debian's bdwgc, the reference tests/gccompat compares against
+# and the peer of the collector benchmarks (bench/gc/).
 test=("${build[@]}" clang libclang-rt-14-dev libcmocka-dev valgrind golang-go python3 git sqlite3 libgc-dev)
-bench=("${test[@]}" golang-go libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev gnuplot-nox)
+bench=("${test[@]}" golang-go libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev gnuplot-nox libgc-dev)
 
 case "${1:-build}" in
   build) want=("${build[@]}") ;;
