@@ -6,13 +6,14 @@
  * Initialisation runs once, under init_mu; gc_g.inited is set (release)
  * when every part is ready, then the calling thread registers. Fork: the
  * forking thread takes every collector lock in the lock order of gcint.h
- * and the page heap's (ph_fork_prepare), so the child starts with no lock
- * held by a thread that no longer exists; the child makes every lock new,
+ * (a client of the OS layer's fork coordinator, os/fork.h, ranked above
+ * malloc; the page heap is a client of its own and takes its locks after
+ * ours), so the child starts with no lock held by a thread that no longer
+ * exists; the child makes every lock new,
  * keeps only itself in the thread registry and forgets the collector's
  * threads (sweeper, markers, finalizer thread: made again when needed;
  * the page heap's scavenger stays off in the child). The OS layer's lock
- * is not taken here (the malloc layer's handler takes it when that layer
- * is in use; taking it twice would deadlock).
+ * is taken once, by the coordinator, after every client's prepare.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "gc/gcint.h"
+#include "os/fork.h"
 #include "pageheap/heap.h"
 
 static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -127,8 +129,11 @@ static unsigned default_markers(void)
     return n < 1 ? 1 : n > 16 ? 16 : (unsigned)n;
 }
 
-static void fork_prepare(void)
+static sm_fork_client fork_client;      /* registered once, at init */
+
+static void fork_prepare(void *arg)
 {
+    (void)arg;
     pthread_mutex_lock(&gc_g.collect_mu);
     gc_lock_classes();
     gc_fin_lock();
@@ -136,12 +141,11 @@ static void fork_prepare(void)
     gc_threads_lock();
     pthread_mutex_lock(&gc_g.span_recs.mu);
     pthread_mutex_lock(&gc_g.map_mu);
-    ph_fork_prepare(gc_g.ph);
 }
 
-static void fork_parent(void)
+static void fork_parent(void *arg)
 {
-    ph_fork_parent(gc_g.ph);
+    (void)arg;
     pthread_mutex_unlock(&gc_g.map_mu);
     pthread_mutex_unlock(&gc_g.span_recs.mu);
     gc_threads_unlock();
@@ -151,9 +155,9 @@ static void fork_parent(void)
     pthread_mutex_unlock(&gc_g.collect_mu);
 }
 
-static void fork_child(void)
+static void fork_child(void *arg)
 {
-    ph_fork_child(gc_g.ph);
+    (void)arg;
     pthread_mutex_init(&gc_g.map_mu, NULL);
     pthread_mutex_init(&gc_g.span_recs.mu, NULL);
     gc_world_fork_child();
@@ -204,7 +208,10 @@ static int do_init(const pa_gc_options *opts, int explicit_call)
     if (goal < o.initial_heap)
         goal = o.initial_heap;
     atomic_store(&gc_g.goal, goal);
-    (void)pthread_atfork(fork_prepare, fork_parent, fork_child);
+    fork_client = (sm_fork_client){ .prepare = fork_prepare, .parent = fork_parent,
+                                    .child = fork_child, .rank = SM_FORK_RANK_GC };
+    sm_fork_register(&fork_client);
+    (void)sm_fork_install();
     __atomic_store_n(&gc_g.inited, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&init_mu);
     err = gc_thread_register(NULL);

@@ -31,7 +31,8 @@ enum {
     SM_FORK_RANK_HEAP = 30,
     SM_FORK_RANK_STACK_GLOBAL = 39,
     SM_FORK_RANK_STACK = 40,
-    SM_FORK_RANK_MALLOC = 50
+    SM_FORK_RANK_MALLOC = 50,
+    SM_FORK_RANK_GC = 60
 };
 
 typedef struct sm_fork_client {
