@@ -137,13 +137,7 @@ static void *self_registering(void *arg)
     return NULL;
 }
 
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
+#include "pa_tsan.h"
 
 /* ThreadSanitizer delivers asynchronous signals only when a thread enters
  * one of its interceptors in a way it deems safe; threads waiting in a
@@ -152,7 +146,7 @@ static void *self_registering(void *arg)
  * forever. The collector's thread tests therefore do not run under TSan. */
 static int tsan_skip(void)
 {
-#ifdef UNDER_TSAN
+#if PA_UNDER_TSAN
     PA_SKIP("TSan defers the collector's suspend signal in threads blocked in "
             "intercepted calls, so stopping the world deadlocks under TSan");
     return 1;

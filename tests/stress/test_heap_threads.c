@@ -26,20 +26,11 @@
 #include "pagealloc/pageheap.h"
 #include "rng.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#ifndef UNDER_TSAN
-#define UNDER_TSAN 0
-#endif
+#include "pa_tsan.h"
 
 #define PAGE ((size_t)PAGEALLOC_PAGE_SIZE)
 #define NTHREADS 6
-#define OPS (UNDER_TSAN ? 30000 : 100000)          /* per thread */
+#define OPS (PA_UNDER_TSAN ? 30000 : 100000)          /* per thread */
 #define SLOTS 64
 #define MAILBOX 16
 

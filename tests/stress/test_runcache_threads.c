@@ -25,19 +25,10 @@
 
 #include "pagealloc/pageheap.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#ifndef UNDER_TSAN
-#define UNDER_TSAN 0
-#endif
+#include "pa_tsan.h"
 
 #define PAGE ((size_t)PAGEALLOC_PAGE_SIZE)
-#define NRUNS (UNDER_TSAN ? 1000u : 3000u)
+#define NRUNS (PA_UNDER_TSAN ? 1000u : 3000u)
 
 static pageheap *heap;
 static char *runs[3000];
@@ -108,7 +99,7 @@ static void *churn(void *arg)
     enum { SLOTS = 64 };
     char *p[SLOTS] = { 0 };
     size_t n[SLOTS] = { 0 };
-    for (unsigned step = 0; step < (UNDER_TSAN ? 20000u : 200000u); step++) {
+    for (unsigned step = 0; step < (PA_UNDER_TSAN ? 20000u : 200000u); step++) {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;

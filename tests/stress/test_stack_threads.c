@@ -25,22 +25,13 @@
 #include "pagealloc/stack.h"
 
 
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#ifndef UNDER_TSAN
-#define UNDER_TSAN 0
-#endif
+#include "pa_tsan.h"
 
 #define KiB ((size_t)1 << 10)
 #define THREADS 6
 #define HELD 64
 #define XCHG 32
-#define OPS (UNDER_TSAN ? 20000 : 200000)
+#define OPS (PA_UNDER_TSAN ? 20000 : 200000)
 
 static pa_stack_allocator *A;
 static pthread_mutex_t xmu = PTHREAD_MUTEX_INITIALIZER;
