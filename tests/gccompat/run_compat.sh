@@ -6,7 +6,8 @@
 # both exit 0. bdwgc is the reference: when REF itself fails the test
 # fails. Exit 77 (skipped, the reason printed) when OURS is missing, exits
 # 77 ("skip: ..." on its output: a feature our collector lacks), or differs
-# only by checks listed in known-gaps.txt.
+# only by checks listed in known-gaps.txt, or differs at all while
+# COMPAT_UNSTABLE names why this build cannot compare it (below).
 set -u
 name=$1 ref=$2 ours=$3
 tmp=$(mktemp -d) || exit 1
@@ -48,6 +49,14 @@ if [ -n "$reasons" ] && cmp -s "$tmp/ref.out" "$tmp/masked.out"; then
   exit 77
 fi
 if ! diff -u --label bdwgc --label pagealloc "$tmp/ref.out" "$tmp/ours.out"; then
+  # COMPAT_UNSTABLE (set by CMake for a program whose output this build
+  # cannot fix, e.g. per-cycle finalization sets under ASan, where stale
+  # stack words vary from run to run for bdwgc too): a difference with a
+  # clean exit is a skip naming the reason; a crash still fails.
+  if [ -n "${COMPAT_UNSTABLE:-}" ] && [ $rc -eq 0 ]; then
+    echo "skip: $name: outputs differ in this build: $COMPAT_UNSTABLE"
+    exit 77
+  fi
   echo "$name: outputs differ (above: - bdwgc, + pagealloc); pagealloc's stderr:"
   head -n 40 "$tmp/ours.err"
   exit 1
