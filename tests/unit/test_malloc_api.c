@@ -472,6 +472,24 @@ static void stacker_go(stacker *k, int stage)
     pthread_mutex_unlock(&k->mu);
 }
 
+/* Start fn(arg) on a thread that steps through k and wait until it
+ * reaches stage 1; stacker_finish lets it go on (stage 2) and joins it. */
+static void stacker_start(stacker *k, void *(*fn)(void *), void *arg, pthread_t *th)
+{
+    pthread_mutex_init(&k->mu, NULL);
+    pthread_cond_init(&k->cv, NULL);
+    assert_int_equal(pthread_create(th, NULL, fn, arg), 0);
+    stacker_wait(k, 1);
+}
+
+static void stacker_finish(stacker *k, pthread_t th)
+{
+    stacker_go(k, 2);
+    pthread_join(th, NULL);
+    pthread_cond_destroy(&k->cv);
+    pthread_mutex_destroy(&k->mu);
+}
+
 static void *stacker_main(void *arg)
 {
     stacker *k = arg;
@@ -517,18 +535,12 @@ static void test_recent_free_stack(void **state)
 
     /* A remote free of an object on its owner's stack is a double free. */
     stacker k = { .stage = 0 };
-    pthread_mutex_init(&k.mu, NULL);
-    pthread_cond_init(&k.cv, NULL);
     pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, stacker_main, &k), 0);
-    stacker_wait(&k, 1);
+    stacker_start(&k, stacker_main, &k, &th);
     EXPECT_REPORT("free", k.p, "double free", pa_free(k.p));
-    stacker_go(&k, 2);
-    pthread_join(th, NULL);
+    stacker_finish(&k, th);
     assert_ptr_equal(k.again, k.p);
     assert_ptr_not_equal(k.other, k.p);
-    pthread_cond_destroy(&k.cv);
-    pthread_mutex_destroy(&k.mu);
 
     /* Many frees of one class overflow the stack into the spans; after a
      * trim (which empties this thread's stacks) the emptied spans are
@@ -586,20 +598,14 @@ static void test_remote_freed_queries(void **state)
     (void)state;
     pagealloc_set_error_handler(record, NULL);
     stacker k = { .stage = 0 };
-    pthread_mutex_init(&k.mu, NULL);
-    pthread_cond_init(&k.cv, NULL);
     pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, remote_owner_main, &k), 0);
-    stacker_wait(&k, 1);
+    stacker_start(&k, remote_owner_main, &k, &th);
     pa_free(k.p);                               /* remote: the owner is alive */
     EXPECT_REPORT("malloc_usable_size", k.p, "not allocated", assert_int_equal(pa_usable_size(k.p), 0));
     EXPECT_REPORT("realloc", k.p, "not allocated", assert_null(pa_realloc(k.p, 10)));
     EXPECT_REPORT("free", k.p, "double free", pa_free(k.p));
-    stacker_go(&k, 2);
-    pthread_join(th, NULL);
+    stacker_finish(&k, th);
     assert_ptr_equal(k.again, k.p);             /* freed once, reused */
-    pthread_cond_destroy(&k.cv);
-    pthread_mutex_destroy(&k.mu);
     pagealloc_set_error_handler(NULL, NULL);
 }
 
@@ -671,17 +677,11 @@ static void run_producer(emptier *e, void *(*producer)(void *), int step)
 {
     e->v = malloc(EMPTIED_N * sizeof(void *));
     assert_non_null(e->v);
-    pthread_mutex_init(&e->sync.mu, NULL);
-    pthread_cond_init(&e->sync.cv, NULL);
     pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, producer, e), 0);
-    stacker_wait(&e->sync, 1);
+    stacker_start(&e->sync, producer, e, &th);
     for (int i = 0; i < EMPTIED_N; i += step)
         pa_free(e->v[i]);
-    stacker_go(&e->sync, 2);
-    pthread_join(th, NULL);
-    pthread_cond_destroy(&e->sync.cv);
-    pthread_mutex_destroy(&e->sync.mu);
+    stacker_finish(&e->sync, th);
     free(e->v);
 }
 
