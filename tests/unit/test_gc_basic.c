@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pa_clear_stack.h"
 #include "pa_skip.h"
 #include "pagealloc/gc.h"
 
@@ -44,17 +45,9 @@ static void check_heap(void)
         fail_msg("heap check: %s", msg);
 }
 
-/* Overwrite dead stack below the caller, so stale copies of pointers from
- * earlier calls do not act as roots. */
-static __attribute__((noinline)) void clear_stack(void)
-{
-    volatile char buf[16384];
-    memset((char *)buf, 0, sizeof buf);
-}
-
 static void collect(void)
 {
-    clear_stack();
+    pa_clear_stack();
     pa_gc_collect();
 }
 

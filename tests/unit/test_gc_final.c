@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pa_clear_stack.h"
 #include "pa_skip.h"
 #include "pagealloc/gc.h"
 
@@ -30,15 +31,9 @@ static int contents_ok;
 static void *resurrected;
 static pa_gc_hidden_ptr hidden_l;
 
-static __attribute__((noinline)) void clear_stack(void)
-{
-    volatile char buf[16384];
-    memset((char *)buf, 0, sizeof buf);
-}
-
 static void collect(void)
 {
-    clear_stack();
+    pa_clear_stack();
     pa_gc_collect();
     pa_gc_invoke_finalizers();
 }
@@ -187,7 +182,7 @@ static void test_replace_remove_demand(void **state)
     reset();
     pa_gc_set_finalize_mode(PA_GC_FINALIZE_ON_DEMAND);
     on_thread(make_replaced, 0);
-    clear_stack();
+    pa_clear_stack();
     pa_gc_collect();
     assert_true(pa_gc_finalizers_pending());
     assert_int_equal(nfin, 0);                       /* on demand: not yet */
