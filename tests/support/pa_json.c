@@ -49,41 +49,34 @@ static void jstring(jp *p)
     p->s++;
 }
 
+/* Skip one or more digits at s; NULL if there is none. */
+static const char *jdigits(const char *s)
+{
+    if (!(*s >= '0' && *s <= '9'))
+        return NULL;
+    while (*s >= '0' && *s <= '9')
+        s++;
+    return s;
+}
+
 static void jnumber(jp *p)
 {
     const char *s = p->s;
     if (*s == '-')
         s++;
-    if (*s == '0')
-        s++;
-    else if (*s >= '1' && *s <= '9')
-        while (*s >= '0' && *s <= '9')
-            s++;
-    else {
-        p->ok = 0;
-        return;
-    }
-    if (*s == '.') {
-        s++;
-        if (!(*s >= '0' && *s <= '9')) {
-            p->ok = 0;
-            return;
-        }
-        while (*s >= '0' && *s <= '9')
-            s++;
-    }
-    if (*s == 'e' || *s == 'E') {
+    s = *s == '0' ? s + 1 : jdigits(s);          /* no leading zero */
+    if (s && *s == '.')
+        s = jdigits(s + 1);
+    if (s && (*s == 'e' || *s == 'E')) {
         s++;
         if (*s == '+' || *s == '-')
             s++;
-        if (!(*s >= '0' && *s <= '9')) {
-            p->ok = 0;
-            return;
-        }
-        while (*s >= '0' && *s <= '9')
-            s++;
+        s = jdigits(s);
     }
-    p->s = s;
+    if (!s)
+        p->ok = 0;
+    else
+        p->s = s;
 }
 
 static void jvalue(jp *p, int depth)
