@@ -97,11 +97,14 @@ for l in "${impl_list[@]}"; do
 done
 n=${#labels[@]}
 
-# The Go side: each program with the shared gcb.go, built once per run.
+# The Go side: each program with the shared gcb.go (and the tree programs
+# with trees.go), built once per run.
 if [[ " ${kinds[*]} " == *" go "* ]]; then
   export GOCACHE=${GOCACHE:-$build/go-cache}
   for p in "${programs[@]}"; do
-    if ! (cd "$root/bench/gc/go" && GOFLAGS= GO111MODULE=off go build -o "$gobin/$p" "$p.go" gcb.go); then
+    files=("$p.go" gcb.go)
+    case $p in binary-trees|two-threads) files+=(trees.go) ;; esac
+    if ! (cd "$root/bench/gc/go" && GOFLAGS= GO111MODULE=off go build -o "$gobin/$p" "${files[@]}"); then
       echo "run_gc.sh: building the Go version of $p failed" >&2
       exit 2
     fi

@@ -1,27 +1,11 @@
 // binary-trees.go - the Go version of ../binary-trees.c: the same trees,
 // lines and check, with Go's collector (GOGC as the environment sets it).
 //
-// Build: go build -o gcb-binary-trees-go binary-trees.go gcb.go
+// Build: go build -o gcb-binary-trees-go binary-trees.go trees.go gcb.go
 // Usage: gcb-binary-trees-go [MAX_DEPTH]   (default 20)
 package main
 
 import "fmt"
-
-type node struct{ left, right *node }
-
-func build(depth int) *node {
-	if depth > 0 {
-		return &node{build(depth - 1), build(depth - 1)}
-	}
-	return &node{}
-}
-
-func (n *node) check() int64 {
-	if n.left == nil {
-		return 1
-	}
-	return 1 + n.left.check() + n.right.check()
-}
 
 func main() {
 	const minDepth = 4

@@ -2,7 +2,7 @@
 // each with a long-lived tree and the binary-trees loop, the same lines and
 // check (GOMAXPROCS as the environment sets it).
 //
-// Build: go build -o gcb-two-threads-go two-threads.go gcb.go
+// Build: go build -o gcb-two-threads-go two-threads.go trees.go gcb.go
 // Usage: gcb-two-threads-go [MAX_DEPTH]   (default 19)
 package main
 
@@ -10,22 +10,6 @@ import (
 	"fmt"
 	"sync"
 )
-
-type node struct{ left, right *node }
-
-func build(depth int) *node {
-	if depth > 0 {
-		return &node{build(depth - 1), build(depth - 1)}
-	}
-	return &node{}
-}
-
-func (n *node) check() int64 {
-	if n.left == nil {
-		return 1
-	}
-	return 1 + n.left.check() + n.right.check()
-}
 
 const minDepth, threads = 4, 2
 

@@ -1,0 +1,20 @@
+// trees.go - the binary tree that binary-trees.go and two-threads.go
+// build and walk (../tree.h's tree_build and tree_check in C). Built with
+// those two programs only: gcbench.go has a node type of its own.
+package main
+
+type node struct{ left, right *node }
+
+func build(depth int) *node {
+	if depth > 0 {
+		return &node{build(depth - 1), build(depth - 1)}
+	}
+	return &node{}
+}
+
+func (n *node) check() int64 {
+	if n.left == nil {
+		return 1
+	}
+	return 1 + n.left.check() + n.right.check()
+}
