@@ -1,7 +1,11 @@
 /*
  * alloc.c - allocation from span classes and explicit free (Go's
- * mallocgc and mcentral.cacheSpan, with a lock per span class in place of
- * per-P caches; spans.c has the spans, gcint.h the invariants). A failed
+ * mallocgc and mcentral.cacheSpan; spans.c has the spans, gcint.h the
+ * invariants). A registered thread takes small scanned and atomic objects
+ * from its cache without a lock (tcache.c has the design and its
+ * invariants; the fast path is here); other small objects, and every
+ * allocation of a thread that is not registered, take the class lock and
+ * the class's current span. A failed
  * allocation returns NULL with errno; the pacing, the last collection and
  * the out-of-memory handler are the caller's (api.c), so this file never
  * calls up into a collection.
@@ -25,6 +29,8 @@ static int span_take(gc_span *s, uint32_t *idx)
             break;
         s->alloc[w] |= 1ull << (i & 63);
         s->freeindex = i + 1;
+        if (i >= s->hwm)
+            s->hwm = i + 1;
         s->nalloc++;
         *idx = i;
         return 1;
@@ -33,9 +39,30 @@ static int span_take(gc_span *s, uint32_t *idx)
     return 0;
 }
 
+/* The cache's fast path: the lowest object of the run's current word,
+ * inflight first (tcache.c), no lock; else the refill. */
+static inline void *alloc_cached(gc_tcache *t, unsigned cl, unsigned kind, int *refilled)
+{
+    gc_run *r = &t->run[cl * GC_TC_KINDS + kind];
+    uint32_t w = r->w;
+    uint64_t b = atomic_load_explicit(&r->bits[w], memory_order_relaxed);
+    if (__builtin_expect(b == 0, 0))
+        return gc_tcache_refill(t, cl, kind, refilled);
+    uintptr_t p = r->base + ((uintptr_t)w * 64 + (uintptr_t)__builtin_ctzll(b)) * r->size;
+    atomic_store_explicit(&t->inflight, p, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+    atomic_store_explicit(&r->bits[w], b & (b - 1), memory_order_relaxed);
+    return (void *)p;
+}
+
 static void *alloc_small(size_t size, unsigned kind, int *refilled)
 {
     unsigned cl = pa_size_class(size);
+    if (kind < GC_TC_KINDS) {
+        gc_tcache *t = gc_tc_self;
+        if (__builtin_expect(t != NULL, 1) || (gc_self_registered() && (t = gc_tcache_attach())))
+            return alloc_cached(t, cl, kind, refilled);
+    }
     const pa_class_info *ci = &pa_classes[cl];
     gc_class *c = &gc_g.cls[cl * GC_KINDS + kind];
     uint32_t idx;
@@ -126,7 +153,7 @@ void gc_free_obj(void *p, const char *call)
         pa_report(call, a, 0, "not the start of an object");
         return;
     }
-    if (!gc_bit(s->alloc, i)) {
+    if (!gc_bit(s->alloc, i) || gc_cached(s, i)) {
         gc_span_unlock(s);
         pa_report(call, a, 0, "object not allocated (double free?)");
         return;
@@ -143,9 +170,11 @@ void gc_free_obj(void *p, const char *call)
     gc_add(&gc_g.free_bytes, s->size);
     if (i < s->freeindex)
         s->freeindex = i;
-    if (s->nalloc == 0 && c->cur != s)
+    if (s->run || c->cur == s)
+        ;                                        /* a cache's or current: on no list */
+    else if (s->nalloc == 0)
         gc_release_span(c, s);
-    else if (c->cur != s)
+    else
         gc_nonfull_push(c, s);
     pthread_mutex_unlock(&c->mu);
 }

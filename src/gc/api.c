@@ -94,7 +94,8 @@ static size_t obj_info(const void *p, unsigned *kind)
         return 0;
     uint32_t i = gc_obj_index(s, a);
     size_t size = 0;
-    if (i < s->nelems && a == s->base + (uintptr_t)i * s->size && gc_bit(s->alloc, i)) {
+    if (i < s->nelems && a == s->base + (uintptr_t)i * s->size && gc_bit(s->alloc, i) &&
+        !gc_cached(s, i)) {
         size = s->size;
         if (kind)
             *kind = s->spc & (GC_KINDS - 1);
@@ -153,14 +154,18 @@ PA_API int pa_gc_is_heap_ptr(const void *p)
 
 PA_API void pa_gc_collect(void)
 {
-    if (gc_ensure_init() == 0)
+    if (gc_ensure_init() == 0) {
+        gc_tcache_flush(0);                       /* the caller's cached objects go back */
         gc_collect(1, 0, NULL);
+    }
 }
 
 PA_API void pa_gc_collect_and_release(void)
 {
-    if (gc_ensure_init() == 0)
+    if (gc_ensure_init() == 0) {
+        gc_tcache_flush(0);
         gc_collect(1, 1, NULL);
+    }
 }
 
 PA_API void pa_gc_disable(void)

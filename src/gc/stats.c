@@ -27,7 +27,7 @@ PA_API int pa_gc_get_stats(pa_gc_stats *out)
     out->released_bytes = ps.released_bytes;
     out->metadata_bytes = gc_g.meta.bytes + ps.metadata_bytes;
     out->allocated_since_gc = gc_ld(&gc_g.alloc_since);
-    out->total_allocated = gc_ld(&gc_g.total_alloc);
+    out->total_allocated = gc_ld(&gc_g.total_alloc) + gc_tcache_handed_bytes();
     out->live_after_mark = gc_ld(&gc_g.live_marked);
     out->heap_goal = gc_ld(&gc_g.goal);
     out->memory_limit = gc_ld(&gc_g.limit);
