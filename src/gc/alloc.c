@@ -39,20 +39,10 @@ static int span_take(gc_span *s, uint32_t *idx)
     return 0;
 }
 
-/* The cache's fast path: the lowest object of the run's current word,
- * inflight first (tcache.c), no lock; else the refill. */
-static inline void *alloc_cached(gc_tcache *t, unsigned cl, unsigned kind, int *refilled)
+static void *alloc_cached(gc_tcache *t, unsigned cl, unsigned kind, int *refilled)
 {
-    gc_run *r = &t->run[cl * GC_TC_KINDS + kind];
-    uint32_t w = r->w;
-    uint64_t b = atomic_load_explicit(&r->bits[w], memory_order_relaxed);
-    if (__builtin_expect(b == 0, 0))
-        return gc_tcache_refill(t, cl, kind, refilled);
-    uintptr_t p = r->base + ((uintptr_t)w * 64 + (uintptr_t)__builtin_ctzll(b)) * r->size;
-    atomic_store_explicit(&t->inflight, p, memory_order_relaxed);
-    atomic_signal_fence(memory_order_seq_cst);
-    atomic_store_explicit(&r->bits[w], b & (b - 1), memory_order_relaxed);
-    return (void *)p;
+    void *p = gc_tc_pop(t, cl, kind);
+    return p ? p : gc_tcache_refill(t, cl, kind, refilled);
 }
 
 static void *alloc_small(size_t size, unsigned kind, int *refilled)

@@ -35,8 +35,21 @@ void *gc_alloc(size_t size, unsigned kind)
     return NULL;
 }
 
-PA_API void *pa_gc_malloc(size_t size) { return gc_alloc(size, 0); }
-PA_API void *pa_gc_malloc_atomic(size_t size) { return gc_alloc(size, GC_KIND_NOSCAN); }
+/* A registered thread's small scanned or atomic object from its cache,
+ * else gc_alloc. */
+static inline void *alloc_fast(size_t size, unsigned kind)
+{
+    gc_tcache *t = gc_tc_self;
+    if (__builtin_expect(t != NULL && size <= PA_MAX_SMALL, 1)) {
+        void *p = gc_tc_pop(t, pa_size_class(size), kind);
+        if (p)
+            return p;
+    }
+    return gc_alloc(size, kind);
+}
+
+PA_API void *pa_gc_malloc(size_t size) { return alloc_fast(size, 0); }
+PA_API void *pa_gc_malloc_atomic(size_t size) { return alloc_fast(size, GC_KIND_NOSCAN); }
 PA_API void *pa_gc_malloc_uncollectable(size_t size) { return gc_alloc(size, GC_KIND_UNCOLL); }
 PA_API void *pa_gc_malloc_atomic_uncollectable(size_t size)
 {

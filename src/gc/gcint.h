@@ -120,6 +120,22 @@ typedef struct gc_tcache {
 
 extern __thread gc_tcache *gc_tc_self __attribute__((tls_model("initial-exec")));
 
+/* The cache's fast path: the lowest object of the run's current word,
+ * inflight first (tcache.c), no lock; NULL if the word is empty. */
+static inline void *gc_tc_pop(gc_tcache *t, unsigned cl, unsigned kind)
+{
+    gc_run *r = &t->run[cl * GC_TC_KINDS + kind];
+    uint32_t w = r->w;
+    uint64_t b = atomic_load_explicit(&r->bits[w], memory_order_relaxed);
+    if (__builtin_expect(b == 0, 0))
+        return NULL;
+    uintptr_t p = r->base + ((uintptr_t)w * 64 + (uintptr_t)__builtin_ctzll(b)) * r->size;
+    atomic_store_explicit(&t->inflight, p, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+    atomic_store_explicit(&r->bits[w], b & (b - 1), memory_order_relaxed);
+    return (void *)p;
+}
+
 /* Per span class: its spans, the current span and the sweep cursor. */
 typedef struct gc_class {
     pthread_mutex_t mu;
