@@ -43,7 +43,9 @@
  *   threads_mu -> the page heap's -> the OS layer's.
  * A class lock guards every field of its spans except base, npages, size,
  * nelems, spc (constant while the span is in the map), and the class's
- * lists and cursor. A collection takes every lock from collect_mu to
+ * lists and cursor. A thread cache's run (tcache.c) sets its bits and
+ * changes its span under the lock, but takes objects (clears bits)
+ * without it. A collection takes every lock from collect_mu to
  * threads_mu, then stops the world, so no stopped thread holds one.
  */
 #ifndef PAGEALLOC_GC_GCINT_H

@@ -57,23 +57,14 @@
 
 __thread gc_tcache *gc_tc_self __attribute__((tls_model("initial-exec")));
 
-static pa_fixalloc tc_recs;
-static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
-static int tc_err;
-static _Atomic(gc_tcache *) tc_list;              /* push only */
-
-static void tc_init(void)
-{
-    tc_err = pa_fixalloc_init(&tc_recs, sizeof(gc_tcache), 64, &gc_g.meta);
-}
+/* Every cache record, push only; records come straight from the OS layer
+ * (no lock of ours, so a forked child can always make one). */
+static _Atomic(gc_tcache *) tc_list;
 
 gc_tcache *gc_tcache_attach(void)
 {
     if (gc_tc_self)
         return gc_tc_self;
-    pthread_once(&tc_once, tc_init);
-    if (tc_err)
-        return NULL;
     gc_tcache *t;
     for (t = atomic_load_explicit(&tc_list, memory_order_acquire); t; t = t->next) {
         int free = 0;
@@ -83,9 +74,10 @@ gc_tcache *gc_tcache_attach(void)
             break;
     }
     if (!t) {
-        t = pa_fixalloc_alloc(&tc_recs, NULL);     /* zero: every run empty */
-        if (!t)
+        void *mem;
+        if (sysmem_alloc((sizeof(gc_tcache) + GC_PAGE - 1) & ~(GC_PAGE - 1), &gc_g.meta, &mem))
             return NULL;
+        t = mem;                                   /* zero: every run empty */
         atomic_store_explicit(&t->used, 1, memory_order_relaxed);
         gc_tcache *head = atomic_load_explicit(&tc_list, memory_order_relaxed);
         do
