@@ -165,18 +165,31 @@ static void give_back(gc_class *c, gc_run *r)
         gc_nonfull_push(c, s);
 }
 
-/* Zero the objects of r whose bits are set in zero (runs of neighbours
- * with one memset). */
+/* Zero the objects of r whose bits are set in zero: small ones word by
+ * word (a memset call costs more than the stores), others in runs of
+ * neighbours with one memset. */
 static void zero_objects(const gc_run *r, const uint64_t *zero)
 {
-    for (uint32_t w = 0; w < GC_SPAN_WORDS; w++)
-        for (uint64_t z = zero[w]; z;) {
+    size_t size = r->size;
+    for (uint32_t w = 0; w < GC_SPAN_WORDS; w++) {
+        uint64_t z = zero[w];
+        char *base = (char *)r->base + (size_t)w * 64 * size;
+        if (size <= 64) {
+            for (; z; z &= z - 1) {
+                uint64_t *o = (uint64_t *)(base + (size_t)__builtin_ctzll(z) * size);
+                for (size_t k = 0; k < size / 8; k++)
+                    o[k] = 0;
+            }
+            continue;
+        }
+        while (z) {
             uint32_t i = (uint32_t)__builtin_ctzll(z);
             uint64_t from = z >> i;
             uint32_t len = ~from ? (uint32_t)__builtin_ctzll(~from) : 64 - i;
-            memset((char *)r->base + ((size_t)w * 64 + i) * r->size, 0, (size_t)len * r->size);
+            memset(base + (size_t)i * size, 0, (size_t)len * size);
             z = i + len >= 64 ? 0 : z & (~0ull << (i + len));
         }
+    }
 }
 
 /* Hand out the lowest object of word w of r (it has one), as alloc.c's
