@@ -126,6 +126,31 @@ void *gc_alloc_raw(size_t size, unsigned kind, int *refilled)
     return alloc_small(size, kind, refilled);
 }
 
+/* A free into a span the calling thread's cache owns (swept, class lock
+ * held) puts the object back in the run, zeroed if scanned: it stays
+ * allocated for the collector and the pacer, and is handed out again
+ * first. 1 if it did. */
+static int free_to_cache(gc_span *s, uint32_t i)
+{
+    gc_tcache *t = gc_tc_self;
+    unsigned kind = s->spc & (GC_KINDS - 1);
+    if (!t || !s->run || kind >= GC_TC_KINDS ||
+        s->run != &t->run[(s->spc / GC_KINDS) * GC_TC_KINDS + kind])
+        return 0;
+    gc_run *r = s->run;
+    if (!(kind & GC_KIND_NOSCAN))
+        memset((void *)(s->base + (uintptr_t)i * s->size), 0, s->size);
+    uint32_t w = i >> 6;
+    atomic_store_explicit(&r->bits[w],
+                          atomic_load_explicit(&r->bits[w], memory_order_relaxed) |
+                              1ull << (i & 63),
+                          memory_order_relaxed);
+    if (w < r->w)
+        r->w = w;
+    __atomic_store_n(&r->taken, r->taken + 1, __ATOMIC_RELAXED);   /* not handed out */
+    return 1;
+}
+
 void gc_free_obj(void *p, const char *call)
 {
     uintptr_t a = (uintptr_t)p;
@@ -149,6 +174,10 @@ void gc_free_obj(void *p, const char *call)
         return;
     }
     gc_fin_drop(a);
+    if (swept && free_to_cache(s, i)) {
+        gc_span_unlock(s);
+        return;
+    }
     s->alloc[i >> 6] &= ~(1ull << (i & 63));
     s->mark[i >> 6] &= ~(1ull << (i & 63));
     gc_add(&gc_g.freed_since, s->size);

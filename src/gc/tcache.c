@@ -43,6 +43,9 @@
  * is scanned like any object the program holds. The marked cached bytes
  * count as live for the pacer (at most TC_BYTES a class a thread).
  *
+ * A free by the owner of an object of its own span puts it back in the
+ * run (alloc.c, free_to_cache), zeroed first if scanned.
+ *
  * Only the owner empties its cache: when its thread unregisters or exits
  * (world.c), and before pa_gc_collect (api.c). A free of a cached object
  * is a double free (alloc.c checks gc_cached); pa_gc_base and pa_gc_size

@@ -6,7 +6,8 @@
  * with caches full); scanned objects read as zero when handed out, also
  * when their memory held pointers before; a thread's cache goes back when
  * it exits or unregisters; a thread that is not registered allocates
- * without a cache; objects survive collections while caches are in use.
+ * without a cache; objects survive collections while caches are in use;
+ * a free into a span the thread's cache owns puts the object back there.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -81,6 +82,36 @@ static void test_cached_object_is_free(void **state)
     pa_gc_free(r);
     pa_gc_free(s);
     pa_gc_free(p);
+    check_heap();
+}
+
+/* An object the owner of its span frees goes back to the cache: free for
+ * the program, a second free reported, handed out again zeroed. */
+static void test_free_to_cache(void **state)
+{
+    (void)state;
+    void **p = pa_gc_malloc(64);
+    assert_non_null(p);
+    for (int k = 0; k < 8; k++)
+        p[k] = p;
+    pa_gc_free(p);
+    assert_null(pa_gc_base(p));
+    pagealloc_set_error_handler(record, NULL);
+    nreports = 0;
+    pa_gc_free(p);
+    pagealloc_set_error_handler(NULL, NULL);
+    assert_int_equal(nreports, 1);
+    int found = 0;
+    for (int i = 0; i < 1024 && !found; i++) {
+        void **q = pa_gc_malloc(64);
+        assert_non_null(q);
+        if (q == p) {
+            found = 1;
+            for (int k = 0; k < 8; k++)
+                assert_null(q[k]);
+        }
+    }
+    assert_true(found);
     check_heap();
 }
 
@@ -211,6 +242,7 @@ int main(void)
     assert_int_equal(pa_gc_init(&o), 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cached_object_is_free),
+        cmocka_unit_test(test_free_to_cache),
         cmocka_unit_test(test_zeroed_after_reuse),
         cmocka_unit_test(test_check_with_caches),
         cmocka_unit_test(test_thread_exit),
