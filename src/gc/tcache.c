@@ -14,10 +14,13 @@
  * so for the rest of the collector they are allocated (counted in nalloc,
  * not in free_bytes, charged to the pacer at the refill; total_alloc
  * counts them once handed out, at the next refill or flush, and the
- * statistics add the objects handed out since: gc_tcache_handed_bytes). Scanned objects
- * taken are zeroed right after the refill, outside the lock, except those
- * at or above the span's hwm (never handed out: fresh zeroed pages). The
- * fast path (alloc.c) clears the lowest bit of the run's current word.
+ * statistics add those handed out since: gc_tcache_handed_bytes).
+ * Scanned objects taken are zeroed right after the refill, outside the
+ * lock, except those at or above the span's hwm (never handed out: fresh
+ * zeroed pages). The fast path (gc_tc_pop in gcint.h, inline in
+ * pa_gc_malloc) clears the lowest bit of the run's current word. The
+ * free objects of an owned span that are not in the run wait for its
+ * owner's next refill: at most one span a class a thread.
  *
  * Invariants:
  *   - an object whose bit is set in a run has its alloc bit set; no lock
@@ -36,12 +39,14 @@
  *
  * The collector (gc_tcache_mark, in mark_all, the world stopped and every
  * class lock held) marks every cached object and every inflight object
- * through the list of all caches; it never takes objects out of a cache.
+ * through the list of all caches (anywhere in the mark: a cached object
+ * reached first through a stale word is only scanned, and reads zero);
+ * it never takes objects out of a cache.
  * The list is push only (records are reused, never unlinked), so walking
  * it needs no lock that a stopped thread could hold. Cached objects read
  * as zero (or are being zeroed), so scanning them finds nothing; inflight
  * is scanned like any object the program holds. The marked cached bytes
- * count as live for the pacer (at most TC_BYTES a class a thread).
+ * count as live for the pacer (at most a span's objects a class a thread).
  *
  * A free by the owner of an object of its own span puts it back in the
  * run (alloc.c, free_to_cache), zeroed first if scanned.
