@@ -90,6 +90,7 @@ static void event(pa_gc_event ev)
 static void mark_all(void *keep, uintptr_t own_lo, uintptr_t regs, uintptr_t regs_end)
 {
     gc_mark_init();
+    gc_tcache_mark();                            /* thread caches' objects stay */
     if (keep)
         gc_mark_word((uintptr_t)keep);
     gc_mark_uncollectable();

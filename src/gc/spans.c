@@ -4,8 +4,10 @@
  * invariants): making a span for a class, returning one, and finding and
  * locking the span of an address.
  *
- * The allocation from span classes (alloc.c) works as follows.
- * Allocation of a small object takes its class lock, finds a free bit in
+ * The allocation from span classes (alloc.c) works as follows (a
+ * registered thread's small collectable objects come from its cache,
+ * tcache.c, which refills the same way). Allocation of a small object
+ * takes its class lock, finds a free bit in
  * the class's current span from its cursor (freeindex), and else takes a
  * swept span with room (the class's nonfull list), else sweeps unswept
  * spans of the class until one has room (lazy sweeping, sweep.c), else a

@@ -27,7 +27,7 @@ PA_API int pa_gc_get_stats(pa_gc_stats *out)
     out->released_bytes = ps.released_bytes;
     out->metadata_bytes = gc_g.meta.bytes + ps.metadata_bytes;
     out->allocated_since_gc = gc_ld(&gc_g.alloc_since);
-    out->total_allocated = gc_ld(&gc_g.total_alloc);
+    out->total_allocated = gc_ld(&gc_g.total_alloc) + gc_tcache_handed_bytes();
     out->live_after_mark = gc_ld(&gc_g.live_marked);
     out->heap_goal = gc_ld(&gc_g.goal);
     out->memory_limit = gc_ld(&gc_g.limit);
@@ -120,6 +120,11 @@ static int check_span(const gc_class *c, unsigned spc, const gc_span *s, uint32_
                     s->nalloc);
     if (s->in_nonfull && s->sweepgen == sg && s->nalloc == s->nelems && c->cur != s)
         return fail(msg, n, "span %#lx: full on the nonfull list", (unsigned long)s->base);
+    if (s->run && (s->in_nonfull || c->cur == s || s->run->span != s))
+        return fail(msg, n, "span %#lx: owned by a thread cache but listed", (unsigned long)s->base);
+    for (uint32_t w = 0; s->run && w < GC_SPAN_WORDS; w++)
+        if (atomic_load_explicit(&s->run->bits[w], memory_order_relaxed) & ~s->alloc[w])
+            return fail(msg, n, "span %#lx: a cached object not allocated", (unsigned long)s->base);
     return 0;
 }
 

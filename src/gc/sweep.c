@@ -81,11 +81,13 @@ int gc_sweep_span(gc_class *c, gc_span *s)
     s->freeindex = 0;
     s->sweepgen = sg;
     gc_sub(&gc_g.unswept, 1);
-    if (n == 0 && c->cur != s) {
+    if (c->cur == s || s->run)
+        return 1;                                  /* on no list (tcache.c) */
+    if (n == 0) {
         gc_release_span(c, s);
         return 2;
     }
-    if (n < s->nelems && c->cur != s)
+    if (n < s->nelems)
         gc_nonfull_push(c, s);
     return 1;
 }
@@ -111,7 +113,7 @@ gc_span *gc_sweep_for_alloc(gc_class *c)
     }
     while ((s = c->sweep_pos) != NULL) {
         c->sweep_pos = s->next;
-        if (gc_sweep_span(c, s) == 1 && s->nalloc < s->nelems) {
+        if (gc_sweep_span(c, s) == 1 && s->nalloc < s->nelems && !s->run) {
             if (s->in_nonfull)
                 nonfull_pop(c, s);                 /* the sweep pushed it on top */
             return s;
