@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <setjmp.h>
+#include <string.h>
 #include <time.h>
 
 #include "gc/gcint.h"
@@ -241,6 +242,11 @@ __attribute__((noinline)) void gc_collect(int forced, int release, void *keep)
 {
     jmp_buf regs;
     volatile uintptr_t here = 0;
+    /* setjmp fills only the register words: the rest of the buffer (the
+     * signal mask, padding) would be scanned with whatever stale words
+     * this stack slot held, e.g. the heap's base, which is the address of
+     * the first object ever allocated. */
+    memset(&regs, 0, sizeof regs);
     __builtin_unwind_init();
     setjmp(regs);
     uintptr_t lo = (uintptr_t)&here < (uintptr_t)&regs ? (uintptr_t)&here : (uintptr_t)&regs;
