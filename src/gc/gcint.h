@@ -257,7 +257,7 @@ void     gc_span_unlock(gc_span *s);
 void     gc_release_span(gc_class *c, gc_span *s);  /* class lock held */
 void     gc_lock_classes(void);
 void     gc_unlock_classes(void);
-uint64_t gc_heap_free_pages(void);             /* resident free pages */
+uint64_t gc_heap_free_pages(const pageheap_stats *ps);   /* resident free pages */
 /* Release free pages above the goal of a swept heap (spans.c has the
  * rule); explicit_gc: after an explicit collection. Bytes released. */
 size_t   gc_heap_pace(int explicit_gc);

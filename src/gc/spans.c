@@ -182,12 +182,9 @@ void gc_release_span(gc_class *c, gc_span *s)
 
 /* Resident free pages of the page heap (in its allocators and caches):
  * with the pages in spans, everything the collector holds resident. */
-uint64_t gc_heap_free_pages(void)
+uint64_t gc_heap_free_pages(const pageheap_stats *ps)
 {
-    pageheap_stats ps;
-    pageheap_get_stats(gc_g.ph, &ps);
-    uint64_t cached = ps.cache_bytes - ps.cache_released_bytes;
-    return ps.free_bytes + cached;
+    return ps->free_bytes + (ps->cache_bytes - ps->cache_released_bytes);
 }
 
 size_t gc_heap_pace(int explicit_gc)
@@ -216,14 +213,18 @@ int gc_heap_expand(size_t bytes)
     if (npages > (SIZE_MAX >> GC_PAGE_SHIFT))
         return ENOMEM;
     uint64_t limit = gc_ld(&gc_g.limit);
-    if (gc_g.hard_limit && limit &&
-        gc_ld(&gc_g.heap_bytes) + gc_heap_free_pages() + gc_g.meta.bytes + npages * GC_PAGE > limit)
-        return ENOMEM;
+    if (gc_g.hard_limit && limit) {
+        pageheap_stats ps;
+        pageheap_get_stats(gc_g.ph, &ps);
+        uint64_t held = gc_ld(&gc_g.heap_bytes) + gc_heap_free_pages(&ps) + gc_g.meta.bytes;
+        if (held + npages * GC_PAGE > limit)
+            return ENOMEM;
+    }
     /* Taking the run makes the page heap grow (or reuse resident free
      * pages); giving it back leaves its pages free and Ready. */
     void *mem = pageheap_alloc(gc_g.ph, npages);
     if (!mem)
-        return errno ? errno : ENOMEM;
+        return ENOMEM;
     pageheap_free(gc_g.ph, mem, npages);
     return 0;
 }

@@ -45,7 +45,7 @@ PA_API int pa_gc_get_stats(pa_gc_stats *out)
     out->finalizers_pending = gc_fin_pending_count();
     out->links_cleared = gc_ld(&gc_g.links_cleared);
     out->leaks_found = gc_ld(&gc_g.leaks_found);
-    out->free_page_bytes = ps.free_bytes + ps.cache_bytes - ps.cache_released_bytes;
+    out->free_page_bytes = gc_heap_free_pages(&ps);
     return 0;
 }
 

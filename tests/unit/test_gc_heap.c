@@ -6,7 +6,8 @@
  * spans plus free pages held, heap_bytes + free_page_bytes) falls to
  * within a bound of the live set; the statistics stay consistent
  * (pa_gc_collect_and_release leaves no free page resident, the JSON form
- * carries the new field).
+ * carries the new field); an expansion past a hard memory limit fails
+ * and changes nothing.
  *
  * Every figure comes from pa_gc_get_stats, never from /proc or a clock.
  * The page heap's own background scavenger may release free pages at any
@@ -21,6 +22,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <string.h>
 
 #include "pa_clear_stack.h"
@@ -130,12 +132,34 @@ static void test_stats_consistent(void **state)
     check_heap();
 }
 
+static void test_expand_past_hard_limit(void **state)
+{
+    (void)state;
+    pa_gc_stats s0 = stats();
+    uint64_t limit = resident(&s0) + s0.metadata_bytes + 8 * MIB;
+    assert_int_equal(pa_gc_set_memory_limit(limit, 1), 0);
+    assert_int_equal(pa_gc_expand_heap(64 * MIB), ENOMEM);
+    pa_gc_stats s1 = stats();
+    assert_true(resident(&s1) <= resident(&s0));   /* nothing grew */
+    assert_int_equal(pa_gc_set_memory_limit(0, 0), 0);
+    assert_int_equal(pa_gc_expand_heap(64 * MIB), 0);
+    /* 64 MiB is far above 10% of the live heap: the page heap's
+     * scavenger may be releasing some already. What it released is in
+     * released_total_bytes; a run it is releasing right now is in
+     * neither figure (at most a few of its 64 KiB steps). */
+    pa_gc_stats s2 = stats();
+    assert_true(resident(&s2) + s2.released_total_bytes + MIB >=
+                resident(&s1) + s1.released_total_bytes + 64 * MIB);
+    check_heap();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expand_heap),
         cmocka_unit_test(test_drop_gives_memory_back),
         cmocka_unit_test(test_stats_consistent),
+        cmocka_unit_test(test_expand_past_hard_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
