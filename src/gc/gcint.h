@@ -71,6 +71,7 @@
 #define GC_KIND_UNCOLL 2u
 #define GC_NSPC        (PA_NCLASSES * GC_KINDS)
 #define GC_MIN_GOAL    ((uint64_t)4 << 20)
+#define GC_TRIM_MIN    ((uint64_t)1 << 20)  /* smallest excess worth a release */
 
 typedef struct gc_span {
     uintptr_t base;            /* first byte; constant while mapped */
@@ -317,6 +318,11 @@ void     gc_span_unlock(gc_span *s);
 void     gc_release_span(gc_class *c, gc_span *s);  /* class lock held */
 void     gc_lock_classes(void);
 void     gc_unlock_classes(void);
+uint64_t gc_heap_free_pages(const pageheap_stats *ps);   /* resident free pages */
+/* Release free pages above the goal of a swept heap (spans.c has the
+ * rule); explicit_gc: after an explicit collection. Bytes released. */
+size_t   gc_heap_pace(int explicit_gc);
+int      gc_heap_expand(size_t bytes);         /* 0 or ENOMEM: pages Ready now */
 
 /* alloc.c: NULL and errno on failure, no collection */
 void    *gc_alloc_raw(size_t size, unsigned kind, int *refilled);

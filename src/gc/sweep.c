@@ -6,8 +6,9 @@
  * allocation sweeps spans of its class until one has room
  * (gc_sweep_for_alloc), and a background sweeper thread (not registered:
  * it touches no object) sweeps the rest in batches, one class lock at a
- * time. gc_sweep_all finishes the sweep on the calling thread (before a
- * mark, and in pa_gc_collect).
+ * time; when it is done it releases free pages above the goal
+ * (gc_heap_pace). gc_sweep_all finishes the sweep on the calling thread
+ * (before a mark, and in pa_gc_collect).
  *
  * Leak-finding mode: an unreached object is not freed by the sweep; it is
  * recorded (leaks, under leak_mu) and stays allocated until the cycle
@@ -159,6 +160,7 @@ static void *sweeper_main(void *arg)
         for (unsigned i = 0; i < GC_NSPC; i++)
             while (sweep_some(&gc_g.cls[i], 32))
                 ;
+        gc_heap_pace(0);               /* the freed spans are back */
     }
     return NULL;
 }
