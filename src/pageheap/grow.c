@@ -45,9 +45,11 @@ static _Atomic uintptr_t g_hint = (uintptr_t)0x00c000000000;
 /* Reserve size bytes (a chunk multiple), chunk aligned. grow_mu held. */
 static int reserve_arena(pageheap *h, size_t size, uintptr_t *out)
 {
+    int err;
     ph_range *r = pa_fixalloc_alloc(&h->range_recs, NULL);
     if (!r)
         return ENOMEM;
+    *r = (ph_range){ 0 };
     for (int i = 0; i < 16; i++) {
         uintptr_t hint = atomic_fetch_add(&g_hint, size);
         if (hint >= PH_ADDR_LIMIT || size > PH_ADDR_LIMIT - hint)
@@ -73,7 +75,7 @@ static int reserve_arena(pageheap *h, size_t size, uintptr_t *out)
     }
     /* Anywhere, with room to align to a chunk. */
     void *p;
-    int err = sysmem_reserve(NULL, size + PH_CHUNK, &p);
+    err = sysmem_reserve(NULL, size + PH_CHUNK, &p);
     if (err) {
         pa_fixalloc_free(&h->range_recs, r);
         return err;
@@ -81,6 +83,11 @@ static int reserve_arena(pageheap *h, size_t size, uintptr_t *out)
     r->base = (uintptr_t)p;
     r->size = size + PH_CHUNK;
 done:
+    if (h->runcache && (err = ph_rm_reserve(h, r)) != 0) {
+        (void)sysmem_free((void *)r->base, r->size, NULL);
+        pa_fixalloc_free(&h->range_recs, r);
+        return err;
+    }
     r->next = h->regions;
     h->regions = r;
     ctr_add(&h->reserved_total, r->size);
@@ -189,6 +196,8 @@ void ph_grow_destroy(pageheap *h)
     for (ph_range *r = h->regions, *n; r; r = n) {
         n = r->next;
         (void)sysmem_free((void *)r->base, r->size, &h->heap_stat);
+        if (r->rm)
+            (void)sysmem_free(r->rm, r->rm_bytes, &h->meta_stat);
         pa_fixalloc_free(&h->range_recs, r);
     }
     h->regions = NULL;

@@ -170,12 +170,18 @@
 #define PH_RC_ENTRIES 64u
 #define PH_RC_PAGES   512u                /* 4 MiB */
 
-/* Run map entries (one per page, meaningful at a run's first page):
- * 0, or the page count of the live allocation starting there (saturated
- * at PH_RM_BIG), with PH_RM_CACHED set while a run cache holds it. */
-#define PH_RM_CACHED  0x80000000u
-#define PH_RM_BIG     0x7fffffffu
-typedef _Atomic uint32_t ph_rm_entry;
+/* Run map entries, one byte per page (runcache.c has the encoding's
+ * reasons). At the first page of a live or cached allocation: its length
+ * code, 1..62 for exactly that many pages, PH_RM_LONG for 63 pages or
+ * more, with PH_RM_CACHED set while a run cache holds it. A PH_RM_LONG
+ * run keeps its exact page count in the entries of its pages 1 to
+ * PH_RM_XBYTES, 7 bits each (low bits first), each marked PH_RM_CONT.
+ * Every other entry is 0. */
+#define PH_RM_CACHED  0x40u
+#define PH_RM_CONT    0x80u
+#define PH_RM_LONG    63u
+#define PH_RM_XBYTES  5u                  /* 35 bits: any PH_MAX_PAGES count */
+typedef _Atomic uint8_t ph_rm_entry;
 
 /* One cached run. */
 typedef struct ph_run {
@@ -230,12 +236,13 @@ typedef struct ph_shard {
     unsigned nthreads;                  /* threads bound here, under reg_mu */
 } __attribute__((aligned(64))) ph_shard;
 
-/* A reservation (freed at delete) or a grown range (walked by the check). */
+/* A reservation (freed at delete, with its run map block) or a grown
+ * range (walked by the check). */
 typedef struct ph_range {
     uintptr_t base;
     size_t size;
     unsigned shard;
-    void *rm;                           /* grown: its run map entries (or NULL) */
+    void *rm;                           /* reservation: run map entries of its chunks (or NULL) */
     size_t rm_bytes;
     struct ph_range *next;
 } ph_range;
@@ -401,13 +408,55 @@ static inline ph_rm_entry *ph_rm_at(pageheap *h, uintptr_t a)
     return c ? &c[(a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)] : NULL;
 }
 
+/* The run map code of an allocation of npages pages. */
+static inline uint8_t ph_rm_code(size_t npages)
+{
+    return npages >= PH_RM_LONG ? PH_RM_LONG : (uint8_t)npages;
+}
+
+/* The entry of page k of the run whose first page a has entry e. */
+static inline ph_rm_entry *ph_rm_next(pageheap *h, ph_rm_entry *e, uintptr_t a, unsigned k)
+{
+    if (((a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)) + k < PAGEALLOC_CHUNK_PAGES)
+        return e + k;
+    return ph_rm_at(h, a + k * PH_PAGE);      /* the next chunk's entries */
+}
+
+/* Write (npages) or clear (0) the exact count of the PH_RM_LONG run at a. */
+static inline void ph_rm_set_count(pageheap *h, ph_rm_entry *e, uintptr_t a, size_t npages)
+{
+    for (unsigned k = 1; k <= PH_RM_XBYTES; k++) {
+        uint8_t x = npages ? (uint8_t)(PH_RM_CONT | ((npages >> (7 * (k - 1))) & 0x7f)) : 0;
+        ph_rm_entry *y = ph_rm_next(h, e, a, k);
+        if (y)                                 /* always: the run's pages are grown */
+            atomic_store_explicit(y, x, memory_order_relaxed);
+    }
+}
+
+/* The exact count of the PH_RM_LONG run at a, 0 if its entries are not
+ * continuation entries. */
+static inline size_t ph_rm_count(pageheap *h, ph_rm_entry *e, uintptr_t a)
+{
+    size_t n = 0;
+    for (unsigned k = 1; k <= PH_RM_XBYTES; k++) {
+        ph_rm_entry *x = ph_rm_next(h, e, a, k);
+        uint8_t v = x ? atomic_load_explicit(x, memory_order_relaxed) : 0;
+        if (!(v & PH_RM_CONT))
+            return 0;
+        n |= (size_t)(v & 0x7f) << (7 * (k - 1));
+    }
+    return n;
+}
+
 /* Record a live allocation of npages at a (run caches on). */
 static inline void ph_rm_record(pageheap *h, uintptr_t a, size_t npages)
 {
     ph_rm_entry *e = ph_rm_at(h, a);
-    if (e)
-        atomic_store_explicit(e, npages >= PH_RM_BIG ? PH_RM_BIG : (uint32_t)npages,
-                              memory_order_release);
+    if (!e)
+        return;
+    if (npages >= PH_RM_LONG)
+        ph_rm_set_count(h, e, a, npages);
+    atomic_store_explicit(e, ph_rm_code(npages), memory_order_release);
 }
 
 /* Metadata bytes: the heap's own plus every allocator's. */
@@ -474,12 +523,17 @@ void       ph_thread_exit(void *arg);
 /* runcache.c */
 /* Make the run map's level 1 (pageheap_new). 0 or an errno value. */
 int        ph_rm_init(pageheap *h);
-/* Make the run map's entries for the grown range g (runcache on);
- * grow_mu held. 0 or an errno value (nothing changed). */
+/* Make the run map block of the new reservation r (runcache on); grow_mu
+ * held. 0 or an errno value (r->rm stays NULL). */
+int        ph_rm_reserve(pageheap *h, ph_range *r);
+/* Point the run map at the entries of the grown range g's chunks, in
+ * their reservations' blocks (runcache on); grow_mu held. 0 or an errno
+ * value (nothing changed that matters: only level-2 blocks are kept). */
 int        ph_rm_grow(pageheap *h, ph_range *g);
 /* Undo ph_rm_grow for g (a failed grow); grow_mu held. */
 void       ph_rm_drop(pageheap *h, ph_range *g);
-/* Free the run map (delete; after ph_rm_drop-free ranges are gone). */
+/* Free the run map's levels 1 and 2 (delete; the reservations' blocks
+ * go with the reservations, in ph_grow_destroy). */
 void       ph_rm_destroy(pageheap *h);
 /* A run of npages from t's run cache (takes t's busy flag; records the
  * allocation in the run map), or 0. */
@@ -494,7 +548,7 @@ uint64_t   ph_rc_flush(pageheap *h, ph_thread *t);
 uint64_t   ph_rc_flush_all(pageheap *h);
 /* A free that does not match the run map (entry v at a): report it with
  * the allocator's rule, or with the run map's. */
-void       ph_rc_bad_free(pageheap *h, ph_shard *s, uintptr_t a, size_t npages, uint32_t v);
+void       ph_rc_bad_free(pageheap *h, ph_shard *s, uintptr_t a, size_t npages, uint8_t v);
 /* Check t's run cache (check.c); 0 or EFAULT with msg. All locks held. */
 int        ph_rc_check(pageheap *h, ph_thread *t, char *msg, size_t size);
 /* Mark t's cached pages within chunk c as PAGEHEAP_PAGE_CACHED in st. */

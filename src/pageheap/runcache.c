@@ -49,10 +49,45 @@ int ph_rm_init(pageheap *h)
     return 0;
 }
 
+/* The first chunk of reservation r (reservations made anywhere are not
+ * chunk aligned) and how many whole chunks it holds. */
+static uintptr_t rm_first_chunk(const ph_range *r, size_t *nchunks)
+{
+    uintptr_t c = (r->base + PH_CHUNK - 1) & ~(uintptr_t)(PH_CHUNK - 1);
+    *nchunks = c < r->base + r->size ? (r->base + r->size - c) / PH_CHUNK : 0;
+    return c;
+}
+
+int ph_rm_reserve(pageheap *h, ph_range *r)
+{
+    size_t nchunks;
+    (void)rm_first_chunk(r, &nchunks);
+    if (nchunks == 0)
+        return 0;
+    size_t bytes = round_phys(h, nchunks * PAGEALLOC_CHUNK_PAGES * sizeof(ph_rm_entry));
+    void *mem;
+    int err = sysmem_alloc(bytes, &h->meta_stat, &mem);
+    if (err)
+        return err;
+    r->rm = mem;
+    r->rm_bytes = bytes;
+    return 0;
+}
+
+/* The entries of chunk c in its reservation's block, or NULL. grow_mu held. */
+static ph_rm_entry *rm_chunk_entries(pageheap *h, uintptr_t c)
+{
+    for (ph_range *r = h->regions; r; r = r->next) {
+        size_t nchunks;
+        uintptr_t first = rm_first_chunk(r, &nchunks);
+        if (r->rm && c >= first && (c - first) / PH_CHUNK < nchunks)
+            return (ph_rm_entry *)r->rm + (c - first) / PH_PAGE;
+    }
+    return NULL;
+}
+
 int ph_rm_grow(pageheap *h, ph_range *g)
 {
-    size_t nchunks = g->size / PH_CHUNK;
-    size_t bytes = round_phys(h, nchunks * PAGEALLOC_CHUNK_PAGES * sizeof(ph_rm_entry));
     /* The level-2 blocks first, so that a failure leaves only them. */
     for (uintptr_t c = g->base; c < g->base + g->size; c += PH_CHUNK) {
         size_t i1 = (c >> 22) >> PH_MAP_BITS;
@@ -64,35 +99,30 @@ int ph_rm_grow(pageheap *h, ph_range *g)
             return err;
         atomic_store_explicit(&h->runmap[i1], mem, memory_order_release);
     }
-    void *mem;
-    int err = sysmem_alloc(bytes, &h->meta_stat, &mem);
-    if (err)
-        return err;
-    g->rm = mem;
-    g->rm_bytes = bytes;
-    ph_rm_entry *e = mem;
-    for (uintptr_t c = g->base; c < g->base + g->size; c += PH_CHUNK, e += PAGEALLOC_CHUNK_PAGES) {
+    for (uintptr_t c = g->base; c < g->base + g->size; c += PH_CHUNK)
+        if (!rm_chunk_entries(h, c))
+            return EFAULT;              /* never: every grown chunk is reserved */
+    for (uintptr_t c = g->base; c < g->base + g->size; c += PH_CHUNK) {
         size_t ci = c >> 22;
         ph_rm_entry *_Atomic *l2 = atomic_load_explicit(&h->runmap[ci >> PH_MAP_BITS],
                                                         memory_order_relaxed);
-        atomic_store_explicit(&l2[ci & (PH_MAP_L2 - 1)], e, memory_order_release);
+        atomic_store_explicit(&l2[ci & (PH_MAP_L2 - 1)], rm_chunk_entries(h, c),
+                              memory_order_release);
     }
     return 0;
 }
 
 void ph_rm_drop(pageheap *h, ph_range *g)
 {
-    if (!g->rm)
+    if (!h->runmap)
         return;
     for (uintptr_t c = g->base; c < g->base + g->size; c += PH_CHUNK) {
         size_t ci = c >> 22;
         ph_rm_entry *_Atomic *l2 = atomic_load_explicit(&h->runmap[ci >> PH_MAP_BITS],
                                                         memory_order_relaxed);
-        atomic_store_explicit(&l2[ci & (PH_MAP_L2 - 1)], NULL, memory_order_release);
+        if (l2)
+            atomic_store_explicit(&l2[ci & (PH_MAP_L2 - 1)], NULL, memory_order_release);
     }
-    (void)sysmem_free(g->rm, g->rm_bytes, &h->meta_stat);
-    g->rm = NULL;
-    g->rm_bytes = 0;
 }
 
 void ph_rm_destroy(pageheap *h)
@@ -160,7 +190,7 @@ uintptr_t ph_rc_alloc(pageheap *h, ph_thread *t, size_t npages)
     rc->pages -= npages;
     rc_publish(t);
     busy_unlock(t);
-    atomic_store_explicit(ph_rm_at(h, base), (uint32_t)npages, memory_order_release);
+    atomic_store_explicit(ph_rm_at(h, base), ph_rm_code(npages), memory_order_release);
     return base;
 }
 
@@ -198,7 +228,10 @@ uint64_t ph_rc_flush(pageheap *h, ph_thread *t)
     for (unsigned b = 0; b <= PH_RC_BINS; b++) {
         for (unsigned i = rc->head[b]; i; i = rc->e[i - 1].next) {
             ph_run *r = &rc->e[i - 1];
-            atomic_store_explicit(ph_rm_at(h, r->base), 0, memory_order_relaxed);
+            ph_rm_entry *e = ph_rm_at(h, r->base);
+            atomic_store_explicit(e, 0, memory_order_relaxed);
+            if (r->npages >= PH_RM_LONG)
+                ph_rm_set_count(h, e, r->base, 0);
             pagealloc_free(s->pa, r->base, r->npages);
             PA_DEBUG_AFTER(s->pa, "pageheap run cache flush", r->base, r->npages);
         }
@@ -224,18 +257,22 @@ uint64_t ph_rc_flush_all(pageheap *h)
     return n;
 }
 
-void ph_rc_bad_free(pageheap *h, ph_shard *s, uintptr_t a, size_t npages, uint32_t v)
+void ph_rc_bad_free(pageheap *h, ph_shard *s, uintptr_t a, size_t npages, uint8_t v)
 {
-    (void)h;
     pthread_mutex_lock(&s->mu);
     const char *rule = pa_free_violation(s->pa, a, npages);
     pthread_mutex_unlock(&s->mu);
     char buf[128];
     if (!rule) {
-        if (v & PH_RM_CACHED) {
+        if (v & PH_RM_CONT) {
+            rule = "not allocated as a run starting here (inside a run)";
+        } else if (v & PH_RM_CACHED) {
             rule = "not allocated: already freed (double free; the run is in a run cache)";
         } else if (v) {
-            snprintf(buf, sizeof buf, "page count differs from the allocation's (%u pages)", v);
+            size_t n = v;
+            if (v == PH_RM_LONG)
+                n = ph_rm_count(h, ph_rm_at(h, a), a);
+            snprintf(buf, sizeof buf, "page count differs from the allocation's (%zu pages)", n);
             rule = buf;
         } else {
             rule = "not allocated as a run starting here (inside a run, or never handed out)";
@@ -267,7 +304,8 @@ int ph_rc_check(pageheap *h, ph_thread *t, char *msg, size_t size)
             if (bin_of(r->npages) != b || r->npages == 0)
                 return rc_fail(msg, size, "in the wrong bin", r->base);
             ph_rm_entry *e = ph_rm_at(h, r->base);
-            if (!e || atomic_load(e) != (PH_RM_CACHED | r->npages))
+            if (!e || atomic_load(e) != (PH_RM_CACHED | ph_rm_code(r->npages)) ||
+                (r->npages >= PH_RM_LONG && ph_rm_count(h, e, r->base) != r->npages))
                 return rc_fail(msg, size, "run map entry is not 'cached'", r->base);
             if (pa_free_violation(h->shards[t->shard].pa, r->base, r->npages))
                 return rc_fail(msg, size, "not allocated in its allocator", r->base);

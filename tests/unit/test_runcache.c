@@ -2,7 +2,8 @@
  * test_runcache.c - the page heap's per-thread run caches: reuse of a
  * freed run for a request of its length, the bounds (runs and bytes), the
  * statistics and the checker, bad frees the run map catches (double free
- * of a cached run, wrong page count, inside a run), every way the caches
+ * of a cached run, wrong page count, inside a run; long runs, whose
+ * count the map keeps in their next pages' entries), every way the caches
  * drain (flush, release, thread exit, the hard limit, the background
  * scavenger), guard mode (no caches), and the option that turns them off:
  * with no_run_cache and one shard the heap gives exactly the answers of a
@@ -201,6 +202,60 @@ static void test_bad_frees(void **state)
     expect_report("not allocated");
     pageheap_free(h, p, 5);
     pageheap_free(h, r, 20);
+    assert_int_equal(reports, 0);
+    pagealloc_set_error_handler(NULL, NULL);
+    check_heap(h);
+    pageheap_delete(h);
+}
+
+/* Runs of 63 pages and more: the run map keeps their exact count in the
+ * entries of their next pages. A run that starts two pages before a
+ * chunk's end keeps it in the next chunk's entries; with one-chunk arenas
+ * those lie in another reservation's block. */
+static void test_long_runs(void **state)
+{
+    (void)state;
+    pageheap *h = pageheap_new(&(pageheap_options){ .shards = 1,
+                                                    .arena_bytes = PAGEALLOC_CHUNK_SIZE });
+    assert_non_null(h);
+    pagealloc_set_error_handler(record_error, NULL);
+    reports = 0;
+    char *a = pageheap_alloc(h, PAGEALLOC_CHUNK_PAGES - 2);
+    char *b = pageheap_alloc(h, 100);
+    assert_non_null(a);
+    assert_non_null(b);
+    /* The arena hints make the second reservation adjacent: b crosses. */
+    assert_ptr_equal(b, a + (PAGEALLOC_CHUNK_PAGES - 2) * PAGE);
+    pageheap_free(h, b, 99);                    /* live, too short */
+    expect_report("page count differs from the allocation's (100 pages)");
+    pageheap_free(h, b, 101);                   /* live, too long */
+    expect_report("not allocated");
+    pageheap_free(h, b + PAGE, 5);              /* inside, on a count entry */
+    expect_report("inside a run");
+    pageheap_free(h, b + 3 * PAGE, 97);         /* inside, to the run's end */
+    expect_report("inside a run");
+    check_heap(h);
+    pageheap_free(h, b, 100);                   /* cached */
+    assert_int_equal(stats(h).run_cache_bytes, 100 * PAGE);
+    check_heap(h);
+    pageheap_free(h, b, 100);
+    expect_report("already freed");
+    pageheap_free(h, b, 64);
+    expect_report("already freed");
+    pageheap_free(h, b + 2 * PAGE, 1);
+    expect_report("inside a run");
+    assert_ptr_equal(pageheap_alloc(h, 100), b);
+    pageheap_free(h, b, 100);
+    /* Flushed, and a run never cached: the allocator has them, the map
+     * keeps nothing of them (the check looks at every free page). */
+    pageheap_flush_caches(h);
+    char *c = pageheap_alloc(h, RC_PAGES + 100);
+    assert_non_null(c);
+    pageheap_free(h, c, RC_PAGES + 100);
+    check_heap(h);
+    pageheap_free(h, b, 100);
+    expect_report("not allocated");
+    pageheap_free(h, a, PAGEALLOC_CHUNK_PAGES - 2);
     assert_int_equal(reports, 0);
     pagealloc_set_error_handler(NULL, NULL);
     check_heap(h);
@@ -446,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_visible),
         cmocka_unit_test(test_bad_frees),
+        cmocka_unit_test(test_long_runs),
         cmocka_unit_test(test_drains),
         cmocka_unit_test(test_hard_limit),
         cmocka_unit_test(test_scavenger_flushes),
