@@ -44,10 +44,12 @@
  * Run caches (runcache.c): with them on, a thread's free of a run of its
  * own shard (<= 512 pages) keeps the run, allocated in the allocator, in
  * the thread's run cache (64 runs, 4 MiB at most), and the thread's next
- * request of exactly that length takes it back, under the busy flag only.
- * The run map (a page count per allocation's first page, cached runs
- * marked) validates every free with a load and a compare-and-swap, since
- * the allocator cannot see a second free of a cached run.
+ * request of exactly that length takes it back, under the busy flag only;
+ * a request of 9 pages or more with no such run takes the shortest longer
+ * one and gives its tail to the allocator. The run map (a page count per
+ * allocation's first page, one byte, cached runs marked) validates every
+ * free with a load and a compare-and-swap, since the allocator cannot see
+ * a second free of a cached run.
  *
  * How an allocation goes (heap_alloc). With run caches on, a cached run
  * of exactly n pages first. n < 16 pages: the thread's cache,
@@ -164,11 +166,13 @@
 
 /* Run caches (runcache.c, docs/heap.md "Run caches"): per thread, runs
  * the thread freed, kept allocated in the allocator and handed out again
- * without the shard lock, for requests of exactly their length. Bounds:
- * PH_RC_ENTRIES runs and PH_RC_PAGES pages per thread. */
+ * without the shard lock, for requests of exactly their length, or (from
+ * PH_RC_SPLIT_MIN pages) the head of a longer one. Bounds: PH_RC_ENTRIES
+ * runs and PH_RC_PAGES pages per thread. */
 #define PH_RC_BINS    64u                 /* bins for 1..64 pages; bin 0: longer runs */
 #define PH_RC_ENTRIES 64u
 #define PH_RC_PAGES   512u                /* 4 MiB */
+#define PH_RC_SPLIT_MIN 9u                /* shorter requests take exact lengths only */
 
 /* Run map entries, one byte per page (runcache.c has the encoding's
  * reasons). At the first page of a live or cached allocation: its length
@@ -536,10 +540,11 @@ void       ph_rm_drop(pageheap *h, ph_range *g);
  * go with the reservations, in ph_grow_destroy). */
 void       ph_rm_destroy(pageheap *h);
 /* A run of npages from t's run cache (takes t's busy flag; records the
- * allocation in the run map), or 0. */
+ * allocation in the run map; a longer run's tail goes to the allocator
+ * under the shard lock), or 0. */
 uintptr_t  ph_rc_alloc(pageheap *h, ph_thread *t, size_t npages);
 /* Keep the run [a, npages) in t's run cache; 1 if kept, 0 if it does not
- * fit (takes t's busy flag). The run's entry is PH_RM_CACHED | npages. */
+ * fit (takes t's busy flag). The run's entry is PH_RM_CACHED | its code. */
 int        ph_rc_put(ph_thread *t, uintptr_t a, size_t npages);
 /* Give t's cached runs back to its shard's allocator; t's busy flag held.
  * Returns the bytes given back. */

@@ -4,23 +4,33 @@
  *
  * A run cache belongs to one thread and holds runs that thread freed,
  * still allocated in the allocator, to hand them out again without the
- * shard lock or a search. A run is handed out only for a request of
- * exactly its length (LIFO within a length): bins for 1..64 pages and one
- * list for longer runs. Never splitting keeps the heap's shape what first
- * fit made it; splitting cached runs for shorter requests served more
- * requests but grew W5's peak RSS by a third (docs/heap.md). The cache is
- * bounded (PH_RC_ENTRIES runs, PH_RC_PAGES pages); a free that does not fit
- * goes to the allocator. Flushing returns every run to the allocator under
- * the shard lock, one pagealloc_free each.
+ * shard lock or a search: bins for 1..64 pages (LIFO) and one list for
+ * longer runs. A request takes a run of exactly its length; failing that,
+ * a request of PH_RC_SPLIT_MIN pages or more takes the shortest longer
+ * run, keeps its head and gives the tail to the allocator (one
+ * pagealloc_free under the shard lock, no search). Shorter requests never
+ * split: single pages and short runs cut from freed long runs scattered
+ * over the heap and grew W5's peak RSS by a quarter (docs/heap.md); nor
+ * does a tail stay cached (it crowded out the runs that are reused). The
+ * cache is bounded (PH_RC_ENTRIES runs, PH_RC_PAGES pages); a free that
+ * does not fit goes to the allocator. Flushing returns every run to the
+ * allocator under the shard lock, one pagealloc_free each.
  *
  * The run map says, for the first page of every live allocation, its page
  * count, and marks the runs a cache holds. A free is checked against it
  * with one atomic load and one compare-and-swap, so a free that the
  * allocator could no longer see as bad (a run that is cached is still
  * allocated there) is caught: a double free, a wrong page count, or a free
- * of the inside of a run. The map is one 4-byte entry per page, in blocks
- * made with each grown range (charged as metadata), reached through two
- * levels of pointers indexed like the chunk map.
+ * of the inside of a run. Every free reads it at a random place, so it is
+ * small: one byte per page (a 4-byte entry cost W2 a cache miss per free,
+ * twice the last-level misses without run caches). Lengths up to 62 pages
+ * fit in the byte; a longer run's byte says "long" and the exact count
+ * sits in the entries of its next PH_RM_XBYTES pages, which no other run
+ * can start on, tagged so that a free pointing at them is "inside a run".
+ * The entries are one block per reservation (an arena), made with it,
+ * charged as metadata and resident only where the heap has grown (a
+ * block per grown range, rounded to OS pages, cost three times the RSS),
+ * reached through two levels of pointers indexed like the chunk map.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -168,29 +178,79 @@ static void rc_unlink(ph_runcache *rc, unsigned b, unsigned prev, unsigned i)
         rc->nonempty &= ~((uint64_t)1 << (b - 1));
 }
 
+/* The entry (index + 1) of the shortest cached run of at least npages
+ * pages, in *bin and after *prev (0: the bin's head); 0 if none. Exact
+ * lengths first; a longer run only for requests of PH_RC_SPLIT_MIN pages
+ * or more. */
+static unsigned rc_find(ph_runcache *rc, size_t npages, unsigned *bin, unsigned *prev)
+{
+    unsigned b = bin_of(npages);
+    *prev = 0;
+    if (b && rc->head[b]) {
+        *bin = b;
+        return rc->head[b];
+    }
+    if (npages < PH_RC_SPLIT_MIN)
+        return 0;
+    if (b && b < PH_RC_BINS) {
+        uint64_t above = rc->nonempty & ~(((uint64_t)1 << b) - 1);  /* bins b+1..64 */
+        if (above) {
+            *bin = (unsigned)__builtin_ctzll(above) + 1;
+            return rc->head[*bin];
+        }
+    }
+    unsigned best = 0, best_prev = 0;
+    uint32_t best_len = UINT32_MAX;
+    for (unsigned p = 0, i = rc->head[0]; i; p = i, i = rc->e[i - 1].next) {
+        uint32_t len = rc->e[i - 1].npages;
+        if (len >= npages && len < best_len) {
+            best = i;
+            best_prev = p;
+            best_len = len;
+            if (len == npages)
+                break;
+        }
+    }
+    *bin = 0;
+    *prev = best_prev;
+    return best;
+}
+
 uintptr_t ph_rc_alloc(pageheap *h, ph_thread *t, size_t npages)
 {
     ph_runcache *rc = &t->rc;
     if (npages > PH_RC_PAGES || atomic_load_explicit(&t->rc_runs, memory_order_relaxed) == 0)
         return 0;                       /* empty: only the owner fills it */
     busy_lock(t);
-    unsigned b = bin_of(npages), prev = 0, i = rc->head[b];
-    if (b == 0)                         /* the long runs: the first of this length */
-        for (; i && rc->e[i - 1].npages != npages; prev = i, i = rc->e[i - 1].next)
-            ;
+    unsigned b, prev, i = rc_find(rc, npages, &b, &prev);
     if (!i) {
         busy_unlock(t);
         return 0;
     }
     rc_unlink(rc, b, prev, i);
     uintptr_t base = rc->e[i - 1].base;
+    size_t len = rc->e[i - 1].npages;
     rc->e[i - 1].next = rc->freel;
     rc->freel = (uint16_t)i;
     rc->count--;
-    rc->pages -= npages;
+    rc->pages -= len;
     rc_publish(t);
     busy_unlock(t);
-    atomic_store_explicit(ph_rm_at(h, base), ph_rm_code(npages), memory_order_release);
+    ph_rm_entry *e = ph_rm_at(h, base);
+    if (len == npages) {
+        atomic_store_explicit(e, ph_rm_code(npages), memory_order_release);
+        return base;
+    }
+    /* A longer run: keep its head, give the tail to the allocator. */
+    if (len >= PH_RM_LONG)
+        ph_rm_set_count(h, e, base, 0);
+    ph_rm_record(h, base, npages);
+    ph_shard *s = &h->shards[t->shard];
+    uintptr_t tail = base + npages * PH_PAGE;
+    pthread_mutex_lock(&s->mu);
+    pagealloc_free(s->pa, tail, len - npages);
+    PA_DEBUG_AFTER(s->pa, "pageheap run cache split", tail, len - npages);
+    pthread_mutex_unlock(&s->mu);
     return base;
 }
 

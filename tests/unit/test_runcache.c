@@ -1,6 +1,7 @@
 /*
  * test_runcache.c - the page heap's per-thread run caches: reuse of a
- * freed run for a request of its length, the bounds (runs and bytes), the
+ * freed run for a request of its length, or of a longer run's head for a
+ * request of 9 pages or more, the bounds (runs and bytes), the
  * statistics and the checker, bad frees the run map catches (double free
  * of a cached run, wrong page count, inside a run; long runs, whose
  * count the map keeps in their next pages' entries), every way the caches
@@ -54,6 +55,13 @@ static void record_error(const char *msg, void *arg)
     snprintf(last_report, sizeof last_report, "%s", msg);
 }
 
+static void expect_report(const char *rule)
+{
+    if (reports != 1 || !strstr(last_report, rule))
+        fail_msg("%d reports; last \"%s\", want one with \"%s\"", reports, last_report, rule);
+    reports = 0;
+}
+
 /* ---- Reuse, bounds, statistics ---------------------------------------------- */
 
 static void test_reuse_exact_length(void **state)
@@ -88,6 +96,63 @@ static void test_reuse_exact_length(void **state)
     pageheap_free(h, p, 5);
     pageheap_free(h, r, 41);
     pageheap_free(h, z, 40);
+    check_heap(h);
+    pageheap_delete(h);
+}
+
+/* No run of the requested length: a request of 9 pages or more takes the
+ * head of the shortest longer run and the tail goes back to the allocator;
+ * shorter requests do not split. */
+static void test_split(void **state)
+{
+    (void)state;
+    pageheap *h = pageheap_new(&(pageheap_options){ .shards = 1 });
+    assert_non_null(h);
+    pagealloc_set_error_handler(record_error, NULL);
+    reports = 0;
+    char *a = pageheap_alloc(h, 50), *b = pageheap_alloc(h, 30), *c = pageheap_alloc(h, 300);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    pageheap_free(h, a, 50);
+    pageheap_free(h, b, 30);
+    pageheap_free(h, c, 300);
+    char *d = pageheap_alloc(h, 8);                 /* too short to split */
+    assert_true(d != a && d != b && d != c);
+    pageheap_stats s0 = stats(h);
+    assert_int_equal(s0.run_cache_bytes, 380 * PAGE);
+    char *e = pageheap_alloc(h, 20);                /* the shortest that fits: b */
+    assert_ptr_equal(e, b);
+    pageheap_stats s1 = stats(h);
+    assert_int_equal(s1.run_cache_bytes, 350 * PAGE);
+    assert_int_equal(s1.in_use_bytes, s0.in_use_bytes + 20 * PAGE);
+    assert_int_equal(s1.free_bytes, s0.free_bytes + 10 * PAGE);
+    check_heap(h);
+    pageheap_free(h, e, 30);                        /* the head is 20 pages now */
+    expect_report("not allocated");
+    char *f = pageheap_alloc(h, 100);               /* long from long: c */
+    assert_ptr_equal(f, c);
+    check_heap(h);
+    pageheap_free(h, f, 101);
+    expect_report("not allocated");
+    pageheap_free(h, f, 99);
+    expect_report("page count differs from the allocation's (100 pages)");
+    pageheap_free(h, f, 100);                       /* cached again */
+    char *g = pageheap_alloc(h, 12);                /* short from long: a (50) */
+    assert_ptr_equal(g, a);
+    char *k = pageheap_alloc(h, 70);                /* short from long: c (100) */
+    assert_ptr_equal(k, c);
+    pageheap_free(h, k + PAGE, 3);
+    expect_report("inside a run");
+    check_heap(h);
+    assert_int_equal(stats(h).run_cache_bytes, 0);
+    pageheap_free(h, d, 8);
+    pageheap_free(h, e, 20);
+    pageheap_free(h, g, 12);
+    pageheap_free(h, k, 70);
+    assert_int_equal(reports, 0);
+    pagealloc_set_error_handler(NULL, NULL);
+    assert_int_equal(stats(h).in_use_bytes, 0);
     check_heap(h);
     pageheap_delete(h);
 }
@@ -158,13 +223,6 @@ static void test_visible(void **state)
 }
 
 /* ---- Bad frees -------------------------------------------------------------- */
-
-static void expect_report(const char *rule)
-{
-    if (reports != 1 || !strstr(last_report, rule))
-        fail_msg("%d reports; last \"%s\", want one with \"%s\"", reports, last_report, rule);
-    reports = 0;
-}
 
 static void test_bad_frees(void **state)
 {
@@ -319,7 +377,7 @@ static void test_hard_limit(void **state)
     assert_non_null(a);
     pageheap_free(h, a, 256);
     assert_int_equal(stats(h).run_cache_bytes, 256 * PAGE);
-    char *b = pageheap_alloc(h, 200);           /* needs the cached run's room */
+    char *b = pageheap_alloc(h, 300);           /* longer: needs the cached run's room */
     if (!b)
         fail_msg("allocation at the limit failed: %s", strerror(errno));
     s = stats(h);
@@ -334,7 +392,7 @@ static void test_hard_limit(void **state)
     assert_int_equal(s2.in_use_bytes, s.in_use_bytes);
     assert_true(s2.limit_failures >= 1);
     check_heap(h);
-    pageheap_free(h, b, 200);
+    pageheap_free(h, b, 300);
     pageheap_free(h, warm, 1);
     pageheap_delete(h);
 }
@@ -498,6 +556,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reuse_exact_length),
+        cmocka_unit_test(test_split),
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_visible),
         cmocka_unit_test(test_bad_frees),
