@@ -463,6 +463,28 @@ static inline void ph_rm_record(pageheap *h, uintptr_t a, size_t npages)
     atomic_store_explicit(e, ph_rm_code(npages), memory_order_release);
 }
 
+/* The calling thread's record of the heap it used last (threads.c),
+ * found without pthread_getspecific; valid while `id` is that heap's id
+ * (ids are never reused, so a new heap at a deleted one's address does
+ * not match). Never set for a threadless heap. */
+typedef struct ph_last_rec {
+    const pageheap *h;
+    uint64_t id;
+    struct ph_thread *t;
+} ph_last_rec;
+extern __thread ph_last_rec ph_last;
+
+/* The calling thread's record, created on first use; NULL if it cannot be
+ * (the caller then goes without a cache). ph_thread_find (threads.c) is
+ * the slow path. */
+ph_thread *ph_thread_find(pageheap *h);
+static inline ph_thread *ph_thread_get(pageheap *h)
+{
+    if (ph_last.h == h && ph_last.id == h->id)
+        return ph_last.t;
+    return ph_thread_find(h);
+}
+
 /* Metadata bytes: the heap's own plus every allocator's. */
 static inline uint64_t meta_total(pageheap *h)
 {
@@ -518,9 +540,7 @@ int        ph_start_scavenger(pageheap *h);
  * calls (the stack layer does). */
 
 /* threads.c */
-/* The calling thread's record, created on first use; NULL if it cannot be
- * (the caller then goes without a cache). */
-ph_thread *ph_thread_get(pageheap *h);
+/* ph_thread_find: see ph_thread_get. */
 /* The pthread key's destructor: the thread is exiting. */
 void       ph_thread_exit(void *arg);
 
