@@ -262,7 +262,8 @@ static void *heap_alloc(pageheap *h, size_t npages, int zero)
     ph_counters *c = t ? &t->c : &h->dead;
     void (*add)(_Atomic uint64_t *, uint64_t) = t ? ctr_own_add : ctr_add;
     uintptr_t base = 0;
-    if (t && h->runcache && (base = ph_rc_alloc(h, t, npages)) != 0) {
+    if (t && h->runcache && atomic_load_explicit(&t->rc_runs, memory_order_relaxed) &&
+        (base = ph_rc_alloc(h, t, npages)) != 0) {
         if (zero)
             memset((void *)base, 0, npages * PH_PAGE);
         add(&c->allocs, 1);

@@ -559,7 +559,8 @@ void       ph_rm_drop(pageheap *h, ph_range *g);
 /* Free the run map's levels 1 and 2 (delete; the reservations' blocks
  * go with the reservations, in ph_grow_destroy). */
 void       ph_rm_destroy(pageheap *h);
-/* A run of npages from t's run cache (takes t's busy flag; records the
+/* A run of npages from t's run cache, which the caller saw not empty
+ * (rc_runs: only the owner fills it) (takes t's busy flag; records the
  * allocation in the run map; a longer run's tail goes to the allocator
  * under the shard lock), or 0. */
 uintptr_t  ph_rc_alloc(pageheap *h, ph_thread *t, size_t npages);

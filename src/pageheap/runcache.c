@@ -219,8 +219,8 @@ static unsigned rc_find(ph_runcache *rc, size_t npages, unsigned *bin, unsigned 
 uintptr_t ph_rc_alloc(pageheap *h, ph_thread *t, size_t npages)
 {
     ph_runcache *rc = &t->rc;
-    if (npages > PH_RC_PAGES || atomic_load_explicit(&t->rc_runs, memory_order_relaxed) == 0)
-        return 0;                       /* empty: only the owner fills it */
+    if (npages > PH_RC_PAGES)           /* the caller skips empty caches */
+        return 0;
     busy_lock(t);
     unsigned b, prev, i = rc_find(rc, npages, &b, &prev);
     if (!i) {
