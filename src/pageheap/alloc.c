@@ -15,6 +15,7 @@
 #include "pagealloc/debug.h"
 #include "pagealloc/heapapi.h"
 #include "pageheap/heap.h"
+#include "pageheap/runmap.h"
 
 /* ---- Which pages of a run were scavenged ------------------------------------ */
 

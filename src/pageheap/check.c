@@ -10,6 +10,7 @@
 
 #include "pagealloc/heapapi.h"
 #include "pageheap/heap.h"
+#include "pageheap/runmap.h"
 
 
 static int check_fail(char *msg, size_t size, const char *fmt, ...)

@@ -8,18 +8,6 @@
 
 #include "pageheap/heap.h"
 
-/* Shard + 1 owning the chunk of addr, 0 if not the heap's. Any thread. */
-unsigned ph_map_get(pageheap *h, uintptr_t a)
-{
-    if (a >= ((uintptr_t)1 << 48))
-        return 0;
-    size_t ci = a >> 22;
-    uint8_t *l2 = atomic_load_explicit(&h->map[ci >> PH_MAP_BITS], memory_order_acquire);
-    if (!l2)
-        return 0;
-    return __atomic_load_n(&l2[ci & (PH_MAP_L2 - 1)], __ATOMIC_ACQUIRE);
-}
-
 /* Set the chunks of [base, base+size) to v. grow_mu held. */
 static int map_set(pageheap *h, uintptr_t base, size_t size, uint8_t v)
 {

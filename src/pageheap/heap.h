@@ -400,69 +400,6 @@ static inline int rc_may_keep(ph_thread *t, size_t npages)
                (uint64_t)PH_RC_PAGES * PH_PAGE;
 }
 
-/* The run map entry of page a (a grown page of the heap), or NULL. */
-static inline ph_rm_entry *ph_rm_at(pageheap *h, uintptr_t a)
-{
-    size_t ci = a >> 22;
-    ph_rm_entry *_Atomic *l2 =
-        atomic_load_explicit(&h->runmap[(ci >> PH_MAP_BITS) & (PH_MAP_L2 - 1)], memory_order_acquire);
-    if (!l2)
-        return NULL;
-    ph_rm_entry *c = atomic_load_explicit(&l2[ci & (PH_MAP_L2 - 1)], memory_order_acquire);
-    return c ? &c[(a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)] : NULL;
-}
-
-/* The run map code of an allocation of npages pages. */
-static inline uint8_t ph_rm_code(size_t npages)
-{
-    return npages >= PH_RM_LONG ? PH_RM_LONG : (uint8_t)npages;
-}
-
-/* The entry of page k of the run whose first page a has entry e. */
-static inline ph_rm_entry *ph_rm_next(pageheap *h, ph_rm_entry *e, uintptr_t a, unsigned k)
-{
-    if (((a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)) + k < PAGEALLOC_CHUNK_PAGES)
-        return e + k;
-    return ph_rm_at(h, a + k * PH_PAGE);      /* the next chunk's entries */
-}
-
-/* Write (npages) or clear (0) the exact count of the PH_RM_LONG run at a. */
-static inline void ph_rm_set_count(pageheap *h, ph_rm_entry *e, uintptr_t a, size_t npages)
-{
-    for (unsigned k = 1; k <= PH_RM_XBYTES; k++) {
-        uint8_t x = npages ? (uint8_t)(PH_RM_CONT | ((npages >> (7 * (k - 1))) & 0x7f)) : 0;
-        ph_rm_entry *y = ph_rm_next(h, e, a, k);
-        if (y)                                 /* always: the run's pages are grown */
-            atomic_store_explicit(y, x, memory_order_relaxed);
-    }
-}
-
-/* The exact count of the PH_RM_LONG run at a, 0 if its entries are not
- * continuation entries. */
-static inline size_t ph_rm_count(pageheap *h, ph_rm_entry *e, uintptr_t a)
-{
-    size_t n = 0;
-    for (unsigned k = 1; k <= PH_RM_XBYTES; k++) {
-        ph_rm_entry *x = ph_rm_next(h, e, a, k);
-        uint8_t v = x ? atomic_load_explicit(x, memory_order_relaxed) : 0;
-        if (!(v & PH_RM_CONT))
-            return 0;
-        n |= (size_t)(v & 0x7f) << (7 * (k - 1));
-    }
-    return n;
-}
-
-/* Record a live allocation of npages at a (run caches on). */
-static inline void ph_rm_record(pageheap *h, uintptr_t a, size_t npages)
-{
-    ph_rm_entry *e = ph_rm_at(h, a);
-    if (!e)
-        return;
-    if (npages >= PH_RM_LONG)
-        ph_rm_set_count(h, e, a, npages);
-    atomic_store_explicit(e, ph_rm_code(npages), memory_order_release);
-}
-
 /* The calling thread's record of the heap it used last (threads.c),
  * found without pthread_getspecific; valid while `id` is that heap's id
  * (ids are never reused, so a new heap at a deleted one's address does
@@ -483,6 +420,19 @@ static inline ph_thread *ph_thread_get(pageheap *h)
     if (ph_last.h == h && ph_last.id == h->id)
         return ph_last.t;
     return ph_thread_find(h);
+}
+
+/* Shard + 1 owning the chunk of addr, 0 if not the heap's (the chunk map,
+ * written by grow.c). Any thread. */
+static inline unsigned ph_map_get(pageheap *h, uintptr_t a)
+{
+    if (a >= ((uintptr_t)1 << 48))
+        return 0;
+    size_t ci = a >> 22;
+    uint8_t *l2 = atomic_load_explicit(&h->map[ci >> PH_MAP_BITS], memory_order_acquire);
+    if (!l2)
+        return 0;
+    return __atomic_load_n(&l2[ci & (PH_MAP_L2 - 1)], __ATOMIC_ACQUIRE);
 }
 
 /* Metadata bytes: the heap's own plus every allocator's. */
@@ -554,6 +504,12 @@ int        ph_rm_reserve(pageheap *h, ph_range *r);
  * their reservations' blocks (runcache on); grow_mu held. 0 or an errno
  * value (nothing changed that matters: only level-2 blocks are kept). */
 int        ph_rm_grow(pageheap *h, ph_range *g);
+/* Give the OS the run map's pages that cover only chunks that are wholly
+ * free or not grown (pageheap_release): they hold zeros, and no entry of
+ * them is written while every shard's lock is held (a writer holds an
+ * allocation first). Takes grow_mu and every shard's lock, in order, and
+ * makes its two OS-layer calls per page under them. */
+void       ph_rm_trim(pageheap *h);
 /* Undo ph_rm_grow for g (a failed grow); grow_mu held. */
 void       ph_rm_drop(pageheap *h, ph_range *g);
 /* Free the run map's levels 1 and 2 (delete; the reservations' blocks
@@ -581,8 +537,6 @@ int        ph_rc_check(pageheap *h, ph_thread *t, char *msg, size_t size);
 void       ph_rc_visit(ph_thread *t, uintptr_t c, uint8_t *st);
 
 /* grow.c */
-/* Shard + 1 owning the chunk of addr, 0 if not the heap's. Any thread. */
-unsigned   ph_map_get(pageheap *h, uintptr_t a);
 /* Give shard si at least npages more pages. No lock held. */
 int        ph_grow(pageheap *h, unsigned si, size_t npages);
 /* Return the arenas, the grown-range records and the chunk map (delete). */

@@ -39,6 +39,7 @@
 #include "pagealloc/debug.h"
 #include "pagealloc/heapapi.h"
 #include "pageheap/heap.h"
+#include "pageheap/runmap.h"
 
 /* ---- The run map -------------------------------------------------------------- */
 
@@ -133,6 +134,50 @@ void ph_rm_drop(pageheap *h, ph_range *g)
         if (l2)
             atomic_store_explicit(&l2[ci & (PH_MAP_L2 - 1)], NULL, memory_order_release);
     }
+}
+
+/* Whether chunk c's run map entries are all zero and stay so while the
+ * shards' locks are held: not grown (growth needs a shard lock to finish),
+ * or grown and wholly free in its allocator. Every shard's lock held. */
+static int rm_chunk_idle(pageheap *h, uintptr_t c)
+{
+    unsigned o = ph_map_get(h, c);
+    if (!o)
+        return 1;
+    uint64_t ab[PAGEALLOC_CHUNK_PAGES / 64];
+    if (!pa_chunk_bits(h->shards[o - 1].pa, c, ab, NULL))
+        return 0;                       /* mapped, its grow not done yet */
+    for (unsigned i = 0; i < PAGEALLOC_CHUNK_PAGES / 64; i++)
+        if (ab[i])
+            return 0;
+    return 1;
+}
+
+void ph_rm_trim(pageheap *h)
+{
+    if (!h->runcache)
+        return;
+    size_t per = h->phys_page / (PAGEALLOC_CHUNK_PAGES * sizeof(ph_rm_entry));
+    if (per == 0)
+        return;
+    pthread_mutex_lock(&h->grow_mu);
+    for (unsigned i = 0; i < h->nshards; i++)
+        pthread_mutex_lock(&h->shards[i].mu);
+    for (ph_range *r = h->regions; r; r = r->next) {
+        size_t nchunks;
+        uintptr_t first = rm_first_chunk(r, &nchunks);
+        for (size_t k = 0; r->rm && k < nchunks; k += per) {
+            int idle = 1;
+            for (size_t j = k; j < k + per && j < nchunks && idle; j++)
+                idle = rm_chunk_idle(h, first + j * PH_CHUNK);
+            char *pg = (char *)r->rm + k * PAGEALLOC_CHUNK_PAGES * sizeof(ph_rm_entry);
+            if (idle && sysmem_unused(pg, h->phys_page) == 0)
+                (void)sysmem_used_ex(pg, h->phys_page, SYSMEM_USED_NO_HUGE);
+        }
+    }
+    for (unsigned i = h->nshards; i-- > 0;)
+        pthread_mutex_unlock(&h->shards[i].mu);
+    pthread_mutex_unlock(&h->grow_mu);
 }
 
 void ph_rm_destroy(pageheap *h)

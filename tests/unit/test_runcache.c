@@ -360,6 +360,42 @@ static void test_drains(void **state)
     pageheap_delete(h);
 }
 
+/* Release gives the OS the run map's pages over wholly free chunks; the
+ * entries of live runs stay, and the trimmed pages work again. */
+static void test_release_trims_map(void **state)
+{
+    (void)state;
+    pageheap *h = pageheap_new(&(pageheap_options){ .shards = 1 });
+    assert_non_null(h);
+    pagealloc_set_error_handler(record_error, NULL);
+    reports = 0;
+    enum { N = 24 };
+    char *keep = pageheap_alloc(h, 3), *p[N];
+    assert_non_null(keep);
+    for (int i = 0; i < N; i++)                 /* 24 chunks: several map pages */
+        assert_non_null(p[i] = pageheap_alloc(h, PAGEALLOC_CHUNK_PAGES - 1));
+    for (int i = 0; i < N; i++)
+        pageheap_free(h, p[i], PAGEALLOC_CHUNK_PAGES - 1);
+    pageheap_release(h, SIZE_MAX);
+    check_heap(h);
+    pageheap_free(h, keep, 2);                  /* its entry is still there */
+    expect_report("page count differs from the allocation's (3 pages)");
+    for (int i = 0; i < N; i++)
+        assert_non_null(p[i] = pageheap_alloc(h, 100 + (size_t)i));
+    for (int i = 0; i < N; i++) {
+        pageheap_free(h, p[i], 99 + (size_t)i);
+        expect_report("page count differs");
+        pageheap_free(h, p[i], 100 + (size_t)i);
+        pageheap_free(h, p[i], 100 + (size_t)i);
+        expect_report(i < 5 ? "already freed" : "not allocated");
+    }
+    pageheap_free(h, keep, 3);
+    assert_int_equal(reports, 0);
+    pagealloc_set_error_handler(NULL, NULL);
+    check_heap(h);
+    pageheap_delete(h);
+}
+
 /* A hard limit: cached runs are Ready, and count; the limit's assist
  * flushes them so that an allocation needing new memory succeeds, and one
  * that cannot fit still fails cleanly. */
@@ -562,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_bad_frees),
         cmocka_unit_test(test_long_runs),
         cmocka_unit_test(test_drains),
+        cmocka_unit_test(test_release_trims_map),
         cmocka_unit_test(test_hard_limit),
         cmocka_unit_test(test_scavenger_flushes),
         cmocka_unit_test(test_guard_has_none),
