@@ -388,7 +388,7 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
         if (keep)
             atomic_store_explicit(e, 0, memory_order_relaxed);
         if (want == PH_RM_LONG)
-            ph_rm_set_count(h, e, a, 0);             /* the run is ours: clear it */
+            ph_rm_set_count(h, e, a, npages, 1);            /* the run is ours: clear it */
     }
     /* The allocator validates the free; a bad one is reported, and
      * changes nothing (not even the statistics). */

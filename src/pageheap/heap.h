@@ -175,16 +175,18 @@
 #define PH_RC_SPLIT_MIN 9u                /* shorter requests take exact lengths only */
 
 /* Run map entries, one byte per page (runcache.c has the encoding's
- * reasons). At the first page of a live or cached allocation: its length
- * code, 1..62 for exactly that many pages, PH_RM_LONG for 63 pages or
- * more, with PH_RM_CACHED set while a run cache holds it. A PH_RM_LONG
- * run keeps its exact page count in the entries of its pages 1 to
- * PH_RM_XBYTES, 7 bits each (low bits first), each marked PH_RM_CONT.
- * Every other entry is 0. */
+ * reasons; runmap.h the accessors). At the first page of a live or cached
+ * allocation: its length code, 1..62 for exactly that many pages,
+ * PH_RM_LONG for 63 pages or more, with PH_RM_CACHED set while a run
+ * cache holds it. A PH_RM_LONG run keeps its exact page count in the
+ * entries of its next pages (at most PH_RM_XBYTES), 6 bits each, low bits
+ * first, each marked PH_RM_CONT, all but the last PH_RM_MORE. Every other
+ * entry is 0. */
 #define PH_RM_CACHED  0x40u
 #define PH_RM_CONT    0x80u
+#define PH_RM_MORE    0x40u               /* in a count entry: another follows */
 #define PH_RM_LONG    63u
-#define PH_RM_XBYTES  5u                  /* 35 bits: any PH_MAX_PAGES count */
+#define PH_RM_XBYTES  6u                  /* 36 bits: any PH_MAX_PAGES count */
 typedef _Atomic uint8_t ph_rm_entry;
 
 /* One cached run. */

@@ -25,8 +25,8 @@
  * small: one byte per page (a 4-byte entry cost W2 a cache miss per free,
  * twice the last-level misses without run caches). Lengths up to 62 pages
  * fit in the byte; a longer run's byte says "long" and the exact count
- * sits in the entries of its next PH_RM_XBYTES pages, which no other run
- * can start on, tagged so that a free pointing at them is "inside a run".
+ * sits in the entries of its next pages (two up to 4095 pages), where no run
+ * can start, tagged so that a free pointing at them is "inside a run".
  * The entries are one block per reservation (an arena), made with it,
  * charged as metadata and resident only where the heap has grown (a
  * block per grown range, rounded to OS pages, cost three times the RSS),
@@ -288,7 +288,7 @@ uintptr_t ph_rc_alloc(pageheap *h, ph_thread *t, size_t npages)
     }
     /* A longer run: keep its head, give the tail to the allocator. */
     if (len >= PH_RM_LONG)
-        ph_rm_set_count(h, e, base, 0);
+        ph_rm_set_count(h, e, base, len, 1);
     ph_rm_record(h, base, npages);
     ph_shard *s = &h->shards[t->shard];
     uintptr_t tail = base + npages * PH_PAGE;
@@ -336,7 +336,7 @@ uint64_t ph_rc_flush(pageheap *h, ph_thread *t)
             ph_rm_entry *e = ph_rm_at(h, r->base);
             atomic_store_explicit(e, 0, memory_order_relaxed);
             if (r->npages >= PH_RM_LONG)
-                ph_rm_set_count(h, e, r->base, 0);
+                ph_rm_set_count(h, e, r->base, r->npages, 1);
             pagealloc_free(s->pa, r->base, r->npages);
             PA_DEBUG_AFTER(s->pa, "pageheap run cache flush", r->base, r->npages);
         }

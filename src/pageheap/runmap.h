@@ -2,7 +2,7 @@
  * runmap.h - the run map's inline accessors (runcache.c has the map's
  * design and encoding; heap.h its entry type and constants): finding a
  * page's entry, a run's length code, and the exact count of a long run,
- * kept in the entries of its next PH_RM_XBYTES pages. For the heap's
+ * kept in the entries of its next pages. For the heap's
  * free path, its run caches and its checker.
  */
 #ifndef PAGEALLOC_PAGEHEAP_RUNMAP_H
@@ -28,38 +28,54 @@ static inline uint8_t ph_rm_code(size_t npages)
     return npages >= PH_RM_LONG ? PH_RM_LONG : (uint8_t)npages;
 }
 
-/* The entry of page k of the run whose first page a has entry e. */
-static inline ph_rm_entry *ph_rm_next(pageheap *h, ph_rm_entry *e, uintptr_t a, unsigned k)
+/* The entry of page k (1 <= k <= PH_RM_XBYTES) of the run whose first
+ * page a has entry e; near: those pages lie in a's chunk. */
+static inline ph_rm_entry *ph_rm_next(pageheap *h, ph_rm_entry *e, uintptr_t a, unsigned k,
+                                      int near)
 {
-    if (((a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)) + k < PAGEALLOC_CHUNK_PAGES)
-        return e + k;
-    return ph_rm_at(h, a + k * PH_PAGE);      /* the next chunk's entries */
+    return near ? e + k : ph_rm_at(h, a + k * PH_PAGE);   /* else the next chunk's */
 }
 
-/* Write (npages) or clear (0) the exact count of the PH_RM_LONG run at a. */
-static inline void ph_rm_set_count(pageheap *h, ph_rm_entry *e, uintptr_t a, size_t npages)
+static inline int ph_rm_near(uintptr_t a)
 {
+    return ((a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)) + PH_RM_XBYTES < PAGEALLOC_CHUNK_PAGES;
+}
+
+/* Write (clear 0) or zero (clear 1) the count entries of the PH_RM_LONG
+ * run of npages pages at a: 6 bits each, low bits first, PH_RM_MORE on
+ * all but the last (two entries up to 4095 pages). */
+static inline void ph_rm_set_count(pageheap *h, ph_rm_entry *e, uintptr_t a, size_t npages,
+                                   int clear)
+{
+    int near = ph_rm_near(a);
+    size_t n = npages;
     for (unsigned k = 1; k <= PH_RM_XBYTES; k++) {
-        uint8_t x = npages ? (uint8_t)(PH_RM_CONT | ((npages >> (7 * (k - 1))) & 0x7f)) : 0;
-        ph_rm_entry *y = ph_rm_next(h, e, a, k);
+        uint8_t x = (uint8_t)(PH_RM_CONT | (n & 0x3f) | (n >> 6 ? PH_RM_MORE : 0));
+        ph_rm_entry *y = ph_rm_next(h, e, a, k, near);
         if (y)                                 /* always: the run's pages are grown */
-            atomic_store_explicit(y, x, memory_order_relaxed);
+            atomic_store_explicit(y, clear ? 0 : x, memory_order_relaxed);
+        n >>= 6;
+        if (!n)
+            break;
     }
 }
 
 /* The exact count of the PH_RM_LONG run at a, 0 if its entries are not
- * continuation entries. */
+ * count entries. */
 static inline size_t ph_rm_count(pageheap *h, ph_rm_entry *e, uintptr_t a)
 {
+    int near = ph_rm_near(a);
     size_t n = 0;
     for (unsigned k = 1; k <= PH_RM_XBYTES; k++) {
-        ph_rm_entry *x = ph_rm_next(h, e, a, k);
+        ph_rm_entry *x = ph_rm_next(h, e, a, k, near);
         uint8_t v = x ? atomic_load_explicit(x, memory_order_relaxed) : 0;
         if (!(v & PH_RM_CONT))
             return 0;
-        n |= (size_t)(v & 0x7f) << (7 * (k - 1));
+        n |= (size_t)(v & 0x3f) << (6 * (k - 1));
+        if (!(v & PH_RM_MORE))
+            return n;
     }
-    return n;
+    return 0;
 }
 
 /* Record a live allocation of npages at a (run caches on). */
@@ -69,7 +85,7 @@ static inline void ph_rm_record(pageheap *h, uintptr_t a, size_t npages)
     if (!e)
         return;
     if (npages >= PH_RM_LONG)
-        ph_rm_set_count(h, e, a, npages);
+        ph_rm_set_count(h, e, a, npages, 0);
     atomic_store_explicit(e, ph_rm_code(npages), memory_order_release);
 }
 
