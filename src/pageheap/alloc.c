@@ -15,6 +15,7 @@
 #include "pagealloc/debug.h"
 #include "pagealloc/heapapi.h"
 #include "pageheap/heap.h"
+#include "pageheap/runmap.h"
 
 /* ---- Which pages of a run were scavenged ------------------------------------ */
 
@@ -262,7 +263,8 @@ static void *heap_alloc(pageheap *h, size_t npages, int zero)
     ph_counters *c = t ? &t->c : &h->dead;
     void (*add)(_Atomic uint64_t *, uint64_t) = t ? ctr_own_add : ctr_add;
     uintptr_t base = 0;
-    if (t && h->runcache && (base = ph_rc_alloc(h, t, npages)) != 0) {
+    if (t && h->runcache && atomic_load_explicit(&t->rc_runs, memory_order_relaxed) &&
+        (base = ph_rc_alloc(h, t, npages)) != 0) {
         if (zero)
             memset((void *)base, 0, npages * PH_PAGE);
         add(&c->allocs, 1);
@@ -365,15 +367,15 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
          * to the thread's run cache, or (not this thread's shard, or no
          * room) to the allocator. */
         ph_rm_entry *e = a % PH_PAGE ? NULL : ph_rm_at(h, a);
-        uint32_t v = e ? atomic_load_explicit(e, memory_order_acquire) : 0;
-        uint32_t want = npages >= PH_RM_BIG ? PH_RM_BIG : (uint32_t)npages;
-        if (v != want || npages == 0) {
+        uint8_t v = e ? atomic_load_explicit(e, memory_order_acquire) : 0;
+        uint8_t want = ph_rm_code(npages);
+        if (v != want || npages == 0 || (want == PH_RM_LONG && ph_rm_count(h, e, a) != npages)) {
             ph_rc_bad_free(h, s, a, npages, v);
             return;
         }
         t = ph_thread_get(h);
         int keep = t && t->shard == owner - 1 && rc_may_keep(t, npages);
-        if (!atomic_compare_exchange_strong_explicit(e, &v, keep ? v | PH_RM_CACHED : 0,
+        if (!atomic_compare_exchange_strong_explicit(e, &v, keep ? (uint8_t)(v | PH_RM_CACHED) : 0,
                                                      memory_order_acq_rel, memory_order_acquire)) {
             ph_rc_bad_free(h, s, a, npages, v);      /* a concurrent free won */
             return;
@@ -385,6 +387,8 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
         }
         if (keep)
             atomic_store_explicit(e, 0, memory_order_relaxed);
+        if (want == PH_RM_LONG)
+            ph_rm_set_count(h, e, a, npages, 1);            /* the run is ours: clear it */
     }
     /* The allocator validates the free; a bad one is reported, and
      * changes nothing (not even the statistics). */

@@ -10,6 +10,7 @@
 
 #include "pagealloc/heapapi.h"
 #include "pageheap/heap.h"
+#include "pageheap/runmap.h"
 
 
 static int check_fail(char *msg, size_t size, const char *fmt, ...)
@@ -114,6 +115,10 @@ static int check_locked(pageheap *h, char *msg, size_t size)
             for (unsigned p = 0; p < PAGEALLOC_CHUNK_PAGES; p++) {
                 uintptr_t a = c + (uintptr_t)p * PH_PAGE;
                 int al = (int)(ab[p / 64] >> (p % 64) & 1), sc = (int)(sb[p / 64] >> (p % 64) & 1);
+                ph_rm_entry *re = h->runcache && !al ? ph_rm_at(h, a) : NULL;
+                if (re && atomic_load_explicit(re, memory_order_relaxed))
+                    return check_fail(msg, size, "pageheap_check: page %#lx: free, run map entry %#x",
+                                      (unsigned long)a, (unsigned)atomic_load(re));
                 int cs = 0;
                 if (al && in_cache(h, g->shard, a, &cs))
                     sc = cs;

@@ -8,18 +8,6 @@
 
 #include "pageheap/heap.h"
 
-/* Shard + 1 owning the chunk of addr, 0 if not the heap's. Any thread. */
-unsigned ph_map_get(pageheap *h, uintptr_t a)
-{
-    if (a >= ((uintptr_t)1 << 48))
-        return 0;
-    size_t ci = a >> 22;
-    uint8_t *l2 = atomic_load_explicit(&h->map[ci >> PH_MAP_BITS], memory_order_acquire);
-    if (!l2)
-        return 0;
-    return __atomic_load_n(&l2[ci & (PH_MAP_L2 - 1)], __ATOMIC_ACQUIRE);
-}
-
 /* Set the chunks of [base, base+size) to v. grow_mu held. */
 static int map_set(pageheap *h, uintptr_t base, size_t size, uint8_t v)
 {
@@ -45,9 +33,11 @@ static _Atomic uintptr_t g_hint = (uintptr_t)0x00c000000000;
 /* Reserve size bytes (a chunk multiple), chunk aligned. grow_mu held. */
 static int reserve_arena(pageheap *h, size_t size, uintptr_t *out)
 {
+    int err;
     ph_range *r = pa_fixalloc_alloc(&h->range_recs, NULL);
     if (!r)
         return ENOMEM;
+    *r = (ph_range){ 0 };
     for (int i = 0; i < 16; i++) {
         uintptr_t hint = atomic_fetch_add(&g_hint, size);
         if (hint >= PH_ADDR_LIMIT || size > PH_ADDR_LIMIT - hint)
@@ -73,7 +63,7 @@ static int reserve_arena(pageheap *h, size_t size, uintptr_t *out)
     }
     /* Anywhere, with room to align to a chunk. */
     void *p;
-    int err = sysmem_reserve(NULL, size + PH_CHUNK, &p);
+    err = sysmem_reserve(NULL, size + PH_CHUNK, &p);
     if (err) {
         pa_fixalloc_free(&h->range_recs, r);
         return err;
@@ -81,6 +71,11 @@ static int reserve_arena(pageheap *h, size_t size, uintptr_t *out)
     r->base = (uintptr_t)p;
     r->size = size + PH_CHUNK;
 done:
+    if (h->runcache && (err = ph_rm_reserve(h, r)) != 0) {
+        (void)sysmem_free((void *)r->base, r->size, NULL);
+        pa_fixalloc_free(&h->range_recs, r);
+        return err;
+    }
     r->next = h->regions;
     h->regions = r;
     ctr_add(&h->reserved_total, r->size);
@@ -189,6 +184,8 @@ void ph_grow_destroy(pageheap *h)
     for (ph_range *r = h->regions, *n; r; r = n) {
         n = r->next;
         (void)sysmem_free((void *)r->base, r->size, &h->heap_stat);
+        if (r->rm)
+            (void)sysmem_free(r->rm, r->rm_bytes, &h->meta_stat);
         pa_fixalloc_free(&h->range_recs, r);
     }
     h->regions = NULL;

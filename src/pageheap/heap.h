@@ -44,10 +44,12 @@
  * Run caches (runcache.c): with them on, a thread's free of a run of its
  * own shard (<= 512 pages) keeps the run, allocated in the allocator, in
  * the thread's run cache (64 runs, 4 MiB at most), and the thread's next
- * request of exactly that length takes it back, under the busy flag only.
- * The run map (a page count per allocation's first page, cached runs
- * marked) validates every free with a load and a compare-and-swap, since
- * the allocator cannot see a second free of a cached run.
+ * request of exactly that length takes it back, under the busy flag only;
+ * a request of 9 pages or more with no such run takes the shortest longer
+ * one and gives its tail to the allocator. The run map (a page count per
+ * allocation's first page, one byte, cached runs marked) validates every
+ * free with a load and a compare-and-swap, since the allocator cannot see
+ * a second free of a cached run.
  *
  * How an allocation goes (heap_alloc). With run caches on, a cached run
  * of exactly n pages first. n < 16 pages: the thread's cache,
@@ -88,12 +90,14 @@
  * the fixed-size allocators' own mutexes (thread and range records) are
  * leaves (thread records are taken and given back with no heap lock held,
  * range records under grow_mu). What is under which lock:
- *   - a shard's mu: allocator calls only, with one exception: the grow
+ *   - a shard's mu: allocator calls only, with two exceptions: the grow
  *     in ph_grow holds it across pagealloc_grow, which commits the new
  *     range's allocator metadata through the OS layer (sysmem_map and
  *     sysmem_used of summary pages, sysmem_alloc of chunk-bitmap blocks
  *     and of a larger range array: a few mmap/madvise calls per grow,
- *     none when the metadata is already committed);
+ *     none when the metadata is already committed); and pageheap_release
+ *     ends by releasing the run map's idle pages with every shard's mu
+ *     (and grow_mu) held (ph_rm_trim);
  *     sysmem_used, sysmem_unused and sysmem_fault of heap memory never
  *     run under it (two-phase scavenging, below);
  *   - grow_mu: arena reservation and mapping (system calls) and the
@@ -164,18 +168,28 @@
 
 /* Run caches (runcache.c, docs/heap.md "Run caches"): per thread, runs
  * the thread freed, kept allocated in the allocator and handed out again
- * without the shard lock, for requests of exactly their length. Bounds:
- * PH_RC_ENTRIES runs and PH_RC_PAGES pages per thread. */
+ * without the shard lock, for requests of exactly their length, or (from
+ * PH_RC_SPLIT_MIN pages) the head of a longer one. Bounds: PH_RC_ENTRIES
+ * runs and PH_RC_PAGES pages per thread. */
 #define PH_RC_BINS    64u                 /* bins for 1..64 pages; bin 0: longer runs */
 #define PH_RC_ENTRIES 64u
 #define PH_RC_PAGES   512u                /* 4 MiB */
+#define PH_RC_SPLIT_MIN 9u                /* shorter requests take exact lengths only */
 
-/* Run map entries (one per page, meaningful at a run's first page):
- * 0, or the page count of the live allocation starting there (saturated
- * at PH_RM_BIG), with PH_RM_CACHED set while a run cache holds it. */
-#define PH_RM_CACHED  0x80000000u
-#define PH_RM_BIG     0x7fffffffu
-typedef _Atomic uint32_t ph_rm_entry;
+/* Run map entries, one byte per page (runcache.c has the encoding's
+ * reasons; runmap.h the accessors). At the first page of a live or cached
+ * allocation: its length code, 1..62 for exactly that many pages,
+ * PH_RM_LONG for 63 pages or more, with PH_RM_CACHED set while a run
+ * cache holds it. A PH_RM_LONG run keeps its exact page count in the
+ * entries of its next pages (at most PH_RM_XBYTES), 6 bits each, low bits
+ * first, each marked PH_RM_CONT, all but the last PH_RM_MORE. Every other
+ * entry is 0. */
+#define PH_RM_CACHED  0x40u
+#define PH_RM_CONT    0x80u
+#define PH_RM_MORE    0x40u               /* in a count entry: another follows */
+#define PH_RM_LONG    63u
+#define PH_RM_XBYTES  6u                  /* 36 bits: any PH_MAX_PAGES count */
+typedef _Atomic uint8_t ph_rm_entry;
 
 /* One cached run. */
 typedef struct ph_run {
@@ -230,12 +244,13 @@ typedef struct ph_shard {
     unsigned nthreads;                  /* threads bound here, under reg_mu */
 } __attribute__((aligned(64))) ph_shard;
 
-/* A reservation (freed at delete) or a grown range (walked by the check). */
+/* A reservation (freed at delete, with its run map block) or a grown
+ * range (walked by the check). */
 typedef struct ph_range {
     uintptr_t base;
     size_t size;
     unsigned shard;
-    void *rm;                           /* grown: its run map entries (or NULL) */
+    void *rm;                           /* reservation: run map entries of its chunks (or NULL) */
     size_t rm_bytes;
     struct ph_range *next;
 } ph_range;
@@ -389,25 +404,39 @@ static inline int rc_may_keep(ph_thread *t, size_t npages)
                (uint64_t)PH_RC_PAGES * PH_PAGE;
 }
 
-/* The run map entry of page a (a grown page of the heap), or NULL. */
-static inline ph_rm_entry *ph_rm_at(pageheap *h, uintptr_t a)
+/* The calling thread's record of the heap it used last (threads.c),
+ * found without pthread_getspecific; valid while `id` is that heap's id
+ * (ids are never reused, so a new heap at a deleted one's address does
+ * not match). Never set for a threadless heap. */
+typedef struct ph_last_rec {
+    const pageheap *h;
+    uint64_t id;
+    struct ph_thread *t;
+} ph_last_rec;
+extern __thread ph_last_rec ph_last;
+
+/* The calling thread's record, created on first use; NULL if it cannot be
+ * (the caller then goes without a cache). ph_thread_find (threads.c) is
+ * the slow path. */
+ph_thread *ph_thread_find(pageheap *h);
+static inline ph_thread *ph_thread_get(pageheap *h)
 {
-    size_t ci = a >> 22;
-    ph_rm_entry *_Atomic *l2 =
-        atomic_load_explicit(&h->runmap[(ci >> PH_MAP_BITS) & (PH_MAP_L2 - 1)], memory_order_acquire);
-    if (!l2)
-        return NULL;
-    ph_rm_entry *c = atomic_load_explicit(&l2[ci & (PH_MAP_L2 - 1)], memory_order_acquire);
-    return c ? &c[(a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)] : NULL;
+    if (ph_last.h == h && ph_last.id == h->id)
+        return ph_last.t;
+    return ph_thread_find(h);
 }
 
-/* Record a live allocation of npages at a (run caches on). */
-static inline void ph_rm_record(pageheap *h, uintptr_t a, size_t npages)
+/* Shard + 1 owning the chunk of addr, 0 if not the heap's (the chunk map,
+ * written by grow.c). Any thread. */
+static inline unsigned ph_map_get(pageheap *h, uintptr_t a)
 {
-    ph_rm_entry *e = ph_rm_at(h, a);
-    if (e)
-        atomic_store_explicit(e, npages >= PH_RM_BIG ? PH_RM_BIG : (uint32_t)npages,
-                              memory_order_release);
+    if (a >= ((uintptr_t)1 << 48))
+        return 0;
+    size_t ci = a >> 22;
+    uint8_t *l2 = atomic_load_explicit(&h->map[ci >> PH_MAP_BITS], memory_order_acquire);
+    if (!l2)
+        return 0;
+    return __atomic_load_n(&l2[ci & (PH_MAP_L2 - 1)], __ATOMIC_ACQUIRE);
 }
 
 /* Metadata bytes: the heap's own plus every allocator's. */
@@ -465,27 +494,38 @@ int        ph_start_scavenger(pageheap *h);
  * calls (the stack layer does). */
 
 /* threads.c */
-/* The calling thread's record, created on first use; NULL if it cannot be
- * (the caller then goes without a cache). */
-ph_thread *ph_thread_get(pageheap *h);
+/* ph_thread_find: see ph_thread_get. */
 /* The pthread key's destructor: the thread is exiting. */
 void       ph_thread_exit(void *arg);
 
 /* runcache.c */
 /* Make the run map's level 1 (pageheap_new). 0 or an errno value. */
 int        ph_rm_init(pageheap *h);
-/* Make the run map's entries for the grown range g (runcache on);
- * grow_mu held. 0 or an errno value (nothing changed). */
+/* Make the run map block of the new reservation r (runcache on); grow_mu
+ * held. 0 or an errno value (r->rm stays NULL). */
+int        ph_rm_reserve(pageheap *h, ph_range *r);
+/* Point the run map at the entries of the grown range g's chunks, in
+ * their reservations' blocks (runcache on); grow_mu held. 0 or an errno
+ * value (nothing changed that matters: only level-2 blocks are kept). */
 int        ph_rm_grow(pageheap *h, ph_range *g);
+/* Give the OS the run map's pages that cover only chunks that are wholly
+ * free or not grown (pageheap_release): they hold zeros, and no entry of
+ * them is written while every shard's lock is held (a writer holds an
+ * allocation first). Takes grow_mu and every shard's lock, in order, and
+ * makes its two OS-layer calls per page under them. */
+void       ph_rm_trim(pageheap *h);
 /* Undo ph_rm_grow for g (a failed grow); grow_mu held. */
 void       ph_rm_drop(pageheap *h, ph_range *g);
-/* Free the run map (delete; after ph_rm_drop-free ranges are gone). */
+/* Free the run map's levels 1 and 2 (delete; the reservations' blocks
+ * go with the reservations, in ph_grow_destroy). */
 void       ph_rm_destroy(pageheap *h);
-/* A run of npages from t's run cache (takes t's busy flag; records the
- * allocation in the run map), or 0. */
+/* A run of npages from t's run cache, which the caller saw not empty
+ * (rc_runs: only the owner fills it) (takes t's busy flag; records the
+ * allocation in the run map; a longer run's tail goes to the allocator
+ * under the shard lock), or 0. */
 uintptr_t  ph_rc_alloc(pageheap *h, ph_thread *t, size_t npages);
 /* Keep the run [a, npages) in t's run cache; 1 if kept, 0 if it does not
- * fit (takes t's busy flag). The run's entry is PH_RM_CACHED | npages. */
+ * fit (takes t's busy flag). The run's entry is PH_RM_CACHED | its code. */
 int        ph_rc_put(ph_thread *t, uintptr_t a, size_t npages);
 /* Give t's cached runs back to its shard's allocator; t's busy flag held.
  * Returns the bytes given back. */
@@ -494,15 +534,13 @@ uint64_t   ph_rc_flush(pageheap *h, ph_thread *t);
 uint64_t   ph_rc_flush_all(pageheap *h);
 /* A free that does not match the run map (entry v at a): report it with
  * the allocator's rule, or with the run map's. */
-void       ph_rc_bad_free(pageheap *h, ph_shard *s, uintptr_t a, size_t npages, uint32_t v);
+void       ph_rc_bad_free(pageheap *h, ph_shard *s, uintptr_t a, size_t npages, uint8_t v);
 /* Check t's run cache (check.c); 0 or EFAULT with msg. All locks held. */
 int        ph_rc_check(pageheap *h, ph_thread *t, char *msg, size_t size);
 /* Mark t's cached pages within chunk c as PAGEHEAP_PAGE_CACHED in st. */
 void       ph_rc_visit(ph_thread *t, uintptr_t c, uint8_t *st);
 
 /* grow.c */
-/* Shard + 1 owning the chunk of addr, 0 if not the heap's. Any thread. */
-unsigned   ph_map_get(pageheap *h, uintptr_t a);
 /* Give shard si at least npages more pages. No lock held. */
 int        ph_grow(pageheap *h, unsigned si, size_t npages);
 /* Return the arenas, the grown-range records and the chunk map (delete). */

@@ -81,6 +81,7 @@ PA_API size_t pageheap_release(pageheap *h, size_t nbytes)
             sched_yield();
         r += ph_scavenge(h, nbytes - r);
     }
+    ph_rm_trim(h);
     return r;
 }
 

@@ -4,23 +4,33 @@
  *
  * A run cache belongs to one thread and holds runs that thread freed,
  * still allocated in the allocator, to hand them out again without the
- * shard lock or a search. A run is handed out only for a request of
- * exactly its length (LIFO within a length): bins for 1..64 pages and one
- * list for longer runs. Never splitting keeps the heap's shape what first
- * fit made it; splitting cached runs for shorter requests served more
- * requests but grew W5's peak RSS by a third (docs/heap.md). The cache is
- * bounded (PH_RC_ENTRIES runs, PH_RC_PAGES pages); a free that does not fit
- * goes to the allocator. Flushing returns every run to the allocator under
- * the shard lock, one pagealloc_free each.
+ * shard lock or a search: bins for 1..64 pages (LIFO) and one list for
+ * longer runs. A request takes a run of exactly its length; failing that,
+ * a request of PH_RC_SPLIT_MIN pages or more takes the shortest longer
+ * run, keeps its head and gives the tail to the allocator (one
+ * pagealloc_free under the shard lock, no search). Shorter requests never
+ * split: single pages and short runs cut from freed long runs scattered
+ * over the heap and grew W5's peak RSS by a quarter (docs/heap.md); nor
+ * does a tail stay cached (it crowded out the runs that are reused). The
+ * cache is bounded (PH_RC_ENTRIES runs, PH_RC_PAGES pages); a free that
+ * does not fit goes to the allocator. Flushing returns every run to the
+ * allocator under the shard lock, one pagealloc_free each.
  *
  * The run map says, for the first page of every live allocation, its page
  * count, and marks the runs a cache holds. A free is checked against it
  * with one atomic load and one compare-and-swap, so a free that the
  * allocator could no longer see as bad (a run that is cached is still
  * allocated there) is caught: a double free, a wrong page count, or a free
- * of the inside of a run. The map is one 4-byte entry per page, in blocks
- * made with each grown range (charged as metadata), reached through two
- * levels of pointers indexed like the chunk map.
+ * of the inside of a run. Every free reads it at a random place, so it is
+ * small: one byte per page (a 4-byte entry cost W2 a cache miss per free,
+ * twice the last-level misses without run caches). Lengths up to 62 pages
+ * fit in the byte; a longer run's byte says "long" and the exact count
+ * sits in the entries of its next pages (two up to 4095 pages), where no run
+ * can start, tagged so that a free pointing at them is "inside a run".
+ * The entries are one block per reservation (an arena), made with it,
+ * charged as metadata and resident only where the heap has grown (a
+ * block per grown range, rounded to OS pages, cost three times the RSS),
+ * reached through two levels of pointers indexed like the chunk map.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,6 +39,7 @@
 #include "pagealloc/debug.h"
 #include "pagealloc/heapapi.h"
 #include "pageheap/heap.h"
+#include "pageheap/runmap.h"
 
 /* ---- The run map -------------------------------------------------------------- */
 
@@ -49,10 +60,45 @@ int ph_rm_init(pageheap *h)
     return 0;
 }
 
+/* The first chunk of reservation r (reservations made anywhere are not
+ * chunk aligned) and how many whole chunks it holds. */
+static uintptr_t rm_first_chunk(const ph_range *r, size_t *nchunks)
+{
+    uintptr_t c = (r->base + PH_CHUNK - 1) & ~(uintptr_t)(PH_CHUNK - 1);
+    *nchunks = c < r->base + r->size ? (r->base + r->size - c) / PH_CHUNK : 0;
+    return c;
+}
+
+int ph_rm_reserve(pageheap *h, ph_range *r)
+{
+    size_t nchunks;
+    (void)rm_first_chunk(r, &nchunks);
+    if (nchunks == 0)
+        return 0;
+    size_t bytes = round_phys(h, nchunks * PAGEALLOC_CHUNK_PAGES * sizeof(ph_rm_entry));
+    void *mem;
+    int err = sysmem_alloc(bytes, &h->meta_stat, &mem);
+    if (err)
+        return err;
+    r->rm = mem;
+    r->rm_bytes = bytes;
+    return 0;
+}
+
+/* The entries of chunk c in its reservation's block, or NULL. grow_mu held. */
+static ph_rm_entry *rm_chunk_entries(pageheap *h, uintptr_t c)
+{
+    for (ph_range *r = h->regions; r; r = r->next) {
+        size_t nchunks;
+        uintptr_t first = rm_first_chunk(r, &nchunks);
+        if (r->rm && c >= first && (c - first) / PH_CHUNK < nchunks)
+            return (ph_rm_entry *)r->rm + (c - first) / PH_PAGE;
+    }
+    return NULL;
+}
+
 int ph_rm_grow(pageheap *h, ph_range *g)
 {
-    size_t nchunks = g->size / PH_CHUNK;
-    size_t bytes = round_phys(h, nchunks * PAGEALLOC_CHUNK_PAGES * sizeof(ph_rm_entry));
     /* The level-2 blocks first, so that a failure leaves only them. */
     for (uintptr_t c = g->base; c < g->base + g->size; c += PH_CHUNK) {
         size_t i1 = (c >> 22) >> PH_MAP_BITS;
@@ -64,35 +110,74 @@ int ph_rm_grow(pageheap *h, ph_range *g)
             return err;
         atomic_store_explicit(&h->runmap[i1], mem, memory_order_release);
     }
-    void *mem;
-    int err = sysmem_alloc(bytes, &h->meta_stat, &mem);
-    if (err)
-        return err;
-    g->rm = mem;
-    g->rm_bytes = bytes;
-    ph_rm_entry *e = mem;
-    for (uintptr_t c = g->base; c < g->base + g->size; c += PH_CHUNK, e += PAGEALLOC_CHUNK_PAGES) {
+    for (uintptr_t c = g->base; c < g->base + g->size; c += PH_CHUNK)
+        if (!rm_chunk_entries(h, c))
+            return EFAULT;              /* never: every grown chunk is reserved */
+    for (uintptr_t c = g->base; c < g->base + g->size; c += PH_CHUNK) {
         size_t ci = c >> 22;
         ph_rm_entry *_Atomic *l2 = atomic_load_explicit(&h->runmap[ci >> PH_MAP_BITS],
                                                         memory_order_relaxed);
-        atomic_store_explicit(&l2[ci & (PH_MAP_L2 - 1)], e, memory_order_release);
+        atomic_store_explicit(&l2[ci & (PH_MAP_L2 - 1)], rm_chunk_entries(h, c),
+                              memory_order_release);
     }
     return 0;
 }
 
 void ph_rm_drop(pageheap *h, ph_range *g)
 {
-    if (!g->rm)
+    if (!h->runmap)
         return;
     for (uintptr_t c = g->base; c < g->base + g->size; c += PH_CHUNK) {
         size_t ci = c >> 22;
         ph_rm_entry *_Atomic *l2 = atomic_load_explicit(&h->runmap[ci >> PH_MAP_BITS],
                                                         memory_order_relaxed);
-        atomic_store_explicit(&l2[ci & (PH_MAP_L2 - 1)], NULL, memory_order_release);
+        if (l2)
+            atomic_store_explicit(&l2[ci & (PH_MAP_L2 - 1)], NULL, memory_order_release);
     }
-    (void)sysmem_free(g->rm, g->rm_bytes, &h->meta_stat);
-    g->rm = NULL;
-    g->rm_bytes = 0;
+}
+
+/* Whether chunk c's run map entries are all zero and stay so while the
+ * shards' locks are held: not grown (growth needs a shard lock to finish),
+ * or grown and wholly free in its allocator. Every shard's lock held. */
+static int rm_chunk_idle(pageheap *h, uintptr_t c)
+{
+    unsigned o = ph_map_get(h, c);
+    if (!o)
+        return 1;
+    uint64_t ab[PAGEALLOC_CHUNK_PAGES / 64];
+    if (!pa_chunk_bits(h->shards[o - 1].pa, c, ab, NULL))
+        return 0;                       /* mapped, its grow not done yet */
+    for (unsigned i = 0; i < PAGEALLOC_CHUNK_PAGES / 64; i++)
+        if (ab[i])
+            return 0;
+    return 1;
+}
+
+void ph_rm_trim(pageheap *h)
+{
+    if (!h->runcache)
+        return;
+    size_t per = h->phys_page / (PAGEALLOC_CHUNK_PAGES * sizeof(ph_rm_entry));
+    if (per == 0)
+        return;
+    pthread_mutex_lock(&h->grow_mu);
+    for (unsigned i = 0; i < h->nshards; i++)
+        pthread_mutex_lock(&h->shards[i].mu);
+    for (ph_range *r = h->regions; r; r = r->next) {
+        size_t nchunks;
+        uintptr_t first = rm_first_chunk(r, &nchunks);
+        for (size_t k = 0; r->rm && k < nchunks; k += per) {
+            int idle = 1;
+            for (size_t j = k; j < k + per && j < nchunks && idle; j++)
+                idle = rm_chunk_idle(h, first + j * PH_CHUNK);
+            char *pg = (char *)r->rm + k * PAGEALLOC_CHUNK_PAGES * sizeof(ph_rm_entry);
+            if (idle && sysmem_unused(pg, h->phys_page) == 0)
+                (void)sysmem_used_ex(pg, h->phys_page, SYSMEM_USED_NO_HUGE);
+        }
+    }
+    for (unsigned i = h->nshards; i-- > 0;)
+        pthread_mutex_unlock(&h->shards[i].mu);
+    pthread_mutex_unlock(&h->grow_mu);
 }
 
 void ph_rm_destroy(pageheap *h)
@@ -138,29 +223,79 @@ static void rc_unlink(ph_runcache *rc, unsigned b, unsigned prev, unsigned i)
         rc->nonempty &= ~((uint64_t)1 << (b - 1));
 }
 
+/* The entry (index + 1) of the shortest cached run of at least npages
+ * pages, in *bin and after *prev (0: the bin's head); 0 if none. Exact
+ * lengths first; a longer run only for requests of PH_RC_SPLIT_MIN pages
+ * or more. */
+static unsigned rc_find(ph_runcache *rc, size_t npages, unsigned *bin, unsigned *prev)
+{
+    unsigned b = bin_of(npages);
+    *prev = 0;
+    if (b && rc->head[b]) {
+        *bin = b;
+        return rc->head[b];
+    }
+    if (npages < PH_RC_SPLIT_MIN)
+        return 0;
+    if (b && b < PH_RC_BINS) {
+        uint64_t above = rc->nonempty & ~(((uint64_t)1 << b) - 1);  /* bins b+1..64 */
+        if (above) {
+            *bin = (unsigned)__builtin_ctzll(above) + 1;
+            return rc->head[*bin];
+        }
+    }
+    unsigned best = 0, best_prev = 0;
+    uint32_t best_len = UINT32_MAX;
+    for (unsigned p = 0, i = rc->head[0]; i; p = i, i = rc->e[i - 1].next) {
+        uint32_t len = rc->e[i - 1].npages;
+        if (len >= npages && len < best_len) {
+            best = i;
+            best_prev = p;
+            best_len = len;
+            if (len == npages)
+                break;
+        }
+    }
+    *bin = 0;
+    *prev = best_prev;
+    return best;
+}
+
 uintptr_t ph_rc_alloc(pageheap *h, ph_thread *t, size_t npages)
 {
     ph_runcache *rc = &t->rc;
-    if (npages > PH_RC_PAGES || atomic_load_explicit(&t->rc_runs, memory_order_relaxed) == 0)
-        return 0;                       /* empty: only the owner fills it */
+    if (npages > PH_RC_PAGES)           /* the caller skips empty caches */
+        return 0;
     busy_lock(t);
-    unsigned b = bin_of(npages), prev = 0, i = rc->head[b];
-    if (b == 0)                         /* the long runs: the first of this length */
-        for (; i && rc->e[i - 1].npages != npages; prev = i, i = rc->e[i - 1].next)
-            ;
+    unsigned b, prev, i = rc_find(rc, npages, &b, &prev);
     if (!i) {
         busy_unlock(t);
         return 0;
     }
     rc_unlink(rc, b, prev, i);
     uintptr_t base = rc->e[i - 1].base;
+    size_t len = rc->e[i - 1].npages;
     rc->e[i - 1].next = rc->freel;
     rc->freel = (uint16_t)i;
     rc->count--;
-    rc->pages -= npages;
+    rc->pages -= len;
     rc_publish(t);
     busy_unlock(t);
-    atomic_store_explicit(ph_rm_at(h, base), (uint32_t)npages, memory_order_release);
+    ph_rm_entry *e = ph_rm_at(h, base);
+    if (len == npages) {
+        atomic_store_explicit(e, ph_rm_code(npages), memory_order_release);
+        return base;
+    }
+    /* A longer run: keep its head, give the tail to the allocator. */
+    if (len >= PH_RM_LONG)
+        ph_rm_set_count(h, e, base, len, 1);
+    ph_rm_record(h, base, npages);
+    ph_shard *s = &h->shards[t->shard];
+    uintptr_t tail = base + npages * PH_PAGE;
+    pthread_mutex_lock(&s->mu);
+    pagealloc_free(s->pa, tail, len - npages);
+    PA_DEBUG_AFTER(s->pa, "pageheap run cache split", tail, len - npages);
+    pthread_mutex_unlock(&s->mu);
     return base;
 }
 
@@ -198,7 +333,10 @@ uint64_t ph_rc_flush(pageheap *h, ph_thread *t)
     for (unsigned b = 0; b <= PH_RC_BINS; b++) {
         for (unsigned i = rc->head[b]; i; i = rc->e[i - 1].next) {
             ph_run *r = &rc->e[i - 1];
-            atomic_store_explicit(ph_rm_at(h, r->base), 0, memory_order_relaxed);
+            ph_rm_entry *e = ph_rm_at(h, r->base);
+            atomic_store_explicit(e, 0, memory_order_relaxed);
+            if (r->npages >= PH_RM_LONG)
+                ph_rm_set_count(h, e, r->base, r->npages, 1);
             pagealloc_free(s->pa, r->base, r->npages);
             PA_DEBUG_AFTER(s->pa, "pageheap run cache flush", r->base, r->npages);
         }
@@ -224,18 +362,22 @@ uint64_t ph_rc_flush_all(pageheap *h)
     return n;
 }
 
-void ph_rc_bad_free(pageheap *h, ph_shard *s, uintptr_t a, size_t npages, uint32_t v)
+void ph_rc_bad_free(pageheap *h, ph_shard *s, uintptr_t a, size_t npages, uint8_t v)
 {
-    (void)h;
     pthread_mutex_lock(&s->mu);
     const char *rule = pa_free_violation(s->pa, a, npages);
     pthread_mutex_unlock(&s->mu);
     char buf[128];
     if (!rule) {
-        if (v & PH_RM_CACHED) {
+        if (v & PH_RM_CONT) {
+            rule = "not allocated as a run starting here (inside a run)";
+        } else if (v & PH_RM_CACHED) {
             rule = "not allocated: already freed (double free; the run is in a run cache)";
         } else if (v) {
-            snprintf(buf, sizeof buf, "page count differs from the allocation's (%u pages)", v);
+            size_t n = v;
+            if (v == PH_RM_LONG)
+                n = ph_rm_count(h, ph_rm_at(h, a), a);
+            snprintf(buf, sizeof buf, "page count differs from the allocation's (%zu pages)", n);
             rule = buf;
         } else {
             rule = "not allocated as a run starting here (inside a run, or never handed out)";
@@ -267,7 +409,8 @@ int ph_rc_check(pageheap *h, ph_thread *t, char *msg, size_t size)
             if (bin_of(r->npages) != b || r->npages == 0)
                 return rc_fail(msg, size, "in the wrong bin", r->base);
             ph_rm_entry *e = ph_rm_at(h, r->base);
-            if (!e || atomic_load(e) != (PH_RM_CACHED | r->npages))
+            if (!e || atomic_load(e) != (PH_RM_CACHED | ph_rm_code(r->npages)) ||
+                (r->npages >= PH_RM_LONG && ph_rm_count(h, e, r->base) != r->npages))
                 return rc_fail(msg, size, "run map entry is not 'cached'", r->base);
             if (pa_free_violation(h->shards[t->shard].pa, r->base, r->npages))
                 return rc_fail(msg, size, "not allocated in its allocator", r->base);

@@ -49,22 +49,16 @@ static void fold_counters(ph_counters *dst, ph_counters *src)
     ctr_add(&dst->freed_bytes, ld(&src->freed_bytes));
 }
 
-/* The calling thread's record of the heap it used last, found without
- * pthread_getspecific. Valid while `id` is that heap's id: ids are never
- * reused, so a new heap at a deleted one's address does not match. */
-static __thread struct {
-    const pageheap *h;
-    uint64_t id;
-    ph_thread *t;
-} last;
+/* heap.h says what it is. */
+__thread ph_last_rec ph_last;
 
 /* The key destructor: the thread is exiting. */
 void ph_thread_exit(void *arg)
 {
     ph_thread *t = arg;
     pageheap *h = t->heap;
-    if (last.t == t)
-        last.h = NULL;
+    if (ph_last.t == t)
+        ph_last.h = NULL;
     pthread_mutex_lock(&h->reg_mu);
     busy_lock(t);
     thread_flush(h, t);
@@ -84,17 +78,13 @@ void ph_thread_exit(void *arg)
 
 /* The calling thread's state, created on first use; NULL if it cannot be
  * (the caller then goes without a cache). */
-ph_thread *ph_thread_get(pageheap *h)
+ph_thread *ph_thread_find(pageheap *h)
 {
     if (h->threadless)
         return NULL;
-    if (last.h == h && last.id == h->id)
-        return last.t;
     ph_thread *t = pthread_getspecific(h->key);
     if (t) {
-        last.h = h;
-        last.id = h->id;
-        last.t = t;
+        ph_last = (ph_last_rec){ .h = h, .id = h->id, .t = t };
         return t;
     }
     t = pa_fixalloc_alloc(&h->thread_recs, NULL);      /* zeroed */
@@ -118,9 +108,7 @@ ph_thread *ph_thread_get(pageheap *h)
         ph_thread_exit(t);
         return NULL;
     }
-    last.h = h;
-    last.id = h->id;
-    last.t = t;
+    ph_last = (ph_last_rec){ .h = h, .id = h->id, .t = t };
     return t;
 }
 

@@ -9,8 +9,9 @@
  * frees go to its run cache), the other does not (its frees go to the
  * allocator). Exactly one free of each run must succeed and the other be
  * reported, and the heap must balance at the end (pageheap_check). Then
- * the same with the threads each churning their own runs while a third
- * flushes the caches and releases memory.
+ * the same with the threads each churning their own runs (short and long,
+ * so that cached runs are split) while a third flushes the caches and
+ * releases memory.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -67,7 +68,7 @@ static void test_double_free_race(void **state)
     pagealloc_set_error_handler(count_report, NULL);
     atomic_store(&reports, 0);
     for (unsigned i = 0; i < NRUNS; i++) {
-        lens[i] = 1 + i % 24;
+        lens[i] = i % 8 ? 1 + i % 24 : 60 + i % 90;   /* some long: count in the map */
         runs[i] = pageheap_alloc(heap, lens[i]);
         assert_non_null(runs[i]);
     }
@@ -109,7 +110,7 @@ static void *churn(void *arg)
                 fail_msg("run %p lost its stamp", (void *)p[i]);
             pageheap_free(heap, p[i], n[i]);
         }
-        n[i] = 1 + (x >> 20) % 40;
+        n[i] = (x >> 40) % 8 ? 1 + (x >> 20) % 40 : 60 + (x >> 20) % 120;  /* splits, long runs */
         p[i] = pageheap_alloc(heap, n[i]);
         assert_non_null(p[i]);
         p[i][0] = (char)i;

@@ -1,8 +1,10 @@
 /*
  * test_runcache.c - the page heap's per-thread run caches: reuse of a
- * freed run for a request of its length, the bounds (runs and bytes), the
+ * freed run for a request of its length, or of a longer run's head for a
+ * request of 9 pages or more, the bounds (runs and bytes), the
  * statistics and the checker, bad frees the run map catches (double free
- * of a cached run, wrong page count, inside a run), every way the caches
+ * of a cached run, wrong page count, inside a run; long runs, whose
+ * count the map keeps in their next pages' entries), every way the caches
  * drain (flush, release, thread exit, the hard limit, the background
  * scavenger), guard mode (no caches), and the option that turns them off:
  * with no_run_cache and one shard the heap gives exactly the answers of a
@@ -53,6 +55,13 @@ static void record_error(const char *msg, void *arg)
     snprintf(last_report, sizeof last_report, "%s", msg);
 }
 
+static void expect_report(const char *rule)
+{
+    if (reports != 1 || !strstr(last_report, rule))
+        fail_msg("%d reports; last \"%s\", want one with \"%s\"", reports, last_report, rule);
+    reports = 0;
+}
+
 /* ---- Reuse, bounds, statistics ---------------------------------------------- */
 
 static void test_reuse_exact_length(void **state)
@@ -87,6 +96,63 @@ static void test_reuse_exact_length(void **state)
     pageheap_free(h, p, 5);
     pageheap_free(h, r, 41);
     pageheap_free(h, z, 40);
+    check_heap(h);
+    pageheap_delete(h);
+}
+
+/* No run of the requested length: a request of 9 pages or more takes the
+ * head of the shortest longer run and the tail goes back to the allocator;
+ * shorter requests do not split. */
+static void test_split(void **state)
+{
+    (void)state;
+    pageheap *h = pageheap_new(&(pageheap_options){ .shards = 1 });
+    assert_non_null(h);
+    pagealloc_set_error_handler(record_error, NULL);
+    reports = 0;
+    char *a = pageheap_alloc(h, 50), *b = pageheap_alloc(h, 30), *c = pageheap_alloc(h, 300);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    pageheap_free(h, a, 50);
+    pageheap_free(h, b, 30);
+    pageheap_free(h, c, 300);
+    char *d = pageheap_alloc(h, 8);                 /* too short to split */
+    assert_true(d != a && d != b && d != c);
+    pageheap_stats s0 = stats(h);
+    assert_int_equal(s0.run_cache_bytes, 380 * PAGE);
+    char *e = pageheap_alloc(h, 20);                /* the shortest that fits: b */
+    assert_ptr_equal(e, b);
+    pageheap_stats s1 = stats(h);
+    assert_int_equal(s1.run_cache_bytes, 350 * PAGE);
+    assert_int_equal(s1.in_use_bytes, s0.in_use_bytes + 20 * PAGE);
+    assert_int_equal(s1.free_bytes, s0.free_bytes + 10 * PAGE);
+    check_heap(h);
+    pageheap_free(h, e, 30);                        /* the head is 20 pages now */
+    expect_report("not allocated");
+    char *f = pageheap_alloc(h, 100);               /* long from long: c */
+    assert_ptr_equal(f, c);
+    check_heap(h);
+    pageheap_free(h, f, 101);
+    expect_report("not allocated");
+    pageheap_free(h, f, 99);
+    expect_report("page count differs from the allocation's (100 pages)");
+    pageheap_free(h, f, 100);                       /* cached again */
+    char *g = pageheap_alloc(h, 12);                /* short from long: a (50) */
+    assert_ptr_equal(g, a);
+    char *k = pageheap_alloc(h, 70);                /* short from long: c (100) */
+    assert_ptr_equal(k, c);
+    pageheap_free(h, k + PAGE, 3);
+    expect_report("inside a run");
+    check_heap(h);
+    assert_int_equal(stats(h).run_cache_bytes, 0);
+    pageheap_free(h, d, 8);
+    pageheap_free(h, e, 20);
+    pageheap_free(h, g, 12);
+    pageheap_free(h, k, 70);
+    assert_int_equal(reports, 0);
+    pagealloc_set_error_handler(NULL, NULL);
+    assert_int_equal(stats(h).in_use_bytes, 0);
     check_heap(h);
     pageheap_delete(h);
 }
@@ -158,13 +224,6 @@ static void test_visible(void **state)
 
 /* ---- Bad frees -------------------------------------------------------------- */
 
-static void expect_report(const char *rule)
-{
-    if (reports != 1 || !strstr(last_report, rule))
-        fail_msg("%d reports; last \"%s\", want one with \"%s\"", reports, last_report, rule);
-    reports = 0;
-}
-
 static void test_bad_frees(void **state)
 {
     (void)state;
@@ -207,6 +266,68 @@ static void test_bad_frees(void **state)
     pageheap_delete(h);
 }
 
+/* Runs of 63 pages and more: the run map keeps their exact count in the
+ * entries of their next pages. A run that starts two pages before a
+ * chunk's end keeps it in the next chunk's entries (with 64 MiB arenas,
+ * the next chunk is in the same reservation, so the run crosses); with
+ * one-chunk arenas the next chunk is another reservation's, and the run
+ * crosses into its block if the OS put the two side by side (it does at
+ * the heap's address hints, not under ASan). */
+static void long_runs_on(pageheap *h, int must_cross)
+{
+    assert_non_null(h);
+    pagealloc_set_error_handler(record_error, NULL);
+    reports = 0;
+    char *a = pageheap_alloc(h, PAGEALLOC_CHUNK_PAGES - 2);
+    char *b = pageheap_alloc(h, 100);
+    assert_non_null(a);
+    assert_non_null(b);
+    if (must_cross)
+        assert_ptr_equal(b, a + (PAGEALLOC_CHUNK_PAGES - 2) * PAGE);
+    pageheap_free(h, b, 99);                    /* live, too short */
+    expect_report("page count differs from the allocation's (100 pages)");
+    pageheap_free(h, b, 101);                   /* live, too long */
+    expect_report("not allocated");
+    pageheap_free(h, b + PAGE, 5);              /* inside, on a count entry */
+    expect_report("inside a run");
+    pageheap_free(h, b + 3 * PAGE, 97);         /* inside, to the run's end */
+    expect_report("inside a run");
+    check_heap(h);
+    pageheap_free(h, b, 100);                   /* cached */
+    assert_int_equal(stats(h).run_cache_bytes, 100 * PAGE);
+    check_heap(h);
+    pageheap_free(h, b, 100);
+    expect_report("already freed");
+    pageheap_free(h, b, 64);
+    expect_report("already freed");
+    pageheap_free(h, b + 2 * PAGE, 1);
+    expect_report("inside a run");
+    assert_ptr_equal(pageheap_alloc(h, 100), b);
+    pageheap_free(h, b, 100);
+    /* Flushed, and a run never cached: the allocator has them, the map
+     * keeps nothing of them (the check looks at every free page). */
+    pageheap_flush_caches(h);
+    char *c = pageheap_alloc(h, RC_PAGES + 100);
+    assert_non_null(c);
+    pageheap_free(h, c, RC_PAGES + 100);
+    check_heap(h);
+    pageheap_free(h, b, 100);
+    expect_report("not allocated");
+    pageheap_free(h, a, PAGEALLOC_CHUNK_PAGES - 2);
+    assert_int_equal(reports, 0);
+    pagealloc_set_error_handler(NULL, NULL);
+    check_heap(h);
+    pageheap_delete(h);
+}
+
+static void test_long_runs(void **state)
+{
+    (void)state;
+    long_runs_on(pageheap_new(&(pageheap_options){ .shards = 1 }), 1);
+    long_runs_on(pageheap_new(&(pageheap_options){ .shards = 1,
+                                                   .arena_bytes = PAGEALLOC_CHUNK_SIZE }), 0);
+}
+
 /* ---- Draining ---------------------------------------------------------------- */
 
 static void *cache_and_exit(void *arg)
@@ -247,6 +368,42 @@ static void test_drains(void **state)
     pageheap_delete(h);
 }
 
+/* Release gives the OS the run map's pages over wholly free chunks; the
+ * entries of live runs stay, and the trimmed pages work again. */
+static void test_release_trims_map(void **state)
+{
+    (void)state;
+    pageheap *h = pageheap_new(&(pageheap_options){ .shards = 1 });
+    assert_non_null(h);
+    pagealloc_set_error_handler(record_error, NULL);
+    reports = 0;
+    enum { N = 24 };
+    char *keep = pageheap_alloc(h, 3), *p[N];
+    assert_non_null(keep);
+    for (int i = 0; i < N; i++)                 /* 24 chunks: several map pages */
+        assert_non_null(p[i] = pageheap_alloc(h, PAGEALLOC_CHUNK_PAGES - 1));
+    for (int i = 0; i < N; i++)
+        pageheap_free(h, p[i], PAGEALLOC_CHUNK_PAGES - 1);
+    pageheap_release(h, SIZE_MAX);
+    check_heap(h);
+    pageheap_free(h, keep, 2);                  /* its entry is still there */
+    expect_report("page count differs from the allocation's (3 pages)");
+    for (int i = 0; i < N; i++)
+        assert_non_null(p[i] = pageheap_alloc(h, 100 + (size_t)i));
+    for (int i = 0; i < N; i++) {
+        pageheap_free(h, p[i], 99 + (size_t)i);
+        expect_report("page count differs");
+        pageheap_free(h, p[i], 100 + (size_t)i);
+        pageheap_free(h, p[i], 100 + (size_t)i);
+        expect_report(i < 5 ? "already freed" : "not allocated");
+    }
+    pageheap_free(h, keep, 3);
+    assert_int_equal(reports, 0);
+    pagealloc_set_error_handler(NULL, NULL);
+    check_heap(h);
+    pageheap_delete(h);
+}
+
 /* A hard limit: cached runs are Ready, and count; the limit's assist
  * flushes them so that an allocation needing new memory succeeds, and one
  * that cannot fit still fails cleanly. */
@@ -264,7 +421,7 @@ static void test_hard_limit(void **state)
     assert_non_null(a);
     pageheap_free(h, a, 256);
     assert_int_equal(stats(h).run_cache_bytes, 256 * PAGE);
-    char *b = pageheap_alloc(h, 200);           /* needs the cached run's room */
+    char *b = pageheap_alloc(h, 300);           /* longer: needs the cached run's room */
     if (!b)
         fail_msg("allocation at the limit failed: %s", strerror(errno));
     s = stats(h);
@@ -279,7 +436,7 @@ static void test_hard_limit(void **state)
     assert_int_equal(s2.in_use_bytes, s.in_use_bytes);
     assert_true(s2.limit_failures >= 1);
     check_heap(h);
-    pageheap_free(h, b, 200);
+    pageheap_free(h, b, 300);
     pageheap_free(h, warm, 1);
     pageheap_delete(h);
 }
@@ -443,10 +600,13 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reuse_exact_length),
+        cmocka_unit_test(test_split),
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_visible),
         cmocka_unit_test(test_bad_frees),
+        cmocka_unit_test(test_long_runs),
         cmocka_unit_test(test_drains),
+        cmocka_unit_test(test_release_trims_map),
         cmocka_unit_test(test_hard_limit),
         cmocka_unit_test(test_scavenger_flushes),
         cmocka_unit_test(test_guard_has_none),

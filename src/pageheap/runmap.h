@@ -1,0 +1,92 @@
+/*
+ * runmap.h - the run map's inline accessors (runcache.c has the map's
+ * design and encoding; heap.h its entry type and constants): finding a
+ * page's entry, a run's length code, and the exact count of a long run,
+ * kept in the entries of its next pages. For the heap's
+ * free path, its run caches and its checker.
+ */
+#ifndef PAGEALLOC_PAGEHEAP_RUNMAP_H
+#define PAGEALLOC_PAGEHEAP_RUNMAP_H
+
+#include "pageheap/heap.h"
+
+/* The run map entry of page a (a grown page of the heap), or NULL. */
+static inline ph_rm_entry *ph_rm_at(pageheap *h, uintptr_t a)
+{
+    size_t ci = a >> 22;
+    ph_rm_entry *_Atomic *l2 =
+        atomic_load_explicit(&h->runmap[(ci >> PH_MAP_BITS) & (PH_MAP_L2 - 1)], memory_order_acquire);
+    if (!l2)
+        return NULL;
+    ph_rm_entry *c = atomic_load_explicit(&l2[ci & (PH_MAP_L2 - 1)], memory_order_acquire);
+    return c ? &c[(a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)] : NULL;
+}
+
+/* The run map code of an allocation of npages pages. */
+static inline uint8_t ph_rm_code(size_t npages)
+{
+    return npages >= PH_RM_LONG ? PH_RM_LONG : (uint8_t)npages;
+}
+
+/* The entry of page k (1 <= k <= PH_RM_XBYTES) of the run whose first
+ * page a has entry e; near: those pages lie in a's chunk. */
+static inline ph_rm_entry *ph_rm_next(pageheap *h, ph_rm_entry *e, uintptr_t a, unsigned k,
+                                      int near)
+{
+    return near ? e + k : ph_rm_at(h, a + k * PH_PAGE);   /* else the next chunk's */
+}
+
+static inline int ph_rm_near(uintptr_t a)
+{
+    return ((a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)) + PH_RM_XBYTES < PAGEALLOC_CHUNK_PAGES;
+}
+
+/* Write (clear 0) or zero (clear 1) the count entries of the PH_RM_LONG
+ * run of npages pages at a: 6 bits each, low bits first, PH_RM_MORE on
+ * all but the last (two entries up to 4095 pages). */
+static inline void ph_rm_set_count(pageheap *h, ph_rm_entry *e, uintptr_t a, size_t npages,
+                                   int clear)
+{
+    int near = ph_rm_near(a);
+    size_t n = npages;
+    for (unsigned k = 1; k <= PH_RM_XBYTES; k++) {
+        uint8_t x = (uint8_t)(PH_RM_CONT | (n & 0x3f) | (n >> 6 ? PH_RM_MORE : 0));
+        ph_rm_entry *y = ph_rm_next(h, e, a, k, near);
+        if (y)                                 /* always: the run's pages are grown */
+            atomic_store_explicit(y, clear ? 0 : x, memory_order_relaxed);
+        n >>= 6;
+        if (!n)
+            break;
+    }
+}
+
+/* The exact count of the PH_RM_LONG run at a, 0 if its entries are not
+ * count entries. */
+static inline size_t ph_rm_count(pageheap *h, ph_rm_entry *e, uintptr_t a)
+{
+    int near = ph_rm_near(a);
+    size_t n = 0;
+    for (unsigned k = 1; k <= PH_RM_XBYTES; k++) {
+        ph_rm_entry *x = ph_rm_next(h, e, a, k, near);
+        uint8_t v = x ? atomic_load_explicit(x, memory_order_relaxed) : 0;
+        if (!(v & PH_RM_CONT))
+            return 0;
+        n |= (size_t)(v & 0x3f) << (6 * (k - 1));
+        if (!(v & PH_RM_MORE))
+            return n;
+    }
+    return 0;
+}
+
+/* Record a live allocation of npages at a (run caches on). */
+static inline void ph_rm_record(pageheap *h, uintptr_t a, size_t npages)
+{
+    ph_rm_entry *e = ph_rm_at(h, a);
+    if (!e)
+        return;
+    if (npages >= PH_RM_LONG)
+        ph_rm_set_count(h, e, a, npages, 0);
+    atomic_store_explicit(e, ph_rm_code(npages), memory_order_release);
+}
+
+#endif /* PAGEALLOC_PAGEHEAP_RUNMAP_H */
