@@ -183,33 +183,38 @@ typedef struct scan_run {
  *   2 with *at = the entry whose max fits (to descend into), or
  *   0 if neither; *r is then the run at stop.
  * *first receives the first entry with a free page, if it is still unset.
+ * Inlined at each call with the leaf level as its own constant case: leaves
+ * have no dirty bits and never the 2^21 encoding, so their reads and field
+ * decoding skip both tests.
  */
-static int scan(pagealloc *pa, int l, uintptr_t j, uintptr_t stop, uintptr_t n,
-                scan_run *r, uintptr_t *at, uintptr_t *first)
+static inline __attribute__((always_inline))
+int scan(pagealloc *pa, int l, uintptr_t j, uintptr_t stop, uintptr_t n,
+         scan_run *r, uintptr_t *at, uintptr_t *first)
 {
+    const int leaf = l == PA_LEVELS - 1;      /* a constant where it is inlined */
     unsigned logp = pa_level_log_pages(l);
     uintptr_t full = (uintptr_t)1 << logp;
     for (; j < stop; j++) {
-        pa_sum s = entry(pa, l, j);
+        pa_sum s = leaf ? pa->sum[PA_LEVELS - 1][j] : entry(pa, l, j);
         if (s == 0) {
             r->len = 0;
             continue;
         }
         if (*first == UINTPTR_MAX)
             *first = j;
-        uintptr_t st = pa_sum_start(s);
+        uintptr_t st = leaf ? pa_leaf_start(s) : pa_sum_start(s);
         if (r->len + st >= n) {
             if (r->len == 0)
                 r->start = j << logp;
             *at = r->start;
             return 1;
         }
-        if (pa_sum_max(s) >= n) {
+        if ((leaf ? pa_leaf_max(s) : pa_sum_max(s)) >= n) {
             *at = j;
             return 2;
         }
         if (r->len == 0 || st < full) {
-            r->len = pa_sum_end(s);
+            r->len = leaf ? pa_leaf_end(s) : pa_sum_end(s);
             r->start = ((j + 1) << logp) - r->len;
         } else {
             r->len += full;
@@ -351,7 +356,8 @@ uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_s
         uintptr_t limit = ((uintptr_t)(pa->end - 1) >> (leaf - l) * PA_LEVEL_BITS) + 1;
         if (stop > limit)
             stop = limit;
-        found = j < stop ? scan(pa, l, j, stop, n, &r, &at, &first) : 0;
+        found = j >= stop ? 0 : l == leaf ? scan(pa, leaf, j, stop, n, &r, &at, &first)
+                                          : scan(pa, l, j, stop, n, &r, &at, &first);
         if (first != UINTPTR_MAX && first_level < 0) {
             first_level = l;
             first_free = l == leaf ? first_free_page(pa, (uint32_t)first, first == sc ? spage : 0)
@@ -379,7 +385,8 @@ uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_s
         r = (scan_run){ 0, 0 };
         first = UINTPTR_MAX;
         l++;
-        found = scan(pa, l, child, child + 8, n, &r, &at, &first);
+        found = l == leaf ? scan(pa, leaf, child, child + 8, n, &r, &at, &first)
+                          : scan(pa, l, child, child + 8, n, &r, &at, &first);
         if (found == 0) {
             pa_report("pagealloc_alloc", child << pa_level_shift(l), npages,
                       "summary says a run fits but the entries below do not hold it");
