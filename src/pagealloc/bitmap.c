@@ -250,7 +250,8 @@ static inline unsigned max_free_run(const uint64_t *b, unsigned w, unsigned w_en
     return run > best ? run : best;
 }
 
-pa_sum pa_sum_after_alloc(const uint64_t *b, pa_sum old, unsigned i, unsigned n)
+pa_sum pa_sum_after_alloc(const uint64_t *b, pa_sum old, pa_runcount *rc, unsigned i,
+                          unsigned n)
 {
     /* The free pages next to [i, i+n): from the bitmap word at hand when
      * it has an allocated page there; else old's start (end) says whether
@@ -265,25 +266,37 @@ pa_sum pa_sum_after_alloc(const uint64_t *b, pa_sum old, unsigned i, unsigned n)
     unsigned start = i == below ? below : pa_leaf_start(old);
     unsigned end = i + n + above == PA_CHUNK_PAGES ? above : pa_leaf_end(old);
     unsigned max = pa_leaf_max(old);
-    if (below + n + above >= max) {
+    /* The cut run leaves its count; its pieces (bucket 0 if empty) join. */
+    unsigned cut = below + n + above;
+    rc->n[pa_run_bucket(cut)]--;
+    rc->n[pa_run_bucket(below)]++;
+    rc->n[pa_run_bucket(above)]++;
+    if (cut >= max) {
         /* A longest run [a, q) was cut. The new longest is one of its two
-         * pieces or a run in [0, a) or [q, 512), none longer than the old
-         * max. If neither range can beat the larger piece, that piece it
-         * is; otherwise scan from it, stopping at a second run of the old
-         * max. */
-        unsigned a = i - below, q = i + n + above;
-        unsigned best = below > above ? below : above;
-        if (a > best || PA_CHUNK_PAGES - q > best) {
-            /* When the cut run reaches an end of the chunk, only the words
-             * on the other side can hold another run. */
+         * pieces or another run, none longer than the old max. Short runs
+         * are counted by length: with no long run left but the pieces, the
+         * counts answer. Otherwise (another long run) the longest is found
+         * by a scan from the larger piece (or a long run's length, which
+         * some run has), stopping at a second run of the old max. */
+        unsigned big = below > above ? below : above;
+        unsigned small = below > above ? above : below;
+        unsigned longs = rc->n[PA_RUN_LONG];
+        unsigned pieces = (big >= PA_RUN_LONG) + (small >= PA_RUN_LONG);
+        if (longs == pieces) {
+            if (!pieces)
+                big = pa_run_longest_short(rc);
+        } else {
+            unsigned a = i - below, q = i + n + above;
+            if (big < PA_RUN_LONG)
+                big = PA_RUN_LONG;
             if (q == PA_CHUNK_PAGES)
-                best = max_free_run(b, 0, (a + 63) / 64, best, max);
+                big = max_free_run(b, 0, (a + 63) / 64, big, max);
             else if (a == 0)
-                best = max_free_run(b, q / 64, PA_CHUNK_WORDS, best, max);
+                big = max_free_run(b, q / 64, PA_CHUNK_WORDS, big, max);
             else
-                best = max_free_run(b, 0, PA_CHUNK_WORDS, best, max);
+                big = max_free_run(b, 0, PA_CHUNK_WORDS, big, max);
         }
-        max = best;
+        max = big;
     }
     return pa_sum_pack(start, max, end);
 }

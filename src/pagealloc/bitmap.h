@@ -24,6 +24,7 @@
 
 #include "base/bits.h"
 #include "pagealloc/geometry.h"
+#include "pagealloc/runcount.h"
 
 #define PA_SUM_BITS    21u
 #define PA_SUM_MAXV    (1u << PA_SUM_BITS)
@@ -123,24 +124,30 @@ unsigned pa_bits_popcnt_range(const uint64_t *b, unsigned i, unsigned n);
 pa_sum   pa_bits_summarize(const uint64_t *b);
 
 /* The summary of b after pages [i, i+n) (inside the chunk) changed state,
- * given old, b's exact summary before. after_free: they were allocated and
- * b now has them free (below, above: the free pages adjoining them, which
- * the caller has counted with pa_bits_free_below/above); after_alloc: they
- * were free and are now allocated.
+ * given old, b's exact summary before; *rc, b's run counts (runcount.h),
+ * are updated too. after_free: they were allocated and b now has them
+ * free (below, above: the free pages adjoining them, which the caller has
+ * counted with pa_bits_free_below/above); after_alloc: they were free and
+ * are now allocated.
  * Cheaper than pa_bits_summarize: a free joins its neighbouring runs; an
- * allocation looks for the new max only when it cut into a longest run,
- * with a scan that knows the larger remaining piece as a floor and the old
- * max as a ceiling. */
-static inline pa_sum pa_sum_after_free(pa_sum old, unsigned i, unsigned n, unsigned below,
-                                       unsigned above)
+ * allocation looks for the new max only when it cut into a longest run:
+ * from the run counts when no other long run is left, else with a scan
+ * that knows the larger remaining piece as a floor and the old max as a
+ * ceiling. */
+static inline pa_sum pa_sum_after_free(pa_sum old, pa_runcount *rc, unsigned i, unsigned n,
+                                       unsigned below, unsigned above)
 {
     unsigned run = below + n + above;          /* the joined run */
+    rc->n[pa_run_bucket(below)]--;             /* bucket 0: no run, scratch */
+    rc->n[pa_run_bucket(above)]--;
+    rc->n[pa_run_bucket(run)]++;
     unsigned start = i == below ? run : pa_leaf_start(old);
     unsigned end = i + n + above == PA_CHUNK_PAGES ? run : pa_leaf_end(old);
     unsigned max = pa_leaf_max(old) > run ? pa_leaf_max(old) : run;
     return pa_sum_pack(start, max, end);
 }
-pa_sum   pa_sum_after_alloc(const uint64_t *b, pa_sum old, unsigned i, unsigned n);
+pa_sum   pa_sum_after_alloc(const uint64_t *b, pa_sum old, pa_runcount *rc, unsigned i,
+                            unsigned n);
 
 /* First fit of npages free pages at or after page search (hint: every page
  * below search is known to be in use). Returns the first page of the run or

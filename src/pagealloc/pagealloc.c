@@ -370,7 +370,7 @@ int pa_grow_chunks(pagealloc *pa, uintptr_t base, uintptr_t limit)
         if (pa->chunks[i])
             continue;
         void *mem;
-        int err = sysmem_alloc((size_t)PA_L2_CHUNKS * sizeof(pa_chunk), &pa->stat, &mem);
+        int err = sysmem_alloc(PA_CHUNK_BLOCK_BYTES, &pa->stat, &mem);
         if (err)
             return err;
         pa->chunks[i] = mem;
@@ -521,7 +521,7 @@ PA_API void pagealloc_delete(pagealloc *pa)
         sysmem_free(pa->committed[0], bitmaps_bytes(pa), &pa->stat);
     for (size_t i = 0; i < (1u << PA_L1_BITS); i++)
         if (pa->chunks[i])
-            sysmem_free(pa->chunks[i], (size_t)PA_L2_CHUNKS * sizeof(pa_chunk), &pa->stat);
+            sysmem_free(pa->chunks[i], PA_CHUNK_BLOCK_BYTES, &pa->stat);
     pa_scav_index_destroy(&pa->scav, &pa->stat);
     pa_free_index_destroy(&pa->free_idx, &pa->stat);
     pa_ranges_destroy(&pa->in_use, &pa->stat);

@@ -122,22 +122,41 @@ void pa_update(pagealloc *pa, uintptr_t base, size_t npages, int contig, int all
     uint32_t sc = pa_chunk_index(base);
     uint32_t ec = pa_chunk_index(base + npages * PA_PAGE_SIZE - 1);
     for (uint32_t c = sc; c <= ec; c++) {
-        if (contig && c != sc && c != ec)
-            set_leaf(pa, c, alloc ? 0 : PA_SUM_FREE_CHUNK);   /* wholly covered */
-        else
-            set_leaf(pa, c, pa_bits_summarize(pa_chunk_of(pa, c)->alloc));
+        if (contig && c != sc && c != ec) {           /* wholly covered */
+            set_leaf(pa, c, alloc ? 0 : PA_SUM_FREE_CHUNK);
+            if (alloc)
+                pa_run_counts_full(pa_runs_of(pa, c));
+            else
+                pa_run_counts_free(pa_runs_of(pa, c));
+        } else {
+            const uint64_t *b = pa_chunk_of(pa, c)->alloc;
+            set_leaf(pa, c, pa_bits_summarize(b));
+            pa_run_counts(b, pa_runs_of(pa, c));
+        }
     }
 }
 
-/* The leaf of chunk c after [page, end) of it was wholly allocated or freed. */
-static inline pa_sum run_leaf(const pagealloc *pa, uint32_t c, unsigned page, unsigned end,
+void pa_resummarize(pagealloc *pa, uint32_t ci)
+{
+    set_leaf(pa, ci, pa_bits_summarize(pa_chunk_of(pa, ci)->alloc));
+}
+
+/* The leaf of chunk c after [page, end) of it was wholly allocated or
+ * freed; its run counts follow. */
+static inline pa_sum run_leaf(pagealloc *pa, uint32_t c, unsigned page, unsigned end,
                               int alloc, unsigned below, unsigned above)
 {
-    if (end - page == PA_CHUNK_PAGES)
+    pa_runcount *rc = pa_runs_of(pa, c);
+    if (end - page == PA_CHUNK_PAGES) {
+        if (alloc)
+            pa_run_counts_full(rc);
+        else
+            pa_run_counts_free(rc);
         return alloc ? 0 : PA_SUM_FREE_CHUNK;
+    }
     pa_sum old = pa->sum[PA_LEVELS - 1][c];
-    return alloc ? pa_sum_after_alloc(pa_chunk_of(pa, c)->alloc, old, page, end - page)
-                 : pa_sum_after_free(old, page, end - page, below, above);
+    return alloc ? pa_sum_after_alloc(pa_chunk_of(pa, c)->alloc, old, rc, page, end - page)
+                 : pa_sum_after_free(old, rc, page, end - page, below, above);
 }
 
 void pa_update_run(pagealloc *pa, uintptr_t base, size_t npages, int alloc,
@@ -158,8 +177,15 @@ void pa_update_run(pagealloc *pa, uintptr_t base, size_t npages, int alloc,
      * marked once per block of 8 (a leaf has no dirty bit of its own). */
     if (sc + 1 < ec) {
         pa_sum s = alloc ? 0 : PA_SUM_FREE_CHUNK;
-        for (uint32_t c = sc + 1; c < ec; c++) {
+        pa_runcount *rc = pa_runs_of(pa, sc + 1);
+        for (uint32_t c = sc + 1; c < ec; c++, rc++) {
             leaf[c] = s;
+            if ((c & (PA_L2_CHUNKS - 1)) == 0)
+                rc = pa_runs_of(pa, c);           /* the next block of chunks */
+            if (alloc)
+                pa_run_counts_full(rc);
+            else
+                pa_run_counts_free(rc);
             if (c == sc + 1 || (c & 7) == 0)
                 mark_ancestors(pa, c);
         }

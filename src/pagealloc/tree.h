@@ -15,8 +15,11 @@
 #include "pagealloc/internal.h"
 
 /* Re-summarise the chunks of [base, base+npages) after a change to their
- * bitmaps (contig: every interior chunk was wholly allocated or freed). */
+ * bitmaps, and recount their runs (contig: every interior chunk was wholly
+ * allocated or freed). */
 void      pa_update(pagealloc *pa, uintptr_t base, size_t npages, int contig, int alloc);
+/* Re-summarise chunk ci's leaf alone, its run counts already updated. */
+void      pa_resummarize(pagealloc *pa, uint32_t ci);
 /* The same after a contiguous range was wholly allocated (alloc) or
  * wholly freed; faster, from each chunk's previous summary. For a free,
  * below and above are the free pages just below the range (in its first

@@ -242,7 +242,8 @@ static void run_summarize_case(void **state)
 }
 
 /* Not in Go: the incremental leaf updates (pa_sum_after_alloc, _free)
- * against the slow summary, on random bitmaps of runs of varied lengths:
+ * against the slow summary, and the run counts they keep against a
+ * recount, on random bitmaps of runs of varied lengths:
  * allocate a random part of a random free run, then free it again. */
 static void test_sum_after_random(void **state)
 {
@@ -266,6 +267,8 @@ static void test_sum_after_random(void **state)
         if (m == 0)
             continue;
         pa_sum old = pa_sum_pack(s, m, e);
+        pa_runcount rc, want;
+        pa_run_counts(b, &rc);
         unsigned p = (unsigned)(pa_rng_next(&g) % CP);
         while (b[p / 64] >> (p % 64) & 1)
             p = (p + 1) % CP;
@@ -274,14 +277,24 @@ static void test_sum_after_random(void **state)
         unsigned n = 1 + (unsigned)(pa_rng_next(&g) % (q - i));
         pa_bits_set_range(b, i, n);
         summarize_slow(b, &s, &m, &e);
-        pa_sum mid = pa_sum_after_alloc(b, old, i, n);
+        pa_sum mid = pa_sum_after_alloc(b, old, &rc, i, n);
         if (check_sum(mid, s, m, e)) {
             print_error("after_alloc #%d: run [%u, %u), pages [%u, %u)\n", k, a, q, i, i + n);
             fail();
         }
+        pa_run_counts(b, &want);
+        if (memcmp(rc.n + 1, want.n + 1, sizeof(rc.n) - sizeof(rc.n[0]))) {
+            print_error("after_alloc #%d: run counts differ from a recount\n", k);
+            fail();
+        }
         pa_bits_clear_range(b, i, n);
-        pa_sum back = pa_sum_after_free(mid, i, n, pa_bits_free_below(b, i),
+        pa_sum back = pa_sum_after_free(mid, &rc, i, n, pa_bits_free_below(b, i),
                                         pa_bits_free_above(b, i + n));
+        pa_run_counts(b, &want);
+        if (memcmp(rc.n + 1, want.n + 1, sizeof(rc.n) - sizeof(rc.n[0]))) {
+            print_error("after_free #%d: run counts differ from a recount\n", k);
+            fail();
+        }
         if (back != old) {
             print_error("after_free #%d: pages [%u, %u)\n", k, i, i + n);
             fail();
