@@ -32,7 +32,7 @@
  * Runs of 1023 pages or more are found instead from the free-chunk index
  * (freeidx.h) and the leaves next to its runs of ones, without reading the
  * upper levels (find_large, proof there; docs/pagealloc.md, "Free-chunk
- * index"). set_leaf keeps the index exact.
+ * index"). pa_set_leaf (tree.h) keeps the index exact.
  *
  * Every function here requires that the caller serialises calls.
  */
@@ -69,19 +69,6 @@ static inline int is_dirty(const pagealloc *pa, int l, uintptr_t i)
     return pa->dirty[l][i >> 3] >> (i & 7) & 1;
 }
 
-/* Mark the ancestors of leaf ci dirty, bottom up, until one already is. */
-static inline void mark_ancestors(pagealloc *pa, uintptr_t ci)
-{
-    for (int l = PA_LEVELS - 2; l >= 0; l--) {
-        ci >>= PA_LEVEL_BITS;
-        uint8_t *d = &pa->dirty[l][ci >> 3];
-        uint8_t bit = (uint8_t)(1u << (ci & 7));
-        if (*d & bit)
-            return;
-        *d |= bit;
-    }
-}
-
 /* Bring entry i of level l (0..3) up to date. */
 static void clean(pagealloc *pa, int l, uintptr_t i)
 {
@@ -105,32 +92,20 @@ static inline pa_sum entry(pagealloc *pa, int l, uintptr_t i)
     return pa->sum[l][i];
 }
 
-/* Every leaf write goes through here: it keeps the free-chunk index exact. */
-static inline void set_leaf(pagealloc *pa, uint32_t c, pa_sum s)
-{
-    pa_sum old = pa->sum[PA_LEVELS - 1][c];
-    if (s != old) {
-        pa->sum[PA_LEVELS - 1][c] = s;
-        if (s == PA_SUM_FREE_CHUNK || old == PA_SUM_FREE_CHUNK)
-            pa_free_index_set(&pa->free_idx, c, s == PA_SUM_FREE_CHUNK);
-        mark_ancestors(pa, c);
-    }
-}
-
 void pa_update(pagealloc *pa, uintptr_t base, size_t npages, int contig, int alloc)
 {
     uint32_t sc = pa_chunk_index(base);
     uint32_t ec = pa_chunk_index(base + npages * PA_PAGE_SIZE - 1);
     for (uint32_t c = sc; c <= ec; c++) {
         if (contig && c != sc && c != ec) {           /* wholly covered */
-            set_leaf(pa, c, alloc ? 0 : PA_SUM_FREE_CHUNK);
+            pa_set_leaf(pa, c, alloc ? 0 : PA_SUM_FREE_CHUNK);
             if (alloc)
                 pa_run_counts_full(pa_runs_of(pa, c));
             else
                 pa_run_counts_free(pa_runs_of(pa, c));
         } else {
             const uint64_t *b = pa_chunk_of(pa, c)->alloc;
-            set_leaf(pa, c, pa_bits_summarize(b));
+            pa_set_leaf(pa, c, pa_bits_summarize(b));
             pa_run_counts(b, pa_runs_of(pa, c));
         }
     }
@@ -138,40 +113,18 @@ void pa_update(pagealloc *pa, uintptr_t base, size_t npages, int contig, int all
 
 void pa_resummarize(pagealloc *pa, uint32_t ci)
 {
-    set_leaf(pa, ci, pa_bits_summarize(pa_chunk_of(pa, ci)->alloc));
+    pa_set_leaf(pa, ci, pa_bits_summarize(pa_chunk_of(pa, ci)->alloc));
 }
 
-/* The leaf of chunk c after [page, end) of it was wholly allocated or
- * freed; its run counts follow. */
-static inline pa_sum run_leaf(pagealloc *pa, uint32_t c, unsigned page, unsigned end,
-                              int alloc, unsigned below, unsigned above)
-{
-    pa_runcount *rc = pa_runs_of(pa, c);
-    if (end - page == PA_CHUNK_PAGES) {
-        if (alloc)
-            pa_run_counts_full(rc);
-        else
-            pa_run_counts_free(rc);
-        return alloc ? 0 : PA_SUM_FREE_CHUNK;
-    }
-    pa_sum old = pa->sum[PA_LEVELS - 1][c];
-    return alloc ? pa_sum_after_alloc(pa_chunk_of(pa, c)->alloc, old, rc, page, end - page)
-                 : pa_sum_after_free(old, rc, page, end - page, below, above);
-}
-
-void pa_update_run(pagealloc *pa, uintptr_t base, size_t npages, int alloc,
-                   unsigned below, unsigned above)
+void pa_update_run_chunks(pagealloc *pa, uintptr_t base, size_t npages, int alloc,
+                          unsigned below, unsigned above)
 {
     pa_sum *leaf = pa->sum[PA_LEVELS - 1];
     uint32_t sc = pa_chunk_index(base);
     uint32_t ec = pa_chunk_index(base + npages * PA_PAGE_SIZE - 1);
     unsigned first = pa_chunk_page(base);
     unsigned last = pa_chunk_page(base + (npages - 1) * PA_PAGE_SIZE) + 1;
-    if (sc == ec) {
-        set_leaf(pa, sc, run_leaf(pa, sc, first, last, alloc, below, above));
-        return;
-    }
-    set_leaf(pa, sc, run_leaf(pa, sc, first, PA_CHUNK_PAGES, alloc, below, 0));
+    pa_set_leaf(pa, sc, pa_run_leaf(pa, sc, first, PA_CHUNK_PAGES, alloc, below, 0));
     /* Interior chunks were wholly free (alloc) or wholly allocated (free),
      * and all change: one index update for all of them, and ancestors
      * marked once per block of 8 (a leaf has no dirty bit of its own). */
@@ -187,11 +140,11 @@ void pa_update_run(pagealloc *pa, uintptr_t base, size_t npages, int alloc,
             else
                 pa_run_counts_free(rc);
             if (c == sc + 1 || (c & 7) == 0)
-                mark_ancestors(pa, c);
+                pa_mark_ancestors(pa, c);
         }
         pa_free_index_set_range(&pa->free_idx, sc + 1, ec, !alloc);
     }
-    set_leaf(pa, ec, run_leaf(pa, ec, 0, last, alloc, 0, above));
+    pa_set_leaf(pa, ec, pa_run_leaf(pa, ec, 0, last, alloc, 0, above));
 }
 
 /* ---- Search ------------------------------------------------------------ */
