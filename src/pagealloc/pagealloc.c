@@ -106,7 +106,8 @@ size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *sc
 }
 
 /* Everything a free does after clearing the pages' allocated bits. */
-static inline void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scavenged);
+static inline __attribute__((always_inline))
+void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scavenged);
 
 void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
 {
@@ -120,7 +121,8 @@ void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
     free_cleared(pa, base, npages, scavenged);
 }
 
-static inline void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
+static inline __attribute__((always_inline))
+void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
 {
     if (base < pa->search)
         pa->search = base;
