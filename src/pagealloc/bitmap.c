@@ -250,55 +250,15 @@ static inline unsigned max_free_run(const uint64_t *b, unsigned w, unsigned w_en
     return run > best ? run : best;
 }
 
-pa_sum pa_sum_after_alloc(const uint64_t *b, pa_sum old, pa_runcount *rc, unsigned i,
-                          unsigned n)
+unsigned pa_sum_rescan(const uint64_t *b, unsigned a, unsigned q, unsigned floor, unsigned max)
 {
-    /* The free pages next to [i, i+n): from the bitmap word at hand when
-     * it has an allocated page there; else old's start (end) says whether
-     * every page below (above) is free; else counted. */
-    unsigned j = i + n;
-    uint64_t xb = i % 64 ? b[i / 64] << (64 - i % 64) : 0;
-    uint64_t xa = j < PA_CHUNK_PAGES ? b[j / 64] >> (j % 64) : 0;
-    unsigned below = xb ? clz64(xb) : pa_leaf_start(old) >= j ? i : pa_bits_free_below(b, i);
-    unsigned above = xa ? ctz64(xa)
-                   : pa_leaf_end(old) >= PA_CHUNK_PAGES - i ? PA_CHUNK_PAGES - j
-                   : pa_bits_free_above(b, j);
-    unsigned start = i == below ? below : pa_leaf_start(old);
-    unsigned end = i + n + above == PA_CHUNK_PAGES ? above : pa_leaf_end(old);
-    unsigned max = pa_leaf_max(old);
-    /* The cut run leaves its count; its pieces (bucket 0 if empty) join. */
-    unsigned cut = below + n + above;
-    rc->n[pa_run_bucket(cut)]--;
-    rc->n[pa_run_bucket(below)]++;
-    rc->n[pa_run_bucket(above)]++;
-    if (cut >= max) {
-        /* A longest run [a, q) was cut. The new longest is one of its two
-         * pieces or another run, none longer than the old max. Short runs
-         * are counted by length: with no long run left but the pieces, the
-         * counts answer. Otherwise (another long run) the longest is found
-         * by a scan from the larger piece (or a long run's length, which
-         * some run has), stopping at a second run of the old max. */
-        unsigned big = below > above ? below : above;
-        unsigned small = below > above ? above : below;
-        unsigned longs = rc->n[PA_RUN_LONG];
-        unsigned pieces = (big >= PA_RUN_LONG) + (small >= PA_RUN_LONG);
-        if (longs == pieces) {
-            if (!pieces)
-                big = pa_run_longest_short(rc);
-        } else {
-            unsigned a = i - below, q = i + n + above;
-            if (big < PA_RUN_LONG)
-                big = PA_RUN_LONG;
-            if (q == PA_CHUNK_PAGES)
-                big = max_free_run(b, 0, (a + 63) / 64, big, max);
-            else if (a == 0)
-                big = max_free_run(b, q / 64, PA_CHUNK_WORDS, big, max);
-            else
-                big = max_free_run(b, 0, PA_CHUNK_WORDS, big, max);
-        }
-        max = big;
-    }
-    return pa_sum_pack(start, max, end);
+    /* When the cut run reaches an end of the chunk, only the words on the
+     * other side can hold another run. */
+    if (q == PA_CHUNK_PAGES)
+        return max_free_run(b, 0, (a + 63) / 64, floor, max);
+    if (a == 0)
+        return max_free_run(b, q / 64, PA_CHUNK_WORDS, floor, max);
+    return max_free_run(b, 0, PA_CHUNK_WORDS, floor, max);
 }
 
 /* First-fit for a single page. */

@@ -146,8 +146,51 @@ static inline pa_sum pa_sum_after_free(pa_sum old, pa_runcount *rc, unsigned i, 
     unsigned max = pa_leaf_max(old) > run ? pa_leaf_max(old) : run;
     return pa_sum_pack(start, max, end);
 }
-pa_sum   pa_sum_after_alloc(const uint64_t *b, pa_sum old, pa_runcount *rc, unsigned i,
-                            unsigned n);
+/* The longest free run of b when the run [a, q) was cut, no run is longer
+ * than max and one of floor pages exists outside the cut part (the slow
+ * case of pa_sum_after_alloc: a bounded scan). */
+unsigned pa_sum_rescan(const uint64_t *b, unsigned a, unsigned q, unsigned floor, unsigned max);
+static inline pa_sum pa_sum_after_alloc(const uint64_t *b, pa_sum old, pa_runcount *rc,
+                                        unsigned i, unsigned n)
+{
+    /* The free pages next to [i, i+n): from the bitmap word at hand when
+     * it has an allocated page there; else old's start (end) says whether
+     * every page below (above) is free; else counted. */
+    unsigned j = i + n;
+    uint64_t xb = i % 64 ? b[i / 64] << (64 - i % 64) : 0;
+    uint64_t xa = j < PA_CHUNK_PAGES ? b[j / 64] >> (j % 64) : 0;
+    unsigned below = xb ? (unsigned)__builtin_clzll(xb)
+                   : pa_leaf_start(old) >= j ? i : pa_bits_free_below(b, i);
+    unsigned above = xa ? (unsigned)__builtin_ctzll(xa)
+                   : pa_leaf_end(old) >= PA_CHUNK_PAGES - i ? PA_CHUNK_PAGES - j
+                   : pa_bits_free_above(b, j);
+    unsigned start = i == below ? below : pa_leaf_start(old);
+    unsigned end = j + above == PA_CHUNK_PAGES ? above : pa_leaf_end(old);
+    unsigned max = pa_leaf_max(old);
+    /* The cut run leaves its count; its pieces (bucket 0 if empty) join. */
+    unsigned cut = below + n + above;
+    rc->n[pa_run_bucket(cut)]--;
+    rc->n[pa_run_bucket(below)]++;
+    rc->n[pa_run_bucket(above)]++;
+    if (cut >= max) {
+        /* A longest run [a, q) was cut. The new longest is one of its two
+         * pieces or another run, none longer than the old max. Short runs
+         * are counted by length: with no long run left but the pieces, the
+         * counts answer. Otherwise (another long run) the longest is found
+         * by a scan from the larger piece (or a long run's length, which
+         * some run has), stopping at a second run of the old max. */
+        unsigned big = below > above ? below : above;
+        unsigned small = below > above ? above : below;
+        unsigned pieces = (big >= PA_RUN_LONG) + (small >= PA_RUN_LONG);
+        if (rc->n[PA_RUN_LONG] != pieces)
+            big = pa_sum_rescan(b, i - below, j + above,
+                                big > PA_RUN_LONG ? big : PA_RUN_LONG, max);
+        else if (!pieces)
+            big = pa_run_longest_short(rc);
+        max = big;
+    }
+    return pa_sum_pack(start, max, end);
+}
 
 /* First fit of npages free pages at or after page search (hint: every page
  * below search is known to be in use). Returns the first page of the run or
