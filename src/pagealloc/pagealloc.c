@@ -58,9 +58,15 @@ static void copy_bits(uint64_t *dst, size_t to, const uint64_t *src, unsigned fr
     }
 }
 
-size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_bits)
+/* pa_alloc_range of a run that does not fit in one bitmap word. */
+static size_t alloc_range_words(pagealloc *pa, uintptr_t base, size_t npages,
+                                uint64_t *scav_bits);
+
+/* pa_alloc_range, inline where an allocation calls it. */
+static inline __attribute__((always_inline))
+size_t alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_bits)
 {
-    size_t scav = 0, off = 0;
+    size_t scav = 0;
     unsigned lo = pa_chunk_page(base) % 64;
     if (npages <= 64 - lo) {
         /* The common case, a run inside one bitmap word: one pass. */
@@ -78,6 +84,18 @@ size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *sc
         pa_update_run(pa, base, npages, 1, 0, 0);
         return scav * PA_PAGE_SIZE;
     }
+    return alloc_range_words(pa, base, npages, scav_bits);
+}
+
+size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_bits)
+{
+    return alloc_range(pa, base, npages, scav_bits);
+}
+
+static size_t alloc_range_words(pagealloc *pa, uintptr_t base, size_t npages,
+                                uint64_t *scav_bits)
+{
+    size_t scav = 0, off = 0;
     if (scav_bits)
         memset(scav_bits, 0, pa_scav_words(npages) * sizeof(uint64_t));
     FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
@@ -213,7 +231,7 @@ uintptr_t pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes, uint64
             return 0;
         }
     }
-    size_t scav = pa_alloc_range(pa, addr, npages, scav_bits);
+    size_t scav = alloc_range(pa, addr, npages, scav_bits);
     if (new_search > pa->search)
         pa->search = new_search;
     /* No run of npages starts below addr: nor does any longer one. A
