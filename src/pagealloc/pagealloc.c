@@ -287,19 +287,58 @@ PA_API int pagealloc_try_free(pagealloc *pa, uintptr_t base, size_t npages)
     return 0;
 }
 
+/* A free of a run over two chunks or more, validated and applied in one
+ * pass: clear the allocated bits of [base, base+npages) if every one is
+ * set and return 1; otherwise restore what was cleared and return 0. */
+static int clear_allocated(pagealloc *pa, uintptr_t base, size_t npages)
+{
+    uintptr_t a = base, end = base + npages * PA_PAGE_SIZE;
+    while (a < end) {
+        unsigned page = pa_chunk_page(a);
+        uintptr_t left = (end - a) >> PA_PAGE_SHIFT;
+        unsigned n = PA_CHUNK_PAGES - page < left ? PA_CHUNK_PAGES - page : (unsigned)left;
+        pa_chunk *c = pa_try_chunk_of(pa, pa_chunk_index(a));
+        int ok = 0;
+        if (c && n == PA_CHUNK_PAGES) {
+            ok = pa_bits_all_set(c->alloc);
+            if (ok)
+                pa_bits_clear_all(c->alloc);
+        } else if (c) {
+            ok = pa_bits_clear_if_set(c->alloc, page, n);
+        }
+        if (!ok) {
+            /* Every page of [base, a) was allocated: set them again. */
+            FOR_EACH_CHUNK_PIECE(pa, base, (a - base) >> PA_PAGE_SHIFT, cj, pg, m, {
+                pa_bits_set_range(pa_chunk_of(pa, cj)->alloc, pg, m);
+            });
+            return 0;
+        }
+        a += (uintptr_t)n * PA_PAGE_SIZE;
+    }
+    return 1;
+}
+
 /* A free that reports a bad one through the error handler. */
 static void checked_free(pagealloc *pa, const char *call, uintptr_t base, size_t npages,
                          int scavenged)
 {
     if (!pa_live(pa, call))
         return;
-    /* A run inside one chunk (npages - 1 wraps for 0): its pages are
-     * checked and cleared in one pass; anything else, or a bad free, takes
-     * the general path, which names the broken rule. */
+    /* A valid free's pages are checked and cleared in one pass: a run
+     * inside one chunk (npages - 1 wraps for 0) inline, a longer one by
+     * clear_allocated; a bad free takes the general path, which names the
+     * broken rule. */
     unsigned page = pa_chunk_page(base);
-    if (!(base & (PA_PAGE_SIZE - 1)) && base < PA_MAX_ADDR && npages - 1 < PA_CHUNK_PAGES - page) {
-        pa_chunk *c = pa_try_chunk_of(pa, pa_chunk_index(base));
-        if (c && pa_bits_clear_if_set(c->alloc, page, (unsigned)npages)) {
+    if (!(base & (PA_PAGE_SIZE - 1)) && base < PA_MAX_ADDR) {
+        if (npages - 1 < PA_CHUNK_PAGES - page) {
+            pa_chunk *c = pa_try_chunk_of(pa, pa_chunk_index(base));
+            if (c && pa_bits_clear_if_set(c->alloc, page, (unsigned)npages)) {
+                free_cleared(pa, base, npages, scavenged);
+                PA_DEBUG_AFTER(pa, call, base, npages);
+                return;
+            }
+        } else if (npages && npages <= (PA_MAX_ADDR - base) >> PA_PAGE_SHIFT &&
+                   clear_allocated(pa, base, npages)) {
             free_cleared(pa, base, npages, scavenged);
             PA_DEBUG_AFTER(pa, call, base, npages);
             return;
