@@ -95,6 +95,25 @@ static inline int pa_bits_any_set(const uint64_t *b)
         acc |= b[w];
     return acc != 0;
 }
+/* Set bits [i, i+n) of set (n >= 1, i+n <= 512) and say whether any bit
+ * of test there is 1, in one pass: an allocation's pages and their
+ * scavenged bits. */
+static inline int pa_bits_set_test(uint64_t *set, const uint64_t *test, unsigned i, unsigned n)
+{
+    unsigned w = i / 64, left = i % 64 + n;    /* bits left from word w's bit 0 */
+    uint64_t m = ~(uint64_t)0 << (i % 64), acc = 0;
+    for (;;) {
+        if (left < 64)
+            m &= ((uint64_t)1 << left) - 1;
+        set[w] |= m;
+        acc |= test[w] & m;
+        if (left <= 64)
+            return acc != 0;
+        left -= 64;
+        w++;
+        m = ~(uint64_t)0;
+    }
+}
 /* Whether any / every bit of [i, i+n) is 1 (n >= 1). */
 int      pa_bits_any_in_range(const uint64_t *b, unsigned i, unsigned n);
 int      pa_bits_all_in_range(const uint64_t *b, unsigned i, unsigned n);

@@ -109,8 +109,7 @@ static size_t alloc_range_words(pagealloc *pa, uintptr_t base, size_t npages,
             }
             pa_bits_set_all(c->alloc);
         } else {
-            pa_bits_set_range(c->alloc, page, n);
-            if (pa_bits_any_in_range(c->scav, page, n)) {
+            if (pa_bits_set_test(c->alloc, c->scav, page, n)) {
                 scav += pa_bits_popcnt_range(c->scav, page, n);
                 if (scav_bits)
                     copy_bits(scav_bits, off, c->scav, page, n);
