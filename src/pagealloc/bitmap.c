@@ -64,9 +64,26 @@ void pa_bits_clear_range(uint64_t *b, unsigned i, unsigned n)
 
 int pa_bits_clear_range_slow(uint64_t *b, unsigned i, unsigned n)
 {
-    if (!pa_bits_all_in_range(b, i, n))
+    /* Two passes over the same word masks: test every bit, then clear. */
+    unsigned w0 = i / 64, last = (i + n - 1) / 64;
+    uint64_t first_m = ~(uint64_t)0 << (i % 64);
+    uint64_t last_m = ~(uint64_t)0 >> (63 - (i + n - 1) % 64);
+    if (w0 == last) {                            /* one word after all */
+        uint64_t m = first_m & last_m;
+        if ((b[w0] & m) != m)
+            return 0;
+        b[w0] &= ~m;
+        return 1;
+    }
+    uint64_t acc = (b[w0] | ~first_m) & (b[last] | ~last_m);
+    for (unsigned w = w0 + 1; w < last; w++)
+        acc &= b[w];
+    if (acc != ~(uint64_t)0)
         return 0;
-    pa_bits_clear_range(b, i, n);
+    b[w0] &= ~first_m;
+    for (unsigned w = w0 + 1; w < last; w++)
+        b[w] = 0;
+    b[last] &= ~last_m;
     return 1;
 }
 

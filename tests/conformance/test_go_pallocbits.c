@@ -11,7 +11,8 @@
  *   TestPallocBitsAlloc            15 cases
  *   TestPallocBitsFree              6 cases
  *   TestFindBitRange64            136 checks (64 + 64 + 8)
- * plus (not a Go test of its own) packing and unpacking of summaries,
+ * plus (not Go tests of their own) the incremental leaf updates and run
+ * counts, the one-pass checked clear of a free, packing and unpacking of summaries,
  * including the 2^21 maximum that packs as 1<<63; and Go's benchmark
  * patterns (BenchmarkPallocBitsSummarize) as summary checks.
  * Bitmaps are built with pa_ranges_to_bits (no library code) except where
@@ -302,6 +303,34 @@ static void test_sum_after_random(void **state)
     }
 }
 
+/* Not in Go: the one-pass checked clear of a free (pa_bits_clear_if_set)
+ * against a test with pa_bits_all_in_range and a pa_bits_clear_range, on
+ * random bitmaps and ranges of every width, most of them all set. */
+static void test_clear_if_set_random(void **state)
+{
+    (void)state;
+    pa_rng g = { 0x5eed0003u };
+    for (int k = 0; k < 50000; k++) {
+        bits_t b, want;
+        for (int w = 0; w < 8; w++)
+            b[w] = pa_rng_next(&g) % 4 ? ~0ull : pa_rng_next(&g);
+        unsigned i = (unsigned)(pa_rng_next(&g) % CP);
+        unsigned n = 1 + (unsigned)(pa_rng_next(&g) % (CP - i));
+        if (pa_rng_next(&g) % 2)
+            pa_bits_set_range(b, i, n);                /* a valid free */
+        if (pa_rng_next(&g) % 4 == 0)                  /* one page of it free */
+            b[(i + n / 2) / 64] &= ~(1ull << ((i + n / 2) % 64));
+        memcpy(want, b, sizeof want);
+        int ok = pa_bits_all_in_range(want, i, n);
+        if (ok)
+            pa_bits_clear_range(want, i, n);
+        if (pa_bits_clear_if_set(b, i, n) != ok || memcmp(b, want, sizeof b)) {
+            print_error("clear_if_set #%d: pages [%u, %u)\n", k, i, i + n);
+            fail();
+        }
+    }
+}
+
 /* ---------------------------------------------------------- Pack/unpack -- */
 
 static void test_sum_pack(void **state)
@@ -491,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_summarize_random),
         cmocka_unit_test(test_summarize_patterns),
         cmocka_unit_test(test_sum_after_random),
+        cmocka_unit_test(test_clear_if_set_random),
     };
     const struct CMUnitTest find_range_tests[] = {
         cmocka_unit_test(test_find_bit_range64),
