@@ -60,7 +60,34 @@ static void copy_bits(uint64_t *dst, size_t to, const uint64_t *src, unsigned fr
 
 /* pa_alloc_range of a run that does not fit in one bitmap word. */
 static size_t alloc_range_words(pagealloc *pa, uintptr_t base, size_t npages,
-                                uint64_t *scav_bits);
+                                uint64_t *scav_bits)
+{
+    size_t scav = 0, off = 0;
+    if (scav_bits)
+        memset(scav_bits, 0, pa_scav_words(npages) * sizeof(uint64_t));
+    FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
+        pa_chunk *c = pa_chunk_of(pa, ci);
+        if (n == PA_CHUNK_PAGES) {
+            if (pa_bits_any_set(c->scav)) {
+                scav += pa_bits_popcnt_range(c->scav, 0, PA_CHUNK_PAGES);
+                if (scav_bits)
+                    copy_bits(scav_bits, off, c->scav, 0, PA_CHUNK_PAGES);
+                pa_bits_clear_all(c->scav);
+            }
+            pa_bits_set_all(c->alloc);
+        } else {
+            if (pa_bits_set_test(c->alloc, c->scav, page, n)) {
+                scav += pa_bits_popcnt_range(c->scav, page, n);
+                if (scav_bits)
+                    copy_bits(scav_bits, off, c->scav, page, n);
+                pa_bits_clear_range(c->scav, page, n);
+            }
+        }
+        off += n;
+    });
+    pa_update_run(pa, base, npages, 1, 0, 0);
+    return scav * PA_PAGE_SIZE;
+}
 
 /* pa_alloc_range, inline where an allocation calls it. */
 static inline __attribute__((always_inline))
@@ -92,52 +119,7 @@ size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *sc
     return alloc_range(pa, base, npages, scav_bits);
 }
 
-static size_t alloc_range_words(pagealloc *pa, uintptr_t base, size_t npages,
-                                uint64_t *scav_bits)
-{
-    size_t scav = 0, off = 0;
-    if (scav_bits)
-        memset(scav_bits, 0, pa_scav_words(npages) * sizeof(uint64_t));
-    FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
-        pa_chunk *c = pa_chunk_of(pa, ci);
-        if (n == PA_CHUNK_PAGES) {
-            if (pa_bits_any_set(c->scav)) {
-                scav += pa_bits_popcnt_range(c->scav, 0, PA_CHUNK_PAGES);
-                if (scav_bits)
-                    copy_bits(scav_bits, off, c->scav, 0, PA_CHUNK_PAGES);
-                pa_bits_clear_all(c->scav);
-            }
-            pa_bits_set_all(c->alloc);
-        } else {
-            if (pa_bits_set_test(c->alloc, c->scav, page, n)) {
-                scav += pa_bits_popcnt_range(c->scav, page, n);
-                if (scav_bits)
-                    copy_bits(scav_bits, off, c->scav, page, n);
-                pa_bits_clear_range(c->scav, page, n);
-            }
-        }
-        off += n;
-    });
-    pa_update_run(pa, base, npages, 1, 0, 0);
-    return scav * PA_PAGE_SIZE;
-}
-
 /* Everything a free does after clearing the pages' allocated bits. */
-static inline __attribute__((always_inline))
-void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scavenged);
-
-void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
-{
-    FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
-        pa_chunk *c = pa_chunk_of(pa, ci);
-        if (n == PA_CHUNK_PAGES)
-            pa_bits_clear_all(c->alloc);
-        else
-            pa_bits_clear_range(c->alloc, page, n);
-    });
-    free_cleared(pa, base, npages, scavenged);
-}
-
 static inline __attribute__((always_inline))
 void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
 {
@@ -183,6 +165,18 @@ void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
     unsigned k = len >= ((uintptr_t)1 << PA_HINT_MAX) ? PA_HINT_MAX
                  : 63 - (unsigned)__builtin_clzll(len);
     pa_hints_lower(pa, k, run);
+}
+
+void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
+{
+    FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
+        pa_chunk *c = pa_chunk_of(pa, ci);
+        if (n == PA_CHUNK_PAGES)
+            pa_bits_clear_all(c->alloc);
+        else
+            pa_bits_clear_range(c->alloc, page, n);
+    });
+    free_cleared(pa, base, npages, scavenged);
 }
 
 /* The smallest size class k (>= 1) with 2^k >= npages. */
