@@ -64,9 +64,26 @@ void pa_bits_clear_range(uint64_t *b, unsigned i, unsigned n)
 
 int pa_bits_clear_range_slow(uint64_t *b, unsigned i, unsigned n)
 {
-    if (!pa_bits_all_in_range(b, i, n))
+    /* Two passes over the same word masks: test every bit, then clear. */
+    unsigned w0 = i / 64, last = (i + n - 1) / 64;
+    uint64_t first_m = ~(uint64_t)0 << (i % 64);
+    uint64_t last_m = ~(uint64_t)0 >> (63 - (i + n - 1) % 64);
+    if (w0 == last) {                            /* one word after all */
+        uint64_t m = first_m & last_m;
+        if ((b[w0] & m) != m)
+            return 0;
+        b[w0] &= ~m;
+        return 1;
+    }
+    uint64_t acc = (b[w0] | ~first_m) & (b[last] | ~last_m);
+    for (unsigned w = w0 + 1; w < last; w++)
+        acc &= b[w];
+    if (acc != ~(uint64_t)0)
         return 0;
-    pa_bits_clear_range(b, i, n);
+    b[w0] &= ~first_m;
+    for (unsigned w = w0 + 1; w < last; w++)
+        b[w] = 0;
+    b[last] &= ~last_m;
     return 1;
 }
 
@@ -250,42 +267,15 @@ static inline unsigned max_free_run(const uint64_t *b, unsigned w, unsigned w_en
     return run > best ? run : best;
 }
 
-pa_sum pa_sum_after_alloc(const uint64_t *b, pa_sum old, unsigned i, unsigned n)
+unsigned pa_sum_rescan(const uint64_t *b, unsigned a, unsigned q, unsigned floor, unsigned max)
 {
-    /* The free pages next to [i, i+n): from the bitmap word at hand when
-     * it has an allocated page there; else old's start (end) says whether
-     * every page below (above) is free; else counted. */
-    unsigned j = i + n;
-    uint64_t xb = i % 64 ? b[i / 64] << (64 - i % 64) : 0;
-    uint64_t xa = j < PA_CHUNK_PAGES ? b[j / 64] >> (j % 64) : 0;
-    unsigned below = xb ? clz64(xb) : pa_leaf_start(old) >= j ? i : pa_bits_free_below(b, i);
-    unsigned above = xa ? ctz64(xa)
-                   : pa_leaf_end(old) >= PA_CHUNK_PAGES - i ? PA_CHUNK_PAGES - j
-                   : pa_bits_free_above(b, j);
-    unsigned start = i == below ? below : pa_leaf_start(old);
-    unsigned end = i + n + above == PA_CHUNK_PAGES ? above : pa_leaf_end(old);
-    unsigned max = pa_leaf_max(old);
-    if (below + n + above >= max) {
-        /* A longest run [a, q) was cut. The new longest is one of its two
-         * pieces or a run in [0, a) or [q, 512), none longer than the old
-         * max. If neither range can beat the larger piece, that piece it
-         * is; otherwise scan from it, stopping at a second run of the old
-         * max. */
-        unsigned a = i - below, q = i + n + above;
-        unsigned best = below > above ? below : above;
-        if (a > best || PA_CHUNK_PAGES - q > best) {
-            /* When the cut run reaches an end of the chunk, only the words
-             * on the other side can hold another run. */
-            if (q == PA_CHUNK_PAGES)
-                best = max_free_run(b, 0, (a + 63) / 64, best, max);
-            else if (a == 0)
-                best = max_free_run(b, q / 64, PA_CHUNK_WORDS, best, max);
-            else
-                best = max_free_run(b, 0, PA_CHUNK_WORDS, best, max);
-        }
-        max = best;
-    }
-    return pa_sum_pack(start, max, end);
+    /* When the cut run reaches an end of the chunk, only the words on the
+     * other side can hold another run. */
+    if (q == PA_CHUNK_PAGES)
+        return max_free_run(b, 0, (a + 63) / 64, floor, max);
+    if (a == 0)
+        return max_free_run(b, q / 64, PA_CHUNK_WORDS, floor, max);
+    return max_free_run(b, 0, PA_CHUNK_WORDS, floor, max);
 }
 
 /* First-fit for a single page. */

@@ -24,6 +24,7 @@
 
 #include "base/bits.h"
 #include "pagealloc/geometry.h"
+#include "pagealloc/runcount.h"
 
 #define PA_SUM_BITS    21u
 #define PA_SUM_MAXV    (1u << PA_SUM_BITS)
@@ -94,6 +95,25 @@ static inline int pa_bits_any_set(const uint64_t *b)
         acc |= b[w];
     return acc != 0;
 }
+/* Set bits [i, i+n) of set (n >= 1, i+n <= 512) and say whether any bit
+ * of test there is 1, in one pass: an allocation's pages and their
+ * scavenged bits. */
+static inline int pa_bits_set_test(uint64_t *set, const uint64_t *test, unsigned i, unsigned n)
+{
+    unsigned w = i / 64, left = i % 64 + n;    /* bits left from word w's bit 0 */
+    uint64_t m = ~(uint64_t)0 << (i % 64), acc = 0;
+    for (;;) {
+        if (left < 64)
+            m &= ((uint64_t)1 << left) - 1;
+        set[w] |= m;
+        acc |= test[w] & m;
+        if (left <= 64)
+            return acc != 0;
+        left -= 64;
+        w++;
+        m = ~(uint64_t)0;
+    }
+}
 /* Whether any / every bit of [i, i+n) is 1 (n >= 1). */
 int      pa_bits_any_in_range(const uint64_t *b, unsigned i, unsigned n);
 int      pa_bits_all_in_range(const uint64_t *b, unsigned i, unsigned n);
@@ -123,24 +143,73 @@ unsigned pa_bits_popcnt_range(const uint64_t *b, unsigned i, unsigned n);
 pa_sum   pa_bits_summarize(const uint64_t *b);
 
 /* The summary of b after pages [i, i+n) (inside the chunk) changed state,
- * given old, b's exact summary before. after_free: they were allocated and
- * b now has them free (below, above: the free pages adjoining them, which
- * the caller has counted with pa_bits_free_below/above); after_alloc: they
- * were free and are now allocated.
+ * given old, b's exact summary before; *rc, b's run counts (runcount.h),
+ * are updated too. after_free: they were allocated and b now has them
+ * free (below, above: the free pages adjoining them, which the caller has
+ * counted with pa_bits_free_below/above); after_alloc: they were free and
+ * are now allocated.
  * Cheaper than pa_bits_summarize: a free joins its neighbouring runs; an
- * allocation looks for the new max only when it cut into a longest run,
- * with a scan that knows the larger remaining piece as a floor and the old
- * max as a ceiling. */
-static inline pa_sum pa_sum_after_free(pa_sum old, unsigned i, unsigned n, unsigned below,
-                                       unsigned above)
+ * allocation looks for the new max only when it cut into a longest run:
+ * from the run counts when no other long run is left, else with a scan
+ * that knows the larger remaining piece as a floor and the old max as a
+ * ceiling. */
+static inline pa_sum pa_sum_after_free(pa_sum old, pa_runcount *rc, unsigned i, unsigned n,
+                                       unsigned below, unsigned above)
 {
     unsigned run = below + n + above;          /* the joined run */
+    rc->n[pa_run_bucket(below)]--;             /* bucket 0: no run, scratch */
+    rc->n[pa_run_bucket(above)]--;
+    rc->n[pa_run_bucket(run)]++;
     unsigned start = i == below ? run : pa_leaf_start(old);
     unsigned end = i + n + above == PA_CHUNK_PAGES ? run : pa_leaf_end(old);
     unsigned max = pa_leaf_max(old) > run ? pa_leaf_max(old) : run;
     return pa_sum_pack(start, max, end);
 }
-pa_sum   pa_sum_after_alloc(const uint64_t *b, pa_sum old, unsigned i, unsigned n);
+/* The longest free run of b when the run [a, q) was cut, no run is longer
+ * than max and one of floor pages exists outside the cut part (the slow
+ * case of pa_sum_after_alloc: a bounded scan). */
+unsigned pa_sum_rescan(const uint64_t *b, unsigned a, unsigned q, unsigned floor, unsigned max);
+static inline pa_sum pa_sum_after_alloc(const uint64_t *b, pa_sum old, pa_runcount *rc,
+                                        unsigned i, unsigned n)
+{
+    /* The free pages next to [i, i+n): from the bitmap word at hand when
+     * it has an allocated page there; else old's start (end) says whether
+     * every page below (above) is free; else counted. */
+    unsigned j = i + n;
+    uint64_t xb = i % 64 ? b[i / 64] << (64 - i % 64) : 0;
+    uint64_t xa = j < PA_CHUNK_PAGES ? b[j / 64] >> (j % 64) : 0;
+    unsigned below = xb ? (unsigned)__builtin_clzll(xb)
+                   : pa_leaf_start(old) >= j ? i : pa_bits_free_below(b, i);
+    unsigned above = xa ? (unsigned)__builtin_ctzll(xa)
+                   : pa_leaf_end(old) >= PA_CHUNK_PAGES - i ? PA_CHUNK_PAGES - j
+                   : pa_bits_free_above(b, j);
+    unsigned start = i == below ? below : pa_leaf_start(old);
+    unsigned end = j + above == PA_CHUNK_PAGES ? above : pa_leaf_end(old);
+    unsigned max = pa_leaf_max(old);
+    /* The cut run leaves its count; its pieces (bucket 0 if empty) join. */
+    unsigned cut = below + n + above;
+    rc->n[pa_run_bucket(cut)]--;
+    rc->n[pa_run_bucket(below)]++;
+    rc->n[pa_run_bucket(above)]++;
+    if (cut >= max) {
+        /* A longest run [a, q) was cut. The new longest is one of its two
+         * pieces or another run, none longer than the old max. Short runs
+         * are counted by length: with no long run left but the pieces, the
+         * counts answer. Otherwise (another long run) the longest is found
+         * by a scan from the larger piece (or a long run's length, which
+         * some run has), stopping at a second run of the old max. */
+        unsigned big = below > above ? below : above;
+        unsigned small = below > above ? above : below;
+        unsigned pieces = (big >= PA_RUN_LONG) + (small >= PA_RUN_LONG);
+        if (rc->n[PA_RUN_LONG] != pieces)
+            big = pa_sum_rescan(b, i - below, j + above,
+                                big > PA_RUN_LONG ? big : PA_RUN_LONG, max);
+        else if (!pieces)
+            big = pa_run_longest_short(rc);
+        max = big;
+    }
+    return pa_sum_pack(start, max, end);
+}
 
 /* First fit of npages free pages at or after page search (hint: every page
  * below search is known to be in use). Returns the first page of the run or

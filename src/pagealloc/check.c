@@ -8,6 +8,7 @@
  *   3. every leaf summary equals the summary of its chunk's bitmap; above
  *      the leaves, every clean entry has clean children and equals their
  *      merge, and every dirty entry has a dirty parent (tree.c's rules);
+ *   3a. every chunk's run counts match its bitmap's runs (runcount.h);
  *   3b. the free-chunk index is exact: a grown chunk's bit is set iff its
  *      leaf is PA_SUM_FREE_CHUNK, and no other committed bit is set
  *      (freeidx.h);
@@ -97,6 +98,12 @@ PA_API int pagealloc_check(const pagealloc *pa, char *msg, size_t size)
             if (pa_leaf_sum(pa, ci) != pa_bits_summarize(c->alloc))
                 return fail(msg, size, "pagealloc_check: chunk %#lx: %s", pa_chunk_base(ci),
                             "leaf summary differs from the bitmap");
+            pa_runcount rc;
+            pa_run_counts(c->alloc, &rc);
+            for (unsigned k = 1; k < PA_RUN_BUCKETS; k++)
+                if (rc.n[k] != pa_runs_of(pa, ci)->n[k])
+                    return fail(msg, size, "pagealloc_check: chunk %#lx: %s", pa_chunk_base(ci),
+                                "run counts differ from the bitmap's runs");
             int is_free = pa_leaf_sum(pa, ci) == PA_SUM_FREE_CHUNK;
             free_chunks += (uint64_t)is_free;
             if (ci / 64 < fx->lo_word || ci / 64 >= fx->hi_word ||

@@ -7,7 +7,9 @@
  * How it is represented. Each grown chunk has two 512-bit bitmaps
  * (pa_chunk: allocated, scavenged). Chunks live in a sparse two-level
  * array: chunks[ci >> 13] points to a block of 8192 chunks (1 MiB),
- * allocated when the first chunk in it is grown.
+ * allocated when the first chunk in it is grown, followed by the block's
+ * run counts (runcount.h: each chunk's maximal free runs counted by
+ * length, 32 bytes per chunk).
  *
  * How it is searched. A radix tree of summaries (bitmap.h: start, max, end
  * free pages) with five levels; level 4 has one entry per chunk and an
@@ -66,6 +68,7 @@
 #include "base/report.h"
 #include "pagealloc/pagealloc.h"
 #include "pagealloc/bitmap.h"
+#include "pagealloc/runcount.h"
 #include "pagealloc/geometry.h"
 #include "pagealloc/meta.h"
 #include "pagealloc/ranges.h"
@@ -120,6 +123,14 @@ static inline pa_chunk *pa_try_chunk_of(const pagealloc *pa, uint32_t ci)
     pa_chunk *l2 = pa->chunks[ci >> (PA_ADDR_BITS - PA_CHUNK_SHIFT - PA_L1_BITS)];
     return l2 ? &l2[ci & (PA_L2_CHUNKS - 1)] : NULL;
 }
+/* Chunk ci's run counts (runcount.h): the counts of a block of chunks
+ * follow its PA_L2_CHUNKS bitmaps in the same mapping. */
+static inline pa_runcount *pa_runs_of(const pagealloc *pa, uint32_t ci)
+{
+    pa_chunk *l2 = pa->chunks[ci >> (PA_ADDR_BITS - PA_CHUNK_SHIFT - PA_L1_BITS)];
+    return (pa_runcount *)(l2 + PA_L2_CHUNKS) + (ci & (PA_L2_CHUNKS - 1));
+}
+#define PA_CHUNK_BLOCK_BYTES ((size_t)PA_L2_CHUNKS * (sizeof(pa_chunk) + sizeof(pa_runcount)))
 static inline pa_sum pa_leaf_sum(const pagealloc *pa, uint32_t ci)
 {
     return pa->sum[PA_LEVELS - 1][ci];

@@ -58,9 +58,42 @@ static void copy_bits(uint64_t *dst, size_t to, const uint64_t *src, unsigned fr
     }
 }
 
-size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_bits)
+/* pa_alloc_range of a run that does not fit in one bitmap word. */
+static size_t alloc_range_words(pagealloc *pa, uintptr_t base, size_t npages,
+                                uint64_t *scav_bits)
 {
     size_t scav = 0, off = 0;
+    if (scav_bits)
+        memset(scav_bits, 0, pa_scav_words(npages) * sizeof(uint64_t));
+    FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
+        pa_chunk *c = pa_chunk_of(pa, ci);
+        if (n == PA_CHUNK_PAGES) {
+            if (pa_bits_any_set(c->scav)) {
+                scav += pa_bits_popcnt_range(c->scav, 0, PA_CHUNK_PAGES);
+                if (scav_bits)
+                    copy_bits(scav_bits, off, c->scav, 0, PA_CHUNK_PAGES);
+                pa_bits_clear_all(c->scav);
+            }
+            pa_bits_set_all(c->alloc);
+        } else {
+            if (pa_bits_set_test(c->alloc, c->scav, page, n)) {
+                scav += pa_bits_popcnt_range(c->scav, page, n);
+                if (scav_bits)
+                    copy_bits(scav_bits, off, c->scav, page, n);
+                pa_bits_clear_range(c->scav, page, n);
+            }
+        }
+        off += n;
+    });
+    pa_update_run(pa, base, npages, 1, 0, 0);
+    return scav * PA_PAGE_SIZE;
+}
+
+/* pa_alloc_range, inline where an allocation calls it. */
+static inline __attribute__((always_inline))
+size_t alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_bits)
+{
+    size_t scav = 0;
     unsigned lo = pa_chunk_page(base) % 64;
     if (npages <= 64 - lo) {
         /* The common case, a run inside one bitmap word: one pass. */
@@ -78,49 +111,17 @@ size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *sc
         pa_update_run(pa, base, npages, 1, 0, 0);
         return scav * PA_PAGE_SIZE;
     }
-    if (scav_bits)
-        memset(scav_bits, 0, pa_scav_words(npages) * sizeof(uint64_t));
-    FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
-        pa_chunk *c = pa_chunk_of(pa, ci);
-        if (n == PA_CHUNK_PAGES) {
-            if (pa_bits_any_set(c->scav)) {
-                scav += pa_bits_popcnt_range(c->scav, 0, PA_CHUNK_PAGES);
-                if (scav_bits)
-                    copy_bits(scav_bits, off, c->scav, 0, PA_CHUNK_PAGES);
-                pa_bits_clear_all(c->scav);
-            }
-            pa_bits_set_all(c->alloc);
-        } else {
-            pa_bits_set_range(c->alloc, page, n);
-            if (pa_bits_any_in_range(c->scav, page, n)) {
-                scav += pa_bits_popcnt_range(c->scav, page, n);
-                if (scav_bits)
-                    copy_bits(scav_bits, off, c->scav, page, n);
-                pa_bits_clear_range(c->scav, page, n);
-            }
-        }
-        off += n;
-    });
-    pa_update_run(pa, base, npages, 1, 0, 0);
-    return scav * PA_PAGE_SIZE;
+    return alloc_range_words(pa, base, npages, scav_bits);
+}
+
+size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_bits)
+{
+    return alloc_range(pa, base, npages, scav_bits);
 }
 
 /* Everything a free does after clearing the pages' allocated bits. */
-static inline void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scavenged);
-
-void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
-{
-    FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
-        pa_chunk *c = pa_chunk_of(pa, ci);
-        if (n == PA_CHUNK_PAGES)
-            pa_bits_clear_all(c->alloc);
-        else
-            pa_bits_clear_range(c->alloc, page, n);
-    });
-    free_cleared(pa, base, npages, scavenged);
-}
-
-static inline void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
+static inline __attribute__((always_inline))
+void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
 {
     if (base < pa->search)
         pa->search = base;
@@ -164,6 +165,18 @@ static inline void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, in
     unsigned k = len >= ((uintptr_t)1 << PA_HINT_MAX) ? PA_HINT_MAX
                  : 63 - (unsigned)__builtin_clzll(len);
     pa_hints_lower(pa, k, run);
+}
+
+void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
+{
+    FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
+        pa_chunk *c = pa_chunk_of(pa, ci);
+        if (n == PA_CHUNK_PAGES)
+            pa_bits_clear_all(c->alloc);
+        else
+            pa_bits_clear_range(c->alloc, page, n);
+    });
+    free_cleared(pa, base, npages, scavenged);
 }
 
 /* The smallest size class k (>= 1) with 2^k >= npages. */
@@ -211,7 +224,7 @@ uintptr_t pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes, uint64
             return 0;
         }
     }
-    size_t scav = pa_alloc_range(pa, addr, npages, scav_bits);
+    size_t scav = alloc_range(pa, addr, npages, scav_bits);
     if (new_search > pa->search)
         pa->search = new_search;
     /* No run of npages starts below addr: nor does any longer one. A
@@ -267,19 +280,58 @@ PA_API int pagealloc_try_free(pagealloc *pa, uintptr_t base, size_t npages)
     return 0;
 }
 
+/* A free of a run over two chunks or more, validated and applied in one
+ * pass: clear the allocated bits of [base, base+npages) if every one is
+ * set and return 1; otherwise restore what was cleared and return 0. */
+static int clear_allocated(pagealloc *pa, uintptr_t base, size_t npages)
+{
+    uintptr_t a = base, end = base + npages * PA_PAGE_SIZE;
+    while (a < end) {
+        unsigned page = pa_chunk_page(a);
+        uintptr_t left = (end - a) >> PA_PAGE_SHIFT;
+        unsigned n = PA_CHUNK_PAGES - page < left ? PA_CHUNK_PAGES - page : (unsigned)left;
+        pa_chunk *c = pa_try_chunk_of(pa, pa_chunk_index(a));
+        int ok = 0;
+        if (c && n == PA_CHUNK_PAGES) {
+            ok = pa_bits_all_set(c->alloc);
+            if (ok)
+                pa_bits_clear_all(c->alloc);
+        } else if (c) {
+            ok = pa_bits_clear_if_set(c->alloc, page, n);
+        }
+        if (!ok) {
+            /* Every page of [base, a) was allocated: set them again. */
+            FOR_EACH_CHUNK_PIECE(pa, base, (a - base) >> PA_PAGE_SHIFT, cj, pg, m, {
+                pa_bits_set_range(pa_chunk_of(pa, cj)->alloc, pg, m);
+            });
+            return 0;
+        }
+        a += (uintptr_t)n * PA_PAGE_SIZE;
+    }
+    return 1;
+}
+
 /* A free that reports a bad one through the error handler. */
 static void checked_free(pagealloc *pa, const char *call, uintptr_t base, size_t npages,
                          int scavenged)
 {
     if (!pa_live(pa, call))
         return;
-    /* A run inside one chunk (npages - 1 wraps for 0): its pages are
-     * checked and cleared in one pass; anything else, or a bad free, takes
-     * the general path, which names the broken rule. */
+    /* A valid free's pages are checked and cleared in one pass: a run
+     * inside one chunk (npages - 1 wraps for 0) inline, a longer one by
+     * clear_allocated; a bad free takes the general path, which names the
+     * broken rule. */
     unsigned page = pa_chunk_page(base);
-    if (!(base & (PA_PAGE_SIZE - 1)) && base < PA_MAX_ADDR && npages - 1 < PA_CHUNK_PAGES - page) {
-        pa_chunk *c = pa_try_chunk_of(pa, pa_chunk_index(base));
-        if (c && pa_bits_clear_if_set(c->alloc, page, (unsigned)npages)) {
+    if (!(base & (PA_PAGE_SIZE - 1)) && base < PA_MAX_ADDR) {
+        if (npages - 1 < PA_CHUNK_PAGES - page) {
+            pa_chunk *c = pa_try_chunk_of(pa, pa_chunk_index(base));
+            if (c && pa_bits_clear_if_set(c->alloc, page, (unsigned)npages)) {
+                free_cleared(pa, base, npages, scavenged);
+                PA_DEBUG_AFTER(pa, call, base, npages);
+                return;
+            }
+        } else if (npages && npages <= (PA_MAX_ADDR - base) >> PA_PAGE_SHIFT &&
+                   clear_allocated(pa, base, npages)) {
             free_cleared(pa, base, npages, scavenged);
             PA_DEBUG_AFTER(pa, call, base, npages);
             return;
@@ -370,7 +422,7 @@ int pa_grow_chunks(pagealloc *pa, uintptr_t base, uintptr_t limit)
         if (pa->chunks[i])
             continue;
         void *mem;
-        int err = sysmem_alloc((size_t)PA_L2_CHUNKS * sizeof(pa_chunk), &pa->stat, &mem);
+        int err = sysmem_alloc(PA_CHUNK_BLOCK_BYTES, &pa->stat, &mem);
         if (err)
             return err;
         pa->chunks[i] = mem;
@@ -521,7 +573,7 @@ PA_API void pagealloc_delete(pagealloc *pa)
         sysmem_free(pa->committed[0], bitmaps_bytes(pa), &pa->stat);
     for (size_t i = 0; i < (1u << PA_L1_BITS); i++)
         if (pa->chunks[i])
-            sysmem_free(pa->chunks[i], (size_t)PA_L2_CHUNKS * sizeof(pa_chunk), &pa->stat);
+            sysmem_free(pa->chunks[i], PA_CHUNK_BLOCK_BYTES, &pa->stat);
     pa_scav_index_destroy(&pa->scav, &pa->stat);
     pa_free_index_destroy(&pa->free_idx, &pa->stat);
     pa_ranges_destroy(&pa->in_use, &pa->stat);

@@ -83,9 +83,10 @@ PA_API pagealloc_cache pagealloc_alloc_to_cache(pagealloc *pa)
     c.base = pa_chunk_base(ci) + (uintptr_t)w * 64 * PA_PAGE_SIZE;
     c.cache = ~ch->alloc[w];
     c.scav = ch->scav[w] & c.cache;
+    pa_run_counts_take_word(pa_runs_of(pa, ci), ch->alloc, w);
     ch->alloc[w] = ~(uint64_t)0;
     ch->scav[w] &= ~c.cache;
-    pa_update(pa, c.base, PAGEALLOC_CACHE_PAGES, 0, 1);
+    pa_resummarize(pa, ci);
     /* Every page of the block is now taken, by the heap or the cache. */
     pa->search = c.base + (PAGEALLOC_CACHE_PAGES - 1) * PA_PAGE_SIZE;
     PA_DEBUG_AFTER(pa, "pagealloc_alloc_to_cache", c.base, PAGEALLOC_CACHE_PAGES);

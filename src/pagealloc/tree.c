@@ -32,7 +32,7 @@
  * Runs of 1023 pages or more are found instead from the free-chunk index
  * (freeidx.h) and the leaves next to its runs of ones, without reading the
  * upper levels (find_large, proof there; docs/pagealloc.md, "Free-chunk
- * index"). set_leaf keeps the index exact.
+ * index"). pa_set_leaf (tree.h) keeps the index exact.
  *
  * Every function here requires that the caller serialises calls.
  */
@@ -69,19 +69,6 @@ static inline int is_dirty(const pagealloc *pa, int l, uintptr_t i)
     return pa->dirty[l][i >> 3] >> (i & 7) & 1;
 }
 
-/* Mark the ancestors of leaf ci dirty, bottom up, until one already is. */
-static inline void mark_ancestors(pagealloc *pa, uintptr_t ci)
-{
-    for (int l = PA_LEVELS - 2; l >= 0; l--) {
-        ci >>= PA_LEVEL_BITS;
-        uint8_t *d = &pa->dirty[l][ci >> 3];
-        uint8_t bit = (uint8_t)(1u << (ci & 7));
-        if (*d & bit)
-            return;
-        *d |= bit;
-    }
-}
-
 /* Bring entry i of level l (0..3) up to date. */
 static void clean(pagealloc *pa, int l, uintptr_t i)
 {
@@ -105,67 +92,59 @@ static inline pa_sum entry(pagealloc *pa, int l, uintptr_t i)
     return pa->sum[l][i];
 }
 
-/* Every leaf write goes through here: it keeps the free-chunk index exact. */
-static inline void set_leaf(pagealloc *pa, uint32_t c, pa_sum s)
-{
-    pa_sum old = pa->sum[PA_LEVELS - 1][c];
-    if (s != old) {
-        pa->sum[PA_LEVELS - 1][c] = s;
-        if (s == PA_SUM_FREE_CHUNK || old == PA_SUM_FREE_CHUNK)
-            pa_free_index_set(&pa->free_idx, c, s == PA_SUM_FREE_CHUNK);
-        mark_ancestors(pa, c);
-    }
-}
-
 void pa_update(pagealloc *pa, uintptr_t base, size_t npages, int contig, int alloc)
 {
     uint32_t sc = pa_chunk_index(base);
     uint32_t ec = pa_chunk_index(base + npages * PA_PAGE_SIZE - 1);
     for (uint32_t c = sc; c <= ec; c++) {
-        if (contig && c != sc && c != ec)
-            set_leaf(pa, c, alloc ? 0 : PA_SUM_FREE_CHUNK);   /* wholly covered */
-        else
-            set_leaf(pa, c, pa_bits_summarize(pa_chunk_of(pa, c)->alloc));
+        if (contig && c != sc && c != ec) {           /* wholly covered */
+            pa_set_leaf(pa, c, alloc ? 0 : PA_SUM_FREE_CHUNK);
+            if (alloc)
+                pa_run_counts_full(pa_runs_of(pa, c));
+            else
+                pa_run_counts_free(pa_runs_of(pa, c));
+        } else {
+            const uint64_t *b = pa_chunk_of(pa, c)->alloc;
+            pa_set_leaf(pa, c, pa_bits_summarize(b));
+            pa_run_counts(b, pa_runs_of(pa, c));
+        }
     }
 }
 
-/* The leaf of chunk c after [page, end) of it was wholly allocated or freed. */
-static inline pa_sum run_leaf(const pagealloc *pa, uint32_t c, unsigned page, unsigned end,
-                              int alloc, unsigned below, unsigned above)
+void pa_resummarize(pagealloc *pa, uint32_t ci)
 {
-    if (end - page == PA_CHUNK_PAGES)
-        return alloc ? 0 : PA_SUM_FREE_CHUNK;
-    pa_sum old = pa->sum[PA_LEVELS - 1][c];
-    return alloc ? pa_sum_after_alloc(pa_chunk_of(pa, c)->alloc, old, page, end - page)
-                 : pa_sum_after_free(old, page, end - page, below, above);
+    pa_set_leaf(pa, ci, pa_bits_summarize(pa_chunk_of(pa, ci)->alloc));
 }
 
-void pa_update_run(pagealloc *pa, uintptr_t base, size_t npages, int alloc,
-                   unsigned below, unsigned above)
+void pa_update_run_chunks(pagealloc *pa, uintptr_t base, size_t npages, int alloc,
+                          unsigned below, unsigned above)
 {
     pa_sum *leaf = pa->sum[PA_LEVELS - 1];
     uint32_t sc = pa_chunk_index(base);
     uint32_t ec = pa_chunk_index(base + npages * PA_PAGE_SIZE - 1);
     unsigned first = pa_chunk_page(base);
     unsigned last = pa_chunk_page(base + (npages - 1) * PA_PAGE_SIZE) + 1;
-    if (sc == ec) {
-        set_leaf(pa, sc, run_leaf(pa, sc, first, last, alloc, below, above));
-        return;
-    }
-    set_leaf(pa, sc, run_leaf(pa, sc, first, PA_CHUNK_PAGES, alloc, below, 0));
+    pa_set_leaf(pa, sc, pa_run_leaf(pa, sc, first, PA_CHUNK_PAGES, alloc, below, 0));
     /* Interior chunks were wholly free (alloc) or wholly allocated (free),
      * and all change: one index update for all of them, and ancestors
      * marked once per block of 8 (a leaf has no dirty bit of its own). */
     if (sc + 1 < ec) {
         pa_sum s = alloc ? 0 : PA_SUM_FREE_CHUNK;
-        for (uint32_t c = sc + 1; c < ec; c++) {
+        pa_runcount *rc = pa_runs_of(pa, sc + 1);
+        for (uint32_t c = sc + 1; c < ec; c++, rc++) {
             leaf[c] = s;
+            if ((c & (PA_L2_CHUNKS - 1)) == 0)
+                rc = pa_runs_of(pa, c);           /* the next block of chunks */
+            if (alloc)
+                pa_run_counts_full(rc);
+            else
+                pa_run_counts_free(rc);
             if (c == sc + 1 || (c & 7) == 0)
-                mark_ancestors(pa, c);
+                pa_mark_ancestors(pa, c);
         }
         pa_free_index_set_range(&pa->free_idx, sc + 1, ec, !alloc);
     }
-    set_leaf(pa, ec, run_leaf(pa, ec, 0, last, alloc, 0, above));
+    pa_set_leaf(pa, ec, pa_run_leaf(pa, ec, 0, last, alloc, 0, above));
 }
 
 /* ---- Search ------------------------------------------------------------ */
@@ -183,33 +162,38 @@ typedef struct scan_run {
  *   2 with *at = the entry whose max fits (to descend into), or
  *   0 if neither; *r is then the run at stop.
  * *first receives the first entry with a free page, if it is still unset.
+ * Inlined at each call with the leaf level as its own constant case: leaves
+ * have no dirty bits and never the 2^21 encoding, so their reads and field
+ * decoding skip both tests.
  */
-static int scan(pagealloc *pa, int l, uintptr_t j, uintptr_t stop, uintptr_t n,
-                scan_run *r, uintptr_t *at, uintptr_t *first)
+static inline __attribute__((always_inline))
+int scan(pagealloc *pa, int l, uintptr_t j, uintptr_t stop, uintptr_t n,
+         scan_run *r, uintptr_t *at, uintptr_t *first)
 {
+    const int leaf = l == PA_LEVELS - 1;      /* a constant where it is inlined */
     unsigned logp = pa_level_log_pages(l);
     uintptr_t full = (uintptr_t)1 << logp;
     for (; j < stop; j++) {
-        pa_sum s = entry(pa, l, j);
+        pa_sum s = leaf ? pa->sum[PA_LEVELS - 1][j] : entry(pa, l, j);
         if (s == 0) {
             r->len = 0;
             continue;
         }
         if (*first == UINTPTR_MAX)
             *first = j;
-        uintptr_t st = pa_sum_start(s);
+        uintptr_t st = leaf ? pa_leaf_start(s) : pa_sum_start(s);
         if (r->len + st >= n) {
             if (r->len == 0)
                 r->start = j << logp;
             *at = r->start;
             return 1;
         }
-        if (pa_sum_max(s) >= n) {
+        if ((leaf ? pa_leaf_max(s) : pa_sum_max(s)) >= n) {
             *at = j;
             return 2;
         }
         if (r->len == 0 || st < full) {
-            r->len = pa_sum_end(s);
+            r->len = leaf ? pa_leaf_end(s) : pa_sum_end(s);
             r->start = ((j + 1) << logp) - r->len;
         } else {
             r->len += full;
@@ -351,7 +335,8 @@ uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_s
         uintptr_t limit = ((uintptr_t)(pa->end - 1) >> (leaf - l) * PA_LEVEL_BITS) + 1;
         if (stop > limit)
             stop = limit;
-        found = j < stop ? scan(pa, l, j, stop, n, &r, &at, &first) : 0;
+        found = j >= stop ? 0 : l == leaf ? scan(pa, leaf, j, stop, n, &r, &at, &first)
+                                          : scan(pa, l, j, stop, n, &r, &at, &first);
         if (first != UINTPTR_MAX && first_level < 0) {
             first_level = l;
             first_free = l == leaf ? first_free_page(pa, (uint32_t)first, first == sc ? spage : 0)
@@ -379,7 +364,8 @@ uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_s
         r = (scan_run){ 0, 0 };
         first = UINTPTR_MAX;
         l++;
-        found = scan(pa, l, child, child + 8, n, &r, &at, &first);
+        found = l == leaf ? scan(pa, leaf, child, child + 8, n, &r, &at, &first)
+                          : scan(pa, l, child, child + 8, n, &r, &at, &first);
         if (found == 0) {
             pa_report("pagealloc_alloc", child << pa_level_shift(l), npages,
                       "summary says a run fits but the entries below do not hold it");

@@ -15,14 +15,77 @@
 #include "pagealloc/internal.h"
 
 /* Re-summarise the chunks of [base, base+npages) after a change to their
- * bitmaps (contig: every interior chunk was wholly allocated or freed). */
+ * bitmaps, and recount their runs (contig: every interior chunk was wholly
+ * allocated or freed). */
 void      pa_update(pagealloc *pa, uintptr_t base, size_t npages, int contig, int alloc);
-/* The same after a contiguous range was wholly allocated (alloc) or
- * wholly freed; faster, from each chunk's previous summary. For a free,
- * below and above are the free pages just below the range (in its first
- * chunk) and just above it (in its last). */
-void      pa_update_run(pagealloc *pa, uintptr_t base, size_t npages, int alloc,
-                        unsigned below, unsigned above);
+/* Re-summarise chunk ci's leaf alone, its run counts already updated. */
+void      pa_resummarize(pagealloc *pa, uint32_t ci);
+/* The leaf updates of pa_update_run are inline, so that its single-chunk
+ * case (nearly every call) costs no call. */
+
+/* Mark the ancestors of leaf ci dirty, bottom up, until one already is. */
+static inline void pa_mark_ancestors(pagealloc *pa, uintptr_t ci)
+{
+    for (int l = PA_LEVELS - 2; l >= 0; l--) {
+        ci >>= PA_LEVEL_BITS;
+        uint8_t *d = &pa->dirty[l][ci >> 3];
+        uint8_t bit = (uint8_t)(1u << (ci & 7));
+        if (*d & bit)
+            return;
+        *d |= bit;
+    }
+}
+
+/* Every leaf write goes through here: it keeps the free-chunk index exact. */
+static inline void pa_set_leaf(pagealloc *pa, uint32_t c, pa_sum s)
+{
+    pa_sum old = pa->sum[PA_LEVELS - 1][c];
+    if (s != old) {
+        pa->sum[PA_LEVELS - 1][c] = s;
+        if (s == PA_SUM_FREE_CHUNK || old == PA_SUM_FREE_CHUNK)
+            pa_free_index_set(&pa->free_idx, c, s == PA_SUM_FREE_CHUNK);
+        pa_mark_ancestors(pa, c);
+    }
+}
+
+/* The leaf of chunk c after [page, end) of it was wholly allocated or
+ * freed; its run counts follow. */
+static inline pa_sum pa_run_leaf(pagealloc *pa, uint32_t c, unsigned page, unsigned end,
+                                 int alloc, unsigned below, unsigned above)
+{
+    pa_runcount *rc = pa_runs_of(pa, c);
+    if (end - page == PA_CHUNK_PAGES) {
+        if (alloc)
+            pa_run_counts_full(rc);
+        else
+            pa_run_counts_free(rc);
+        return alloc ? 0 : PA_SUM_FREE_CHUNK;
+    }
+    pa_sum old = pa->sum[PA_LEVELS - 1][c];
+    return alloc ? pa_sum_after_alloc(pa_chunk_of(pa, c)->alloc, old, rc, page, end - page)
+                 : pa_sum_after_free(old, rc, page, end - page, below, above);
+}
+
+/* pa_update_run for a range over two chunks or more. */
+void      pa_update_run_chunks(pagealloc *pa, uintptr_t base, size_t npages, int alloc,
+                               unsigned below, unsigned above);
+/* The same as pa_update after a contiguous range was wholly allocated
+ * (alloc) or wholly freed; faster, from each chunk's previous summary. For
+ * a free, below and above are the free pages just below the range (in its
+ * first chunk) and just above it (in its last). */
+static inline void pa_update_run(pagealloc *pa, uintptr_t base, size_t npages, int alloc,
+                                 unsigned below, unsigned above)
+{
+    uint32_t sc = pa_chunk_index(base);
+    unsigned first = pa_chunk_page(base);
+    if (npages <= PA_CHUNK_PAGES - first) {
+        pa_set_leaf(pa, sc, pa_run_leaf(pa, sc, first, first + (unsigned)npages, alloc,
+                                        below, above));
+        return;
+    }
+    pa_update_run_chunks(pa, base, npages, alloc, below, above);
+}
+
 /* The maximal free run holding [base, base+npages) just after it was freed
  * (and pa_update_run), exactly, from the free-chunk index and the leaves:
  * its first page's address and its length in pages. below and above are

@@ -11,7 +11,8 @@
  *   TestPallocBitsAlloc            15 cases
  *   TestPallocBitsFree              6 cases
  *   TestFindBitRange64            136 checks (64 + 64 + 8)
- * plus (not a Go test of its own) packing and unpacking of summaries,
+ * plus (not Go tests of their own) the incremental leaf updates and run
+ * counts, the one-pass checked clear of a free, packing and unpacking of summaries,
  * including the 2^21 maximum that packs as 1<<63; and Go's benchmark
  * patterns (BenchmarkPallocBitsSummarize) as summary checks.
  * Bitmaps are built with pa_ranges_to_bits (no library code) except where
@@ -242,7 +243,8 @@ static void run_summarize_case(void **state)
 }
 
 /* Not in Go: the incremental leaf updates (pa_sum_after_alloc, _free)
- * against the slow summary, on random bitmaps of runs of varied lengths:
+ * against the slow summary, and the run counts they keep against a
+ * recount, on random bitmaps of runs of varied lengths:
  * allocate a random part of a random free run, then free it again. */
 static void test_sum_after_random(void **state)
 {
@@ -266,6 +268,8 @@ static void test_sum_after_random(void **state)
         if (m == 0)
             continue;
         pa_sum old = pa_sum_pack(s, m, e);
+        pa_runcount rc, want;
+        pa_run_counts(b, &rc);
         unsigned p = (unsigned)(pa_rng_next(&g) % CP);
         while (b[p / 64] >> (p % 64) & 1)
             p = (p + 1) % CP;
@@ -274,16 +278,54 @@ static void test_sum_after_random(void **state)
         unsigned n = 1 + (unsigned)(pa_rng_next(&g) % (q - i));
         pa_bits_set_range(b, i, n);
         summarize_slow(b, &s, &m, &e);
-        pa_sum mid = pa_sum_after_alloc(b, old, i, n);
+        pa_sum mid = pa_sum_after_alloc(b, old, &rc, i, n);
         if (check_sum(mid, s, m, e)) {
             print_error("after_alloc #%d: run [%u, %u), pages [%u, %u)\n", k, a, q, i, i + n);
             fail();
         }
+        pa_run_counts(b, &want);
+        if (memcmp(rc.n + 1, want.n + 1, sizeof(rc.n) - sizeof(rc.n[0]))) {
+            print_error("after_alloc #%d: run counts differ from a recount\n", k);
+            fail();
+        }
         pa_bits_clear_range(b, i, n);
-        pa_sum back = pa_sum_after_free(mid, i, n, pa_bits_free_below(b, i),
+        pa_sum back = pa_sum_after_free(mid, &rc, i, n, pa_bits_free_below(b, i),
                                         pa_bits_free_above(b, i + n));
+        pa_run_counts(b, &want);
+        if (memcmp(rc.n + 1, want.n + 1, sizeof(rc.n) - sizeof(rc.n[0]))) {
+            print_error("after_free #%d: run counts differ from a recount\n", k);
+            fail();
+        }
         if (back != old) {
             print_error("after_free #%d: pages [%u, %u)\n", k, i, i + n);
+            fail();
+        }
+    }
+}
+
+/* Not in Go: the one-pass checked clear of a free (pa_bits_clear_if_set)
+ * against a test with pa_bits_all_in_range and a pa_bits_clear_range, on
+ * random bitmaps and ranges of every width, most of them all set. */
+static void test_clear_if_set_random(void **state)
+{
+    (void)state;
+    pa_rng g = { 0x5eed0003u };
+    for (int k = 0; k < 50000; k++) {
+        bits_t b, want;
+        for (int w = 0; w < 8; w++)
+            b[w] = pa_rng_next(&g) % 4 ? ~0ull : pa_rng_next(&g);
+        unsigned i = (unsigned)(pa_rng_next(&g) % CP);
+        unsigned n = 1 + (unsigned)(pa_rng_next(&g) % (CP - i));
+        if (pa_rng_next(&g) % 2)
+            pa_bits_set_range(b, i, n);                /* a valid free */
+        if (pa_rng_next(&g) % 4 == 0)                  /* one page of it free */
+            b[(i + n / 2) / 64] &= ~(1ull << ((i + n / 2) % 64));
+        memcpy(want, b, sizeof want);
+        int ok = pa_bits_all_in_range(want, i, n);
+        if (ok)
+            pa_bits_clear_range(want, i, n);
+        if (pa_bits_clear_if_set(b, i, n) != ok || memcmp(b, want, sizeof b)) {
+            print_error("clear_if_set #%d: pages [%u, %u)\n", k, i, i + n);
             fail();
         }
     }
@@ -478,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_summarize_random),
         cmocka_unit_test(test_summarize_patterns),
         cmocka_unit_test(test_sum_after_random),
+        cmocka_unit_test(test_clear_if_set_random),
     };
     const struct CMUnitTest find_range_tests[] = {
         cmocka_unit_test(test_find_bit_range64),

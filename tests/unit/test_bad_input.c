@@ -194,6 +194,7 @@ static size_t bad_frees(const struct fx *f, struct bad_free *out)
         { "whole chunk, partly free", BASE + CHUNK, 512, "not allocated" },
         { "never allocated range", BASE + 8 * CHUNK, 1, "not allocated" },
         { "two chunks, second free", BASE, 1024, "not allocated" },
+        { "two-chunk run plus a free page above", f->r2, 601, "not allocated" },
     };
     memcpy(out, t, sizeof t);
     return sizeof t / sizeof t[0];

@@ -1,0 +1,80 @@
+/*
+ * runcount.h - a chunk's run counts: how many maximal free runs of each
+ * short length the chunk has (docs/pagealloc.md, "Run counts"). Not in
+ * Go, and it changes no answer: when an allocation cuts a chunk's longest
+ * free run, the new longest of a chunk of short runs is the longest length
+ * whose count is not zero, found without rescanning the bitmap.
+ *
+ * Representation: 16 counters of 16 bits per chunk (32 bytes), after the
+ * chunk bitmaps of their block (internal.h, pa_runs_of). Run lengths go to
+ * buckets by pa_run_bucket: a length k of 1..PA_RUN_LONG-1 to bucket k,
+ * every length of PA_RUN_LONG pages or more to bucket PA_RUN_LONG, and
+ * length 0 (no run: an empty piece of a cut run) to bucket 0, which is
+ * scratch and never read, so updates need no test for empty pieces.
+ *
+ * Invariant (exact): for every grown chunk and k in 1..PA_RUN_LONG,
+ * n[k] is the number of maximal free runs of the chunk's allocation bitmap
+ * whose bucket is k (a run ends at an allocated page or at the chunk's
+ * edge, so runs never continue into a neighbouring chunk here). Kept by
+ * every leaf update in tree.c under the caller's serialisation;
+ * pagealloc_check verifies it against a recount (pa_run_counts).
+ */
+#ifndef PAGEALLOC_RUNCOUNT_H
+#define PAGEALLOC_RUNCOUNT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#define PA_RUN_LONG 15u            /* runs this long or longer share a bucket */
+#define PA_RUN_BUCKETS 16u
+
+typedef struct pa_runcount {
+    uint16_t n[PA_RUN_BUCKETS];
+} pa_runcount;
+
+static inline unsigned pa_run_bucket(unsigned len)
+{
+    return len < PA_RUN_LONG ? len : PA_RUN_LONG;
+}
+
+/* The counts of a wholly free chunk: one long run. */
+static inline void pa_run_counts_free(pa_runcount *c)
+{
+    *c = (pa_runcount){ .n = { [PA_RUN_LONG] = 1 } };
+}
+/* The counts of a wholly allocated chunk: none. */
+static inline void pa_run_counts_full(pa_runcount *c)
+{
+    *c = (pa_runcount){ .n = { 0 } };
+}
+
+/* The longest short length (1..PA_RUN_LONG-1) whose count is not zero,
+ * or 0. Read four counters per 64-bit word: the highest set bit of the
+ * highest non-zero word lies in the highest non-zero counter. */
+static inline unsigned pa_run_longest_short(const pa_runcount *c)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t v[PA_RUN_BUCKETS / 4];
+    memcpy(v, c->n, sizeof(v));
+    v[0] &= ~(uint64_t)0xffff;                     /* bucket 0: scratch */
+    v[3] &= ~((uint64_t)0xffff << 48);             /* bucket PA_RUN_LONG */
+    for (unsigned w = PA_RUN_BUCKETS / 4; w-- > 0;)
+        if (v[w])
+            return w * 4 + (63 - (unsigned)__builtin_clzll(v[w])) / 16;
+    return 0;
+#else
+    unsigned k = PA_RUN_LONG - 1;
+    while (k > 0 && c->n[k] == 0)
+        k--;
+    return k;
+#endif
+}
+
+/* Count the maximal free runs of allocation bitmap b (one chunk) into *c,
+ * bucket 0 left zero: for whole re-summarisations and the checker. */
+void pa_run_counts(const uint64_t *b, pa_runcount *c);
+/* Update *c, the counts of bitmap b, for word w of b becoming wholly
+ * allocated; call before changing b. */
+void pa_run_counts_take_word(pa_runcount *c, const uint64_t *b, unsigned w);
+
+#endif /* PAGEALLOC_RUNCOUNT_H */
