@@ -219,13 +219,32 @@ typedef void (*pa_gc_leak_fn)(void *obj, size_t size, void *arg);
 void   pa_gc_set_leak_handler(pa_gc_leak_fn fn, void *arg);
 
 /* Collection events, for tools and the bdwgc face: called on the
- * collecting thread. START comes before the world stops, MARK_END after
- * it restarts, END when the cycle is done (sweep may still run lazily).
- * The callback must not allocate from the collector or collect. */
+ * collecting thread, in this order within a cycle:
+ *   START            the cycle begins (before the previous sweep is
+ *                    finished and before the world stops);
+ *   WORLD_STOPPING   right before the first thread is asked to stop: the
+ *                    pause (pause_*_ns of pa_gc_stats) starts here;
+ *   WORLD_STOPPED    every registered thread is suspended; marking starts;
+ *   WORLD_RESTARTING marking and finalization are done; the threads are
+ *                    about to be resumed;
+ *   WORLD_RESTARTED  every thread has resumed: the pause ends here;
+ *   MARK_END         the cycle's statistics are updated (its pause
+ *                    included); sweeping follows;
+ *   END              the cycle is done (sweep may still run lazily).
+ * The values are stable (new ones are appended), so the numbers do not
+ * follow the order. The callback must not allocate from the collector or
+ * collect. From WORLD_STOPPED to WORLD_RESTARTING the other threads are
+ * stopped wherever they were and the collector holds its locks: the
+ * callback must not take any lock (no stdio, no malloc), as with bdwgc's
+ * POST_STOP_WORLD / PRE_START_WORLD. */
 typedef enum pa_gc_event {
     PA_GC_EVENT_START = 0,
     PA_GC_EVENT_MARK_END = 1,
-    PA_GC_EVENT_END = 2
+    PA_GC_EVENT_END = 2,
+    PA_GC_EVENT_WORLD_STOPPED = 3,
+    PA_GC_EVENT_WORLD_RESTARTING = 4,
+    PA_GC_EVENT_WORLD_STOPPING = 5,
+    PA_GC_EVENT_WORLD_RESTARTED = 6
 } pa_gc_event;
 typedef void (*pa_gc_event_fn)(pa_gc_event ev, void *arg);
 void   pa_gc_set_event_handler(pa_gc_event_fn fn, void *arg);
