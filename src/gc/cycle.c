@@ -99,6 +99,7 @@ static void mark_all(void *keep, uintptr_t own_lo, uintptr_t regs, uintptr_t reg
     gc_mark_drain();
     gc_scan_roots();
     gc_scan_threads(own_lo, regs, regs_end);
+    gc_scan_results();
     gc_mark_parallel();
     while (atomic_exchange_explicit(&gc_mark_overflow, 0, memory_order_relaxed)) {
         /* The work list lost ranges: rescan every marked scanned object. */

@@ -8,6 +8,7 @@
  *   sweep.c   sweeping (lazy and the background sweeper)
  *   mark.c    the mark work list, conservative scanning, the root set
  *   world.c   registered threads, stopping and restarting the world
+ *   threads.c the pthread wrappers, finished threads' results (roots)
  *   roots.c   static data of the loaded objects, added and excluded ranges
  *   cycle.c   a collection, the pacer, trace lines
  *   final.c   finalizers and disappearing links
@@ -15,7 +16,7 @@
  *   stats.c   statistics, JSON and the full heap check
  *   api.c     the public calls that may initialise or collect
  * Calls between the files go one way (scripts/check-layers.py): state <-
- * markq, spans <- sweep, mark <- par, world, roots <- final <- alloc <-
+ * markq, spans <- sweep, mark <- par, world <- threads, roots <- final <- alloc <-
  * stats <- cycle <- init <- api.
  *
  * Spans (gc_span, Go's mspan). A run of pages of the collector's own page
@@ -101,13 +102,23 @@ typedef struct gc_class {
 #define GC_MAP_L1_COUNT ((size_t)1 << (47 - GC_MAP_L1_SHIFT))
 #define GC_MAP_L2_COUNT ((size_t)1 << (GC_MAP_L1_SHIFT - GC_PAGE_SHIFT))
 
-/* One registered thread (world.c). threads_mu guards the list; sp is
- * written by the thread in the suspend handler. */
+/* One registered thread (world.c). threads_mu guards the list; the
+ * fields up to tls are set at registration and constant afterwards; sp,
+ * alt_hi and norm_sp are written by the thread in the suspend handler
+ * (alt_hi and norm_sp before sp, which is stored with release). */
+#define GC_THREAD_TLS 16u          /* static TLS blocks kept per thread */
 typedef struct gc_thread {
     pthread_t tid;
     uintptr_t stack_hi;        /* highest stack address */
     _Atomic uintptr_t sp;      /* saved stack pointer while stopped */
     struct gc_thread *next, *prev;
+    uintptr_t stack_lo;        /* lowest stack address; 0 if unknown */
+    int main_thread;           /* the process's first thread (its stack's
+                                * low part may be unmapped) */
+    uint32_t ntls;             /* TLS blocks outside the stack mapping */
+    uintptr_t tls[GC_THREAD_TLS][2];
+    uintptr_t alt_hi;          /* stopped on its signal stack: its top */
+    uintptr_t norm_sp;         /* then the normal stack's sp, 0 if lost */
 } gc_thread;
 
 /* The collector, one per process. */
@@ -301,6 +312,11 @@ void     gc_world_fork_child(void);
 int      gc_self_registered(void);
 int      gc_thread_register(const void *stack_base);
 int      gc_thread_unregister(void);
+
+/* threads.c */
+int      gc_results_init(void);
+void     gc_scan_results(void);       /* threads_mu held */
+void     gc_results_fork_child(void);
 int      gc_thread_create(pthread_t *t, const pthread_attr_t *attr, void *(*start)(void *),
                           void *arg);
 
