@@ -60,19 +60,21 @@ static __attribute__((noinline)) node *make_list(int n, uint64_t tag)
     return head;
 }
 
+/* Every node still an allocated object, with its contents. */
 static int list_intact(const node *head, int n, uint64_t tag)
 {
     for (int i = n - 1; i >= 0; i--, head = head->next)
-        if (!head || head->check != tag * 1000003u + (uint64_t)i)
+        if (!head || pa_gc_base(head) != head || head->check != tag * 1000003u + (uint64_t)i)
             return 0;
     return head == NULL;
 }
 
-/* Garbage of about bytes, so freed memory gets reused by new objects. */
+/* Garbage of about bytes in nodes, so the memory of reclaimed nodes is
+ * reused (and overwritten) by new ones. */
 static __attribute__((noinline)) void churn(size_t bytes)
 {
-    for (size_t k = 0; k < bytes / 48; k++) {
-        node *x = pa_gc_malloc(48);
+    for (size_t k = 0; k < bytes / sizeof(node); k++) {
+        node *x = pa_gc_malloc(sizeof(node));
         assert_non_null(x);
         x->check = ~(uint64_t)k;
     }
