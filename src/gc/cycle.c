@@ -182,8 +182,9 @@ static __attribute__((noinline)) void collect(int forced, int release, void *kee
     gc_fin_lock();
     gc_roots_lock();
     gc_threads_lock();
-    uint64_t t0 = gc_now_ns(), c0 = cpu_ns();
+    uint64_t c0 = cpu_ns();
     event(PA_GC_EVENT_WORLD_STOPPING);
+    uint64_t t0 = gc_now_ns();             /* the events bracket the pause */
     gc_world_stop();
     event(PA_GC_EVENT_WORLD_STOPPED);
     mark_all(keep, own_lo, regs, regs_end);
