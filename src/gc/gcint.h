@@ -119,7 +119,34 @@ typedef struct gc_thread {
     uintptr_t tls[GC_THREAD_TLS][2];
     uintptr_t alt_hi;          /* stopped on its signal stack: its top */
     uintptr_t norm_sp;         /* then the normal stack's sp, 0 if lost */
+    _Atomic int park;          /* GC_RUNNING..GC_SIGNALLED (world.c) */
+    _Atomic uint32_t acked;    /* the last stop its handler answered */
 } gc_thread;
+
+/* gc_thread.park: how the stopper reached the thread. A thread about to
+ * block on a collector lock publishes sp and goes RUNNING -> PARKED; the
+ * stopper claims a PARKED thread (-> STOPPED_PARKED, no signal) or
+ * signals a RUNNING one (-> SIGNALLED); restart undoes either. */
+enum { GC_RUNNING = 0, GC_PARKED = 1, GC_STOPPED_PARKED = 2, GC_SIGNALLED = 3 };
+
+/* Under ThreadSanitizer, which holds an asynchronous signal back from a
+ * thread blocked in pthread_mutex_lock, every collector lock a registered
+ * thread may block on parks it first (world.c), so the stopper needs no
+ * signal to reach it. */
+#if defined(__SANITIZE_THREAD__)
+#define GC_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GC_UNDER_TSAN 1
+#endif
+#endif
+#ifndef GC_UNDER_TSAN
+#define GC_UNDER_TSAN 0
+#endif
+int gc_mutex_lock_parked(pthread_mutex_t *m);
+#if GC_UNDER_TSAN
+#define pthread_mutex_lock(m) gc_mutex_lock_parked(m)
+#endif
 
 /* The collector, one per process. */
 typedef struct gc_state {

@@ -19,7 +19,9 @@
  * and the object it holds, behind.
  *
  * The results list shares threads_mu with the registry (gc_threads_lock),
- * which the collection holds while it scans them.
+ * which the collection holds while it scans them; records are taken and
+ * given back under it too, so no thread the collection stops holds the
+ * records' own (OS layer) lock.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -98,11 +100,11 @@ static void result_finish(void *value, int keep)
     r->finished = 1;
     r->value = keep ? value : NULL;
     drop = r->detached;
-    if (drop)
+    if (drop) {
         result_unlink(r);
-    gc_threads_unlock();
-    if (drop)
         pa_fixalloc_free(&result_recs, r);
+    }
+    gc_threads_unlock();
 }
 
 /* The start record lives on the creator's stack, which keeps arg alive
@@ -138,14 +140,16 @@ int gc_thread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*star
                      void *arg)
 {
     int err = 0, state = PTHREAD_CREATE_JOINABLE;
-    gc_result *r = pa_fixalloc_alloc(&result_recs, &err);
-    if (!r)
-        return EAGAIN;
-    memset(r, 0, sizeof *r);
     if (attr)
         (void)pthread_attr_getdetachstate(attr, &state);
-    r->detached = state == PTHREAD_CREATE_DETACHED;
     gc_threads_lock();
+    gc_result *r = pa_fixalloc_alloc(&result_recs, &err);
+    if (!r) {
+        gc_threads_unlock();
+        return EAGAIN;
+    }
+    memset(r, 0, sizeof *r);
+    r->detached = state == PTHREAD_CREATE_DETACHED;
     r->next = results;
     if (results)
         results->prev = r;
@@ -163,8 +167,8 @@ int gc_thread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*star
     if (err) {
         gc_threads_lock();
         result_unlink(r);
-        gc_threads_unlock();
         pa_fixalloc_free(&result_recs, r);
+        gc_threads_unlock();
     }
     return err;
 }
@@ -176,11 +180,11 @@ PA_API int pa_gc_pthread_join(pthread_t thread, void **retval)
         return err;
     gc_threads_lock();
     gc_result *r = result_find(thread);
-    if (r)
+    if (r) {
         result_unlink(r);
-    gc_threads_unlock();
-    if (r)
         pa_fixalloc_free(&result_recs, r);
+    }
+    gc_threads_unlock();
     return 0;
 }
 
@@ -189,16 +193,14 @@ PA_API int pa_gc_pthread_detach(pthread_t thread)
     gc_threads_lock();
     gc_result *r = result_find(thread);
     int err = pthread_detach(thread);
-    int drop = 0;
     if (err == 0 && r) {
         r->detached = 1;
-        drop = r->finished;
-        if (drop)
+        if (r->finished) {
             result_unlink(r);
+            pa_fixalloc_free(&result_recs, r);
+        }
     }
     gc_threads_unlock();
-    if (drop)
-        pa_fixalloc_free(&result_recs, r);
     return err;
 }
 

@@ -12,12 +12,32 @@
  * but itself, then waits on ack_sem once per thread. The handler, running
  * on the stopped thread, spills its registers (__builtin_unwind_init; the
  * kernel also saved them in the signal frame, on the same stack), stores
- * its stack pointer, posts ack_sem and waits in sigsuspend until
- * restart_gen reaches the stop it answered. Start: restart_gen = stop_gen,
- * the restart signal to every thread, and one ack per thread again, so
- * that no thread is still inside the old handler when the next stop
- * comes. The restart signal is blocked in the suspend handler except
- * inside sigsuspend, so it cannot be lost before the wait.
+ * its stack pointer, posts ack_sem and waits on the restart_gen futex
+ * until restart_gen reaches the stop it answered. Start: restart_gen =
+ * stop_gen, a futex wake for all, and one ack per thread again, so that
+ * no thread is still inside the old handler when the next stop comes. No
+ * restart signal: a futex word cannot be lost the way a signal sent
+ * before the wait could, and under TSan a restart signal would be run by
+ * TSan's deferred-signal code nested inside the deferred suspend handler,
+ * which leaves the thread with every signal blocked (seen: the next
+ * suspend signal then stays pending forever).
+ *
+ * Parking (ThreadSanitizer builds). TSan runs the handler of an
+ * asynchronous signal only when the thread next passes one of its
+ * interceptors; a thread blocked in pthread_mutex_lock never does, so a
+ * stop would wait for it forever. Under TSan every collector lock goes
+ * through gc_mutex_lock_parked (gcint.h): when the lock is taken, a
+ * registered thread spills its registers, publishes its sp and parks
+ * (park: RUNNING -> PARKED) before it blocks, and unparks (PARKED ->
+ * RUNNING) once it holds the lock. The stopper claims a parked thread
+ * (PARKED -> STOPPED_PARKED) instead of signalling it: it can only be
+ * blocked on a lock the collection holds, or about to, and touches no
+ * heap object until it has the lock, which the collection releases only
+ * after the restart (which turns it back to PARKED). A thread found
+ * RUNNING is signalled (-> SIGNALLED; the handler sets RUNNING again when
+ * it leaves); if it then tries to park, it first sleeps (nanosleep, where
+ * TSan delivers the signal) until its handler has run. Without TSan no
+ * thread parks and these states only record who was signalled.
  *
  * Stacks are scanned from the saved sp to the stack's top (stack_hi). The
  * collecting thread scans its own stack from the frame of the collection's
@@ -53,12 +73,14 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <link.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -139,6 +161,12 @@ static void suspend_handler(int sig, siginfo_t *si, void *uc)
         return;
     }
     uint32_t gen = atomic_load_explicit(&stop_gen, memory_order_acquire);
+    if (atomic_load_explicit(&me->park, memory_order_acquire) != GC_SIGNALLED ||
+        atomic_load_explicit(&me->acked, memory_order_relaxed) == gen) {
+        errno = saved;                        /* a stray or repeated signal */
+        return;
+    }
+    atomic_store_explicit(&me->acked, gen, memory_order_relaxed);
     __builtin_unwind_init();
     volatile uintptr_t here = 0;
     uintptr_t sp = (uintptr_t)&here, alt_hi = 0, norm_sp = 0;
@@ -148,18 +176,50 @@ static void suspend_handler(int sig, siginfo_t *si, void *uc)
     me->norm_sp = norm_sp;
     atomic_store_explicit(&me->sp, sp, memory_order_release);
     sem_post(&ack_sem);
-    sigset_t wait;
-    sigfillset(&wait);
-    sigdelset(&wait, gc_g.sig_restart);
-    while (atomic_load_explicit(&restart_gen, memory_order_acquire) < gen)
-        sigsuspend(&wait);
+    uint32_t g;
+    while ((g = atomic_load_explicit(&restart_gen, memory_order_acquire)) < gen)
+        syscall(SYS_futex, &restart_gen, FUTEX_WAIT_PRIVATE, g, NULL, NULL, 0);
+    atomic_store_explicit(&me->park, GC_RUNNING, memory_order_release);
     sem_post(&ack_sem);
     errno = saved;
 }
 
-static void restart_handler(int sig)
+/* A short sleep: under TSan, where a held-back signal is delivered. */
+static void nap(void)
 {
-    (void)sig;
+    struct timespec ts = { 0, 20000 };
+    nanosleep(&ts, NULL);
+}
+
+int gc_mutex_lock_parked(pthread_mutex_t *m)
+{
+    if (pthread_mutex_trylock(m) == 0)
+        return 0;
+    gc_thread *me = self;
+    if (!me)
+        return (pthread_mutex_lock)(m);
+    __builtin_unwind_init();                  /* callee-saved registers: here */
+    volatile uintptr_t here = 0;
+    int st = GC_RUNNING;
+    for (;;) {
+        atomic_store_explicit(&me->sp, (uintptr_t)&here, memory_order_relaxed);
+        if (atomic_compare_exchange_strong_explicit(&me->park, &st, GC_PARKED,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire))
+            break;
+        nap();                                /* SIGNALLED: let the handler run */
+        st = GC_RUNNING;
+    }
+    int err = (pthread_mutex_lock)(m);
+    st = GC_PARKED;
+    while (!atomic_compare_exchange_strong_explicit(&me->park, &st, GC_RUNNING,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+        nap();                                /* STOPPED_PARKED until the restart */
+        st = GC_PARKED;
+    }
+    __asm__ volatile("" : : "r"(&here) : "memory");
+    return err;
 }
 
 static void thread_exit_destructor(void *arg)
@@ -186,12 +246,6 @@ int gc_world_init(void)
     sigdelset(&sa.sa_mask, SIGSEGV);
     sigdelset(&sa.sa_mask, SIGBUS);
     if (sigaction(gc_g.sig_suspend, &sa, NULL) != 0)
-        return errno;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_flags = SA_RESTART;
-    sa.sa_handler = restart_handler;
-    sigfillset(&sa.sa_mask);
-    if (sigaction(gc_g.sig_restart, &sa, NULL) != 0)
         return errno;
     return 0;
 }
@@ -312,7 +366,6 @@ int gc_thread_register(const void *stack_base)
     sigset_t m;
     sigemptyset(&m);
     sigaddset(&m, gc_g.sig_suspend);
-    sigaddset(&m, gc_g.sig_restart);
     pthread_sigmask(SIG_UNBLOCK, &m, NULL);
     pthread_mutex_lock(&threads_mu);
     self = t;
@@ -353,11 +406,32 @@ PA_API int pa_gc_thread_is_registered(void)
     return self != NULL;
 }
 
-static void ack_wait(uint32_t n)
+/* Wait for n answers. When stopping (resend), a thread that has not
+ * answered after a while is signalled again: a signal can get lost (seen
+ * under TSan, whose own signal handling stands between the kernel and the
+ * handler); the handler ignores a repeat of a stop it answered. */
+static void ack_wait(uint32_t n, int resend)
 {
-    for (uint32_t k = 0; k < n; k++)
-        while (sem_wait(&ack_sem) != 0 && errno == EINTR)
-            ;
+    uint32_t k = 0;
+    while (k < n) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50000000;               /* 50 ms */
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        if (sem_timedwait(&ack_sem, &ts) == 0) {
+            k++;
+        } else if (errno == ETIMEDOUT && resend) {
+            uint32_t gen = atomic_load_explicit(&stop_gen, memory_order_relaxed);
+            for (gc_thread *t = threads; t; t = t->next)
+                if (t != self &&
+                    atomic_load_explicit(&t->park, memory_order_acquire) == GC_SIGNALLED &&
+                    atomic_load_explicit(&t->acked, memory_order_relaxed) != gen)
+                    pthread_kill(t->tid, gc_g.sig_suspend);
+        }
+    }
 }
 
 /* threads_mu held by the caller (the cycle). */
@@ -369,25 +443,41 @@ void gc_world_stop(void)
     for (gc_thread *t = threads; t; t = t->next) {
         if (t == self)
             continue;
-        atomic_store_explicit(&t->sp, 0, memory_order_relaxed);
-        if (pthread_kill(t->tid, gc_g.sig_suspend) == 0)
-            nstopped++;
+        for (;;) {
+            int st = GC_PARKED;
+            if (atomic_compare_exchange_strong_explicit(&t->park, &st, GC_STOPPED_PARKED,
+                                                        memory_order_acq_rel,
+                                                        memory_order_acquire))
+                break;                        /* blocked on a lock: its sp is set */
+            st = GC_RUNNING;
+            if (atomic_compare_exchange_strong_explicit(&t->park, &st, GC_SIGNALLED,
+                                                        memory_order_acq_rel,
+                                                        memory_order_acquire)) {
+                atomic_store_explicit(&t->sp, 0, memory_order_relaxed);
+                if (pthread_kill(t->tid, gc_g.sig_suspend) == 0)
+                    nstopped++;
+                else
+                    atomic_store_explicit(&t->park, GC_RUNNING, memory_order_release);
+                break;
+            }
+        }
     }
-    ack_wait(nstopped);
+    ack_wait(nstopped, 1);
 }
 
 void gc_world_start(void)
 {
+    for (gc_thread *t = threads; t; t = t->next) {
+        int st = GC_STOPPED_PARKED;
+        if (t != self)
+            atomic_compare_exchange_strong_explicit(&t->park, &st, GC_PARKED,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire);
+    }
     atomic_store_explicit(&restart_gen, atomic_load_explicit(&stop_gen, memory_order_relaxed),
                           memory_order_release);
-    uint32_t n = 0;
-    for (gc_thread *t = threads; t; t = t->next) {
-        if (t == self || atomic_load_explicit(&t->sp, memory_order_acquire) == 0)
-            continue;
-        if (pthread_kill(t->tid, gc_g.sig_restart) == 0)
-            n++;
-    }
-    ack_wait(n);
+    syscall(SYS_futex, &restart_gen, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+    ack_wait(nstopped, 0);                    /* every handler has left */
 }
 
 /* t's stack, stopped at sp (alt_hi, norm_sp: see gc_thread). */
