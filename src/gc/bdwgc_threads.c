@@ -3,6 +3,9 @@
  * GC_pthread_* wrappers that GC_THREADS redirects pthread_create, join,
  * detach, cancel and exit to.
  *
+ * GC_pthread_sigmask keeps the collector's suspend signal out of any mask
+ * a program blocks or sets (pa_gc_get_signals).
+ *
  * Each wrapper is the collector's own (pa_gc_pthread_*): a thread it makes
  * is registered for its whole life, and what it returns (or passes to
  * GC_pthread_exit) stays a root until GC_pthread_join hands it over or the
@@ -11,6 +14,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 
 #include "gc/bdwgc.h"
 
@@ -43,6 +47,21 @@ FACE int GC_pthread_cancel(pthread_t thread)
 FACE void GC_pthread_exit(void *retval)
 {
     pa_gc_pthread_exit(retval);
+}
+
+/* bdwgc's rule: blocking or setting a mask leaves the collector's signals
+ * out of it, so a registered thread can always be stopped. */
+FACE int GC_pthread_sigmask(int how, const sigset_t *set, sigset_t *oset)
+{
+    gc_bdwgc_ensure_init();
+    int suspend, restart;
+    if (set == NULL || how == SIG_UNBLOCK || pa_gc_get_signals(&suspend, &restart) != 0)
+        return pthread_sigmask(how, set, oset);
+    sigset_t mine = *set;
+    sigdelset(&mine, suspend);
+    if (restart > 0)
+        sigdelset(&mine, restart);
+    return pthread_sigmask(how, &mine, oset);
 }
 
 /* ---- threads ------------------------------------------------------- */

@@ -213,14 +213,8 @@ PA_API void pa_gc_pthread_exit(void *retval)
 
 void gc_results_fork_child(void)
 {
-    /* Only the forking thread lives on: results of threads that had not
-     * finished will never come. */
+    /* Records of threads that did not survive the fork stay (their value
+     * is NULL until a finish that will not come; a join or detach in the
+     * child, if the program does one, drops them). */
     pthread_mutex_init(&result_recs.mu, NULL);
-    for (gc_result *r = results, *next; r; r = next) {
-        next = r->next;
-        if (r->finished || r == my_result)
-            continue;
-        result_unlink(r);
-        pa_fixalloc_free(&result_recs, r);
-    }
 }

@@ -406,6 +406,17 @@ PA_API int pa_gc_thread_is_registered(void)
     return self != NULL;
 }
 
+PA_API int pa_gc_get_signals(int *suspend, int *restart)
+{
+    if (!__atomic_load_n(&gc_g.inited, __ATOMIC_ACQUIRE))
+        return EAGAIN;
+    if (suspend)
+        *suspend = gc_g.sig_suspend;
+    if (restart)
+        *restart = 0;
+    return 0;
+}
+
 /* Wait for n answers. When stopping (resend), a thread that has not
  * answered after a while is signalled again: a signal can get lost (seen
  * under TSan, whose own signal handling stands between the kernel and the
