@@ -20,13 +20,16 @@
  * before the wait could, and under TSan a restart signal would be run by
  * TSan's deferred-signal code nested inside the deferred suspend handler,
  * which leaves the thread with every signal blocked (seen: the next
- * suspend signal then stays pending forever).
+ * suspend signal then stays pending forever). A thread that has not
+ * answered within 50 ms is signalled again (TSan was seen to lose a
+ * signal now and then); the handler ignores a repeat of a stop it
+ * answered and a signal that comes when no stop signalled it (park).
  *
  * Parking (ThreadSanitizer builds). TSan runs the handler of an
  * asynchronous signal only when the thread next passes one of its
  * interceptors; a thread blocked in pthread_mutex_lock never does, so a
  * stop would wait for it forever. Under TSan every collector lock goes
- * through gc_mutex_lock_parked (gcint.h): when the lock is taken, a
+ * through gc_mutex_lock_parked (gcint.h): when the lock is busy, a
  * registered thread spills its registers, publishes its sp and parks
  * (park: RUNNING -> PARKED) before it blocks, and unparks (PARKED ->
  * RUNNING) once it holds the lock. The stopper claims a parked thread
@@ -68,7 +71,6 @@
  * moment (roots.c). Not covered: a module loaded after a thread registered
  * and whose block (dynamic TLS, allocated on the thread's first use) holds
  * the only pointer in a thread other than the collecting one.
- *
  */
 #define _GNU_SOURCE
 #include <errno.h>
