@@ -89,6 +89,18 @@
 #include "gc/gcint.h"
 #include "gc/markq.h"
 
+/* The signal frames searched by outer_sp are the kernel's: under valgrind
+ * they count as undefined memory (mark.c does the same for what it scans). */
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define WORLD_MAKE_DEFINED(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
+#endif
+#endif
+#ifndef WORLD_MAKE_DEFINED
+#define WORLD_MAKE_DEFINED(p, n) ((void)(p), (void)(n))
+#endif
+
 static pthread_mutex_t threads_mu = PTHREAD_MUTEX_INITIALIZER;
 static gc_thread *threads;                        /* threads_mu */
 static uint32_t nthreads;                         /* threads_mu */
@@ -107,6 +119,8 @@ static uintptr_t outer_sp(const gc_thread *t, uintptr_t sp, const stack_t *ss)
 #if defined(__x86_64__) || defined(__aarch64__)
     uintptr_t hi = ((uintptr_t)ss->ss_sp + ss->ss_size) & ~(uintptr_t)7;
     size_t off = offsetof(ucontext_t, uc_stack);
+    if (sp < hi)
+        WORLD_MAKE_DEFINED((void *)sp, hi - sp);
     for (uintptr_t a = hi - sizeof(stack_t); a >= sp + off; a -= sizeof(uintptr_t)) {
         const volatile stack_t *c = (const volatile stack_t *)a;
         if (c->ss_sp != ss->ss_sp || c->ss_size != ss->ss_size)
