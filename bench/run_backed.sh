@@ -54,6 +54,8 @@ done
 n=${#labels[@]}
 IFS=, read -r -a tlist <<<"$threads"
 
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 log=$(mktemp)
 errlog=$(mktemp)
 trap 'rm -f "$log" "$errlog"' EXIT
@@ -73,10 +75,7 @@ run_one() {   # label command workload threads [name to log the workload under]
 }
 
 want() { [[ ",$only," == *",$1,"* ]]; }
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-start=$(date +%s)
-commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git -C "$root" status --porcelain -- src include 2>/dev/null | wc -l)
+bench_begin "$root" src include
 for ((r = 1; r <= repeat; r++)); do
   echo "run_backed.sh: repetition $r/$repeat" >&2
   order=()
@@ -103,23 +102,20 @@ for ((r = 1; r <= repeat; r++)); do
     done
   fi
 done
-load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-elapsed=$(($(date +%s) - start))
-cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+bench_end
 
 status=0
 python3 - "$log" "$results" <<EOF || status=1
 import json, statistics, sys
+sys.path.insert(0, "$root/bench")
+import report
 log, results = sys.argv[1], sys.argv[2]
 repeat, mmap_repeat = $repeat, $mmap_repeat
-machine = {"cpus": "$ncpu", "cpu": "$cpu", "kernel": "$(uname -r)",
-           "thp": "$(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo '?')",
-           "load_before": "$load_before", "load_after": "$load_after",
-           "max_map_count": "$(cat /proc/sys/vm/max_map_count 2>/dev/null || echo '?')"}
-tree = {"commit": "$commit", "uncommitted_src_include_files": $dirty}
+machine, tree, elapsed = report.run_info(
+    "uncommitted_src_include_files",
+    max_map_count="$(cat /proc/sys/vm/max_map_count 2>/dev/null || echo '?')")
 labels = "${labels[*]}".split()
 threads = [int(t) for t in "${threads}".split(",")]
-elapsed = $elapsed
 
 cells, info, fails, seqs = {}, {}, [], {}
 for line in open(log):
@@ -176,13 +172,12 @@ unexpected = [x for x in fails if not expected_fail(x)]
 out = []
 p = out.append
 p(f"Backed benchmarks W5/W6: median of {repeat} runs (mmap: {min(mmap_repeat, repeat)}), min-max in brackets; ratios are ours / peer of medians from the same run")
-p(f"machine: {machine['cpus']} cpus, {machine['cpu']}, Linux {machine['kernel']}, THP {machine['thp']}; load {machine['load_before']} before, {machine['load_after']} after; {elapsed} s")
+p(report.header(machine, elapsed))
 p(f"tree at the start: {tree['commit']} ({tree['uncommitted_src_include_files']} uncommitted files under src/ include/)")
 
-targets = []
+targets = report.Targets()
 def target(name, value, limit, better, detail):
-    met = None if value is None else (value <= limit if better == "le" else value >= limit)
-    targets.append({"target": name, "value": value, "limit": limit, "met": met, "detail": detail})
+    targets.add(name, value, limit, detail, better)
 
 json_out = {"benchmark": "backed", "repeat": repeat, "mmap_repeat": mmap_repeat,
             "machine": machine, "tree": tree, "threads": threads, "elapsed_s": elapsed}
@@ -277,11 +272,7 @@ if any(k[0].startswith("W6") for k in cells):
 p("")
 p("Targets (ours = default shards; ratios of medians from this run):")
 p("")
-p("| target | value | verdict | detail |")
-p("| --- | --- | --- | --- |")
-for t in targets:
-    v = "-" if t["met"] is None else ("met" if t["met"] else "MISSED")
-    p(f"| {t['target']} | {rs(t['value'])} | {v} | {t['detail']} |")
+out += targets.table()
 if fails:
     p("")
     for x in fails:
@@ -291,13 +282,11 @@ if bad_seq:
     p("*** SEQUENCE MISMATCH: the allocators did not replay the same sizes in " + ", ".join(bad_seq) + " ***")
 print("\n".join(out))
 
-json_out["targets"] = targets
+json_out["targets"] = targets.rows
 json_out["failures"] = fails
 json_out["sequence_ok"] = not bad_seq
 json_out["ours_stats"] = {f"{k[0]} {k[1]} T={k[2]}": {a: int(b) for a, b in v.items()} for k, v in info.items()}
-with open(f"{results}/backed.json", "w") as fh:
-    json.dump(json_out, fh, indent=1)
-    fh.write("\n")
+report.write_json(f"{results}/backed.json", json_out)
 
 # Data for the chart (a file only for the workloads that ran).
 import os

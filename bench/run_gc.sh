@@ -44,13 +44,8 @@ mkdir -p "$results" "$gobin"
 declare -A arg=([gcbench]=${GCBENCH_DEPTH:-16} [binary-trees]=${BT_DEPTH:-20}
                 [two-threads]=${TT_DEPTH:-19} [alloc-rate]="${LIVE_MIB:-200} ${PASSES:-8}")
 
-# A Debian package's shared object: dpkg -L first, ldconfig as a fallback.
-find_so() {   # package soname
-  local f
-  f=$(dpkg -L "$1" 2>/dev/null | grep -E "/$2\$" | head -n1)
-  [ -n "$f" ] || f=$(ldconfig -p 2>/dev/null | awk -v n="$2" '$1 == n { print $NF; exit }')
-  [ -n "$f" ] && [ -f "$f" ] && echo "$f"
-}
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 
 programs=()
 IFS=, read -r -a want <<<"$only"
@@ -140,34 +135,28 @@ run_one() {   # implementation-index program
   printf 'RUN\t%s\t%s\t%s\t%s\t%s\n' "$p" "${labels[k]}" "${froms[k]}" "$line" "$rc" >>"$log"
 }
 
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-start=$(date +%s)
-commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git -C "$root" status --porcelain -- src include bench/gc 2>/dev/null | wc -l)
+bench_begin "$root" src include bench/gc
 for ((r = 1; r <= repeat; r++)); do
   echo "run_gc.sh: repetition $r/$repeat" >&2
   for ((i = 0; i < ${#programs[@]}; i++)); do
     for ((j = 0; j < n; j++)); do run_one $(((j + r - 1 + i) % n)) "${programs[i]}"; done
   done
 done
-load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-elapsed=$(($(date +%s) - start))
-cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+bench_end
 absent_s=$(printf '%s\n' "${absent[@]+"${absent[@]}"}")
 args_s=$(for p in "${programs[@]}"; do printf '%s=%s\n' "$p" "${arg[$p]}"; done)
 
 ABSENT="$absent_s" ARGS="$args_s" python3 - "$log" "$results" <<EOF
 import json, os, re, statistics, sys
+sys.path.insert(0, "$root/bench")
+import report
 log, results = sys.argv[1], sys.argv[2]
-machine = {"cpus": "$(nproc)", "cpu": "$cpu", "kernel": "$(uname -r)",
-           "thp": "$(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo '?')",
-           "load_before": "$load_before", "load_after": "$load_after"}
-tree = {"commit": "$commit", "uncommitted_src_include_bench_gc_files": $dirty}
+machine, tree, elapsed = report.run_info("uncommitted_src_include_bench_gc_files")
 labels = "${labels[*]}".split()
 programs = "${programs[*]}".split()
 absent = dict(l.split("=", 1) for l in os.environ["ABSENT"].splitlines() if l)
 args = dict(l.split("=", 1) for l in os.environ["ARGS"].splitlines() if l)
-repeat, elapsed = $repeat, $elapsed
+repeat = $repeat
 env = {k: os.environ[k] for k in ("GOGC", "GOMAXPROCS", "GCB_SETTLE_MS", "PIN") if os.environ.get(k)}
 columns = labels + [l for l in ("bdwgc", "ours", "go", "glibc", "mimalloc") if l in absent]
 
@@ -224,10 +213,9 @@ bad_check = sorted({p for p in programs if len({r["check"] for r in runs if r["p
 not_ok = sorted({f"{r['program']} {r['impl']}" for r in runs if not r["ok"]})
 
 # The issue's targets, for ours, per program.
-targets = []
+targets = report.Targets()
 def target(name, program, value, limit, detail):
-    targets.append({"target": name, "program": program, "value": value, "limit": limit,
-                    "met": None if value is None else value <= limit, "detail": detail})
+    targets.add(name, value, limit, detail, program=program)
 for p in programs:
     o = median[p].get("ours")
     target("time / bdwgc <= 0.8", p, o and o["time_ratio_bdwgc"], 0.8, "median elapsed_s")
@@ -237,9 +225,6 @@ for p in programs:
     if p == "alloc-rate":
         target("RSS after drop / live set <= 1.1", p, o and o.get("settled_over_live"), 1.1,
                "settled VmRSS / bytes still live")
-
-def fmt(x, d=2):
-    return "-" if x is None else f"{x:.{d}f}"
 
 def cell(p, l, k, scale=1.0, d=2, rk=None):
     if l in absent:
@@ -254,7 +239,7 @@ def cell(p, l, k, scale=1.0, d=2, rk=None):
 out = []
 o = out.append
 o(f"Collector benchmarks: median of {repeat} runs per cell; (ratio) = median / bdwgc's median on that program, same run")
-o(f"machine: {machine['cpus']} cpus, {machine['cpu']}, Linux {machine['kernel']}, THP {machine['thp']}; load {machine['load_before']} before, {machine['load_after']} after; {elapsed} s")
+o(report.header(machine, elapsed))
 o(f"tree at the start: {tree['commit']} ({tree['uncommitted_src_include_bench_gc_files']} uncommitted files under src/ include/ bench/gc/); arguments: " + ", ".join(f"{p} {args[p]}" for p in programs) + ("; " + " ".join(f"{k}={v}" for k, v in env.items()) if env else ""))
 for l, why in absent.items():
     o(f"{l}: {why}")
@@ -282,11 +267,7 @@ for p in programs:
 o("")
 o("Targets (ours; ratios of medians from this run):")
 o("")
-o("| program | target | value | verdict |")
-o("| --- | --- | --- | --- |")
-for t in targets:
-    v = "not measured" if t["met"] is None else ("met" if t["met"] else "MISSED")
-    o(f"| {t['program']} | {t['target']} | {fmt(t['value'], 3)} | {v} |")
+out += targets.table(("program", "target", "value", "verdict"), unmeasured="not measured")
 problems = False
 if fails:
     problems = True
@@ -309,10 +290,8 @@ with open(f"{results}/gc.md", "w") as fh:
     fh.write(text + "\n")
 j = {"benchmark": "gc", "repeat": repeat, "machine": machine, "tree": tree, "env": env, "args": args,
      "elapsed_s": elapsed, "impls": labels, "absent": absent, "programs": programs,
-     "median": median, "targets": targets, "failures": fails, "contents_changed": not_ok,
+     "median": median, "targets": targets.rows, "failures": fails, "contents_changed": not_ok,
      "check_mismatch": bad_check, "runs": runs}
-with open(f"{results}/gc.json", "w") as fh:
-    json.dump(j, fh, indent=1)
-    fh.write("\n")
+report.write_json(f"{results}/gc.json", j)
 sys.exit(1 if problems else 0)
 EOF

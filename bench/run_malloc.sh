@@ -42,13 +42,8 @@ mkdir -p "$results"
 ours_so=$build/libpagealloc-malloc.so
 [ -f "$ours_so" ] || { echo "run_malloc.sh: $ours_so is missing; build it first (cmake --build $1)" >&2; exit 2; }
 
-# A Debian package's shared object: dpkg -L first, ldconfig as a fallback.
-find_so() {   # package soname
-  local f
-  f=$(dpkg -L "$1" 2>/dev/null | grep -E "/$2\$" | head -n1)
-  [ -n "$f" ] || f=$(ldconfig -p 2>/dev/null | awk -v n="$2" '$1 == n { print $NF; exit }')
-  [ -n "$f" ] && [ -f "$f" ] && echo "$f"
-}
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 
 # Allocators: label, preload (empty: none), the file malloc must come from.
 labels=() preloads=() froms=()
@@ -110,32 +105,26 @@ run_one() {   # allocator-index workload-index
   printf 'RUN\t%s\t%s\t%s\t%s\n' "${wnames[i]}" "${labels[k]}" "${froms[k]}" "$line" >>"$log"
 }
 
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-start=$(date +%s)
-commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git -C "$root" status --porcelain -- src include 2>/dev/null | wc -l)
+bench_begin "$root" src include
 for ((r = 1; r <= repeat; r++)); do
   echo "run_malloc.sh: repetition $r/$repeat" >&2
   for ((i = 0; i < ${#wnames[@]}; i++)); do
     for ((j = 0; j < n; j++)); do run_one $(((j + r - 1 + i) % n)) "$i"; done
   done
 done
-load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-elapsed=$(($(date +%s) - start))
-cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+bench_end
 
 status=0
 python3 - "$log" "$results" <<EOF || status=1
 import json, math, statistics, sys
+sys.path.insert(0, "$root/bench")
+import report
 log, results = sys.argv[1], sys.argv[2]
-machine = {"cpus": "$(nproc)", "cpu": "$cpu", "kernel": "$(uname -r)",
-           "thp": "$(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo '?')",
-           "load_before": "$load_before", "load_after": "$load_after"}
-tree = {"commit": "$commit", "uncommitted_src_include_files": $dirty}
+machine, tree, elapsed = report.run_info("uncommitted_src_include_files")
 labels = "${labels[*]}".split()
 workloads = "${wnames[*]}".split()
 peers = [l for l in labels if l != "ours"]
-repeat, elapsed = $repeat, $elapsed
+repeat = $repeat
 env = {"MB_SCALE": "${MB_SCALE:-1}", "MB_THREADS": "${MB_THREADS:-}", "OURS_ENV": "$ours_env"}
 
 runs, fails, wrong_from = [], [], []
@@ -183,7 +172,7 @@ not_ok = sorted({f"{r['workload']} {r['impl']}" for r in runs if not r["ok"]})
 out = []
 p = out.append
 p(f"Object-allocator benchmarks: median of {repeat} runs per cell; ratio = median / the best peer's median on that workload (peers: {', '.join(l for l in present if l != 'ours')}), all from this run")
-p(f"machine: {machine['cpus']} cpus, {machine['cpu']}, Linux {machine['kernel']}, THP {machine['thp']}; load {machine['load_before']} before, {machine['load_after']} after; {elapsed} s")
+p(report.header(machine, elapsed))
 p(f"tree at the start: {tree['commit']} ({tree['uncommitted_src_include_files']} uncommitted files under src/ include/); MB_SCALE={env['MB_SCALE']}" + (f"; ours with {env['OURS_ENV']}" if env['OURS_ENV'] else ""))
 for k, title, unit, scale in (("elapsed_s", "Time", "s", 1.0), ("peak_rss_kib", "Peak RSS (VmHWM)", "MiB", 1024.0)):
     p("")
@@ -200,10 +189,8 @@ for k, title, unit, scale in (("elapsed_s", "Time", "s", 1.0), ("peak_rss_kib", 
         p(f"| {w} | " + " | ".join(cells) + f" | {bl} |")
     p("| **geomean of ratios** | " + " | ".join(rs(gmean([ratio[(w, l, k)] for w in workloads])) for l in present) + " | |")
 
-targets = []
-def target(name, value, limit, detail):
-    targets.append({"target": name, "value": value, "limit": limit,
-                    "met": None if value is None else value <= limit, "detail": detail})
+targets = report.Targets()
+target = targets.add
 if "ours" in present:
     tr = {w: ratio[(w, "ours", "elapsed_s")] for w in workloads if ratio.get((w, "ours", "elapsed_s"))}
     rr = {w: ratio[(w, "ours", "peak_rss_kib")] for w in workloads if ratio.get((w, "ours", "peak_rss_kib"))}
@@ -218,11 +205,7 @@ if "ours" in present:
 p("")
 p("Targets (ours; ratios of medians from this run):")
 p("")
-p("| target | value | verdict | detail |")
-p("| --- | --- | --- | --- |")
-for t in targets:
-    v = "-" if t["met"] is None else ("met" if t["met"] else "MISSED")
-    p(f"| {t['target']} | {rs(t['value'], 3)} | {v} | {t['detail']} |")
+out += targets.table()
 problems = False
 if fails:
     problems = True
@@ -248,11 +231,9 @@ j = {"benchmark": "malloc", "repeat": repeat, "machine": machine, "tree": tree, 
                     for l in present} for w in workloads},
      "geomean": {l: {"time_ratio": gmean([ratio[(w, l, "elapsed_s")] for w in workloads]),
                      "rss_ratio": gmean([ratio[(w, l, "peak_rss_kib")] for w in workloads])} for l in present},
-     "targets": targets, "failures": fails, "contents_changed": not_ok, "checksum_mismatch": bad_check,
+     "targets": targets.rows, "failures": fails, "contents_changed": not_ok, "checksum_mismatch": bad_check,
      "runs": runs}
-with open(f"{results}/malloc.json", "w") as fh:
-    json.dump(j, fh, indent=1)
-    fh.write("\n")
+report.write_json(f"{results}/malloc.json", j)
 with open(f"{results}/malloc.dat", "w") as fh:
     fh.write("# workload " + " ".join(f"{l}_time {l}_rss" for l in labels) + "\n")
     for w in workloads + ["geomean"]:

@@ -62,6 +62,7 @@ set(PAGEALLOC_SOURCES
   ${PAGEALLOC_ROOT}/src/gc/state.c
   ${PAGEALLOC_ROOT}/src/gc/spans.c
   ${PAGEALLOC_ROOT}/src/gc/alloc.c
+  ${PAGEALLOC_ROOT}/src/gc/tcache.c
   ${PAGEALLOC_ROOT}/src/gc/sweep.c
   ${PAGEALLOC_ROOT}/src/gc/markq.c
   ${PAGEALLOC_ROOT}/src/gc/mark.c

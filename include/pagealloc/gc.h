@@ -192,7 +192,10 @@ void   pa_gc_set_oom_handler(pa_gc_oom_fn fn);
 
 /* A full collection now: stop the world, mark, restart, finish sweeping.
  * Also runs finalizers afterwards in PA_GC_FINALIZE_AUTO mode (unless
- * called from a finalizer). Works while automatic collection is disabled. */
+ * called from a finalizer). Works while automatic collection is disabled.
+ * If the heap then holds more than 110% of the next heap goal resident
+ * (the live set dropped), the free pages above 110% of the pages in use
+ * go back to the OS before it returns. */
 void   pa_gc_collect(void);
 /* As pa_gc_collect, then return every free page to the OS. */
 void   pa_gc_collect_and_release(void);
@@ -206,8 +209,11 @@ int    pa_gc_get_percent(void);
 /* The memory limit at run time (0: none); 0 or EINVAL. */
 int    pa_gc_set_memory_limit(uint64_t bytes, int hard);
 uint64_t pa_gc_get_memory_limit(void);
-/* Let the heap grow to at least bytes before an automatic collection
- * (bdwgc's GC_expand_hp); 0 or ENOMEM. */
+/* Grow the heap by bytes of free pages now, and let it grow to at least
+ * bytes before an automatic collection (bdwgc's GC_expand_hp); 0 or
+ * ENOMEM (a hard memory limit would be passed, or the OS refused; nothing
+ * changes). The free pages are returned to the OS like any others if
+ * they stay unused. */
 int    pa_gc_expand_heap(size_t bytes);
 /* Marking threads for the next cycles (0: the online cores); 0 or EAGAIN. */
 int    pa_gc_set_markers(unsigned markers);
@@ -391,7 +397,9 @@ typedef uintptr_t pa_gc_hidden_ptr;
 /* ------------------------------------------------------------------ */
 /* Statistics and checking                                              */
 
-#define PA_GC_STATS_VERSION 1
+/* Fields are only ever appended; version says which ones the library
+ * fills (2: free_page_bytes added). */
+#define PA_GC_STATS_VERSION 2
 typedef struct pa_gc_stats {
     uint32_t version;              /* PA_GC_STATS_VERSION */
     uint32_t markers;              /* marking threads of the last cycle */
@@ -419,6 +427,11 @@ typedef struct pa_gc_stats {
     uint64_t finalizers_pending;   /* now */
     uint64_t links_cleared;
     uint64_t leaks_found;          /* leak-finding mode */
+    /* Version 2. */
+    uint64_t free_page_bytes;      /* free pages held resident (not in
+                                    * spans, not released): with heap_bytes,
+                                    * all the heap memory the collector
+                                    * holds; bdwgc's heap size */
 } pa_gc_stats;
 
 /* Fill *out (out->version set); 0, or EINVAL for NULL. */

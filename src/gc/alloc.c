@@ -1,7 +1,11 @@
 /*
  * alloc.c - allocation from span classes and explicit free (Go's
- * mallocgc and mcentral.cacheSpan, with a lock per span class in place of
- * per-P caches; spans.c has the spans, gcint.h the invariants). A failed
+ * mallocgc and mcentral.cacheSpan; spans.c has the spans, gcint.h the
+ * invariants). A registered thread takes small scanned and atomic objects
+ * from its cache without a lock (tcache.c has the design and its
+ * invariants; the fast path is here); other small objects, and every
+ * allocation of a thread that is not registered, take the class lock and
+ * the class's current span. A failed
  * allocation returns NULL with errno; the pacing, the last collection and
  * the out-of-memory handler are the caller's (api.c), so this file never
  * calls up into a collection.
@@ -25,6 +29,8 @@ static int span_take(gc_span *s, uint32_t *idx)
             break;
         s->alloc[w] |= 1ull << (i & 63);
         s->freeindex = i + 1;
+        if (i >= s->hwm)
+            s->hwm = i + 1;
         s->nalloc++;
         *idx = i;
         return 1;
@@ -33,9 +39,20 @@ static int span_take(gc_span *s, uint32_t *idx)
     return 0;
 }
 
+static void *alloc_cached(gc_tcache *t, unsigned cl, unsigned kind, int *refilled)
+{
+    void *p = gc_tc_pop(t, cl, kind);
+    return p ? p : gc_tcache_refill(t, cl, kind, refilled);
+}
+
 static void *alloc_small(size_t size, unsigned kind, int *refilled)
 {
     unsigned cl = pa_size_class(size);
+    if (kind < GC_TC_KINDS) {
+        gc_tcache *t = gc_tc_self;
+        if (__builtin_expect(t != NULL, 1) || (gc_self_registered() && (t = gc_tcache_attach())))
+            return alloc_cached(t, cl, kind, refilled);
+    }
     const pa_class_info *ci = &pa_classes[cl];
     gc_class *c = &gc_g.cls[cl * GC_KINDS + kind];
     uint32_t idx;
@@ -109,6 +126,31 @@ void *gc_alloc_raw(size_t size, unsigned kind, int *refilled)
     return alloc_small(size, kind, refilled);
 }
 
+/* A free into a span the calling thread's cache owns (swept, class lock
+ * held) puts the object back in the run, zeroed if scanned: it stays
+ * allocated for the collector and the pacer, and is handed out again
+ * first. 1 if it did. */
+static int free_to_cache(gc_span *s, uint32_t i)
+{
+    gc_tcache *t = gc_tc_self;
+    unsigned kind = s->spc & (GC_KINDS - 1);
+    if (!t || !s->run || kind >= GC_TC_KINDS ||
+        s->run != &t->run[(s->spc / GC_KINDS) * GC_TC_KINDS + kind])
+        return 0;
+    gc_run *r = s->run;
+    if (!(kind & GC_KIND_NOSCAN))
+        memset((void *)(s->base + (uintptr_t)i * s->size), 0, s->size);
+    uint32_t w = i >> 6;
+    atomic_store_explicit(&r->bits[w],
+                          atomic_load_explicit(&r->bits[w], memory_order_relaxed) |
+                              1ull << (i & 63),
+                          memory_order_relaxed);
+    if (w < r->w)
+        r->w = w;
+    __atomic_store_n(&r->taken, r->taken + 1, __ATOMIC_RELAXED);   /* not handed out */
+    return 1;
+}
+
 void gc_free_obj(void *p, const char *call)
 {
     uintptr_t a = (uintptr_t)p;
@@ -126,12 +168,16 @@ void gc_free_obj(void *p, const char *call)
         pa_report(call, a, 0, "not the start of an object");
         return;
     }
-    if (!gc_bit(s->alloc, i)) {
+    if (!gc_bit(s->alloc, i) || gc_cached(s, i)) {
         gc_span_unlock(s);
         pa_report(call, a, 0, "object not allocated (double free?)");
         return;
     }
     gc_fin_drop(a);
+    if (swept && free_to_cache(s, i)) {
+        gc_span_unlock(s);
+        return;
+    }
     s->alloc[i >> 6] &= ~(1ull << (i & 63));
     s->mark[i >> 6] &= ~(1ull << (i & 63));
     gc_add(&gc_g.freed_since, s->size);
@@ -143,9 +189,11 @@ void gc_free_obj(void *p, const char *call)
     gc_add(&gc_g.free_bytes, s->size);
     if (i < s->freeindex)
         s->freeindex = i;
-    if (s->nalloc == 0 && c->cur != s)
+    if (s->run || c->cur == s)
+        ;                                        /* a cache's or current: on no list */
+    else if (s->nalloc == 0)
         gc_release_span(c, s);
-    else if (c->cur != s)
+    else
         gc_nonfull_push(c, s);
     pthread_mutex_unlock(&c->mu);
 }

@@ -35,8 +35,21 @@ void *gc_alloc(size_t size, unsigned kind)
     return NULL;
 }
 
-PA_API void *pa_gc_malloc(size_t size) { return gc_alloc(size, 0); }
-PA_API void *pa_gc_malloc_atomic(size_t size) { return gc_alloc(size, GC_KIND_NOSCAN); }
+/* A registered thread's small scanned or atomic object from its cache,
+ * else gc_alloc. */
+static inline void *alloc_fast(size_t size, unsigned kind)
+{
+    gc_tcache *t = gc_tc_self;
+    if (__builtin_expect(t != NULL && size <= PA_MAX_SMALL, 1)) {
+        void *p = gc_tc_pop(t, pa_size_class(size), kind);
+        if (p)
+            return p;
+    }
+    return gc_alloc(size, kind);
+}
+
+PA_API void *pa_gc_malloc(size_t size) { return alloc_fast(size, 0); }
+PA_API void *pa_gc_malloc_atomic(size_t size) { return alloc_fast(size, GC_KIND_NOSCAN); }
 PA_API void *pa_gc_malloc_uncollectable(size_t size) { return gc_alloc(size, GC_KIND_UNCOLL); }
 PA_API void *pa_gc_malloc_atomic_uncollectable(size_t size)
 {
@@ -94,7 +107,8 @@ static size_t obj_info(const void *p, unsigned *kind)
         return 0;
     uint32_t i = gc_obj_index(s, a);
     size_t size = 0;
-    if (i < s->nelems && a == s->base + (uintptr_t)i * s->size && gc_bit(s->alloc, i)) {
+    if (i < s->nelems && a == s->base + (uintptr_t)i * s->size && gc_bit(s->alloc, i) &&
+        !gc_cached(s, i)) {
         size = s->size;
         if (kind)
             *kind = s->spc & (GC_KINDS - 1);
@@ -153,14 +167,18 @@ PA_API int pa_gc_is_heap_ptr(const void *p)
 
 PA_API void pa_gc_collect(void)
 {
-    if (gc_ensure_init() == 0)
+    if (gc_ensure_init() == 0) {
+        gc_tcache_flush(0);                       /* the caller's cached objects go back */
         gc_collect(1, 0, NULL);
+    }
 }
 
 PA_API void pa_gc_collect_and_release(void)
 {
-    if (gc_ensure_init() == 0)
+    if (gc_ensure_init() == 0) {
+        gc_tcache_flush(0);
         gc_collect(1, 1, NULL);
+    }
 }
 
 PA_API void pa_gc_disable(void)

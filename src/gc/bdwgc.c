@@ -394,14 +394,19 @@ static pa_gc_stats stats_now(void)
     return s;
 }
 
+/* bdwgc's heap size: every resident heap byte, free pages included
+ * (not the collector's metadata, not released pages); its free bytes:
+ * free objects in spans and the free pages. */
 FACE size_t GC_get_heap_size(void)
 {
-    return (size_t)stats_now().heap_bytes;
+    pa_gc_stats s = stats_now();
+    return (size_t)(s.heap_bytes + s.free_page_bytes);
 }
 
 FACE size_t GC_get_free_bytes(void)
 {
-    return (size_t)stats_now().free_bytes;
+    pa_gc_stats s = stats_now();
+    return (size_t)(s.free_bytes + s.free_page_bytes);
 }
 
 FACE size_t GC_get_unmapped_bytes(void)
@@ -431,9 +436,9 @@ FACE void GC_get_heap_usage_safe(GC_word *heap_size, GC_word *free_bytes,
 {
     pa_gc_stats s = stats_now();
     if (heap_size)
-        *heap_size = (GC_word)s.heap_bytes;
+        *heap_size = (GC_word)(s.heap_bytes + s.free_page_bytes);
     if (free_bytes)
-        *free_bytes = (GC_word)s.free_bytes;
+        *free_bytes = (GC_word)(s.free_bytes + s.free_page_bytes);
     if (unmapped_bytes)
         *unmapped_bytes = (GC_word)s.released_bytes;
     if (bytes_since_gc)

@@ -20,9 +20,12 @@
  * capped by the memory limit (15/16 of it, less the metadata, but never
  * below live + 1/16). Allocation checks it when it takes a new span or a
  * large object (gc_maybe_collect), so a check costs nothing on the fast path.
+ * Once a cycle's sweep is done, free pages above the new goal go back to
+ * the OS (gc_heap_pace, spans.c).
  */
 #include <errno.h>
 #include <setjmp.h>
+#include <string.h>
 #include <time.h>
 
 #include "gc/gcint.h"
@@ -91,6 +94,7 @@ static void event(pa_gc_event ev)
 static void mark_all(void *keep, uintptr_t own_lo, uintptr_t regs, uintptr_t regs_end)
 {
     gc_mark_init();
+    gc_tcache_mark();                            /* thread caches' objects stay */
     if (keep)
         gc_mark_word((uintptr_t)keep);
     gc_mark_uncollectable();
@@ -218,11 +222,13 @@ static __attribute__((noinline)) void collect(int forced, int release, void *kee
     event(PA_GC_EVENT_MARK_END);
 
     int leak = atomic_load_explicit(&gc_g.find_leak, memory_order_relaxed);
-    if (forced || leak || gc_g.check_heap || !gc_g.bg_sweeper)
+    if (forced || leak || gc_g.check_heap || !gc_g.bg_sweeper) {
         gc_sweep_all();
-    else {
+        if (!release)
+            gc_heap_pace(forced != 0);
+    } else {
         gc_sweeper_start();
-        gc_sweeper_kick();
+        gc_sweeper_kick();                   /* it paces the heap when done */
     }
     if (release)
         gc_add(&gc_g.released_total, pageheap_release(gc_g.ph, SIZE_MAX));
@@ -248,6 +254,11 @@ __attribute__((noinline)) void gc_collect(int forced, int release, void *keep)
 {
     jmp_buf regs;
     volatile uintptr_t here = 0;
+    /* setjmp fills only the register words: the rest of the buffer (the
+     * signal mask, padding) would be scanned with whatever stale words
+     * this stack slot held, e.g. the heap's base, which is the address of
+     * the first object ever allocated. */
+    memset(&regs, 0, sizeof regs);
     __builtin_unwind_init();
     setjmp(regs);
     uintptr_t lo = (uintptr_t)&here < (uintptr_t)&regs ? (uintptr_t)&here : (uintptr_t)&regs;

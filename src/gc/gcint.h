@@ -4,6 +4,7 @@
  *   state.c   the global state and the clock
  *   spans.c   spans on the page heap, the page -> span map
  *   alloc.c   allocation from span classes and explicit free
+ *   tcache.c  per-thread allocation caches (cached objects, bdwgc style)
  *   par.c     parallel markers      markq.c   the mark work list's blocks
  *   sweep.c   sweeping (lazy and the background sweeper)
  *   mark.c    the mark work list, conservative scanning, the root set
@@ -16,8 +17,10 @@
  *   stats.c   statistics, JSON and the full heap check
  *   api.c     the public calls that may initialise or collect
  * Calls between the files go one way (scripts/check-layers.py): state <-
- * markq, spans <- sweep, mark <- par, world <- threads, roots <- final <- alloc <-
- * stats <- cycle <- init <- api.
+ * markq, spans <- sweep, mark <- par, world <- threads, roots <- final <-
+ * alloc <- stats <- cycle <- init <- api; tcache calls spans, sweep and
+ * mark and is called by world (a leaving thread's cache), alloc, cycle and
+ * api.
  *
  * Spans (gc_span, Go's mspan). A run of pages of the collector's own page
  * heap holding objects of one span class: a size class (malloc's table;
@@ -42,7 +45,9 @@
  *   threads_mu -> the page heap's -> the OS layer's.
  * A class lock guards every field of its spans except base, npages, size,
  * nelems, spc (constant while the span is in the map), and the class's
- * lists and cursor. A collection takes every lock from collect_mu to
+ * lists and cursor. A thread cache's run (tcache.c) sets its bits and
+ * changes its span under the lock, but takes objects (clears bits)
+ * without it. A collection takes every lock from collect_mu to
  * threads_mu, then stops the world, so no stopped thread holds one.
  */
 #ifndef PAGEALLOC_GC_GCINT_H
@@ -68,6 +73,7 @@
 #define GC_KIND_UNCOLL 2u
 #define GC_NSPC        (PA_NCLASSES * GC_KINDS)
 #define GC_MIN_GOAL    ((uint64_t)4 << 20)
+#define GC_TRIM_MIN    ((uint64_t)1 << 20)  /* smallest excess worth a release */
 
 typedef struct gc_span {
     uintptr_t base;            /* first byte; constant while mapped */
@@ -85,7 +91,55 @@ typedef struct gc_span {
     struct gc_span *nf_next, *nf_prev; /* the nonfull list */
     uint64_t alloc[GC_SPAN_WORDS];
     uint64_t mark[GC_SPAN_WORDS];  /* atomic or (parallel markers) */
+    struct gc_run *run;        /* the thread cache owning it, or NULL (tcache.c) */
+    uint32_t hwm;              /* objects at or above it were never handed out */
 } gc_span;
+
+/* A thread cache's objects of one span class (tcache.c has the rules).
+ * bits: objects of span taken from it (alloc bits set) and not yet handed
+ * out; written by the owner (relaxed atomic stores, without a lock when
+ * taking one), read by others under the class lock and by the collector
+ * with the world stopped. bits[GC_SPAN_WORDS] stays 0 (ends the scan).
+ * span, base, size: the owned span, changed by the owner under the class
+ * lock. w: no bit below word w; taken: objects of the last refill, counted
+ * in total_alloc when handed out (owner only). */
+typedef struct gc_run {
+    _Atomic uint64_t bits[GC_SPAN_WORDS + 1];
+    gc_span *span;
+    uintptr_t base;
+    uint32_t size;
+    uint32_t w;
+    uint32_t taken;
+} gc_run;
+
+#define GC_TC_KINDS 2u             /* scanned and atomic are cached */
+
+/* One thread's cache (tcache.c). inflight: the object being handed out
+ * (kept until the next one). next: the list of every cache, push only. */
+typedef struct gc_tcache {
+    _Atomic uintptr_t inflight;
+    _Atomic int used;
+    struct gc_tcache *next;
+    gc_run run[PA_NCLASSES * GC_TC_KINDS];
+} gc_tcache;
+
+extern __thread gc_tcache *gc_tc_self __attribute__((tls_model("initial-exec")));
+
+/* The cache's fast path: the lowest object of the run's current word,
+ * inflight first (tcache.c), no lock; NULL if the word is empty. */
+static inline void *gc_tc_pop(gc_tcache *t, unsigned cl, unsigned kind)
+{
+    gc_run *r = &t->run[cl * GC_TC_KINDS + kind];
+    uint32_t w = r->w;
+    uint64_t b = atomic_load_explicit(&r->bits[w], memory_order_relaxed);
+    if (__builtin_expect(b == 0, 0))
+        return NULL;
+    uintptr_t p = r->base + ((uintptr_t)w * 64 + (uintptr_t)__builtin_ctzll(b)) * r->size;
+    atomic_store_explicit(&t->inflight, p, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+    atomic_store_explicit(&r->bits[w], b & (b - 1), memory_order_relaxed);
+    return (void *)p;
+}
 
 /* Per span class: its spans, the current span and the sweep cursor. */
 typedef struct gc_class {
@@ -243,6 +297,15 @@ static inline int gc_bit(const uint64_t *w, uint32_t i)
     return (int)((w[i >> 6] >> (i & 63)) & 1);
 }
 
+/* 1 if object i of s sits in a thread cache (allocated for the collector,
+ * free for the program). */
+static inline int gc_cached(const gc_span *s, uint32_t i)
+{
+    gc_run *r = __atomic_load_n(&s->run, __ATOMIC_RELAXED);
+    return r && r->span == s &&
+           ((atomic_load_explicit(&r->bits[i >> 6], memory_order_relaxed) >> (i & 63)) & 1);
+}
+
 /* The base of the allocated object containing a, or 0; no lock (callers
  * hold the class lock, or the world is stopped). */
 static inline uintptr_t gc_base_unlocked(uintptr_t a)
@@ -251,7 +314,7 @@ static inline uintptr_t gc_base_unlocked(uintptr_t a)
     if (!s)
         return 0;
     uint32_t i = gc_obj_index(s, a);
-    if (i >= s->nelems || !gc_bit(s->alloc, i))
+    if (i >= s->nelems || !gc_bit(s->alloc, i) || gc_cached(s, i))
         return 0;
     return s->base + (uintptr_t)i * s->size;
 }
@@ -294,10 +357,22 @@ void     gc_span_unlock(gc_span *s);
 void     gc_release_span(gc_class *c, gc_span *s);  /* class lock held */
 void     gc_lock_classes(void);
 void     gc_unlock_classes(void);
+uint64_t gc_heap_free_pages(const pageheap_stats *ps);   /* resident free pages */
+/* Release free pages above the goal of a swept heap (spans.c has the
+ * rule); explicit_gc: after an explicit collection. Bytes released. */
+size_t   gc_heap_pace(int explicit_gc);
+int      gc_heap_expand(size_t bytes);         /* 0 or ENOMEM: pages Ready now */
 
 /* alloc.c: NULL and errno on failure, no collection */
 void    *gc_alloc_raw(size_t size, unsigned kind, int *refilled);
 void     gc_free_obj(void *p, const char *call);
+
+/* tcache.c */
+void    *gc_tcache_refill(gc_tcache *t, unsigned cl, unsigned kind, int *refilled);
+gc_tcache *gc_tcache_attach(void);        /* the calling thread's; NULL if none */
+void     gc_tcache_flush(int detach);     /* the calling thread's objects go back */
+void     gc_tcache_mark(void);            /* world stopped: cached objects are live */
+uint64_t gc_tcache_handed_bytes(void);    /* handed out, not yet in total_alloc */
 
 /* api.c: allocation with pacing, a last collection and the OOM handler */
 void    *gc_alloc(size_t size, unsigned kind);

@@ -277,6 +277,11 @@ PA_API int pa_gc_expand_heap(size_t bytes)
     if (err)
         return err;
     pthread_mutex_lock(&gc_g.collect_mu);
+    err = gc_heap_expand(bytes);
+    if (err) {
+        pthread_mutex_unlock(&gc_g.collect_mu);
+        return err;
+    }
     gc_g.initial_heap += bytes;
     if (gc_ld(&gc_g.goal) < gc_g.initial_heap)
         atomic_store(&gc_g.goal, gc_g.initial_heap);

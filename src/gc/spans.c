@@ -4,8 +4,10 @@
  * invariants): making a span for a class, returning one, and finding and
  * locking the span of an address.
  *
- * The allocation from span classes (alloc.c) works as follows.
- * Allocation of a small object takes its class lock, finds a free bit in
+ * The allocation from span classes (alloc.c) works as follows (a
+ * registered thread's small collectable objects come from its cache,
+ * tcache.c, which refills the same way). Allocation of a small object
+ * takes its class lock, finds a free bit in
  * the class's current span from its cursor (freeindex), and else takes a
  * swept span with room (the class's nonfull list), else sweeps unswept
  * spans of the class until one has room (lazy sweeping, sweep.c), else a
@@ -13,6 +15,21 @@
  * their own. Scanned objects are zeroed after the lock is dropped (the
  * bits say allocated, so a collection meanwhile only scans stale words,
  * which is conservative and harmless).
+ *
+ * Giving memory back (gc_heap_pace, Go's gcPaceScavenger). Spans freed by
+ * sweeping go back to the page heap, whose background scavenger returns
+ * free pages to the OS at 1% of a CPU toward its own goal (resident at
+ * most 10% above recent in-use). After a collection has been swept the
+ * collector sets its own, sooner goal: the heap needs no more resident
+ * memory before the next cycle than the heap goal, so it keeps at most
+ * 110% of it and releases the rest at once. When an explicit collection
+ * finds the heap holding more than that (the live set dropped), it keeps
+ * only 10% above the pages its spans hold: the program asked for a
+ * collection at a quiet moment, and the pages above are free memory it
+ * may not need again (bdwgc never unmaps by default; Go waits for its
+ * slow scavenger). A release flushes the page caches and waits for the
+ * system calls, so it runs on the sweeper thread after a paced cycle,
+ * and on the collecting thread only after an explicit one.
  */
 #include <errno.h>
 #include <string.h>
@@ -163,6 +180,55 @@ void gc_release_span(gc_class *c, gc_span *s)
     pageheap_free(gc_g.ph, (void *)s->base, s->npages);
     s->dead = 1;
     pa_fixalloc_free(&gc_g.span_recs, s);
+}
+
+/* Resident free pages of the page heap (in its allocators and caches):
+ * with the pages in spans, everything the collector holds resident. */
+uint64_t gc_heap_free_pages(const pageheap_stats *ps)
+{
+    return ps->free_bytes + (ps->cache_bytes - ps->cache_released_bytes);
+}
+
+size_t gc_heap_pace(int explicit_gc)
+{
+    uint64_t goal = gc_ld(&gc_g.goal);
+    uint64_t retain = goal + goal / 10;
+    pageheap_stats ps;
+    pageheap_get_stats(gc_g.ph, &ps);
+    if (ps.ready_bytes <= retain + GC_TRIM_MIN)
+        return 0;
+    if (explicit_gc) {
+        uint64_t spans = gc_ld(&gc_g.heap_bytes);
+        if (spans + spans / 10 < retain)
+            retain = spans + spans / 10;
+    }
+    size_t r = pageheap_release(gc_g.ph, (size_t)(ps.ready_bytes - retain));
+    gc_add(&gc_g.released_total, r);
+    return r;
+}
+
+int gc_heap_expand(size_t bytes)
+{
+    size_t npages = bytes / GC_PAGE + (bytes % GC_PAGE != 0);
+    if (npages == 0)
+        return 0;
+    if (npages > (SIZE_MAX >> GC_PAGE_SHIFT))
+        return ENOMEM;
+    uint64_t limit = gc_ld(&gc_g.limit);
+    if (gc_g.hard_limit && limit) {
+        pageheap_stats ps;
+        pageheap_get_stats(gc_g.ph, &ps);
+        uint64_t held = gc_ld(&gc_g.heap_bytes) + gc_heap_free_pages(&ps) + gc_g.meta.bytes;
+        if (held + npages * GC_PAGE > limit)
+            return ENOMEM;
+    }
+    /* Taking the run makes the page heap grow (or reuse resident free
+     * pages); giving it back leaves its pages free and Ready. */
+    void *mem = pageheap_alloc(gc_g.ph, npages);
+    if (!mem)
+        return ENOMEM;
+    pageheap_free(gc_g.ph, mem, npages);
+    return 0;
 }
 
 gc_span *gc_span_lock(uintptr_t a)

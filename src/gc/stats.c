@@ -27,7 +27,7 @@ PA_API int pa_gc_get_stats(pa_gc_stats *out)
     out->released_bytes = ps.released_bytes;
     out->metadata_bytes = gc_g.meta.bytes + ps.metadata_bytes;
     out->allocated_since_gc = gc_ld(&gc_g.alloc_since);
-    out->total_allocated = gc_ld(&gc_g.total_alloc);
+    out->total_allocated = gc_ld(&gc_g.total_alloc) + gc_tcache_handed_bytes();
     out->live_after_mark = gc_ld(&gc_g.live_marked);
     out->heap_goal = gc_ld(&gc_g.goal);
     out->memory_limit = gc_ld(&gc_g.limit);
@@ -40,11 +40,12 @@ PA_API int pa_gc_get_stats(pa_gc_stats *out)
     out->pause_total_ns = gc_ld(&gc_g.pause_total);
     out->mark_cpu_ns = gc_ld(&gc_g.mark_cpu);
     out->swept_bytes = gc_ld(&gc_g.swept_bytes);
-    out->released_total_bytes = gc_ld(&gc_g.released_total) + ps.scavenged_bytes;
+    out->released_total_bytes = ps.scavenged_bytes;   /* releases included */
     out->finalizers_run = gc_ld(&gc_g.fin_run);
     out->finalizers_pending = gc_fin_pending_count();
     out->links_cleared = gc_ld(&gc_g.links_cleared);
     out->leaks_found = gc_ld(&gc_g.leaks_found);
+    out->free_page_bytes = gc_heap_free_pages(&ps);
     return 0;
 }
 
@@ -62,18 +63,20 @@ PA_API size_t pa_gc_stats_json_buf(char *buf, size_t size)
         ",\"pause_max_ns\":%" PRIu64 ",\"pause_total_ns\":%" PRIu64 ",\"mark_cpu_ns\":%" PRIu64
         ",\"swept_bytes\":%" PRIu64 ",\"released_total_bytes\":%" PRIu64
         ",\"finalizers_run\":%" PRIu64 ",\"finalizers_pending\":%" PRIu64
-        ",\"links_cleared\":%" PRIu64 ",\"leaks_found\":%" PRIu64 "}",
+        ",\"links_cleared\":%" PRIu64 ",\"leaks_found\":%" PRIu64
+        ",\"free_page_bytes\":%" PRIu64 "}",
         s.version, s.markers, s.heap_bytes, s.free_bytes, s.released_bytes, s.metadata_bytes,
         s.allocated_since_gc, s.total_allocated, s.live_after_mark, s.heap_goal, s.memory_limit,
         s.percent, s.threads, s.collections, s.forced_collections, s.pause_last_ns,
         s.pause_max_ns, s.pause_total_ns, s.mark_cpu_ns, s.swept_bytes, s.released_total_bytes,
-        s.finalizers_run, s.finalizers_pending, s.links_cleared, s.leaks_found);
+        s.finalizers_run, s.finalizers_pending, s.links_cleared, s.leaks_found,
+        s.free_page_bytes);
     return n < 0 ? 0 : (size_t)n;
 }
 
 PA_API int pa_gc_stats_json(FILE *f)
 {
-    char buf[1024];
+    char buf[1280];                      /* the longest text is < 1000 */
     size_t n = pa_gc_stats_json_buf(buf, sizeof buf);
     if (!f || n >= sizeof buf)
         return EINVAL;
@@ -120,6 +123,11 @@ static int check_span(const gc_class *c, unsigned spc, const gc_span *s, uint32_
                     s->nalloc);
     if (s->in_nonfull && s->sweepgen == sg && s->nalloc == s->nelems && c->cur != s)
         return fail(msg, n, "span %#lx: full on the nonfull list", (unsigned long)s->base);
+    if (s->run && (s->in_nonfull || c->cur == s || s->run->span != s))
+        return fail(msg, n, "span %#lx: owned by a thread cache but listed", (unsigned long)s->base);
+    for (uint32_t w = 0; s->run && w < GC_SPAN_WORDS; w++)
+        if (atomic_load_explicit(&s->run->bits[w], memory_order_relaxed) & ~s->alloc[w])
+            return fail(msg, n, "span %#lx: a cached object not allocated", (unsigned long)s->base);
     return 0;
 }
 

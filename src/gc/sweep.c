@@ -6,8 +6,9 @@
  * allocation sweeps spans of its class until one has room
  * (gc_sweep_for_alloc), and a background sweeper thread (not registered:
  * it touches no object) sweeps the rest in batches, one class lock at a
- * time. gc_sweep_all finishes the sweep on the calling thread (before a
- * mark, and in pa_gc_collect).
+ * time; when it is done it releases free pages above the goal
+ * (gc_heap_pace). gc_sweep_all finishes the sweep on the calling thread
+ * (before a mark, and in pa_gc_collect).
  *
  * Leak-finding mode: an unreached object is not freed by the sweep; it is
  * recorded (leaks, under leak_mu) and stays allocated until the cycle
@@ -81,11 +82,13 @@ int gc_sweep_span(gc_class *c, gc_span *s)
     s->freeindex = 0;
     s->sweepgen = sg;
     gc_sub(&gc_g.unswept, 1);
-    if (n == 0 && c->cur != s) {
+    if (c->cur == s || s->run)
+        return 1;                                  /* on no list (tcache.c) */
+    if (n == 0) {
         gc_release_span(c, s);
         return 2;
     }
-    if (n < s->nelems && c->cur != s)
+    if (n < s->nelems)
         gc_nonfull_push(c, s);
     return 1;
 }
@@ -111,7 +114,7 @@ gc_span *gc_sweep_for_alloc(gc_class *c)
     }
     while ((s = c->sweep_pos) != NULL) {
         c->sweep_pos = s->next;
-        if (gc_sweep_span(c, s) == 1 && s->nalloc < s->nelems) {
+        if (gc_sweep_span(c, s) == 1 && s->nalloc < s->nelems && !s->run) {
             if (s->in_nonfull)
                 nonfull_pop(c, s);                 /* the sweep pushed it on top */
             return s;
@@ -157,6 +160,7 @@ static void *sweeper_main(void *arg)
         for (unsigned i = 0; i < GC_NSPC; i++)
             while (sweep_some(&gc_g.cls[i], 32))
                 ;
+        gc_heap_pace(0);               /* the freed spans are back */
     }
     return NULL;
 }

@@ -400,8 +400,7 @@ int gc_thread_unregister(void)
     gc_thread *t = self;
     if (!t)
         return ENOENT;
-    /* Per-thread allocation state (alloc.c) is handed back here, while
-     * the thread is still registered. */
+    gc_tcache_flush(1);                           /* its cached objects go back */
     pthread_mutex_lock(&threads_mu);
     if (t->prev)
         t->prev->next = t->next;
