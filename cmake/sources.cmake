@@ -69,6 +69,7 @@ set(PAGEALLOC_SOURCES
   ${PAGEALLOC_ROOT}/src/gc/mark.c
   ${PAGEALLOC_ROOT}/src/gc/par.c
   ${PAGEALLOC_ROOT}/src/gc/world.c
+  ${PAGEALLOC_ROOT}/src/gc/threads.c
   ${PAGEALLOC_ROOT}/src/gc/roots.c
   ${PAGEALLOC_ROOT}/src/gc/final.c
   ${PAGEALLOC_ROOT}/src/gc/cycle.c

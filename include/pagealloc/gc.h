@@ -16,9 +16,13 @@
  *
  * Roots, all scanned conservatively (a word that lands inside an allocated
  * object keeps the object alive): the stacks and saved registers of every
- * registered thread, the writable static data (.data/.bss) of the program
+ * registered thread (and its signal stack while it runs a handler there),
+ * the thread-local storage of every registered thread (the static TLS of
+ * the modules loaded when it registered) and every TLS block of the
+ * collecting thread, the writable static data (.data/.bss) of the program
  * and of each loaded shared object (this library's own excepted), ranges
- * added with pa_gc_add_roots, and uncollectable objects. Interior pointers
+ * added with pa_gc_add_roots, uncollectable objects, and the results of
+ * finished threads made by pa_gc_pthread_create until they are joined. Interior pointers
  * keep an object alive unless interior pointers are switched off, when
  * only a pointer to an object's first byte does (for every kind and size).
  * A pointer one past the end of an object lands in the next object or
@@ -30,11 +34,14 @@
  * pa_gc_pthread_create are registered for their whole life, others call
  * pa_gc_register_thread / pa_gc_unregister_thread. An unregistered thread
  * may allocate, but its stack is not scanned. A collection stops every
- * registered thread with a signal (SIGPWR to suspend and SIGXCPU to resume
- * by default, as bdwgc on Linux; PAGEALLOC_GC sig_suspend= and
- * sig_restart= change them), so programs must not block those signals in
- * registered threads. Interrupted system calls restart (SA_RESTART), as far
- * as the kernel restarts them.
+ * registered thread with a signal (SIGPWR by default, as bdwgc on Linux;
+ * PAGEALLOC_GC sig_suspend= changes it) and resumes it through a futex
+ * (no restart signal is sent; sig_restart= is accepted and unused), so
+ * programs must not block the suspend signal in registered threads.
+ * Interrupted system calls restart (SA_RESTART), as far as the kernel
+ * restarts them. Not scanned: the dynamic TLS (modules loaded later) of a
+ * thread other than the collecting one, and a stack the thread switched to
+ * by itself (swapcontext): add such ranges with pa_gc_add_roots.
  *
  * Collections. Marking runs with the world stopped, on the collecting
  * thread and up to markers - 1 helper threads; sweeping is lazy (an
@@ -225,13 +232,32 @@ typedef void (*pa_gc_leak_fn)(void *obj, size_t size, void *arg);
 void   pa_gc_set_leak_handler(pa_gc_leak_fn fn, void *arg);
 
 /* Collection events, for tools and the bdwgc face: called on the
- * collecting thread. START comes before the world stops, MARK_END after
- * it restarts, END when the cycle is done (sweep may still run lazily).
- * The callback must not allocate from the collector or collect. */
+ * collecting thread, in this order within a cycle:
+ *   START            the cycle begins (before the previous sweep is
+ *                    finished and before the world stops);
+ *   WORLD_STOPPING   right before the first thread is asked to stop: the
+ *                    pause (pause_*_ns of pa_gc_stats) starts here;
+ *   WORLD_STOPPED    every registered thread is suspended; marking starts;
+ *   WORLD_RESTARTING marking and finalization are done; the threads are
+ *                    about to be resumed;
+ *   WORLD_RESTARTED  every thread has resumed: the pause ends here;
+ *   MARK_END         the cycle's statistics are updated (its pause
+ *                    included); sweeping follows;
+ *   END              the cycle is done (sweep may still run lazily).
+ * The values are stable (new ones are appended), so the numbers do not
+ * follow the order. The callback must not allocate from the collector or
+ * collect. From WORLD_STOPPED to WORLD_RESTARTING the other threads are
+ * stopped wherever they were and the collector holds its locks: the
+ * callback must not take any lock (no stdio, no malloc), as with bdwgc's
+ * POST_STOP_WORLD / PRE_START_WORLD. */
 typedef enum pa_gc_event {
     PA_GC_EVENT_START = 0,
     PA_GC_EVENT_MARK_END = 1,
-    PA_GC_EVENT_END = 2
+    PA_GC_EVENT_END = 2,
+    PA_GC_EVENT_WORLD_STOPPED = 3,
+    PA_GC_EVENT_WORLD_RESTARTING = 4,
+    PA_GC_EVENT_WORLD_STOPPING = 5,
+    PA_GC_EVENT_WORLD_RESTARTED = 6
 } pa_gc_event;
 typedef void (*pa_gc_event_fn)(pa_gc_event ev, void *arg);
 void   pa_gc_set_event_handler(pa_gc_event_fn fn, void *arg);
@@ -270,11 +296,22 @@ int    pa_gc_unregister_thread(void);
 int    pa_gc_thread_is_registered(void);
 /* The calling thread's stack base (highest address); 0 or an errno. */
 int    pa_gc_get_stack_base(void **base);
+/* The signal that stops registered threads (*suspend) and the one that
+ * resumes them (*restart: 0, as threads resume through a futex), for a
+ * wrapper that keeps a program from blocking them (bdwgc's
+ * GC_pthread_sigmask). 0, or EAGAIN before initialisation (they are chosen
+ * then, from PAGEALLOC_GC). */
+int    pa_gc_get_signals(int *suspend, int *restart);
 
 /* pthread_create whose new thread is registered before start runs and
  * unregistered when it ends; join and detach as pthread's (they exist so
  * that a program can route every thread call through the collector, as
- * bdwgc's GC_THREADS redirection does). */
+ * bdwgc's GC_THREADS redirection does). What the thread returns, or passes
+ * to pa_gc_pthread_exit, stays a root from its end until
+ * pa_gc_pthread_join hands it over (or pa_gc_pthread_detach drops it), so
+ * collections in between keep it; join and detach such a thread through
+ * these calls (a plain pthread_join leaves its record and value behind). A
+ * thread that leaves by plain pthread_exit or cancellation keeps no value. */
 int    pa_gc_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
                             void *(*start)(void *), void *arg);
 int    pa_gc_pthread_join(pthread_t thread, void **retval);

@@ -231,19 +231,3 @@ PA_API int pa_gc_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
     int err = gc_ensure_init();
     return err ? err : gc_thread_create(thread, attr, start, arg);
 }
-
-PA_API int pa_gc_pthread_join(pthread_t thread, void **retval)
-{
-    return pthread_join(thread, retval);
-}
-
-PA_API int pa_gc_pthread_detach(pthread_t thread)
-{
-    return pthread_detach(thread);
-}
-
-PA_API void pa_gc_pthread_exit(void *retval)
-{
-    (void)gc_thread_unregister();
-    pthread_exit(retval);
-}

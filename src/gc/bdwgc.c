@@ -15,10 +15,19 @@
  * (divisor 3 by default); the collector paces by Go's percent. A divisor
  * d is mapped to the percent 300/d, which makes the two defaults meet.
  *
- * Events. The collector tells of three moments (start before the world
- * stops, mark end after it restarts, end); the face passes each on as the
- * bdwgc events true at that moment: START and PRE_STOP_WORLD, then
- * MARK_END and POST_START_WORLD, then END. The others are never sent.
+ * Events. The collector tells of each moment bdwgc's callback knows
+ * (gc.h, pa_gc_event); the face passes each on as the bdwgc events true at
+ * that moment, in bdwgc's order:
+ *   START                 START
+ *   WORLD_STOPPING        PRE_STOP_WORLD
+ *   WORLD_STOPPED         POST_STOP_WORLD, MARK_START
+ *   WORLD_RESTARTING      MARK_END, PRE_START_WORLD
+ *   WORLD_RESTARTED       POST_START_WORLD
+ *   MARK_END (the core's) RECLAIM_START (sweeping follows)
+ *   END                   RECLAIM_END, END
+ * so PRE_STOP_WORLD -> POST_START_WORLD is exactly the pause the
+ * collector counts (pa_gc_stats.pause_*). The thread events
+ * (THREAD_SUSPENDED, THREAD_UNSUSPENDED) are never sent.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -53,13 +62,26 @@ static void on_event(pa_gc_event ev, void *arg)
     switch (ev) {
     case PA_GC_EVENT_START:
         fn(GC_EVENT_START);
+        break;
+    case PA_GC_EVENT_WORLD_STOPPING:
         fn(GC_EVENT_PRE_STOP_WORLD);
         break;
-    case PA_GC_EVENT_MARK_END:
+    case PA_GC_EVENT_WORLD_STOPPED:
+        fn(GC_EVENT_POST_STOP_WORLD);
+        fn(GC_EVENT_MARK_START);
+        break;
+    case PA_GC_EVENT_WORLD_RESTARTING:
         fn(GC_EVENT_MARK_END);
+        fn(GC_EVENT_PRE_START_WORLD);
+        break;
+    case PA_GC_EVENT_WORLD_RESTARTED:
         fn(GC_EVENT_POST_START_WORLD);
         break;
+    case PA_GC_EVENT_MARK_END:
+        fn(GC_EVENT_RECLAIM_START);
+        break;
     case PA_GC_EVENT_END:
+        fn(GC_EVENT_RECLAIM_END);
         fn(GC_EVENT_END);
         break;
     }

@@ -11,7 +11,8 @@
  * helper markers, gc_mark_parallel); redo from the marked objects while
  * the work list overflowed; finalization (final.c); advance sweepgen and
  * reset each class's current span and sweep cursor, so every span is
- * unswept; restart the world. The pause is the time the world is stopped.
+ * unswept; restart the world. The pause is the time the world is stopped,
+ * from the WORLD_STOPPING event to the WORLD_RESTARTED one.
  *
  * Pacer. heap in use = marked bytes of the last cycle + bytes allocated
  * since - bytes freed explicitly since. The goal of the next cycle is
@@ -102,6 +103,7 @@ static void mark_all(void *keep, uintptr_t own_lo, uintptr_t regs, uintptr_t reg
     gc_mark_drain();
     gc_scan_roots();
     gc_scan_threads(own_lo, regs, regs_end);
+    gc_scan_results();
     gc_mark_parallel();
     while (atomic_exchange_explicit(&gc_mark_overflow, 0, memory_order_relaxed)) {
         /* The work list lost ranges: rescan every marked scanned object. */
@@ -184,13 +186,18 @@ static __attribute__((noinline)) void collect(int forced, int release, void *kee
     gc_fin_lock();
     gc_roots_lock();
     gc_threads_lock();
-    uint64_t t0 = gc_now_ns(), c0 = cpu_ns();
+    uint64_t c0 = cpu_ns();
+    event(PA_GC_EVENT_WORLD_STOPPING);
+    uint64_t t0 = gc_now_ns();             /* the events bracket the pause */
     gc_world_stop();
+    event(PA_GC_EVENT_WORLD_STOPPED);
     mark_all(keep, own_lo, regs, regs_end);
     new_sweep_cycle();
     uint64_t cpu = cpu_ns() - c0 + gc_helper_cpu_ns;
+    event(PA_GC_EVENT_WORLD_RESTARTING);
     gc_world_start();
     uint64_t pause = gc_now_ns() - t0;
+    event(PA_GC_EVENT_WORLD_RESTARTED);
     gc_threads_unlock();
     gc_roots_unlock();
     gc_fin_unlock();

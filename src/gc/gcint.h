@@ -9,6 +9,7 @@
  *   sweep.c   sweeping (lazy and the background sweeper)
  *   mark.c    the mark work list, conservative scanning, the root set
  *   world.c   registered threads, stopping and restarting the world
+ *   threads.c the pthread wrappers, finished threads' results (roots)
  *   roots.c   static data of the loaded objects, added and excluded ranges
  *   cycle.c   a collection, the pacer, trace lines
  *   final.c   finalizers and disappearing links
@@ -16,9 +17,10 @@
  *   stats.c   statistics, JSON and the full heap check
  *   api.c     the public calls that may initialise or collect
  * Calls between the files go one way (scripts/check-layers.py): state <-
- * markq, spans <- sweep, mark <- par, world, roots <- final <- alloc <-
- * stats <- cycle <- init <- api; tcache calls spans, sweep and mark and
- * is called by world (a leaving thread's cache), alloc, cycle and api.
+ * markq, spans <- sweep, mark <- par, world <- threads, roots <- final <-
+ * alloc <- stats <- cycle <- init <- api; tcache calls spans, sweep and
+ * mark and is called by world (a leaving thread's cache), alloc, cycle and
+ * api.
  *
  * Spans (gc_span, Go's mspan). A run of pages of the collector's own page
  * heap holding objects of one span class: a size class (malloc's table;
@@ -154,14 +156,51 @@ typedef struct gc_class {
 #define GC_MAP_L1_COUNT ((size_t)1 << (47 - GC_MAP_L1_SHIFT))
 #define GC_MAP_L2_COUNT ((size_t)1 << (GC_MAP_L1_SHIFT - GC_PAGE_SHIFT))
 
-/* One registered thread (world.c). threads_mu guards the list; sp is
- * written by the thread in the suspend handler. */
+/* One registered thread (world.c). threads_mu guards the list; the
+ * fields up to tls are set at registration and constant afterwards; sp,
+ * alt_hi and norm_sp are written by the thread in the suspend handler
+ * (alt_hi and norm_sp before sp, which is stored with release). */
+#define GC_THREAD_TLS 16u          /* static TLS blocks kept per thread */
 typedef struct gc_thread {
     pthread_t tid;
     uintptr_t stack_hi;        /* highest stack address */
     _Atomic uintptr_t sp;      /* saved stack pointer while stopped */
     struct gc_thread *next, *prev;
+    uintptr_t stack_lo;        /* lowest stack address; 0 if unknown */
+    int main_thread;           /* the process's first thread (its stack's
+                                * low part may be unmapped) */
+    uint32_t ntls;             /* TLS blocks outside the stack mapping */
+    uintptr_t tls[GC_THREAD_TLS][2];
+    uintptr_t alt_hi;          /* stopped on its signal stack: its top */
+    uintptr_t norm_sp;         /* then the normal stack's sp, 0 if lost */
+    _Atomic int park;          /* GC_RUNNING..GC_SIGNALLED (world.c) */
+    _Atomic uint32_t acked;    /* the last stop its handler answered */
 } gc_thread;
+
+/* gc_thread.park: how the stopper reached the thread. A thread about to
+ * block on a collector lock publishes sp and goes RUNNING -> PARKED; the
+ * stopper claims a PARKED thread (-> STOPPED_PARKED, no signal) or
+ * signals a RUNNING one (-> SIGNALLED); restart undoes either. */
+enum { GC_RUNNING = 0, GC_PARKED = 1, GC_STOPPED_PARKED = 2, GC_SIGNALLED = 3 };
+
+/* Under ThreadSanitizer, which holds an asynchronous signal back from a
+ * thread blocked in pthread_mutex_lock, every collector lock a registered
+ * thread may block on parks it first (world.c), so the stopper needs no
+ * signal to reach it. */
+#if defined(__SANITIZE_THREAD__)
+#define GC_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GC_UNDER_TSAN 1
+#endif
+#endif
+#ifndef GC_UNDER_TSAN
+#define GC_UNDER_TSAN 0
+#endif
+int gc_mutex_lock_parked(pthread_mutex_t *m);
+#if GC_UNDER_TSAN
+#define pthread_mutex_lock(m) gc_mutex_lock_parked(m)
+#endif
 
 /* The collector, one per process. */
 typedef struct gc_state {
@@ -375,6 +414,11 @@ void     gc_world_fork_child(void);
 int      gc_self_registered(void);
 int      gc_thread_register(const void *stack_base);
 int      gc_thread_unregister(void);
+
+/* threads.c */
+int      gc_results_init(void);
+void     gc_scan_results(void);       /* threads_mu held */
+void     gc_results_fork_child(void);
 int      gc_thread_create(pthread_t *t, const pthread_attr_t *attr, void *(*start)(void *),
                           void *arg);
 

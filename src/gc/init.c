@@ -161,6 +161,7 @@ static void fork_child(void *arg)
     pthread_mutex_init(&gc_g.map_mu, NULL);
     pthread_mutex_init(&gc_g.span_recs.mu, NULL);
     gc_world_fork_child();
+    gc_results_fork_child();
     gc_roots_fork_child();
     gc_fin_fork_child();
     for (unsigned i = 0; i < GC_NSPC; i++)
@@ -199,6 +200,8 @@ static int do_init(const pa_gc_options *opts, int explicit_call)
     int err = gc_heap_init();
     if (!err)
         err = gc_world_init();
+    if (!err)
+        err = gc_results_init();
     if (err) {
         pthread_mutex_unlock(&init_mu);
         return err;

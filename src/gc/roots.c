@@ -12,6 +12,10 @@
  * fault the scan; programs must not dlclose while a collection runs
  * (bdwgc has the same rule unless dlopen is wrapped).
  *
+ * The same walk lists the collecting thread's TLS blocks (dlpi_tls_data:
+ * static ones, and dynamic ones it has made by then, of modules loaded at
+ * any time), scanned as segments; other threads' TLS is world.c's.
+ *
  * Each list is an array of [lo, hi) pairs in OS memory that doubles when
  * full; roots_mu guards all of them.
  */
@@ -67,8 +71,6 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
     (void)size;
     (void)arg;
     int main_prog = !info->dlpi_name || !info->dlpi_name[0];
-    if (!main_prog && !gc_g.static_roots)
-        return 0;
     uintptr_t me = (uintptr_t)&gc_g;
     if (!main_prog) {
         for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -80,7 +82,13 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
     }
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
+        if (ph->p_type == PT_TLS && info->dlpi_tls_data) {
+            /* The collecting thread's block, static or dynamic. */
+            uintptr_t lo = (uintptr_t)info->dlpi_tls_data;
+            (void)list_push(&segments, lo, lo + ph->p_memsz);
+            continue;
+        }
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W) || (!main_prog && !gc_g.static_roots))
             continue;
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
         (void)list_push(&segments, lo, lo + ph->p_memsz);

@@ -12,29 +12,94 @@
  * but itself, then waits on ack_sem once per thread. The handler, running
  * on the stopped thread, spills its registers (__builtin_unwind_init; the
  * kernel also saved them in the signal frame, on the same stack), stores
- * its stack pointer, posts ack_sem and waits in sigsuspend until
- * restart_gen reaches the stop it answered. Start: restart_gen = stop_gen,
- * the restart signal to every thread, and one ack per thread again, so
- * that no thread is still inside the old handler when the next stop
- * comes. The restart signal is blocked in the suspend handler except
- * inside sigsuspend, so it cannot be lost before the wait.
+ * its stack pointer, posts ack_sem and waits on the restart_gen futex
+ * until restart_gen reaches the stop it answered. Start: restart_gen =
+ * stop_gen, a futex wake for all, and one ack per thread again, so that
+ * no thread is still inside the old handler when the next stop comes. No
+ * restart signal: a futex word cannot be lost the way a signal sent
+ * before the wait could, and under TSan a restart signal would be run by
+ * TSan's deferred-signal code nested inside the deferred suspend handler,
+ * which leaves the thread with every signal blocked (seen: the next
+ * suspend signal then stays pending forever). A thread that has not
+ * answered within 50 ms is signalled again (TSan was seen to lose a
+ * signal now and then); the handler ignores a repeat of a stop it
+ * answered and a signal that comes when no stop signalled it (park).
+ *
+ * Parking (ThreadSanitizer builds). TSan runs the handler of an
+ * asynchronous signal only when the thread next passes one of its
+ * interceptors; a thread blocked in pthread_mutex_lock never does, so a
+ * stop would wait for it forever. Under TSan every collector lock goes
+ * through gc_mutex_lock_parked (gcint.h): when the lock is busy, a
+ * registered thread spills its registers, publishes its sp and parks
+ * (park: RUNNING -> PARKED) before it blocks, and unparks (PARKED ->
+ * RUNNING) once it holds the lock. The stopper claims a parked thread
+ * (PARKED -> STOPPED_PARKED) instead of signalling it: it can only be
+ * blocked on a lock the collection holds, or about to, and touches no
+ * heap object until it has the lock, which the collection releases only
+ * after the restart (which turns it back to PARKED). A thread found
+ * RUNNING is signalled (-> SIGNALLED; the handler sets RUNNING again when
+ * it leaves); if it then tries to park, it first sleeps (nanosleep, where
+ * TSan delivers the signal) until its handler has run. Without TSan no
+ * thread parks and these states only record who was signalled.
  *
  * Stacks are scanned from the saved sp to the stack's top (stack_hi). The
  * collecting thread scans its own stack from the frame of the collection's
  * caller up, plus the registers it had when the collection began (a
  * setjmp buffer; cycle.c): the collector's own frames hold stale words of
  * earlier calls (heap addresses it worked on) that would otherwise keep
- * garbage alive, and no object the caller needs lives only there. TLS
- * blocks and the signal alternate stack are not scanned.
+ * garbage alive, and no object the caller needs lives only there.
+ *
+ * Signal stacks. A thread stopped while it runs on its sigaltstack has its
+ * sp outside its stack bounds; the handler then asks sigaltstack where the
+ * signal stack ends, and finds the normal stack's sp in the frame of the
+ * signal that switched stacks: the kernel put that frame at the top of the
+ * signal stack, and its ucontext records the signal stack (uc_stack) and
+ * the interrupted registers. Both [sp, signal stack top) and [normal sp,
+ * stack_hi) are scanned. If the frame is not found (an altstack with
+ * SS_AUTODISARM, another architecture), the whole normal stack is scanned
+ * when it is known to be mapped (any thread but the first), else only the
+ * signal stack. A thread on a stack of its own making (swapcontext) that is
+ * neither is scanned from nowhere: register such stacks as roots.
+ *
+ * Thread-local storage. At registration the thread lists its TLS blocks
+ * (dl_iterate_phdr's dlpi_tls_data, sized by the module's PT_TLS), keeping
+ * those outside its stack mapping (glibc puts a created thread's static
+ * TLS at the top of its stack mapping, already scanned; the first thread's
+ * is elsewhere). So the static TLS of every module loaded before the
+ * thread registered is scanned for every registered thread, and a
+ * collection also scans every TLS block its collecting thread has at that
+ * moment (roots.c). Not covered: a module loaded after a thread registered
+ * and whose block (dynamic TLS, allocated on the thread's first use) holds
+ * the only pointer in a thread other than the collecting one.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <link.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
 
 #include "gc/gcint.h"
+#include "gc/markq.h"
+
+/* The signal frames searched by outer_sp are the kernel's: under valgrind
+ * they count as undefined memory (mark.c does the same for what it scans). */
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define WORLD_MAKE_DEFINED(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
+#endif
+#endif
+#ifndef WORLD_MAKE_DEFINED
+#define WORLD_MAKE_DEFINED(p, n) ((void)(p), (void)(n))
+#endif
 
 static pthread_mutex_t threads_mu = PTHREAD_MUTEX_INITIALIZER;
 static gc_thread *threads;                        /* threads_mu */
@@ -45,6 +110,60 @@ static __thread gc_thread *self __attribute__((tls_model("initial-exec")));
 static sem_t ack_sem;
 static _Atomic uint32_t stop_gen, restart_gen;
 static uint32_t nstopped;                         /* collector only */
+
+/* The normal stack's sp when t entered its signal stack ss (see the file
+ * comment), or 0. Reads the kernel's signal frames on the signal stack. */
+GC_NO_SANITIZE
+static uintptr_t outer_sp(const gc_thread *t, uintptr_t sp, const stack_t *ss)
+{
+#if defined(__x86_64__) || defined(__aarch64__)
+    uintptr_t hi = ((uintptr_t)ss->ss_sp + ss->ss_size) & ~(uintptr_t)7;
+    size_t off = offsetof(ucontext_t, uc_stack);
+    if (sp < hi)
+        WORLD_MAKE_DEFINED((void *)sp, hi - sp);
+    for (uintptr_t a = hi - sizeof(stack_t); a >= sp + off; a -= sizeof(uintptr_t)) {
+        const volatile stack_t *c = (const volatile stack_t *)a;
+        if (c->ss_sp != ss->ss_sp || c->ss_size != ss->ss_size)
+            continue;
+        const ucontext_t *u = (const ucontext_t *)(a - off);
+#if defined(__x86_64__)
+        const volatile greg_t *r = &u->uc_mcontext.gregs[REG_RSP];
+#else
+        const volatile unsigned long long *r = &u->uc_mcontext.sp;
+#endif
+        if ((uintptr_t)(r + 1) > hi)
+            continue;
+        uintptr_t nsp = (uintptr_t)*r;
+        if (nsp >= t->stack_lo && nsp < t->stack_hi)
+            return nsp;
+    }
+#else
+    (void)t;
+    (void)sp;
+    (void)ss;
+#endif
+    return 0;
+}
+
+/* sp is outside t's stack: if it is on the signal stack, its top and the
+ * normal stack's sp (0 if not found). Async-signal-safe. */
+static void off_stack(const gc_thread *t, uintptr_t sp, uintptr_t *alt_hi, uintptr_t *norm_sp)
+{
+    stack_t ss;
+    *alt_hi = *norm_sp = 0;
+    if (sigaltstack(NULL, &ss) != 0 || !(ss.ss_flags & SS_ONSTACK))
+        return;
+    uintptr_t lo = (uintptr_t)ss.ss_sp, hi = lo + ss.ss_size;
+    if (sp < lo || sp >= hi)
+        return;
+    *alt_hi = hi;
+    *norm_sp = outer_sp(t, sp, &ss);
+}
+
+static int on_stack(const gc_thread *t, uintptr_t sp)
+{
+    return sp < t->stack_hi && (sp >= t->stack_lo || !t->stack_lo);
+}
 
 static void suspend_handler(int sig, siginfo_t *si, void *uc)
 {
@@ -58,22 +177,65 @@ static void suspend_handler(int sig, siginfo_t *si, void *uc)
         return;
     }
     uint32_t gen = atomic_load_explicit(&stop_gen, memory_order_acquire);
+    if (atomic_load_explicit(&me->park, memory_order_acquire) != GC_SIGNALLED ||
+        atomic_load_explicit(&me->acked, memory_order_relaxed) == gen) {
+        errno = saved;                        /* a stray or repeated signal */
+        return;
+    }
+    atomic_store_explicit(&me->acked, gen, memory_order_relaxed);
     __builtin_unwind_init();
     volatile uintptr_t here = 0;
-    atomic_store_explicit(&me->sp, (uintptr_t)&here, memory_order_release);
+    uintptr_t sp = (uintptr_t)&here, alt_hi = 0, norm_sp = 0;
+    if (!on_stack(me, sp))
+        off_stack(me, sp, &alt_hi, &norm_sp);
+    me->alt_hi = alt_hi;
+    me->norm_sp = norm_sp;
+    atomic_store_explicit(&me->sp, sp, memory_order_release);
     sem_post(&ack_sem);
-    sigset_t wait;
-    sigfillset(&wait);
-    sigdelset(&wait, gc_g.sig_restart);
-    while (atomic_load_explicit(&restart_gen, memory_order_acquire) < gen)
-        sigsuspend(&wait);
+    uint32_t g;
+    while ((g = atomic_load_explicit(&restart_gen, memory_order_acquire)) < gen)
+        syscall(SYS_futex, &restart_gen, FUTEX_WAIT_PRIVATE, g, NULL, NULL, 0);
+    atomic_store_explicit(&me->park, GC_RUNNING, memory_order_release);
     sem_post(&ack_sem);
     errno = saved;
 }
 
-static void restart_handler(int sig)
+/* A short sleep: under TSan, where a held-back signal is delivered. */
+static void nap(void)
 {
-    (void)sig;
+    struct timespec ts = { 0, 20000 };
+    nanosleep(&ts, NULL);
+}
+
+int gc_mutex_lock_parked(pthread_mutex_t *m)
+{
+    if (pthread_mutex_trylock(m) == 0)
+        return 0;
+    gc_thread *me = self;
+    if (!me)
+        return (pthread_mutex_lock)(m);
+    __builtin_unwind_init();                  /* callee-saved registers: here */
+    volatile uintptr_t here = 0;
+    int st = GC_RUNNING;
+    for (;;) {
+        atomic_store_explicit(&me->sp, (uintptr_t)&here, memory_order_relaxed);
+        if (atomic_compare_exchange_strong_explicit(&me->park, &st, GC_PARKED,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire))
+            break;
+        nap();                                /* SIGNALLED: let the handler run */
+        st = GC_RUNNING;
+    }
+    int err = (pthread_mutex_lock)(m);
+    st = GC_PARKED;
+    while (!atomic_compare_exchange_strong_explicit(&me->park, &st, GC_RUNNING,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+        nap();                                /* STOPPED_PARKED until the restart */
+        st = GC_PARKED;
+    }
+    __asm__ volatile("" : : "r"(&here) : "memory");
+    return err;
 }
 
 static void thread_exit_destructor(void *arg)
@@ -100,12 +262,6 @@ int gc_world_init(void)
     sigdelset(&sa.sa_mask, SIGSEGV);
     sigdelset(&sa.sa_mask, SIGBUS);
     if (sigaction(gc_g.sig_suspend, &sa, NULL) != 0)
-        return errno;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_flags = SA_RESTART;
-    sa.sa_handler = restart_handler;
-    sigfillset(&sa.sa_mask);
-    if (sigaction(gc_g.sig_restart, &sa, NULL) != 0)
         return errno;
     return 0;
 }
@@ -151,28 +307,81 @@ PA_API int pa_gc_get_stack_base(void **base)
     return 0;
 }
 
+/* The calling thread's stack mapping [*lo, *hi); 0 or an errno. */
+static int stack_bounds(uintptr_t *lo, uintptr_t *hi)
+{
+    pthread_attr_t at;
+    int err = pthread_getattr_np(pthread_self(), &at);
+    if (err)
+        return err;
+    void *addr;
+    size_t size;
+    err = pthread_attr_getstack(&at, &addr, &size);
+    pthread_attr_destroy(&at);
+    if (err)
+        return err;
+    *lo = (uintptr_t)addr;
+    *hi = (uintptr_t)addr + size;
+    return 0;
+}
+
+/* dl_iterate_phdr: the calling thread's TLS blocks outside its stack
+ * mapping, this library's own excepted when it is a shared object. */
+static int tls_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    gc_thread *t = arg;
+    if (!info->dlpi_tls_data)
+        return 0;
+    int main_prog = !info->dlpi_name || !info->dlpi_name[0];
+    uintptr_t me = (uintptr_t)&gc_g;
+    uintptr_t lo = 0, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t seg = info->dlpi_addr + ph->p_vaddr;
+        if (!main_prog && ph->p_type == PT_LOAD && me >= seg && me < seg + ph->p_memsz)
+            return 0;                              /* this library */
+        if (ph->p_type == PT_TLS) {
+            lo = (uintptr_t)info->dlpi_tls_data;
+            hi = lo + ph->p_memsz;
+        }
+    }
+    if (lo < hi && !(lo >= t->stack_lo && hi <= t->stack_hi) && t->ntls < GC_THREAD_TLS) {
+        t->tls[t->ntls][0] = lo;
+        t->tls[t->ntls][1] = hi;
+        t->ntls++;
+    }
+    return 0;
+}
+
 int gc_thread_register(const void *stack_base)
 {
     if (self)
         return EALREADY;
-    void *hi = (void *)stack_base;
-    if (!hi) {
-        int err = pa_gc_get_stack_base(&hi);
-        if (err)
-            return err;
+    uintptr_t lo = 0, hi = (uintptr_t)stack_base, map_lo, map_hi;
+    int err = stack_bounds(&map_lo, &map_hi);
+    if (err && !hi)
+        return err;
+    if (!err) {
+        if (!hi)
+            hi = map_hi;
+        if (map_lo < hi && hi <= map_hi)
+            lo = map_lo;
     }
-    int err = 0;
     gc_thread *t = pa_fixalloc_alloc(&thread_recs, &err);
     if (!t)
         return err ? err : ENOMEM;
+    memset(t, 0, sizeof *t);
     t->tid = pthread_self();
-    t->stack_hi = (uintptr_t)hi;
+    t->stack_hi = hi;
+    t->stack_lo = lo;
+    t->main_thread = getpid() == (pid_t)syscall(SYS_gettid);
+    dl_iterate_phdr(tls_cb, t);
     pthread_setspecific(self_key, t);
     /* Make sure the suspend signal is not blocked in this thread. */
     sigset_t m;
     sigemptyset(&m);
     sigaddset(&m, gc_g.sig_suspend);
-    sigaddset(&m, gc_g.sig_restart);
     pthread_sigmask(SIG_UNBLOCK, &m, NULL);
     pthread_mutex_lock(&threads_mu);
     self = t;
@@ -212,11 +421,43 @@ PA_API int pa_gc_thread_is_registered(void)
     return self != NULL;
 }
 
-static void ack_wait(uint32_t n)
+PA_API int pa_gc_get_signals(int *suspend, int *restart)
 {
-    for (uint32_t k = 0; k < n; k++)
-        while (sem_wait(&ack_sem) != 0 && errno == EINTR)
-            ;
+    if (!__atomic_load_n(&gc_g.inited, __ATOMIC_ACQUIRE))
+        return EAGAIN;
+    if (suspend)
+        *suspend = gc_g.sig_suspend;
+    if (restart)
+        *restart = 0;
+    return 0;
+}
+
+/* Wait for n answers. When stopping (resend), a thread that has not
+ * answered after a while is signalled again: a signal can get lost (seen
+ * under TSan, whose own signal handling stands between the kernel and the
+ * handler); the handler ignores a repeat of a stop it answered. */
+static void ack_wait(uint32_t n, int resend)
+{
+    uint32_t k = 0;
+    while (k < n) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50000000;               /* 50 ms */
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        if (sem_timedwait(&ack_sem, &ts) == 0) {
+            k++;
+        } else if (errno == ETIMEDOUT && resend) {
+            uint32_t gen = atomic_load_explicit(&stop_gen, memory_order_relaxed);
+            for (gc_thread *t = threads; t; t = t->next)
+                if (t != self &&
+                    atomic_load_explicit(&t->park, memory_order_acquire) == GC_SIGNALLED &&
+                    atomic_load_explicit(&t->acked, memory_order_relaxed) != gen)
+                    pthread_kill(t->tid, gc_g.sig_suspend);
+        }
+    }
 }
 
 /* threads_mu held by the caller (the cycle). */
@@ -228,43 +469,80 @@ void gc_world_stop(void)
     for (gc_thread *t = threads; t; t = t->next) {
         if (t == self)
             continue;
-        atomic_store_explicit(&t->sp, 0, memory_order_relaxed);
-        if (pthread_kill(t->tid, gc_g.sig_suspend) == 0)
-            nstopped++;
+        for (;;) {
+            int st = GC_PARKED;
+            if (atomic_compare_exchange_strong_explicit(&t->park, &st, GC_STOPPED_PARKED,
+                                                        memory_order_acq_rel,
+                                                        memory_order_acquire))
+                break;                        /* blocked on a lock: its sp is set */
+            st = GC_RUNNING;
+            if (atomic_compare_exchange_strong_explicit(&t->park, &st, GC_SIGNALLED,
+                                                        memory_order_acq_rel,
+                                                        memory_order_acquire)) {
+                atomic_store_explicit(&t->sp, 0, memory_order_relaxed);
+                if (pthread_kill(t->tid, gc_g.sig_suspend) == 0)
+                    nstopped++;
+                else
+                    atomic_store_explicit(&t->park, GC_RUNNING, memory_order_release);
+                break;
+            }
+        }
     }
-    ack_wait(nstopped);
+    ack_wait(nstopped, 1);
 }
 
 void gc_world_start(void)
 {
+    for (gc_thread *t = threads; t; t = t->next) {
+        int st = GC_STOPPED_PARKED;
+        if (t != self)
+            atomic_compare_exchange_strong_explicit(&t->park, &st, GC_PARKED,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire);
+    }
     atomic_store_explicit(&restart_gen, atomic_load_explicit(&stop_gen, memory_order_relaxed),
                           memory_order_release);
-    uint32_t n = 0;
-    for (gc_thread *t = threads; t; t = t->next) {
-        if (t == self || atomic_load_explicit(&t->sp, memory_order_acquire) == 0)
-            continue;
-        if (pthread_kill(t->tid, gc_g.sig_restart) == 0)
-            n++;
+    syscall(SYS_futex, &restart_gen, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+    ack_wait(nstopped, 0);                    /* every handler has left */
+}
+
+/* t's stack, stopped at sp (alt_hi, norm_sp: see gc_thread). */
+static void scan_stack(const gc_thread *t, uintptr_t sp, uintptr_t alt_hi, uintptr_t norm_sp)
+{
+    if (on_stack(t, sp)) {
+        gc_mark_range(sp, t->stack_hi);
+        return;
     }
-    ack_wait(n);
+    if (alt_hi)
+        gc_mark_range(sp, alt_hi);
+    if (norm_sp)
+        gc_mark_range(norm_sp, t->stack_hi);
+    else if (t->stack_lo && !t->main_thread)
+        gc_mark_range(t->stack_lo, t->stack_hi);   /* mapped, where sp was lost */
 }
 
 void gc_scan_threads(uintptr_t own_lo, uintptr_t regs, uintptr_t regs_end)
 {
     gc_thread *me = self;
-    uintptr_t hi = me ? me->stack_hi : 0;
-    void *b;
-    if (!hi && pa_gc_get_stack_base(&b) == 0)
-        hi = (uintptr_t)b;
-    if (own_lo < hi)
-        gc_mark_range(own_lo, hi);
+    if (me) {
+        uintptr_t alt_hi = 0, norm_sp = 0;
+        if (!on_stack(me, own_lo))
+            off_stack(me, own_lo, &alt_hi, &norm_sp);
+        scan_stack(me, own_lo, alt_hi, norm_sp);
+    } else {
+        void *b;
+        if (pa_gc_get_stack_base(&b) == 0 && own_lo < (uintptr_t)b)
+            gc_mark_range(own_lo, (uintptr_t)b);
+    }
     gc_mark_range(regs, regs_end);
     for (gc_thread *t = threads; t; t = t->next) {
-        if (t == self)
+        for (uint32_t k = 0; k < t->ntls; k++)
+            gc_mark_range(t->tls[k][0], t->tls[k][1]);
+        if (t == me)
             continue;
         uintptr_t sp = atomic_load_explicit(&t->sp, memory_order_acquire);
-        if (sp && sp < t->stack_hi)
-            gc_mark_range(sp, t->stack_hi);
+        if (sp)
+            scan_stack(t, sp, t->alt_hi, t->norm_sp);
     }
 }
 
@@ -279,41 +557,4 @@ void gc_world_fork_child(void)
         me->next = me->prev = NULL;
     sem_destroy(&ack_sem);
     sem_init(&ack_sem, 0, 0);
-}
-
-/* ---- pthread wrappers -------------------------------------------------- */
-
-/* The start record lives on the creator's stack, which keeps arg alive
- * (the creator waits) until the new thread is registered and has arg on
- * its own stack. */
-typedef struct start_rec {
-    void *(*start)(void *);
-    void *arg;
-    sem_t ready;
-} start_rec;
-
-static void *thread_start(void *p)
-{
-    start_rec *rp = p;
-    void *(*start)(void *) = rp->start;
-    void *volatile arg = rp->arg;
-    (void)gc_thread_register(NULL);
-    sem_post(&rp->ready);                          /* rp is gone after this */
-    void *ret = start(arg);
-    (void)gc_thread_unregister();
-    return ret;
-}
-
-int gc_thread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
-                     void *arg)
-{
-    start_rec r = { start, arg, { { 0 } } };
-    if (sem_init(&r.ready, 0, 0) != 0)
-        return EAGAIN;
-    int err = pthread_create(thread, attr, thread_start, &r);
-    if (err == 0)
-        while (sem_wait(&r.ready) != 0 && errno == EINTR)
-            ;
-    sem_destroy(&r.ready);
-    return err;
 }

@@ -2,8 +2,11 @@
  * events.c - GC_set_on_collection_event: every collection, explicit or
  * automatic, is reported from START to END, with the world stopped
  * (PRE_STOP_WORLD) before it is restarted (POST_START_WORLD), in that
- * order; the benchmarks time pauses this way. Only the events both
- * collectors send are checked (docs/gc-bdwgc.md lists which).
+ * order; the benchmarks time pauses this way. Each cycle sends bdwgc's
+ * ten collection events in bdwgc's order: START, PRE_STOP_WORLD,
+ * POST_STOP_WORLD, MARK_START, MARK_END, PRE_START_WORLD,
+ * POST_START_WORLD, RECLAIM_START, RECLAIM_END, END (the thread events
+ * are not checked).
  */
 #include <gc.h>
 
@@ -13,8 +16,24 @@ static GC_EventType seen[64];
 static int nseen;
 static int starts, ends, bad_order, stop, restart;
 
+/* The cycle's events so far, checked against bdwgc's order. */
+static const GC_EventType order[] = {
+    GC_EVENT_START, GC_EVENT_PRE_STOP_WORLD, GC_EVENT_POST_STOP_WORLD,
+    GC_EVENT_MARK_START, GC_EVENT_MARK_END, GC_EVENT_PRE_START_WORLD,
+    GC_EVENT_POST_START_WORLD, GC_EVENT_RECLAIM_START, GC_EVENT_RECLAIM_END,
+    GC_EVENT_END,
+};
+static unsigned in_cycle;          /* events of the current cycle */
+static int bad_sequence;
+
 static void on_event(GC_EventType ev)
 {
+    if (ev != GC_EVENT_THREAD_SUSPENDED && ev != GC_EVENT_THREAD_UNSUSPENDED) {
+        if (ev == GC_EVENT_START)
+            in_cycle = 0;
+        bad_sequence |= in_cycle >= sizeof order / sizeof order[0] || order[in_cycle] != ev;
+        in_cycle++;
+    }
     switch (ev) {
     case GC_EVENT_START:
         bad_order |= starts != ends;       /* a cycle inside a cycle */
@@ -56,6 +75,7 @@ int main(void)
     compat_check("each collection has one START and one END",
                  (GC_word)starts == cycles && (GC_word)ends == cycles);
     compat_check("events in order in every collection", !bad_order);
+    compat_check("every collection sends bdwgc's ten events in bdwgc's order", !bad_sequence);
     GC_set_on_collection_event(0);
     GC_gcollect();
     compat_check("no events after removal", (GC_word)starts == cycles);

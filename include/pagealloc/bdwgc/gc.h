@@ -306,6 +306,9 @@ GC_API int GC_pthread_join(pthread_t thread, void **retval);
 GC_API int GC_pthread_detach(pthread_t thread);
 GC_API int GC_pthread_cancel(pthread_t thread);
 GC_API void GC_pthread_exit(void *retval) __attribute__((noreturn));
+/* pthread_sigmask that never blocks the collector's suspend signal. */
+#include <signal.h>
+GC_API int GC_pthread_sigmask(int how, const sigset_t *set, sigset_t *oset);
 /* dlopen: the collector finds the static data of loaded objects at every
  * collection by itself, so this is dlopen (kept for bdwgc's redirect). */
 GC_API void *GC_dlopen(const char *path, int mode);
@@ -320,6 +323,10 @@ GC_API void *GC_dlopen(const char *path, int mode);
 #define pthread_detach GC_pthread_detach
 #define pthread_cancel GC_pthread_cancel
 #define pthread_exit GC_pthread_exit
+#ifndef GC_NO_PTHREAD_SIGMASK
+#undef pthread_sigmask
+#define pthread_sigmask GC_pthread_sigmask
+#endif
 #ifndef GC_NO_DLOPEN
 #include <dlfcn.h>
 #undef dlopen
