@@ -33,8 +33,26 @@ typedef struct gc_wblock {
     uintptr_t r[GC_WBLOCK_N][2];
 } gc_wblock;
 
+/* One marker's work list and its private state for a drain.
+ *   top          newest block of ranges still to scan;
+ *   marked       bytes of the objects this marker marked (summed by the
+ *                cycle, so markers never share a counter's cache line);
+ *   hc_*         a one-entry span cache: the span of the last candidate
+ *                word, [hc_lo, hc_lo + hc_len) its pages; valid for one
+ *                mark only (gc_markq_begin resets it);
+ *   interior     gc_g.interior, read once per mark;
+ *   active, nworkers  set by par.c for a parallel drain (NULL otherwise):
+ *                when fewer than nworkers markers are active, the drain
+ *                gives spare work to the shared queue.
+ * Owned by one thread; nothing in it is shared. */
 typedef struct gc_markq {
-    gc_wblock *top;                    /* newest block; the owner's */
+    gc_wblock *top;
+    uint64_t marked;
+    struct gc_span *hc_span;
+    uintptr_t hc_lo, hc_len;
+    int interior;
+    _Atomic unsigned *active;
+    unsigned nworkers;
 } gc_markq;
 
 extern _Atomic int gc_mark_overflow;
@@ -81,6 +99,14 @@ static inline int gc_markq_pop(gc_markq *q, uintptr_t *lo, uintptr_t *hi)
 void gc_markq_share(gc_markq *q);
 int  gc_markq_steal(gc_markq *q);
 
+/* Ranges longer than this are scanned a piece at a time: the rest goes
+ * back on the list, where another marker can take it (gc_markq_share
+ * halves a long range when it is all a marker has). */
+#define GC_SCAN_CHUNK ((uintptr_t)4096)
+
+/* mark.c */
+void      gc_markq_begin(gc_markq *q);   /* a new mark: no cached span, reads interior */
+void      gc_mark_add_marked(uint64_t bytes);  /* a helper's total after its drain */
 void      gc_scan_range_q(gc_markq *q, uintptr_t lo, uintptr_t hi, uintptr_t skip_lo,
                           uintptr_t skip_hi);
 void      gc_mark_drain_q(gc_markq *q);

@@ -50,15 +50,10 @@ static uint64_t thread_cpu(void)
 
 static void worker(gc_markq *q)
 {
+    q->active = &active;
+    q->nworkers = nworkers;
     for (;;) {
-        uintptr_t lo, hi;
-        unsigned k = 0;
-        while (gc_markq_pop(q, &lo, &hi)) {
-            gc_scan_range_q(q, lo, hi, 0, 0);
-            if ((++k & 15) == 0 &&
-                atomic_load_explicit(&active, memory_order_relaxed) < nworkers)
-                gc_markq_share(q);                 /* someone is idle */
-        }
+        gc_mark_drain_q(q);               /* shares when someone is idle */
         if (gc_markq_steal(q))
             continue;
         atomic_fetch_sub_explicit(&active, 1, memory_order_acq_rel);
@@ -77,6 +72,13 @@ static void worker(gc_markq *q)
     }
 }
 
+/* The main queue drains alone again after the parallel drain. */
+static void worker_done(gc_markq *q)
+{
+    q->active = NULL;
+    q->nworkers = 0;
+}
+
 static void *helper_main(void *arg)
 {
     unsigned id = (unsigned)(uintptr_t)arg;
@@ -91,7 +93,10 @@ static void *helper_main(void *arg)
         seen = epoch;
         pthread_mutex_unlock(&par_mu);
         uint64_t c0 = thread_cpu();
+        gc_markq_begin(&q);
         worker(&q);
+        worker_done(&q);
+        gc_mark_add_marked(q.marked);
         uint64_t c = thread_cpu() - c0;
         pthread_mutex_lock(&par_mu);
         cpu_sum += c;
@@ -139,6 +144,7 @@ unsigned gc_mark_parallel(void)
     pthread_cond_broadcast(&par_cv);
     pthread_mutex_unlock(&par_mu);
     worker(gc_main_queue());
+    worker_done(gc_main_queue());
     pthread_mutex_lock(&par_mu);
     while (finished < h)
         pthread_cond_wait(&done_cv, &par_mu);
