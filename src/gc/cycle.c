@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <setjmp.h>
+#include <string.h>
 #include <time.h>
 
 #include "gc/gcint.h"
@@ -242,6 +243,11 @@ __attribute__((noinline)) void gc_collect(int forced, int release, void *keep)
     jmp_buf regs;
     volatile uintptr_t here = 0;
     __builtin_unwind_init();
+    /* setjmp writes only part of the buffer (not the signal mask, not the
+     * padding after mask_was_saved): without this the rest is whatever an
+     * earlier call left there, and a stale heap address in it kept a whole
+     * dead tree alive in binary-trees. */
+    memset(&regs, 0, sizeof regs);
     setjmp(regs);
     uintptr_t lo = (uintptr_t)&here < (uintptr_t)&regs ? (uintptr_t)&here : (uintptr_t)&regs;
     collect(forced, release, keep, lo, (uintptr_t)&regs, (uintptr_t)(&regs + 1));
