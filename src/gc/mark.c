@@ -156,7 +156,7 @@ void gc_scan_range_q(gc_markq *q, uintptr_t lo, uintptr_t hi, uintptr_t skip_lo,
  * back. In a parallel drain, every 32 scans the marker checks whether a
  * marker is idle and, if so, gives work to the shared queue.
  */
-#define GC_PF 8u                              /* a power of 2 */
+#define GC_PF 16u                              /* a power of 2 */
 
 void gc_mark_drain_q(gc_markq *q)
 {
