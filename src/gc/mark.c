@@ -42,9 +42,12 @@ void gc_markq_begin(gc_markq *q)
 {
     q->marked = 0;
     q->hc_span = NULL;
-    q->hc_lo = 0;
+    q->hc_neg = 0;
     q->hc_len = 0;
     q->interior = atomic_load_explicit(&gc_g.interior, memory_order_relaxed);
+    uintptr_t lo = atomic_load_explicit(&gc_g.heap_lo, memory_order_relaxed);
+    q->heap_neg = 0 - lo;
+    q->heap_len = atomic_load_explicit(&gc_g.heap_hi, memory_order_relaxed) - lo;
 }
 
 void gc_mark_init(void)
@@ -74,7 +77,7 @@ uint64_t gc_marked_bytes(void)
 static inline void mark_word_q(gc_markq *q, uintptr_t w)
 {
     gc_span *s;
-    if (w - q->hc_lo < q->hc_len) {
+    if (w + q->hc_neg < q->hc_len) {
         s = q->hc_span;
     } else {
         _Atomic(gc_span *) *l2 = (_Atomic(gc_span *) *)atomic_load_explicit(
@@ -86,7 +89,7 @@ static inline void mark_word_q(gc_markq *q, uintptr_t w)
         if (!s)
             return;
         q->hc_span = s;
-        q->hc_lo = s->base;
+        q->hc_neg = 0 - s->base;
         q->hc_len = (uintptr_t)s->npages << GC_PAGE_SHIFT;
     }
     uint32_t i = gc_obj_index(s, w);
@@ -107,15 +110,14 @@ static inline void mark_word_q(gc_markq *q, uintptr_t w)
 
 /* The words of [lo, hi) (word-aligned), without a skipped range. */
 GC_NO_SANITIZE
-static void scan_words(gc_markq *q, uintptr_t lo, uintptr_t hi)
+static inline __attribute__((always_inline)) void scan_words(gc_markq *q, uintptr_t lo, uintptr_t hi)
 {
     if (on_valgrind)
         GC_MAKE_DEFINED((void *)lo, hi - lo);
-    uintptr_t heap_lo = atomic_load_explicit(&gc_g.heap_lo, memory_order_relaxed);
-    uintptr_t span = atomic_load_explicit(&gc_g.heap_hi, memory_order_relaxed) - heap_lo;
+    uintptr_t neg = q->heap_neg, len = q->heap_len;
     for (const volatile uintptr_t *p = (const uintptr_t *)lo; (uintptr_t)p < hi; p++) {
         uintptr_t w = *p;
-        if (w - heap_lo < span)                    /* the fast reject */
+        if (w + neg < len)                         /* the fast reject */
             mark_word_q(q, w);
     }
 }
@@ -158,6 +160,7 @@ void gc_scan_range_q(gc_markq *q, uintptr_t lo, uintptr_t hi, uintptr_t skip_lo,
  */
 #define GC_PF 16u                              /* a power of 2 */
 
+GC_NO_SANITIZE
 void gc_mark_drain_q(gc_markq *q)
 {
     uintptr_t ring[GC_PF][2];
@@ -181,7 +184,7 @@ void gc_mark_drain_q(gc_markq *q)
         hi = ring[head][1];
         head = (head + 1) & (GC_PF - 1);
         n--;
-        gc_scan_range_q(q, lo, hi, 0, 0);
+        scan_words(q, lo, hi);                 /* heap ranges are word-aligned */
         if (q->active && (++k & 31) == 0 &&
             atomic_load_explicit(q->active, memory_order_relaxed) < q->nworkers)
             gc_markq_share(q);

@@ -38,19 +38,29 @@ typedef struct gc_wblock {
  *   marked       bytes of the objects this marker marked (summed by the
  *                cycle, so markers never share a counter's cache line);
  *   hc_*         a one-entry span cache: the span of the last candidate
- *                word, [hc_lo, hc_lo + hc_len) its pages; valid for one
- *                mark only (gc_markq_begin resets it);
+ *                word, whose pages are w with w + hc_neg < hc_len (hc_neg
+ *                is minus the span's base); valid for one mark only
+ *                (gc_markq_begin resets it);
  *   interior     gc_g.interior, read once per mark;
+ *   heap_neg, heap_len  [heap_lo, heap_hi) of gc_g the same way, read
+ *                once per mark (no span is made or freed while the world
+ *                is stopped).
  *   active, nworkers  set by par.c for a parallel drain (NULL otherwise):
  *                when fewer than nworkers markers are active, the drain
  *                gives spare work to the shared queue.
- * Owned by one thread; nothing in it is shared. */
+ * Owned by one thread; nothing in it is shared.
+ * Bases are kept negated because the main queue is a static of the
+ * library: when the library is linked into a program, its static data is
+ * scanned as roots, and a plain heap address here would keep that object
+ * alive (the negation of a heap address is never one).
+ */
 typedef struct gc_markq {
     gc_wblock *top;
     uint64_t marked;
     struct gc_span *hc_span;
-    uintptr_t hc_lo, hc_len;
+    uintptr_t hc_neg, hc_len;
     int interior;
+    uintptr_t heap_neg, heap_len;
     _Atomic unsigned *active;
     unsigned nworkers;
 } gc_markq;
