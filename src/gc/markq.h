@@ -104,8 +104,9 @@ static inline int gc_markq_pop(gc_markq *q, uintptr_t *lo, uintptr_t *hi)
 }
 
 /* When the shared queue is empty, give it an older block of q, or the
- * older half of q's only block (if it holds 8 ranges or more); take a
- * block from the shared queue into q (1 if one was had). */
+ * older half of q's only block (if it holds 8 ranges or more), or the
+ * upper half of the newest range if it is longer than two scan chunks;
+ * take a block from the shared queue into q (1 if one was had). */
 void gc_markq_share(gc_markq *q);
 int  gc_markq_steal(gc_markq *q);
 

@@ -13,6 +13,14 @@
  * worker that shared a block sees it (or whoever stole it is active)
  * before it leaves, so when the last worker leaves no work is left.
  *
+ * Joining: the drain starts with active = 1 (the collecting thread); a
+ * helper counts itself in (active + 1, `started` + 1, under par_mu) when it
+ * wakes, if the drain is still `open`. So the end of the drain never waits
+ * for a helper the scheduler has not run yet (on a loaded machine that
+ * was most of a pause): the collecting thread closes the drain when it
+ * leaves and waits only for the helpers that joined. A helper joining
+ * after the work ran out finds nothing and leaves at once.
+ *
  * Helpers are collector threads, not registered (never stopped, their
  * stacks hold no roots), made at the first parallel mark; they sleep on
  * par_cv between cycles. The helpers' CPU time of the last drain is added
@@ -36,6 +44,8 @@ static unsigned nhelpers;                  /* par_mu: threads made */
 static unsigned want;                      /* par_mu: helpers in this drain */
 static uint64_t epoch;                     /* par_mu */
 static unsigned finished;                  /* par_mu */
+static unsigned started;                   /* par_mu: helpers that joined */
+static int open;                           /* par_mu: the drain takes helpers */
 static uint64_t cpu_sum;                   /* par_mu */
 static _Atomic unsigned active;
 static unsigned nworkers;                  /* this drain's workers; set before it */
@@ -91,7 +101,14 @@ static void *helper_main(void *arg)
         while (epoch == seen || id >= want)
             pthread_cond_wait(&par_cv, &par_mu);
         seen = epoch;
+        int join = open;
+        if (join) {
+            started++;
+            atomic_fetch_add_explicit(&active, 1, memory_order_acq_rel);
+        }
         pthread_mutex_unlock(&par_mu);
+        if (!join)
+            continue;
         uint64_t c0 = thread_cpu();
         gc_markq_begin(&q);
         worker(&q);
@@ -135,9 +152,11 @@ unsigned gc_mark_parallel(void)
     }
     want = h;
     finished = 0;
+    started = 0;
+    open = 1;
     cpu_sum = 0;
     nworkers = h + 1;
-    atomic_store_explicit(&active, h + 1, memory_order_release);
+    atomic_store_explicit(&active, 1, memory_order_release);
     /* Give the helpers something to start on. */
     gc_markq_share(gc_main_queue());
     epoch++;
@@ -146,7 +165,8 @@ unsigned gc_mark_parallel(void)
     worker(gc_main_queue());
     worker_done(gc_main_queue());
     pthread_mutex_lock(&par_mu);
-    while (finished < h)
+    open = 0;
+    while (finished < started)
         pthread_cond_wait(&done_cv, &par_mu);
     gc_helper_cpu_ns = cpu_sum;
     pthread_mutex_unlock(&par_mu);
@@ -161,4 +181,6 @@ void gc_par_fork_child(void)
     pthread_cond_init(&done_cv, NULL);
     nhelpers = 0;
     want = 0;
+    started = 0;
+    open = 0;
 }
