@@ -15,7 +15,7 @@
  *
  * Joining: the drain starts with active = 1 (the collecting thread); a
  * helper counts itself in (active + 1, `started` + 1, under par_mu) when it
- * wakes, if the drain is still `open`. So the end of the drain never waits
+ * wakes, if the drain is still `drain_open`. So the end of the drain never waits
  * for a helper the scheduler has not run yet (on a loaded machine that
  * was most of a pause): the collecting thread closes the drain when it
  * leaves and waits only for the helpers that joined. A helper joining
@@ -45,7 +45,7 @@ static unsigned want;                      /* par_mu: helpers in this drain */
 static uint64_t epoch;                     /* par_mu */
 static unsigned finished;                  /* par_mu */
 static unsigned started;                   /* par_mu: helpers that joined */
-static int open;                           /* par_mu: the drain takes helpers */
+static int drain_open;                           /* par_mu: the drain takes helpers */
 static uint64_t cpu_sum;                   /* par_mu */
 static _Atomic unsigned active;
 static unsigned nworkers;                  /* this drain's workers; set before it */
@@ -101,7 +101,7 @@ static void *helper_main(void *arg)
         while (epoch == seen || id >= want)
             pthread_cond_wait(&par_cv, &par_mu);
         seen = epoch;
-        int join = open;
+        int join = drain_open;
         if (join) {
             started++;
             atomic_fetch_add_explicit(&active, 1, memory_order_acq_rel);
@@ -153,7 +153,7 @@ unsigned gc_mark_parallel(void)
     want = h;
     finished = 0;
     started = 0;
-    open = 1;
+    drain_open = 1;
     cpu_sum = 0;
     nworkers = h + 1;
     atomic_store_explicit(&active, 1, memory_order_release);
@@ -165,7 +165,7 @@ unsigned gc_mark_parallel(void)
     worker(gc_main_queue());
     worker_done(gc_main_queue());
     pthread_mutex_lock(&par_mu);
-    open = 0;
+    drain_open = 0;
     while (finished < started)
         pthread_cond_wait(&done_cv, &par_mu);
     gc_helper_cpu_ns = cpu_sum;
@@ -182,5 +182,5 @@ void gc_par_fork_child(void)
     nhelpers = 0;
     want = 0;
     started = 0;
-    open = 0;
+    drain_open = 0;
 }
