@@ -110,7 +110,8 @@ static inline void mark_word_q(gc_markq *q, uintptr_t w)
 
 /* The words of [lo, hi) (word-aligned), without a skipped range. */
 GC_NO_SANITIZE
-static inline __attribute__((always_inline)) void scan_words(gc_markq *q, uintptr_t lo, uintptr_t hi)
+static inline __attribute__((always_inline)) void scan_words(gc_markq *q, uintptr_t lo,
+                                                            uintptr_t hi)
 {
     if (on_valgrind)
         GC_MAKE_DEFINED((void *)lo, hi - lo);

@@ -14,12 +14,13 @@
  * before it leaves, so when the last worker leaves no work is left.
  *
  * Joining: the drain starts with active = 1 (the collecting thread); a
- * helper counts itself in (active + 1, `started` + 1, under par_mu) when it
- * wakes, if the drain is still `drain_open`. So the end of the drain never waits
- * for a helper the scheduler has not run yet (on a loaded machine that
- * was most of a pause): the collecting thread closes the drain when it
- * leaves and waits only for the helpers that joined. A helper joining
- * after the work ran out finds nothing and leaves at once.
+ * helper counts itself in (active + 1, `started` + 1, under par_mu) when
+ * it wakes, if the drain is still open (drain_open). So the end of the
+ * drain never waits for a helper the scheduler has not run yet (on a
+ * loaded machine a woken thread can wait a whole scheduling period for a
+ * CPU): the collecting thread closes the drain when it leaves and waits
+ * only for the helpers that joined. A helper joining after the work ran
+ * out finds nothing and leaves at once.
  *
  * Helpers are collector threads, not registered (never stopped, their
  * stacks hold no roots), made at the first parallel mark; they sleep on
@@ -45,7 +46,7 @@ static unsigned want;                      /* par_mu: helpers in this drain */
 static uint64_t epoch;                     /* par_mu */
 static unsigned finished;                  /* par_mu */
 static unsigned started;                   /* par_mu: helpers that joined */
-static int drain_open;                           /* par_mu: the drain takes helpers */
+static int drain_open;                     /* par_mu: the drain takes helpers */
 static uint64_t cpu_sum;                   /* par_mu */
 static _Atomic unsigned active;
 static unsigned nworkers;                  /* this drain's workers; set before it */
