@@ -83,6 +83,11 @@ void gc_markq_share(gc_markq *q)
     pthread_mutex_unlock(&pool_mu);
 }
 
+int gc_markq_waiting(void)
+{
+    return atomic_load_explicit(&nshared, memory_order_acquire) > 0;
+}
+
 int gc_markq_steal(gc_markq *q)
 {
     if (atomic_load_explicit(&nshared, memory_order_acquire) == 0)

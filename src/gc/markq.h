@@ -109,6 +109,7 @@ static inline int gc_markq_pop(gc_markq *q, uintptr_t *lo, uintptr_t *hi)
  * take a block from the shared queue into q (1 if one was had). */
 void gc_markq_share(gc_markq *q);
 int  gc_markq_steal(gc_markq *q);
+int  gc_markq_waiting(void);           /* the shared queue holds a block */
 
 /* Ranges longer than this are scanned a piece at a time: the rest goes
  * back on the list, where another marker can take it (gc_markq_share
