@@ -35,39 +35,92 @@
 #endif
 
 static gc_markq mainq;               /* the collecting thread's work list */
-static _Atomic uint64_t marked_bytes;
+static _Atomic uint64_t helpers_marked;  /* helpers' marked bytes, added after a drain */
+static int on_valgrind;              /* read at each mark: tell memcheck before a scan */
+
+void gc_markq_begin(gc_markq *q)
+{
+    q->marked = 0;
+    q->hc_span = NULL;
+    q->hc_neg = 0;
+    q->hc_len = 0;
+    q->interior = atomic_load_explicit(&gc_g.interior, memory_order_relaxed);
+    uintptr_t lo = atomic_load_explicit(&gc_g.heap_lo, memory_order_relaxed);
+    q->heap_neg = 0 - lo;
+    q->heap_len = atomic_load_explicit(&gc_g.heap_hi, memory_order_relaxed) - lo;
+}
 
 void gc_mark_init(void)
 {
     memset(&mainq, 0, sizeof mainq);
-    atomic_store_explicit(&marked_bytes, 0, memory_order_relaxed);
+    gc_markq_begin(&mainq);
+    atomic_store_explicit(&helpers_marked, 0, memory_order_relaxed);
+#ifdef RUNNING_ON_VALGRIND
+    on_valgrind = RUNNING_ON_VALGRIND != 0;
+#endif
+}
+
+void gc_mark_add_marked(uint64_t bytes)
+{
+    atomic_fetch_add_explicit(&helpers_marked, bytes, memory_order_relaxed);
 }
 
 uint64_t gc_marked_bytes(void)
 {
-    return atomic_load_explicit(&marked_bytes, memory_order_relaxed);
+    return mainq.marked + atomic_load_explicit(&helpers_marked, memory_order_relaxed);
 }
 
-/* Mark the object word w points into, if any; queue it on q if scanned. */
+/* Mark the object word w points into, if any; queue it on q if scanned.
+ * w is inside [heap_lo, heap_hi). The span comes from q's one-entry cache
+ * when w lands in the same span as the last candidate (objects built
+ * together sit together), else from the span map. */
 static inline void mark_word_q(gc_markq *q, uintptr_t w)
 {
-    gc_span *s = gc_span_of(w);
-    if (!s)
-        return;
+    gc_span *s;
+    if (w + q->hc_neg < q->hc_len) {
+        s = q->hc_span;
+    } else {
+        _Atomic(gc_span *) *l2 = (_Atomic(gc_span *) *)atomic_load_explicit(
+            &gc_g.map_l1[w >> GC_MAP_L1_SHIFT], memory_order_acquire);
+        if (!l2)
+            return;
+        s = atomic_load_explicit(&l2[(w >> GC_PAGE_SHIFT) & (GC_MAP_L2_COUNT - 1)],
+                                 memory_order_acquire);
+        if (!s)
+            return;
+        q->hc_span = s;
+        q->hc_neg = 0 - s->base;
+        q->hc_len = (uintptr_t)s->npages << GC_PAGE_SHIFT;
+    }
     uint32_t i = gc_obj_index(s, w);
     if (i >= s->nelems || !gc_bit(s->alloc, i))
         return;
     uintptr_t base = s->base + (uintptr_t)i * s->size;
-    if (w != base && !atomic_load_explicit(&gc_g.interior, memory_order_relaxed))
+    if (w != base && !q->interior)
         return;
     uint64_t bit = 1ull << (i & 63);
     if (__atomic_load_n(&s->mark[i >> 6], __ATOMIC_RELAXED) & bit)
         return;
     if (__atomic_fetch_or(&s->mark[i >> 6], bit, __ATOMIC_RELAXED) & bit)
         return;
-    atomic_fetch_add_explicit(&marked_bytes, s->size, memory_order_relaxed);
+    q->marked += s->size;
     if (!(s->spc & GC_KIND_NOSCAN))
         gc_markq_push(q, base, base + s->size);
+}
+
+/* The words of [lo, hi) (word-aligned), without a skipped range. */
+GC_NO_SANITIZE
+static inline __attribute__((always_inline)) void scan_words(gc_markq *q, uintptr_t lo,
+                                                            uintptr_t hi)
+{
+    if (on_valgrind)
+        GC_MAKE_DEFINED((void *)lo, hi - lo);
+    uintptr_t neg = q->heap_neg, len = q->heap_len;
+    for (const volatile uintptr_t *p = (const uintptr_t *)lo; (uintptr_t)p < hi; p++) {
+        uintptr_t w = *p;
+        if (w + neg < len)                         /* the fast reject */
+            mark_word_q(q, w);
+    }
 }
 
 GC_NO_SANITIZE
@@ -78,24 +131,65 @@ void gc_scan_range_q(gc_markq *q, uintptr_t lo, uintptr_t hi, uintptr_t skip_lo,
     hi &= ~(uintptr_t)(sizeof(uintptr_t) - 1);
     if (hi <= lo)
         return;
-    GC_MAKE_DEFINED((void *)lo, hi - lo);
+    if (skip_lo >= skip_hi) {
+        scan_words(q, lo, hi);
+        return;
+    }
+    if (on_valgrind)
+        GC_MAKE_DEFINED((void *)lo, hi - lo);
     uintptr_t heap_lo = atomic_load_explicit(&gc_g.heap_lo, memory_order_relaxed);
     uintptr_t heap_hi = atomic_load_explicit(&gc_g.heap_hi, memory_order_relaxed);
     for (const volatile uintptr_t *p = (const uintptr_t *)lo; (uintptr_t)p < hi; p++) {
         uintptr_t w = *p;
         if (w < heap_lo || w >= heap_hi)
-            continue;                              /* the fast reject */
+            continue;
         if (w >= skip_lo && w < skip_hi)
             continue;
         mark_word_q(q, w);
     }
 }
 
+/*
+ * Draining. Scanning an object is mostly waiting for its memory: a marked
+ * object was last touched when it was allocated, long out of the caches.
+ * So ranges popped from the list wait in a small ring (GC_PF ranges),
+ * their first line prefetched as they enter, and are scanned as they
+ * leave: by then the line has had GC_PF scans' time to arrive. Popping a
+ * range longer than GC_SCAN_CHUNK takes one chunk and pushes the rest
+ * back. In a parallel drain, every 32 scans the marker checks whether a
+ * marker is idle and, if so, gives work to the shared queue.
+ */
+#define GC_PF 16u                              /* a power of 2 */
+
+GC_NO_SANITIZE
 void gc_mark_drain_q(gc_markq *q)
 {
-    uintptr_t lo, hi;
-    while (gc_markq_pop(q, &lo, &hi))
-        gc_scan_range_q(q, lo, hi, 0, 0);
+    uintptr_t ring[GC_PF][2];
+    unsigned head = 0, n = 0, k = 0;
+    for (;;) {
+        uintptr_t lo, hi;
+        while (n < GC_PF && gc_markq_pop(q, &lo, &hi)) {
+            if (hi - lo > GC_SCAN_CHUNK) {
+                gc_markq_push(q, lo + GC_SCAN_CHUNK, hi);  /* room: just popped */
+                hi = lo + GC_SCAN_CHUNK;
+            }
+            __builtin_prefetch((const void *)lo);
+            unsigned t = (head + n) & (GC_PF - 1);
+            ring[t][0] = lo;
+            ring[t][1] = hi;
+            n++;
+        }
+        if (n == 0)
+            return;
+        lo = ring[head][0];
+        hi = ring[head][1];
+        head = (head + 1) & (GC_PF - 1);
+        n--;
+        scan_words(q, lo, hi);                 /* heap ranges are word-aligned */
+        if (q->active && (++k & 31) == 0 &&
+            atomic_load_explicit(q->active, memory_order_relaxed) < q->nworkers)
+            gc_markq_share(q);
+    }
 }
 
 void gc_mark_range(uintptr_t lo, uintptr_t hi)
@@ -105,7 +199,9 @@ void gc_mark_range(uintptr_t lo, uintptr_t hi)
 
 void gc_mark_word(uintptr_t w)
 {
-    mark_word_q(&mainq, w);
+    if (w >= atomic_load_explicit(&gc_g.heap_lo, memory_order_relaxed) &&
+        w < atomic_load_explicit(&gc_g.heap_hi, memory_order_relaxed))
+        mark_word_q(&mainq, w);
 }
 
 void gc_mark_drain(void)
@@ -143,7 +239,7 @@ void gc_set_mark(uintptr_t base)
         return;
     uint64_t bit = 1ull << (i & 63);
     if (!(__atomic_fetch_or(&s->mark[i >> 6], bit, __ATOMIC_RELAXED) & bit)) {
-        atomic_fetch_add_explicit(&marked_bytes, s->size, memory_order_relaxed);
+        mainq.marked += s->size;
         if (!(s->spc & GC_KIND_NOSCAN))
             gc_markq_push(&mainq, base, base + s->size);
     }

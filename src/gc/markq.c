@@ -62,6 +62,17 @@ void gc_markq_share(gc_markq *q)
         memmove(b->r, b->r + half, (b->n - half) * sizeof b->r[0]);
         give->n = half;
         b->n -= half;
+    } else if (b->n >= 1 && b->r[b->n - 1][1] - b->r[b->n - 1][0] > 2 * GC_SCAN_CHUNK) {
+        /* One long range (a big array): give its upper half. */
+        give = gc_wblock_get();
+        if (!give)
+            return;
+        uintptr_t lo = b->r[b->n - 1][0], hi = b->r[b->n - 1][1];
+        uintptr_t mid = lo + ((hi - lo) / 2 & ~(uintptr_t)(sizeof(uintptr_t) - 1));
+        b->r[b->n - 1][1] = mid;
+        give->r[0][0] = mid;
+        give->r[0][1] = hi;
+        give->n = 1;
     } else {
         return;
     }
@@ -70,6 +81,11 @@ void gc_markq_share(gc_markq *q)
     shared = give;
     atomic_fetch_add_explicit(&nshared, 1, memory_order_release);
     pthread_mutex_unlock(&pool_mu);
+}
+
+int gc_markq_waiting(void)
+{
+    return atomic_load_explicit(&nshared, memory_order_acquire) > 0;
 }
 
 int gc_markq_steal(gc_markq *q)

@@ -33,8 +33,36 @@ typedef struct gc_wblock {
     uintptr_t r[GC_WBLOCK_N][2];
 } gc_wblock;
 
+/* One marker's work list and its private state for a drain.
+ *   top          newest block of ranges still to scan;
+ *   marked       bytes of the objects this marker marked (summed by the
+ *                cycle, so markers never share a counter's cache line);
+ *   hc_*         a one-entry span cache: the span of the last candidate
+ *                word, whose pages are w with w + hc_neg < hc_len (hc_neg
+ *                is minus the span's base); valid for one mark only
+ *                (gc_markq_begin resets it);
+ *   interior     gc_g.interior, read once per mark;
+ *   heap_neg, heap_len  [heap_lo, heap_hi) of gc_g the same way, read
+ *                once per mark (no span is made or freed while the world
+ *                is stopped).
+ *   active, nworkers  set by par.c for a parallel drain (NULL otherwise):
+ *                when fewer than nworkers markers are active, the drain
+ *                gives spare work to the shared queue.
+ * Owned by one thread; nothing in it is shared.
+ * Bases are kept negated because the main queue is a static of the
+ * library: when the library is linked into a program, its static data is
+ * scanned as roots, and a plain heap address here would keep that object
+ * alive (the negation of a heap address is never one).
+ */
 typedef struct gc_markq {
-    gc_wblock *top;                    /* newest block; the owner's */
+    gc_wblock *top;
+    uint64_t marked;
+    struct gc_span *hc_span;
+    uintptr_t hc_neg, hc_len;
+    int interior;
+    uintptr_t heap_neg, heap_len;
+    _Atomic unsigned *active;
+    unsigned nworkers;
 } gc_markq;
 
 extern _Atomic int gc_mark_overflow;
@@ -76,11 +104,21 @@ static inline int gc_markq_pop(gc_markq *q, uintptr_t *lo, uintptr_t *hi)
 }
 
 /* When the shared queue is empty, give it an older block of q, or the
- * older half of q's only block (if it holds 8 ranges or more); take a
- * block from the shared queue into q (1 if one was had). */
+ * older half of q's only block (if it holds 8 ranges or more), or the
+ * upper half of the newest range if it is longer than two scan chunks;
+ * take a block from the shared queue into q (1 if one was had). */
 void gc_markq_share(gc_markq *q);
 int  gc_markq_steal(gc_markq *q);
+int  gc_markq_waiting(void);           /* the shared queue holds a block */
 
+/* Ranges longer than this are scanned a piece at a time: the rest goes
+ * back on the list, where another marker can take it (gc_markq_share
+ * halves a long range when it is all a marker has). */
+#define GC_SCAN_CHUNK ((uintptr_t)4096)
+
+/* mark.c */
+void      gc_markq_begin(gc_markq *q);   /* a new mark: no cached span, reads interior */
+void      gc_mark_add_marked(uint64_t bytes);  /* a helper's total after its drain */
 void      gc_scan_range_q(gc_markq *q, uintptr_t lo, uintptr_t hi, uintptr_t skip_lo,
                           uintptr_t skip_hi);
 void      gc_mark_drain_q(gc_markq *q);
