@@ -289,24 +289,6 @@ int gc_self_registered(void)
     return self != NULL;
 }
 
-PA_API int pa_gc_get_stack_base(void **base)
-{
-    if (!base)
-        return EINVAL;
-    pthread_attr_t at;
-    int err = pthread_getattr_np(pthread_self(), &at);
-    if (err)
-        return err;
-    void *lo;
-    size_t size;
-    err = pthread_attr_getstack(&at, &lo, &size);
-    pthread_attr_destroy(&at);
-    if (err)
-        return err;
-    *base = (char *)lo + size;
-    return 0;
-}
-
 /* The calling thread's stack mapping [*lo, *hi); 0 or an errno. */
 static int stack_bounds(uintptr_t *lo, uintptr_t *hi)
 {
@@ -322,6 +304,18 @@ static int stack_bounds(uintptr_t *lo, uintptr_t *hi)
         return err;
     *lo = (uintptr_t)addr;
     *hi = (uintptr_t)addr + size;
+    return 0;
+}
+
+PA_API int pa_gc_get_stack_base(void **base)
+{
+    if (!base)
+        return EINVAL;
+    uintptr_t lo, hi;
+    int err = stack_bounds(&lo, &hi);
+    if (err)
+        return err;
+    *base = (void *)hi;
     return 0;
 }
 
