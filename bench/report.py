@@ -13,6 +13,8 @@ their own that imports this module for the parts every report has:
   Targets                       the issue's targets: each a value against a
                                 limit, met or missed, rendered as a table and
                                 written as JSON for bench/summary.py
+  problem_lines(...)            the closing lines of a report whose runs
+                                failed, changed contents or disagreed
   write_json(path, obj)         one results file, indented, newline-ended
 
 A runner's own tables, medians and checks stay in its script: they differ
@@ -95,6 +97,30 @@ class Targets:
                     cells.append(str(t[c]))
             out.append("| " + " | ".join(cells) + " |")
         return out
+
+
+def problem_lines(fails, unit, not_ok, not_ok_note, wrong_from, mismatch, mismatch_note):
+    """The lines that end a report whose runs went wrong, or [] if none did.
+
+    fails: failed runs (dicts with unit, impl, exit, why, repro); not_ok: the
+    runs whose contents changed or that ran on the wrong library, with
+    wrong_from saying which library each ran on; mismatch: the benchmarks
+    whose implementations did not do the same work. The notes are each
+    runner's words for what those mean."""
+    out = []
+    if fails:
+        out.append("")
+        for x in fails:
+            out.append(f"FAILED: {x[unit]} under {x['impl']} (exit {x['exit']}): {x['why']}; "
+                       f"reproduce: {x['repro']}")
+    if not_ok:
+        out.append("")
+        out.append(f"*** CONTENTS CHANGED ({not_ok_note}) in: " + ", ".join(not_ok) + " ***")
+        out += ["    " + x for x in wrong_from]
+    if mismatch:
+        out.append("")
+        out.append(f"*** {mismatch_note} in " + ", ".join(mismatch) + " ***")
+    return out
 
 
 def write_json(path, obj):

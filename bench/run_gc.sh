@@ -268,22 +268,9 @@ o("")
 o("Targets (ours; ratios of medians from this run):")
 o("")
 out += targets.table(("program", "target", "value", "verdict"), unmeasured="not measured")
-problems = False
-if fails:
-    problems = True
-    o("")
-    for x in fails:
-        o(f"FAILED: {x['program']} under {x['impl']} (exit {x['exit']}): {x['why']}; reproduce: {x['repro']}")
-if not_ok:
-    problems = True
-    o("")
-    o("*** CONTENTS CHANGED (or the wrong library ran) in: " + ", ".join(not_ok) + " ***")
-    for x in wrong_from:
-        o("    " + x)
-if bad_check:
-    problems = True
-    o("")
-    o("*** CHECK MISMATCH: the implementations did not do the same work in " + ", ".join(bad_check) + " ***")
+problems = report.problem_lines(fails, "program", not_ok, "or the wrong library ran", wrong_from, bad_check,
+                                "CHECK MISMATCH: the implementations did not do the same work")
+out += problems
 text = "\n".join(out)
 print(text)
 with open(f"{results}/gc.md", "w") as fh:

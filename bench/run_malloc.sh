@@ -206,22 +206,9 @@ p("")
 p("Targets (ours; ratios of medians from this run):")
 p("")
 out += targets.table()
-problems = False
-if fails:
-    problems = True
-    p("")
-    for x in fails:
-        p(f"FAILED: {x['workload']} under {x['impl']} (exit {x['exit']}): {x['why']}; reproduce: {x['repro']}")
-if not_ok:
-    problems = True
-    p("")
-    p("*** CONTENTS CHANGED (or the preload did not take) in: " + ", ".join(not_ok) + " ***")
-    for x in wrong_from:
-        p("    " + x)
-if bad_check:
-    problems = True
-    p("")
-    p("*** CHECKSUM MISMATCH: the allocators did not do the same work (or print the same output) in " + ", ".join(bad_check) + " ***")
+problems = report.problem_lines(fails, "workload", not_ok, "or the preload did not take", wrong_from, bad_check,
+                                "CHECKSUM MISMATCH: the allocators did not do the same work (or print the same output)")
+out += problems
 print("\n".join(out))
 
 j = {"benchmark": "malloc", "repeat": repeat, "machine": machine, "tree": tree, "env": env,
