@@ -31,12 +31,7 @@ int main(int argc, char **argv)
 
     tree_node *long_lived = tree_build(max);
     for (int d = MIN_DEPTH; d <= max; d += 2) {
-        long iters = 1L << (max - d + MIN_DEPTH), sum = 0;
-        for (long i = 0; i < iters; i++) {
-            tree_node *t = tree_build(d);
-            sum += tree_check(t);
-            tree_drop(t);
-        }
+        long iters = 1L << (max - d + MIN_DEPTH), sum = tree_pass(d, iters);
         printf("%ld\t trees of depth %d\t check: %ld\n", iters, d, sum);
         h = mb_fold(h, (uint64_t)sum);
     }

@@ -4,7 +4,9 @@
  * is built bottom-up (children first). tree_check walks a tree and counts
  * its nodes, which is the number the programs print and fold into their
  * check; tree_drop frees a tree in the malloc build and does nothing in the
- * collector build, where dropping the last reference is enough.
+ * collector build, where dropping the last reference is enough. tree_pass
+ * is one depth's pass of both programs: iters trees built, checked and
+ * dropped in turn, the sum of their checks returned.
  */
 #ifndef PAGEALLOC_BENCH_TREE_H
 #define PAGEALLOC_BENCH_TREE_H
@@ -49,5 +51,16 @@ static inline void tree_drop(tree_node *n)
     (void)n;
 }
 #endif
+
+static long tree_pass(int depth, long iters)
+{
+    long sum = 0;
+    for (long i = 0; i < iters; i++) {
+        tree_node *t = tree_build(depth);
+        sum += tree_check(t);
+        tree_drop(t);
+    }
+    return sum;
+}
 
 #endif

@@ -31,13 +31,7 @@ static void *tt_thread(void *arg)
     tt_work *w = arg;
     tree_node *long_lived = tree_build(w->max);
     for (int d = MIN_DEPTH, k = 0; d <= w->max; d += 2, k++) {
-        long iters = 1L << (w->max - d + MIN_DEPTH), sum = 0;
-        for (long i = 0; i < iters; i++) {
-            tree_node *t = tree_build(d);
-            sum += tree_check(t);
-            tree_drop(t);
-        }
-        w->sums[k] = sum;
+        w->sums[k] = tree_pass(d, 1L << (w->max - d + MIN_DEPTH));
     }
     w->long_lived = tree_check(long_lived);
     tree_drop(long_lived);

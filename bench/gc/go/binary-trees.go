@@ -23,10 +23,7 @@ func main() {
 	longLived := build(max)
 	for d := minDepth; d <= max; d += 2 {
 		iters := int64(1) << (max - d + minDepth)
-		var sum int64
-		for i := int64(0); i < iters; i++ {
-			sum += build(d).check()
-		}
+		sum := pass(d, iters)
 		fmt.Printf("%d\t trees of depth %d\t check: %d\n", iters, d, sum)
 		h = fold(h, uint64(sum))
 	}

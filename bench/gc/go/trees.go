@@ -1,6 +1,7 @@
 // trees.go - the binary tree that binary-trees.go and two-threads.go
-// build and walk (../tree.h's tree_build and tree_check in C). Built with
-// those two programs only: gcbench.go has a node type of its own.
+// build and walk (../tree.h's tree_build, tree_check and tree_pass in
+// C). Built with those two programs only: gcbench.go has a node type of
+// its own.
 package main
 
 type node struct{ left, right *node }
@@ -17,4 +18,14 @@ func (n *node) check() int64 {
 		return 1
 	}
 	return 1 + n.left.check() + n.right.check()
+}
+
+// pass builds iters trees of the depth one after another and returns the
+// sum of their checks: one depth's pass of both programs.
+func pass(depth int, iters int64) int64 {
+	var sum int64
+	for i := int64(0); i < iters; i++ {
+		sum += build(depth).check()
+	}
+	return sum
 }

@@ -21,12 +21,7 @@ type work struct {
 func worker(max int, w *work) {
 	longLived := build(max)
 	for d := minDepth; d <= max; d += 2 {
-		iters := int64(1) << (max - d + minDepth)
-		var sum int64
-		for i := int64(0); i < iters; i++ {
-			sum += build(d).check()
-		}
-		w.sums = append(w.sums, sum)
+		w.sums = append(w.sums, pass(d, int64(1)<<(max-d+minDepth)))
 	}
 	w.longLived = longLived.check()
 }
