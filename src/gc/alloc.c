@@ -56,7 +56,7 @@ static void *alloc_small(size_t size, unsigned kind, int *refilled)
     const pa_class_info *ci = &pa_classes[cl];
     gc_class *c = &gc_g.cls[cl * GC_KINDS + kind];
     uint32_t idx;
-    pthread_mutex_lock(&c->mu);
+    gc_lock(&c->mu);
     gc_span *s = c->cur;                       /* swept: a cycle resets cur */
     if (!s || !span_take(s, &idx)) {
         *refilled = 1;
@@ -97,7 +97,7 @@ static void *alloc_large(size_t size, unsigned kind)
         return NULL;
     }
     gc_class *c = &gc_g.cls[kind];
-    pthread_mutex_lock(&c->mu);
+    gc_lock(&c->mu);
     gc_span *s = gc_span_new(c, kind, npages, (uint32_t)(npages * GC_PAGE), 1, 0);
     void *volatile hold = NULL;                    /* as in alloc_small */
     uint32_t bytes = 0;

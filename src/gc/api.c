@@ -202,7 +202,7 @@ PA_API void *pa_gc_call_with_lock(void *(*fn)(void *arg), void *arg)
 {
     if (!gc_g.inited && gc_ensure_init() != 0)
         return fn(arg);
-    pthread_mutex_lock(&gc_g.collect_mu);
+    gc_lock(&gc_g.collect_mu);
     void *r = fn(arg);
     pthread_mutex_unlock(&gc_g.collect_mu);
     return r;

@@ -173,7 +173,7 @@ static __attribute__((noinline)) void collect(int forced, int release, void *kee
                                               uintptr_t own_lo, uintptr_t regs,
                                               uintptr_t regs_end)
 {
-    pthread_mutex_lock(&gc_g.collect_mu);
+    gc_lock(&gc_g.collect_mu);
     if (!forced && !should_collect()) {
         pthread_mutex_unlock(&gc_g.collect_mu);
         return;

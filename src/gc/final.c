@@ -57,7 +57,7 @@ static int fin_thread_running;                /* fin_mu */
 
 void gc_fin_lock(void)
 {
-    pthread_mutex_lock(&fin_mu);
+    gc_lock(&fin_mu);
 }
 
 void gc_fin_unlock(void)
@@ -143,7 +143,7 @@ PA_API int pa_gc_register_finalizer(void *obj, pa_gc_finalizer_fn fn, void *arg,
         *old_arg = NULL;
     if (!collectable_base(obj) || (unsigned)order > PA_GC_NO_ORDER)
         return EINVAL;
-    pthread_mutex_lock(&fin_mu);
+    gc_lock(&fin_mu);
     int err = ensure_recs();
     fentry **pp = err ? NULL : tab_find(&fins, (uintptr_t)obj);
     if (pp) {
@@ -184,7 +184,7 @@ static int link_register(htab *t, void **link, const void *obj)
 {
     if (!link || ((uintptr_t)link & (sizeof(void *) - 1)) || !collectable_base(obj))
         return EINVAL;
-    pthread_mutex_lock(&fin_mu);
+    gc_lock(&fin_mu);
     int err = ensure_recs();
     if (!err && tab_find(t, (uintptr_t)link))
         err = EEXIST;
@@ -209,7 +209,7 @@ static int link_register(htab *t, void **link, const void *obj)
 
 static int link_unregister(htab *t, void **link)
 {
-    pthread_mutex_lock(&fin_mu);
+    gc_lock(&fin_mu);
     fentry **pp = tab_find(t, (uintptr_t)link);
     if (pp) {
         fentry *e = *pp;
@@ -224,7 +224,7 @@ static int link_move(htab *t, void **link, void **new_link)
 {
     if (!new_link || ((uintptr_t)new_link & (sizeof(void *) - 1)))
         return EINVAL;
-    pthread_mutex_lock(&fin_mu);
+    gc_lock(&fin_mu);
     int err = 0;
     fentry **pp = tab_find(t, (uintptr_t)link);
     if (!pp)
@@ -323,7 +323,7 @@ void gc_mark_pending(void)
 
 void gc_fin_drop(uintptr_t obj)
 {
-    pthread_mutex_lock(&fin_mu);
+    gc_lock(&fin_mu);
     fentry **pp = tab_find(&fins, obj);
     if (pp) {
         fentry *e = *pp;
@@ -346,7 +346,7 @@ PA_API unsigned pa_gc_invoke_finalizers(void)
     in_finalizer = 1;
     for (;;) {
         void *volatile obj = NULL;     /* on this stack before it leaves the queue */
-        pthread_mutex_lock(&fin_mu);
+        gc_lock(&fin_mu);
         fentry *e = pend_head;
         if (e) {
             obj = (void *)e->key;
@@ -361,7 +361,7 @@ PA_API unsigned pa_gc_invoke_finalizers(void)
             break;
         pa_gc_finalizer_fn fn = e->fn;
         void *arg = e->arg;
-        pthread_mutex_lock(&fin_mu);
+        gc_lock(&fin_mu);
         pa_fixalloc_free(&recs, e);
         pthread_mutex_unlock(&fin_mu);
         fn(obj, arg);
@@ -383,7 +383,7 @@ static void *fin_thread_main(void *arg)
     (void)arg;
     (void)gc_thread_register(NULL);
     for (;;) {
-        pthread_mutex_lock(&fin_mu);
+        gc_lock(&fin_mu);
         while (!pend_head)
             pthread_cond_wait(&finq_cv, &fin_mu);
         pthread_mutex_unlock(&fin_mu);
@@ -399,7 +399,7 @@ void gc_fin_after_cycle(int in_alloc)
         return;
     int mode = atomic_load_explicit(&gc_g.finalize_mode, memory_order_relaxed);
     if (mode == PA_GC_FINALIZE_THREAD) {
-        pthread_mutex_lock(&fin_mu);
+        gc_lock(&fin_mu);
         if (!fin_thread_running) {
             pthread_t t;
             pthread_attr_t at;

@@ -183,10 +183,10 @@ typedef struct gc_thread {
  * signals a RUNNING one (-> SIGNALLED); restart undoes either. */
 enum { GC_RUNNING = 0, GC_PARKED = 1, GC_STOPPED_PARKED = 2, GC_SIGNALLED = 3 };
 
-/* Under ThreadSanitizer, which holds an asynchronous signal back from a
- * thread blocked in pthread_mutex_lock, every collector lock a registered
- * thread may block on parks it first (world.c), so the stopper needs no
- * signal to reach it. */
+/* gc_lock takes a collector lock. Under ThreadSanitizer, which holds an
+ * asynchronous signal back from a thread blocked in pthread_mutex_lock, a
+ * registered thread that would block parks first (world.c), so the stopper
+ * needs no signal to reach it; elsewhere it is pthread_mutex_lock. */
 #if defined(__SANITIZE_THREAD__)
 #define GC_UNDER_TSAN 1
 #elif defined(__has_feature)
@@ -198,9 +198,14 @@ enum { GC_RUNNING = 0, GC_PARKED = 1, GC_STOPPED_PARKED = 2, GC_SIGNALLED = 3 };
 #define GC_UNDER_TSAN 0
 #endif
 int gc_mutex_lock_parked(pthread_mutex_t *m);
+static inline int gc_lock(pthread_mutex_t *m)
+{
 #if GC_UNDER_TSAN
-#define pthread_mutex_lock(m) gc_mutex_lock_parked(m)
+    return gc_mutex_lock_parked(m);
+#else
+    return pthread_mutex_lock(m);
 #endif
+}
 
 /* The collector, one per process. */
 typedef struct gc_state {

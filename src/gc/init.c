@@ -134,13 +134,13 @@ static sm_fork_client fork_client;      /* registered once, at init */
 static void fork_prepare(void *arg)
 {
     (void)arg;
-    pthread_mutex_lock(&gc_g.collect_mu);
+    gc_lock(&gc_g.collect_mu);
     gc_lock_classes();
     gc_fin_lock();
     gc_roots_lock();
     gc_threads_lock();
-    pthread_mutex_lock(&gc_g.span_recs.mu);
-    pthread_mutex_lock(&gc_g.map_mu);
+    gc_lock(&gc_g.span_recs.mu);
+    gc_lock(&gc_g.map_mu);
 }
 
 static void fork_parent(void *arg)
@@ -173,7 +173,7 @@ static void fork_child(void *arg)
 
 static int do_init(const pa_gc_options *opts, int explicit_call)
 {
-    pthread_mutex_lock(&init_mu);
+    gc_lock(&init_mu);
     if (gc_g.inited) {
         pthread_mutex_unlock(&init_mu);
         return explicit_call ? EALREADY : 0;
@@ -276,7 +276,7 @@ PA_API int pa_gc_expand_heap(size_t bytes)
     int err = gc_ensure_init();
     if (err)
         return err;
-    pthread_mutex_lock(&gc_g.collect_mu);
+    gc_lock(&gc_g.collect_mu);
     err = gc_heap_expand(bytes);
     if (err) {
         pthread_mutex_unlock(&gc_g.collect_mu);
@@ -294,7 +294,7 @@ PA_API int pa_gc_set_markers(unsigned markers)
     int err = gc_ensure_init();
     if (err)
         return err;
-    pthread_mutex_lock(&gc_g.collect_mu);
+    gc_lock(&gc_g.collect_mu);
     gc_g.markers = markers ? (markers > 16 ? 16 : markers) : default_markers();
     pthread_mutex_unlock(&gc_g.collect_mu);
     return 0;

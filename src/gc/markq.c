@@ -17,7 +17,7 @@ static _Atomic int nshared;
 
 gc_wblock *gc_wblock_get(void)
 {
-    pthread_mutex_lock(&pool_mu);
+    gc_lock(&pool_mu);
     gc_wblock *b = free_blocks;
     if (b)
         free_blocks = b->next;
@@ -35,7 +35,7 @@ gc_wblock *gc_wblock_get(void)
 
 void gc_wblock_put(gc_wblock *b)
 {
-    pthread_mutex_lock(&pool_mu);
+    gc_lock(&pool_mu);
     b->next = free_blocks;
     free_blocks = b;
     pthread_mutex_unlock(&pool_mu);
@@ -76,7 +76,7 @@ void gc_markq_share(gc_markq *q)
     } else {
         return;
     }
-    pthread_mutex_lock(&pool_mu);
+    gc_lock(&pool_mu);
     give->next = shared;
     shared = give;
     atomic_fetch_add_explicit(&nshared, 1, memory_order_release);
@@ -92,7 +92,7 @@ int gc_markq_steal(gc_markq *q)
 {
     if (atomic_load_explicit(&nshared, memory_order_acquire) == 0)
         return 0;
-    pthread_mutex_lock(&pool_mu);
+    gc_lock(&pool_mu);
     gc_wblock *b = shared;
     if (b) {
         shared = b->next;

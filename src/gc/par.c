@@ -126,11 +126,11 @@ static void *helper_main(void *arg)
 {
     unsigned id = (unsigned)(uintptr_t)arg;
     gc_markq q = { 0 };
-    pthread_mutex_lock(&par_mu);
+    gc_lock(&par_mu);
     uint64_t seen = born[id];             /* joins the drain after its birth */
     pthread_mutex_unlock(&par_mu);
     for (;;) {
-        pthread_mutex_lock(&par_mu);
+        gc_lock(&par_mu);
         while (epoch == seen || id >= want)
             pthread_cond_wait(&par_cv, &par_mu);
         seen = epoch;
@@ -152,7 +152,7 @@ static void *helper_main(void *arg)
         atomic_compare_exchange_strong_explicit(&hstate[id], &busy_or_idle, H_OUT,
                                                 memory_order_acq_rel, memory_order_acquire);
         uint64_t c = thread_cpu() - c0;
-        pthread_mutex_lock(&par_mu);
+        gc_lock(&par_mu);
         cpu_sum += c;                     /* a late helper's counts in the next cycle */
         pthread_mutex_unlock(&par_mu);
     }
@@ -164,7 +164,7 @@ unsigned gc_mark_parallel(void)
     unsigned m = gc_g.markers;
     if (m > GC_MAX_MARKERS)
         m = GC_MAX_MARKERS;
-    pthread_mutex_lock(&par_mu);
+    gc_lock(&par_mu);
     while (nhelpers + 1 < m) {
         pthread_t t;
         pthread_attr_t at;
@@ -197,7 +197,7 @@ unsigned gc_mark_parallel(void)
     pthread_mutex_unlock(&par_mu);
     worker(gc_main_queue(), NULL);
     worker_done(gc_main_queue());
-    pthread_mutex_lock(&par_mu);
+    gc_lock(&par_mu);
     drain_open = 0;
     unsigned joined[GC_MAX_MARKERS], nj = 0;
     for (unsigned i = 0; i < h; i++)
@@ -217,7 +217,7 @@ unsigned gc_mark_parallel(void)
                 break;
             sched_yield();
         }
-    pthread_mutex_lock(&par_mu);
+    gc_lock(&par_mu);
     gc_helper_cpu_ns = cpu_sum;
     cpu_sum = 0;
     pthread_mutex_unlock(&par_mu);

@@ -37,7 +37,7 @@ static range_list segments;                         /* collect_mu */
 
 void gc_roots_lock(void)
 {
-    pthread_mutex_lock(&roots_mu);
+    gc_lock(&roots_mu);
 }
 
 void gc_roots_unlock(void)
@@ -137,7 +137,7 @@ PA_API int pa_gc_add_roots(void *lo, void *hi)
 {
     if ((uintptr_t)lo > (uintptr_t)hi)
         return EINVAL;
-    pthread_mutex_lock(&roots_mu);
+    gc_lock(&roots_mu);
     int err = list_push(&added, (uintptr_t)lo, (uintptr_t)hi);
     pthread_mutex_unlock(&roots_mu);
     return err;
@@ -145,7 +145,7 @@ PA_API int pa_gc_add_roots(void *lo, void *hi)
 
 PA_API int pa_gc_remove_roots(void *lo, void *hi)
 {
-    pthread_mutex_lock(&roots_mu);
+    gc_lock(&roots_mu);
     for (size_t k = 0; k < added.n;) {
         if (added.r[k][0] >= (uintptr_t)lo && added.r[k][1] <= (uintptr_t)hi) {
             added.r[k][0] = added.r[added.n - 1][0];
@@ -161,7 +161,7 @@ PA_API int pa_gc_remove_roots(void *lo, void *hi)
 
 PA_API void pa_gc_clear_roots(void)
 {
-    pthread_mutex_lock(&roots_mu);
+    gc_lock(&roots_mu);
     added.n = 0;
     pthread_mutex_unlock(&roots_mu);
 }
@@ -170,7 +170,7 @@ PA_API int pa_gc_exclude_static_roots(void *lo, void *hi)
 {
     if ((uintptr_t)lo > (uintptr_t)hi)
         return EINVAL;
-    pthread_mutex_lock(&roots_mu);
+    gc_lock(&roots_mu);
     int err = list_push(&excluded, (uintptr_t)lo, (uintptr_t)hi);
     /* Keep the list sorted by lo (insertion), as scan_minus needs. */
     for (size_t k = excluded.n; err == 0 && k-- > 1 && excluded.r[k][0] < excluded.r[k - 1][0];) {

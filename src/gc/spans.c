@@ -45,7 +45,7 @@ static int map_set(uintptr_t base, size_t npages, gc_span *s)
             return EINVAL;
         if (!s || atomic_load_explicit(&gc_g.map_l1[i], memory_order_acquire))
             continue;
-        pthread_mutex_lock(&gc_g.map_mu);
+        gc_lock(&gc_g.map_mu);
         if (!atomic_load_explicit(&gc_g.map_l1[i], memory_order_relaxed)) {
             void *mem;
             int err = sysmem_alloc(GC_MAP_L2_COUNT * sizeof(gc_span *), &gc_g.meta, &mem);
@@ -66,7 +66,7 @@ static int map_set(uintptr_t base, size_t npages, gc_span *s)
                                   memory_order_release);
     }
     if (s) {
-        pthread_mutex_lock(&gc_g.map_mu);
+        gc_lock(&gc_g.map_mu);
         uintptr_t lo = atomic_load_explicit(&gc_g.heap_lo, memory_order_relaxed);
         uintptr_t hi = atomic_load_explicit(&gc_g.heap_hi, memory_order_relaxed);
         if (lo == 0 || base < lo)
@@ -102,7 +102,7 @@ int gc_heap_init(void)
 void gc_lock_classes(void)
 {
     for (unsigned i = 0; i < GC_NSPC; i++)
-        pthread_mutex_lock(&gc_g.cls[i].mu);
+        gc_lock(&gc_g.cls[i].mu);
 }
 
 void gc_unlock_classes(void)
@@ -240,7 +240,7 @@ gc_span *gc_span_lock(uintptr_t a)
         unsigned spc = __atomic_load_n(&s->spc, __ATOMIC_RELAXED);
         if (spc >= GC_NSPC)
             return NULL;
-        pthread_mutex_lock(&gc_g.cls[spc].mu);
+        gc_lock(&gc_g.cls[spc].mu);
         if (gc_span_of(a) == s && s->spc == spc && !s->dead)
             return s;
         pthread_mutex_unlock(&gc_g.cls[spc].mu);

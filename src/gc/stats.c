@@ -173,7 +173,7 @@ PA_API int pa_gc_check(char *msg, size_t msg_size)
 {
     if (!gc_g.inited)
         return 0;
-    pthread_mutex_lock(&gc_g.collect_mu);
+    gc_lock(&gc_g.collect_mu);
     int err = gc_check_locked(msg, msg_size);
     pthread_mutex_unlock(&gc_g.collect_mu);
     return err;

@@ -37,7 +37,7 @@ static int sweeper_running;                      /* sweeper_mu */
 
 static void leak_record(uintptr_t obj, size_t size)
 {
-    pthread_mutex_lock(&leak_mu);
+    gc_lock(&leak_mu);
     if (!leaks) {
         void *mem;
         if (sysmem_alloc(LEAK_CAP * sizeof(leak_entry), &gc_g.meta, &mem) == 0)
@@ -127,7 +127,7 @@ gc_span *gc_sweep_for_alloc(gc_class *c)
  * Returns 1 if the class may have more to sweep. */
 static int sweep_some(gc_class *c, unsigned max)
 {
-    pthread_mutex_lock(&c->mu);
+    gc_lock(&c->mu);
     gc_span *s;
     unsigned k = 0;
     while (k < max && (s = c->sweep_pos) != NULL) {
@@ -152,7 +152,7 @@ static void *sweeper_main(void *arg)
 {
     (void)arg;
     for (;;) {
-        pthread_mutex_lock(&sweeper_mu);
+        gc_lock(&sweeper_mu);
         while (!sweeper_work)
             pthread_cond_wait(&sweeper_cv, &sweeper_mu);
         sweeper_work = 0;
@@ -167,7 +167,7 @@ static void *sweeper_main(void *arg)
 
 void gc_sweeper_start(void)
 {
-    pthread_mutex_lock(&sweeper_mu);
+    gc_lock(&sweeper_mu);
     if (!sweeper_running && gc_g.bg_sweeper) {
         pthread_t t;
         pthread_attr_t at;
@@ -182,7 +182,7 @@ void gc_sweeper_start(void)
 
 void gc_sweeper_kick(void)
 {
-    pthread_mutex_lock(&sweeper_mu);
+    gc_lock(&sweeper_mu);
     sweeper_work = 1;
     pthread_cond_signal(&sweeper_cv);
     pthread_mutex_unlock(&sweeper_mu);
@@ -199,7 +199,7 @@ void gc_sweep_fork_child(void)
 
 int gc_leak_pop(uintptr_t *obj, size_t *size)
 {
-    pthread_mutex_lock(&leak_mu);
+    gc_lock(&leak_mu);
     int any = nleaks > 0;
     if (any) {
         nleaks--;

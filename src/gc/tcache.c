@@ -230,7 +230,7 @@ void *gc_tcache_refill(gc_tcache *t, unsigned cl, unsigned kind, int *refilled)
     uint64_t zero[GC_SPAN_WORDS] = { 0 };
     uint32_t n = 0;
     *refilled = 1;
-    pthread_mutex_lock(&c->mu);
+    gc_lock(&c->mu);
     gc_span *s = r->span;
     if (s) {
         gc_sweep_span(c, s);                       /* owned: stays off the lists */
@@ -282,7 +282,7 @@ void gc_tcache_flush(int detach)
         if (!r->span)
             continue;
         gc_class *c = &gc_g.cls[(k / GC_TC_KINDS) * GC_KINDS + k % GC_TC_KINDS];
-        pthread_mutex_lock(&c->mu);
+        gc_lock(&c->mu);
         give_back(c, r);
         pthread_mutex_unlock(&c->mu);
     }

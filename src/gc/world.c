@@ -213,7 +213,7 @@ int gc_mutex_lock_parked(pthread_mutex_t *m)
         return 0;
     gc_thread *me = self;
     if (!me)
-        return (pthread_mutex_lock)(m);
+        return pthread_mutex_lock(m);
     __builtin_unwind_init();                  /* callee-saved registers: here */
     volatile uintptr_t here = 0;
     int st = GC_RUNNING;
@@ -226,7 +226,7 @@ int gc_mutex_lock_parked(pthread_mutex_t *m)
         nap();                                /* SIGNALLED: let the handler run */
         st = GC_RUNNING;
     }
-    int err = (pthread_mutex_lock)(m);
+    int err = pthread_mutex_lock(m);
     st = GC_PARKED;
     while (!atomic_compare_exchange_strong_explicit(&me->park, &st, GC_RUNNING,
                                                     memory_order_acq_rel,
@@ -268,7 +268,7 @@ int gc_world_init(void)
 
 void gc_threads_lock(void)
 {
-    pthread_mutex_lock(&threads_mu);
+    gc_lock(&threads_mu);
 }
 
 void gc_threads_unlock(void)
@@ -278,7 +278,7 @@ void gc_threads_unlock(void)
 
 uint32_t gc_thread_count(void)
 {
-    pthread_mutex_lock(&threads_mu);
+    gc_lock(&threads_mu);
     uint32_t n = nthreads;
     pthread_mutex_unlock(&threads_mu);
     return n;
@@ -377,7 +377,7 @@ int gc_thread_register(const void *stack_base)
     sigemptyset(&m);
     sigaddset(&m, gc_g.sig_suspend);
     pthread_sigmask(SIG_UNBLOCK, &m, NULL);
-    pthread_mutex_lock(&threads_mu);
+    gc_lock(&threads_mu);
     self = t;
     t->next = threads;
     t->prev = NULL;
@@ -395,7 +395,7 @@ int gc_thread_unregister(void)
     if (!t)
         return ENOENT;
     gc_tcache_flush(1);                           /* its cached objects go back */
-    pthread_mutex_lock(&threads_mu);
+    gc_lock(&threads_mu);
     if (t->prev)
         t->prev->next = t->next;
     else
