@@ -34,18 +34,25 @@ static uintptr_t cache_alloc_n(pagealloc_cache *c, size_t npages, size_t *scav_b
     return addr;
 }
 
-PA_API uintptr_t pagealloc_cache_alloc(pagealloc_cache *c, size_t npages, size_t *scav_bytes)
+/* The exported definition; the public header inlines the same one-page
+ * path (pagealloc_cache_alloc_inline), so the parentheses keep its macro
+ * out of this name. */
+PA_API uintptr_t (pagealloc_cache_alloc)(pagealloc_cache *c, size_t npages, size_t *scav_bytes)
 {
     uint64_t cache = c->cache;
     if (npages != 1 || cache == 0)
         return cache_alloc_n(c, npages, scav_bytes);
-    uint64_t bit = cache & (~cache + 1);           /* the lowest free page */
+    /* The same steps as the header's inline copy. Only the taken page's
+     * scav bit is read and cleared, as in Go (whose tests hand in caches
+     * with scav bits outside cache). */
+    uint64_t rest = cache & (cache - 1);
+    uint64_t bit = cache ^ rest;
     uint64_t scav = c->scav;
     if (scav_bytes)
-        *scav_bytes = scav & bit ? PA_PAGE_SIZE : 0;
-    c->cache = cache ^ bit;
+        *scav_bytes = (scav & bit) ? PA_PAGE_SIZE : 0;
+    c->cache = rest;
     c->scav = scav & ~bit;
-    return c->base + (uintptr_t)__builtin_ctzll(bit) * PA_PAGE_SIZE;
+    return c->base + (uintptr_t)(unsigned)__builtin_ctzll(cache) * PA_PAGE_SIZE;
 }
 
 PA_API pagealloc_cache pagealloc_alloc_to_cache(pagealloc *pa)
