@@ -90,10 +90,20 @@ PA_API pagealloc_cache pagealloc_alloc_to_cache(pagealloc *pa)
     c.base = pa_chunk_base(ci) + (uintptr_t)w * 64 * PA_PAGE_SIZE;
     c.cache = ~ch->alloc[w];
     c.scav = ch->scav[w] & c.cache;
-    pa_run_counts_take_word(pa_runs_of(pa, ci), ch->alloc, w);
-    ch->alloc[w] = ~(uint64_t)0;
     ch->scav[w] &= ~c.cache;
-    pa_resummarize(pa, ci);
+    if (c.cache == ~(uint64_t)0) {
+        /* A wholly free word (the usual refill): taking it is allocating
+         * the 64-page run [64w, 64w+64), so the leaf and run counts follow
+         * from the old leaf as after pagealloc_alloc (docs/pagealloc.md,
+         * "Leaf summaries updated from the previous one"). */
+        ch->alloc[w] = ~(uint64_t)0;
+        pa_set_leaf(pa, ci, pa_sum_after_alloc(ch->alloc, pa_leaf_sum(pa, ci),
+                                               pa_runs_of(pa, ci), w * 64, 64));
+    } else {
+        pa_run_counts_take_word(pa_runs_of(pa, ci), ch->alloc, w);
+        ch->alloc[w] = ~(uint64_t)0;
+        pa_resummarize(pa, ci);
+    }
     /* Every page of the block is now taken, by the heap or the cache. */
     pa->search = c.base + (PAGEALLOC_CACHE_PAGES - 1) * PA_PAGE_SIZE;
     PA_DEBUG_AFTER(pa, "pagealloc_alloc_to_cache", c.base, PAGEALLOC_CACHE_PAGES);
