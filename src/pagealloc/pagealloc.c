@@ -596,10 +596,7 @@ int pa_chunk_bits(const pagealloc *pa, uintptr_t chunk_base, uint64_t alloc[PA_C
     return 1;
 }
 
-uint64_t pa_metadata_bytes(const pagealloc *pa)
-{
-    return sysmem_stat_load(&pa->stat);
-}
+uint64_t pa_metadata_bytes(const pagealloc *pa) { return sysmem_stat_load(&pa->stat); }
 
 PA_API void pagealloc_get_stats(const pagealloc *pa, pagealloc_stats *out)
 {
