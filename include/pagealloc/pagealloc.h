@@ -120,6 +120,33 @@ pagealloc_cache pagealloc_alloc_to_cache(pagealloc *pa);
 uintptr_t  pagealloc_cache_alloc(pagealloc_cache *c, size_t npages, size_t *scav_bytes);
 void       pagealloc_cache_flush(pagealloc_cache *c, pagealloc *pa);
 
+/* The one-page case of pagealloc_cache_alloc inlined into the caller: the
+ * lowest page the cache owns, with no call. Any other request (2..64 pages,
+ * an empty cache, a bad count) goes to the exported function, which stays
+ * the one definition for the ABI: `(pagealloc_cache_alloc)(...)` or its
+ * address always reaches it. Same answers and effects as the function;
+ * define PAGEALLOC_NO_INLINE before including this header to call it
+ * always. See docs/pagealloc.md#page-cache. */
+#if defined(__GNUC__) && !defined(PAGEALLOC_NO_INLINE)
+static inline uintptr_t pagealloc_cache_alloc_inline(pagealloc_cache *c, size_t npages,
+                                                     size_t *scav_bytes)
+{
+    uint64_t cache = c->cache;
+    if (__builtin_expect(npages != 1 || cache == 0, 0))
+        return (pagealloc_cache_alloc)(c, npages, scav_bytes);
+    uint64_t rest = cache & (cache - 1);           /* all but the lowest page */
+    uint64_t bit = cache ^ rest;                   /* the lowest page */
+    uint64_t scav = c->scav;
+    if (scav_bytes)
+        *scav_bytes = (scav & bit) ? PAGEALLOC_PAGE_SIZE : 0;
+    c->cache = rest;
+    c->scav = scav & ~bit;
+    return c->base + (uintptr_t)(unsigned)__builtin_ctzll(cache) * PAGEALLOC_PAGE_SIZE;
+}
+#define pagealloc_cache_alloc(c, npages, scav_bytes) \
+    pagealloc_cache_alloc_inline((c), (npages), (scav_bytes))
+#endif
+
 /* Statistics, computed exactly from the allocator's state. */
 #define PAGEALLOC_STATS_VERSION 1
 typedef struct pagealloc_stats {

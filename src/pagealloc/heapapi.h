@@ -43,4 +43,9 @@ int         pa_chunk_bits(const pagealloc *pa, uintptr_t chunk_base,
                           uint64_t alloc[PAGEALLOC_CHUNK_PAGES / 64],
                           uint64_t scav[PAGEALLOC_CHUNK_PAGES / 64]);
 
+/* The metadata bytes pa has mapped (pagealloc_get_stats' metadata_bytes)
+ * without the walk over every grown chunk that the full statistics make:
+ * for the heap's grow, which re-reads it after each pagealloc_grow. */
+uint64_t    pa_metadata_bytes(const pagealloc *pa);
+
 #endif /* PAGEALLOC_PAGEALLOC_HEAPAPI_H */

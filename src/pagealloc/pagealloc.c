@@ -596,13 +596,15 @@ int pa_chunk_bits(const pagealloc *pa, uintptr_t chunk_base, uint64_t alloc[PA_C
     return 1;
 }
 
+uint64_t pa_metadata_bytes(const pagealloc *pa) { return sysmem_stat_load(&pa->stat); }
+
 PA_API void pagealloc_get_stats(const pagealloc *pa, pagealloc_stats *out)
 {
     memset(out, 0, sizeof(*out));
     out->version = PAGEALLOC_STATS_VERSION;
     out->chunks = pa->chunk_count;
     out->heap_bytes = pa->chunk_count * PA_CHUNK_SIZE;
-    out->metadata_bytes = sysmem_stat_load(&pa->stat);
+    out->metadata_bytes = pa_metadata_bytes(pa);
     for (size_t r = 0; r < pa->in_use.n; r++) {
         for (uint32_t ci = pa_chunk_index(pa->in_use.r[r].base);
              ci < pa_chunk_index(pa->in_use.r[r].limit); ci++) {

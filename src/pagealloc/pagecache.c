@@ -34,18 +34,25 @@ static uintptr_t cache_alloc_n(pagealloc_cache *c, size_t npages, size_t *scav_b
     return addr;
 }
 
-PA_API uintptr_t pagealloc_cache_alloc(pagealloc_cache *c, size_t npages, size_t *scav_bytes)
+/* The exported definition; the public header inlines the same one-page
+ * path (pagealloc_cache_alloc_inline), so the parentheses keep its macro
+ * out of this name. */
+PA_API uintptr_t (pagealloc_cache_alloc)(pagealloc_cache *c, size_t npages, size_t *scav_bytes)
 {
     uint64_t cache = c->cache;
     if (npages != 1 || cache == 0)
         return cache_alloc_n(c, npages, scav_bytes);
-    uint64_t bit = cache & (~cache + 1);           /* the lowest free page */
+    /* The same steps as the header's inline copy. Only the taken page's
+     * scav bit is read and cleared, as in Go (whose tests hand in caches
+     * with scav bits outside cache). */
+    uint64_t rest = cache & (cache - 1);
+    uint64_t bit = cache ^ rest;
     uint64_t scav = c->scav;
     if (scav_bytes)
-        *scav_bytes = scav & bit ? PA_PAGE_SIZE : 0;
-    c->cache = cache ^ bit;
+        *scav_bytes = (scav & bit) ? PA_PAGE_SIZE : 0;
+    c->cache = rest;
     c->scav = scav & ~bit;
-    return c->base + (uintptr_t)__builtin_ctzll(bit) * PA_PAGE_SIZE;
+    return c->base + (uintptr_t)(unsigned)__builtin_ctzll(cache) * PA_PAGE_SIZE;
 }
 
 PA_API pagealloc_cache pagealloc_alloc_to_cache(pagealloc *pa)
@@ -83,10 +90,20 @@ PA_API pagealloc_cache pagealloc_alloc_to_cache(pagealloc *pa)
     c.base = pa_chunk_base(ci) + (uintptr_t)w * 64 * PA_PAGE_SIZE;
     c.cache = ~ch->alloc[w];
     c.scav = ch->scav[w] & c.cache;
-    pa_run_counts_take_word(pa_runs_of(pa, ci), ch->alloc, w);
-    ch->alloc[w] = ~(uint64_t)0;
     ch->scav[w] &= ~c.cache;
-    pa_resummarize(pa, ci);
+    if (c.cache == ~(uint64_t)0) {
+        /* A wholly free word (the usual refill): taking it is allocating
+         * the 64-page run [64w, 64w+64), so the leaf and run counts follow
+         * from the old leaf as after pagealloc_alloc (docs/pagealloc.md,
+         * "Leaf summaries updated from the previous one"). */
+        ch->alloc[w] = ~(uint64_t)0;
+        pa_set_leaf(pa, ci, pa_sum_after_alloc(ch->alloc, pa_leaf_sum(pa, ci),
+                                               pa_runs_of(pa, ci), w * 64, 64));
+    } else {
+        pa_run_counts_take_word(pa_runs_of(pa, ci), ch->alloc, w);
+        ch->alloc[w] = ~(uint64_t)0;
+        pa_resummarize(pa, ci);
+    }
     /* Every page of the block is now taken, by the heap or the cache. */
     pa->search = c.base + (PAGEALLOC_CACHE_PAGES - 1) * PA_PAGE_SIZE;
     PA_DEBUG_AFTER(pa, "pagealloc_alloc_to_cache", c.base, PAGEALLOC_CACHE_PAGES);

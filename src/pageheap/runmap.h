@@ -84,9 +84,12 @@ static inline void ph_rm_record(pageheap *h, uintptr_t a, size_t npages)
     ph_rm_entry *e = ph_rm_at(h, a);
     if (!e)
         return;
-    if (npages >= PH_RM_LONG)
+    uint8_t code = (uint8_t)npages;            /* ph_rm_code, without a second test */
+    if (npages >= PH_RM_LONG) {
         ph_rm_set_count(h, e, a, npages, 0);
-    atomic_store_explicit(e, ph_rm_code(npages), memory_order_release);
+        code = PH_RM_LONG;
+    }
+    atomic_store_explicit(e, code, memory_order_release);
 }
 
 #endif /* PAGEALLOC_PAGEHEAP_RUNMAP_H */

@@ -75,20 +75,31 @@ static const cache_alloc_case cache_alloc_cases[] = {
         { 62, 0, 0 }, { 1, 0, 0 } } },
 };
 
+/* Each case runs twice: through the public header's inline one-page path
+ * (the macro pagealloc_cache_alloc) and through the exported function
+ * itself, `(pagealloc_cache_alloc)`; both must give Go's answers and leave
+ * the same cache. */
 static void run_cache_alloc_case(void **state)
 {
     const cache_alloc_case *tc = *state;
-    pagealloc_cache c = tc->cache;
-    for (size_t k = 0; k < LEN(tc->hits) && tc->hits[k].npages != 0; k++) {
-        const cache_hit *h = &tc->hits[k];
-        size_t scav = h->base != 0 ? SIZE_MAX : 0; /* a failed alloc may leave it */
-        uintptr_t a = pagealloc_cache_alloc(&c, h->npages, &scav);
-        if (a != h->base || scav != h->scav) {
-            char ga[PA_ADDR_STR], wa[PA_ADDR_STR];
-            fail_msg("alloc #%zu (%zu pages): got %s, scav %zu; want %s, scav %zu", k + 1,
-                     h->npages, pa_fmt_addr(ga, a), scav, pa_fmt_addr(wa, h->base), h->scav);
+    pagealloc_cache end[2];
+    for (int exported = 0; exported < 2; exported++) {
+        pagealloc_cache c = tc->cache;
+        for (size_t k = 0; k < LEN(tc->hits) && tc->hits[k].npages != 0; k++) {
+            const cache_hit *h = &tc->hits[k];
+            size_t scav = h->base != 0 ? SIZE_MAX : 0; /* a failed alloc may leave it */
+            uintptr_t a = exported ? (pagealloc_cache_alloc)(&c, h->npages, &scav)
+                                   : pagealloc_cache_alloc(&c, h->npages, &scav);
+            if (a != h->base || scav != h->scav) {
+                char ga[PA_ADDR_STR], wa[PA_ADDR_STR];
+                fail_msg("%s: alloc #%zu (%zu pages): got %s, scav %zu; want %s, scav %zu",
+                         exported ? "exported" : "inline", k + 1, h->npages,
+                         pa_fmt_addr(ga, a), scav, pa_fmt_addr(wa, h->base), h->scav);
+            }
         }
+        end[exported] = c;
     }
+    assert_memory_equal(&end[0], &end[1], sizeof end[0]);
 }
 
 /* ------------------------------------------------------ PageCacheFlush -- */

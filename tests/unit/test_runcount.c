@@ -12,6 +12,8 @@
  *     (the sizes that reach the counts' fast path) with page caches and
  *     multi-chunk runs, every allocation compared with a first fit
  *     computed here from the bitmaps;
+ *   - a page-cache refill of a wholly free word (an allocation of 64
+ *     pages for the leaf and counts), checked after the refill and flush;
  *   - the checker reports a count that went stale.
  */
 #include <stdarg.h>
@@ -227,12 +229,64 @@ static void test_counts_in_allocator(void **state)
     pagealloc_delete(pa);
 }
 
+/* A refill whose word is wholly free is taken as an allocation of its 64
+ * pages (the leaf and counts derived from the old leaf, src/pagealloc/
+ * pagecache.c). Each trial: a chunk wholly allocated, then word w freed
+ * and random runs above it freed (some touching word w, some long, so
+ * the derived max comes from the counts, from a rescan, or from a piece);
+ * the refill must take word w whole and leave summaries and counts that
+ * pagealloc_check accepts, and so must the flush that gives it back. */
+static void test_refill_whole_word(void **state)
+{
+    (void)state;
+    rng_xorshift g = { 0x5eed0021u };
+    pagealloc *pa = pagealloc_new(&(pagealloc_options){ .unbacked = 1 });
+    assert_non_null(pa);
+    assert_int_equal(pagealloc_grow(pa, BASE, 2 * CHUNK), 0);
+    assert_int_equal(pagealloc_alloc(pa, 2 * 512, NULL), BASE);
+    for (unsigned trial = 0; trial < 1000; trial++) {
+        unsigned w = (unsigned)rng_xorshift_below(&g, 8);
+        for (unsigned p = (w + 1) * 64; p < 512;) {
+            unsigned gap = (unsigned)rng_xorshift_below(&g, 4) == 0
+                               ? 0 : 1 + (unsigned)rng_xorshift_below(&g, 40);
+            unsigned run = 1 + (unsigned)rng_xorshift_below(
+                                   &g, rng_xorshift_below(&g, 3) == 0 ? 120 : 14);
+            p += gap;
+            if (p >= 512)
+                break;
+            if (run > 512 - p)
+                run = 512 - p;
+            if (p == (w + 1) * 64 && gap == 0 && run == 1 && (trial & 1))
+                run = 2;                   /* vary the run touching word w */
+            pagealloc_free(pa, BASE + p * PAGE, run);
+            p += run + 1;                  /* an allocated page between runs */
+        }
+        pagealloc_free(pa, BASE + w * 64 * PAGE, 64);
+        check_ok(pa, "set up", trial);
+        pagealloc_cache c = pagealloc_alloc_to_cache(pa);
+        if (c.base != BASE + w * 64 * PAGE || c.cache != ~(uint64_t)0)
+            fail_msg("trial %u: refill took %#lx/%#llx, want word %u whole", trial,
+                     (unsigned long)c.base, (unsigned long long)c.cache, w);
+        check_ok(pa, "refill", trial);
+        uintptr_t want = ref_first_fit(pa, 2, 1);
+        if (pagealloc_alloc(pa, 1, NULL) != want)
+            fail_msg("trial %u: first fit after the refill differs", trial);
+        check_ok(pa, "alloc after the refill", trial);
+        pagealloc_cache_flush(&c, pa);
+        check_ok(pa, "flush", trial);
+        while (pagealloc_alloc(pa, 1, NULL) != 0)
+            ;                              /* all allocated again */
+    }
+    pagealloc_delete(pa);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts_random),
         cmocka_unit_test(test_take_word_random),
         cmocka_unit_test(test_counts_in_allocator),
+        cmocka_unit_test(test_refill_whole_word),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
