@@ -323,7 +323,7 @@ struct pageheap {
 
 /* ---- Small helpers, for every file of the heap -------------------------- */
 
-static inline void ctr_own_add(_Atomic uint64_t *c, uint64_t v)
+static inline __attribute__((always_inline)) void ctr_own_add(_Atomic uint64_t *c, uint64_t v)
 {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
                           memory_order_relaxed);
@@ -407,13 +407,16 @@ static inline int rc_may_keep(ph_thread *t, size_t npages)
 /* The calling thread's record of the heap it used last (threads.c),
  * found without pthread_getspecific; valid while `id` is that heap's id
  * (ids are never reused, so a new heap at a deleted one's address does
- * not match). Never set for a threadless heap. */
+ * not match). Never set for a threadless heap. Initial-exec TLS, as the
+ * other layers' per-thread pointers: the default model under -fPIC goes
+ * through __tls_get_addr, whose call made the fast paths spill and
+ * reload their arguments around every access. */
 typedef struct ph_last_rec {
     const pageheap *h;
     uint64_t id;
     struct ph_thread *t;
 } ph_last_rec;
-extern __thread ph_last_rec ph_last;
+extern __thread ph_last_rec ph_last __attribute__((tls_model("initial-exec")));
 
 /* The calling thread's record, created on first use; NULL if it cannot be
  * (the caller then goes without a cache). ph_thread_find (threads.c) is
@@ -519,14 +522,13 @@ void       ph_rm_drop(pageheap *h, ph_range *g);
 /* Free the run map's levels 1 and 2 (delete; the reservations' blocks
  * go with the reservations, in ph_grow_destroy). */
 void       ph_rm_destroy(pageheap *h);
-/* A run of npages from t's run cache, which the caller saw not empty
- * (rc_runs: only the owner fills it) (takes t's busy flag; records the
- * allocation in the run map; a longer run's tail goes to the allocator
- * under the shard lock), or 0. */
-uintptr_t  ph_rc_alloc(pageheap *h, ph_thread *t, size_t npages);
-/* Keep the run [a, npages) in t's run cache; 1 if kept, 0 if it does not
- * fit (takes t's busy flag). The run's entry is PH_RM_CACHED | its code. */
-int        ph_rc_put(ph_thread *t, uintptr_t a, size_t npages);
+/* A run of npages from t's run cache when its exact bin is empty or
+ * npages > PH_RC_BINS (the caller tried the bin, alloc.c): an exact run
+ * of a longer length, or from PH_RC_SPLIT_MIN pages the shortest longer
+ * run, whose tail goes to the allocator under the shard lock; records the
+ * allocation in the run map. 0 if none. t's busy flag held on entry,
+ * released on return. Adding runs is inline (runcache.h, rc_insert). */
+uintptr_t  ph_rc_alloc_locked(pageheap *h, ph_thread *t, size_t npages);
 /* Give t's cached runs back to its shard's allocator; t's busy flag held.
  * Returns the bytes given back. */
 uint64_t   ph_rc_flush(pageheap *h, ph_thread *t);

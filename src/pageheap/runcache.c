@@ -39,6 +39,7 @@
 #include "pagealloc/debug.h"
 #include "pagealloc/heapapi.h"
 #include "pageheap/heap.h"
+#include "pageheap/runcache.h"
 #include "pageheap/runmap.h"
 
 /* ---- The run map -------------------------------------------------------------- */
@@ -195,41 +196,13 @@ void ph_rm_destroy(pageheap *h)
 
 /* ---- A thread's run cache ----------------------------------------------------- */
 
-static unsigned bin_of(size_t npages)
-{
-    return npages <= PH_RC_BINS ? (unsigned)npages : 0;
-}
-
-/* Push entry i (index + 1) onto its bin. */
-static void rc_push(ph_runcache *rc, unsigned i)
-{
-    ph_run *r = &rc->e[i - 1];
-    unsigned b = bin_of(r->npages);
-    r->next = rc->head[b];
-    rc->head[b] = (uint16_t)i;
-    if (b)
-        rc->nonempty |= (uint64_t)1 << (b - 1);
-}
-
-/* Unlink entry i from bin b, whose predecessor is prev (0: i is the head). */
-static void rc_unlink(ph_runcache *rc, unsigned b, unsigned prev, unsigned i)
-{
-    uint16_t next = rc->e[i - 1].next;
-    if (prev)
-        rc->e[prev - 1].next = next;
-    else
-        rc->head[b] = next;
-    if (b && !rc->head[b])
-        rc->nonempty &= ~((uint64_t)1 << (b - 1));
-}
-
 /* The entry (index + 1) of the shortest cached run of at least npages
  * pages, in *bin and after *prev (0: the bin's head); 0 if none. Exact
  * lengths first; a longer run only for requests of PH_RC_SPLIT_MIN pages
  * or more. */
 static unsigned rc_find(ph_runcache *rc, size_t npages, unsigned *bin, unsigned *prev)
 {
-    unsigned b = bin_of(npages);
+    unsigned b = rc_bin_of(npages);
     *prev = 0;
     if (b && rc->head[b]) {
         *bin = b;
@@ -261,24 +234,17 @@ static unsigned rc_find(ph_runcache *rc, size_t npages, unsigned *bin, unsigned 
     return best;
 }
 
-uintptr_t ph_rc_alloc(pageheap *h, ph_thread *t, size_t npages)
+uintptr_t ph_rc_alloc_locked(pageheap *h, ph_thread *t, size_t npages)
 {
     ph_runcache *rc = &t->rc;
-    if (npages > PH_RC_PAGES)           /* the caller skips empty caches */
-        return 0;
-    busy_lock(t);
-    unsigned b, prev, i = rc_find(rc, npages, &b, &prev);
+    unsigned b, prev, i = npages <= PH_RC_PAGES ? rc_find(rc, npages, &b, &prev) : 0;
     if (!i) {
         busy_unlock(t);
         return 0;
     }
     rc_unlink(rc, b, prev, i);
-    uintptr_t base = rc->e[i - 1].base;
     size_t len = rc->e[i - 1].npages;
-    rc->e[i - 1].next = rc->freel;
-    rc->freel = (uint16_t)i;
-    rc->count--;
-    rc->pages -= len;
+    uintptr_t base = rc_release_entry(rc, i);
     rc_publish(t);
     busy_unlock(t);
     ph_rm_entry *e = ph_rm_at(h, base);
@@ -297,29 +263,6 @@ uintptr_t ph_rc_alloc(pageheap *h, ph_thread *t, size_t npages)
     PA_DEBUG_AFTER(s->pa, "pageheap run cache split", tail, len - npages);
     pthread_mutex_unlock(&s->mu);
     return base;
-}
-
-int ph_rc_put(ph_thread *t, uintptr_t a, size_t npages)
-{
-    ph_runcache *rc = &t->rc;
-    busy_lock(t);
-    if (rc->pages + npages > PH_RC_PAGES || rc->count >= PH_RC_ENTRIES) {
-        busy_unlock(t);
-        return 0;
-    }
-    unsigned i = rc->freel;
-    if (i)
-        rc->freel = rc->e[i - 1].next;
-    else
-        i = ++rc->hw;
-    rc->e[i - 1].base = a;
-    rc->e[i - 1].npages = (uint32_t)npages;
-    rc_push(rc, i);
-    rc->count++;
-    rc->pages += npages;
-    rc_publish(t);
-    busy_unlock(t);
-    return 1;
 }
 
 uint64_t ph_rc_flush(pageheap *h, ph_thread *t)
@@ -406,7 +349,7 @@ int ph_rc_check(pageheap *h, ph_thread *t, char *msg, size_t size)
             ph_run *r = &rc->e[i - 1];
             if (++count > PH_RC_ENTRIES || i > rc->hw)
                 return rc_fail(msg, size, "bin list broken", r->base);
-            if (bin_of(r->npages) != b || r->npages == 0)
+            if (rc_bin_of(r->npages) != b || r->npages == 0)
                 return rc_fail(msg, size, "in the wrong bin", r->base);
             ph_rm_entry *e = ph_rm_at(h, r->base);
             if (!e || atomic_load(e) != (PH_RM_CACHED | ph_rm_code(r->npages)) ||
