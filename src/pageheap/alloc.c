@@ -397,9 +397,44 @@ static int held_by_cache(pageheap *h, unsigned si, uintptr_t a, size_t npages)
     return found;
 }
 
+/* Count a free on t, or on the heap's record when there is none. */
+static inline void count_free(pageheap *h, ph_thread *t, size_t npages)
+{
+    if (t) {
+        ctr_own_add(&t->c.frees, 1);
+        ctr_own_add(&t->c.freed_bytes, npages * PH_PAGE);
+    } else {
+        ctr_add(&h->dead.frees, 1);
+        ctr_add(&h->dead.freed_bytes, npages * PH_PAGE);
+    }
+}
+
+/* A free the run map vouched for (entry e reads v, the code of npages)
+ * that goes to shard s's allocator: clear the entry with a
+ * compare-and-swap (the racing free that loses is reported), and a long
+ * run's count entries, then the allocator's one-pass free (its check
+ * cannot fail: the run is a live allocation and the entry is now ours),
+ * with no validation pass before it (W3: 230 instructions a step). */
+static __attribute__((noinline)) void free_mapped(pageheap *h, ph_shard *s, ph_thread *t,
+                                                  ph_rm_entry *e, uint8_t v, uintptr_t a,
+                                                  size_t npages)
+{
+    if (!atomic_compare_exchange_strong_explicit(e, &v, 0, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        ph_rc_bad_free(h, s, a, npages, v);
+        return;
+    }
+    if (v == PH_RM_LONG)
+        ph_rm_set_count(h, e, a, npages, 1);
+    pthread_mutex_lock(&s->mu);
+    pagealloc_free(s->pa, a, npages);
+    pthread_mutex_unlock(&s->mu);
+    count_free(h, t, npages);
+}
+
 /* The whole free path: every check, the run map, the run cache or the
- * allocator. pageheap_free's fast path sends here whatever it does not
- * keep in the calling thread's run cache. */
+ * allocator. pageheap_free's fast path sends here what it does not
+ * handle itself. */
 static __attribute__((noinline)) void heap_free(pageheap *h, void *p, size_t npages)
 {
     if (!p && npages == 0)
@@ -414,8 +449,6 @@ static __attribute__((noinline)) void heap_free(pageheap *h, void *p, size_t npa
                   "some pages are owned by a page cache (never allocated)");
         return;
     }
-    ph_thread *t = NULL;
-    int mapped = 0;         /* the run map vouched for the free */
     if (h->runcache && owner) {
         /* The run map validates the free without a lock: it must be a
          * live allocation's first page and page count. Then the run goes
@@ -428,29 +461,24 @@ static __attribute__((noinline)) void heap_free(pageheap *h, void *p, size_t npa
             ph_rc_bad_free(h, s, a, npages, v);
             return;
         }
-        t = ph_thread_get(h);
-        int keep = t && t->shard == owner - 1 && rc_may_keep(t, npages);
-        if (keep)
-            busy_lock(t);
-        if (!atomic_compare_exchange_strong_explicit(e, &v, keep ? (uint8_t)(v | PH_RM_CACHED) : 0,
+        ph_thread *t = ph_thread_get(h);
+        if (!t || t->shard != owner - 1 || !rc_may_keep(t, npages)) {
+            free_mapped(h, s, t, e, v, a, npages);
+            return;
+        }
+        /* It fits: only the owner adds runs, a flusher only takes. */
+        busy_lock(t);
+        if (!atomic_compare_exchange_strong_explicit(e, &v, (uint8_t)(v | PH_RM_CACHED),
                                                      memory_order_acq_rel, memory_order_acquire)) {
-            if (keep)
-                busy_unlock(t);
+            busy_unlock(t);
             ph_rc_bad_free(h, s, a, npages, v);      /* a concurrent free won */
             return;
         }
-        if (keep) {
-            /* It fits: only the owner adds runs, a flusher only takes. */
-            rc_insert(&t->rc, a, npages);
-            rc_publish(t);
-            busy_unlock(t);
-            ctr_own_add(&t->c.frees, 1);
-            ctr_own_add(&t->c.freed_bytes, npages * PH_PAGE);
-            return;
-        }
-        if (want == PH_RM_LONG)
-            ph_rm_set_count(h, e, a, npages, 1);            /* the run is ours: clear it */
-        mapped = 1;
+        rc_insert(&t->rc, a, npages);
+        rc_publish(t);
+        busy_unlock(t);
+        count_free(h, t, npages);
+        return;
     }
     /* The allocator validates the free; a bad one is reported, and
      * changes nothing (not even the statistics). */
@@ -466,16 +494,7 @@ static __attribute__((noinline)) void heap_free(pageheap *h, void *p, size_t npa
     } else {
         err = EAGAIN;
     }
-    if (err == EAGAIN && mapped) {
-        /* A live allocation by the run map, and its entry is now ours: the
-         * allocator's one-pass free (its check cannot fail) instead of a
-         * validation pass before the free (W3: 230 instructions a step). */
-        pthread_mutex_lock(&s->mu);
-        pagealloc_free(s->pa, a, npages);
-        pthread_mutex_unlock(&s->mu);
-        err = 0;
-        rule = NULL;
-    } else if (err == EAGAIN) {
+    if (err == EAGAIN) {
         pthread_mutex_lock(&s->mu);
         err = pagealloc_try_free(s->pa, a, npages);
         rule = err ? pa_free_violation(s->pa, a, npages) : NULL;
@@ -485,37 +504,32 @@ static __attribute__((noinline)) void heap_free(pageheap *h, void *p, size_t npa
         pa_report("pageheap_free", a, npages, rule ? rule : "invalid free");
         return;
     }
-    if (!t)
-        t = ph_thread_get(h);
-    if (t) {
-        ctr_own_add(&t->c.frees, 1);
-        ctr_own_add(&t->c.freed_bytes, npages * PH_PAGE);
-    } else {
-        ctr_add(&h->dead.frees, 1);
-        ctr_add(&h->dead.freed_bytes, npages * PH_PAGE);
-    }
+    count_free(h, ph_thread_get(h), npages);
 }
 
-
 /* The fast path: a free by the thread that used the heap last, of a run
- * of its own shard that its run cache has room for, and that the run map
- * says is a live allocation of exactly npages pages. At check level 0 only
- * (level 1 first asks whether a page cache holds the pages). The run goes
- * into the cache with one compare-and-swap on its run-map entry (the
- * racing free that loses it is reported) and the busy flag. Anything else,
- * bad frees included, takes heap_free, which checks it all again. */
+ * of its own shard that the run map says is a live allocation of exactly
+ * npages pages. At check level 0 only (level 1 first asks whether a page
+ * cache holds the pages). If the thread's run cache has room, the run
+ * goes there with one compare-and-swap on its run-map entry (the racing
+ * free that loses is reported) under the busy flag; else to the allocator
+ * (free_mapped). Anything else, bad frees included, takes heap_free,
+ * which checks it all again. */
 PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
 {
     uintptr_t a = (uintptr_t)p;
     if (heap_live(h) && ph_last.h == h && ph_last.id == h->id && h->runcache &&
-        npages - 1 < PH_RC_PAGES && a % PH_PAGE == 0 && pa_check_level() < PA_CHECK_INTERNAL) {
+        npages - 1 < PH_MAX_PAGES && a % PH_PAGE == 0 && pa_check_level() < PA_CHECK_INTERNAL) {
         ph_thread *t = ph_last.t;
         ph_rm_entry *e;
-        if (ph_map_get(h, a) == t->shard + 1 && rc_may_keep(t, npages) &&
-            (e = ph_rm_at(h, a)) != NULL) {
+        if (ph_map_get(h, a) == t->shard + 1 && (e = ph_rm_at(h, a)) != NULL) {
             uint8_t v = atomic_load_explicit(e, memory_order_acquire);
             uint8_t want = ph_rm_code(npages);
             if (v == want && (want != PH_RM_LONG || ph_rm_count(h, e, a) == npages)) {
+                if (!rc_may_keep(t, npages)) {
+                    free_mapped(h, &h->shards[t->shard], t, e, v, a, npages);
+                    return;
+                }
                 busy_lock(t);
                 if (!atomic_compare_exchange_strong_explicit(e, &v, (uint8_t)(v | PH_RM_CACHED),
                                                              memory_order_acq_rel,
@@ -527,8 +541,7 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
                 rc_insert(&t->rc, a, npages);
                 rc_publish(t);
                 busy_unlock(t);
-                ctr_own_add(&t->c.frees, 1);
-                ctr_own_add(&t->c.freed_bytes, npages * PH_PAGE);
+                count_free(h, t, npages);
                 return;
             }
         }
