@@ -308,6 +308,14 @@ static __attribute__((noinline)) void *heap_alloc(pageheap *h, size_t npages, in
         count_rc_alloc(t, npages);
         return (void *)base;
     }
+    if (t && h->runcache && npages > PH_RC_PAGES && npages <= PH_RC_BIG_PAGES &&
+        atomic_load_explicit(&t->rc_big, memory_order_relaxed) >= npages * PH_PAGE &&
+        (base = ph_rc_big_alloc(h, t, npages)) != 0) {
+        if (zero)
+            memset((void *)base, 0, npages * PH_PAGE);
+        count_rc_alloc(t, npages);
+        return (void *)base;
+    }
     size_t scav_bytes = 0;
     ph_scavmap m;
     int err = scavmap_init(h, &m, npages);
@@ -432,6 +440,40 @@ static __attribute__((noinline)) void free_mapped(pageheap *h, ph_shard *s, ph_t
     count_free(h, t, npages);
 }
 
+/* A free of a run longer than PH_RC_PAGES, at most PH_RC_BIG_PAGES, by
+ * its shard's thread t, that the run map vouched for (entry e reads v):
+ * t's big slot keeps the longer of it and the run it holds, the other
+ * goes to the allocator (keeping the longer one serves more of the
+ * requests that follow, each of which takes the run if it is long
+ * enough and gives its tail back). */
+static __attribute__((noinline)) void free_big(pageheap *h, ph_thread *t, ph_rm_entry *e,
+                                               uint8_t v, uintptr_t a, size_t npages)
+{
+    ph_shard *s = &h->shards[t->shard];
+    ph_runcache *rc = &t->rc;
+    busy_lock(t);
+    if (rc->big_pages >= npages) {
+        busy_unlock(t);
+        free_mapped(h, s, t, e, v, a, npages);
+        return;
+    }
+    if (!atomic_compare_exchange_strong_explicit(e, &v, (uint8_t)(v | PH_RM_CACHED),
+                                                 memory_order_acq_rel, memory_order_acquire)) {
+        busy_unlock(t);
+        ph_rc_bad_free(h, s, a, npages, v);
+        return;
+    }
+    uintptr_t old = rc->big;
+    size_t old_pages = rc->big_pages;
+    rc->big = a;
+    rc->big_pages = npages;
+    rc_publish(t);
+    busy_unlock(t);
+    count_free(h, t, npages);
+    if (old)                            /* out of the cache: ours alone */
+        ph_rc_release(h, s, ph_rm_at(h, old), old, old_pages);
+}
+
 /* The whole free path: every check, the run map, the run cache or the
  * allocator. pageheap_free's fast path sends here what it does not
  * handle itself. */
@@ -527,7 +569,10 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
             uint8_t want = ph_rm_code(npages);
             if (v == want && (want != PH_RM_LONG || ph_rm_count(h, e, a) == npages)) {
                 if (!rc_may_keep(t, npages)) {
-                    free_mapped(h, &h->shards[t->shard], t, e, v, a, npages);
+                    if (npages > PH_RC_PAGES && npages <= PH_RC_BIG_PAGES)
+                        free_big(h, t, e, v, a, npages);
+                    else
+                        free_mapped(h, &h->shards[t->shard], t, e, v, a, npages);
                     return;
                 }
                 busy_lock(t);

@@ -175,6 +175,7 @@
 #define PH_RC_ENTRIES 64u
 #define PH_RC_PAGES   512u                /* 4 MiB */
 #define PH_RC_SPLIT_MIN 9u                /* shorter requests take exact lengths only */
+#define PH_RC_BIG_PAGES 4096u             /* the big slot: one run of 513..4096 pages */
 
 /* Run map entries, one byte per page (runcache.c has the encoding's
  * reasons; runmap.h the accessors). At the first page of a live or cached
@@ -203,7 +204,7 @@ typedef struct ph_run {
  * 1 <= k <= 64; bin 0 for longer runs); bit k-1 of `nonempty` is set iff
  * bin k (k >= 1) is not empty; `count` entries and `pages` pages are
  * held; each held run is allocated in its thread's shard's allocator and
- * its run map entry is PH_RM_CACHED | npages; its pages are Ready. Unused
+ * its run map entry is PH_RM_CACHED | its length code; its pages are Ready. Unused
  * entries are those at index >= hw and those on the `freel` list. A
  * zeroed struct is an empty cache. */
 typedef struct ph_runcache {
@@ -213,6 +214,11 @@ typedef struct ph_runcache {
     uint16_t hw;                        /* entries [0, hw) have been used */
     uint32_t count;
     uint64_t pages;
+    /* The big slot: one run longer than PH_RC_PAGES and at most
+     * PH_RC_BIG_PAGES (base 0: empty), outside the bounds above; its run
+     * map entry is PH_RM_CACHED | PH_RM_LONG. */
+    uintptr_t big;
+    uint64_t big_pages;
     ph_run e[PH_RC_ENTRIES];
 } ph_runcache;
 
@@ -229,7 +235,8 @@ typedef struct ph_thread {
     _Atomic uint64_t cache_bytes;       /* bytes in cache; written under busy */
     _Atomic uint64_t cache_released;    /* bytes of those scavenged; under busy */
     ph_runcache rc;                     /* run cache; under busy */
-    _Atomic uint64_t rc_bytes;          /* bytes in rc; written under busy */
+    _Atomic uint64_t rc_bytes;          /* bytes in rc's bins; written under busy */
+    _Atomic uint64_t rc_big;            /* bytes in rc's big slot; written under busy */
     _Atomic uint32_t rc_runs;           /* runs in rc; written under busy */
     ph_counters c;
     struct ph_thread *prev, *next;      /* registry list, under heap->reg_mu */
@@ -389,6 +396,7 @@ static inline void cache_publish(ph_thread *t)
 static inline void rc_publish(ph_thread *t)
 {
     atomic_store_explicit(&t->rc_bytes, t->rc.pages * PH_PAGE, memory_order_relaxed);
+    atomic_store_explicit(&t->rc_big, t->rc.big_pages * PH_PAGE, memory_order_relaxed);
     atomic_store_explicit(&t->rc_runs, t->rc.count, memory_order_relaxed);
 }
 
@@ -529,6 +537,14 @@ void       ph_rm_destroy(pageheap *h);
  * allocation in the run map. 0 if none. t's busy flag held on entry,
  * released on return. Adding runs is inline (runcache.h, rc_insert). */
 uintptr_t  ph_rc_alloc_locked(pageheap *h, ph_thread *t, size_t npages);
+/* The run in t's big slot for a request of npages > PH_RC_PAGES, if it is
+ * at least that long (its tail goes to the allocator), recorded in the
+ * run map; 0 if not. Takes t's busy flag. */
+uintptr_t  ph_rc_big_alloc(pageheap *h, ph_thread *t, size_t npages);
+/* Give the run at a (its run map entry e, ours: the caller took it from
+ * a cache) of npages back to shard s's allocator: clear its entries,
+ * then free it under the shard lock. */
+void       ph_rc_release(pageheap *h, ph_shard *s, ph_rm_entry *e, uintptr_t a, size_t npages);
 /* Give t's cached runs back to its shard's allocator; t's busy flag held.
  * Returns the bytes given back. */
 uint64_t   ph_rc_flush(pageheap *h, ph_thread *t);
