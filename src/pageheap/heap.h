@@ -46,7 +46,9 @@
  * the thread's run cache (64 runs, 4 MiB at most), and the thread's next
  * request of exactly that length takes it back, under the busy flag only;
  * a request of 9 pages or more with no such run takes the shortest longer
- * one and gives its tail to the allocator. The run map (a page count per
+ * one and gives its tail to the allocator. A big slot holds one run of
+ * 513..4096 pages besides (the longer of the held and the freed run),
+ * taken the same way by requests of 513 pages or more. The run map (a page count per
  * allocation's first page, one byte, cached runs marked) validates every
  * free with a load and a compare-and-swap, since the allocator cannot see
  * a second free of a cached run.

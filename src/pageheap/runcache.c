@@ -13,7 +13,10 @@
  * over the heap and grew W5's peak RSS by a quarter (docs/heap.md); nor
  * does a tail stay cached (it crowded out the runs that are reused). The
  * cache is bounded (PH_RC_ENTRIES runs, PH_RC_PAGES pages); a free that
- * does not fit goes to the allocator. Flushing returns every run to the
+ * does not fit goes to the allocator. Apart from the bins, a big slot
+ * holds one run of PH_RC_PAGES+1..PH_RC_BIG_PAGES pages, the longer of the
+ * one it holds and one freed (alloc.c, free_big); a request of more than
+ * PH_RC_PAGES takes it if it is long enough, tail to the allocator. Flushing returns every run to the
  * allocator under the shard lock, one pagealloc_free each.
  *
  * The run map says, for the first page of every live allocation, its page
