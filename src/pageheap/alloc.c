@@ -468,10 +468,13 @@ static __attribute__((noinline)) void free_big(pageheap *h, ph_thread *t, ph_rm_
     rc->big = a;
     rc->big_pages = npages;
     rc_publish(t);
+    /* The run it replaces goes back before the flag does (busy -> shard
+     * lock, as a flush), so that the checker, which takes every flag,
+     * never sees it out of the cache yet allocated. */
+    if (old)
+        ph_rc_release(h, s, ph_rm_at(h, old), old, old_pages);
     busy_unlock(t);
     count_free(h, t, npages);
-    if (old)                            /* out of the cache: ours alone */
-        ph_rc_release(h, s, ph_rm_at(h, old), old, old_pages);
 }
 
 /* The whole free path: every check, the run map, the run cache or the
