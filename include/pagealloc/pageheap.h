@@ -108,8 +108,10 @@ typedef struct pageheap_options {
 
 /* Run caches (on unless options.no_run_cache, guard mode, or a heap made
  * for a malloc). Each thread keeps up to 64 runs (at most 4 MiB) that it
- * freed in its own shard, still allocated there, and serves its next
- * allocations of the same lengths from them without a lock. The runs go back to the allocator when the
+ * freed in its own shard, plus one run of 513..4096 pages (32 MiB), still
+ * allocated there, and serves its next allocations of the same lengths
+ * (or, from 9 pages, the head of a longer run) from them without a lock.
+ * The runs go back to the allocator when the
  * thread exits, on pageheap_flush_caches, pageheap_release and at the
  * memory limit, and when the background scavenger finds nothing else to
  * release; they count in cache_bytes and run_cache_bytes. With run caches

@@ -15,6 +15,7 @@
 #include "pagealloc/debug.h"
 #include "pagealloc/heapapi.h"
 #include "pageheap/heap.h"
+#include "pageheap/runcache.h"
 #include "pageheap/runmap.h"
 
 /* ---- Which pages of a run were scavenged ------------------------------------ */
@@ -243,7 +244,43 @@ static uintptr_t cache_alloc(pageheap *h, ph_thread *t, size_t npages, size_t *s
     return base;
 }
 
-static void *heap_alloc(pageheap *h, size_t npages, int zero)
+/* A run for npages from t's run cache (run caches on, t's cache seen not
+ * empty), or 0: the exact bin inline, anything else (a longer length's
+ * list, the shortest longer run to split) in ph_rc_alloc_locked. Takes
+ * and releases t's busy flag once. */
+static inline __attribute__((always_inline)) uintptr_t rc_alloc(pageheap *h, ph_thread *t,
+                                                                size_t npages)
+{
+    busy_lock(t);
+    if (npages <= PH_RC_BINS) {
+        uintptr_t base = rc_take_exact(&t->rc, (unsigned)npages);
+        if (base) {
+            rc_publish(t);
+            busy_unlock(t);
+            atomic_store_explicit(ph_rm_at(h, base), ph_rm_code(npages), memory_order_release);
+            return base;
+        }
+        if (npages < PH_RC_SPLIT_MIN) {
+            busy_unlock(t);
+            return 0;
+        }
+    }
+    return ph_rc_alloc_locked(h, t, npages);
+}
+
+/* Count an allocation served by t's run cache (its owner: plain
+ * load-and-store counters). */
+static inline void count_rc_alloc(ph_thread *t, size_t npages)
+{
+    ctr_own_add(&t->c.allocs, 1);
+    ctr_own_add(&t->c.alloc_bytes, npages * PH_PAGE);
+    ctr_own_add(&t->c.cache_allocs, 1);
+}
+
+/* The whole allocation path; rc_tried: the caller already asked the
+ * thread's run cache (pageheap_alloc's fast path). */
+static __attribute__((noinline)) void *heap_alloc(pageheap *h, size_t npages, int zero,
+                                                  int rc_tried)
 {
     if (npages == 0) {
         errno = EINVAL;
@@ -263,13 +300,20 @@ static void *heap_alloc(pageheap *h, size_t npages, int zero)
     ph_counters *c = t ? &t->c : &h->dead;
     void (*add)(_Atomic uint64_t *, uint64_t) = t ? ctr_own_add : ctr_add;
     uintptr_t base = 0;
-    if (t && h->runcache && atomic_load_explicit(&t->rc_runs, memory_order_relaxed) &&
-        (base = ph_rc_alloc(h, t, npages)) != 0) {
+    if (!rc_tried && t && h->runcache && npages <= PH_RC_PAGES &&
+        atomic_load_explicit(&t->rc_runs, memory_order_relaxed) &&
+        (base = rc_alloc(h, t, npages)) != 0) {
         if (zero)
             memset((void *)base, 0, npages * PH_PAGE);
-        add(&c->allocs, 1);
-        add(&c->alloc_bytes, npages * PH_PAGE);
-        add(&c->cache_allocs, 1);
+        count_rc_alloc(t, npages);
+        return (void *)base;
+    }
+    if (t && h->runcache && npages > PH_RC_PAGES && npages <= PH_RC_BIG_PAGES &&
+        atomic_load_explicit(&t->rc_big, memory_order_relaxed) >= npages * PH_PAGE &&
+        (base = ph_rc_big_alloc(h, t, npages)) != 0) {
+        if (zero)
+            memset((void *)base, 0, npages * PH_PAGE);
+        count_rc_alloc(t, npages);
         return (void *)base;
     }
     size_t scav_bytes = 0;
@@ -302,22 +346,37 @@ static void *heap_alloc(pageheap *h, size_t npages, int zero)
     return (void *)base;
 }
 
-PA_API void *pageheap_alloc(pageheap *h, size_t npages)
+/* The fast path: the calling thread's record is the one it used last
+ * (no key lookup) and its run cache holds a run for npages. Everything
+ * else goes through heap_alloc, told whether the run cache was tried. */
+static inline __attribute__((always_inline)) void *alloc_fast(pageheap *h, size_t npages,
+                                                              int zero)
 {
     if (!heap_live(h)) {
         errno = EINVAL;
         return NULL;
     }
-    return heap_alloc(h, npages, 0);
+    if (ph_last.h != h || ph_last.id != h->id || npages - 1 >= PH_RC_PAGES ||
+        !atomic_load_explicit(&ph_last.t->rc_runs, memory_order_relaxed))
+        return heap_alloc(h, npages, zero, 0);   /* rc_runs is 0 without run caches */
+    ph_thread *t = ph_last.t;
+    uintptr_t base = rc_alloc(h, t, npages);
+    if (!base)
+        return heap_alloc(h, npages, zero, 1);
+    if (zero)
+        memset((void *)base, 0, npages * PH_PAGE);
+    count_rc_alloc(t, npages);
+    return (void *)base;
+}
+
+PA_API void *pageheap_alloc(pageheap *h, size_t npages)
+{
+    return alloc_fast(h, npages, 0);
 }
 
 PA_API void *pageheap_alloc_zeroed(pageheap *h, size_t npages)
 {
-    if (!heap_live(h)) {
-        errno = EINVAL;
-        return NULL;
-    }
-    return heap_alloc(h, npages, 1);
+    return alloc_fast(h, npages, 1);
 }
 
 /* Level 1: whether a page of [a, a + npages) is owned by a page cache of
@@ -346,7 +405,82 @@ static int held_by_cache(pageheap *h, unsigned si, uintptr_t a, size_t npages)
     return found;
 }
 
-PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
+/* Count a free on t, or on the heap's record when there is none. */
+static inline void count_free(pageheap *h, ph_thread *t, size_t npages)
+{
+    if (t) {
+        ctr_own_add(&t->c.frees, 1);
+        ctr_own_add(&t->c.freed_bytes, npages * PH_PAGE);
+    } else {
+        ctr_add(&h->dead.frees, 1);
+        ctr_add(&h->dead.freed_bytes, npages * PH_PAGE);
+    }
+}
+
+/* A free the run map vouched for (entry e reads v, the code of npages)
+ * that goes to shard s's allocator: clear the entry with a
+ * compare-and-swap (the racing free that loses is reported), and a long
+ * run's count entries, then the allocator's one-pass free (its check
+ * cannot fail: the run is a live allocation and the entry is now ours),
+ * with no validation pass before it (W3: 230 instructions a step). */
+static __attribute__((noinline)) void free_mapped(pageheap *h, ph_shard *s, ph_thread *t,
+                                                  ph_rm_entry *e, uint8_t v, uintptr_t a,
+                                                  size_t npages)
+{
+    if (!atomic_compare_exchange_strong_explicit(e, &v, 0, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        ph_rc_bad_free(h, s, a, npages, v);
+        return;
+    }
+    if (v == PH_RM_LONG)
+        ph_rm_set_count(h, e, a, npages, 1);
+    pthread_mutex_lock(&s->mu);
+    pagealloc_free(s->pa, a, npages);
+    pthread_mutex_unlock(&s->mu);
+    count_free(h, t, npages);
+}
+
+/* A free of a run longer than PH_RC_PAGES, at most PH_RC_BIG_PAGES, by
+ * its shard's thread t, that the run map vouched for (entry e reads v):
+ * t's big slot keeps the longer of it and the run it holds, the other
+ * goes to the allocator (keeping the longer one serves more of the
+ * requests that follow, each of which takes the run if it is long
+ * enough and gives its tail back). */
+static __attribute__((noinline)) void free_big(pageheap *h, ph_thread *t, ph_rm_entry *e,
+                                               uint8_t v, uintptr_t a, size_t npages)
+{
+    ph_shard *s = &h->shards[t->shard];
+    ph_runcache *rc = &t->rc;
+    busy_lock(t);
+    if (rc->big_pages >= npages) {
+        busy_unlock(t);
+        free_mapped(h, s, t, e, v, a, npages);
+        return;
+    }
+    if (!atomic_compare_exchange_strong_explicit(e, &v, (uint8_t)(v | PH_RM_CACHED),
+                                                 memory_order_acq_rel, memory_order_acquire)) {
+        busy_unlock(t);
+        ph_rc_bad_free(h, s, a, npages, v);
+        return;
+    }
+    uintptr_t old = rc->big;
+    size_t old_pages = rc->big_pages;
+    rc->big = a;
+    rc->big_pages = npages;
+    rc_publish(t);
+    /* The run it replaces goes back before the flag does (busy -> shard
+     * lock, as a flush), so that the checker, which takes every flag,
+     * never sees it out of the cache yet allocated. */
+    if (old)
+        ph_rc_release(h, s, ph_rm_at(h, old), old, old_pages);
+    busy_unlock(t);
+    count_free(h, t, npages);
+}
+
+/* The whole free path: every check, the run map, the run cache or the
+ * allocator. pageheap_free's fast path sends here what it does not
+ * handle itself. */
+static __attribute__((noinline)) void heap_free(pageheap *h, void *p, size_t npages)
 {
     if (!p && npages == 0)
         return;
@@ -360,7 +494,6 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
                   "some pages are owned by a page cache (never allocated)");
         return;
     }
-    ph_thread *t = NULL;
     if (h->runcache && owner) {
         /* The run map validates the free without a lock: it must be a
          * live allocation's first page and page count. Then the run goes
@@ -373,22 +506,24 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
             ph_rc_bad_free(h, s, a, npages, v);
             return;
         }
-        t = ph_thread_get(h);
-        int keep = t && t->shard == owner - 1 && rc_may_keep(t, npages);
-        if (!atomic_compare_exchange_strong_explicit(e, &v, keep ? (uint8_t)(v | PH_RM_CACHED) : 0,
+        ph_thread *t = ph_thread_get(h);
+        if (!t || t->shard != owner - 1 || !rc_may_keep(t, npages)) {
+            free_mapped(h, s, t, e, v, a, npages);
+            return;
+        }
+        /* It fits: only the owner adds runs, a flusher only takes. */
+        busy_lock(t);
+        if (!atomic_compare_exchange_strong_explicit(e, &v, (uint8_t)(v | PH_RM_CACHED),
                                                      memory_order_acq_rel, memory_order_acquire)) {
+            busy_unlock(t);
             ph_rc_bad_free(h, s, a, npages, v);      /* a concurrent free won */
             return;
         }
-        if (keep && ph_rc_put(t, a, npages)) {
-            ctr_own_add(&t->c.frees, 1);
-            ctr_own_add(&t->c.freed_bytes, npages * PH_PAGE);
-            return;
-        }
-        if (keep)
-            atomic_store_explicit(e, 0, memory_order_relaxed);
-        if (want == PH_RM_LONG)
-            ph_rm_set_count(h, e, a, npages, 1);            /* the run is ours: clear it */
+        rc_insert(&t->rc, a, npages);
+        rc_publish(t);
+        busy_unlock(t);
+        count_free(h, t, npages);
+        return;
     }
     /* The allocator validates the free; a bad one is reported, and
      * changes nothing (not even the statistics). */
@@ -414,14 +549,50 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
         pa_report("pageheap_free", a, npages, rule ? rule : "invalid free");
         return;
     }
-    if (!t)
-        t = ph_thread_get(h);
-    if (t) {
-        ctr_own_add(&t->c.frees, 1);
-        ctr_own_add(&t->c.freed_bytes, npages * PH_PAGE);
-    } else {
-        ctr_add(&h->dead.frees, 1);
-        ctr_add(&h->dead.freed_bytes, npages * PH_PAGE);
-    }
+    count_free(h, ph_thread_get(h), npages);
 }
 
+/* The fast path: a free by the thread that used the heap last, of a run
+ * of its own shard that the run map says is a live allocation of exactly
+ * npages pages. At check level 0 only (level 1 first asks whether a page
+ * cache holds the pages). If the thread's run cache has room, the run
+ * goes there with one compare-and-swap on its run-map entry (the racing
+ * free that loses is reported) under the busy flag; else to the allocator
+ * (free_mapped). Anything else, bad frees included, takes heap_free,
+ * which checks it all again. */
+PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (heap_live(h) && ph_last.h == h && ph_last.id == h->id && h->runcache &&
+        npages - 1 < PH_MAX_PAGES && a % PH_PAGE == 0 && pa_check_level() < PA_CHECK_INTERNAL) {
+        ph_thread *t = ph_last.t;
+        ph_rm_entry *e;
+        if (ph_map_get(h, a) == t->shard + 1 && (e = ph_rm_at(h, a)) != NULL) {
+            uint8_t v = atomic_load_explicit(e, memory_order_acquire);
+            uint8_t want = ph_rm_code(npages);
+            if (v == want && (want != PH_RM_LONG || ph_rm_count(h, e, a) == npages)) {
+                if (!rc_may_keep(t, npages)) {
+                    if (npages > PH_RC_PAGES && npages <= PH_RC_BIG_PAGES)
+                        free_big(h, t, e, v, a, npages);
+                    else
+                        free_mapped(h, &h->shards[t->shard], t, e, v, a, npages);
+                    return;
+                }
+                busy_lock(t);
+                if (!atomic_compare_exchange_strong_explicit(e, &v, (uint8_t)(v | PH_RM_CACHED),
+                                                             memory_order_acq_rel,
+                                                             memory_order_acquire)) {
+                    busy_unlock(t);
+                    ph_rc_bad_free(h, &h->shards[t->shard], a, npages, v);
+                    return;
+                }
+                rc_insert(&t->rc, a, npages);
+                rc_publish(t);
+                busy_unlock(t);
+                count_free(h, t, npages);
+                return;
+            }
+        }
+    }
+    heap_free(h, p, npages);
+}

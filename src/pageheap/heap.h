@@ -46,7 +46,9 @@
  * the thread's run cache (64 runs, 4 MiB at most), and the thread's next
  * request of exactly that length takes it back, under the busy flag only;
  * a request of 9 pages or more with no such run takes the shortest longer
- * one and gives its tail to the allocator. The run map (a page count per
+ * one and gives its tail to the allocator. A big slot holds one run of
+ * 513..4096 pages besides (the longer of the held and the freed run),
+ * taken the same way by requests of 513 pages or more. The run map (a page count per
  * allocation's first page, one byte, cached runs marked) validates every
  * free with a load and a compare-and-swap, since the allocator cannot see
  * a second free of a cached run.
@@ -175,6 +177,7 @@
 #define PH_RC_ENTRIES 64u
 #define PH_RC_PAGES   512u                /* 4 MiB */
 #define PH_RC_SPLIT_MIN 9u                /* shorter requests take exact lengths only */
+#define PH_RC_BIG_PAGES 4096u             /* the big slot: one run of 513..4096 pages */
 
 /* Run map entries, one byte per page (runcache.c has the encoding's
  * reasons; runmap.h the accessors). At the first page of a live or cached
@@ -203,7 +206,7 @@ typedef struct ph_run {
  * 1 <= k <= 64; bin 0 for longer runs); bit k-1 of `nonempty` is set iff
  * bin k (k >= 1) is not empty; `count` entries and `pages` pages are
  * held; each held run is allocated in its thread's shard's allocator and
- * its run map entry is PH_RM_CACHED | npages; its pages are Ready. Unused
+ * its run map entry is PH_RM_CACHED | its length code; its pages are Ready. Unused
  * entries are those at index >= hw and those on the `freel` list. A
  * zeroed struct is an empty cache. */
 typedef struct ph_runcache {
@@ -213,6 +216,11 @@ typedef struct ph_runcache {
     uint16_t hw;                        /* entries [0, hw) have been used */
     uint32_t count;
     uint64_t pages;
+    /* The big slot: one run longer than PH_RC_PAGES and at most
+     * PH_RC_BIG_PAGES (base 0: empty), outside the bounds above; its run
+     * map entry is PH_RM_CACHED | PH_RM_LONG. */
+    uintptr_t big;
+    uint64_t big_pages;
     ph_run e[PH_RC_ENTRIES];
 } ph_runcache;
 
@@ -229,7 +237,8 @@ typedef struct ph_thread {
     _Atomic uint64_t cache_bytes;       /* bytes in cache; written under busy */
     _Atomic uint64_t cache_released;    /* bytes of those scavenged; under busy */
     ph_runcache rc;                     /* run cache; under busy */
-    _Atomic uint64_t rc_bytes;          /* bytes in rc; written under busy */
+    _Atomic uint64_t rc_bytes;          /* bytes in rc's bins; written under busy */
+    _Atomic uint64_t rc_big;            /* bytes in rc's big slot; written under busy */
     _Atomic uint32_t rc_runs;           /* runs in rc; written under busy */
     ph_counters c;
     struct ph_thread *prev, *next;      /* registry list, under heap->reg_mu */
@@ -323,7 +332,7 @@ struct pageheap {
 
 /* ---- Small helpers, for every file of the heap -------------------------- */
 
-static inline void ctr_own_add(_Atomic uint64_t *c, uint64_t v)
+static inline __attribute__((always_inline)) void ctr_own_add(_Atomic uint64_t *c, uint64_t v)
 {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
                           memory_order_relaxed);
@@ -389,6 +398,7 @@ static inline void cache_publish(ph_thread *t)
 static inline void rc_publish(ph_thread *t)
 {
     atomic_store_explicit(&t->rc_bytes, t->rc.pages * PH_PAGE, memory_order_relaxed);
+    atomic_store_explicit(&t->rc_big, t->rc.big_pages * PH_PAGE, memory_order_relaxed);
     atomic_store_explicit(&t->rc_runs, t->rc.count, memory_order_relaxed);
 }
 
@@ -407,13 +417,16 @@ static inline int rc_may_keep(ph_thread *t, size_t npages)
 /* The calling thread's record of the heap it used last (threads.c),
  * found without pthread_getspecific; valid while `id` is that heap's id
  * (ids are never reused, so a new heap at a deleted one's address does
- * not match). Never set for a threadless heap. */
+ * not match). Never set for a threadless heap. Initial-exec TLS, as the
+ * other layers' per-thread pointers: the default model under -fPIC goes
+ * through __tls_get_addr, whose call made the fast paths spill and
+ * reload their arguments around every access. */
 typedef struct ph_last_rec {
     const pageheap *h;
     uint64_t id;
     struct ph_thread *t;
 } ph_last_rec;
-extern __thread ph_last_rec ph_last;
+extern __thread ph_last_rec ph_last __attribute__((tls_model("initial-exec")));
 
 /* The calling thread's record, created on first use; NULL if it cannot be
  * (the caller then goes without a cache). ph_thread_find (threads.c) is
@@ -519,14 +532,21 @@ void       ph_rm_drop(pageheap *h, ph_range *g);
 /* Free the run map's levels 1 and 2 (delete; the reservations' blocks
  * go with the reservations, in ph_grow_destroy). */
 void       ph_rm_destroy(pageheap *h);
-/* A run of npages from t's run cache, which the caller saw not empty
- * (rc_runs: only the owner fills it) (takes t's busy flag; records the
- * allocation in the run map; a longer run's tail goes to the allocator
- * under the shard lock), or 0. */
-uintptr_t  ph_rc_alloc(pageheap *h, ph_thread *t, size_t npages);
-/* Keep the run [a, npages) in t's run cache; 1 if kept, 0 if it does not
- * fit (takes t's busy flag). The run's entry is PH_RM_CACHED | its code. */
-int        ph_rc_put(ph_thread *t, uintptr_t a, size_t npages);
+/* A run of npages from t's run cache when its exact bin is empty or
+ * npages > PH_RC_BINS (the caller tried the bin, alloc.c): an exact run
+ * of a longer length, or from PH_RC_SPLIT_MIN pages the shortest longer
+ * run, whose tail goes to the allocator under the shard lock; records the
+ * allocation in the run map. 0 if none. t's busy flag held on entry,
+ * released on return. Adding runs is inline (runcache.h, rc_insert). */
+uintptr_t  ph_rc_alloc_locked(pageheap *h, ph_thread *t, size_t npages);
+/* The run in t's big slot for a request of npages > PH_RC_PAGES, if it is
+ * at least that long (its tail goes to the allocator), recorded in the
+ * run map; 0 if not. Takes t's busy flag. */
+uintptr_t  ph_rc_big_alloc(pageheap *h, ph_thread *t, size_t npages);
+/* Give the run at a (its run map entry e, ours: the caller took it from
+ * a cache) of npages back to shard s's allocator: clear its entries,
+ * then free it under the shard lock. */
+void       ph_rc_release(pageheap *h, ph_shard *s, ph_rm_entry *e, uintptr_t a, size_t npages);
 /* Give t's cached runs back to its shard's allocator; t's busy flag held.
  * Returns the bytes given back. */
 uint64_t   ph_rc_flush(pageheap *h, ph_thread *t);

@@ -13,7 +13,10 @@
  * over the heap and grew W5's peak RSS by a quarter (docs/heap.md); nor
  * does a tail stay cached (it crowded out the runs that are reused). The
  * cache is bounded (PH_RC_ENTRIES runs, PH_RC_PAGES pages); a free that
- * does not fit goes to the allocator. Flushing returns every run to the
+ * does not fit goes to the allocator. Apart from the bins, a big slot
+ * holds one run of PH_RC_PAGES+1..PH_RC_BIG_PAGES pages, the longer of the
+ * one it holds and one freed (alloc.c, free_big); a request of more than
+ * PH_RC_PAGES takes it if it is long enough, tail to the allocator. Flushing returns every run to the
  * allocator under the shard lock, one pagealloc_free each.
  *
  * The run map says, for the first page of every live allocation, its page
@@ -39,6 +42,7 @@
 #include "pagealloc/debug.h"
 #include "pagealloc/heapapi.h"
 #include "pageheap/heap.h"
+#include "pageheap/runcache.h"
 #include "pageheap/runmap.h"
 
 /* ---- The run map -------------------------------------------------------------- */
@@ -195,41 +199,13 @@ void ph_rm_destroy(pageheap *h)
 
 /* ---- A thread's run cache ----------------------------------------------------- */
 
-static unsigned bin_of(size_t npages)
-{
-    return npages <= PH_RC_BINS ? (unsigned)npages : 0;
-}
-
-/* Push entry i (index + 1) onto its bin. */
-static void rc_push(ph_runcache *rc, unsigned i)
-{
-    ph_run *r = &rc->e[i - 1];
-    unsigned b = bin_of(r->npages);
-    r->next = rc->head[b];
-    rc->head[b] = (uint16_t)i;
-    if (b)
-        rc->nonempty |= (uint64_t)1 << (b - 1);
-}
-
-/* Unlink entry i from bin b, whose predecessor is prev (0: i is the head). */
-static void rc_unlink(ph_runcache *rc, unsigned b, unsigned prev, unsigned i)
-{
-    uint16_t next = rc->e[i - 1].next;
-    if (prev)
-        rc->e[prev - 1].next = next;
-    else
-        rc->head[b] = next;
-    if (b && !rc->head[b])
-        rc->nonempty &= ~((uint64_t)1 << (b - 1));
-}
-
 /* The entry (index + 1) of the shortest cached run of at least npages
  * pages, in *bin and after *prev (0: the bin's head); 0 if none. Exact
  * lengths first; a longer run only for requests of PH_RC_SPLIT_MIN pages
  * or more. */
 static unsigned rc_find(ph_runcache *rc, size_t npages, unsigned *bin, unsigned *prev)
 {
-    unsigned b = bin_of(npages);
+    unsigned b = rc_bin_of(npages);
     *prev = 0;
     if (b && rc->head[b]) {
         *bin = b;
@@ -261,26 +237,11 @@ static unsigned rc_find(ph_runcache *rc, size_t npages, unsigned *bin, unsigned 
     return best;
 }
 
-uintptr_t ph_rc_alloc(pageheap *h, ph_thread *t, size_t npages)
+/* Hand out the run [base, len pages), just taken from t's cache, for a
+ * request of npages <= len: recorded in the run map as a live allocation
+ * of npages; a longer run's tail goes to the allocator. No lock held. */
+static uintptr_t rc_hand_out(pageheap *h, ph_thread *t, uintptr_t base, size_t len, size_t npages)
 {
-    ph_runcache *rc = &t->rc;
-    if (npages > PH_RC_PAGES)           /* the caller skips empty caches */
-        return 0;
-    busy_lock(t);
-    unsigned b, prev, i = rc_find(rc, npages, &b, &prev);
-    if (!i) {
-        busy_unlock(t);
-        return 0;
-    }
-    rc_unlink(rc, b, prev, i);
-    uintptr_t base = rc->e[i - 1].base;
-    size_t len = rc->e[i - 1].npages;
-    rc->e[i - 1].next = rc->freel;
-    rc->freel = (uint16_t)i;
-    rc->count--;
-    rc->pages -= len;
-    rc_publish(t);
-    busy_unlock(t);
     ph_rm_entry *e = ph_rm_at(h, base);
     if (len == npages) {
         atomic_store_explicit(e, ph_rm_code(npages), memory_order_release);
@@ -299,37 +260,65 @@ uintptr_t ph_rc_alloc(pageheap *h, ph_thread *t, size_t npages)
     return base;
 }
 
-int ph_rc_put(ph_thread *t, uintptr_t a, size_t npages)
+uintptr_t ph_rc_alloc_locked(pageheap *h, ph_thread *t, size_t npages)
 {
     ph_runcache *rc = &t->rc;
-    busy_lock(t);
-    if (rc->pages + npages > PH_RC_PAGES || rc->count >= PH_RC_ENTRIES) {
+    unsigned b, prev, i = npages <= PH_RC_PAGES ? rc_find(rc, npages, &b, &prev) : 0;
+    if (!i) {
         busy_unlock(t);
         return 0;
     }
-    unsigned i = rc->freel;
-    if (i)
-        rc->freel = rc->e[i - 1].next;
-    else
-        i = ++rc->hw;
-    rc->e[i - 1].base = a;
-    rc->e[i - 1].npages = (uint32_t)npages;
-    rc_push(rc, i);
-    rc->count++;
-    rc->pages += npages;
+    rc_unlink(rc, b, prev, i);
+    size_t len = rc->e[i - 1].npages;
+    uintptr_t base = rc_release_entry(rc, i);
     rc_publish(t);
     busy_unlock(t);
-    return 1;
+    return rc_hand_out(h, t, base, len, npages);
+}
+
+uintptr_t ph_rc_big_alloc(pageheap *h, ph_thread *t, size_t npages)
+{
+    ph_runcache *rc = &t->rc;
+    busy_lock(t);
+    if (!rc->big || rc->big_pages < npages) {
+        busy_unlock(t);
+        return 0;
+    }
+    uintptr_t base = rc->big;
+    size_t len = rc->big_pages;
+    rc->big = 0;
+    rc->big_pages = 0;
+    rc_publish(t);
+    busy_unlock(t);
+    return rc_hand_out(h, t, base, len, npages);
+}
+
+void ph_rc_release(pageheap *h, ph_shard *s, ph_rm_entry *e, uintptr_t a, size_t npages)
+{
+    atomic_store_explicit(e, 0, memory_order_relaxed);
+    if (npages >= PH_RM_LONG)
+        ph_rm_set_count(h, e, a, npages, 1);
+    pthread_mutex_lock(&s->mu);
+    pagealloc_free(s->pa, a, npages);
+    PA_DEBUG_AFTER(s->pa, "pageheap run cache release", a, npages);
+    pthread_mutex_unlock(&s->mu);
 }
 
 uint64_t ph_rc_flush(pageheap *h, ph_thread *t)
 {
     ph_runcache *rc = &t->rc;
-    if (rc->count == 0)
+    if (rc->count == 0 && !rc->big)
         return 0;
-    uint64_t pages = rc->pages;
+    uint64_t pages = rc->pages + rc->big_pages;
     ph_shard *s = &h->shards[t->shard];
     pthread_mutex_lock(&s->mu);
+    if (rc->big) {
+        ph_rm_entry *e = ph_rm_at(h, rc->big);
+        atomic_store_explicit(e, 0, memory_order_relaxed);
+        ph_rm_set_count(h, e, rc->big, rc->big_pages, 1);
+        pagealloc_free(s->pa, rc->big, rc->big_pages);
+        PA_DEBUG_AFTER(s->pa, "pageheap run cache flush", rc->big, rc->big_pages);
+    }
     for (unsigned b = 0; b <= PH_RC_BINS; b++) {
         for (unsigned i = rc->head[b]; i; i = rc->e[i - 1].next) {
             ph_run *r = &rc->e[i - 1];
@@ -406,7 +395,7 @@ int ph_rc_check(pageheap *h, ph_thread *t, char *msg, size_t size)
             ph_run *r = &rc->e[i - 1];
             if (++count > PH_RC_ENTRIES || i > rc->hw)
                 return rc_fail(msg, size, "bin list broken", r->base);
-            if (bin_of(r->npages) != b || r->npages == 0)
+            if (rc_bin_of(r->npages) != b || r->npages == 0)
                 return rc_fail(msg, size, "in the wrong bin", r->base);
             ph_rm_entry *e = ph_rm_at(h, r->base);
             if (!e || atomic_load(e) != (PH_RM_CACHED | ph_rm_code(r->npages)) ||
@@ -423,12 +412,37 @@ int ph_rc_check(pageheap *h, ph_thread *t, char *msg, size_t size)
         return rc_fail(msg, size, "over its page bound", 0);
     if (ld(&t->rc_bytes) != pages * PH_PAGE)
         return rc_fail(msg, size, "published size is stale", 0);
+    if (rc->big) {
+        ph_rm_entry *e = ph_rm_at(h, rc->big);
+        if (rc->big_pages <= PH_RC_PAGES || rc->big_pages > PH_RC_BIG_PAGES)
+            return rc_fail(msg, size, "big slot run of a wrong length", rc->big);
+        if (!e || atomic_load(e) != (PH_RM_CACHED | PH_RM_LONG) ||
+            ph_rm_count(h, e, rc->big) != rc->big_pages)
+            return rc_fail(msg, size, "run map entry is not 'cached'", rc->big);
+        if (pa_free_violation(h->shards[t->shard].pa, rc->big, rc->big_pages))
+            return rc_fail(msg, size, "not allocated in its allocator", rc->big);
+    } else if (rc->big_pages) {
+        return rc_fail(msg, size, "empty big slot with pages", 0);
+    }
+    if (ld(&t->rc_big) != rc->big_pages * PH_PAGE)
+        return rc_fail(msg, size, "published big slot size is stale", 0);
     return 0;
+}
+
+/* Mark the cached run [base, npages) within chunk c. */
+static void rc_visit_run(uintptr_t base, size_t npages, uintptr_t c, uint8_t *st)
+{
+    uintptr_t lo = base > c ? base : c;
+    uintptr_t end = base + npages * PH_PAGE, hi = end < c + PH_CHUNK ? end : c + PH_CHUNK;
+    for (uintptr_t a = lo; a < hi; a += PH_PAGE)
+        st[(a - c) / PH_PAGE] = PAGEHEAP_PAGE_CACHED;
 }
 
 void ph_rc_visit(ph_thread *t, uintptr_t c, uint8_t *st)
 {
     ph_runcache *rc = &t->rc;
+    if (rc->big)
+        rc_visit_run(rc->big, rc->big_pages, c, st);
     for (unsigned b = 0; b <= PH_RC_BINS; b++) {
         for (unsigned i = rc->head[b]; i; i = rc->e[i - 1].next) {
             ph_run *r = &rc->e[i - 1];

@@ -50,7 +50,7 @@ static void fold_counters(ph_counters *dst, ph_counters *src)
 }
 
 /* heap.h says what it is. */
-__thread ph_last_rec ph_last;
+__thread ph_last_rec ph_last __attribute__((tls_model("initial-exec")));
 
 /* The key destructor: the thread is exiting. */
 void ph_thread_exit(void *arg)

@@ -1,8 +1,8 @@
 /*
  * test_runcache.c - the page heap's per-thread run caches: reuse of a
  * freed run for a request of its length, or of a longer run's head for a
- * request of 9 pages or more, the bounds (runs and bytes), the
- * statistics and the checker, bad frees the run map catches (double free
+ * request of 9 pages or more, the bounds (runs and bytes), the big slot
+ * (one longer run, the longer one kept), the statistics and the checker, bad frees the run map catches (double free
  * of a cached run, wrong page count, inside a run; long runs, whose
  * count the map keeps in their next pages' entries), every way the caches
  * drain (flush, release, thread exit, the hard limit, the background
@@ -28,6 +28,7 @@
 #define PAGE ((size_t)PAGEALLOC_PAGE_SIZE)
 #define RC_RUNS 64u                       /* the bounds pageheap.h documents */
 #define RC_PAGES 512u
+#define RC_BIG_PAGES 4096u                /* the big slot's longest run */
 
 static void check_heap(pageheap *h)
 {
@@ -180,12 +181,78 @@ static void test_bounds(void **state)
     for (int i = 0; i < 4; i++)
         pageheap_free(h, p[i], 300);
     assert_int_equal(stats(h).run_cache_bytes, 300 * PAGE);
-    /* A run longer than the bound is never cached. */
+    /* A run longer than the bound goes to the big slot, outside it; one
+     * longer than the slot's bound is never cached. */
     char *big = pageheap_alloc(h, RC_PAGES + 1);
     assert_non_null(big);
     pageheap_free(h, big, RC_PAGES + 1);
-    assert_int_equal(stats(h).run_cache_bytes, 300 * PAGE);
+    assert_int_equal(stats(h).run_cache_bytes, (300 + RC_PAGES + 1) * PAGE);
+    big = pageheap_alloc(h, RC_BIG_PAGES + 1);
+    assert_non_null(big);
+    pageheap_free(h, big, RC_BIG_PAGES + 1);
+    assert_int_equal(stats(h).run_cache_bytes, (300 + RC_PAGES + 1) * PAGE);
     check_heap(h);
+    pageheap_delete(h);
+}
+
+/* The big slot: one run of RC_PAGES+1..RC_BIG_PAGES pages per thread. It
+ * keeps the longer of the run it holds and a run freed; a request longer
+ * than RC_PAGES takes it if it is long enough (the tail goes back to the
+ * allocator); the run map still catches bad frees of it; the checker and
+ * the statistics count it; a flush gives it back. */
+static void test_big_slot(void **state)
+{
+    (void)state;
+    pageheap *h = pageheap_new(&(pageheap_options){ .shards = 1 });
+    assert_non_null(h);
+    pagealloc_set_error_handler(record_error, NULL);
+    reports = 0;
+    char *a = pageheap_alloc(h, 1000), *b = pageheap_alloc(h, 2000), *c = pageheap_alloc(h, 600);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    pageheap_free(h, a, 1000);
+    assert_int_equal(stats(h).run_cache_bytes, 1000 * PAGE);
+    pageheap_free(h, b, 2000);                  /* longer: replaces a, a goes back */
+    assert_int_equal(stats(h).run_cache_bytes, 2000 * PAGE);
+    pageheap_free(h, c, 600);                   /* shorter: goes back */
+    assert_int_equal(stats(h).run_cache_bytes, 2000 * PAGE);
+    check_heap(h);
+    pageheap_free(h, b, 2000);                  /* double free of the cached run */
+    expect_report("already freed");
+    pageheap_free(h, a, 1000);                  /* given back: the allocator's rule */
+    expect_report("not allocated");
+    pageheap_free(h, b + PAGE, 1);              /* inside it */
+    expect_report("not allocated");
+    pageheap_free(h, b, 1999);                  /* of a cached run, any length */
+    expect_report("already freed");
+    /* Too long for it: the allocator. */
+    char *d = pageheap_alloc(h, 2001);
+    assert_non_null(d);
+    assert_ptr_not_equal(d, b);
+    assert_int_equal(stats(h).run_cache_bytes, 2000 * PAGE);
+    /* Shorter: its head, the tail to the allocator. */
+    char *e = pageheap_alloc(h, 700);
+    assert_ptr_equal(e, b);
+    pageheap_stats s = stats(h);
+    assert_int_equal(s.run_cache_bytes, 0);
+    assert_int_equal(s.in_use_bytes, (2001 + 700) * PAGE);
+    check_heap(h);
+    pageheap_free(h, e, 2000);                  /* the old length: its tail is free */
+    expect_report("not allocated");
+    pageheap_free(h, e, 699);                   /* too short */
+    expect_report("page count differs");
+    pageheap_free(h, e, 700);
+    pageheap_free(h, d, 2001);                  /* longer than the slot holds */
+    assert_int_equal(stats(h).run_cache_bytes, 2001 * PAGE);
+    check_heap(h);
+    pageheap_flush_caches(h);
+    s = stats(h);
+    assert_int_equal(s.run_cache_bytes, 0);
+    assert_int_equal(s.in_use_bytes, 0);
+    check_heap(h);
+    assert_int_equal(reports, 0);
+    pagealloc_set_error_handler(NULL, NULL);
     pageheap_delete(h);
 }
 
@@ -602,6 +669,7 @@ int main(void)
         cmocka_unit_test(test_reuse_exact_length),
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_big_slot),
         cmocka_unit_test(test_visible),
         cmocka_unit_test(test_bad_frees),
         cmocka_unit_test(test_long_runs),
