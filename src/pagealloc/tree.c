@@ -256,30 +256,73 @@ static inline pa_sum leaf_near(const pagealloc *pa, uint32_t c, int same_block)
     return pa->sum[PA_LEVELS - 1][c];
 }
 
+/*
+ * What a successful index search learnt: every maximal run that starts in
+ * [from, s) is at most `longest` pages (every run of 1023 pages or more
+ * holds a wholly free chunk, so the scan saw all of them). from was at or
+ * above the search hint and the hint of n's class k, so no run of 2^j >= 2^k
+ * pages starts below from either; hence for every class j >= k with
+ * 2^j >= 1023 and 2^j > longest, no run of 2^j pages starts below s, the
+ * start of the run being allocated: hint[j] may rise to s
+ * (docs/pagealloc.md, "Size-class hints"). Not in Go; moves no answer.
+ */
+static inline void raise_passed_classes(pagealloc *pa, uintptr_t n, uintptr_t longest,
+                                        uintptr_t s)
+{
+    unsigned j = 63 - (unsigned)__builtin_clzll(n);           /* n's class */
+    unsigned l = longest ? 64 - (unsigned)__builtin_clzll(longest) : 0;  /* 2^l > longest */
+    if (j < l)
+        j = l;
+    if (j < 10)
+        j = 10;                                               /* 2^10 >= 1023 */
+    pa_hints_raise(pa, j, s);
+}
+
 static uintptr_t find_large(pagealloc *pa, uintptr_t from, uintptr_t n, uintptr_t *new_search)
 {
     const pa_free_index *x = &pa->free_idx;
     uint32_t cf = pa_chunk_index(from), end = pa->end;
+    /* A run of L wholly free chunks lies in a free run of at most
+     * L*512 + 2*511 pages: runs of fewer than min_ones ones are passed over
+     * without reading the leaves beside them. */
+    uint32_t min_ones = (uint32_t)((n - 2 * (PA_CHUNK_PAGES - 1) + PA_CHUNK_PAGES - 1) >>
+                                   (PA_CHUNK_SHIFT - PA_PAGE_SHIFT));
+    /* One grown range: every chunk in [start, end) is grown, so a leaf
+     * beside a run needs no committed[] lookup. */
+    int one_range = pa->in_use.n == 1;
+    uintptr_t longest = 0;        /* bound on the runs passed over, in pages */
     for (uint32_t c = cf;;) {
-        uint32_t c0 = pa_free_index_next(x, c, end, 1);
+        uint32_t c1, c0 = pa_free_index_run(x, c, end, &c1);
         if (c0 >= end)
             break;
-        uint32_t c1 = pa_free_index_next(x, c0 + 1, end, 0);
+        if (c1 - c0 < min_ones) {
+            uintptr_t bound = ((uintptr_t)(c1 - c0) << (PA_CHUNK_SHIFT - PA_PAGE_SHIFT)) +
+                              2 * (PA_CHUNK_PAGES - 1);
+            if (bound > longest)
+                longest = bound;
+            c = c1 + 1;
+            continue;
+        }
         uintptr_t s = pa_chunk_base(c0);
         if (c0 > cf)
-            s -= (uintptr_t)pa_sum_end(leaf_near(pa, c0 - 1, (c0 & 7) != 0)) << PA_PAGE_SHIFT;
+            s -= (uintptr_t)pa_leaf_end(leaf_near(pa, c0 - 1, one_range || (c0 & 7) != 0))
+                 << PA_PAGE_SHIFT;
         if (s < from)
             s = from;
         uintptr_t e = pa_chunk_base(c1);
         if (c1 < end)
-            e += (uintptr_t)pa_sum_start(leaf_near(pa, c1, (c1 & 7) != 0)) << PA_PAGE_SHIFT;
+            e += (uintptr_t)pa_leaf_start(leaf_near(pa, c1, one_range || (c1 & 7) != 0))
+                 << PA_PAGE_SHIFT;
         if ((e - s) >> PA_PAGE_SHIFT >= n) {
             /* If the run starts at the search hint, every page below its
              * end will be allocated: a valid, higher hint. */
             *new_search = from != pa->search || s != from ? pa->search :
                           pa_ranges_addr_ge(&pa->in_use, s + n * PA_PAGE_SIZE, PA_SEARCH_NONE);
+            raise_passed_classes(pa, n, longest, s);
             return s;
         }
+        if ((e - s) >> PA_PAGE_SHIFT > longest)
+            longest = (e - s) >> PA_PAGE_SHIFT;
         c = c1 + 1;
     }
     *new_search = PA_SEARCH_NONE;
