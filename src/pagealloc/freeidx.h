@@ -52,6 +52,12 @@ static inline void pa_free_index_set(pa_free_index *x, uint32_t ci, int is_free)
 /* Set the bits of chunks [lo, hi) to is_free (their words committed). */
 static inline void pa_free_index_set_range(pa_free_index *x, uint32_t lo, uint32_t hi, int is_free)
 {
+    if (lo >> 6 == (hi - 1) >> 6) {               /* one word: the common case */
+        uint64_t m = (~(uint64_t)0 << (lo & 63)) & (~(uint64_t)0 >> (63 - ((hi - 1) & 63)));
+        uint64_t *w = &x->words[lo >> 6];
+        *w = is_free ? *w | m : *w & ~m;
+        return;
+    }
     for (uint32_t wi = lo >> 6; wi <= (hi - 1) >> 6; wi++) {
         uint64_t m = ~(uint64_t)0;
         if (wi == lo >> 6)

@@ -130,17 +130,17 @@ void pa_update_run_chunks(pagealloc *pa, uintptr_t base, size_t npages, int allo
      * marked once per block of 8 (a leaf has no dirty bit of its own). */
     if (sc + 1 < ec) {
         pa_sum s = alloc ? 0 : PA_SUM_FREE_CHUNK;
+        pa_runcount r = pa_run_counts_whole(!alloc);
         pa_runcount *rc = pa_runs_of(pa, sc + 1);
+        pa_mark_ancestors(pa, sc + 1);
         for (uint32_t c = sc + 1; c < ec; c++, rc++) {
             leaf[c] = s;
-            if ((c & (PA_L2_CHUNKS - 1)) == 0)
-                rc = pa_runs_of(pa, c);           /* the next block of chunks */
-            if (alloc)
-                pa_run_counts_full(rc);
-            else
-                pa_run_counts_free(rc);
-            if (c == sc + 1 || (c & 7) == 0)
+            if ((c & 7) == 0) {
+                if ((c & (PA_L2_CHUNKS - 1)) == 0)
+                    rc = pa_runs_of(pa, c);       /* the next block of chunks */
                 pa_mark_ancestors(pa, c);
+            }
+            *rc = r;
         }
         pa_free_index_set_range(&pa->free_idx, sc + 1, ec, !alloc);
     }
