@@ -124,27 +124,29 @@ void pa_update_run_chunks(pagealloc *pa, uintptr_t base, size_t npages, int allo
     uint32_t ec = pa_chunk_index(base + npages * PA_PAGE_SIZE - 1);
     unsigned first = pa_chunk_page(base);
     unsigned last = pa_chunk_page(base + (npages - 1) * PA_PAGE_SIZE) + 1;
-    pa_set_leaf(pa, sc, pa_run_leaf(pa, sc, first, PA_CHUNK_PAGES, alloc, below, 0));
+    int changed = pa_put_leaf(pa, sc, pa_run_leaf(pa, sc, first, PA_CHUNK_PAGES, alloc, below, 0));
     /* Interior chunks were wholly free (alloc) or wholly allocated (free),
-     * and all change: one index update for all of them, and ancestors
-     * marked once per block of 8 (a leaf has no dirty bit of its own). */
+     * and all change: one index update for all of them. */
     if (sc + 1 < ec) {
         pa_sum s = alloc ? 0 : PA_SUM_FREE_CHUNK;
         pa_runcount r = pa_run_counts_whole(!alloc);
         pa_runcount *rc = pa_runs_of(pa, sc + 1);
-        pa_mark_ancestors(pa, sc + 1);
         for (uint32_t c = sc + 1; c < ec; c++, rc++) {
             leaf[c] = s;
-            if ((c & 7) == 0) {
-                if ((c & (PA_L2_CHUNKS - 1)) == 0)
-                    rc = pa_runs_of(pa, c);       /* the next block of chunks */
-                pa_mark_ancestors(pa, c);
-            }
+            if ((c & (PA_L2_CHUNKS - 1)) == 0)
+                rc = pa_runs_of(pa, c);           /* the next block of chunks */
             *rc = r;
         }
         pa_free_index_set_range(&pa->free_idx, sc + 1, ec, !alloc);
+        changed = 1;
     }
-    pa_set_leaf(pa, ec, pa_run_leaf(pa, ec, 0, last, alloc, 0, above));
+    changed |= pa_put_leaf(pa, ec, pa_run_leaf(pa, ec, 0, last, alloc, 0, above));
+    /* Ancestors marked once per block of 8 leaves touched (a leaf has no
+     * dirty bit of its own); marking one whose leaves kept their values
+     * costs a merge later, never a wrong answer. */
+    if (changed)
+        for (uint32_t b = sc >> PA_LEVEL_BITS; b <= ec >> PA_LEVEL_BITS; b++)
+            pa_mark_ancestors(pa, (uintptr_t)b << PA_LEVEL_BITS);
 }
 
 /* ---- Search ------------------------------------------------------------ */

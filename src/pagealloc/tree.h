@@ -36,16 +36,25 @@ static inline void pa_mark_ancestors(pagealloc *pa, uintptr_t ci)
     }
 }
 
-/* Every leaf write goes through here: it keeps the free-chunk index exact. */
-static inline void pa_set_leaf(pagealloc *pa, uint32_t c, pa_sum s)
+/* Write leaf c and keep the free-chunk index exact, but leave marking
+ * its ancestors to the caller; whether the leaf changed. */
+static inline int pa_put_leaf(pagealloc *pa, uint32_t c, pa_sum s)
 {
     pa_sum old = pa->sum[PA_LEVELS - 1][c];
-    if (s != old) {
-        pa->sum[PA_LEVELS - 1][c] = s;
-        if (s == PA_SUM_FREE_CHUNK || old == PA_SUM_FREE_CHUNK)
-            pa_free_index_set(&pa->free_idx, c, s == PA_SUM_FREE_CHUNK);
+    if (s == old)
+        return 0;
+    pa->sum[PA_LEVELS - 1][c] = s;
+    if (s == PA_SUM_FREE_CHUNK || old == PA_SUM_FREE_CHUNK)
+        pa_free_index_set(&pa->free_idx, c, s == PA_SUM_FREE_CHUNK);
+    return 1;
+}
+
+/* Every leaf write goes through here or pa_put_leaf: they keep the
+ * free-chunk index exact. */
+static inline void pa_set_leaf(pagealloc *pa, uint32_t c, pa_sum s)
+{
+    if (pa_put_leaf(pa, c, s))
         pa_mark_ancestors(pa, c);
-    }
 }
 
 /* The leaf of chunk c after [page, end) of it was wholly allocated or
