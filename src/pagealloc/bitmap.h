@@ -169,20 +169,13 @@ static inline pa_sum pa_sum_after_free(pa_sum old, pa_runcount *rc, unsigned i, 
  * than max and one of floor pages exists outside the cut part (the slow
  * case of pa_sum_after_alloc: a bounded scan). */
 unsigned pa_sum_rescan(const uint64_t *b, unsigned a, unsigned q, unsigned floor, unsigned max);
-static inline pa_sum pa_sum_after_alloc(const uint64_t *b, pa_sum old, pa_runcount *rc,
-                                        unsigned i, unsigned n)
+/* The common part of the pa_sum_after_alloc forms (below): [i, i+n) was
+ * cut out of a free run, leaving below pages free under it and above over
+ * it. */
+static inline pa_sum pa_sum_cut(const uint64_t *b, pa_sum old, pa_runcount *rc, unsigned i,
+                                unsigned n, unsigned below, unsigned above)
 {
-    /* The free pages next to [i, i+n): from the bitmap word at hand when
-     * it has an allocated page there; else old's start (end) says whether
-     * every page below (above) is free; else counted. */
     unsigned j = i + n;
-    uint64_t xb = i % 64 ? b[i / 64] << (64 - i % 64) : 0;
-    uint64_t xa = j < PA_CHUNK_PAGES ? b[j / 64] >> (j % 64) : 0;
-    unsigned below = xb ? (unsigned)__builtin_clzll(xb)
-                   : pa_leaf_start(old) >= j ? i : pa_bits_free_below(b, i);
-    unsigned above = xa ? (unsigned)__builtin_ctzll(xa)
-                   : pa_leaf_end(old) >= PA_CHUNK_PAGES - i ? PA_CHUNK_PAGES - j
-                   : pa_bits_free_above(b, j);
     unsigned start = i == below ? below : pa_leaf_start(old);
     unsigned end = j + above == PA_CHUNK_PAGES ? above : pa_leaf_end(old);
     unsigned max = pa_leaf_max(old);
@@ -210,7 +203,37 @@ static inline pa_sum pa_sum_after_alloc(const uint64_t *b, pa_sum old, pa_runcou
     }
     return pa_sum_pack(start, max, end);
 }
-
+static inline pa_sum pa_sum_after_alloc(const uint64_t *b, pa_sum old, pa_runcount *rc,
+                                        unsigned i, unsigned n)
+{
+    /* The free pages next to [i, i+n): from the bitmap word at hand when
+     * it has an allocated page there; else old's start (end) says whether
+     * every page below (above) is free; else counted. */
+    unsigned j = i + n;
+    uint64_t xb = i % 64 ? b[i / 64] << (64 - i % 64) : 0;
+    uint64_t xa = j < PA_CHUNK_PAGES ? b[j / 64] >> (j % 64) : 0;
+    unsigned below = xb ? (unsigned)__builtin_clzll(xb)
+                   : pa_leaf_start(old) >= j ? i : pa_bits_free_below(b, i);
+    unsigned above = xa ? (unsigned)__builtin_ctzll(xa)
+                   : pa_leaf_end(old) >= PA_CHUNK_PAGES - i ? PA_CHUNK_PAGES - j
+                   : pa_bits_free_above(b, j);
+    return pa_sum_cut(b, old, rc, i, n, below, above);
+}
+/* pa_sum_after_alloc of the pages [i, 512) or [0, j) of a chunk (the
+ * ends of a run over several chunks): the cut run reaches the chunk's
+ * edge, so the old leaf's end (start) is its length, which gives the
+ * piece left below (above) without reading the bitmap. */
+static inline pa_sum pa_sum_after_alloc_tail(const uint64_t *b, pa_sum old, pa_runcount *rc,
+                                             unsigned i)
+{
+    unsigned n = PA_CHUNK_PAGES - i;
+    return pa_sum_cut(b, old, rc, i, n, pa_leaf_end(old) - n, 0);
+}
+static inline pa_sum pa_sum_after_alloc_head(const uint64_t *b, pa_sum old, pa_runcount *rc,
+                                             unsigned j)
+{
+    return pa_sum_cut(b, old, rc, 0, j, 0, pa_leaf_start(old) - j);
+}
 /* First fit of npages free pages at or after page search (hint: every page
  * below search is known to be in use). Returns the first page of the run or
  * PA_NOT_FOUND; *new_search receives the index of the first free page at or

@@ -116,6 +116,17 @@ void pa_resummarize(pagealloc *pa, uint32_t ci)
     pa_set_leaf(pa, ci, pa_bits_summarize(pa_chunk_of(pa, ci)->alloc));
 }
 
+/* The leaf of chunk c after a run over several chunks took its pages
+ * [page, 512) (tail) or [0, page) (head), a part but not all of it. */
+static inline pa_sum end_leaf_after_alloc(pagealloc *pa, uint32_t c, unsigned page, int tail)
+{
+    const uint64_t *b = pa_chunk_of(pa, c)->alloc;
+    pa_sum old = pa->sum[PA_LEVELS - 1][c];
+    pa_runcount *rc = pa_runs_of(pa, c);
+    return tail ? pa_sum_after_alloc_tail(b, old, rc, page)
+                : pa_sum_after_alloc_head(b, old, rc, page);
+}
+
 void pa_update_run_chunks(pagealloc *pa, uintptr_t base, size_t npages, int alloc,
                           unsigned below, unsigned above)
 {
@@ -124,7 +135,8 @@ void pa_update_run_chunks(pagealloc *pa, uintptr_t base, size_t npages, int allo
     uint32_t ec = pa_chunk_index(base + npages * PA_PAGE_SIZE - 1);
     unsigned first = pa_chunk_page(base);
     unsigned last = pa_chunk_page(base + (npages - 1) * PA_PAGE_SIZE) + 1;
-    int changed = pa_put_leaf(pa, sc, pa_run_leaf(pa, sc, first, PA_CHUNK_PAGES, alloc, below, 0));
+    int changed = pa_put_leaf(pa, sc, alloc && first ? end_leaf_after_alloc(pa, sc, first, 1)
+                                      : pa_run_leaf(pa, sc, first, PA_CHUNK_PAGES, alloc, below, 0));
     /* Interior chunks were wholly free (alloc) or wholly allocated (free),
      * and all change: one index update for all of them. */
     if (sc + 1 < ec) {
@@ -140,7 +152,9 @@ void pa_update_run_chunks(pagealloc *pa, uintptr_t base, size_t npages, int allo
         pa_free_index_set_range(&pa->free_idx, sc + 1, ec, !alloc);
         changed = 1;
     }
-    changed |= pa_put_leaf(pa, ec, pa_run_leaf(pa, ec, 0, last, alloc, 0, above));
+    changed |= pa_put_leaf(pa, ec, alloc && last < PA_CHUNK_PAGES
+                                   ? end_leaf_after_alloc(pa, ec, last, 0)
+                                   : pa_run_leaf(pa, ec, 0, last, alloc, 0, above));
     /* Ancestors marked once per block of 8 leaves touched (a leaf has no
      * dirty bit of its own); marking one whose leaves kept their values
      * costs a merge later, never a wrong answer. */
