@@ -368,12 +368,65 @@ void pa_free_run_extent(pagealloc *pa, uintptr_t base, size_t npages, unsigned b
     *len = (e - s) >> PA_PAGE_SHIFT;
 }
 
+/*
+ * Runs of 512..1022 pages, found from the leaves alone (docs/pagealloc.md,
+ * "Runs of a chunk or more"). A free run of n >= 512 pages never lies
+ * inside one chunk unless it is the whole chunk, so the first fit at or
+ * after from is the start of the first maximal free run (clipped at from)
+ * whose length reaches n, and a scan of the leaves that carries a run
+ * across chunk boundaries (a leaf's end, whole free leaves, the next
+ * leaf's start) meets the runs in address order. Reading only leaves, it
+ * leaves the upper levels dirty, which the tree search would merge first.
+ * Returns 1 with the answer (0: none); it gives up and returns 0 after
+ * BUDGET leaves, or when the heap is more than one range (leaves of gaps
+ * are not committed), and the caller then searches the tree.
+ */
+static int find_leaves(pagealloc *pa, uintptr_t from, uintptr_t n, uintptr_t *addr,
+                       uintptr_t *new_search)
+{
+    enum { BUDGET = 256 };
+    if (pa->in_use.n != 1)
+        return 0;
+    const pa_sum *leaf = pa->sum[PA_LEVELS - 1];
+    uint32_t c = pa_chunk_index(from), end = pa->end;
+    uint32_t stop = end - c > BUDGET ? c + BUDGET : end;
+    unsigned room = PA_CHUNK_PAGES - pa_chunk_page(from);
+    uintptr_t run = pa_leaf_end(leaf[c]);         /* free pages ending at c's top */
+    if (run > room)
+        run = room;                               /* not below from */
+    if (run >= n) {
+        *addr = from;                             /* n = 512 at a free chunk's base */
+    } else {
+        for (c++;; c++) {
+            if (c >= stop) {
+                if (stop < end)
+                    return 0;                     /* out of budget */
+                *addr = 0;                        /* no fit below the heap's end */
+                *new_search = PA_SEARCH_NONE;
+                return 1;
+            }
+            pa_sum s = leaf[c];
+            if (run + pa_leaf_start(s) >= n) {
+                *addr = pa_chunk_base(c) - run * PA_PAGE_SIZE;
+                break;
+            }
+            run = s == PA_SUM_FREE_CHUNK ? run + PA_CHUNK_PAGES : pa_leaf_end(s);
+        }
+    }
+    *new_search = from != pa->search || *addr != from ? pa->search :
+                  pa_ranges_addr_ge(&pa->in_use, *addr + n * PA_PAGE_SIZE, PA_SEARCH_NONE);
+    return 1;
+}
+
 /* ---- The tree search ----------------------------------------------------- */
 
 uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_search)
 {
     if (npages >= PA_LARGE_PAGES)
         return find_large(pa, from, npages, new_search);
+    uintptr_t found_at;
+    if (npages >= PA_CHUNK_PAGES && find_leaves(pa, from, npages, &found_at, new_search))
+        return found_at;
     const int leaf = PA_LEVELS - 1;
     uintptr_t n = npages;
     uint32_t sc = pa_chunk_index(from);
