@@ -87,6 +87,70 @@ int pa_bits_clear_range_slow(uint64_t *b, unsigned i, unsigned n)
     return 1;
 }
 
+/* The whole words of the range are read and zeroed by a switch that
+ * falls through: a loop would be made a call to memset, which costs more
+ * than the few words. */
+#define PA_FALLTHROUGH __attribute__((fallthrough))
+int pa_bits_clear_if_set_tail(uint64_t *b, unsigned i)
+{
+    unsigned w = i / 64;
+    uint64_t m = ~(uint64_t)0 << (i % 64);
+    uint64_t acc = b[w] | ~m;
+    switch (w) {
+    case 0: acc &= b[1]; PA_FALLTHROUGH;
+    case 1: acc &= b[2]; PA_FALLTHROUGH;
+    case 2: acc &= b[3]; PA_FALLTHROUGH;
+    case 3: acc &= b[4]; PA_FALLTHROUGH;
+    case 4: acc &= b[5]; PA_FALLTHROUGH;
+    case 5: acc &= b[6]; PA_FALLTHROUGH;
+    case 6: acc &= b[7]; PA_FALLTHROUGH;
+    default: break;
+    }
+    if (acc != ~(uint64_t)0)
+        return 0;
+    b[w] &= ~m;
+    switch (w) {
+    case 0: b[1] = 0; PA_FALLTHROUGH;
+    case 1: b[2] = 0; PA_FALLTHROUGH;
+    case 2: b[3] = 0; PA_FALLTHROUGH;
+    case 3: b[4] = 0; PA_FALLTHROUGH;
+    case 4: b[5] = 0; PA_FALLTHROUGH;
+    case 5: b[6] = 0; PA_FALLTHROUGH;
+    case 6: b[7] = 0; PA_FALLTHROUGH;
+    default: break;
+    }
+    return 1;
+}
+int pa_bits_clear_if_set_head(uint64_t *b, unsigned j)
+{
+    unsigned w = (j - 1) / 64;
+    uint64_t m = ~(uint64_t)0 >> (63 - (j - 1) % 64);
+    uint64_t acc = b[w] | ~m;
+    switch (w) {
+    case 7: acc &= b[6]; PA_FALLTHROUGH;
+    case 6: acc &= b[5]; PA_FALLTHROUGH;
+    case 5: acc &= b[4]; PA_FALLTHROUGH;
+    case 4: acc &= b[3]; PA_FALLTHROUGH;
+    case 3: acc &= b[2]; PA_FALLTHROUGH;
+    case 2: acc &= b[1]; PA_FALLTHROUGH;
+    case 1: acc &= b[0]; PA_FALLTHROUGH;
+    default: break;
+    }
+    if (acc != ~(uint64_t)0)
+        return 0;
+    b[w] &= ~m;
+    switch (w) {
+    case 7: b[6] = 0; PA_FALLTHROUGH;
+    case 6: b[5] = 0; PA_FALLTHROUGH;
+    case 5: b[4] = 0; PA_FALLTHROUGH;
+    case 4: b[3] = 0; PA_FALLTHROUGH;
+    case 3: b[2] = 0; PA_FALLTHROUGH;
+    case 2: b[1] = 0; PA_FALLTHROUGH;
+    case 1: b[0] = 0; PA_FALLTHROUGH;
+    default: break;
+    }
+    return 1;
+}
 int pa_bits_any_in_range(const uint64_t *b, unsigned i, unsigned n)
 {
     unsigned w = i / 64, lo = i % 64;

@@ -133,6 +133,11 @@ static inline int pa_bits_clear_if_set(uint64_t *b, unsigned i, unsigned n)
     }
     return pa_bits_clear_range_slow(b, i, n);
 }
+/* pa_bits_clear_if_set of the pages [i, 512) (tail, 0 < i < 512) or
+ * [0, j) (head, 0 < j < 512) of a chunk: the ends of a free over several
+ * chunks, without the general loops (bitmap.c). */
+int      pa_bits_clear_if_set_tail(uint64_t *b, unsigned i);
+int      pa_bits_clear_if_set_head(uint64_t *b, unsigned j);
 /* Free (0) pages immediately below page i / from page i upward. */
 unsigned pa_bits_free_below(const uint64_t *b, unsigned i);
 unsigned pa_bits_free_above(const uint64_t *b, unsigned i);

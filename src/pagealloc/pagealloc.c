@@ -313,7 +313,8 @@ static int clear_allocated(pagealloc *pa, uintptr_t base, size_t npages)
     unsigned first = pa_chunk_page(base);
     unsigned last = pa_chunk_page(limit - PA_PAGE_SIZE) + 1;
     pa_chunk *c = pa_try_chunk_of(pa, sc);
-    if (!c || !pa_bits_clear_if_set(c->alloc, first, PA_CHUNK_PAGES - first))
+    if (!c || !(first ? pa_bits_clear_if_set_tail(c->alloc, first)
+                     : pa_bits_clear_if_set(c->alloc, 0, PA_CHUNK_PAGES)))
         return 0;
     uint32_t ci = sc + 1;
     for (; ci < ec; ci++) {
@@ -323,7 +324,8 @@ static int clear_allocated(pagealloc *pa, uintptr_t base, size_t npages)
         pa_bits_clear_all(c->alloc);
     }
     c = pa_try_chunk_of(pa, ec);
-    if (c && pa_bits_clear_if_set(c->alloc, 0, last))
+    if (c && (last < PA_CHUNK_PAGES ? pa_bits_clear_if_set_head(c->alloc, last)
+                                   : pa_bits_clear_if_set(c->alloc, 0, PA_CHUNK_PAGES)))
         return 1;
 undo:
     /* Every page of [base, chunk ci's base) was allocated: set them again. */

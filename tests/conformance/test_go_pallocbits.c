@@ -385,6 +385,36 @@ static void test_clear_if_set_random(void **state)
     }
 }
 
+/* Not in Go: the checked clears of a range reaching a chunk edge
+ * (pa_bits_clear_if_set_tail, _head) against the general one. */
+static void test_clear_if_set_edge_random(void **state)
+{
+    (void)state;
+    pa_rng g = { 0x5eed0004u };
+    for (int k = 0; k < 50000; k++) {
+        bits_t b, want;
+        for (int w = 0; w < 8; w++)
+            b[w] = pa_rng_next(&g) % 4 ? ~0ull : pa_rng_next(&g);
+        int tail = (int)(pa_rng_next(&g) & 1);
+        unsigned e = 1 + (unsigned)(pa_rng_next(&g) % (CP - 1));   /* 1..511 */
+        unsigned i = tail ? e : 0, n = tail ? CP - e : e;
+        if (pa_rng_next(&g) % 2)
+            pa_bits_set_range(b, i, n);                /* a valid free */
+        if (pa_rng_next(&g) % 4 == 0) {                /* one page of it free */
+            unsigned p = i + (unsigned)(pa_rng_next(&g) % n);
+            b[p / 64] &= ~(1ull << (p % 64));
+        }
+        memcpy(want, b, sizeof want);
+        int ok = pa_bits_clear_if_set(want, i, n);
+        int got = tail ? pa_bits_clear_if_set_tail(b, e) : pa_bits_clear_if_set_head(b, e);
+        if (got != ok || memcmp(b, want, sizeof b)) {
+            print_error("clear_if_set_%s #%d: pages [%u, %u)\n", tail ? "tail" : "head", k,
+                        i, i + n);
+            fail();
+        }
+    }
+}
+
 /* ---------------------------------------------------------- Pack/unpack -- */
 
 static void test_sum_pack(void **state)
@@ -576,6 +606,7 @@ int main(void)
         cmocka_unit_test(test_sum_after_random),
         cmocka_unit_test(test_sum_after_edge_random),
         cmocka_unit_test(test_clear_if_set_random),
+        cmocka_unit_test(test_clear_if_set_edge_random),
     };
     const struct CMUnitTest find_range_tests[] = {
         cmocka_unit_test(test_find_bit_range64),
