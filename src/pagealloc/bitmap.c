@@ -151,6 +151,44 @@ int pa_bits_clear_if_set_head(uint64_t *b, unsigned j)
     }
     return 1;
 }
+int pa_bits_set_test_tail(uint64_t *set, const uint64_t *test, unsigned i)
+{
+    unsigned w = i / 64;
+    uint64_t m = ~(uint64_t)0 << (i % 64);
+    uint64_t acc = test[w] & m;
+    set[w] |= m;
+    switch (w) {
+    case 0: set[1] = ~(uint64_t)0; acc |= test[1]; PA_FALLTHROUGH;
+    case 1: set[2] = ~(uint64_t)0; acc |= test[2]; PA_FALLTHROUGH;
+    case 2: set[3] = ~(uint64_t)0; acc |= test[3]; PA_FALLTHROUGH;
+    case 3: set[4] = ~(uint64_t)0; acc |= test[4]; PA_FALLTHROUGH;
+    case 4: set[5] = ~(uint64_t)0; acc |= test[5]; PA_FALLTHROUGH;
+    case 5: set[6] = ~(uint64_t)0; acc |= test[6]; PA_FALLTHROUGH;
+    case 6: set[7] = ~(uint64_t)0; acc |= test[7]; PA_FALLTHROUGH;
+    default: break;
+    }
+    return acc != 0;
+}
+
+int pa_bits_set_test_head(uint64_t *set, const uint64_t *test, unsigned j)
+{
+    unsigned w = (j - 1) / 64;
+    uint64_t m = ~(uint64_t)0 >> (63 - (j - 1) % 64);
+    uint64_t acc = test[w] & m;
+    set[w] |= m;
+    switch (w) {
+    case 7: set[6] = ~(uint64_t)0; acc |= test[6]; PA_FALLTHROUGH;
+    case 6: set[5] = ~(uint64_t)0; acc |= test[5]; PA_FALLTHROUGH;
+    case 5: set[4] = ~(uint64_t)0; acc |= test[4]; PA_FALLTHROUGH;
+    case 4: set[3] = ~(uint64_t)0; acc |= test[3]; PA_FALLTHROUGH;
+    case 3: set[2] = ~(uint64_t)0; acc |= test[2]; PA_FALLTHROUGH;
+    case 2: set[1] = ~(uint64_t)0; acc |= test[1]; PA_FALLTHROUGH;
+    case 1: set[0] = ~(uint64_t)0; acc |= test[0]; PA_FALLTHROUGH;
+    default: break;
+    }
+    return acc != 0;
+}
+
 int pa_bits_any_in_range(const uint64_t *b, unsigned i, unsigned n)
 {
     unsigned w = i / 64, lo = i % 64;

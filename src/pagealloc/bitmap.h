@@ -114,6 +114,11 @@ static inline int pa_bits_set_test(uint64_t *set, const uint64_t *test, unsigned
         m = ~(uint64_t)0;
     }
 }
+/* pa_bits_set_test of [i, 512) (tail, 0 < i < 512) or [0, j) (head,
+ * 0 < j < 512): the ends of an allocation over several chunks, without
+ * the per-word loop (bitmap.c). */
+int      pa_bits_set_test_tail(uint64_t *set, const uint64_t *test, unsigned i);
+int      pa_bits_set_test_head(uint64_t *set, const uint64_t *test, unsigned j);
 /* Whether any / every bit of [i, i+n) is 1 (n >= 1). */
 int      pa_bits_any_in_range(const uint64_t *b, unsigned i, unsigned n);
 int      pa_bits_all_in_range(const uint64_t *b, unsigned i, unsigned n);

@@ -91,7 +91,8 @@ static size_t alloc_range_words(pagealloc *pa, uintptr_t base, size_t npages,
     unsigned last = pa_chunk_page(limit - PA_PAGE_SIZE) + 1;
     unsigned n0 = sc == ec ? last - first : PA_CHUNK_PAGES - first;
     pa_chunk *c = pa_chunk_of(pa, sc);
-    if (pa_bits_set_test(c->alloc, c->scav, first, n0))
+    if (sc != ec && first ? pa_bits_set_test_tail(c->alloc, c->scav, first)
+                          : pa_bits_set_test(c->alloc, c->scav, first, n0))
         scav += take_scavenged(c, first, n0, scav_bits, 0);
     if (sc != ec) {
         size_t off = n0;
@@ -102,7 +103,8 @@ static size_t alloc_range_words(pagealloc *pa, uintptr_t base, size_t npages,
                 scav += take_scavenged(c, 0, PA_CHUNK_PAGES, scav_bits, off);
         }
         c = pa_chunk_of(pa, ec);
-        if (pa_bits_set_test(c->alloc, c->scav, 0, last))
+        if (last < PA_CHUNK_PAGES ? pa_bits_set_test_head(c->alloc, c->scav, last)
+                                  : pa_bits_set_test(c->alloc, c->scav, 0, last))
             scav += take_scavenged(c, 0, last, scav_bits, off);
     }
     pa_update_run(pa, base, npages, 1, 0, 0);

@@ -385,8 +385,9 @@ static void test_clear_if_set_random(void **state)
     }
 }
 
-/* Not in Go: the checked clears of a range reaching a chunk edge
- * (pa_bits_clear_if_set_tail, _head) against the general one. */
+/* Not in Go: the checked clears and the set-and-test of a range reaching
+ * a chunk edge (pa_bits_clear_if_set_tail, _head; pa_bits_set_test_tail,
+ * _head) against the general ones. */
 static void test_clear_if_set_edge_random(void **state)
 {
     (void)state;
@@ -404,11 +405,25 @@ static void test_clear_if_set_edge_random(void **state)
             unsigned p = i + (unsigned)(pa_rng_next(&g) % n);
             b[p / 64] &= ~(1ull << (p % 64));
         }
+        bits_t b2, want2, scav;
+        memcpy(b2, b, sizeof b2);
+        memcpy(want2, b, sizeof want2);
         memcpy(want, b, sizeof want);
         int ok = pa_bits_clear_if_set(want, i, n);
         int got = tail ? pa_bits_clear_if_set_tail(b, e) : pa_bits_clear_if_set_head(b, e);
         if (got != ok || memcmp(b, want, sizeof b)) {
             print_error("clear_if_set_%s #%d: pages [%u, %u)\n", tail ? "tail" : "head", k,
+                        i, i + n);
+            fail();
+        }
+        /* The allocation side: set the range, say whether a scavenged bit
+         * (random, often none) lies in it. */
+        for (int w = 0; w < 8; w++)
+            scav[w] = pa_rng_next(&g) % 2 ? 0 : pa_rng_next(&g) & pa_rng_next(&g);
+        ok = pa_bits_set_test(want2, scav, i, n);
+        got = tail ? pa_bits_set_test_tail(b2, scav, e) : pa_bits_set_test_head(b2, scav, e);
+        if (got != ok || memcmp(b2, want2, sizeof b2)) {
+            print_error("set_test_%s #%d: pages [%u, %u)\n", tail ? "tail" : "head", k,
                         i, i + n);
             fail();
         }
