@@ -32,7 +32,10 @@
  * Runs of 1023 pages or more are found instead from the free-chunk index
  * (freeidx.h) and the leaves next to its runs of ones, without reading the
  * upper levels (find_large, proof there; docs/pagealloc.md, "Free-chunk
- * index"). pa_set_leaf (tree.h) keeps the index exact.
+ * index"). pa_set_leaf (tree.h) keeps the index exact. Runs of 512..1022
+ * pages are found by a scan of the leaves alone (find_leaves), which
+ * leaves the dirty upper levels unmerged; the tree search is the fallback.
+ * A leaf scan carries runs across chunk boundaries as the tree scan does.
  *
  * Every function here requires that the caller serialises calls.
  */

@@ -102,9 +102,11 @@ static inline void pa_update_run(pagealloc *pa, uintptr_t base, size_t npages, i
  * chunk, as for pa_update_run. */
 void      pa_free_run_extent(pagealloc *pa, uintptr_t base, size_t npages, unsigned below,
                              unsigned above, uintptr_t *start, uintptr_t *len);
-/* First fit of npages pages at or after from (a search or size-class
- * hint, in a grown range); 0 if none. *new_search: if from is the search
- * hint, a new one (no free page below it), else the search hint as is. */
+/* First fit of npages pages at or after from (the search hint, or the
+ * hint of npages' size class when that is higher; in a grown range); 0 if
+ * none. *new_search: if from is the search hint, a new one (no free page
+ * below it), else the search hint as is. A search of 1023 pages or more
+ * may raise size-class hints (tree.c, raise_passed_classes). */
 uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_search);
 /* Size in bytes of the dirty bitmaps of levels 0..3. */
 #define   PA_DIRTY_BYTES(l) (((size_t)1 << (PA_L0_BITS + (l) * PA_LEVEL_BITS)) / 8)
