@@ -189,6 +189,40 @@ int pa_bits_set_test_head(uint64_t *set, const uint64_t *test, unsigned j)
     return acc != 0;
 }
 
+/* OR bits [from, from+n) of src into dst at bit offset to (n <= 512);
+ * dst's bits there are zero. */
+static void copy_bits(uint64_t *dst, size_t to, const uint64_t *src, unsigned from, unsigned n)
+{
+    while (n) {
+        unsigned k = n < 64 ? n : 64;
+        unsigned s = from % 64;
+        uint64_t v = src[from / 64] >> s;
+        if (s && s + k > 64)
+            v |= src[from / 64 + 1] << (64 - s);
+        if (k < 64)
+            v &= ((uint64_t)1 << k) - 1;
+        unsigned d = (unsigned)(to % 64);
+        dst[to / 64] |= v << d;
+        if (d && d + k > 64)
+            dst[to / 64 + 1] |= v >> (64 - d);
+        from += k;
+        to += k;
+        n -= k;
+    }
+}
+
+unsigned pa_bits_take(uint64_t *b, unsigned i, unsigned n, uint64_t *out, size_t off)
+{
+    unsigned k = pa_bits_popcnt_range(b, i, n);
+    if (out)
+        copy_bits(out, off, b, i, n);
+    if (n == PA_CHUNK_PAGES)
+        pa_bits_clear_all(b);
+    else
+        pa_bits_clear_range(b, i, n);
+    return k;
+}
+
 int pa_bits_any_in_range(const uint64_t *b, unsigned i, unsigned n)
 {
     unsigned w = i / 64, lo = i % 64;

@@ -146,6 +146,10 @@ int      pa_bits_clear_if_set_head(uint64_t *b, unsigned j);
 /* Free (0) pages immediately below page i / from page i upward. */
 unsigned pa_bits_free_below(const uint64_t *b, unsigned i);
 unsigned pa_bits_free_above(const uint64_t *b, unsigned i);
+/* Take the 1 bits of [i, i+n) (n >= 1): count them, OR them into out at
+ * bit off when out is not NULL (its bits there are 0), clear them. An
+ * allocation's scavenged pages, the rare case. */
+unsigned pa_bits_take(uint64_t *b, unsigned i, unsigned n, uint64_t *out, size_t off);
 /* Number of 1 bits in [i, i+n). */
 unsigned pa_bits_popcnt_range(const uint64_t *b, unsigned i, unsigned n);
 

@@ -36,44 +36,6 @@
         }                                                                      \
     } while (0)
 
-/* OR bits [from, from+n) of src into dst at bit offset to (n <= 512);
- * dst's bits there are zero. */
-static void copy_bits(uint64_t *dst, size_t to, const uint64_t *src, unsigned from, unsigned n)
-{
-    while (n) {
-        unsigned k = n < 64 ? n : 64;
-        unsigned s = from % 64;
-        uint64_t v = src[from / 64] >> s;
-        if (s && s + k > 64)
-            v |= src[from / 64 + 1] << (64 - s);
-        if (k < 64)
-            v &= ((uint64_t)1 << k) - 1;
-        unsigned d = (unsigned)(to % 64);
-        dst[to / 64] |= v << d;
-        if (d && d + k > 64)
-            dst[to / 64 + 1] |= v >> (64 - d);
-        from += k;
-        to += k;
-        n -= k;
-    }
-}
-
-/* The scavenged pages of [page, page+n) of chunk c, n >= 1: counted,
- * copied to scav_bits at bit off if wanted, and cleared. The rare case of
- * an allocation; the caller has seen one. */
-static size_t take_scavenged(pa_chunk *c, unsigned page, unsigned n, uint64_t *scav_bits,
-                             size_t off)
-{
-    size_t k = pa_bits_popcnt_range(c->scav, page, n);
-    if (scav_bits)
-        copy_bits(scav_bits, off, c->scav, page, n);
-    if (n == PA_CHUNK_PAGES)
-        pa_bits_clear_all(c->scav);
-    else
-        pa_bits_clear_range(c->scav, page, n);
-    return k;
-}
-
 /* pa_alloc_range of a run that does not fit in one bitmap word: its
  * piece of the first chunk, the wholly covered chunks between (a store
  * of every word and a test of the scavenged words each; chunks of one
@@ -93,19 +55,19 @@ static size_t alloc_range_words(pagealloc *pa, uintptr_t base, size_t npages,
     pa_chunk *c = pa_chunk_of(pa, sc);
     if (sc != ec && first ? pa_bits_set_test_tail(c->alloc, c->scav, first)
                           : pa_bits_set_test(c->alloc, c->scav, first, n0))
-        scav += take_scavenged(c, first, n0, scav_bits, 0);
+        scav += pa_bits_take(c->scav, first, n0, scav_bits, 0);
     if (sc != ec) {
         size_t off = n0;
         for (uint32_t ci = sc + 1; ci < ec; ci++, off += PA_CHUNK_PAGES) {
             c = (ci & (PA_L2_CHUNKS - 1)) == 0 ? pa_chunk_of(pa, ci) : c + 1;
             pa_bits_set_all(c->alloc);
             if (pa_bits_any_set(c->scav))
-                scav += take_scavenged(c, 0, PA_CHUNK_PAGES, scav_bits, off);
+                scav += pa_bits_take(c->scav, 0, PA_CHUNK_PAGES, scav_bits, off);
         }
         c = pa_chunk_of(pa, ec);
         if (last < PA_CHUNK_PAGES ? pa_bits_set_test_head(c->alloc, c->scav, last)
                                   : pa_bits_set_test(c->alloc, c->scav, 0, last))
-            scav += take_scavenged(c, 0, last, scav_bits, off);
+            scav += pa_bits_take(c->scav, 0, last, scav_bits, off);
     }
     pa_update_run(pa, base, npages, 1, 0, 0);
     return scav * PA_PAGE_SIZE;
