@@ -87,6 +87,142 @@ int pa_bits_clear_range_slow(uint64_t *b, unsigned i, unsigned n)
     return 1;
 }
 
+/* The whole words of the range are read and zeroed by a switch that
+ * falls through: a loop would be made a call to memset, which costs more
+ * than the few words. */
+#define PA_FALLTHROUGH __attribute__((fallthrough))
+int pa_bits_clear_if_set_tail(uint64_t *b, unsigned i)
+{
+    unsigned w = i / 64;
+    uint64_t m = ~(uint64_t)0 << (i % 64);
+    uint64_t acc = b[w] | ~m;
+    switch (w) {
+    case 0: acc &= b[1]; PA_FALLTHROUGH;
+    case 1: acc &= b[2]; PA_FALLTHROUGH;
+    case 2: acc &= b[3]; PA_FALLTHROUGH;
+    case 3: acc &= b[4]; PA_FALLTHROUGH;
+    case 4: acc &= b[5]; PA_FALLTHROUGH;
+    case 5: acc &= b[6]; PA_FALLTHROUGH;
+    case 6: acc &= b[7]; PA_FALLTHROUGH;
+    default: break;
+    }
+    if (acc != ~(uint64_t)0)
+        return 0;
+    b[w] &= ~m;
+    switch (w) {
+    case 0: b[1] = 0; PA_FALLTHROUGH;
+    case 1: b[2] = 0; PA_FALLTHROUGH;
+    case 2: b[3] = 0; PA_FALLTHROUGH;
+    case 3: b[4] = 0; PA_FALLTHROUGH;
+    case 4: b[5] = 0; PA_FALLTHROUGH;
+    case 5: b[6] = 0; PA_FALLTHROUGH;
+    case 6: b[7] = 0; PA_FALLTHROUGH;
+    default: break;
+    }
+    return 1;
+}
+int pa_bits_clear_if_set_head(uint64_t *b, unsigned j)
+{
+    unsigned w = (j - 1) / 64;
+    uint64_t m = ~(uint64_t)0 >> (63 - (j - 1) % 64);
+    uint64_t acc = b[w] | ~m;
+    switch (w) {
+    case 7: acc &= b[6]; PA_FALLTHROUGH;
+    case 6: acc &= b[5]; PA_FALLTHROUGH;
+    case 5: acc &= b[4]; PA_FALLTHROUGH;
+    case 4: acc &= b[3]; PA_FALLTHROUGH;
+    case 3: acc &= b[2]; PA_FALLTHROUGH;
+    case 2: acc &= b[1]; PA_FALLTHROUGH;
+    case 1: acc &= b[0]; PA_FALLTHROUGH;
+    default: break;
+    }
+    if (acc != ~(uint64_t)0)
+        return 0;
+    b[w] &= ~m;
+    switch (w) {
+    case 7: b[6] = 0; PA_FALLTHROUGH;
+    case 6: b[5] = 0; PA_FALLTHROUGH;
+    case 5: b[4] = 0; PA_FALLTHROUGH;
+    case 4: b[3] = 0; PA_FALLTHROUGH;
+    case 3: b[2] = 0; PA_FALLTHROUGH;
+    case 2: b[1] = 0; PA_FALLTHROUGH;
+    case 1: b[0] = 0; PA_FALLTHROUGH;
+    default: break;
+    }
+    return 1;
+}
+int pa_bits_set_test_tail(uint64_t *set, const uint64_t *test, unsigned i)
+{
+    unsigned w = i / 64;
+    uint64_t m = ~(uint64_t)0 << (i % 64);
+    uint64_t acc = test[w] & m;
+    set[w] |= m;
+    switch (w) {
+    case 0: set[1] = ~(uint64_t)0; acc |= test[1]; PA_FALLTHROUGH;
+    case 1: set[2] = ~(uint64_t)0; acc |= test[2]; PA_FALLTHROUGH;
+    case 2: set[3] = ~(uint64_t)0; acc |= test[3]; PA_FALLTHROUGH;
+    case 3: set[4] = ~(uint64_t)0; acc |= test[4]; PA_FALLTHROUGH;
+    case 4: set[5] = ~(uint64_t)0; acc |= test[5]; PA_FALLTHROUGH;
+    case 5: set[6] = ~(uint64_t)0; acc |= test[6]; PA_FALLTHROUGH;
+    case 6: set[7] = ~(uint64_t)0; acc |= test[7]; PA_FALLTHROUGH;
+    default: break;
+    }
+    return acc != 0;
+}
+
+int pa_bits_set_test_head(uint64_t *set, const uint64_t *test, unsigned j)
+{
+    unsigned w = (j - 1) / 64;
+    uint64_t m = ~(uint64_t)0 >> (63 - (j - 1) % 64);
+    uint64_t acc = test[w] & m;
+    set[w] |= m;
+    switch (w) {
+    case 7: set[6] = ~(uint64_t)0; acc |= test[6]; PA_FALLTHROUGH;
+    case 6: set[5] = ~(uint64_t)0; acc |= test[5]; PA_FALLTHROUGH;
+    case 5: set[4] = ~(uint64_t)0; acc |= test[4]; PA_FALLTHROUGH;
+    case 4: set[3] = ~(uint64_t)0; acc |= test[3]; PA_FALLTHROUGH;
+    case 3: set[2] = ~(uint64_t)0; acc |= test[2]; PA_FALLTHROUGH;
+    case 2: set[1] = ~(uint64_t)0; acc |= test[1]; PA_FALLTHROUGH;
+    case 1: set[0] = ~(uint64_t)0; acc |= test[0]; PA_FALLTHROUGH;
+    default: break;
+    }
+    return acc != 0;
+}
+
+/* OR bits [from, from+n) of src into dst at bit offset to (n <= 512);
+ * dst's bits there are zero. */
+static void copy_bits(uint64_t *dst, size_t to, const uint64_t *src, unsigned from, unsigned n)
+{
+    while (n) {
+        unsigned k = n < 64 ? n : 64;
+        unsigned s = from % 64;
+        uint64_t v = src[from / 64] >> s;
+        if (s && s + k > 64)
+            v |= src[from / 64 + 1] << (64 - s);
+        if (k < 64)
+            v &= ((uint64_t)1 << k) - 1;
+        unsigned d = (unsigned)(to % 64);
+        dst[to / 64] |= v << d;
+        if (d && d + k > 64)
+            dst[to / 64 + 1] |= v >> (64 - d);
+        from += k;
+        to += k;
+        n -= k;
+    }
+}
+
+unsigned pa_bits_take(uint64_t *b, unsigned i, unsigned n, uint64_t *out, size_t off)
+{
+    unsigned k = pa_bits_popcnt_range(b, i, n);
+    if (out)
+        copy_bits(out, off, b, i, n);
+    if (n == PA_CHUNK_PAGES)
+        pa_bits_clear_all(b);
+    else
+        pa_bits_clear_range(b, i, n);
+    return k;
+}
+
 int pa_bits_any_in_range(const uint64_t *b, unsigned i, unsigned n)
 {
     unsigned w = i / 64, lo = i % 64;

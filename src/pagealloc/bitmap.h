@@ -114,6 +114,11 @@ static inline int pa_bits_set_test(uint64_t *set, const uint64_t *test, unsigned
         m = ~(uint64_t)0;
     }
 }
+/* pa_bits_set_test of [i, 512) (tail, 0 < i < 512) or [0, j) (head,
+ * 0 < j < 512): the ends of an allocation over several chunks, without
+ * the per-word loop (bitmap.c). */
+int      pa_bits_set_test_tail(uint64_t *set, const uint64_t *test, unsigned i);
+int      pa_bits_set_test_head(uint64_t *set, const uint64_t *test, unsigned j);
 /* Whether any / every bit of [i, i+n) is 1 (n >= 1). */
 int      pa_bits_any_in_range(const uint64_t *b, unsigned i, unsigned n);
 int      pa_bits_all_in_range(const uint64_t *b, unsigned i, unsigned n);
@@ -133,9 +138,18 @@ static inline int pa_bits_clear_if_set(uint64_t *b, unsigned i, unsigned n)
     }
     return pa_bits_clear_range_slow(b, i, n);
 }
+/* pa_bits_clear_if_set of the pages [i, 512) (tail, 0 < i < 512) or
+ * [0, j) (head, 0 < j < 512) of a chunk: the ends of a free over several
+ * chunks, without the general loops (bitmap.c). */
+int      pa_bits_clear_if_set_tail(uint64_t *b, unsigned i);
+int      pa_bits_clear_if_set_head(uint64_t *b, unsigned j);
 /* Free (0) pages immediately below page i / from page i upward. */
 unsigned pa_bits_free_below(const uint64_t *b, unsigned i);
 unsigned pa_bits_free_above(const uint64_t *b, unsigned i);
+/* Take the 1 bits of [i, i+n) (n >= 1): count them, OR them into out at
+ * bit off when out is not NULL (its bits there are 0), clear them. An
+ * allocation's scavenged pages, the rare case. */
+unsigned pa_bits_take(uint64_t *b, unsigned i, unsigned n, uint64_t *out, size_t off);
 /* Number of 1 bits in [i, i+n). */
 unsigned pa_bits_popcnt_range(const uint64_t *b, unsigned i, unsigned n);
 
@@ -169,20 +183,13 @@ static inline pa_sum pa_sum_after_free(pa_sum old, pa_runcount *rc, unsigned i, 
  * than max and one of floor pages exists outside the cut part (the slow
  * case of pa_sum_after_alloc: a bounded scan). */
 unsigned pa_sum_rescan(const uint64_t *b, unsigned a, unsigned q, unsigned floor, unsigned max);
-static inline pa_sum pa_sum_after_alloc(const uint64_t *b, pa_sum old, pa_runcount *rc,
-                                        unsigned i, unsigned n)
+/* The common part of the pa_sum_after_alloc forms (below): [i, i+n) was
+ * cut out of a free run, leaving below pages free under it and above over
+ * it. */
+static inline pa_sum pa_sum_cut(const uint64_t *b, pa_sum old, pa_runcount *rc, unsigned i,
+                                unsigned n, unsigned below, unsigned above)
 {
-    /* The free pages next to [i, i+n): from the bitmap word at hand when
-     * it has an allocated page there; else old's start (end) says whether
-     * every page below (above) is free; else counted. */
     unsigned j = i + n;
-    uint64_t xb = i % 64 ? b[i / 64] << (64 - i % 64) : 0;
-    uint64_t xa = j < PA_CHUNK_PAGES ? b[j / 64] >> (j % 64) : 0;
-    unsigned below = xb ? (unsigned)__builtin_clzll(xb)
-                   : pa_leaf_start(old) >= j ? i : pa_bits_free_below(b, i);
-    unsigned above = xa ? (unsigned)__builtin_ctzll(xa)
-                   : pa_leaf_end(old) >= PA_CHUNK_PAGES - i ? PA_CHUNK_PAGES - j
-                   : pa_bits_free_above(b, j);
     unsigned start = i == below ? below : pa_leaf_start(old);
     unsigned end = j + above == PA_CHUNK_PAGES ? above : pa_leaf_end(old);
     unsigned max = pa_leaf_max(old);
@@ -210,7 +217,37 @@ static inline pa_sum pa_sum_after_alloc(const uint64_t *b, pa_sum old, pa_runcou
     }
     return pa_sum_pack(start, max, end);
 }
-
+static inline pa_sum pa_sum_after_alloc(const uint64_t *b, pa_sum old, pa_runcount *rc,
+                                        unsigned i, unsigned n)
+{
+    /* The free pages next to [i, i+n): from the bitmap word at hand when
+     * it has an allocated page there; else old's start (end) says whether
+     * every page below (above) is free; else counted. */
+    unsigned j = i + n;
+    uint64_t xb = i % 64 ? b[i / 64] << (64 - i % 64) : 0;
+    uint64_t xa = j < PA_CHUNK_PAGES ? b[j / 64] >> (j % 64) : 0;
+    unsigned below = xb ? (unsigned)__builtin_clzll(xb)
+                   : pa_leaf_start(old) >= j ? i : pa_bits_free_below(b, i);
+    unsigned above = xa ? (unsigned)__builtin_ctzll(xa)
+                   : pa_leaf_end(old) >= PA_CHUNK_PAGES - i ? PA_CHUNK_PAGES - j
+                   : pa_bits_free_above(b, j);
+    return pa_sum_cut(b, old, rc, i, n, below, above);
+}
+/* pa_sum_after_alloc of the pages [i, 512) or [0, j) of a chunk (the
+ * ends of a run over several chunks): the cut run reaches the chunk's
+ * edge, so the old leaf's end (start) is its length, which gives the
+ * piece left below (above) without reading the bitmap. */
+static inline pa_sum pa_sum_after_alloc_tail(const uint64_t *b, pa_sum old, pa_runcount *rc,
+                                             unsigned i)
+{
+    unsigned n = PA_CHUNK_PAGES - i;
+    return pa_sum_cut(b, old, rc, i, n, pa_leaf_end(old) - n, 0);
+}
+static inline pa_sum pa_sum_after_alloc_head(const uint64_t *b, pa_sum old, pa_runcount *rc,
+                                             unsigned j)
+{
+    return pa_sum_cut(b, old, rc, 0, j, 0, pa_leaf_start(old) - j);
+}
 /* First fit of npages free pages at or after page search (hint: every page
  * below search is known to be in use). Returns the first page of the run or
  * PA_NOT_FOUND; *new_search receives the index of the first free page at or

@@ -52,6 +52,12 @@ static inline void pa_free_index_set(pa_free_index *x, uint32_t ci, int is_free)
 /* Set the bits of chunks [lo, hi) to is_free (their words committed). */
 static inline void pa_free_index_set_range(pa_free_index *x, uint32_t lo, uint32_t hi, int is_free)
 {
+    if (lo >> 6 == (hi - 1) >> 6) {               /* one word: the common case */
+        uint64_t m = (~(uint64_t)0 << (lo & 63)) & (~(uint64_t)0 >> (63 - ((hi - 1) & 63)));
+        uint64_t *w = &x->words[lo >> 6];
+        *w = is_free ? *w | m : *w & ~m;
+        return;
+    }
     for (uint32_t wi = lo >> 6; wi <= (hi - 1) >> 6; wi++) {
         uint64_t m = ~(uint64_t)0;
         if (wi == lo >> 6)
@@ -84,6 +90,35 @@ static inline uint32_t pa_free_index_next(const pa_free_index *x, uint32_t c, ui
     }
     uint32_t r = (wi << 6) + (uint32_t)__builtin_ctzll(v);
     return r < end ? r : end;
+}
+
+/* The first maximal run of ones [c0, *c1) with c0 in [c, end): returns c0
+ * (end if there is none) and sets *c1 (at most end). The words of
+ * [c, end) must be committed; bits at and above end are 0. */
+static inline uint32_t pa_free_index_run(const pa_free_index *x, uint32_t c, uint32_t end,
+                                         uint32_t *c1)
+{
+    *c1 = end;
+    if (c >= end)
+        return end;
+    uint32_t wi = c >> 6, last = (end - 1) >> 6;
+    uint64_t v = x->words[wi] & (~(uint64_t)0 << (c & 63));
+    while (!v) {
+        if (++wi > last)
+            return end;
+        v = x->words[wi];
+    }
+    uint32_t c0 = (wi << 6) + (uint32_t)__builtin_ctzll(v);
+    /* The first 0 at or above c0: in the same word, past the ones. */
+    uint64_t z = ~x->words[wi] & (~(uint64_t)0 << (c0 & 63));
+    while (!z) {
+        if (++wi > last)
+            return c0 < end ? c0 : end;
+        z = ~x->words[wi];
+    }
+    uint32_t r = (wi << 6) + (uint32_t)__builtin_ctzll(z);
+    *c1 = r < end ? r : end;
+    return c0 < end ? c0 : end;
 }
 
 /* The lowest chunk b in [lo, c] such that every chunk of [b, c) is free.

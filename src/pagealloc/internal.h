@@ -48,7 +48,9 @@
  * them to PA_SEARCH_NONE; a free lowers the hints whose size the joined
  * run reaches to the run's start (past a chunk edge, the extent of a run
  * freed by 512 pages or more comes from the free-chunk index below; after
- * a smaller free, every hint drops to search). The hints are kept
+ * a smaller free, every hint drops to search); an index search that
+ * passed over runs all shorter than 2^j, j >= 10, raises hint[j] to its
+ * answer (tree.c, raise_passed_classes). The hints are kept
  * non-decreasing in k (a longer run is also a run of the shorter class),
  * so raising and lowering stop at the first hint already past the value.
  *

@@ -36,55 +36,39 @@
         }                                                                      \
     } while (0)
 
-/* OR bits [from, from+n) of src into dst at bit offset to (n <= 512);
- * dst's bits there are zero. */
-static void copy_bits(uint64_t *dst, size_t to, const uint64_t *src, unsigned from, unsigned n)
-{
-    while (n) {
-        unsigned k = n < 64 ? n : 64;
-        unsigned s = from % 64;
-        uint64_t v = src[from / 64] >> s;
-        if (s && s + k > 64)
-            v |= src[from / 64 + 1] << (64 - s);
-        if (k < 64)
-            v &= ((uint64_t)1 << k) - 1;
-        unsigned d = (unsigned)(to % 64);
-        dst[to / 64] |= v << d;
-        if (d && d + k > 64)
-            dst[to / 64 + 1] |= v >> (64 - d);
-        from += k;
-        to += k;
-        n -= k;
-    }
-}
-
-/* pa_alloc_range of a run that does not fit in one bitmap word. */
+/* pa_alloc_range of a run that does not fit in one bitmap word: its
+ * piece of the first chunk, the wholly covered chunks between (a store
+ * of every word and a test of the scavenged words each; chunks of one
+ * block lie side by side, so the walk steps a pointer), its piece of the
+ * last chunk. */
 static size_t alloc_range_words(pagealloc *pa, uintptr_t base, size_t npages,
                                 uint64_t *scav_bits)
 {
-    size_t scav = 0, off = 0;
+    size_t scav = 0;
     if (scav_bits)
         memset(scav_bits, 0, pa_scav_words(npages) * sizeof(uint64_t));
-    FOR_EACH_CHUNK_PIECE(pa, base, npages, ci, page, n, {
-        pa_chunk *c = pa_chunk_of(pa, ci);
-        if (n == PA_CHUNK_PAGES) {
-            if (pa_bits_any_set(c->scav)) {
-                scav += pa_bits_popcnt_range(c->scav, 0, PA_CHUNK_PAGES);
-                if (scav_bits)
-                    copy_bits(scav_bits, off, c->scav, 0, PA_CHUNK_PAGES);
-                pa_bits_clear_all(c->scav);
-            }
+    uintptr_t limit = base + npages * PA_PAGE_SIZE;
+    uint32_t sc = pa_chunk_index(base), ec = pa_chunk_index(limit - PA_PAGE_SIZE);
+    unsigned first = pa_chunk_page(base);
+    unsigned last = pa_chunk_page(limit - PA_PAGE_SIZE) + 1;
+    unsigned n0 = sc == ec ? last - first : PA_CHUNK_PAGES - first;
+    pa_chunk *c = pa_chunk_of(pa, sc);
+    if (sc != ec && first ? pa_bits_set_test_tail(c->alloc, c->scav, first)
+                          : pa_bits_set_test(c->alloc, c->scav, first, n0))
+        scav += pa_bits_take(c->scav, first, n0, scav_bits, 0);
+    if (sc != ec) {
+        size_t off = n0;
+        for (uint32_t ci = sc + 1; ci < ec; ci++, off += PA_CHUNK_PAGES) {
+            c = (ci & (PA_L2_CHUNKS - 1)) == 0 ? pa_chunk_of(pa, ci) : c + 1;
             pa_bits_set_all(c->alloc);
-        } else {
-            if (pa_bits_set_test(c->alloc, c->scav, page, n)) {
-                scav += pa_bits_popcnt_range(c->scav, page, n);
-                if (scav_bits)
-                    copy_bits(scav_bits, off, c->scav, page, n);
-                pa_bits_clear_range(c->scav, page, n);
-            }
+            if (pa_bits_any_set(c->scav))
+                scav += pa_bits_take(c->scav, 0, PA_CHUNK_PAGES, scav_bits, off);
         }
-        off += n;
-    });
+        c = pa_chunk_of(pa, ec);
+        if (last < PA_CHUNK_PAGES ? pa_bits_set_test_head(c->alloc, c->scav, last)
+                                  : pa_bits_set_test(c->alloc, c->scav, 0, last))
+            scav += pa_bits_take(c->scav, 0, last, scav_bits, off);
+    }
     pa_update_run(pa, base, npages, 1, 0, 0);
     return scav * PA_PAGE_SIZE;
 }
@@ -282,33 +266,37 @@ PA_API int pagealloc_try_free(pagealloc *pa, uintptr_t base, size_t npages)
 
 /* A free of a run over two chunks or more, validated and applied in one
  * pass: clear the allocated bits of [base, base+npages) if every one is
- * set and return 1; otherwise restore what was cleared and return 0. */
+ * set and return 1; otherwise restore what was cleared and return 0. The
+ * first and last chunks' pieces, and the wholly covered chunks between,
+ * walked with a pointer inside a block of chunks (which exists for every
+ * chunk with an allocated page). */
 static int clear_allocated(pagealloc *pa, uintptr_t base, size_t npages)
 {
-    uintptr_t a = base, end = base + npages * PA_PAGE_SIZE;
-    while (a < end) {
-        unsigned page = pa_chunk_page(a);
-        uintptr_t left = (end - a) >> PA_PAGE_SHIFT;
-        unsigned n = PA_CHUNK_PAGES - page < left ? PA_CHUNK_PAGES - page : (unsigned)left;
-        pa_chunk *c = pa_try_chunk_of(pa, pa_chunk_index(a));
-        int ok = 0;
-        if (c && n == PA_CHUNK_PAGES) {
-            ok = pa_bits_all_set(c->alloc);
-            if (ok)
-                pa_bits_clear_all(c->alloc);
-        } else if (c) {
-            ok = pa_bits_clear_if_set(c->alloc, page, n);
-        }
-        if (!ok) {
-            /* Every page of [base, a) was allocated: set them again. */
-            FOR_EACH_CHUNK_PIECE(pa, base, (a - base) >> PA_PAGE_SHIFT, cj, pg, m, {
-                pa_bits_set_range(pa_chunk_of(pa, cj)->alloc, pg, m);
-            });
-            return 0;
-        }
-        a += (uintptr_t)n * PA_PAGE_SIZE;
+    uintptr_t limit = base + npages * PA_PAGE_SIZE;
+    uint32_t sc = pa_chunk_index(base), ec = pa_chunk_index(limit - PA_PAGE_SIZE);
+    unsigned first = pa_chunk_page(base);
+    unsigned last = pa_chunk_page(limit - PA_PAGE_SIZE) + 1;
+    pa_chunk *c = pa_try_chunk_of(pa, sc);
+    if (!c || !(first ? pa_bits_clear_if_set_tail(c->alloc, first)
+                     : pa_bits_clear_if_set(c->alloc, 0, PA_CHUNK_PAGES)))
+        return 0;
+    uint32_t ci = sc + 1;
+    for (; ci < ec; ci++) {
+        c = (ci & (PA_L2_CHUNKS - 1)) == 0 ? pa_try_chunk_of(pa, ci) : c + 1;
+        if (!c || !pa_bits_all_set(c->alloc))
+            goto undo;
+        pa_bits_clear_all(c->alloc);
     }
-    return 1;
+    c = pa_try_chunk_of(pa, ec);
+    if (c && (last < PA_CHUNK_PAGES ? pa_bits_clear_if_set_head(c->alloc, last)
+                                   : pa_bits_clear_if_set(c->alloc, 0, PA_CHUNK_PAGES)))
+        return 1;
+undo:
+    /* Every page of [base, chunk ci's base) was allocated: set them again. */
+    FOR_EACH_CHUNK_PIECE(pa, base, (pa_chunk_base(ci) - base) >> PA_PAGE_SHIFT, cj, pg, m, {
+        pa_bits_set_range(pa_chunk_of(pa, cj)->alloc, pg, m);
+    });
+    return 0;
 }
 
 /* A free that reports a bad one through the error handler. */

@@ -37,6 +37,12 @@ static inline unsigned pa_run_bucket(unsigned len)
     return len < PA_RUN_LONG ? len : PA_RUN_LONG;
 }
 
+/* The counts of a chunk wholly free (one long run) or wholly allocated
+ * (none), as a value to store into many chunks. */
+static inline pa_runcount pa_run_counts_whole(int is_free)
+{
+    return (pa_runcount){ .n = { [PA_RUN_LONG] = is_free ? 1 : 0 } };
+}
 /* The counts of a wholly free chunk: one long run. */
 static inline void pa_run_counts_free(pa_runcount *c)
 {

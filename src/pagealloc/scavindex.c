@@ -42,13 +42,18 @@ void pa_scav_index_mark_range(pa_scav_index *x, uintptr_t base, uintptr_t limit)
 {
     uint32_t first = pa_chunk_index(base);
     uint32_t last = pa_chunk_index(limit - PA_PAGE_SIZE);
-    for (uint32_t w = first / 64; w <= last / 64; w++) {
-        uint64_t m = ~(uint64_t)0;
-        if (w == first / 64)
-            m &= ~(uint64_t)0 << (first % 64);
-        if (w == last / 64)
-            m &= ~(uint64_t)0 >> (63 - last % 64);
-        x->bits.words[w] |= m;
+    if (first / 64 == last / 64) {               /* one word: the common case */
+        x->bits.words[first / 64] |= (~(uint64_t)0 << (first % 64)) &
+                                     (~(uint64_t)0 >> (63 - last % 64));
+    } else {
+        for (uint32_t w = first / 64; w <= last / 64; w++) {
+            uint64_t m = ~(uint64_t)0;
+            if (w == first / 64)
+                m &= ~(uint64_t)0 << (first % 64);
+            if (w == last / 64)
+                m &= ~(uint64_t)0 >> (63 - last % 64);
+            x->bits.words[w] |= m;
+        }
     }
     uintptr_t top = limit - PA_PAGE_SIZE;
     if (x->search < top) {

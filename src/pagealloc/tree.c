@@ -32,7 +32,10 @@
  * Runs of 1023 pages or more are found instead from the free-chunk index
  * (freeidx.h) and the leaves next to its runs of ones, without reading the
  * upper levels (find_large, proof there; docs/pagealloc.md, "Free-chunk
- * index"). pa_set_leaf (tree.h) keeps the index exact.
+ * index"). pa_set_leaf (tree.h) keeps the index exact. Runs of 512..1022
+ * pages are found by a scan of the leaves alone (find_leaves), which
+ * leaves the dirty upper levels unmerged; the tree search is the fallback.
+ * A leaf scan carries runs across chunk boundaries as the tree scan does.
  *
  * Every function here requires that the caller serialises calls.
  */
@@ -116,6 +119,17 @@ void pa_resummarize(pagealloc *pa, uint32_t ci)
     pa_set_leaf(pa, ci, pa_bits_summarize(pa_chunk_of(pa, ci)->alloc));
 }
 
+/* The leaf of chunk c after a run over several chunks took its pages
+ * [page, 512) (tail) or [0, page) (head), a part but not all of it. */
+static inline pa_sum end_leaf_after_alloc(pagealloc *pa, uint32_t c, unsigned page, int tail)
+{
+    const uint64_t *b = pa_chunk_of(pa, c)->alloc;
+    pa_sum old = pa->sum[PA_LEVELS - 1][c];
+    pa_runcount *rc = pa_runs_of(pa, c);
+    return tail ? pa_sum_after_alloc_tail(b, old, rc, page)
+                : pa_sum_after_alloc_head(b, old, rc, page);
+}
+
 void pa_update_run_chunks(pagealloc *pa, uintptr_t base, size_t npages, int alloc,
                           unsigned below, unsigned above)
 {
@@ -124,27 +138,32 @@ void pa_update_run_chunks(pagealloc *pa, uintptr_t base, size_t npages, int allo
     uint32_t ec = pa_chunk_index(base + npages * PA_PAGE_SIZE - 1);
     unsigned first = pa_chunk_page(base);
     unsigned last = pa_chunk_page(base + (npages - 1) * PA_PAGE_SIZE) + 1;
-    pa_set_leaf(pa, sc, pa_run_leaf(pa, sc, first, PA_CHUNK_PAGES, alloc, below, 0));
+    int changed = pa_put_leaf(pa, sc, alloc && first ? end_leaf_after_alloc(pa, sc, first, 1)
+                                      : pa_run_leaf(pa, sc, first, PA_CHUNK_PAGES, alloc, below, 0));
     /* Interior chunks were wholly free (alloc) or wholly allocated (free),
-     * and all change: one index update for all of them, and ancestors
-     * marked once per block of 8 (a leaf has no dirty bit of its own). */
+     * and all change: one index update for all of them. */
     if (sc + 1 < ec) {
         pa_sum s = alloc ? 0 : PA_SUM_FREE_CHUNK;
+        pa_runcount r = pa_run_counts_whole(!alloc);
         pa_runcount *rc = pa_runs_of(pa, sc + 1);
         for (uint32_t c = sc + 1; c < ec; c++, rc++) {
             leaf[c] = s;
             if ((c & (PA_L2_CHUNKS - 1)) == 0)
                 rc = pa_runs_of(pa, c);           /* the next block of chunks */
-            if (alloc)
-                pa_run_counts_full(rc);
-            else
-                pa_run_counts_free(rc);
-            if (c == sc + 1 || (c & 7) == 0)
-                pa_mark_ancestors(pa, c);
+            *rc = r;
         }
         pa_free_index_set_range(&pa->free_idx, sc + 1, ec, !alloc);
+        changed = 1;
     }
-    pa_set_leaf(pa, ec, pa_run_leaf(pa, ec, 0, last, alloc, 0, above));
+    changed |= pa_put_leaf(pa, ec, alloc && last < PA_CHUNK_PAGES
+                                   ? end_leaf_after_alloc(pa, ec, last, 0)
+                                   : pa_run_leaf(pa, ec, 0, last, alloc, 0, above));
+    /* Ancestors marked once per block of 8 leaves touched (a leaf has no
+     * dirty bit of its own); marking one whose leaves kept their values
+     * costs a merge later, never a wrong answer. */
+    if (changed)
+        for (uint32_t b = sc >> PA_LEVEL_BITS; b <= ec >> PA_LEVEL_BITS; b++)
+            pa_mark_ancestors(pa, (uintptr_t)b << PA_LEVEL_BITS);
 }
 
 /* ---- Search ------------------------------------------------------------ */
@@ -256,30 +275,73 @@ static inline pa_sum leaf_near(const pagealloc *pa, uint32_t c, int same_block)
     return pa->sum[PA_LEVELS - 1][c];
 }
 
+/*
+ * What a successful index search learnt: every maximal run that starts in
+ * [from, s) is at most `longest` pages (every run of 1023 pages or more
+ * holds a wholly free chunk, so the scan saw all of them). from was at or
+ * above the search hint and the hint of n's class k, so no run of 2^j >= 2^k
+ * pages starts below from either; hence for every class j >= k with
+ * 2^j >= 1023 and 2^j > longest, no run of 2^j pages starts below s, the
+ * start of the run being allocated: hint[j] may rise to s
+ * (docs/pagealloc.md, "Size-class hints"). Not in Go; moves no answer.
+ */
+static inline void raise_passed_classes(pagealloc *pa, uintptr_t n, uintptr_t longest,
+                                        uintptr_t s)
+{
+    unsigned j = 63 - (unsigned)__builtin_clzll(n);           /* n's class */
+    unsigned l = longest ? 64 - (unsigned)__builtin_clzll(longest) : 0;  /* 2^l > longest */
+    if (j < l)
+        j = l;
+    if (j < 10)
+        j = 10;                                               /* 2^10 >= 1023 */
+    pa_hints_raise(pa, j, s);
+}
+
 static uintptr_t find_large(pagealloc *pa, uintptr_t from, uintptr_t n, uintptr_t *new_search)
 {
     const pa_free_index *x = &pa->free_idx;
     uint32_t cf = pa_chunk_index(from), end = pa->end;
+    /* A run of L wholly free chunks lies in a free run of at most
+     * L*512 + 2*511 pages: runs of fewer than min_ones ones are passed over
+     * without reading the leaves beside them. */
+    uint32_t min_ones = (uint32_t)((n - 2 * (PA_CHUNK_PAGES - 1) + PA_CHUNK_PAGES - 1) >>
+                                   (PA_CHUNK_SHIFT - PA_PAGE_SHIFT));
+    /* One grown range: every chunk in [start, end) is grown, so a leaf
+     * beside a run needs no committed[] lookup. */
+    int one_range = pa->in_use.n == 1;
+    uintptr_t longest = 0;        /* bound on the runs passed over, in pages */
     for (uint32_t c = cf;;) {
-        uint32_t c0 = pa_free_index_next(x, c, end, 1);
+        uint32_t c1, c0 = pa_free_index_run(x, c, end, &c1);
         if (c0 >= end)
             break;
-        uint32_t c1 = pa_free_index_next(x, c0 + 1, end, 0);
+        if (c1 - c0 < min_ones) {
+            uintptr_t bound = ((uintptr_t)(c1 - c0) << (PA_CHUNK_SHIFT - PA_PAGE_SHIFT)) +
+                              2 * (PA_CHUNK_PAGES - 1);
+            if (bound > longest)
+                longest = bound;
+            c = c1 + 1;
+            continue;
+        }
         uintptr_t s = pa_chunk_base(c0);
         if (c0 > cf)
-            s -= (uintptr_t)pa_sum_end(leaf_near(pa, c0 - 1, (c0 & 7) != 0)) << PA_PAGE_SHIFT;
+            s -= (uintptr_t)pa_leaf_end(leaf_near(pa, c0 - 1, one_range || (c0 & 7) != 0))
+                 << PA_PAGE_SHIFT;
         if (s < from)
             s = from;
         uintptr_t e = pa_chunk_base(c1);
         if (c1 < end)
-            e += (uintptr_t)pa_sum_start(leaf_near(pa, c1, (c1 & 7) != 0)) << PA_PAGE_SHIFT;
+            e += (uintptr_t)pa_leaf_start(leaf_near(pa, c1, one_range || (c1 & 7) != 0))
+                 << PA_PAGE_SHIFT;
         if ((e - s) >> PA_PAGE_SHIFT >= n) {
             /* If the run starts at the search hint, every page below its
              * end will be allocated: a valid, higher hint. */
             *new_search = from != pa->search || s != from ? pa->search :
                           pa_ranges_addr_ge(&pa->in_use, s + n * PA_PAGE_SIZE, PA_SEARCH_NONE);
+            raise_passed_classes(pa, n, longest, s);
             return s;
         }
+        if ((e - s) >> PA_PAGE_SHIFT > longest)
+            longest = (e - s) >> PA_PAGE_SHIFT;
         c = c1 + 1;
     }
     *new_search = PA_SEARCH_NONE;
@@ -309,12 +371,65 @@ void pa_free_run_extent(pagealloc *pa, uintptr_t base, size_t npages, unsigned b
     *len = (e - s) >> PA_PAGE_SHIFT;
 }
 
+/*
+ * Runs of 512..1022 pages, found from the leaves alone (docs/pagealloc.md,
+ * "Runs of a chunk or more"). A free run of n >= 512 pages never lies
+ * inside one chunk unless it is the whole chunk, so the first fit at or
+ * after from is the start of the first maximal free run (clipped at from)
+ * whose length reaches n, and a scan of the leaves that carries a run
+ * across chunk boundaries (a leaf's end, whole free leaves, the next
+ * leaf's start) meets the runs in address order. Reading only leaves, it
+ * leaves the upper levels dirty, which the tree search would merge first.
+ * Returns 1 with the answer (0: none); it gives up and returns 0 after
+ * BUDGET leaves, or when the heap is more than one range (leaves of gaps
+ * are not committed), and the caller then searches the tree.
+ */
+static int find_leaves(pagealloc *pa, uintptr_t from, uintptr_t n, uintptr_t *addr,
+                       uintptr_t *new_search)
+{
+    enum { BUDGET = 256 };
+    if (pa->in_use.n != 1)
+        return 0;
+    const pa_sum *leaf = pa->sum[PA_LEVELS - 1];
+    uint32_t c = pa_chunk_index(from), end = pa->end;
+    uint32_t stop = end - c > BUDGET ? c + BUDGET : end;
+    unsigned room = PA_CHUNK_PAGES - pa_chunk_page(from);
+    uintptr_t run = pa_leaf_end(leaf[c]);         /* free pages ending at c's top */
+    if (run > room)
+        run = room;                               /* not below from */
+    if (run >= n) {
+        *addr = from;                             /* n = 512 at a free chunk's base */
+    } else {
+        for (c++;; c++) {
+            if (c >= stop) {
+                if (stop < end)
+                    return 0;                     /* out of budget */
+                *addr = 0;                        /* no fit below the heap's end */
+                *new_search = PA_SEARCH_NONE;
+                return 1;
+            }
+            pa_sum s = leaf[c];
+            if (run + pa_leaf_start(s) >= n) {
+                *addr = pa_chunk_base(c) - run * PA_PAGE_SIZE;
+                break;
+            }
+            run = s == PA_SUM_FREE_CHUNK ? run + PA_CHUNK_PAGES : pa_leaf_end(s);
+        }
+    }
+    *new_search = from != pa->search || *addr != from ? pa->search :
+                  pa_ranges_addr_ge(&pa->in_use, *addr + n * PA_PAGE_SIZE, PA_SEARCH_NONE);
+    return 1;
+}
+
 /* ---- The tree search ----------------------------------------------------- */
 
 uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_search)
 {
     if (npages >= PA_LARGE_PAGES)
         return find_large(pa, from, npages, new_search);
+    uintptr_t found_at;
+    if (npages >= PA_CHUNK_PAGES && find_leaves(pa, from, npages, &found_at, new_search))
+        return found_at;
     const int leaf = PA_LEVELS - 1;
     uintptr_t n = npages;
     uint32_t sc = pa_chunk_index(from);

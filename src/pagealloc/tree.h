@@ -36,16 +36,25 @@ static inline void pa_mark_ancestors(pagealloc *pa, uintptr_t ci)
     }
 }
 
-/* Every leaf write goes through here: it keeps the free-chunk index exact. */
-static inline void pa_set_leaf(pagealloc *pa, uint32_t c, pa_sum s)
+/* Write leaf c and keep the free-chunk index exact, but leave marking
+ * its ancestors to the caller; whether the leaf changed. */
+static inline int pa_put_leaf(pagealloc *pa, uint32_t c, pa_sum s)
 {
     pa_sum old = pa->sum[PA_LEVELS - 1][c];
-    if (s != old) {
-        pa->sum[PA_LEVELS - 1][c] = s;
-        if (s == PA_SUM_FREE_CHUNK || old == PA_SUM_FREE_CHUNK)
-            pa_free_index_set(&pa->free_idx, c, s == PA_SUM_FREE_CHUNK);
+    if (s == old)
+        return 0;
+    pa->sum[PA_LEVELS - 1][c] = s;
+    if (s == PA_SUM_FREE_CHUNK || old == PA_SUM_FREE_CHUNK)
+        pa_free_index_set(&pa->free_idx, c, s == PA_SUM_FREE_CHUNK);
+    return 1;
+}
+
+/* Every leaf write goes through here or pa_put_leaf: they keep the
+ * free-chunk index exact. */
+static inline void pa_set_leaf(pagealloc *pa, uint32_t c, pa_sum s)
+{
+    if (pa_put_leaf(pa, c, s))
         pa_mark_ancestors(pa, c);
-    }
 }
 
 /* The leaf of chunk c after [page, end) of it was wholly allocated or
@@ -93,9 +102,11 @@ static inline void pa_update_run(pagealloc *pa, uintptr_t base, size_t npages, i
  * chunk, as for pa_update_run. */
 void      pa_free_run_extent(pagealloc *pa, uintptr_t base, size_t npages, unsigned below,
                              unsigned above, uintptr_t *start, uintptr_t *len);
-/* First fit of npages pages at or after from (a search or size-class
- * hint, in a grown range); 0 if none. *new_search: if from is the search
- * hint, a new one (no free page below it), else the search hint as is. */
+/* First fit of npages pages at or after from (the search hint, or the
+ * hint of npages' size class when that is higher; in a grown range); 0 if
+ * none. *new_search: if from is the search hint, a new one (no free page
+ * below it), else the search hint as is. A search of 1023 pages or more
+ * may raise size-class hints (tree.c, raise_passed_classes). */
 uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_search);
 /* Size in bytes of the dirty bitmaps of levels 0..3. */
 #define   PA_DIRTY_BYTES(l) (((size_t)1 << (PA_L0_BITS + (l) * PA_LEVEL_BITS)) / 8)

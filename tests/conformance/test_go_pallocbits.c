@@ -303,6 +303,60 @@ static void test_sum_after_random(void **state)
     }
 }
 
+/* Not in Go: the forms for the ends of a run over several chunks
+ * (pa_sum_after_alloc_tail, _head: pages [i, 512) or [0, j) of a free run
+ * that reaches the chunk's edge) against the slow summary and a recount. */
+static void test_sum_after_edge_random(void **state)
+{
+    (void)state;
+    pa_rng g = { 0x5eed0003u };
+    static const unsigned scales[] = { 2, 6, 24, 80, 300 };
+    int tails = 0, heads = 0;
+    for (int k = 0; k < 20000; k++) {
+        bits_t b = { 0 };
+        unsigned scale = scales[pa_rng_next(&g) % LEN(scales)];
+        int used = (int)(pa_rng_next(&g) & 1);
+        for (unsigned p = 0; p < CP;) {
+            unsigned len = 1 + (unsigned)(pa_rng_next(&g) % scale);
+            for (unsigned j = p; j < p + len && j < CP; j++)
+                if (used)
+                    b[j / 64] |= 1ull << (j % 64);
+            p += len;
+            used = !used;
+        }
+        unsigned s, m, e;
+        summarize_slow(b, &s, &m, &e);
+        pa_sum old = pa_sum_pack(s, m, e);
+        int tail = (int)(pa_rng_next(&g) & 1);
+        unsigned run = tail ? e : s;              /* the free run at that edge */
+        if (run == 0 || run == CP)
+            continue;                             /* none, or the whole chunk */
+        pa_runcount rc, want;
+        pa_run_counts(b, &rc);
+        /* Take 1..run pages of it from the edge inward, not all 512. */
+        unsigned n = 1 + (unsigned)(pa_rng_next(&g) % run);
+        unsigned i = tail ? CP - n : 0;
+        pa_bits_set_range(b, i, n);
+        pa_sum got = tail ? pa_sum_after_alloc_tail(b, old, &rc, i)
+                          : pa_sum_after_alloc_head(b, old, &rc, n);
+        tails += tail;
+        heads += !tail;
+        summarize_slow(b, &s, &m, &e);
+        if (check_sum(got, s, m, e)) {
+            print_error("after_alloc_%s #%d: pages [%u, %u)\n", tail ? "tail" : "head", k,
+                        i, i + n);
+            fail();
+        }
+        pa_run_counts(b, &want);
+        if (memcmp(rc.n + 1, want.n + 1, sizeof(rc.n) - sizeof(rc.n[0]))) {
+            print_error("after_alloc_%s #%d: run counts differ from a recount\n",
+                        tail ? "tail" : "head", k);
+            fail();
+        }
+    }
+    assert_true(tails > 1000 && heads > 1000);
+}
+
 /* Not in Go: the one-pass checked clear of a free (pa_bits_clear_if_set)
  * against a test with pa_bits_all_in_range and a pa_bits_clear_range, on
  * random bitmaps and ranges of every width, most of them all set. */
@@ -326,6 +380,51 @@ static void test_clear_if_set_random(void **state)
             pa_bits_clear_range(want, i, n);
         if (pa_bits_clear_if_set(b, i, n) != ok || memcmp(b, want, sizeof b)) {
             print_error("clear_if_set #%d: pages [%u, %u)\n", k, i, i + n);
+            fail();
+        }
+    }
+}
+
+/* Not in Go: the checked clears and the set-and-test of a range reaching
+ * a chunk edge (pa_bits_clear_if_set_tail, _head; pa_bits_set_test_tail,
+ * _head) against the general ones. */
+static void test_clear_if_set_edge_random(void **state)
+{
+    (void)state;
+    pa_rng g = { 0x5eed0004u };
+    for (int k = 0; k < 50000; k++) {
+        bits_t b, want;
+        for (int w = 0; w < 8; w++)
+            b[w] = pa_rng_next(&g) % 4 ? ~0ull : pa_rng_next(&g);
+        int tail = (int)(pa_rng_next(&g) & 1);
+        unsigned e = 1 + (unsigned)(pa_rng_next(&g) % (CP - 1));   /* 1..511 */
+        unsigned i = tail ? e : 0, n = tail ? CP - e : e;
+        if (pa_rng_next(&g) % 2)
+            pa_bits_set_range(b, i, n);                /* a valid free */
+        if (pa_rng_next(&g) % 4 == 0) {                /* one page of it free */
+            unsigned p = i + (unsigned)(pa_rng_next(&g) % n);
+            b[p / 64] &= ~(1ull << (p % 64));
+        }
+        bits_t b2, want2, scav;
+        memcpy(b2, b, sizeof b2);
+        memcpy(want2, b, sizeof want2);
+        memcpy(want, b, sizeof want);
+        int ok = pa_bits_clear_if_set(want, i, n);
+        int got = tail ? pa_bits_clear_if_set_tail(b, e) : pa_bits_clear_if_set_head(b, e);
+        if (got != ok || memcmp(b, want, sizeof b)) {
+            print_error("clear_if_set_%s #%d: pages [%u, %u)\n", tail ? "tail" : "head", k,
+                        i, i + n);
+            fail();
+        }
+        /* The allocation side: set the range, say whether a scavenged bit
+         * (random, often none) lies in it. */
+        for (int w = 0; w < 8; w++)
+            scav[w] = pa_rng_next(&g) % 2 ? 0 : pa_rng_next(&g) & pa_rng_next(&g);
+        ok = pa_bits_set_test(want2, scav, i, n);
+        got = tail ? pa_bits_set_test_tail(b2, scav, e) : pa_bits_set_test_head(b2, scav, e);
+        if (got != ok || memcmp(b2, want2, sizeof b2)) {
+            print_error("set_test_%s #%d: pages [%u, %u)\n", tail ? "tail" : "head", k,
+                        i, i + n);
             fail();
         }
     }
@@ -520,7 +619,9 @@ int main(void)
         cmocka_unit_test(test_summarize_random),
         cmocka_unit_test(test_summarize_patterns),
         cmocka_unit_test(test_sum_after_random),
+        cmocka_unit_test(test_sum_after_edge_random),
         cmocka_unit_test(test_clear_if_set_random),
+        cmocka_unit_test(test_clear_if_set_edge_random),
     };
     const struct CMUnitTest find_range_tests[] = {
         cmocka_unit_test(test_find_bit_range64),
