@@ -128,6 +128,12 @@ GC_API int GC_expand_hp(size_t bytes);
  * set before the first allocation. */
 GC_API void GC_set_all_interior_pointers(int on);
 GC_API int GC_get_all_interior_pointers(void);
+/* With interior pointers off, makes (char *)p + offset keep the object p
+ * alive too. Here any nonzero offset makes every interior pointer count
+ * (more may be kept than with bdwgc, never less); the getter above still
+ * reports the program's setting. */
+GC_API void GC_register_displacement(size_t offset);
+GC_API void GC_debug_register_displacement(size_t offset);
 
 /* Leak-finding mode: nothing is collected; a collection reports the
  * unreachable objects that were never freed, on stderr. Set before
@@ -386,6 +392,7 @@ GC_API GC_ATTR_ALLOC_SIZE(2) void *GC_debug_realloc_replacement(void *p, size_t 
 #define GC_GENERAL_REGISTER_DISAPPEARING_LINK(link, obj) \
     GC_general_register_disappearing_link(link, GC_base((void *)(obj)))
 #define GC_REGISTER_LONG_LINK(link, obj) GC_register_long_link(link, GC_base((void *)(obj)))
+#define GC_REGISTER_DISPLACEMENT(n) GC_debug_register_displacement(n)
 #else
 #define GC_MALLOC(n) GC_malloc(n)
 #define GC_MALLOC_ATOMIC(n) GC_malloc_atomic(n)
@@ -405,6 +412,7 @@ GC_API GC_ATTR_ALLOC_SIZE(2) void *GC_debug_realloc_replacement(void *p, size_t 
 #define GC_GENERAL_REGISTER_DISAPPEARING_LINK(link, obj) \
     GC_general_register_disappearing_link(link, obj)
 #define GC_REGISTER_LONG_LINK(link, obj) GC_register_long_link(link, obj)
+#define GC_REGISTER_DISPLACEMENT(n) GC_register_displacement(n)
 #endif /* GC_DEBUG */
 
 #define GC_NEW(t) ((t *)GC_MALLOC(sizeof(t)))
