@@ -1,7 +1,8 @@
 /*
- * test_gc_final.c - finalizers and disappearing links (gc.h): the three
+ * test_gc_final.c - finalizers and disappearing links (gc.h): the four
  * orderings (ordered chains finalize one link per cycle, no-order at once,
- * ordered self-cycles never, ignore-self ones do), the previous finalizer
+ * ordered self-cycles never, ignore-self ones do; mixed pairs as bdwgc
+ * orders them, UNREACHABLE behind a no-order object), the previous finalizer
  * returned, removal, on-demand mode and the pending query, finalizers run
  * once with their object intact; short links cleared before finalization,
  * long links only after the object is reclaimed; the link calls' codes.
@@ -125,6 +126,74 @@ static void test_no_order(void **state)
     assert_int_equal(nfin, 2);                       /* both in one cycle */
     assert_non_null(strchr(order, 'A'));
     assert_non_null(strchr(order, 'B'));
+}
+
+/* Two objects, first -> second, with orders o1 and o2 (packed o1 * 4 + o2)
+ * and names 'a' + 2 * o1 and the next letter, e.g. "ab", "cd". */
+static __attribute__((noinline)) void make_pair(int orders)
+{
+    int o1 = orders / 4, o2 = orders % 4;
+    node *a = mk((char)('A' + 2 * (o1 * 4 + o2))), *b = mk((char)('A' + 2 * (o1 * 4 + o2) + 1));
+    a->next = b;
+    assert_int_equal(pa_gc_register_finalizer(a, record, NULL, (pa_gc_finalize_order)o1, NULL, NULL), 0);
+    assert_int_equal(pa_gc_register_finalizer(b, record, NULL, (pa_gc_finalize_order)o2, NULL, NULL), 0);
+}
+
+static int finalized(char name)
+{
+    return strchr(order, name) != NULL;
+}
+
+/* An object's order says whether its own pointers hold back what it
+ * reaches (bdwgc's rules, gc.h): ordered -> no-order finalizes the first
+ * only; no-order -> ordered both at once; UNREACHABLE waits behind a
+ * no-order object being finalized, and alone runs at once. */
+static void test_mixed_orders(void **state)
+{
+    (void)state;
+    static const int pairs[][3] = {
+        /* o1, o2, second finalized in the first cycle too */
+        { PA_GC_ORDERED, PA_GC_NO_ORDER, 0 },
+        { PA_GC_NO_ORDER, PA_GC_ORDERED, 1 },
+        { PA_GC_IGNORE_SELF, PA_GC_NO_ORDER, 0 },
+        { PA_GC_NO_ORDER, PA_GC_UNREACHABLE, 0 },
+        { PA_GC_UNREACHABLE, PA_GC_NO_ORDER, 0 },
+        { PA_GC_UNREACHABLE, PA_GC_ORDERED, 0 },
+        { PA_GC_NO_ORDER, PA_GC_NO_ORDER, 1 },
+    };
+    enum { NP = sizeof pairs / sizeof pairs[0] };
+    reset();
+    for (int k = 0; k < NP; k++)
+        on_thread(make_pair, pairs[k][0] * 4 + pairs[k][1]);
+    collect();
+    for (int k = 0; k < NP; k++) {
+        char first = (char)('A' + 2 * (pairs[k][0] * 4 + pairs[k][1]));
+        if (!finalized(first) || finalized((char)(first + 1)) != pairs[k][2])
+            fail_msg("orders %d -> %d: after one cycle finalized \"%s\"", pairs[k][0],
+                     pairs[k][1], order);
+    }
+    collect();
+    assert_int_equal(nfin, 2 * NP);                 /* every second one now */
+}
+
+static __attribute__((noinline)) void make_lone_unreachable(int unused)
+{
+    (void)unused;
+    node *a = mk('U');
+    assert_int_equal(pa_gc_register_finalizer(a, record, NULL, PA_GC_UNREACHABLE, NULL, NULL), 0);
+}
+
+static void test_unreachable_order_alone(void **state)
+{
+    (void)state;
+    reset();
+    on_thread(make_lone_unreachable, 0);
+    collect();
+    assert_string_equal(order, "U");
+    assert_true(contents_ok);
+    node *x = mk('X');
+    assert_int_equal(pa_gc_register_finalizer(x, record, NULL, (pa_gc_finalize_order)4, NULL, NULL),
+                     EINVAL);
 }
 
 static __attribute__((noinline)) void make_self(int o)
@@ -261,6 +330,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ordered_chain),
         cmocka_unit_test(test_no_order),
+        cmocka_unit_test(test_mixed_orders),
+        cmocka_unit_test(test_unreachable_order_alone),
         cmocka_unit_test(test_self_cycles),
         cmocka_unit_test(test_replace_remove_demand),
         cmocka_unit_test(test_links),
