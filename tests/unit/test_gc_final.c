@@ -3,9 +3,10 @@
  * orderings (ordered chains finalize one link per cycle, no-order at once,
  * ordered self-cycles never, ignore-self ones do; mixed pairs as bdwgc
  * orders them, UNREACHABLE behind a no-order object), the previous finalizer
- * returned, removal, on-demand mode and the pending query, finalizers run
- * once with their object intact; short links cleared before finalization,
- * long links only after the object is reclaimed; the link calls' codes.
+ * returned, removal, on-demand mode and the pending query, the finalizer
+ * thread mode, finalizers run once with their object intact; short links
+ * cleared before finalization, long links only after the object is
+ * reclaimed; the link calls' codes.
  * Link cells live in libc memory, which the collector does not scan.
  */
 #define _GNU_SOURCE
@@ -17,8 +18,10 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pa_clear_stack.h"
 #include "pa_skip.h"
@@ -196,6 +199,54 @@ static void test_unreachable_order_alone(void **state)
                      EINVAL);
 }
 
+/* PA_GC_FINALIZE_THREAD: the finalizer runs by itself, once, on a thread
+ * that is not the collecting one, and may allocate there. */
+static atomic_int thread_fins;
+static atomic_int thread_fin_elsewhere;
+static atomic_int thread_fin_allocated;
+static pthread_t collecting_thread;
+
+static void on_fin_thread(void *obj, void *arg)
+{
+    (void)arg;
+    record(obj, NULL);
+    atomic_store(&thread_fin_elsewhere, !pthread_equal(pthread_self(), collecting_thread));
+    atomic_store(&thread_fin_allocated, pa_gc_malloc(64) != NULL);
+    atomic_fetch_add(&thread_fins, 1);
+}
+
+static __attribute__((noinline)) void make_for_thread(int unused)
+{
+    (void)unused;
+    node *a = mk('T');
+    assert_int_equal(pa_gc_register_finalizer(a, on_fin_thread, NULL, PA_GC_ORDERED, NULL, NULL), 0);
+}
+
+static void test_finalizer_thread(void **state)
+{
+    (void)state;
+    reset();
+    pa_gc_set_finalize_mode(PA_GC_FINALIZE_THREAD);
+    collecting_thread = pthread_self();
+    on_thread(make_for_thread, 0);
+    pa_clear_stack();
+    pa_gc_collect();
+    /* Wait for the finalizer thread (a liveness bound, not a timing:
+     * about a minute before giving up). */
+    for (int i = 0; i < 6000 && atomic_load(&thread_fins) == 0; i++)
+        nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+    assert_int_equal(atomic_load(&thread_fins), 1);
+    assert_true(atomic_load(&thread_fin_elsewhere));
+    assert_true(atomic_load(&thread_fin_allocated));
+    assert_string_equal(order, "T");
+    assert_true(contents_ok);
+    pa_clear_stack();
+    pa_gc_collect();                                 /* not again */
+    pa_gc_collect();
+    assert_int_equal(atomic_load(&thread_fins), 1);
+    pa_gc_set_finalize_mode(PA_GC_FINALIZE_AUTO);
+}
+
 static __attribute__((noinline)) void make_self(int o)
 {
     node *a = mk('S');
@@ -335,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_self_cycles),
         cmocka_unit_test(test_replace_remove_demand),
         cmocka_unit_test(test_links),
+        cmocka_unit_test(test_finalizer_thread),
     };
     return pa_test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }
