@@ -327,18 +327,26 @@ void   pa_gc_pthread_exit(void *retval) __attribute__((noreturn));
  * finds it unreachable again. */
 typedef void (*pa_gc_finalizer_fn)(void *obj, void *arg);
 
-/* The order among finalizable objects that reach one another (bdwgc's):
- *   ORDERED (default): if A reaches B, A is finalized first, B only in a
- *     later cycle; a cycle of finalizable objects is never finalized (and
- *     never collected);
+/* The order among finalizable objects that reach one another (bdwgc's).
+ * An object's order says whether its own pointers hold back the
+ * finalization of what it reaches:
+ *   ORDERED (default): yes. If A reaches B (whatever B's order), A is
+ *     finalized first, B only in a later cycle; a cycle of finalizable
+ *     objects is never finalized (and never collected);
  *   IGNORE_SELF: as ORDERED, but a pointer from the object to itself
  *     (directly or through objects only it reaches) does not count;
- *   NO_ORDER: finalized as soon as unreachable, whatever reaches it;
- *     objects it references may have been finalized before it. */
+ *   NO_ORDER: no. What it reaches may be finalized in the same cycle, or
+ *     before it; it still waits while an ORDERED, IGNORE_SELF or
+ *     UNREACHABLE object to be finalized reaches it;
+ *   UNREACHABLE: as ORDERED, and it also waits while a NO_ORDER object
+ *     being finalized reaches it, so it runs only once nothing can bring
+ *     it back (bdwgc's GC_register_finalizer_unreachable, for Java-style
+ *     finalization). */
 typedef enum pa_gc_finalize_order {
     PA_GC_ORDERED = 0,
     PA_GC_IGNORE_SELF = 1,
-    PA_GC_NO_ORDER = 2
+    PA_GC_NO_ORDER = 2,
+    PA_GC_UNREACHABLE = 3
 } pa_gc_finalize_order;
 
 /* Register fn(obj, arg) as obj's finalizer (replacing any; fn NULL

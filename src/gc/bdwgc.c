@@ -42,13 +42,15 @@ int gc_bdwgc_started;
 /* Settings made before start-up. Written by the program's thread before
  * GC_INIT (bdwgc's rule); read once by gc_bdwgc_start under start_mu. */
 static struct {
-    int interior_off;      /* GC_set_all_interior_pointers(0) */
+    int interior_off;      /* GC_set_all_interior_pointers(0); after start-up
+                            * still the program's setting (start_mu) */
     int find_leak;         /* GC_set_find_leak(1) */
     unsigned markers;      /* GC_set_markers_count; 0: default */
     int on_demand;         /* GC_set_finalize_on_demand(1) */
     GC_word max_heap;      /* GC_set_max_heap_size; 0: none */
     int percent;           /* from GC_set_free_space_divisor; 0: default */
 } early;
+static int displaced;                 /* GC_register_displacement(n > 0) seen; start_mu */
 static GC_word divisor = 3;           /* the last divisor set (bdwgc's default) */
 static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
 static GC_on_collection_event_proc event_proc; /* atomic pointer */
@@ -96,7 +98,7 @@ void gc_bdwgc_start(void)
             .memory_limit = early.max_heap,
             .hard_limit = early.max_heap != 0,
             .markers = early.markers,
-            .no_interior_pointers = early.interior_off,
+            .no_interior_pointers = early.interior_off && !displaced,
             .find_leak = early.find_leak,
             .finalize = early.on_demand ? PA_GC_FINALIZE_ON_DEMAND : PA_GC_FINALIZE_AUTO,
         };
@@ -105,7 +107,7 @@ void gc_bdwgc_start(void)
         if (pa_gc_init(&o) == EALREADY) {
             /* Started by a pa_gc_ call of the same program: apply what
              * can still be applied. */
-            pa_gc_set_interior_pointers(!early.interior_off);
+            pa_gc_set_interior_pointers(!early.interior_off || displaced);
             pa_gc_set_find_leak(early.find_leak);
             if (early.markers)
                 pa_gc_set_markers(early.markers);
@@ -186,17 +188,49 @@ FACE int GC_expand_hp(size_t bytes)
     return pa_gc_expand_heap(bytes) == 0;
 }
 
+/* Interior pointers: what the program asked (early.interior_off, which
+ * the getter reports) and whether it registered a nonzero displacement
+ * (`displaced`).
+ * The collector keeps no table of valid offsets, so a displacement makes
+ * every interior pointer valid: a superset of bdwgc's rule that may keep
+ * more objects, never fewer. The collector's switch is on unless interior
+ * pointers were asked off and no displacement was registered. */
+static void apply_interior(void)      /* start_mu held, after start-up */
+{
+    pa_gc_set_interior_pointers(!early.interior_off || displaced);
+}
+
 FACE void GC_set_all_interior_pointers(int on)
 {
+    pthread_mutex_lock(&start_mu);
+    early.interior_off = !on;
     if (GC_is_init_called())
-        pa_gc_set_interior_pointers(on);
-    else
-        early.interior_off = !on;
+        apply_interior();
+    pthread_mutex_unlock(&start_mu);
 }
 
 FACE int GC_get_all_interior_pointers(void)
 {
-    return GC_is_init_called() ? pa_gc_get_interior_pointers() != 0 : !early.interior_off;
+    pthread_mutex_lock(&start_mu);
+    int on = !early.interior_off;
+    pthread_mutex_unlock(&start_mu);
+    return on;
+}
+
+FACE void GC_register_displacement(size_t offset)
+{
+    if (offset == 0)                  /* the base is always valid */
+        return;
+    pthread_mutex_lock(&start_mu);
+    displaced = 1;
+    if (GC_is_init_called())
+        apply_interior();
+    pthread_mutex_unlock(&start_mu);
+}
+
+FACE void GC_debug_register_displacement(size_t offset)
+{
+    GC_register_displacement(offset);
 }
 
 FACE void GC_set_find_leak(int on)

@@ -66,6 +66,12 @@ FACE void GC_register_finalizer_no_order(void *obj, GC_finalization_proc fn, voi
     register_finalizer(obj, fn, cd, ofn, ocd, PA_GC_NO_ORDER);
 }
 
+FACE void GC_register_finalizer_unreachable(void *obj, GC_finalization_proc fn, void *cd,
+                                            GC_finalization_proc *ofn, void **ocd)
+{
+    register_finalizer(obj, fn, cd, ofn, ocd, PA_GC_UNREACHABLE);
+}
+
 /* The annotated allocator keeps objects at their base (its record is at
  * the end), so its finalizer calls are the plain ones. */
 FACE void GC_debug_register_finalizer(void *obj, GC_finalization_proc fn, void *cd,
@@ -86,6 +92,13 @@ FACE void GC_debug_register_finalizer_no_order(void *obj, GC_finalization_proc f
                                                void **ocd)
 {
     register_finalizer(obj, fn, cd, ofn, ocd, PA_GC_NO_ORDER);
+}
+
+FACE void GC_debug_register_finalizer_unreachable(void *obj, GC_finalization_proc fn,
+                                                  void *cd, GC_finalization_proc *ofn,
+                                                  void **ocd)
+{
+    register_finalizer(obj, fn, cd, ofn, ocd, PA_GC_UNREACHABLE);
 }
 
 FACE int GC_invoke_finalizers(void)

@@ -182,6 +182,7 @@ static __attribute__((noinline)) void collect(int forced, int release, void *kee
     gc_sweep_all();
     uint64_t before = gc_heap_in_use();
     gc_roots_gather();
+    gc_wblock_reserve(gc_g.markers);       /* no OS call once the world stops */
     gc_lock_classes();
     gc_fin_lock();
     gc_roots_lock();

@@ -13,16 +13,22 @@
  * After the main mark, with the world stopped (gc_finalize_after_mark):
  *   1. short links: a registration whose cell lies in an unmarked heap
  *      object is dropped; a link to an unmarked object is cleared;
- *   2. NO_ORDER finalizable objects not marked are flagged ready;
- *   3. for each other finalizable object not marked, mark from its
- *      children (IGNORE_SELF: words pointing into the object itself do not
- *      count), so an object that another finalizable object (or itself,
- *      through a cycle) reaches is marked now and waits;
- *   4. every entry flagged or still unmarked is queued, and its object
- *      marked with everything it reaches, so the finalizer sees it whole;
+ *   2. for each finalizable object not marked, except NO_ORDER ones (whose
+ *      pointers hold nothing back), mark from its children (IGNORE_SELF:
+ *      words pointing into the object itself do not count), so an object
+ *      that such a finalizable object (or itself, through a cycle) reaches
+ *      is marked now and waits, whatever its own order;
+ *   3. every entry still unmarked is flagged ready, all flags decided
+ *      before anything more is marked (so the outcome does not depend on
+ *      the table's order); then, if an UNREACHABLE entry is ready, the
+ *      children of the ready NO_ORDER objects are marked, and an
+ *      UNREACHABLE entry that this marks waits (bdwgc's Java-style pass);
+ *   4. every ready entry is queued, and its object marked with everything
+ *      it reaches, so the finalizer sees it whole;
  *   5. long links: as 1, after the queued objects were marked, so a long
  *      link survives until its object is really reclaimed.
- * In leak-finding mode steps 2-4 are skipped.
+ * In leak-finding mode steps 2-4 are skipped. These are bdwgc's rules, as
+ * its programs observe them (tests/gccompat/final.c, unreachable.c).
  */
 #include <errno.h>
 #include <string.h>
@@ -141,7 +147,7 @@ PA_API int pa_gc_register_finalizer(void *obj, pa_gc_finalizer_fn fn, void *arg,
         *old_fn = NULL;
     if (old_arg)
         *old_arg = NULL;
-    if (!collectable_base(obj) || (unsigned)order > PA_GC_NO_ORDER)
+    if (!collectable_base(obj) || (unsigned)order > PA_GC_UNREACHABLE)
         return EINVAL;
     gc_lock(&fin_mu);
     int err = ensure_recs();
@@ -279,12 +285,9 @@ void gc_finalize_after_mark(void)
 {
     links_process(&shorts);
     if (!atomic_load_explicit(&gc_g.find_leak, memory_order_relaxed)) {
-        for (size_t i = 0; i < fins.nb; i++)
-            for (fentry *e = fins.b[i]; e; e = e->next)
-                e->ready = e->order == PA_GC_NO_ORDER && !gc_is_marked(e->key);
-        for (size_t i = 0; i < fins.nb; i++)
+        for (size_t i = 0; i < fins.nb; i++)                    /* step 2 */
             for (fentry *e = fins.b[i]; e; e = e->next) {
-                if (e->ready || e->order == PA_GC_NO_ORDER || gc_is_marked(e->key))
+                if (e->order == PA_GC_NO_ORDER || gc_is_marked(e->key))
                     continue;
                 gc_span *s = gc_span_of(e->key);
                 if (e->order == PA_GC_IGNORE_SELF && s)
@@ -292,10 +295,26 @@ void gc_finalize_after_mark(void)
                 else
                     gc_mark_obj_children(e->key, 0, 0);
             }
+        int unreachable = 0;                                    /* step 3 */
         for (size_t i = 0; i < fins.nb; i++)
+            for (fentry *e = fins.b[i]; e; e = e->next) {
+                e->ready = !gc_is_marked(e->key);
+                unreachable |= e->ready && e->order == PA_GC_UNREACHABLE;
+            }
+        if (unreachable) {
+            for (size_t i = 0; i < fins.nb; i++)
+                for (fentry *e = fins.b[i]; e; e = e->next)
+                    if (e->ready && e->order == PA_GC_NO_ORDER)
+                        gc_mark_obj_children(e->key, 0, 0);
+            for (size_t i = 0; i < fins.nb; i++)
+                for (fentry *e = fins.b[i]; e; e = e->next)
+                    if (e->ready && e->order == PA_GC_UNREACHABLE && gc_is_marked(e->key))
+                        e->ready = 0;
+        }
+        for (size_t i = 0; i < fins.nb; i++)                    /* step 4 */
             for (fentry **pp = &fins.b[i]; *pp;) {
                 fentry *e = *pp;
-                if (!e->ready && gc_is_marked(e->key)) {
+                if (!e->ready) {
                     pp = &e->next;
                     continue;
                 }

@@ -1,6 +1,18 @@
 /*
  * markq.c - the mark work list's blocks: a free pool and the shared queue
  * of full blocks for parallel markers (markq.h), both behind pool_mu.
+ *
+ * Blocks come from the OS layer only before the world stops
+ * (gc_wblock_reserve, called by the collection before it takes its
+ * locks), never while it is stopped: a stopped thread may hold the OS
+ * layer's lock (it was seen stopped inside sysmem_alloc, and the
+ * collection then waited on that lock for ever). The reserve makes the
+ * pool hold twice the last cycle's demand (the most blocks out at once;
+ * a get the pool could not serve makes it all the blocks and one more,
+ * so the pool doubles), at least 4 per marker; a get
+ * the pool cannot serve returns NULL and the push sets the overflow flag
+ * (the cycle rescans), so a cycle that outgrows the reserve is slower,
+ * never wrong, and the next one has room. Blocks are never returned.
  */
 #include <pthread.h>
 #include <string.h>
@@ -14,20 +26,46 @@ static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static gc_wblock *free_blocks;          /* pool_mu */
 static gc_wblock *shared;               /* pool_mu: blocks with work */
 static _Atomic int nshared;
+static size_t nblocks;                  /* pool_mu: blocks made */
+static size_t out, demand;              /* pool_mu: blocks out now; this
+                                         * cycle's most out + refused gets */
+
+void gc_wblock_reserve(unsigned markers)
+{
+    gc_lock(&pool_mu);
+    size_t want = 2 * demand, floor = 4 * (size_t)(markers ? markers : 1);
+    if (want < floor)
+        want = floor;
+    demand = out;
+    while (nblocks < want) {
+        pthread_mutex_unlock(&pool_mu);
+        void *mem;
+        int err = sysmem_alloc(GC_WBLOCK_BYTES, &gc_g.meta, &mem);
+        gc_lock(&pool_mu);
+        if (err)
+            break;                      /* the cycle overflows instead */
+        gc_wblock *b = mem;
+        b->next = free_blocks;
+        free_blocks = b;
+        nblocks++;
+    }
+    pthread_mutex_unlock(&pool_mu);
+}
 
 gc_wblock *gc_wblock_get(void)
 {
     gc_lock(&pool_mu);
     gc_wblock *b = free_blocks;
-    if (b)
+    if (b) {
         free_blocks = b->next;
-    pthread_mutex_unlock(&pool_mu);
-    if (!b) {
-        void *mem;
-        if (sysmem_alloc(GC_WBLOCK_BYTES, &gc_g.meta, &mem) != 0)
-            return NULL;
-        b = mem;
+        if (++out > demand)
+            demand = out;
+    } else if (demand <= nblocks) {
+        demand = nblocks + 1;           /* the next reserve doubles the pool */
     }
+    pthread_mutex_unlock(&pool_mu);
+    if (!b)
+        return NULL;
     b->next = NULL;
     b->n = 0;
     return b;
@@ -38,6 +76,7 @@ void gc_wblock_put(gc_wblock *b)
     gc_lock(&pool_mu);
     b->next = free_blocks;
     free_blocks = b;
+    out--;
     pthread_mutex_unlock(&pool_mu);
 }
 

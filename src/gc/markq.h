@@ -67,7 +67,10 @@ typedef struct gc_markq {
 
 extern _Atomic int gc_mark_overflow;
 
-gc_wblock *gc_wblock_get(void);        /* empty block, or NULL */
+/* Make the pool ready for a cycle of `markers` markers: OS memory, so
+ * called before the world stops (markq.c). */
+void       gc_wblock_reserve(unsigned markers);
+gc_wblock *gc_wblock_get(void);        /* empty block from the pool, or NULL */
 void       gc_wblock_put(gc_wblock *b);
 
 static inline void gc_markq_push(gc_markq *q, uintptr_t lo, uintptr_t hi)

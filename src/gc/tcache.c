@@ -65,8 +65,17 @@
 
 __thread gc_tcache *gc_tc_self __attribute__((tls_model("initial-exec")));
 
-/* Every cache record, push only; records come straight from the OS layer
- * (no lock of ours, so a forked child can always make one). */
+/* Every cache record, push only; records come straight from the OS layer.
+ * The attaching thread is registered and holds no lock, so it takes the
+ * OS memory under a collector lock, class 0's (any class lock would do: a
+ * collection holds them all from before the stop, and under TSan a thread
+ * waiting for one parks; threads_mu would make a call circle with
+ * world.c): it is never stopped inside the OS layer, where under TSan
+ * another registered thread blocked on the OS layer's lock could not be
+ * stopped at all (TSan runs the suspend handler only when a thread leaves
+ * an interceptor; seen: a collection waiting for ever on three such
+ * threads in stress/test_gc_threads). A forked child makes the class locks
+ * new, so it can still make a record. */
 static _Atomic(gc_tcache *) tc_list;
 
 gc_tcache *gc_tcache_attach(void)
@@ -83,7 +92,11 @@ gc_tcache *gc_tcache_attach(void)
     }
     if (!t) {
         void *mem;
-        if (sysmem_alloc((sizeof(gc_tcache) + GC_PAGE - 1) & ~(GC_PAGE - 1), &gc_g.meta, &mem))
+        gc_lock(&gc_g.cls[0].mu);
+        int err = sysmem_alloc((sizeof(gc_tcache) + GC_PAGE - 1) & ~(GC_PAGE - 1), &gc_g.meta,
+                               &mem);
+        pthread_mutex_unlock(&gc_g.cls[0].mu);
+        if (err)
             return NULL;
         t = mem;                                   /* zero: every run empty */
         atomic_store_explicit(&t->used, 1, memory_order_relaxed);

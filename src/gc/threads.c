@@ -39,6 +39,7 @@ typedef struct gc_result {
     void *value;               /* scanned by every collection */
     int detached;              /* its record goes when it finishes */
     int finished;
+    int joining;               /* a pa_gc_pthread_join holds it */
     struct gc_result *next, *prev;
 } gc_result;
 
@@ -82,7 +83,7 @@ static void result_unlink(gc_result *r)           /* threads_mu held */
 static gc_result *result_find(pthread_t t)
 {
     for (gc_result *r = results; r; r = r->next)
-        if (!r->detached && pthread_equal(r->tid, t))
+        if (!r->detached && !r->joining && pthread_equal(r->tid, t))
             return r;
     return NULL;
 }
@@ -173,19 +174,31 @@ int gc_thread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*star
     return err;
 }
 
+/* The record is found before pthread_join, while the id still names only
+ * this thread: once the join returns, glibc may hand the same pthread_t to
+ * a thread another thread creates at that moment, and a search by id
+ * could then free the new thread's live record (it did: the list looped
+ * and a collection spun in gc_scan_results, ~1 run in 200 of
+ * stress/test_gc_threads). `joining` keeps the record out of other
+ * searches meanwhile; only this joiner frees it (joining or detaching a
+ * thread twice is undefined). */
 PA_API int pa_gc_pthread_join(pthread_t thread, void **retval)
 {
-    int err = pthread_join(thread, retval);
-    if (err)
-        return err;
     gc_threads_lock();
     gc_result *r = result_find(thread);
-    if (r) {
+    if (r)
+        r->joining = 1;
+    gc_threads_unlock();
+    int err = pthread_join(thread, retval);
+    gc_threads_lock();
+    if (r && err)
+        r->joining = 0;
+    else if (r) {
         result_unlink(r);
         pa_fixalloc_free(&result_recs, r);
     }
     gc_threads_unlock();
-    return 0;
+    return err;
 }
 
 PA_API int pa_gc_pthread_detach(pthread_t thread)

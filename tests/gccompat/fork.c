@@ -6,6 +6,7 @@
 #define GC_THREADS
 #include <gc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,12 +15,12 @@
 #define N 100
 
 static void **kept;
-static volatile int stop_helper;
+static atomic_int stop_helper;          /* atomic: TSan runs this program */
 
 static void *helper(void *arg)
 {
     (void)arg;
-    while (!stop_helper)
+    while (!atomic_load(&stop_helper))
         (void)GC_MALLOC(32);
     return NULL;
 }
@@ -59,7 +60,7 @@ int main(void)
     waitpid(pid, &status, 0);
     compat_check("the child allocated and collected with the parent's objects intact",
                  WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    stop_helper = 1;
+    atomic_store(&stop_helper, 1);
     pthread_join(t, NULL);
     GC_gcollect();
     int ok = 1;

@@ -9,6 +9,8 @@
  *   - short-lived threads, detached or joined, are created and exit while
  *     collections run;
  *   - a thread that registers and unregisters itself by hand;
+ *   - two threads creating and joining threads as fast as they can while
+ *     a third collects: joins race creations for recycled thread ids;
  *   - fork from the threaded process: the child allocates and collects.
  * PAGEALLOC_TEST_SCALE scales the work. Under TSan the world stops too:
  * threads blocked on a collector lock park instead of taking the signal
@@ -163,6 +165,66 @@ static void test_threads(void **state)
         fail_msg("heap check: %s", msg);
 }
 
+/* A thread's result: a list tagged with its argument. */
+static void *returns_list(void *arg)
+{
+    return build(8, (uintptr_t)arg);
+}
+
+static atomic_int stop_collecting;
+
+static void *collector(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop_collecting))
+        pa_gc_collect();
+    return NULL;
+}
+
+/* Create a thread and join it, again and again: glibc hands a joined
+ * thread's id to the next thread created anywhere, so with two of these
+ * loops a join races the other loop's creation for the same id. */
+static void *create_join_loop(void *arg)
+{
+    uint64_t base = (uintptr_t)arg;
+    for (int i = 0; i < 1500 * scale(); i++) {
+        pthread_t t;
+        void *ret = NULL;
+        uint64_t tag = base + (uint64_t)i;
+        if (pa_gc_pthread_create(&t, NULL, returns_list, (void *)(uintptr_t)tag) != 0)
+            continue;
+        if (pa_gc_pthread_join(t, &ret) != 0 || !verify(ret, 8, tag))
+            atomic_store(&bad, 7);
+    }
+    return NULL;
+}
+
+/* Joins racing creations (a join once looked its thread's result record
+ * up by id after pthread_join returned, and could take the record of a
+ * new thread that had just been given the same id: the record list then
+ * looped and a collection spun in it). Each joined result must come back
+ * intact, collections meanwhile, and the process must not hang. */
+static void test_join_races_create(void **state)
+{
+    (void)state;
+    atomic_store(&bad, 0);
+    atomic_store(&stop_collecting, 0);
+    pthread_t c, l[2];
+    assert_int_equal(pa_gc_pthread_create(&c, NULL, collector, NULL), 0);
+    for (uintptr_t i = 0; i < 2; i++)
+        assert_int_equal(pa_gc_pthread_create(&l[i], NULL, create_join_loop,
+                                              (void *)((i + 1) << 32)), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pa_gc_pthread_join(l[i], NULL), 0);
+    atomic_store(&stop_collecting, 1);
+    assert_int_equal(pa_gc_pthread_join(c, NULL), 0);
+    if (atomic_load(&bad))
+        fail_msg("a joined result was lost or damaged (check %d)", atomic_load(&bad));
+    char msg[256];
+    if (pa_gc_check(msg, sizeof msg) != 0)
+        fail_msg("heap check: %s", msg);
+}
+
 static void test_fork_threaded(void **state)
 {
     (void)state;
@@ -196,6 +258,7 @@ int main(void)
     assert_int_equal(pa_gc_init(&o), 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_join_races_create),
         cmocka_unit_test(test_fork_threaded),
     };
     return pa_test_status(cmocka_run_group_tests(tests, NULL, NULL));

@@ -1,10 +1,12 @@
 /*
- * test_gc_final.c - finalizers and disappearing links (gc.h): the three
+ * test_gc_final.c - finalizers and disappearing links (gc.h): the four
  * orderings (ordered chains finalize one link per cycle, no-order at once,
- * ordered self-cycles never, ignore-self ones do), the previous finalizer
- * returned, removal, on-demand mode and the pending query, finalizers run
- * once with their object intact; short links cleared before finalization,
- * long links only after the object is reclaimed; the link calls' codes.
+ * ordered self-cycles never, ignore-self ones do; mixed pairs as bdwgc
+ * orders them, UNREACHABLE behind a no-order object), the previous finalizer
+ * returned, removal, on-demand mode and the pending query, the finalizer
+ * thread mode, finalizers run once with their object intact; short links
+ * cleared before finalization, long links only after the object is
+ * reclaimed; the link calls' codes.
  * Link cells live in libc memory, which the collector does not scan.
  */
 #define _GNU_SOURCE
@@ -16,8 +18,10 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pa_clear_stack.h"
 #include "pa_skip.h"
@@ -125,6 +129,122 @@ static void test_no_order(void **state)
     assert_int_equal(nfin, 2);                       /* both in one cycle */
     assert_non_null(strchr(order, 'A'));
     assert_non_null(strchr(order, 'B'));
+}
+
+/* Two objects, first -> second, with orders o1 and o2 (packed o1 * 4 + o2)
+ * and names 'a' + 2 * o1 and the next letter, e.g. "ab", "cd". */
+static __attribute__((noinline)) void make_pair(int orders)
+{
+    int o1 = orders / 4, o2 = orders % 4;
+    node *a = mk((char)('A' + 2 * (o1 * 4 + o2))), *b = mk((char)('A' + 2 * (o1 * 4 + o2) + 1));
+    a->next = b;
+    assert_int_equal(pa_gc_register_finalizer(a, record, NULL, (pa_gc_finalize_order)o1, NULL, NULL), 0);
+    assert_int_equal(pa_gc_register_finalizer(b, record, NULL, (pa_gc_finalize_order)o2, NULL, NULL), 0);
+}
+
+static int finalized(char name)
+{
+    return strchr(order, name) != NULL;
+}
+
+/* An object's order says whether its own pointers hold back what it
+ * reaches (bdwgc's rules, gc.h): ordered -> no-order finalizes the first
+ * only; no-order -> ordered both at once; UNREACHABLE waits behind a
+ * no-order object being finalized, and alone runs at once. */
+static void test_mixed_orders(void **state)
+{
+    (void)state;
+    static const int pairs[][3] = {
+        /* o1, o2, second finalized in the first cycle too */
+        { PA_GC_ORDERED, PA_GC_NO_ORDER, 0 },
+        { PA_GC_NO_ORDER, PA_GC_ORDERED, 1 },
+        { PA_GC_IGNORE_SELF, PA_GC_NO_ORDER, 0 },
+        { PA_GC_NO_ORDER, PA_GC_UNREACHABLE, 0 },
+        { PA_GC_UNREACHABLE, PA_GC_NO_ORDER, 0 },
+        { PA_GC_UNREACHABLE, PA_GC_ORDERED, 0 },
+        { PA_GC_NO_ORDER, PA_GC_NO_ORDER, 1 },
+    };
+    enum { NP = sizeof pairs / sizeof pairs[0] };
+    reset();
+    for (int k = 0; k < NP; k++)
+        on_thread(make_pair, pairs[k][0] * 4 + pairs[k][1]);
+    collect();
+    for (int k = 0; k < NP; k++) {
+        char first = (char)('A' + 2 * (pairs[k][0] * 4 + pairs[k][1]));
+        if (!finalized(first) || finalized((char)(first + 1)) != pairs[k][2])
+            fail_msg("orders %d -> %d: after one cycle finalized \"%s\"", pairs[k][0],
+                     pairs[k][1], order);
+    }
+    collect();
+    assert_int_equal(nfin, 2 * NP);                 /* every second one now */
+}
+
+static __attribute__((noinline)) void make_lone_unreachable(int unused)
+{
+    (void)unused;
+    node *a = mk('U');
+    assert_int_equal(pa_gc_register_finalizer(a, record, NULL, PA_GC_UNREACHABLE, NULL, NULL), 0);
+}
+
+static void test_unreachable_order_alone(void **state)
+{
+    (void)state;
+    reset();
+    on_thread(make_lone_unreachable, 0);
+    collect();
+    assert_string_equal(order, "U");
+    assert_true(contents_ok);
+    node *x = mk('X');
+    assert_int_equal(pa_gc_register_finalizer(x, record, NULL, (pa_gc_finalize_order)4, NULL, NULL),
+                     EINVAL);
+}
+
+/* PA_GC_FINALIZE_THREAD: the finalizer runs by itself, once, on a thread
+ * that is not the collecting one, and may allocate there. */
+static atomic_int thread_fins;
+static atomic_int thread_fin_elsewhere;
+static atomic_int thread_fin_allocated;
+static pthread_t collecting_thread;
+
+static void on_fin_thread(void *obj, void *arg)
+{
+    (void)arg;
+    record(obj, NULL);
+    atomic_store(&thread_fin_elsewhere, !pthread_equal(pthread_self(), collecting_thread));
+    atomic_store(&thread_fin_allocated, pa_gc_malloc(64) != NULL);
+    atomic_fetch_add(&thread_fins, 1);
+}
+
+static __attribute__((noinline)) void make_for_thread(int unused)
+{
+    (void)unused;
+    node *a = mk('T');
+    assert_int_equal(pa_gc_register_finalizer(a, on_fin_thread, NULL, PA_GC_ORDERED, NULL, NULL), 0);
+}
+
+static void test_finalizer_thread(void **state)
+{
+    (void)state;
+    reset();
+    pa_gc_set_finalize_mode(PA_GC_FINALIZE_THREAD);
+    collecting_thread = pthread_self();
+    on_thread(make_for_thread, 0);
+    pa_clear_stack();
+    pa_gc_collect();
+    /* Wait for the finalizer thread (a liveness bound, not a timing:
+     * about a minute before giving up). */
+    for (int i = 0; i < 6000 && atomic_load(&thread_fins) == 0; i++)
+        nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+    assert_int_equal(atomic_load(&thread_fins), 1);
+    assert_true(atomic_load(&thread_fin_elsewhere));
+    assert_true(atomic_load(&thread_fin_allocated));
+    assert_string_equal(order, "T");
+    assert_true(contents_ok);
+    pa_clear_stack();
+    pa_gc_collect();                                 /* not again */
+    pa_gc_collect();
+    assert_int_equal(atomic_load(&thread_fins), 1);
+    pa_gc_set_finalize_mode(PA_GC_FINALIZE_AUTO);
 }
 
 static __attribute__((noinline)) void make_self(int o)
@@ -261,9 +381,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ordered_chain),
         cmocka_unit_test(test_no_order),
+        cmocka_unit_test(test_mixed_orders),
+        cmocka_unit_test(test_unreachable_order_alone),
         cmocka_unit_test(test_self_cycles),
         cmocka_unit_test(test_replace_remove_demand),
         cmocka_unit_test(test_links),
+        cmocka_unit_test(test_finalizer_thread),
     };
     return pa_test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

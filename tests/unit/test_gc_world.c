@@ -14,6 +14,10 @@
  *   - a thread stopped while it runs a handler on its sigaltstack keeps
  *     alive a list only its normal stack holds and one only the signal
  *     stack holds.
+ *   - a thread stopped while it holds the OS layer's lock does not hang
+ *     a collection whose mark needs more work-list blocks than ever
+ *     before (they come from the OS layer before the stop, never during
+ *     it; src/gc/markq.c).
  * Collections run with the full heap check (options.check_heap).
  */
 #define _GNU_SOURCE
@@ -33,6 +37,9 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include <unistd.h>
+
+#include "os/registry.h"
 #include "pa_clear_stack.h"
 #include "pa_skip.h"
 #include "pagealloc/gc.h"
@@ -368,6 +375,102 @@ static void test_sigaltstack(void **state)
     check_heap();
 }
 
+/* A comb: COMB_DEPTH scanned 4 KiB nodes in a chain, each also holding
+ * 511 scanned 16-byte leaves. The mark scans a node, pushes its leaves and
+ * then the next node, which it takes first: the leaves of every level wait
+ * on the work list together, about COMB_DEPTH * 511 ranges (~32 blocks). */
+#define COMB_FAN 512
+#define COMB_DEPTH 256
+static void **comb;
+
+static __attribute__((noinline)) void make_comb(void)
+{
+    void **next = NULL;
+    for (int d = 0; d < COMB_DEPTH; d++) {
+        void **n = pa_gc_malloc(COMB_FAN * sizeof(void *));
+        assert_non_null(n);
+        for (int i = 0; i < COMB_FAN - 1; i++) {
+            uint64_t *leaf = pa_gc_malloc(16);
+            assert_non_null(leaf);
+            leaf[1] = (uint64_t)d * COMB_FAN + (uint64_t)i;
+            n[i] = leaf;
+        }
+        n[COMB_FAN - 1] = next;
+        next = n;
+    }
+    comb = next;
+}
+
+static int comb_ok(void)
+{
+    int d = COMB_DEPTH - 1;
+    for (void **n = comb; n; n = n[COMB_FAN - 1], d--)
+        for (int i = 0; i < COMB_FAN - 1; i++)
+            if (((uint64_t *)n[i])[1] != (uint64_t)d * COMB_FAN + (uint64_t)i)
+                return 0;
+    return d == -1;
+}
+
+/* 0 idle; 1 the collection is about to stop the world and asks the holder
+ * to take the OS layer's lock; 2 it holds it; 3 the world restarted. */
+static atomic_int os_hold;
+
+static void *os_lock_holder(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&os_hold) != 1)
+        sched_yield();
+    sm_reg_lock();
+    atomic_store(&os_hold, 2);
+    while (atomic_load(&os_hold) != 3)
+        ;                                   /* stopped here, holding it */
+    sm_reg_unlock();
+    return NULL;
+}
+
+static void os_hold_events(pa_gc_event ev, void *arg)
+{
+    (void)arg;
+    if (ev == PA_GC_EVENT_WORLD_STOPPING && atomic_load(&os_hold) == 0) {
+        atomic_store(&os_hold, 1);
+        while (atomic_load(&os_hold) != 2)
+            ;
+    } else if (ev == PA_GC_EVENT_WORLD_RESTARTED && atomic_load(&os_hold) == 2) {
+        atomic_store(&os_hold, 3);
+    }
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "test_gc_world: a collection hung with a stopped thread holding "
+                              "the OS layer's lock\n";
+    (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+    _exit(1);
+}
+
+static void test_stop_while_os_lock_held(void **state)
+{
+    (void)state;
+    make_comb();
+    pthread_t t;
+    atomic_store(&os_hold, 0);
+    assert_int_equal(pa_gc_pthread_create(&t, NULL, os_lock_holder, NULL), 0);
+    pa_gc_set_event_handler(os_hold_events, NULL);
+    signal(SIGALRM, on_alarm);
+    alarm(120);
+    pa_clear_stack();
+    pa_gc_collect();
+    alarm(0);
+    pa_gc_set_event_handler(NULL, NULL);
+    assert_int_equal(atomic_load(&os_hold), 3);
+    assert_int_equal(pa_gc_pthread_join(t, NULL), 0);
+    assert_true(comb_ok());
+    pa_gc_collect();                        /* again, with the pool grown */
+    assert_true(comb_ok());
+    comb = NULL;
+}
+
 int main(void)
 {
     pa_gc_options o = { .check_heap = 1, .markers = 2 };
@@ -379,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_tls_roots),
         cmocka_unit_test(test_dynamic_tls_collecting_thread),
         cmocka_unit_test(test_sigaltstack),
+        cmocka_unit_test(test_stop_while_os_lock_held),
     };
     return pa_test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -128,6 +128,12 @@ GC_API int GC_expand_hp(size_t bytes);
  * set before the first allocation. */
 GC_API void GC_set_all_interior_pointers(int on);
 GC_API int GC_get_all_interior_pointers(void);
+/* With interior pointers off, makes (char *)p + offset keep the object p
+ * alive too. Here any nonzero offset makes every interior pointer count
+ * (more may be kept than with bdwgc, never less); the getter above still
+ * reports the program's setting. */
+GC_API void GC_register_displacement(size_t offset);
+GC_API void GC_debug_register_displacement(size_t offset);
 
 /* Leak-finding mode: nothing is collected; a collection reports the
  * unreachable objects that were never freed, on stderr. Set before
@@ -225,11 +231,17 @@ GC_API GC_word GC_get_gc_no(void);         /* collections so far */
 /* Registers fn(obj, cd) to run once obj is unreachable (fn NULL removes
  * it); the previous finalizer and its data go to *ofn / *ocd when those
  * are not NULL. obj must be an object's base. Orders:
- *   plain        an object reachable from another finalizable object
- *                waits until that one was finalized (cycles never run);
+ *   plain        obj's pointers hold back what it reaches: an object
+ *                reachable from another plain (ignore_self, unreachable)
+ *                finalizable object waits until that one was finalized
+ *                (cycles never run);
  *   ignore_self  as plain, but a pointer from the object to itself
  *                does not count;
- *   no_order     no ordering: runs as soon as obj is unreachable. */
+ *   no_order     obj's pointers hold nothing back (what it reaches may
+ *                be finalized with it or first); obj itself still waits
+ *                while a plain one reaches it;
+ *   unreachable  as plain, and obj also waits while a no_order object
+ *                being finalized reaches it. */
 GC_API void GC_register_finalizer(void *obj, GC_finalization_proc fn, void *cd,
                                   GC_finalization_proc *ofn, void **ocd);
 GC_API void GC_register_finalizer_ignore_self(void *obj, GC_finalization_proc fn,
@@ -237,6 +249,8 @@ GC_API void GC_register_finalizer_ignore_self(void *obj, GC_finalization_proc fn
                                               void **ocd);
 GC_API void GC_register_finalizer_no_order(void *obj, GC_finalization_proc fn, void *cd,
                                            GC_finalization_proc *ofn, void **ocd);
+GC_API void GC_register_finalizer_unreachable(void *obj, GC_finalization_proc fn, void *cd,
+                                              GC_finalization_proc *ofn, void **ocd);
 
 /* Runs the finalizers that are due; returns how many ran. */
 GC_API int GC_invoke_finalizers(void);
@@ -363,6 +377,9 @@ GC_API void GC_debug_register_finalizer_ignore_self(void *obj, GC_finalization_p
 GC_API void GC_debug_register_finalizer_no_order(void *obj, GC_finalization_proc fn,
                                                  void *cd, GC_finalization_proc *ofn,
                                                  void **ocd);
+GC_API void GC_debug_register_finalizer_unreachable(void *obj, GC_finalization_proc fn,
+                                                    void *cd, GC_finalization_proc *ofn,
+                                                    void **ocd);
 /* Annotated allocation with no file or line, usable as malloc/realloc. */
 GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_debug_malloc_replacement(size_t bytes);
 GC_API GC_ATTR_ALLOC_SIZE(2) void *GC_debug_realloc_replacement(void *p, size_t bytes);
@@ -383,9 +400,12 @@ GC_API GC_ATTR_ALLOC_SIZE(2) void *GC_debug_realloc_replacement(void *p, size_t 
     GC_debug_register_finalizer_ignore_self(p, f, d, of, od)
 #define GC_REGISTER_FINALIZER_NO_ORDER(p, f, d, of, od) \
     GC_debug_register_finalizer_no_order(p, f, d, of, od)
+#define GC_REGISTER_FINALIZER_UNREACHABLE(p, f, d, of, od) \
+    GC_debug_register_finalizer_unreachable(p, f, d, of, od)
 #define GC_GENERAL_REGISTER_DISAPPEARING_LINK(link, obj) \
     GC_general_register_disappearing_link(link, GC_base((void *)(obj)))
 #define GC_REGISTER_LONG_LINK(link, obj) GC_register_long_link(link, GC_base((void *)(obj)))
+#define GC_REGISTER_DISPLACEMENT(n) GC_debug_register_displacement(n)
 #else
 #define GC_MALLOC(n) GC_malloc(n)
 #define GC_MALLOC_ATOMIC(n) GC_malloc_atomic(n)
@@ -402,9 +422,12 @@ GC_API GC_ATTR_ALLOC_SIZE(2) void *GC_debug_realloc_replacement(void *p, size_t 
     GC_register_finalizer_ignore_self(p, f, d, of, od)
 #define GC_REGISTER_FINALIZER_NO_ORDER(p, f, d, of, od) \
     GC_register_finalizer_no_order(p, f, d, of, od)
+#define GC_REGISTER_FINALIZER_UNREACHABLE(p, f, d, of, od) \
+    GC_register_finalizer_unreachable(p, f, d, of, od)
 #define GC_GENERAL_REGISTER_DISAPPEARING_LINK(link, obj) \
     GC_general_register_disappearing_link(link, obj)
 #define GC_REGISTER_LONG_LINK(link, obj) GC_register_long_link(link, obj)
+#define GC_REGISTER_DISPLACEMENT(n) GC_register_displacement(n)
 #endif /* GC_DEBUG */
 
 #define GC_NEW(t) ((t *)GC_MALLOC(sizeof(t)))
