@@ -61,7 +61,7 @@
 #include "base/export.h"
 #include "base/report.h"
 #include "malloc/sizeclass.h"
-#include "os/fixalloc.h"
+#include "os/recpool.h"
 #include "pagealloc/gc.h"
 #include "pagealloc/pageheap.h"
 
@@ -212,7 +212,7 @@ typedef struct gc_state {
     int inited;
     pageheap *ph;
     sysmem_stat meta;          /* the collector's own metadata */
-    pa_fixalloc span_recs;     /* guarded by its own mutex */
+    pa_recpool span_recs;      /* guarded by its own mutex; pages go back (spans.c) */
     _Atomic(gc_span **) *map_l1;
     _Atomic uintptr_t heap_lo, heap_hi; /* [lo, hi) covers every span; grow only */
     pthread_mutex_t map_mu;
@@ -366,6 +366,7 @@ uint64_t gc_heap_free_pages(const pageheap_stats *ps);   /* resident free pages 
 /* Release free pages above the goal of a swept heap (spans.c has the
  * rule); explicit_gc: after an explicit collection. Bytes released. */
 size_t   gc_heap_pace(int explicit_gc);
+size_t   gc_heap_release_all(void);            /* every free page and record page */
 int      gc_heap_expand(size_t bytes);         /* 0 or ENOMEM: pages Ready now */
 
 /* alloc.c: NULL and errno on failure, no collection */

@@ -87,7 +87,7 @@ int gc_heap_init(void)
         return err;
     gc_g.map_l1 = mem;
     pthread_mutex_init(&gc_g.map_mu, NULL);
-    err = pa_fixalloc_init(&gc_g.span_recs, sizeof(gc_span), 64, &gc_g.meta);
+    err = pa_recpool_init(&gc_g.span_recs, sizeof(gc_span), 64, &gc_g.meta);
     if (err)
         return err;
     for (unsigned i = 0; i < GC_NSPC; i++)
@@ -123,7 +123,7 @@ gc_span *gc_span_new(gc_class *c, unsigned spc, size_t npages, uint32_t size,
         return NULL;
     }
     int err = 0;
-    gc_span *s = pa_fixalloc_alloc(&gc_g.span_recs, &err);
+    gc_span *s = pa_recpool_alloc(&gc_g.span_recs, &err);
     if (!s) {
         errno = err ? err : ENOMEM;
         return NULL;
@@ -132,7 +132,7 @@ gc_span *gc_span_new(gc_class *c, unsigned spc, size_t npages, uint32_t size,
     void *mem = scanned ? pageheap_alloc_zeroed(gc_g.ph, npages) : pageheap_alloc(gc_g.ph, npages);
     if (!mem) {
         err = errno;
-        pa_fixalloc_free(&gc_g.span_recs, s);
+        pa_recpool_free(&gc_g.span_recs, s);
         errno = err;
         return NULL;
     }
@@ -146,7 +146,7 @@ gc_span *gc_span_new(gc_class *c, unsigned spc, size_t npages, uint32_t size,
     err = map_set(s->base, npages, s);
     if (err) {
         pageheap_free(gc_g.ph, mem, npages);
-        pa_fixalloc_free(&gc_g.span_recs, s);
+        pa_recpool_free(&gc_g.span_recs, s);
         errno = err;
         return NULL;
     }
@@ -179,7 +179,7 @@ void gc_release_span(gc_class *c, gc_span *s)
     gc_sub(&gc_g.free_bytes, (uint64_t)s->size * (s->nelems - s->nalloc));
     pageheap_free(gc_g.ph, (void *)s->base, s->npages);
     s->dead = 1;
-    pa_fixalloc_free(&gc_g.span_recs, s);
+    pa_recpool_free(&gc_g.span_recs, s);
 }
 
 /* Resident free pages of the page heap (in its allocators and caches):
@@ -189,20 +189,44 @@ uint64_t gc_heap_free_pages(const pageheap_stats *ps)
     return ps->free_bytes + (ps->cache_bytes - ps->cache_released_bytes);
 }
 
+/* Span records of free pages the heap keeps: as many spare records as
+ * spans the retained free pages could become (at the heap's mean span
+ * size), at least one pool block's worth. */
+static void trim_records(uint64_t spans, uint64_t retain)
+{
+    pa_recpool_stats u;
+    pa_recpool_usage(&gc_g.span_recs, &u);
+    uint64_t keep = (uint64_t)PA_RECPOOL_PAGES * gc_g.span_recs.per_page;
+    if (u.inuse && spans > u.inuse && retain > spans) {
+        uint64_t mean = spans / u.inuse;
+        if ((retain - spans) / mean > keep)
+            keep = (retain - spans) / mean;
+    }
+    (void)pa_recpool_trim(&gc_g.span_recs, keep);
+}
+
 size_t gc_heap_pace(int explicit_gc)
 {
     uint64_t goal = gc_ld(&gc_g.goal);
     uint64_t retain = goal + goal / 10;
+    uint64_t spans = gc_ld(&gc_g.heap_bytes);
     pageheap_stats ps;
     pageheap_get_stats(gc_g.ph, &ps);
-    if (ps.ready_bytes <= retain + GC_TRIM_MIN)
+    int shrink = ps.ready_bytes > retain + GC_TRIM_MIN;
+    if (shrink && explicit_gc && spans + spans / 10 < retain)
+        retain = spans + spans / 10;
+    trim_records(spans, retain);
+    if (!shrink)
         return 0;
-    if (explicit_gc) {
-        uint64_t spans = gc_ld(&gc_g.heap_bytes);
-        if (spans + spans / 10 < retain)
-            retain = spans + spans / 10;
-    }
     size_t r = pageheap_release(gc_g.ph, (size_t)(ps.ready_bytes - retain));
+    gc_add(&gc_g.released_total, r);
+    return r;
+}
+
+size_t gc_heap_release_all(void)
+{
+    (void)pa_recpool_trim(&gc_g.span_recs, 0);
+    size_t r = pageheap_release(gc_g.ph, SIZE_MAX);
     gc_add(&gc_g.released_total, r);
     return r;
 }

@@ -25,7 +25,9 @@ PA_API int pa_gc_get_stats(pa_gc_stats *out)
     pageheap_stats ps;
     pageheap_get_stats(gc_g.ph, &ps);
     out->released_bytes = ps.released_bytes;
-    out->metadata_bytes = gc_g.meta.bytes + ps.metadata_bytes;
+    pa_recpool_stats rs;                   /* record pages returned are not held */
+    pa_recpool_usage(&gc_g.span_recs, &rs);
+    out->metadata_bytes = gc_g.meta.bytes - rs.prepared_bytes + ps.metadata_bytes;
     out->allocated_since_gc = gc_ld(&gc_g.alloc_since);
     out->total_allocated = gc_ld(&gc_g.total_alloc) + gc_tcache_handed_bytes();
     out->live_after_mark = gc_ld(&gc_g.live_marked);
