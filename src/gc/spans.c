@@ -213,8 +213,8 @@ size_t gc_heap_pace(int explicit_gc)
     pageheap_stats ps;
     pageheap_get_stats(gc_g.ph, &ps);
     int shrink = ps.ready_bytes > retain + GC_TRIM_MIN;
-    if (shrink && explicit_gc && spans + spans / 10 < retain)
-        retain = spans + spans / 10;
+    if (shrink && explicit_gc && spans + spans / 64 < retain)
+        retain = spans + spans / 64;
     trim_records(spans, retain);
     if (!shrink)
         return 0;
