@@ -191,12 +191,13 @@ uint64_t gc_heap_free_pages(const pageheap_stats *ps)
 
 /* Span records of free pages the heap keeps: as many spare records as
  * spans the retained free pages could become (at the heap's mean span
- * size), at least one pool block's worth. */
+ * size), at least GC_RECS_KEEP bytes of them. */
+#define GC_RECS_KEEP ((uint64_t)64 << 10)
 static void trim_records(uint64_t spans, uint64_t retain)
 {
     pa_recpool_stats u;
     pa_recpool_usage(&gc_g.span_recs, &u);
-    uint64_t keep = (uint64_t)PA_RECPOOL_PAGES * gc_g.span_recs.per_page;
+    uint64_t keep = GC_RECS_KEEP / gc_g.span_recs.size;
     if (u.inuse && spans > u.inuse && retain > spans) {
         uint64_t mean = spans / u.inuse;
         if ((retain - spans) / mean > keep)

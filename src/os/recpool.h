@@ -54,7 +54,7 @@
 #include "os/fixalloc.h"
 #include "pagealloc/sysmem.h"
 
-#define PA_RECPOOL_PAGES 16u
+#define PA_RECPOOL_PAGES 256u
 
 enum { PA_RP_FULL = 0, PA_RP_PARTIAL, PA_RP_EMPTY, PA_RP_RELEASED, PA_RP_NLISTS };
 
