@@ -78,6 +78,27 @@ static int map_set(uintptr_t base, size_t npages, gc_span *s)
     return 0;
 }
 
+/* Span records (gcint.h): a pool per cap on the bit words, so that a span
+ * of at most 64 objects (every class from 128 bytes, and large objects)
+ * has a record of 128 bytes, not 256; 64-byte aligned, so that parallel
+ * markers setting mark bits of neighbouring records share no line more
+ * than the bits themselves do. */
+static const uint32_t rec_words[GC_REC_POOLS] = { 1, 4, GC_SPAN_WORDS };
+
+static size_t rec_bytes(uint32_t words)
+{
+    return sizeof(gc_span) + 2 * (size_t)words * sizeof(uint64_t);
+}
+
+static pa_recpool *rec_pool(uint32_t nelems)
+{
+    uint32_t words = (nelems + 63) / 64;
+    unsigned k = 0;
+    while (k + 1 < GC_REC_POOLS && rec_words[k] < words)
+        k++;
+    return &gc_g.span_recs[k];
+}
+
 int gc_heap_init(void)
 {
     pa_sizeclass_init();
@@ -87,9 +108,11 @@ int gc_heap_init(void)
         return err;
     gc_g.map_l1 = mem;
     pthread_mutex_init(&gc_g.map_mu, NULL);
-    err = pa_recpool_init(&gc_g.span_recs, sizeof(gc_span), 64, &gc_g.meta);
-    if (err)
-        return err;
+    for (unsigned k = 0; k < GC_REC_POOLS; k++) {
+        err = pa_recpool_init(&gc_g.span_recs[k], rec_bytes(rec_words[k]), 64, &gc_g.meta);
+        if (err)
+            return err;
+    }
     for (unsigned i = 0; i < GC_NSPC; i++)
         pthread_mutex_init(&gc_g.cls[i].mu, NULL);
     /* The page heap's limit is soft (it scavenges to stay under); a hard
@@ -123,7 +146,8 @@ gc_span *gc_span_new(gc_class *c, unsigned spc, size_t npages, uint32_t size,
         return NULL;
     }
     int err = 0;
-    gc_span *s = pa_recpool_alloc(&gc_g.span_recs, &err);
+    pa_recpool *pool = rec_pool(nelems);
+    gc_span *s = pa_recpool_alloc(pool, &err);
     if (!s) {
         errno = err ? err : ENOMEM;
         return NULL;
@@ -132,7 +156,7 @@ gc_span *gc_span_new(gc_class *c, unsigned spc, size_t npages, uint32_t size,
     void *mem = scanned ? pageheap_alloc_zeroed(gc_g.ph, npages) : pageheap_alloc(gc_g.ph, npages);
     if (!mem) {
         err = errno;
-        pa_recpool_free(&gc_g.span_recs, s);
+        pa_recpool_free(pool, s);
         errno = err;
         return NULL;
     }
@@ -141,12 +165,13 @@ gc_span *gc_span_new(gc_class *c, unsigned spc, size_t npages, uint32_t size,
     s->size = size;
     s->nelems = nelems;
     s->divmagic = divmagic;
+    s->mark = s->alloc + gc_span_words(s);         /* the record reads zero */
     s->spc = (uint16_t)spc;
     s->sweepgen = atomic_load_explicit(&gc_g.sweepgen, memory_order_relaxed);
     err = map_set(s->base, npages, s);
     if (err) {
         pageheap_free(gc_g.ph, mem, npages);
-        pa_recpool_free(&gc_g.span_recs, s);
+        pa_recpool_free(pool, s);
         errno = err;
         return NULL;
     }
@@ -179,7 +204,7 @@ void gc_release_span(gc_class *c, gc_span *s)
     gc_sub(&gc_g.free_bytes, (uint64_t)s->size * (s->nelems - s->nalloc));
     pageheap_free(gc_g.ph, (void *)s->base, s->npages);
     s->dead = 1;
-    pa_recpool_free(&gc_g.span_recs, s);
+    pa_recpool_free(rec_pool(s->nelems), s);
 }
 
 /* Resident free pages of the page heap (in its allocators and caches):
@@ -189,21 +214,22 @@ uint64_t gc_heap_free_pages(const pageheap_stats *ps)
     return ps->free_bytes + (ps->cache_bytes - ps->cache_released_bytes);
 }
 
-/* Span records of free pages the heap keeps: as many spare records as
- * spans the retained free pages could become (at the heap's mean span
- * size), at least GC_RECS_KEEP bytes of them. */
+/* Span records of free pages the heap keeps: in each pool, as many spare
+ * records as its spans grow by if the spans' pages grow to retain, at
+ * least GC_RECS_KEEP bytes of them. */
 #define GC_RECS_KEEP ((uint64_t)64 << 10)
 static void trim_records(uint64_t spans, uint64_t retain)
 {
-    pa_recpool_stats u;
-    pa_recpool_usage(&gc_g.span_recs, &u);
-    uint64_t keep = GC_RECS_KEEP / gc_g.span_recs.size;
-    if (u.inuse && spans > u.inuse && retain > spans) {
-        uint64_t mean = spans / u.inuse;
-        if ((retain - spans) / mean > keep)
-            keep = (retain - spans) / mean;
+    double grow = spans && retain > spans ? (double)(retain - spans) / (double)spans : 0;
+    for (unsigned k = 0; k < GC_REC_POOLS; k++) {
+        pa_recpool *p = &gc_g.span_recs[k];
+        pa_recpool_stats u;
+        pa_recpool_usage(p, &u);
+        uint64_t keep = GC_RECS_KEEP / p->size;
+        if ((double)u.inuse * grow > (double)keep)
+            keep = (uint64_t)((double)u.inuse * grow);
+        (void)pa_recpool_trim(p, keep);
     }
-    (void)pa_recpool_trim(&gc_g.span_recs, keep);
 }
 
 size_t gc_heap_pace(int explicit_gc)
@@ -226,7 +252,8 @@ size_t gc_heap_pace(int explicit_gc)
 
 size_t gc_heap_release_all(void)
 {
-    (void)pa_recpool_trim(&gc_g.span_recs, 0);
+    for (unsigned k = 0; k < GC_REC_POOLS; k++)
+        (void)pa_recpool_trim(&gc_g.span_recs[k], 0);
     size_t r = pageheap_release(gc_g.ph, SIZE_MAX);
     gc_add(&gc_g.released_total, r);
     return r;
