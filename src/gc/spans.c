@@ -24,12 +24,15 @@
  * memory before the next cycle than the heap goal, so it keeps at most
  * 110% of it and releases the rest at once. When an explicit collection
  * finds the heap holding more than that (the live set dropped), it keeps
- * only 10% above the pages its spans hold: the program asked for a
+ * only 1/64 above the pages its spans hold: the program asked for a
  * collection at a quiet moment, and the pages above are free memory it
  * may not need again (bdwgc never unmaps by default; Go waits for its
  * slow scavenger). A release flushes the page caches and waits for the
  * system calls, so it runs on the sweeper thread after a paced cycle,
- * and on the collecting thread only after an explicit one.
+ * and on the collecting thread only after an explicit one. The pages of
+ * span records go back at the same moment (trim_records): the record
+ * pools keep spare records for as many spans as the retained pages could
+ * become and return the other pages whose records are all free.
  */
 #include <errno.h>
 #include <string.h>
