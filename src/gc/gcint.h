@@ -256,6 +256,7 @@ typedef struct gc_state {
     _Atomic uint64_t heap_bytes;     /* pages held by spans */
     _Atomic uint64_t free_bytes;     /* free object bytes in swept spans */
     _Atomic uint64_t unswept;        /* spans not yet swept this cycle */
+    _Atomic uint64_t map_released;   /* page map bytes returned (spans.c) */
 
     /* Counters. */
     _Atomic uint64_t total_alloc, collections, forced, pause_last, pause_max,

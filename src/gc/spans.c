@@ -39,6 +39,80 @@
 
 #include "gc/gcint.h"
 
+/* The page map's second level gives its pages back too: an L2 block is
+ * GC_MAP_L2_COUNT entries followed by a bitmap of its OS pages returned
+ * (1 = Prepared; on a page of its own, never returned). A page goes back
+ * (release_map_pages, with every class lock held) only when all its
+ * entries are NULL; map_set makes a returned page Ready again before it
+ * stores a span there (it holds a class lock, so no return runs
+ * meanwhile). A lock-free reader of a returned page reads NULL, which is
+ * what its entries held (with MADV_FREE, the old NULLs). */
+#define GC_MAP_L2_BYTES (GC_MAP_L2_COUNT * sizeof(gc_span *))
+static size_t map_page;                            /* OS page size */
+
+static _Atomic uint64_t *map_rel(void *l2)
+{
+    return (_Atomic uint64_t *)((char *)l2 + GC_MAP_L2_BYTES);
+}
+
+/* The L2 pages holding the entries of [a, e) (one region) Ready again. */
+static int map_ready(void *l2, uintptr_t a, uintptr_t e)
+{
+    size_t per = map_page / sizeof(gc_span *);
+    size_t p0 = ((a >> GC_PAGE_SHIFT) & (GC_MAP_L2_COUNT - 1)) / per;
+    size_t p1 = (((e - 1) >> GC_PAGE_SHIFT) & (GC_MAP_L2_COUNT - 1)) / per;
+    _Atomic uint64_t *rel = map_rel(l2);
+    for (size_t p = p0; p <= p1; p++) {
+        uint64_t bit = 1ull << (p & 63);
+        if (!(atomic_load_explicit(&rel[p >> 6], memory_order_relaxed) & bit))
+            continue;
+        int err = sysmem_used_ex((char *)l2 + p * map_page, map_page, SYSMEM_USED_NO_HUGE);
+        if (err)
+            return err;
+        if (atomic_fetch_and_explicit(&rel[p >> 6], ~bit, memory_order_relaxed) & bit)
+            gc_sub(&gc_g.map_released, map_page);
+    }
+    return 0;
+}
+
+/* Return the L2 pages whose entries are all NULL, in the part of the map
+ * the heap ever covered; takes every class lock. Bytes returned. */
+static size_t release_map_pages(void)
+{
+    uintptr_t lo = atomic_load_explicit(&gc_g.heap_lo, memory_order_relaxed);
+    uintptr_t hi = atomic_load_explicit(&gc_g.heap_hi, memory_order_relaxed);
+    if (lo >= hi)
+        return 0;
+    size_t per = map_page / sizeof(gc_span *), bytes = 0;
+    gc_lock_classes();
+    for (size_t i = lo >> GC_MAP_L1_SHIFT; i <= (hi - 1) >> GC_MAP_L1_SHIFT; i++) {
+        gc_span **l2 = (gc_span **)atomic_load_explicit(&gc_g.map_l1[i], memory_order_acquire);
+        if (!l2)
+            continue;
+        uintptr_t rlo = (uintptr_t)i << GC_MAP_L1_SHIFT, rhi = rlo + ((uintptr_t)1 << GC_MAP_L1_SHIFT);
+        uintptr_t a = lo > rlo ? lo : rlo, e = hi < rhi ? hi : rhi;
+        size_t p0 = ((a >> GC_PAGE_SHIFT) & (GC_MAP_L2_COUNT - 1)) / per;
+        size_t p1 = (((e - 1) >> GC_PAGE_SHIFT) & (GC_MAP_L2_COUNT - 1)) / per;
+        _Atomic uint64_t *rel = map_rel(l2);
+        for (size_t p = p0; p <= p1; p++) {
+            uint64_t bit = 1ull << (p & 63);
+            if (atomic_load_explicit(&rel[p >> 6], memory_order_relaxed) & bit)
+                continue;
+            gc_span **ent = l2 + p * per;
+            size_t k = 0;
+            while (k < per && !ent[k])
+                k++;
+            if (k < per || sysmem_unused(ent, map_page) != 0)
+                continue;
+            atomic_fetch_or_explicit(&rel[p >> 6], bit, memory_order_relaxed);
+            gc_add(&gc_g.map_released, map_page);
+            bytes += map_page;
+        }
+    }
+    gc_unlock_classes();
+    return bytes;
+}
+
 static int map_set(uintptr_t base, size_t npages, gc_span *s)
 {
     for (uintptr_t a = base; a < base + npages * GC_PAGE;
@@ -51,7 +125,7 @@ static int map_set(uintptr_t base, size_t npages, gc_span *s)
         gc_lock(&gc_g.map_mu);
         if (!atomic_load_explicit(&gc_g.map_l1[i], memory_order_relaxed)) {
             void *mem;
-            int err = sysmem_alloc(GC_MAP_L2_COUNT * sizeof(gc_span *), &gc_g.meta, &mem);
+            int err = sysmem_alloc(GC_MAP_L2_BYTES + map_page, &gc_g.meta, &mem);
             if (err) {
                 pthread_mutex_unlock(&gc_g.map_mu);
                 return err;
@@ -59,6 +133,15 @@ static int map_set(uintptr_t base, size_t npages, gc_span *s)
             atomic_store_explicit(&gc_g.map_l1[i], (gc_span **)mem, memory_order_release);
         }
         pthread_mutex_unlock(&gc_g.map_mu);
+    }
+    for (uintptr_t a = base, end = base + npages * GC_PAGE; s && a < end;
+         a = ((a >> GC_MAP_L1_SHIFT) + 1) << GC_MAP_L1_SHIFT) {
+        uintptr_t rend = ((a >> GC_MAP_L1_SHIFT) + 1) << GC_MAP_L1_SHIFT;
+        int err = map_ready(atomic_load_explicit(&gc_g.map_l1[a >> GC_MAP_L1_SHIFT],
+                                                 memory_order_acquire),
+                            a, end < rend ? end : rend);
+        if (err)
+            return err;
     }
     for (size_t k = 0; k < npages; k++) {
         uintptr_t a = base + k * GC_PAGE;
@@ -105,6 +188,9 @@ static pa_recpool *rec_pool(uint32_t nelems)
 int gc_heap_init(void)
 {
     pa_sizeclass_init();
+    sysmem_caps caps;
+    sysmem_get_caps(&caps);
+    map_page = caps.page_size;
     void *mem;
     int err = sysmem_alloc(GC_MAP_L1_COUNT * sizeof(gc_span **), &gc_g.meta, &mem);
     if (err)
@@ -250,6 +336,7 @@ size_t gc_heap_pace(int explicit_gc)
         return 0;
     size_t r = pageheap_release(gc_g.ph, (size_t)(ps.ready_bytes - retain));
     gc_add(&gc_g.released_total, r);
+    (void)release_map_pages();           /* the heap shrank: map pages emptied */
     return r;
 }
 
@@ -259,6 +346,7 @@ size_t gc_heap_release_all(void)
         (void)pa_recpool_trim(&gc_g.span_recs[k], 0);
     size_t r = pageheap_release(gc_g.ph, SIZE_MAX);
     gc_add(&gc_g.released_total, r);
+    (void)release_map_pages();
     return r;
 }
 

@@ -31,6 +31,7 @@ PA_API int pa_gc_get_stats(pa_gc_stats *out)
         pa_recpool_usage(&gc_g.span_recs[k], &rs);
         returned += rs.prepared_bytes;
     }
+    returned += gc_ld(&gc_g.map_released);
     out->metadata_bytes = gc_g.meta.bytes - returned + ps.metadata_bytes;
     out->allocated_since_gc = gc_ld(&gc_g.alloc_since);
     out->total_allocated = gc_ld(&gc_g.total_alloc) + gc_tcache_handed_bytes();
