@@ -49,6 +49,7 @@
  * what its entries held (with MADV_FREE, the old NULLs). */
 #define GC_MAP_L2_BYTES (GC_MAP_L2_COUNT * sizeof(gc_span *))
 static size_t map_page;                            /* OS page size */
+static unsigned map_shift;                 /* log2 of the entries per OS page */
 
 static _Atomic uint64_t *map_rel(void *l2)
 {
@@ -58,9 +59,8 @@ static _Atomic uint64_t *map_rel(void *l2)
 /* The L2 pages holding the entries of [a, e) (one region) Ready again. */
 static int map_ready(void *l2, uintptr_t a, uintptr_t e)
 {
-    size_t per = map_page / sizeof(gc_span *);
-    size_t p0 = ((a >> GC_PAGE_SHIFT) & (GC_MAP_L2_COUNT - 1)) / per;
-    size_t p1 = (((e - 1) >> GC_PAGE_SHIFT) & (GC_MAP_L2_COUNT - 1)) / per;
+    size_t p0 = ((a >> GC_PAGE_SHIFT) & (GC_MAP_L2_COUNT - 1)) >> map_shift;
+    size_t p1 = (((e - 1) >> GC_PAGE_SHIFT) & (GC_MAP_L2_COUNT - 1)) >> map_shift;
     _Atomic uint64_t *rel = map_rel(l2);
     for (size_t p = p0; p <= p1; p++) {
         uint64_t bit = 1ull << (p & 63);
@@ -83,7 +83,7 @@ static size_t release_map_pages(void)
     uintptr_t hi = atomic_load_explicit(&gc_g.heap_hi, memory_order_relaxed);
     if (lo >= hi)
         return 0;
-    size_t per = map_page / sizeof(gc_span *), bytes = 0;
+    size_t per = (size_t)1 << map_shift, bytes = 0;
     gc_lock_classes();
     for (size_t i = lo >> GC_MAP_L1_SHIFT; i <= (hi - 1) >> GC_MAP_L1_SHIFT; i++) {
         gc_span **l2 = (gc_span **)atomic_load_explicit(&gc_g.map_l1[i], memory_order_acquire);
@@ -91,8 +91,8 @@ static size_t release_map_pages(void)
             continue;
         uintptr_t rlo = (uintptr_t)i << GC_MAP_L1_SHIFT, rhi = rlo + ((uintptr_t)1 << GC_MAP_L1_SHIFT);
         uintptr_t a = lo > rlo ? lo : rlo, e = hi < rhi ? hi : rhi;
-        size_t p0 = ((a >> GC_PAGE_SHIFT) & (GC_MAP_L2_COUNT - 1)) / per;
-        size_t p1 = (((e - 1) >> GC_PAGE_SHIFT) & (GC_MAP_L2_COUNT - 1)) / per;
+        size_t p0 = ((a >> GC_PAGE_SHIFT) & (GC_MAP_L2_COUNT - 1)) >> map_shift;
+        size_t p1 = (((e - 1) >> GC_PAGE_SHIFT) & (GC_MAP_L2_COUNT - 1)) >> map_shift;
         _Atomic uint64_t *rel = map_rel(l2);
         for (size_t p = p0; p <= p1; p++) {
             uint64_t bit = 1ull << (p & 63);
@@ -115,31 +115,29 @@ static size_t release_map_pages(void)
 
 static int map_set(uintptr_t base, size_t npages, gc_span *s)
 {
-    for (uintptr_t a = base; a < base + npages * GC_PAGE;
-         a = ((a >> GC_MAP_L1_SHIFT) + 1) << GC_MAP_L1_SHIFT) {
+    uintptr_t end = base + npages * GC_PAGE;
+    for (uintptr_t a = base; a < end; a = ((a >> GC_MAP_L1_SHIFT) + 1) << GC_MAP_L1_SHIFT) {
         size_t i = a >> GC_MAP_L1_SHIFT;
         if (i >= GC_MAP_L1_COUNT)
             return EINVAL;
-        if (!s || atomic_load_explicit(&gc_g.map_l1[i], memory_order_acquire))
+        if (!s)
             continue;
-        gc_lock(&gc_g.map_mu);
-        if (!atomic_load_explicit(&gc_g.map_l1[i], memory_order_relaxed)) {
-            void *mem;
-            int err = sysmem_alloc(GC_MAP_L2_BYTES + map_page, &gc_g.meta, &mem);
-            if (err) {
-                pthread_mutex_unlock(&gc_g.map_mu);
-                return err;
+        void *l2 = atomic_load_explicit(&gc_g.map_l1[i], memory_order_acquire);
+        if (!l2) {
+            gc_lock(&gc_g.map_mu);
+            l2 = atomic_load_explicit(&gc_g.map_l1[i], memory_order_relaxed);
+            if (!l2) {
+                int err = sysmem_alloc(GC_MAP_L2_BYTES + map_page, &gc_g.meta, &l2);
+                if (err) {
+                    pthread_mutex_unlock(&gc_g.map_mu);
+                    return err;
+                }
+                atomic_store_explicit(&gc_g.map_l1[i], (gc_span **)l2, memory_order_release);
             }
-            atomic_store_explicit(&gc_g.map_l1[i], (gc_span **)mem, memory_order_release);
+            pthread_mutex_unlock(&gc_g.map_mu);
         }
-        pthread_mutex_unlock(&gc_g.map_mu);
-    }
-    for (uintptr_t a = base, end = base + npages * GC_PAGE; s && a < end;
-         a = ((a >> GC_MAP_L1_SHIFT) + 1) << GC_MAP_L1_SHIFT) {
-        uintptr_t rend = ((a >> GC_MAP_L1_SHIFT) + 1) << GC_MAP_L1_SHIFT;
-        int err = map_ready(atomic_load_explicit(&gc_g.map_l1[a >> GC_MAP_L1_SHIFT],
-                                                 memory_order_acquire),
-                            a, end < rend ? end : rend);
+        uintptr_t rend = (uintptr_t)(i + 1) << GC_MAP_L1_SHIFT;
+        int err = map_ready(l2, a, end < rend ? end : rend);
         if (err)
             return err;
     }
@@ -191,6 +189,7 @@ int gc_heap_init(void)
     sysmem_caps caps;
     sysmem_get_caps(&caps);
     map_page = caps.page_size;
+    map_shift = (unsigned)__builtin_ctzll(map_page / sizeof(gc_span *));
     void *mem;
     int err = sysmem_alloc(GC_MAP_L1_COUNT * sizeof(gc_span **), &gc_g.meta, &mem);
     if (err)
