@@ -14,6 +14,7 @@ set(PAGEALLOC_SOURCES
   ${PAGEALLOC_ROOT}/src/os/sysmem.c
   ${PAGEALLOC_ROOT}/src/os/linux.c
   ${PAGEALLOC_ROOT}/src/os/fixalloc.c
+  ${PAGEALLOC_ROOT}/src/os/recpool.c
   ${PAGEALLOC_ROOT}/src/os/resident.c
   ${PAGEALLOC_ROOT}/src/os/fork.c
   # the page allocator

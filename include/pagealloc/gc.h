@@ -194,8 +194,9 @@ void   pa_gc_set_oom_handler(pa_gc_oom_fn fn);
  * Also runs finalizers afterwards in PA_GC_FINALIZE_AUTO mode (unless
  * called from a finalizer). Works while automatic collection is disabled.
  * If the heap then holds more than 110% of the next heap goal resident
- * (the live set dropped), the free pages above 110% of the pages in use
- * go back to the OS before it returns. */
+ * (the live set dropped), the free pages above the pages in use plus
+ * 1/64 go back to the OS before it returns, with the pages of span
+ * records the freed spans no longer need. */
 void   pa_gc_collect(void);
 /* As pa_gc_collect, then return every free page to the OS. */
 void   pa_gc_collect_and_release(void);
@@ -416,7 +417,8 @@ typedef struct pa_gc_stats {
     uint64_t free_bytes;           /* free object bytes in those spans
                                     * (unswept spans count as in use) */
     uint64_t released_bytes;       /* free pages returned to the OS */
-    uint64_t metadata_bytes;       /* span records, maps, work lists */
+    uint64_t metadata_bytes;       /* span records, maps, work lists
+                                    * (record pages returned: not counted) */
     uint64_t allocated_since_gc;   /* bytes allocated since the last mark */
     uint64_t total_allocated;      /* bytes allocated since start */
     uint64_t live_after_mark;      /* marked bytes of the last cycle */

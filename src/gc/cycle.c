@@ -232,7 +232,7 @@ static __attribute__((noinline)) void collect(int forced, int release, void *kee
         gc_sweeper_kick();                   /* it paces the heap when done */
     }
     if (release)
-        gc_add(&gc_g.released_total, pageheap_release(gc_g.ph, SIZE_MAX));
+        gc_heap_release_all();
     if (gc_g.check_heap) {
         char msg[256];
         if (gc_check_locked(msg, sizeof msg) != 0)

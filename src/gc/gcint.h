@@ -61,7 +61,7 @@
 #include "base/export.h"
 #include "base/report.h"
 #include "malloc/sizeclass.h"
-#include "os/fixalloc.h"
+#include "os/recpool.h"
 #include "pagealloc/gc.h"
 #include "pagealloc/pageheap.h"
 
@@ -75,8 +75,13 @@
 #define GC_MIN_GOAL    ((uint64_t)4 << 20)
 #define GC_TRIM_MIN    ((uint64_t)1 << 20)  /* smallest excess worth a release */
 
+/* A span's record. The fields the marker reads come first; the alloc and
+ * mark bits follow the record, gc_span_words each (alloc, then mark, which
+ * `mark` points to), so a span of few objects has a small record: records
+ * come from one of GC_REC_POOLS pools by their bit words (spans.c). */
 typedef struct gc_span {
     uintptr_t base;            /* first byte; constant while mapped */
+    uint64_t *mark;            /* alloc + words: mark bits (atomic or); constant */
     uint32_t npages;           /* constant */
     uint32_t size;             /* bytes per object (large: npages pages) */
     uint32_t nelems;           /* objects (large: 1) */
@@ -87,13 +92,21 @@ typedef struct gc_span {
     uint32_t nalloc;           /* allocated objects (as of the alloc bits) */
     uint32_t freeindex;        /* no free object below it (a cursor) */
     uint32_t sweepgen;         /* see above */
+    struct gc_run *run;        /* the thread cache owning it, or NULL (tcache.c) */
     struct gc_span *next, *prev; /* the class's list of spans */
     struct gc_span *nf_next, *nf_prev; /* the nonfull list */
-    uint64_t alloc[GC_SPAN_WORDS];
-    uint64_t mark[GC_SPAN_WORDS];  /* atomic or (parallel markers) */
-    struct gc_run *run;        /* the thread cache owning it, or NULL (tcache.c) */
     uint32_t hwm;              /* objects at or above it were never handed out */
+    uint64_t alloc[];          /* alloc bits, then the mark bits */
 } gc_span;
+
+/* Words of alloc (and of mark) bits of s. */
+static inline uint32_t gc_span_words(const gc_span *s)
+{
+    return (s->nelems + 63) / 64;
+}
+
+/* Record pools by bit words: spans of at most 1, 4 and 8 words. */
+#define GC_REC_POOLS 3u
 
 /* A thread cache's objects of one span class (tcache.c has the rules).
  * bits: objects of span taken from it (alloc bits set) and not yet handed
@@ -212,7 +225,7 @@ typedef struct gc_state {
     int inited;
     pageheap *ph;
     sysmem_stat meta;          /* the collector's own metadata */
-    pa_fixalloc span_recs;     /* guarded by its own mutex */
+    pa_recpool span_recs[GC_REC_POOLS]; /* each with its own mutex; pages go back (spans.c) */
     _Atomic(gc_span **) *map_l1;
     _Atomic uintptr_t heap_lo, heap_hi; /* [lo, hi) covers every span; grow only */
     pthread_mutex_t map_mu;
@@ -243,6 +256,7 @@ typedef struct gc_state {
     _Atomic uint64_t heap_bytes;     /* pages held by spans */
     _Atomic uint64_t free_bytes;     /* free object bytes in swept spans */
     _Atomic uint64_t unswept;        /* spans not yet swept this cycle */
+    _Atomic uint64_t map_released;   /* page map bytes returned (spans.c) */
 
     /* Counters. */
     _Atomic uint64_t total_alloc, collections, forced, pause_last, pause_max,
@@ -366,6 +380,7 @@ uint64_t gc_heap_free_pages(const pageheap_stats *ps);   /* resident free pages 
 /* Release free pages above the goal of a swept heap (spans.c has the
  * rule); explicit_gc: after an explicit collection. Bytes released. */
 size_t   gc_heap_pace(int explicit_gc);
+size_t   gc_heap_release_all(void);            /* every free page and record page */
 int      gc_heap_expand(size_t bytes);         /* 0 or ENOMEM: pages Ready now */
 
 /* alloc.c: NULL and errno on failure, no collection */

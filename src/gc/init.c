@@ -139,7 +139,8 @@ static void fork_prepare(void *arg)
     gc_fin_lock();
     gc_roots_lock();
     gc_threads_lock();
-    gc_lock(&gc_g.span_recs.mu);
+    for (unsigned k = 0; k < GC_REC_POOLS; k++)
+        gc_lock(&gc_g.span_recs[k].mu);
     gc_lock(&gc_g.map_mu);
 }
 
@@ -147,7 +148,8 @@ static void fork_parent(void *arg)
 {
     (void)arg;
     pthread_mutex_unlock(&gc_g.map_mu);
-    pthread_mutex_unlock(&gc_g.span_recs.mu);
+    for (unsigned k = GC_REC_POOLS; k-- > 0;)
+        pthread_mutex_unlock(&gc_g.span_recs[k].mu);
     gc_threads_unlock();
     gc_roots_unlock();
     gc_fin_unlock();
@@ -159,7 +161,8 @@ static void fork_child(void *arg)
 {
     (void)arg;
     pthread_mutex_init(&gc_g.map_mu, NULL);
-    pthread_mutex_init(&gc_g.span_recs.mu, NULL);
+    for (unsigned k = 0; k < GC_REC_POOLS; k++)
+        pthread_mutex_init(&gc_g.span_recs[k].mu, NULL);
     gc_world_fork_child();
     gc_results_fork_child();
     gc_roots_fork_child();

@@ -25,7 +25,14 @@ PA_API int pa_gc_get_stats(pa_gc_stats *out)
     pageheap_stats ps;
     pageheap_get_stats(gc_g.ph, &ps);
     out->released_bytes = ps.released_bytes;
-    out->metadata_bytes = gc_g.meta.bytes + ps.metadata_bytes;
+    uint64_t returned = 0;                 /* record pages returned are not held */
+    for (unsigned k = 0; k < GC_REC_POOLS; k++) {
+        pa_recpool_stats rs;
+        pa_recpool_usage(&gc_g.span_recs[k], &rs);
+        returned += rs.prepared_bytes;
+    }
+    returned += gc_ld(&gc_g.map_released);
+    out->metadata_bytes = gc_g.meta.bytes - returned + ps.metadata_bytes;
     out->allocated_since_gc = gc_ld(&gc_g.alloc_since);
     out->total_allocated = gc_ld(&gc_g.total_alloc) + gc_tcache_handed_bytes();
     out->live_after_mark = gc_ld(&gc_g.live_marked);
@@ -108,7 +115,7 @@ static int check_span(const gc_class *c, unsigned spc, const gc_span *s, uint32_
         return fail(msg, n, "span %#lx: sweepgen %u, global %u", (unsigned long)s->base,
                     s->sweepgen, sg);
     uint32_t cnt = 0;
-    for (uint32_t w = 0; w < GC_SPAN_WORDS; w++) {
+    for (uint32_t w = 0; w < gc_span_words(s); w++) {
         uint64_t valid = w * 64 >= s->nelems ? 0
                          : s->nelems - w * 64 >= 64 ? ~0ull
                          : (1ull << (s->nelems - w * 64)) - 1;
@@ -126,6 +133,11 @@ static int check_span(const gc_class *c, unsigned spc, const gc_span *s, uint32_
     if (s->run && (s->in_nonfull || c->cur == s || s->run->span != s))
         return fail(msg, n, "span %#lx: owned by a thread cache but listed", (unsigned long)s->base);
     for (uint32_t w = 0; s->run && w < GC_SPAN_WORDS; w++)
+        if (w >= gc_span_words(s) &&
+            atomic_load_explicit(&s->run->bits[w], memory_order_relaxed))
+            return fail(msg, n, "span %#lx: a cached object past its objects",
+                        (unsigned long)s->base);
+    for (uint32_t w = 0; s->run && w < gc_span_words(s); w++)
         if (atomic_load_explicit(&s->run->bits[w], memory_order_relaxed) & ~s->alloc[w])
             return fail(msg, n, "span %#lx: a cached object not allocated", (unsigned long)s->base);
     return 0;

@@ -53,7 +53,7 @@ int gc_sweep_span(gc_class *c, gc_span *s)
     uint32_t sg = atomic_load_explicit(&gc_g.sweepgen, memory_order_relaxed);
     if (s->sweepgen != sg - 2)
         return 0;
-    uint32_t words = (s->nelems + 63) / 64, n = 0;
+    uint32_t words = gc_span_words(s), n = 0;
     if (s->spc & GC_KIND_UNCOLL) {
         for (uint32_t w = 0; w < words; w++)
             n += (uint32_t)__builtin_popcountll(s->alloc[w]);
@@ -72,7 +72,7 @@ int gc_sweep_span(gc_class *c, gc_span *s)
             n += (uint32_t)__builtin_popcountll(s->alloc[w]);
         }
     }
-    memset(s->mark, 0, sizeof s->mark);
+    memset(s->mark, 0, words * sizeof(uint64_t));
     if (s->nalloc > n) {
         uint64_t freed = (uint64_t)(s->nalloc - n) * s->size;
         gc_add(&gc_g.swept_bytes, freed);
