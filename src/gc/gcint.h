@@ -395,6 +395,7 @@ int      gc_leak_pop(uintptr_t *obj, size_t *size);
 /* mark.c */
 void     gc_mark_init(void);
 void     gc_mark_range(uintptr_t lo, uintptr_t hi);   /* conservative roots */
+uint64_t gc_root_bytes(void);     /* bytes gc_mark_range scanned in the last mark */
 void     gc_mark_obj_children(uintptr_t obj, uintptr_t skip_lo, uintptr_t skip_hi);
 void     gc_mark_word(uintptr_t w);
 void     gc_mark_drain(void);
