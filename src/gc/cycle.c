@@ -11,8 +11,11 @@
  * helper markers, gc_mark_parallel); redo from the marked objects while
  * the work list overflowed; finalization (final.c); advance sweepgen and
  * reset each class's current span and sweep cursor, so every span is
- * unswept; restart the world. The pause is the time the world is stopped,
- * from the WORLD_STOPPING event to the WORLD_RESTARTED one.
+ * unswept; restart the world (wake the stopped threads), release the
+ * locks but threads_mu, wait until every stopped thread has left its
+ * signal handler, release threads_mu. The pause is the time the world is
+ * stopped, from the WORLD_STOPPING event to the WORLD_RESTARTED one (the
+ * wake).
  *
  * Pacer. heap in use = marked bytes of the last cycle + bytes allocated
  * since - bytes freed explicitly since. The goal of the next cycle is
@@ -95,7 +98,7 @@ static void event(pa_gc_event ev)
  * at t[0]; the roots (and the objects kept by caches, uncollectable and
  * pending ones) were pushed at t[1]; the drain ended at t[2];
  * finalization and the new sweep cycle were done at t[3]; every stopped
- * thread had left its handler at t[4]. */
+ * thread was woken at t[4]. */
 typedef struct pause_parts {
     uint64_t t_stop0, t[5];
 } pause_parts;
@@ -161,13 +164,14 @@ static void trace_line(uint64_t n, const pause_parts *pp, uint64_t cpu, uint64_t
     fprintf(stderr,
             "gc %llu @%.3fs: %.3f ms pause (stop %.3f, roots %.3f, drain %.3f (idle %.3f), "
             "fin %.3f, restart %.3f), %.3f ms mark cpu, %.1f->%.1f MB, %.1f MB goal, %llu KB roots, "
-            "%u markers\n",
+            "%u markers (helpers marked %.0f%%)\n",
             (unsigned long long)n, (double)(pp->t_stop0 - gc_g.t0_ns) / 1e9,
             (double)(t[4] - pp->t_stop0) / ms, (double)(t[0] - pp->t_stop0) / ms,
             (double)(t[1] - t[0]) / ms, (double)(t[2] - t[1]) / ms, (double)gc_par_idle_ns / ms,
             (double)(t[3] - t[2]) / ms,
             (double)(t[4] - t[3]) / ms, (double)cpu / ms, (double)before / mb,
-            (double)live / mb, (double)goal / mb, (unsigned long long)(roots >> 10), markers);
+            (double)live / mb, (double)goal / mb, (unsigned long long)(roots >> 10), markers,
+            live ? 100.0 * (double)gc_helper_marked_bytes() / (double)live : 0.0);
 }
 
 
@@ -222,10 +226,11 @@ static __attribute__((noinline)) void collect(int forced, int release, void *kee
     pp.t[4] = gc_now_ns();
     uint64_t pause = pp.t[4] - pp.t_stop0;
     event(PA_GC_EVENT_WORLD_RESTARTED);
-    gc_threads_unlock();
     gc_roots_unlock();
     gc_fin_unlock();
     gc_unlock_classes();
+    gc_world_start_wait();               /* the woken threads run meanwhile */
+    gc_threads_unlock();
 
     uint64_t live = gc_marked_bytes();
     atomic_store_explicit(&gc_g.live_marked, live, memory_order_relaxed);

@@ -67,6 +67,11 @@ void gc_mark_add_marked(uint64_t bytes)
     atomic_fetch_add_explicit(&helpers_marked, bytes, memory_order_relaxed);
 }
 
+uint64_t gc_helper_marked_bytes(void)
+{
+    return atomic_load_explicit(&helpers_marked, memory_order_relaxed);
+}
+
 uint64_t gc_marked_bytes(void)
 {
     return mainq.marked + atomic_load_explicit(&helpers_marked, memory_order_relaxed);
