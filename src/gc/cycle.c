@@ -11,8 +11,11 @@
  * helper markers, gc_mark_parallel); redo from the marked objects while
  * the work list overflowed; finalization (final.c); advance sweepgen and
  * reset each class's current span and sweep cursor, so every span is
- * unswept; restart the world. The pause is the time the world is stopped,
- * from the WORLD_STOPPING event to the WORLD_RESTARTED one.
+ * unswept; restart the world (wake the stopped threads), release the
+ * locks but threads_mu, wait until every stopped thread has left its
+ * signal handler, release threads_mu. The pause is the time the world is
+ * stopped, from the WORLD_STOPPING event to the WORLD_RESTARTED one (the
+ * wake).
  *
  * Pacer. heap in use = marked bytes of the last cycle + bytes allocated
  * since - bytes freed explicitly since. The goal of the next cycle is
@@ -90,8 +93,19 @@ static void event(pa_gc_event ev)
         gc_g.event_fn(ev, gc_g.event_arg);
 }
 
+/* Where a pause went (gc_now_ns stamps), for the trace line (docs/gc.md
+ * "A collection"): the stop began at t_stop0 and every thread had answered
+ * at t[0]; the roots (and the objects kept by caches, uncollectable and
+ * pending ones) were pushed at t[1]; the drain ended at t[2];
+ * finalization and the new sweep cycle were done at t[3]; every stopped
+ * thread was woken at t[4]. */
+typedef struct pause_parts {
+    uint64_t t_stop0, t[5];
+} pause_parts;
+
 /* Mark everything reachable, then finalization; the world stopped. */
-static void mark_all(void *keep, uintptr_t own_lo, uintptr_t regs, uintptr_t regs_end)
+static void mark_all(void *keep, uintptr_t own_lo, uintptr_t regs, uintptr_t regs_end,
+                     pause_parts *pp)
 {
     gc_mark_init();
     gc_tcache_mark();                            /* thread caches' objects stay */
@@ -104,6 +118,7 @@ static void mark_all(void *keep, uintptr_t own_lo, uintptr_t regs, uintptr_t reg
     gc_scan_roots();
     gc_scan_threads(own_lo, regs, regs_end);
     gc_scan_results();
+    pp->t[1] = gc_now_ns();
     gc_mark_parallel();
     while (atomic_exchange_explicit(&gc_mark_overflow, 0, memory_order_relaxed)) {
         /* The work list lost ranges: rescan every marked scanned object. */
@@ -119,6 +134,7 @@ static void mark_all(void *keep, uintptr_t own_lo, uintptr_t regs, uintptr_t reg
                     }
         }
     }
+    pp->t[2] = gc_now_ns();
     gc_finalize_after_mark();
 }
 
@@ -136,20 +152,28 @@ static void new_sweep_cycle(void)
     atomic_store_explicit(&gc_g.unswept, spans, memory_order_relaxed);
 }
 
-static void trace_line(uint64_t n, uint64_t t0, uint64_t pause, uint64_t cpu, uint64_t before,
-                       uint64_t live, uint64_t goal, unsigned markers)
-{
-    double mb = 1024.0 * 1024.0;
-    fprintf(stderr,
-            "gc %llu @%.3fs: %.3f ms pause, %.3f ms mark cpu, %.1f->%.1f->%.1f MB, "
-            "%.1f MB goal, %u markers\n",
-            (unsigned long long)n, (double)(t0 - gc_g.t0_ns) / 1e9, (double)pause / 1e6,
-            (double)cpu / 1e6, (double)before / mb, (double)before / mb, (double)live / mb,
-            (double)goal / mb, markers);
-}
-
 extern unsigned gc_last_markers;
 extern uint64_t gc_helper_cpu_ns;
+extern uint64_t gc_par_idle_ns;
+
+static void trace_line(uint64_t n, const pause_parts *pp, uint64_t cpu, uint64_t before,
+                       uint64_t live, uint64_t roots, uint64_t goal, unsigned markers)
+{
+    double mb = 1024.0 * 1024.0, ms = 1e6;
+    const uint64_t *t = pp->t;
+    fprintf(stderr,
+            "gc %llu @%.3fs: %.3f ms pause (stop %.3f, roots %.3f, drain %.3f (idle %.3f), "
+            "fin %.3f, restart %.3f), %.3f ms mark cpu, %.1f->%.1f MB, %.1f MB goal, %llu KB roots, "
+            "%u markers (helpers marked %.0f%%)\n",
+            (unsigned long long)n, (double)(pp->t_stop0 - gc_g.t0_ns) / 1e9,
+            (double)(t[4] - pp->t_stop0) / ms, (double)(t[0] - pp->t_stop0) / ms,
+            (double)(t[1] - t[0]) / ms, (double)(t[2] - t[1]) / ms, (double)gc_par_idle_ns / ms,
+            (double)(t[3] - t[2]) / ms,
+            (double)(t[4] - t[3]) / ms, (double)cpu / ms, (double)before / mb,
+            (double)live / mb, (double)goal / mb, (unsigned long long)(roots >> 10), markers,
+            live ? 100.0 * (double)gc_helper_marked_bytes() / (double)live : 0.0);
+}
+
 
 /* Show and free the objects leak-finding found unreachable. */
 static void leaks_report(void)
@@ -188,21 +212,26 @@ static __attribute__((noinline)) void collect(int forced, int release, void *kee
     gc_roots_lock();
     gc_threads_lock();
     uint64_t c0 = cpu_ns();
+    pause_parts pp;
     event(PA_GC_EVENT_WORLD_STOPPING);
-    uint64_t t0 = gc_now_ns();             /* the events bracket the pause */
+    pp.t_stop0 = gc_now_ns();              /* the events bracket the pause */
     gc_world_stop();
+    pp.t[0] = gc_now_ns();
     event(PA_GC_EVENT_WORLD_STOPPED);
-    mark_all(keep, own_lo, regs, regs_end);
+    mark_all(keep, own_lo, regs, regs_end, &pp);
     new_sweep_cycle();
     uint64_t cpu = cpu_ns() - c0 + gc_helper_cpu_ns;
+    pp.t[3] = gc_now_ns();
     event(PA_GC_EVENT_WORLD_RESTARTING);
     gc_world_start();
-    uint64_t pause = gc_now_ns() - t0;
+    pp.t[4] = gc_now_ns();
+    uint64_t pause = pp.t[4] - pp.t_stop0;
     event(PA_GC_EVENT_WORLD_RESTARTED);
-    gc_threads_unlock();
     gc_roots_unlock();
     gc_fin_unlock();
     gc_unlock_classes();
+    gc_world_start_wait();               /* the woken threads run meanwhile */
+    gc_threads_unlock();
 
     uint64_t live = gc_marked_bytes();
     atomic_store_explicit(&gc_g.live_marked, live, memory_order_relaxed);
@@ -219,7 +248,7 @@ static __attribute__((noinline)) void collect(int forced, int release, void *kee
         atomic_store_explicit(&gc_g.pause_max, pause, memory_order_relaxed);
     gc_add(&gc_g.mark_cpu, cpu);
     if (atomic_load_explicit(&gc_g.trace, memory_order_relaxed))
-        trace_line(n, t0, pause, cpu, before, live, goal, gc_last_markers);
+        trace_line(n, &pp, cpu, before, live, gc_root_bytes(), goal, gc_last_markers);
     event(PA_GC_EVENT_MARK_END);
 
     int leak = atomic_load_explicit(&gc_g.find_leak, memory_order_relaxed);

@@ -410,6 +410,7 @@ int      gc_leak_pop(uintptr_t *obj, size_t *size);
 /* mark.c */
 void     gc_mark_init(void);
 void     gc_mark_range(uintptr_t lo, uintptr_t hi);   /* conservative roots */
+uint64_t gc_root_bytes(void);     /* bytes gc_mark_range scanned in the last mark */
 void     gc_mark_obj_children(uintptr_t obj, uintptr_t skip_lo, uintptr_t skip_hi);
 void     gc_mark_word(uintptr_t w);
 void     gc_mark_drain(void);
@@ -417,13 +418,15 @@ int      gc_is_marked(uintptr_t base);            /* base of an object */
 void     gc_set_mark(uintptr_t base);
 void     gc_mark_uncollectable(void);
 uint64_t gc_marked_bytes(void);
+uint64_t gc_helper_marked_bytes(void);            /* the helpers' part of it */
 unsigned gc_mark_parallel(void);                  /* drain with helpers (par.c) */
 void     gc_par_fork_child(void);
 
 /* world.c */
 int      gc_world_init(void);
 void     gc_world_stop(void);
-void     gc_world_start(void);
+void     gc_world_start(void);        /* wakes the stopped threads: the pause ends */
+void     gc_world_start_wait(void);   /* then: every handler has left (threads_mu held) */
 /* Every registered thread's stack; the collecting thread's from own_lo
  * (its caller's frames) up, plus its saved registers [regs, regs_end). */
 void     gc_scan_threads(uintptr_t own_lo, uintptr_t regs, uintptr_t regs_end);

@@ -37,6 +37,7 @@
 static gc_markq mainq;               /* the collecting thread's work list */
 static _Atomic uint64_t helpers_marked;  /* helpers' marked bytes, added after a drain */
 static int on_valgrind;              /* read at each mark: tell memcheck before a scan */
+static uint64_t root_bytes;          /* bytes gc_mark_range scanned this mark */
 
 void gc_markq_begin(gc_markq *q)
 {
@@ -55,6 +56,7 @@ void gc_mark_init(void)
     memset(&mainq, 0, sizeof mainq);
     gc_markq_begin(&mainq);
     atomic_store_explicit(&helpers_marked, 0, memory_order_relaxed);
+    root_bytes = 0;
 #ifdef RUNNING_ON_VALGRIND
     on_valgrind = RUNNING_ON_VALGRIND != 0;
 #endif
@@ -63,6 +65,11 @@ void gc_mark_init(void)
 void gc_mark_add_marked(uint64_t bytes)
 {
     atomic_fetch_add_explicit(&helpers_marked, bytes, memory_order_relaxed);
+}
+
+uint64_t gc_helper_marked_bytes(void)
+{
+    return atomic_load_explicit(&helpers_marked, memory_order_relaxed);
 }
 
 uint64_t gc_marked_bytes(void)
@@ -194,7 +201,14 @@ void gc_mark_drain_q(gc_markq *q)
 
 void gc_mark_range(uintptr_t lo, uintptr_t hi)
 {
+    if (hi > lo)
+        root_bytes += hi - lo;
     gc_scan_range_q(&mainq, lo, hi, 0, 0);
+}
+
+uint64_t gc_root_bytes(void)
+{
+    return root_bytes;
 }
 
 void gc_mark_word(uintptr_t w)

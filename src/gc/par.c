@@ -43,6 +43,7 @@
 
 unsigned gc_last_markers = 1;
 uint64_t gc_helper_cpu_ns;
+uint64_t gc_par_idle_ns;                   /* the collecting thread's wait, last drain */
 
 static pthread_mutex_t par_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t par_cv = PTHREAD_COND_INITIALIZER;      /* helpers wait */
@@ -90,6 +91,7 @@ static void worker(gc_markq *q, _Atomic int *st)
         atomic_fetch_sub_explicit(&active, 1, memory_order_acq_rel);
         if (st)
             atomic_store_explicit(st, H_IDLE, memory_order_release);
+        uint64_t idle0 = st ? 0 : gc_now_ns();
         for (;;) {
             if (gc_markq_waiting()) {
                 int idle = H_IDLE;
@@ -99,8 +101,11 @@ static void worker(gc_markq *q, _Atomic int *st)
                 /* Counted in before the steal: while this worker holds
                  * stolen work, nobody sees active == 0. */
                 atomic_fetch_add_explicit(&active, 1, memory_order_acq_rel);
-                if (gc_markq_steal(q))
+                if (gc_markq_steal(q)) {
+                    if (!st)
+                        gc_par_idle_ns += gc_now_ns() - idle0;
                     break;
+                }
                 atomic_fetch_sub_explicit(&active, 1, memory_order_acq_rel);
                 if (st)
                     atomic_store_explicit(st, H_IDLE, memory_order_release);
@@ -108,8 +113,11 @@ static void worker(gc_markq *q, _Atomic int *st)
             if (st && atomic_load_explicit(st, memory_order_acquire) == H_DISMISSED)
                 return;
             if (atomic_load_explicit(&active, memory_order_acquire) == 0 &&
-                !gc_markq_waiting())
+                !gc_markq_waiting()) {
+                if (!st)
+                    gc_par_idle_ns += gc_now_ns() - idle0;
                 return;
+            }
             sched_yield();
         }
     }
@@ -179,6 +187,7 @@ unsigned gc_mark_parallel(void)
     }
     unsigned h = m > 0 && nhelpers + 1 >= m ? m - 1 : nhelpers;
     gc_helper_cpu_ns = 0;
+    gc_par_idle_ns = 0;
     if (h == 0) {
         pthread_mutex_unlock(&par_mu);
         gc_last_markers = 1;
@@ -207,6 +216,7 @@ unsigned gc_mark_parallel(void)
     /* No work is left (active was 0 with the queue empty); a busy helper
      * is only between two looks at an empty queue. Idle helpers are
      * dismissed rather than waited for: one may not get a CPU for a while. */
+    uint64_t d0 = gc_now_ns();
     for (unsigned k = 0; k < nj; k++)
         for (;;) {
             int v = H_IDLE;
@@ -217,6 +227,7 @@ unsigned gc_mark_parallel(void)
                 break;
             sched_yield();
         }
+    gc_par_idle_ns += gc_now_ns() - d0;
     gc_lock(&par_mu);
     gc_helper_cpu_ns = cpu_sum;
     cpu_sum = 0;

@@ -14,8 +14,10 @@
  * kernel also saved them in the signal frame, on the same stack), stores
  * its stack pointer, posts ack_sem and waits on the restart_gen futex
  * until restart_gen reaches the stop it answered. Start: restart_gen =
- * stop_gen, a futex wake for all, and one ack per thread again, so that
- * no thread is still inside the old handler when the next stop comes. No
+ * stop_gen and a futex wake for all, which ends the pause; then, with
+ * threads_mu still held but the other collector locks released, one ack
+ * per thread again (gc_world_start_wait), so that no thread is still
+ * inside the old handler when the next stop comes. No
  * restart signal: a futex word cannot be lost the way a signal sent
  * before the wait could, and under TSan a restart signal would be run by
  * TSan's deferred-signal code nested inside the deferred suspend handler,
@@ -497,7 +499,15 @@ void gc_world_start(void)
     atomic_store_explicit(&restart_gen, atomic_load_explicit(&stop_gen, memory_order_relaxed),
                           memory_order_release);
     syscall(SYS_futex, &restart_gen, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
-    ack_wait(nstopped, 0);                    /* every handler has left */
+}
+
+/* threads_mu held since the stop: the threads woken by gc_world_start run
+ * already; wait until each has left its handler (its second answer), so
+ * none is still inside it when the next stop comes. Outside the pause: a
+ * woken thread waits for a CPU, not for the collector. */
+void gc_world_start_wait(void)
+{
+    ack_wait(nstopped, 0);
 }
 
 /* t's stack, stopped at sp (alt_hi, norm_sp: see gc_thread). */
