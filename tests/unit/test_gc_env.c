@@ -116,11 +116,17 @@ static int parse_trace(const char *text, unsigned long long n, double *pause, do
         unsigned long long k;
         double at;
         int end = 0;
-        if (sscanf(l, "gc %llu @%lfs: %lf ms pause, %lf ms mark cpu, %lf->%lf->%lf MB, "
-                      "%lf MB goal, %u markers%n",
-                   &k, &at, pause, cpu, before, after, live, goal, markers, &end) == 9 &&
-            k == n && end > 0 && (l[end] == '\n' || l[end] == 0))
+        /* "gc N @Ts: P ms pause (phases), C ms mark cpu, B->L MB, G MB goal,
+         * R KB roots, M markers (helpers marked H%)": the heap after the
+         * mark is the live set, so after = live. */
+        if (sscanf(l, "gc %llu @%lfs: %lf ms pause (stop %*f, roots %*f, drain %*f (idle %*f), "
+                      "fin %*f, restart %*f), %lf ms mark cpu, %lf->%lf MB, %lf MB goal, "
+                      "%*u KB roots, %u markers (helpers marked %*f%%)%n",
+                   &k, &at, pause, cpu, before, live, goal, markers, &end) == 8 &&
+            k == n && end > 0 && (l[end] == '\n' || l[end] == 0)) {
+            *after = *live;
             return at >= 0;
+        }
     }
     return 0;
 }
