@@ -141,7 +141,7 @@ static void test_trace_line(void **state)
     capture_end(buf, sizeof buf);
     pa_gc_stats st;
     assert_int_equal(pa_gc_get_stats(&st), 0);
-    double pause, cpu, before, after, live, goal;
+    double pause = 0, cpu = 0, before = 0, after = 0, live = 0, goal = 0;
     unsigned markers;
     if (!parse_trace(buf, (unsigned long long)st.collections, &pause, &cpu, &before, &after,
                      &live, &goal, &markers))
