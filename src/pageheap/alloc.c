@@ -417,6 +417,25 @@ static inline void count_free(pageheap *h, ph_thread *t, size_t npages)
     }
 }
 
+/* Keep a run the run map has validated in the owner's own cache: mark its
+ * entry cached (a concurrent free of the same run loses the exchange and
+ * is reported) and link it, under the busy flag. */
+static inline void keep_cached(pageheap *h, ph_shard *s, ph_thread *t, ph_rm_entry *e,
+                               uint8_t v, uintptr_t a, size_t npages)
+{
+    busy_lock(t);
+    if (!atomic_compare_exchange_strong_explicit(e, &v, (uint8_t)(v | PH_RM_CACHED),
+                                                 memory_order_acq_rel, memory_order_acquire)) {
+        busy_unlock(t);
+        ph_rc_bad_free(h, s, a, npages, v);
+        return;
+    }
+    rc_insert(&t->rc, a, npages);
+    rc_publish(t);
+    busy_unlock(t);
+    count_free(h, t, npages);
+}
+
 /* A free the run map vouched for (entry e reads v, the code of npages)
  * that goes to shard s's allocator: clear the entry with a
  * compare-and-swap (the racing free that loses is reported), and a long
@@ -512,17 +531,7 @@ static __attribute__((noinline)) void heap_free(pageheap *h, void *p, size_t npa
             return;
         }
         /* It fits: only the owner adds runs, a flusher only takes. */
-        busy_lock(t);
-        if (!atomic_compare_exchange_strong_explicit(e, &v, (uint8_t)(v | PH_RM_CACHED),
-                                                     memory_order_acq_rel, memory_order_acquire)) {
-            busy_unlock(t);
-            ph_rc_bad_free(h, s, a, npages, v);      /* a concurrent free won */
-            return;
-        }
-        rc_insert(&t->rc, a, npages);
-        rc_publish(t);
-        busy_unlock(t);
-        count_free(h, t, npages);
+        keep_cached(h, s, t, e, v, a, npages);
         return;
     }
     /* The allocator validates the free; a bad one is reported, and
@@ -578,18 +587,7 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
                         free_mapped(h, &h->shards[t->shard], t, e, v, a, npages);
                     return;
                 }
-                busy_lock(t);
-                if (!atomic_compare_exchange_strong_explicit(e, &v, (uint8_t)(v | PH_RM_CACHED),
-                                                             memory_order_acq_rel,
-                                                             memory_order_acquire)) {
-                    busy_unlock(t);
-                    ph_rc_bad_free(h, &h->shards[t->shard], a, npages, v);
-                    return;
-                }
-                rc_insert(&t->rc, a, npages);
-                rc_publish(t);
-                busy_unlock(t);
-                count_free(h, t, npages);
+                keep_cached(h, &h->shards[t->shard], t, e, v, a, npages);
                 return;
             }
         }
