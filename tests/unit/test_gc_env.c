@@ -57,6 +57,14 @@ static void capture_end(char *buf, size_t size)
     fclose(capture_file);
 }
 
+/* One collection with its standard error captured into buf. */
+static void collect_captured(char *buf, size_t size)
+{
+    capture_begin();
+    pa_gc_collect();
+    capture_end(buf, size);
+}
+
 typedef struct node {
     struct node *next;
     char pad[48];
@@ -91,9 +99,7 @@ static void test_env_options(void **state)
     assert_int_equal(pa_gc_get_memory_limit(), 512 * MiB);
     assert_non_null(strstr(init_err, "PAGEALLOC_GC: ignored bogus=7"));
     char buf[4096];
-    capture_begin();
-    pa_gc_collect();
-    capture_end(buf, sizeof buf);
+    collect_captured(buf, sizeof buf);
     pa_gc_stats st;
     assert_int_equal(pa_gc_get_stats(&st), 0);
     assert_int_equal(st.percent, 250);
@@ -136,9 +142,7 @@ static void test_trace_line(void **state)
     (void)state;
     live_list = make_list(6 * MiB);
     char buf[4096];
-    capture_begin();
-    pa_gc_collect();
-    capture_end(buf, sizeof buf);
+    collect_captured(buf, sizeof buf);
     pa_gc_stats st;
     assert_int_equal(pa_gc_get_stats(&st), 0);
     double pause = 0, cpu = 0, before = 0, after = 0, live = 0, goal = 0;
@@ -160,9 +164,7 @@ static void test_trace_line(void **state)
     assert_true(goal >= live * 3.5 - 0.2);
 
     pa_gc_set_trace(0);
-    capture_begin();
-    pa_gc_collect();
-    capture_end(buf, sizeof buf);
+    collect_captured(buf, sizeof buf);
     assert_null(strstr(buf, "gc "));
     live_list = NULL;
 }
