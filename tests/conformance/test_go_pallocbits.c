@@ -147,6 +147,24 @@ static void summarize_slow(const bits_t b, unsigned *start, unsigned *max, unsig
     *end = run;
 }
 
+/* Fills the zeroed b with alternating used and free runs, starting with
+ * either, their lengths drawn from 1 to one of a few scales (short runs
+ * to runs of hundreds of pages). */
+static void random_runs(pa_rng *g, bits_t b)
+{
+    static const unsigned scales[] = { 2, 6, 24, 80, 300 };
+    unsigned scale = scales[pa_rng_next(g) % LEN(scales)];
+    int used = (int)(pa_rng_next(g) & 1);
+    for (unsigned p = 0; p < CP;) {
+        unsigned len = 1 + (unsigned)(pa_rng_next(g) % scale);
+        for (unsigned j = p; j < p + len && j < CP; j++)
+            if (used)
+                b[j / 64] |= 1ull << (j % 64);
+        p += len;
+        used = !used;
+    }
+}
+
 static int check_sum(pa_sum got, unsigned start, unsigned max, unsigned end)
 {
     int bad = 0;
@@ -250,19 +268,9 @@ static void test_sum_after_random(void **state)
 {
     (void)state;
     pa_rng g = { 0x5eed0002u };
-    static const unsigned scales[] = { 2, 6, 24, 80, 300 };
     for (int k = 0; k < 20000; k++) {
         bits_t b = { 0 };
-        unsigned scale = scales[pa_rng_next(&g) % LEN(scales)];
-        int used = (int)(pa_rng_next(&g) & 1);
-        for (unsigned p = 0; p < CP;) {
-            unsigned len = 1 + (unsigned)(pa_rng_next(&g) % scale);
-            for (unsigned j = p; j < p + len && j < CP; j++)
-                if (used)
-                    b[j / 64] |= 1ull << (j % 64);
-            p += len;
-            used = !used;
-        }
+        random_runs(&g, b);
         unsigned s, m, e;
         summarize_slow(b, &s, &m, &e);
         if (m == 0)
@@ -310,20 +318,10 @@ static void test_sum_after_edge_random(void **state)
 {
     (void)state;
     pa_rng g = { 0x5eed0003u };
-    static const unsigned scales[] = { 2, 6, 24, 80, 300 };
     int tails = 0, heads = 0;
     for (int k = 0; k < 20000; k++) {
         bits_t b = { 0 };
-        unsigned scale = scales[pa_rng_next(&g) % LEN(scales)];
-        int used = (int)(pa_rng_next(&g) & 1);
-        for (unsigned p = 0; p < CP;) {
-            unsigned len = 1 + (unsigned)(pa_rng_next(&g) % scale);
-            for (unsigned j = p; j < p + len && j < CP; j++)
-                if (used)
-                    b[j / 64] |= 1ull << (j % 64);
-            p += len;
-            used = !used;
-        }
+        random_runs(&g, b);
         unsigned s, m, e;
         summarize_slow(b, &s, &m, &e);
         pa_sum old = pa_sum_pack(s, m, e);
