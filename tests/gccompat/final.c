@@ -8,21 +8,9 @@
 #include <gc.h>
 
 #include "compat.h"
+#include "finnode.h"
 
-struct node {
-    struct node *next;
-    int id;
-};
-
-static char ran[16];                 /* ran[id]: times finalized */
 static struct node *resurrected;
-
-static void fin(void *obj, void *cd)
-{
-    struct node *n = obj;
-    ran[n->id]++;
-    (void)cd;
-}
 
 static void fin_resurrect(void *obj, void *cd)
 {
@@ -34,28 +22,6 @@ static void other_fin(void *obj, void *cd)
 {
     (void)obj;
     (void)cd;
-}
-
-static struct node *node(int id, struct node *next)
-{
-    struct node *n = GC_NEW(struct node);
-    n->id = id;
-    n->next = next;
-    return n;
-}
-
-/* Runs collections and due finalizers, then prints which ids ran. */
-static void cycle(const char *label)
-{
-    compat_clear_stack();
-    GC_gcollect();
-    while (GC_should_invoke_finalizers())
-        GC_invoke_finalizers();
-    printf("%s:", label);
-    for (int i = 1; i < 16; i++)
-        if (ran[i])
-            printf(" %d%s", i, ran[i] > 1 ? "(again!)" : "");
-    printf("\n");
 }
 
 static __attribute__((noinline)) void build(void)

@@ -16,41 +16,7 @@
 #include <pthread.h>
 
 #include "compat.h"
-
-struct node {
-    struct node *next;
-    int id;
-};
-
-static char ran[20];                 /* ran[id]: times finalized */
-
-static void fin(void *obj, void *cd)
-{
-    struct node *n = obj;
-    ran[n->id]++;
-    (void)cd;
-}
-
-static struct node *node(int id, struct node *next)
-{
-    struct node *n = GC_NEW(struct node);
-    n->id = id;
-    n->next = next;
-    return n;
-}
-
-static void cycle(const char *label)
-{
-    compat_clear_stack();
-    GC_gcollect();
-    while (GC_should_invoke_finalizers())
-        GC_invoke_finalizers();
-    printf("%s:", label);
-    for (int i = 1; i < 20; i++)
-        if (ran[i])
-            printf(" %d%s", i, ran[i] > 1 ? "(again!)" : "");
-    printf("\n");
-}
+#include "finnode.h"
 
 static __attribute__((noinline)) void build(void)
 {
