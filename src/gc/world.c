@@ -77,7 +77,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <link.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -88,6 +87,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "base/futex.h"
 #include "gc/gcint.h"
 #include "gc/markq.h"
 
@@ -196,7 +196,7 @@ static void suspend_handler(int sig, siginfo_t *si, void *uc)
     sem_post(&ack_sem);
     uint32_t g;
     while ((g = atomic_load_explicit(&restart_gen, memory_order_acquire)) < gen)
-        syscall(SYS_futex, &restart_gen, FUTEX_WAIT_PRIVATE, g, NULL, NULL, 0);
+        pa_futex_wait(&restart_gen, g);
     atomic_store_explicit(&me->park, GC_RUNNING, memory_order_release);
     sem_post(&ack_sem);
     errno = saved;
@@ -498,7 +498,7 @@ void gc_world_start(void)
     }
     atomic_store_explicit(&restart_gen, atomic_load_explicit(&stop_gen, memory_order_relaxed),
                           memory_order_release);
-    syscall(SYS_futex, &restart_gen, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+    pa_futex_wake_all(&restart_gen);
 }
 
 /* threads_mu held since the stop: the threads woken by gc_world_start run
