@@ -419,6 +419,7 @@ void     gc_set_mark(uintptr_t base);
 void     gc_mark_uncollectable(void);
 uint64_t gc_marked_bytes(void);
 uint64_t gc_helper_marked_bytes(void);            /* the helpers' part of it */
+void     gc_par_start(unsigned markers);          /* make helpers; world running (par.c) */
 unsigned gc_mark_parallel(void);                  /* drain with helpers (par.c) */
 void     gc_par_fork_child(void);
 
