@@ -55,6 +55,7 @@
 #define PAGEALLOC_GC_GCINT_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -231,6 +232,7 @@ enum { GC_RUNNING = 0, GC_PARKED = 1, GC_STOPPED_PARKED = 2, GC_SIGNALLED = 3 };
 #define GC_UNDER_TSAN 0
 #endif
 int gc_mutex_lock_parked(pthread_mutex_t *m);
+int gc_sem_wait_parked(sem_t *sem);        /* sem_wait; parked under TSan (world.c) */
 static inline int gc_lock(pthread_mutex_t *m)
 {
 #if GC_UNDER_TSAN

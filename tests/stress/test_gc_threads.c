@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "pa_skip.h"
+#include "pa_tsan.h"
 #include "pagealloc/gc.h"
 
 const char *__tsan_default_options(void);
@@ -271,7 +272,8 @@ static void *create_join_churn(void *arg)
     (void)arg;
     pthread_attr_t at;
     pthread_attr_init(&at);
-    pthread_attr_setstacksize(&at, (size_t)24 << 20);
+    if (!PA_UNDER_TSAN)                     /* TSan clears a dead stack's shadow: slow */
+        pthread_attr_setstacksize(&at, (size_t)24 << 20);
     while (!atomic_load(&churn_stop)) {
         pthread_t t;
         if (pa_gc_pthread_create(&t, &at, short_lived, (void *)(uintptr_t)9) == 0)
@@ -290,12 +292,12 @@ static void on_alarm(int sig)
 static void test_helpers_made_while_threads_churn(void **state)
 {
     (void)state;
-    for (int k = 0; k < 10 * scale(); k++) {
+    for (int k = 0; k < (PA_UNDER_TSAN ? 2 : 10) * scale(); k++) {
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
             signal(SIGALRM, on_alarm);
-            alarm(60);
+            alarm(PA_UNDER_TSAN ? 240 : 60);
             enum { C = 6 };
             pthread_t c[C];
             atomic_store(&churn_stop, 0);
