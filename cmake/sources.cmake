@@ -62,6 +62,7 @@ set(PAGEALLOC_SOURCES
   ${PAGEALLOC_ROOT}/src/malloc/fork.c
   # the collector (Go's mark-sweep design, conservative) on its own page heap
   ${PAGEALLOC_ROOT}/src/gc/state.c
+  ${PAGEALLOC_ROOT}/src/gc/classes.c
   ${PAGEALLOC_ROOT}/src/gc/spans.c
   ${PAGEALLOC_ROOT}/src/gc/alloc.c
   ${PAGEALLOC_ROOT}/src/gc/tcache.c

@@ -47,13 +47,13 @@ static void *alloc_cached(gc_tcache *t, unsigned cl, unsigned kind, int *refille
 
 static void *alloc_small(size_t size, unsigned kind, int *refilled)
 {
-    unsigned cl = pa_size_class(size);
+    unsigned cl = gc_size_class(size);
     if (kind < GC_TC_KINDS) {
         gc_tcache *t = gc_tc_self;
         if (__builtin_expect(t != NULL, 1) || (gc_self_registered() && (t = gc_tcache_attach())))
             return alloc_cached(t, cl, kind, refilled);
     }
-    const pa_class_info *ci = &pa_classes[cl];
+    const pa_class_info *ci = &gc_classes[cl];
     gc_class *c = &gc_g.cls[cl * GC_KINDS + kind];
     uint32_t idx;
     gc_lock(&c->mu);

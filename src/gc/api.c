@@ -41,7 +41,7 @@ static inline void *alloc_fast(size_t size, unsigned kind)
 {
     gc_tcache *t = gc_tc_self;
     if (__builtin_expect(t != NULL && size <= PA_MAX_SMALL, 1)) {
-        void *p = gc_tc_pop(t, pa_size_class(size), kind);
+        void *p = gc_tc_pop(t, gc_size_class(size), kind);
         if (p)
             return p;
     }
@@ -70,9 +70,9 @@ PA_API void *pa_gc_memalign(size_t alignment, size_t size)
     if (!gc_g.inited && gc_ensure_init() != 0)
         return NULL;
     size_t n = size < alignment ? alignment : size;
-    for (unsigned c = pa_size_class(n); c < PA_NCLASSES; c++)
-        if (pa_classes[c].size % alignment == 0)
-            return gc_alloc(pa_classes[c].size, 0);
+    for (unsigned c = gc_size_class(n); c < GC_NCLASSES; c++)
+        if (gc_classes[c].size % alignment == 0)
+            return gc_alloc(gc_classes[c].size, 0);
     return gc_alloc(PA_MAX_SMALL + 1, 0);
 }
 

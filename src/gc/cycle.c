@@ -207,6 +207,7 @@ static __attribute__((noinline)) void collect(int forced, int release, void *kee
     uint64_t before = gc_heap_in_use();
     gc_roots_gather();
     gc_wblock_reserve(gc_g.markers);       /* no OS call once the world stops */
+    gc_par_start(gc_g.markers);            /* nor a pthread_create (par.c) */
     gc_lock_classes();
     gc_fin_lock();
     gc_roots_lock();

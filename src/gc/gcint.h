@@ -2,6 +2,7 @@
  * gcint.h - the collector's state (include/pagealloc/gc.h; docs/gc.md has
  * the design in prose), shared by the files that implement it:
  *   state.c   the global state and the clock
+ *   classes.c the size classes (16-byte steps to 1024, malloc's above)
  *   spans.c   spans on the page heap, the page -> span map
  *   alloc.c   allocation from span classes and explicit free
  *   tcache.c  per-thread allocation caches (cached objects, bdwgc style)
@@ -23,7 +24,7 @@
  * api.
  *
  * Spans (gc_span, Go's mspan). A run of pages of the collector's own page
- * heap holding objects of one span class: a size class (malloc's table;
+ * heap holding objects of one span class: a size class (classes.c;
  * class 0 is one large object of whole pages) times a kind (scanned,
  * atomic, uncollectable scanned, uncollectable atomic): spc = class * 4 +
  * kind, Go's spanClass with two kind bits instead of noscan. Each span has
@@ -54,6 +55,7 @@
 #define PAGEALLOC_GC_GCINT_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -71,7 +73,14 @@
 #define GC_KINDS       4u
 #define GC_KIND_NOSCAN 1u                  /* kind bits */
 #define GC_KIND_UNCOLL 2u
-#define GC_NSPC        (PA_NCLASSES * GC_KINDS)
+/* The collector's size classes (classes.c): 16-byte steps to 1024, then
+ * the malloc layer's classes above 1024 (malloc class c is class
+ * c + GC_CLASS_FROM_PA here). */
+#define GC_STEP_CLASSES 64u                /* 16, 32, ..., 1024 */
+#define GC_PA_FIRST_ABOVE 31u             /* malloc's class of 1152 (checked) */
+#define GC_CLASS_FROM_PA (GC_STEP_CLASSES + 1u - GC_PA_FIRST_ABOVE)
+#define GC_NCLASSES    (PA_NCLASSES + GC_CLASS_FROM_PA)
+#define GC_NSPC        (GC_NCLASSES * GC_KINDS)
 #define GC_MIN_GOAL    ((uint64_t)4 << 20)
 #define GC_TRIM_MIN    ((uint64_t)1 << 20)  /* smallest excess worth a release */
 
@@ -100,6 +109,18 @@ typedef struct gc_span {
 } gc_span;
 
 /* Words of alloc (and of mark) bits of s. */
+extern pa_class_info gc_classes[GC_NCLASSES];
+extern uint8_t gc_class_by16[GC_STEP_CLASSES + 1];  /* (n + 15) / 16 -> class */
+void gc_classes_init(void);                 /* classes.c; idempotent */
+
+/* The class of an n-byte object, n <= PA_MAX_SMALL (0 is class 1). */
+static inline unsigned gc_size_class(size_t n)
+{
+    if (n <= (size_t)GC_STEP_CLASSES * 16u)
+        return gc_class_by16[(n + 15) >> 4];      /* one load, as malloc's */
+    return pa_size_class(n) + GC_CLASS_FROM_PA;
+}
+
 static inline uint32_t gc_span_words(const gc_span *s)
 {
     return (s->nelems + 63) / 64;
@@ -133,7 +154,7 @@ typedef struct gc_tcache {
     _Atomic uintptr_t inflight;
     _Atomic int used;
     struct gc_tcache *next;
-    gc_run run[PA_NCLASSES * GC_TC_KINDS];
+    gc_run run[GC_NCLASSES * GC_TC_KINDS];
 } gc_tcache;
 
 extern __thread gc_tcache *gc_tc_self __attribute__((tls_model("initial-exec")));
@@ -211,6 +232,7 @@ enum { GC_RUNNING = 0, GC_PARKED = 1, GC_STOPPED_PARKED = 2, GC_SIGNALLED = 3 };
 #define GC_UNDER_TSAN 0
 #endif
 int gc_mutex_lock_parked(pthread_mutex_t *m);
+int gc_sem_wait_parked(sem_t *sem);        /* sem_wait; parked under TSan (world.c) */
 static inline int gc_lock(pthread_mutex_t *m)
 {
 #if GC_UNDER_TSAN
@@ -419,6 +441,7 @@ void     gc_set_mark(uintptr_t base);
 void     gc_mark_uncollectable(void);
 uint64_t gc_marked_bytes(void);
 uint64_t gc_helper_marked_bytes(void);            /* the helpers' part of it */
+void     gc_par_start(unsigned markers);          /* make helpers; world running (par.c) */
 unsigned gc_mark_parallel(void);                  /* drain with helpers (par.c) */
 void     gc_par_fork_child(void);
 

@@ -261,7 +261,7 @@ void gc_set_mark(uintptr_t base)
 
 void gc_mark_uncollectable(void)
 {
-    for (unsigned cl = 0; cl < PA_NCLASSES; cl++)
+    for (unsigned cl = 0; cl < GC_NCLASSES; cl++)
         for (unsigned k = GC_KIND_UNCOLL; k < GC_KINDS; k++)
             for (gc_span *s = gc_g.cls[cl * GC_KINDS + k].spans; s; s = s->next)
                 for (uint32_t i = 0; i < s->nelems; i++)

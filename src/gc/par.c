@@ -29,7 +29,8 @@
  * late helper's lands in the next cycle's figure.
  *
  * Helpers are collector threads, not registered (never stopped, their
- * stacks hold no roots), made at the first parallel mark; they sleep on
+ * stacks hold no roots), made by gc_par_start before a collection stops
+ * the world (never while it is stopped: see there); they sleep on
  * par_cv between cycles. The helpers' CPU time is added to the cycle's
  * mark CPU time.
  */
@@ -167,11 +168,15 @@ static void *helper_main(void *arg)
     return NULL;
 }
 
-unsigned gc_mark_parallel(void)
+/* Called by the collection before it takes any lock and before the world
+ * stops: pthread_create may need a lock a stopped thread holds (glibc's
+ * stack cache lock, the loader's TLS lock, the allocator's arena lock for
+ * the thread's TLS vector), so a helper made while the world is stopped
+ * could hang the collection for ever. The drain (gc_mark_parallel) only
+ * uses the helpers made here. */
+void gc_par_start(unsigned markers)
 {
-    unsigned m = gc_g.markers;
-    if (m > GC_MAX_MARKERS)
-        m = GC_MAX_MARKERS;
+    unsigned m = markers > GC_MAX_MARKERS ? GC_MAX_MARKERS : markers;
     gc_lock(&par_mu);
     while (nhelpers + 1 < m) {
         pthread_t t;
@@ -182,9 +187,18 @@ unsigned gc_mark_parallel(void)
         int err = pthread_create(&t, &at, helper_main, (void *)(uintptr_t)nhelpers);
         pthread_attr_destroy(&at);
         if (err)
-            break;
+            break;                         /* fewer markers; tried again next cycle */
         nhelpers++;
     }
+    pthread_mutex_unlock(&par_mu);
+}
+
+unsigned gc_mark_parallel(void)
+{
+    unsigned m = gc_g.markers;
+    if (m > GC_MAX_MARKERS)
+        m = GC_MAX_MARKERS;
+    gc_lock(&par_mu);
     unsigned h = m > 0 && nhelpers + 1 >= m ? m - 1 : nhelpers;
     gc_helper_cpu_ns = 0;
     gc_par_idle_ns = 0;

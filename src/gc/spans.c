@@ -185,7 +185,7 @@ static pa_recpool *rec_pool(uint32_t nelems)
 
 int gc_heap_init(void)
 {
-    pa_sizeclass_init();
+    gc_classes_init();
     sysmem_caps caps;
     sysmem_get_caps(&caps);
     map_page = caps.page_size;

@@ -234,7 +234,7 @@ void *gc_tcache_refill(gc_tcache *t, unsigned cl, unsigned kind, int *refilled)
             return pop(t, r, w);
         }
     }
-    const pa_class_info *ci = &pa_classes[cl];
+    const pa_class_info *ci = &gc_classes[cl];
     unsigned spc = cl * GC_KINDS + kind;
     gc_class *c = &gc_g.cls[spc];
     uint32_t max = (uint32_t)(TC_BYTES / ci->size);
@@ -290,7 +290,7 @@ void gc_tcache_flush(int detach)
     gc_tcache *t = gc_tc_self;
     if (!t)
         return;
-    for (unsigned k = 0; k < PA_NCLASSES * GC_TC_KINDS; k++) {
+    for (unsigned k = 0; k < GC_NCLASSES * GC_TC_KINDS; k++) {
         gc_run *r = &t->run[k];
         if (!r->span)
             continue;
@@ -312,7 +312,7 @@ void gc_tcache_mark(void)
         uintptr_t p = atomic_load_explicit(&t->inflight, memory_order_relaxed);
         if (p)
             gc_set_mark(p);
-        for (unsigned k = 0; k < PA_NCLASSES * GC_TC_KINDS; k++) {
+        for (unsigned k = 0; k < GC_NCLASSES * GC_TC_KINDS; k++) {
             gc_run *r = &t->run[k];
             if (!r->span)
                 continue;
@@ -329,7 +329,7 @@ uint64_t gc_tcache_handed_bytes(void)
 {
     uint64_t sum = 0;
     for (gc_tcache *t = atomic_load_explicit(&tc_list, memory_order_acquire); t; t = t->next)
-        for (unsigned k = 0; k < PA_NCLASSES * GC_TC_KINDS; k++) {
+        for (unsigned k = 0; k < GC_NCLASSES * GC_TC_KINDS; k++) {
             gc_run *r = &t->run[k];
             uint32_t taken = __atomic_load_n(&r->taken, __ATOMIC_RELAXED), left = 0;
             if (!taken)
@@ -338,7 +338,7 @@ uint64_t gc_tcache_handed_bytes(void)
                 left += (uint32_t)__builtin_popcountll(
                     atomic_load_explicit(&r->bits[w], memory_order_relaxed));
             if (taken > left)                      /* else a refill raced: skip */
-                sum += (uint64_t)(taken - left) * pa_classes[k / GC_TC_KINDS].size;
+                sum += (uint64_t)(taken - left) * gc_classes[k / GC_TC_KINDS].size;
         }
     return sum;
 }

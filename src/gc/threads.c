@@ -162,8 +162,7 @@ int gc_thread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*star
     else
         err = pthread_create(thread, attr, thread_start, &sr);
     if (err == 0)
-        while (sem_wait(&sr.ready) != 0 && errno == EINTR)
-            ;
+        gc_sem_wait_parked(&sr.ready);             /* parked under TSan (world.c) */
     sem_destroy(&sr.ready);
     if (err) {
         gc_threads_lock();

@@ -29,9 +29,11 @@
  *
  * Parking (ThreadSanitizer builds). TSan runs the handler of an
  * asynchronous signal only when the thread next passes one of its
- * interceptors; a thread blocked in pthread_mutex_lock never does, so a
- * stop would wait for it forever. Under TSan every collector lock goes
- * through gc_mutex_lock_parked (gcint.h): when the lock is busy, a
+ * interceptors; a thread blocked in pthread_mutex_lock or sem_wait never
+ * does, so a stop would wait for it forever. Under TSan every collector
+ * lock goes through gc_mutex_lock_parked (gcint.h), and a thread waiting
+ * for the thread it created to register through gc_sem_wait_parked (the
+ * same protocol around sem_wait): when the lock is busy, a
  * registered thread spills its registers, publishes its sp and parks
  * (park: RUNNING -> PARKED) before it blocks, and unparks (PARKED ->
  * RUNNING) once it holds the lock. The stopper claims a parked thread
@@ -209,6 +211,35 @@ static void nap(void)
     nanosleep(&ts, NULL);
 }
 
+/* Park me (RUNNING -> PARKED) with sp published: the stopper then claims
+ * me without a signal. A stop that signalled me first is answered in the
+ * nap, where TSan delivers the signal. */
+static void park(gc_thread *me, uintptr_t sp)
+{
+    int st = GC_RUNNING;
+    for (;;) {
+        atomic_store_explicit(&me->sp, sp, memory_order_relaxed);
+        if (atomic_compare_exchange_strong_explicit(&me->park, &st, GC_PARKED,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire))
+            return;
+        nap();                                /* SIGNALLED: let the handler run */
+        st = GC_RUNNING;
+    }
+}
+
+/* PARKED -> RUNNING, after the restart if a stop claimed me meanwhile. */
+static void unpark(gc_thread *me)
+{
+    int st = GC_PARKED;
+    while (!atomic_compare_exchange_strong_explicit(&me->park, &st, GC_RUNNING,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+        nap();                                /* STOPPED_PARKED until the restart */
+        st = GC_PARKED;
+    }
+}
+
 int gc_mutex_lock_parked(pthread_mutex_t *m)
 {
     if (pthread_mutex_trylock(m) == 0)
@@ -218,24 +249,35 @@ int gc_mutex_lock_parked(pthread_mutex_t *m)
         return pthread_mutex_lock(m);
     __builtin_unwind_init();                  /* callee-saved registers: here */
     volatile uintptr_t here = 0;
-    int st = GC_RUNNING;
-    for (;;) {
-        atomic_store_explicit(&me->sp, (uintptr_t)&here, memory_order_relaxed);
-        if (atomic_compare_exchange_strong_explicit(&me->park, &st, GC_PARKED,
-                                                    memory_order_acq_rel,
-                                                    memory_order_acquire))
-            break;
-        nap();                                /* SIGNALLED: let the handler run */
-        st = GC_RUNNING;
-    }
+    park(me, (uintptr_t)&here);
     int err = pthread_mutex_lock(m);
-    st = GC_PARKED;
-    while (!atomic_compare_exchange_strong_explicit(&me->park, &st, GC_RUNNING,
-                                                    memory_order_acq_rel,
-                                                    memory_order_acquire)) {
-        nap();                                /* STOPPED_PARKED until the restart */
-        st = GC_PARKED;
+    unpark(me);
+    __asm__ volatile("" : : "r"(&here) : "memory");
+    return err;
+}
+
+/* sem_wait, parked under TSan (which holds a signal back from a thread
+ * blocked in sem_wait, as in pthread_mutex_lock): a registered thread
+ * waiting for the thread it created to register (threads.c) would never
+ * answer a stop, while the new thread waits for threads_mu, which the
+ * stopper holds (stress/test_gc_threads hung so). The waiter touches no
+ * heap object until it unparks. */
+int gc_sem_wait_parked(sem_t *sem)
+{
+    gc_thread *me = GC_UNDER_TSAN ? self : NULL;
+    if (!me) {
+        int err;
+        while ((err = sem_wait(sem)) != 0 && errno == EINTR)
+            ;
+        return err;
     }
+    __builtin_unwind_init();
+    volatile uintptr_t here = 0;
+    park(me, (uintptr_t)&here);
+    int err;
+    while ((err = sem_wait(sem)) != 0 && errno == EINTR)
+        ;
+    unpark(me);
     __asm__ volatile("" : : "r"(&here) : "memory");
     return err;
 }

@@ -11,7 +11,12 @@
  *   - a thread that registers and unregisters itself by hand;
  *   - two threads creating and joining threads as fast as they can while
  *     a third collects: joins race creations for recycled thread ids;
- *   - fork from the threaded process: the child allocates and collects.
+ *   - fork from the threaded process: the child allocates and collects;
+ *   - helper markers made while registered threads create and join
+ *     threads as fast as they can: made before the world stops, they never
+ *     wait for a lock of glibc's thread creation that a stopped thread
+ *     holds (a helper made in the pause could hang the collection: the
+ *     child of a fork makes its helpers again, up to 15 of them here).
  * PAGEALLOC_TEST_SCALE scales the work. Under TSan the world stops too:
  * threads blocked on a collector lock park instead of taking the signal
  * TSan would hold back (src/gc/world.c).
@@ -29,10 +34,12 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "pa_skip.h"
+#include "pa_tsan.h"
 #include "pagealloc/gc.h"
 
 const char *__tsan_default_options(void);
@@ -252,6 +259,71 @@ static void test_fork_threaded(void **state)
     assert_int_equal(pa_gc_pthread_join(sp, NULL), 0);
 }
 
+static atomic_int churn_stop;
+
+/* Registered, creating and joining registered threads without a pause:
+ * often inside pthread_create or pthread_join when the world stops. Big
+ * stacks overflow glibc's cache of stacks (40 MiB), so a join unmaps
+ * stacks while it holds the cache's lock, which a pthread_create needs:
+ * a collection that made a helper while the world was stopped hung here
+ * (within seconds, before helpers were made ahead of the stop). */
+static void *create_join_churn(void *arg)
+{
+    (void)arg;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    if (!PA_UNDER_TSAN)                     /* TSan clears a dead stack's shadow: slow */
+        pthread_attr_setstacksize(&at, (size_t)24 << 20);
+    while (!atomic_load(&churn_stop)) {
+        pthread_t t;
+        if (pa_gc_pthread_create(&t, &at, short_lived, (void *)(uintptr_t)9) == 0)
+            pa_gc_pthread_join(t, NULL);
+    }
+    pthread_attr_destroy(&at);
+    return NULL;
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    _exit(3);                               /* hung: the parent reports it */
+}
+
+static void test_helpers_made_while_threads_churn(void **state)
+{
+    (void)state;
+    for (int k = 0; k < (PA_UNDER_TSAN ? 2 : 10) * scale(); k++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            signal(SIGALRM, on_alarm);
+            alarm(PA_UNDER_TSAN ? 240 : 60);
+            enum { C = 6 };
+            pthread_t c[C];
+            atomic_store(&churn_stop, 0);
+            for (int i = 0; i < C; i++)
+                if (pa_gc_pthread_create(&c[i], NULL, create_join_churn, NULL) != 0)
+                    _exit(2);
+            for (unsigned m = 2; m <= 16; m++) {  /* a new helper every cycle */
+                pa_gc_set_markers(m);
+                pa_gc_collect();
+            }
+            atomic_store(&churn_stop, 1);
+            for (int i = 0; i < C; i++)
+                pa_gc_pthread_join(c[i], NULL);
+            pa_gc_stats st;
+            pa_gc_get_stats(&st);
+            _exit(atomic_load(&bad) ? 1 : st.markers == 16 ? 0 : 4);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        if (WEXITSTATUS(status) == 3)
+            fail_msg("a collection hung while threads were being created and joined");
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+}
+
 int main(void)
 {
     pa_gc_options o = { .check_heap = 1, .markers = 2 };
@@ -260,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_join_races_create),
         cmocka_unit_test(test_fork_threaded),
+        cmocka_unit_test(test_helpers_made_while_threads_churn),
     };
     return pa_test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -8,7 +8,9 @@
  * the heap grows again over what went back; the statistics stay consistent
  * (pa_gc_collect_and_release leaves no free page resident, the JSON form
  * carries the new field); an expansion past a hard memory limit fails
- * and changes nothing.
+ * and changes nothing; objects up to 1024 bytes are rounded up to 16
+ * bytes only (the collector's size classes, src/gc/classes.c), every
+ * object 16-byte aligned.
  *
  * Every figure comes from pa_gc_get_stats, never from /proc or a clock.
  * The page heap's own background scavenger may release free pages at any
@@ -173,6 +175,25 @@ static void test_expand_past_hard_limit(void **state)
     check_heap();
 }
 
+/* Up to 1024 bytes a class every 16 bytes; above, a class at least as
+ * big; every object aligned to 16 and writable in full. */
+static void test_size_classes(void **state)
+{
+    (void)state;
+    for (size_t n = 0; n <= 40000; n += n < 1100 ? 1 : 97) {
+        unsigned char *p = n & 1 ? pa_gc_malloc_atomic(n) : pa_gc_malloc(n);
+        assert_non_null(p);
+        assert_int_equal((uintptr_t)p & 15, 0);
+        size_t got = pa_gc_size(p);
+        if (n <= 1024)
+            assert_int_equal(got, n ? (n + 15) & ~(size_t)15 : 16);
+        else
+            assert_true(got >= n);
+        memset(p, 0xa5, got);
+        assert_ptr_equal(pa_gc_base(p + got - 1), p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -180,6 +201,7 @@ int main(void)
         cmocka_unit_test(test_drop_gives_memory_back),
         cmocka_unit_test(test_stats_consistent),
         cmocka_unit_test(test_expand_past_hard_limit),
+        cmocka_unit_test(test_size_classes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,7 +17,11 @@
  *   - a thread stopped while it holds the OS layer's lock does not hang
  *     a collection whose mark needs more work-list blocks than ever
  *     before (they come from the OS layer before the stop, never during
- *     it; src/gc/markq.c).
+ *     it; src/gc/markq.c);
+ *   - helper markers are made before the world stops, never while it is
+ *     stopped (pthread_create can need a lock a stopped thread holds:
+ *     src/gc/par.c): no thread appears between the stop and the restart
+ *     when more markers are asked for.
  * Collections run with the full heap check (options.check_heap).
  */
 #define _GNU_SOURCE
@@ -35,6 +39,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 
 #include <unistd.h>
@@ -471,6 +476,61 @@ static void test_stop_while_os_lock_held(void **state)
     comb = NULL;
 }
 
+/* ---- helpers made with the world running ------------------------------ */
+
+/* The process's thread count (field 20 of /proc/self/stat), read with
+ * open/read only: it is called with the world stopped. -1 if unreadable. */
+static long thread_count(void)
+{
+    char buf[1024];
+    int fd = open("/proc/self/stat", O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');            /* the command may hold spaces */
+    for (int field = 2; p && field < 20; field++)
+        p = strchr(p + 1, ' ');
+    return p ? strtol(p + 1, NULL, 10) : -1;
+}
+
+static long threads_stopped, threads_restarting;
+
+static void count_events(pa_gc_event ev, void *arg)
+{
+    (void)arg;
+    if (ev == PA_GC_EVENT_WORLD_STOPPED)
+        threads_stopped = thread_count();
+    else if (ev == PA_GC_EVENT_WORLD_RESTARTING)
+        threads_restarting = thread_count();
+}
+
+static void test_helpers_made_before_stop(void **state)
+{
+    (void)state;
+    long t0 = thread_count();
+    if (t0 < 0)
+        PA_SKIP("/proc/self/stat is not readable");
+    pa_gc_set_event_handler(count_events, NULL);
+    for (unsigned m = 3; m <= 6; m++) {
+        assert_int_equal(pa_gc_set_markers(m), 0);
+        threads_stopped = threads_restarting = -1;
+        pa_gc_collect();
+        assert_true(threads_stopped > 0);
+        /* A helper made in the pause would show here (threads may only
+         * end meanwhile: a detached one finishing its exit). */
+        assert_true(threads_restarting <= threads_stopped);
+    }
+    pa_gc_set_event_handler(NULL, NULL);
+    pa_gc_stats st;
+    assert_int_equal(pa_gc_get_stats(&st), 0);
+    assert_int_equal(st.markers, 6);                /* the helpers did come */
+    assert_int_equal(pa_gc_set_markers(2), 0);
+}
+
 int main(void)
 {
     pa_gc_options o = { .check_heap = 1, .markers = 2 };
@@ -483,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_dynamic_tls_collecting_thread),
         cmocka_unit_test(test_sigaltstack),
         cmocka_unit_test(test_stop_while_os_lock_held),
+        cmocka_unit_test(test_helpers_made_before_stop),
     };
     return pa_test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }
