@@ -12,6 +12,12 @@ Callgrind counts are deterministic for our programs; Go's runtime threads
 (sysmon, the scavenger) add a little that depends on wall time, which is
 why Go runs with GOMAXPROCS=1, GODEBUG=asyncpreemptoff=1 and GOGC=off.
 
+W4's batch frees grow with its length but are not timed: a third run per
+side collects only inside the function that does them (callgrind
+--toggle-collect: ours pagealloc_free, Go the amortised free closure
+runtime.pacorePageCache.func2) and is subtracted too; the line above the
+table gives their count.
+
 Per function the table gives self instructions per unit (callgrind_annotate
 --inclusive=no, summed over the files a function's inlined code comes
 from), its share of the total, and, when a timed median is known for the
@@ -34,7 +40,10 @@ Jobs (name: program, units per step):
 Usage: bench/profile.py BUILD_DIR GO_TEST_BINARY|- [job...]
 Environment: TOP=8 functions per table, JOBS=2 callgrind runs at a time,
 STEPS_DIV=1 (divide every full length by it for a quick look; the figures
-then average over the first part of the run only), PEERS=tcmalloc.
+then average over the first part of the run only), PEERS=tcmalloc,
+REUSE=1 (keep the callgrind files already in bench/results/profile/: only
+the tables again), MEDIANS=DIR (where core.json and backed.json with the
+timed medians are; default bench/results).
 Writes bench/results/profile.md (the tables), profile.json and the
 callgrind files in bench/results/profile/.
 """
@@ -53,6 +62,11 @@ cgdir = os.path.join(results, "profile")
 # core Wn: (full length, units per step, unit); heap Wn: (backed.c workload, full length)
 CORE = {"W1": (1000000, 1, "pair"), "W2": (5, 400000, "op"), "W3": (100000, 1, "pair"),
         "W4": (1000000, 1, "alloc")}
+# Work that grows with the steps but is not timed: W4's batch frees (one page
+# at a time after every 8192 allocations). A third run per side collects only
+# inside the function that does it (callgrind --toggle-collect, inclusive),
+# and its counts are subtracted: the tables show the timed part alone.
+UNTIMED = {("core-W4", "ours"): "pagealloc_free", ("core-W4", "go"): "runtime.pacorePageCache.func2"}
 HEAP = {"W1": ("W6-W1", 1000000), "W3": ("W6-W3", 100000), "W5": ("W5", 1000000)}
 
 
@@ -80,13 +94,17 @@ def commands(job, build, gotest, steps, peers):
     return out
 
 
-def run_callgrind(tag, argv, env):
-    """Run argv under callgrind; return (path of the out file, seconds)."""
+def run_callgrind(tag, argv, env, toggle=None):
+    """Run argv under callgrind (only inside toggle and its callees if
+    given); return (path of the out file, seconds)."""
     path = os.path.join(cgdir, f"callgrind.{tag}")
+    if os.environ.get("REUSE") == "1" and os.path.exists(path):
+        return path, 0.0
     e = dict(os.environ)
     e.update(env)
     t0 = time.time()
-    done = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={path}"] + argv,
+    opts = [f"--toggle-collect={toggle}"] if toggle else []
+    done = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={path}"] + opts + argv,
                           env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if done.returncode != 0:
         sys.stderr.write(done.stderr[-2000:])
@@ -122,11 +140,11 @@ def self_counts(path):
     return funcs, total
 
 
-def medians():
+def medians(where):
     """Timed medians (ns per unit) of the last core.json and backed.json runs."""
     out = {}
     try:
-        with open(os.path.join(results, "core.json")) as fh:
+        with open(os.path.join(where, "core.json")) as fh:
             for w in json.load(fh).get("workloads", []):
                 for side, key in (("ours", "pagealloc_raw"), ("go", "go_amortised")):
                     if w.get(key):
@@ -134,7 +152,7 @@ def medians():
     except (OSError, ValueError):
         pass
     try:
-        with open(os.path.join(results, "backed.json")) as fh:
+        with open(os.path.join(where, "backed.json")) as fh:
             b = json.load(fh)
         for impl, c in (b.get("W5") or {}).items():
             if c.get("ns_per_pair"):
@@ -170,6 +188,9 @@ def main():
         for steps in (full, 0):
             for side, argv, env in commands(job, build, gotest, steps, peers):
                 runs[(job, side, steps)] = (f"{job}.{side}.{steps}", argv, env)
+                if steps and (job, side) in UNTIMED:
+                    runs[(job, side, "untimed")] = (f"{job}.{side}.untimed", argv, env,
+                                                    UNTIMED[(job, side)])
     with concurrent.futures.ThreadPoolExecutor(int(os.environ.get("JOBS", "2"))) as ex:
         futs = {k: ex.submit(run_callgrind, *v) for k, v in runs.items()}
         for k, f in futs.items():
@@ -177,7 +198,8 @@ def main():
             print(f"profile.py: {k[0]} {k[1]} steps={k[2]}: {secs:.0f} s under callgrind", file=sys.stderr)
             runs[k] = (path,) + runs[k]
 
-    med = medians()
+    med_dir = os.environ.get("MEDIANS", results)
+    med = medians(med_dir)
     md, js = [], {"steps_div": div, "jobs": {}}
     p = md.append
     p(f"Instructions per unit of the timed part (callgrind: full run minus a run of 0 steps, "
@@ -192,9 +214,14 @@ def main():
         for side in sides:
             f_full, t_full = self_counts(runs[(job, side, full)][0])
             f_zero, t_zero = self_counts(runs[(job, side, 0)][0])
-            per = {fn: (n - f_zero.get(fn, 0)) / units for fn, n in f_full.items()}
-            table[side] = {"total": (t_full - t_zero) / units, "functions": per,
+            f_unt, t_unt = ({}, 0)
+            if (job, side, "untimed") in runs:
+                f_unt, t_unt = self_counts(runs[(job, side, "untimed")][0])
+            per = {fn: (n - f_zero.get(fn, 0) - f_unt.get(fn, 0)) / units for fn, n in f_full.items()}
+            table[side] = {"total": (t_full - t_zero - t_unt) / units, "functions": per,
                            "whole_run_full": t_full, "whole_run_setup": t_zero,
+                           "untimed": t_unt / units if t_unt else None,
+                           "untimed_function": UNTIMED.get((job, side)),
                            "ns_median": med.get((job, side))}
         js["jobs"][job] = {"unit": unit, "units": units, "steps": full,
                            "commands": {s: " ".join([f"{k}={v}" for k, v in runs[(job, s, full)][3].items()] +
@@ -209,8 +236,10 @@ def main():
             t = table[side]
             ns = t["ns_median"]
             extra = f"; last timed median {ns:.1f} ns/{unit} ({t['total'] / ns:.1f} instructions per ns)" if ns else ""
+            unt = (f"; not counted: the untimed `{t['untimed_function']}` (the batch frees), "
+                   f"{t['untimed']:,.0f} per {unit}") if t["untimed"] else ""
             p(f"- {side}: **{t['total']:,.0f}** per {unit} (whole runs: {t['whole_run_full'] / 1e6:,.1f} M "
-              f"with the timed part, {t['whole_run_setup'] / 1e6:,.1f} M set-up alone){extra}")
+              f"with the timed part, {t['whole_run_setup'] / 1e6:,.1f} M set-up alone{unt}){extra}")
         p("")
         shown = [s for s in sides if s in ("ours", "go")]
         hdr = "| # |" + "".join(f" {s} function | Ir/{unit} | share | ≈ ns |" for s in shown)
@@ -235,6 +264,7 @@ def main():
         for s in shown:
             t = table[s]
             rest = t["total"] - sum(n for _, n in tops[s])
+            rest = 0.0 if abs(rest) < 0.05 else rest
             cells += ["other", f"{rest:,.1f}", f"{rest / t['total']:.0%}" if t["total"] else "-",
                       f"{rest / t['total'] * t['ns_median']:.1f}" if t["ns_median"] and t["total"] else "-"]
         p("| " + " | ".join(cells) + " |")
@@ -248,6 +278,11 @@ def main():
         if others:
             p("")
             p("Peers (totals only): " + "; ".join(f"{s} {table[s]['total']:,.0f} per {unit}" for s in others))
+    if med:
+        p("")
+        p(f"≈ ns: each function's share of the instructions times the timed median of the same side "
+          f"in {os.path.relpath(med_dir, root) if med_dir.startswith(root) else med_dir}"
+          "/core.json and backed.json (ns per unit); an estimate that counts every instruction alike.")
     text = "\n".join(md) + "\n"
     with open(os.path.join(results, "profile.md"), "w") as fh:
         fh.write(text)

@@ -17,6 +17,9 @@
 #   JOBS=2       callgrind runs at a time
 #   STEPS_DIV=1  divide every timed length by this (a quick look; the figures
 #                then describe the start of each run only)
+#   REUSE=1      reuse the callgrind files of an earlier run (tables only)
+#   MEDIANS=DIR  core.json/backed.json with timed medians for the "≈ ns"
+#                column (default bench/results; e.g. those of a quiet make bench)
 # Method: each program runs twice under callgrind, with its timed part at full
 # length and with none (--steps 0, Go: PAGEALLOC_CORE_STEPS=0); the difference
 # over the timed units is the timed part's cost alone (bench/profile.py).
@@ -25,7 +28,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-[ $# -ge 1 ] || { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 build=$(cd "$1" && pwd)
 shift
 command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null ||

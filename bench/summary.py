@@ -7,8 +7,9 @@ same run (bench/results/core.json, backed.json, malloc.json, stack.json):
     heap's W1 and W3 (untouched, one thread) and W5 (touched) against the
     best malloc peer, W5's peak RSS against one mmap per allocation, and
     W6's two-thread scaling (bench/run_backed.sh's scaling protocol: the
-    median of pinned, alternated pairs, with its IQR and min-max in the
-    "now" cell and the machine's own scaling in the same pairs);
+    median of pinned, alternated pairs - of its quiet pairs when there are
+    enough - with its IQR and min-max in the "now" cell and the machine's
+    own scaling in the same pairs);
   - the object allocator (issue 10): the malloc suite's geometric means and
     its worst workload, against the best peer per workload;
   - the stacks (issue 12): the worst create+destroy pair (median of the
@@ -92,11 +93,13 @@ row("page paths", "heap W5: peak RSS / one mmap per allocation",
 # without it (SCALE_REPEAT=0) the ratio of the repetitions' medians.
 w6p = (backed or {}).get("W6_scaling", {}).get("W2", {})
 if w6p.get("ours"):
-    o, m = w6p["ours"], w6p.get("machine")
+    quiet = w6p.get("target_from") == "quiet pairs"
+    o, m = (w6p["ours_quiet_pairs"] if quiet else w6p["ours"]), w6p.get("machine")
     spread = f"IQR {o['q1']:.2f}-{o['q3']:.2f}, min-max {o['min']:.2f}-{o['max']:.2f}"
-    src = (f"backed.json W6_scaling ({o['pairs']} pinned ABBA pairs; machine's own scaling "
+    src = (f"backed.json W6_scaling ({o['pairs']} {'quiet ' if quiet else ''}pinned ABBA pairs"
+           f"{' of ' + str(w6p['ours']['pairs']) if quiet else ''}; machine's own scaling "
            + (f"{m['median']:.2f}, IQR {m['q1']:.2f}-{m['q3']:.2f}" if m else "not measured")
-           + ("; UNDER LOAD" if m and m["median"] < 1.9 else "") + ")")
+           + ("; UNDER LOAD" if not quiet and m and m["median"] < w6p.get("quiet_min", 1.9) else "") + ")")
     row("page paths", "W6 W2: two threads / one (throughput)", o["median"], 1.9, "ge", src,
         spread=spread)
 else:
