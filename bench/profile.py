@@ -14,7 +14,7 @@ why Go runs with GOMAXPROCS=1, GODEBUG=asyncpreemptoff=1 and GOGC=off.
 
 W4's batch frees grow with its length but are not timed: a third run per
 side collects only inside the function that does them (callgrind
---toggle-collect: ours pagealloc_free, Go the amortised free closure
+--toggle-collect: ours wl_free_batch (a static function, so "wl_free_batch*"), Go the amortised free closure
 runtime.pacorePageCache.func2) and is subtracted too; the line above the
 table gives their count.
 
@@ -66,7 +66,7 @@ CORE = {"W1": (1000000, 1, "pair"), "W2": (5, 400000, "op"), "W3": (100000, 1, "
 # at a time after every 8192 allocations). A third run per side collects only
 # inside the function that does it (callgrind --toggle-collect, inclusive),
 # and its counts are subtracted: the tables show the timed part alone.
-UNTIMED = {("core-W4", "ours"): "pagealloc_free", ("core-W4", "go"): "runtime.pacorePageCache.func2"}
+UNTIMED = {("core-W4", "ours"): "wl_free_batch*", ("core-W4", "go"): "runtime.pacorePageCache.func2"}
 HEAP = {"W1": ("W6-W1", 1000000), "W3": ("W6-W3", 100000), "W5": ("W5", 1000000)}
 
 
