@@ -436,7 +436,7 @@ report.write_json(f"{results}/backed.json", json_out)
 
 # Data for the chart (a file only for the workloads that ran).
 import os
-for name in ("w5", "w1", "w2", "w3"):
+for name in ("w5", "w1", "w2", "w3", "scale"):
     if os.path.exists(f"{results}/backed-{name}.dat"):
         os.remove(f"{results}/backed-{name}.dat")
 if any(k[0] == "W5" for k in cells):
@@ -465,6 +465,18 @@ for wl in ("W6-W1", "W6-W2", "W6-W3"):
                     c = {k: (v * base if k != "runs" else v) for k, v in c.items()}
                 row += [f"{c['median'] / 1e6:.4f} {c['min'] / 1e6:.4f} {c['max'] / 1e6:.4f}" if c else "NaN NaN NaN"]
             fh.write(("cpu-scaled" if l == "cpu" else l) + " " + " ".join(row) + "\n")
+# The scaling protocol's pairs: per pair, ours' and the loop's T=n / T=1.
+if scale:
+    with open(f"{results}/backed-scale.dat", "w") as fh:
+        fh.write("# pair " + " ".join(f"{wl[3:]}_ours {wl[3:]}_loop" for wl in ("W6-W2", "W6-W1")) + "\n")
+        for pair in sorted({q for d in scale.values() for q in d}):
+            row = []
+            for wl in ("W6-W2", "W6-W1"):
+                d = scale.get(wl, {}).get(pair, {})
+                for l in ("ours", "cpu"):
+                    a, b = d.get((l, threads[0])), d.get((l, threads[-1]))
+                    row.append(f"{b / a:.4f}" if a and b else "NaN")
+            fh.write(f"{pair} " + " ".join(row) + "\n")
 sys.exit(1 if unexpected or bad_seq else 0)
 EOF
 echo "run_backed.sh: wrote $results/backed.json" >&2
@@ -503,13 +515,19 @@ if command -v gnuplot >/dev/null 2>&1 && [ -s "$results/backed-w5.dat" -o -s "$r
     else
       echo "set multiplot next; set multiplot next"
     fi
-    echo "set autoscale y; set logscale y; set style histogram errorbars gap 1 lw 1; set key inside top left"
+    echo "set autoscale y; set logscale y; set style data histogram; set style histogram errorbars gap 1 lw 1; set key inside top left"
     echo "set ylabel 'millions per second (log)'; set xlabel 'cpu-scaled: register loop scaled to ours T=1 (machine ceiling)' offset 0,0.5"
     for w in w1 w2 w3; do
       if [ -s "$results/backed-$w.dat" ]; then
         plot6 "$results/backed-$w.dat" "W6 ${w^^}: throughput by threads (higher is better)"
       fi
     done
+    if [ -s "$results/backed-scale.dat" ]; then
+      echo "set style data linespoints; unset logscale y; set yrange [0:*]; set xtics norotate 1"
+      echo "set xlabel 'pair (pinned, ABBA order)' offset 0,0; set ylabel 'T=${tlist[${#tlist[@]} - 1]} / T=${tlist[0]} throughput'; set key below"
+      echo "set title 'W6 scaling protocol: each pair (target W2 >= 1.9)'"
+      echo "plot '$results/backed-scale.dat' using 1:2 title 'ours W2' lc rgb '#3060c0' pt 7, '' using 1:3 title 'loop (W2 pairs)' lc rgb '#3060c0' dt 2 pt 6, '' using 1:4 title 'ours W1' lc rgb '#30a050' pt 7, '' using 1:5 title 'loop (W1 pairs)' lc rgb '#30a050' dt 2 pt 6, 1.9 with lines lc rgb '#c03030' dt 3 title 'W2 target'"
+    fi
     echo "unset multiplot"
   } >"$results/backed.gp"
   if gnuplot "$results/backed.gp" 2>"$errlog"; then
