@@ -42,7 +42,9 @@ Environment: TOP=8 functions per table, JOBS=2 callgrind runs at a time,
 STEPS_DIV=1 (divide every full length by it for a quick look; the figures
 then average over the first part of the run only), PEERS=tcmalloc,
 REUSE=1 (keep the callgrind files already in bench/results/profile/: only
-the tables again), MEDIANS=DIR (where core.json and backed.json with the
+the tables again), CACHE=1 (also run each program under cachegrind with
+--cache-sim=yes --branch-sim=yes, full and set-up only, and give the
+simulated misses and mispredictions per unit), MEDIANS=DIR (where core.json and backed.json with the
 timed medians are; default bench/results).
 Writes bench/results/profile.md (the tables), profile.json and the
 callgrind files in bench/results/profile/.
@@ -94,17 +96,21 @@ def commands(job, build, gotest, steps, peers):
     return out
 
 
-def run_callgrind(tag, argv, env, toggle=None):
+def run_callgrind(tag, argv, env, toggle=None, cache=False):
     """Run argv under callgrind (only inside toggle and its callees if
-    given); return (path of the out file, seconds)."""
-    path = os.path.join(cgdir, f"callgrind.{tag}")
+    given), or under cachegrind with its cache and branch simulation;
+    return (path of the out file, seconds)."""
+    tool = "cachegrind" if cache else "callgrind"
+    path = os.path.join(cgdir, f"{tool}.{tag}")
     if os.environ.get("REUSE") == "1" and os.path.exists(path):
         return path, 0.0
     e = dict(os.environ)
     e.update(env)
     t0 = time.time()
     opts = [f"--toggle-collect={toggle}"] if toggle else []
-    done = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={path}"] + opts + argv,
+    if cache:
+        opts = ["--cache-sim=yes", "--branch-sim=yes"]
+    done = subprocess.run(["valgrind", f"--tool={tool}", f"--{tool}-out-file={path}"] + opts + argv,
                           env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if done.returncode != 0:
         sys.stderr.write(done.stderr[-2000:])
@@ -138,6 +144,20 @@ def self_counts(path):
     if total is None:
         raise SystemExit(f"profile.py: no PROGRAM TOTALS in callgrind_annotate {path}")
     return funcs, total
+
+
+def cache_counts(path):
+    """{event: count} of a cachegrind out file's summary line."""
+    events = summary = None
+    with open(path) as fh:
+        for line in fh:
+            if line.startswith("events:"):
+                events = line.split()[1:]
+            elif line.startswith("summary:"):
+                summary = [int(x) for x in line.split()[1:]]
+    if not events or not summary:
+        raise SystemExit(f"profile.py: no events/summary in {path}")
+    return dict(zip(events, summary))
 
 
 def medians(where):
@@ -191,6 +211,8 @@ def main():
                 if steps and (job, side) in UNTIMED:
                     runs[(job, side, "untimed")] = (f"{job}.{side}.untimed", argv, env,
                                                     UNTIMED[(job, side)])
+                if os.environ.get("CACHE") == "1":
+                    runs[(job, side, f"cache{steps}")] = (f"{job}.{side}.{steps}", argv, env, None, True)
     with concurrent.futures.ThreadPoolExecutor(int(os.environ.get("JOBS", "2"))) as ex:
         futs = {k: ex.submit(run_callgrind, *v) for k, v in runs.items()}
         for k, f in futs.items():
@@ -218,7 +240,14 @@ def main():
             if (job, side, "untimed") in runs:
                 f_unt, t_unt = self_counts(runs[(job, side, "untimed")][0])
             per = {fn: (n - f_zero.get(fn, 0) - f_unt.get(fn, 0)) / units for fn, n in f_full.items()}
-            table[side] = {"total": (t_full - t_zero - t_unt) / units, "functions": per,
+            cache = None
+            if (job, side, f"cache{full}") in runs:
+                cf, cz = (cache_counts(runs[(job, side, f"cache{n}")][0]) for n in (full, 0))
+                d = {k: (cf.get(k, 0) - cz.get(k, 0)) / units for k in cf}
+                cache = {"D1 misses": d["D1mr"] + d["D1mw"], "LL misses": d["DLmr"] + d["DLmw"],
+                         "conditional branches": d["Bc"], "mispredicted": d["Bcm"],
+                         "indirect branches": d["Bi"], "indirect mispredicted": d["Bim"]}
+            table[side] = {"total": (t_full - t_zero - t_unt) / units, "functions": per, "cache": cache,
                            "whole_run_full": t_full, "whole_run_setup": t_zero,
                            "untimed": t_unt / units if t_unt else None,
                            "untimed_function": UNTIMED.get((job, side)),
@@ -240,6 +269,12 @@ def main():
                    f"{t['untimed']:,.0f} per {unit}") if t["untimed"] else ""
             p(f"- {side}: **{t['total']:,.0f}** per {unit} (whole runs: {t['whole_run_full'] / 1e6:,.1f} M "
               f"with the timed part, {t['whole_run_setup'] / 1e6:,.1f} M set-up alone{unt}){extra}")
+            if t["cache"]:
+                c = t["cache"]
+                p(f"  - cachegrind, per {unit}: {c['D1 misses']:.1f} D1 misses, {max(c['LL misses'], 0.0):.2f} LL misses, "
+                  f"{c['mispredicted']:.1f} of {c['conditional branches']:.0f} conditional and "
+                  f"{c['indirect mispredicted']:.1f} of {c['indirect branches']:.1f} indirect branches "
+                  f"mispredicted (simulated)" + ("; the untimed frees included" if t["untimed"] else ""))
         p("")
         shown = [s for s in sides if s in ("ours", "go")]
         hdr = "| # |" + "".join(f" {s} function | Ir/{unit} | share | ≈ ns |" for s in shown)

@@ -18,6 +18,8 @@
 #   STEPS_DIV=1  divide every timed length by this (a quick look; the figures
 #                then describe the start of each run only)
 #   REUSE=1      reuse the callgrind files of an earlier run (tables only)
+#   CACHE=1      also cachegrind (simulated cache misses and branch
+#                mispredictions per operation, under each side's totals)
 #   MEDIANS=DIR  core.json/backed.json with timed medians for the "≈ ns"
 #                column (default bench/results; e.g. those of a quiet make bench)
 # Method: each program runs twice under callgrind, with its timed part at full
@@ -28,7 +30,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-[ $# -ge 1 ] || { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 build=$(cd "$1" && pwd)
 shift
 command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null ||
