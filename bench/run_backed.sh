@@ -25,7 +25,7 @@
 # The W6 scaling protocol (run after the repetitions, when W6 runs with more
 # than one thread count): SCALE_REPEAT pairs of ours at T=1 and T=2 (the first
 # and last of THREADS), the process pinned with taskset (T=1 on one CPU,
-# alternating between the CPUs from pair to pair; T=2 on two, one thread
+# changing every two pairs, so each CPU sees both orders; T=2 on two, one thread
 # each), in ABBA order (odd pairs: loop T=1, ours T=1, ours T=2, loop T=2;
 # even pairs the reverse), so each pair's ratio T=2 / T=1 comes from runs
 # seconds apart and next to the register loop's own ratio. The target is the
@@ -173,7 +173,8 @@ if want W6 && [ "$tn" -gt "$t1" ] && [ "$scale_repeat" -gt 0 ]; then
       while :; do
         r=$((r + 1))
         echo "run_backed.sh: scaling pair $r (at least $scale_repeat, at most $scale_max)" >&2
-        one=${cpus[$(((r - 1) % tn))]}
+        # T=1's CPU changes every two pairs, so that each CPU sees both orders.
+        one=${cpus[$((((r - 1) / 2) % tn))]}
         for w in "${swl[@]}"; do
           if [ $((r % 2)) -eq 1 ]; then
             seq_t=("$t1:$one" "$tn:$many")
