@@ -401,7 +401,7 @@ if scale:
     t1, tn = threads[0], threads[-1]
     p("")
     p(f"W6 scaling protocol: ours T={tn} / T={t1}, pairs run seconds apart, pinned (taskset: T={t1} on one "
-      f"CPU, alternating; T={tn} on {tn}), ABBA order, each next to the register loop's T={tn} / T={t1}; "
+      f"CPU, changing every two pairs; T={tn} on {tn}), ABBA order, each next to the register loop's T={tn} / T={t1}; "
       "medians of the pairs' ratios, IQR and min-max; quiet pairs: those whose loop scaled >= "
       f"{os.environ.get('QUIET', '1.9')} with its one thread at >= 90 % of its best speed in this run "
       f"(the target uses them when there are {QUIET_PAIRS} or more)")
