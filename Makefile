@@ -25,16 +25,30 @@ test:
 	@scripts/deps.sh test
 	@scripts/test.sh
 
+# Every driver runs even if one before it failed (a checksum mismatch, a
+# failed peer), so that the run always ends with bench/summary.py's table of
+# every target and its JSON and PNG; make still fails afterwards, naming the
+# drivers that did. The drivers' JSON of an earlier run is removed first, so
+# that a driver that fails before writing its own leaves "not measured" rows
+# rather than stale figures.
 bench:
 	@scripts/deps.sh bench
 	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DPAGEALLOC_BUILD_TESTS=OFF >/dev/null
 	@cmake --build build-bench -j$(JOBS)
-	@bench/run.sh build-bench
-	@bench/run_backed.sh build-bench
-	@bench/run_malloc.sh build-bench
-	@bench/run_gc.sh build-bench
-	@mkdir -p bench/results && build-bench/bench/pagealloc-bench-stack --json bench/results/stack.json | tee bench/results/stack.md
-	@bench/summary.py
+	@failed=; \
+	rm -f bench/results/core.json bench/results/backed.json bench/results/malloc.json \
+	  bench/results/gc.json bench/results/stack.json; \
+	bench/run.sh build-bench || failed="$$failed run.sh"; \
+	bench/run_backed.sh build-bench || failed="$$failed run_backed.sh"; \
+	bench/run_malloc.sh build-bench || failed="$$failed run_malloc.sh"; \
+	bench/run_gc.sh build-bench || failed="$$failed run_gc.sh"; \
+	mkdir -p bench/results; \
+	rm -f bench/results/.stack-failed; \
+	{ build-bench/bench/pagealloc-bench-stack --json bench/results/stack.json \
+	  || touch bench/results/.stack-failed; } | tee bench/results/stack.md; \
+	[ ! -e bench/results/.stack-failed ] || failed="$$failed pagealloc-bench-stack"; \
+	bench/summary.py || failed="$$failed summary.py"; \
+	if [ -n "$$failed" ]; then echo "make bench: failed:$$failed (their rows above may be missing or wrong)" >&2; exit 1; fi
 
 fuzz:
 	@scripts/deps.sh test

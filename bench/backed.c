@@ -298,7 +298,7 @@ static int run_w5(uint64_t steps)
 
     printf("backed W5 %s T=1 ns=%.2f peak=%ld end=%ld freed=%ld released=%ld base=%ld "
            "seq=0x%016" PRIx64 " ok\n",
-           impl_name(), (double)(t1 - t0) / (double)steps, peak - base, end - base,
+           impl_name(), steps ? (double)(t1 - t0) / (double)steps : 0.0, peak - base, end - base,
            freed - base, released - base, base, seq);
     impl_fini();
     free(live);
@@ -465,7 +465,7 @@ static int run_w6(int wl, int threads, uint64_t steps)
         impl_info(name, threads);
     printf("backed %s %s T=%d ops=%.0f ns=%.2f seq=0x%016" PRIx64 " ok\n", name,
            wl ? impl_name() : "cpu", threads, (double)units * threads / secs,
-           secs * 1e9 / (double)units, wl ? seq : (uint64_t)0);
+           units ? secs * 1e9 / (double)units : 0.0, wl ? seq : (uint64_t)0);
     impl_fini();
     pthread_barrier_destroy(&start);
     pthread_barrier_destroy(&done);
@@ -481,7 +481,8 @@ static void usage(FILE *f)
         "  W5: W1's sequence touching every page (ns per pair, RSS in KiB);\n"
         "  W6-W1, W6-W2, W6-W3: W1, W2 or W3 by T threads on the shared allocator (ops/s);\n"
         "  W6-spin: T threads of a register-only loop, the machine's own scaling.\n"
-        "  --steps: W1/W5 steps (1000000), W3 steps (100000) or spin iterations per thread.\n"
+        "  --steps: W1/W5 steps (1000000), W3 steps (100000) or spin iterations per thread\n"
+        "  (0: the set-up alone, which bench/profile.sh subtracts).\n"
         "  One measurement per process; bench/run_backed.sh drives all allocators.\n",
         prog, BACKED_IMPL == BK_OURS ? " [--shards N] [--no-run-cache]" : "");
 }
@@ -507,8 +508,8 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--steps") == 0 && i + 1 < argc) {
             steps = strtol(argv[++i], &end, 10);
             steps_given = 1;
-            if (*end || steps < 1)
-                die("--steps wants a positive count");
+            if (*end || steps < 0)
+                die("--steps wants a count (0: set-up only, for bench/profile.sh)");
 #if BACKED_IMPL == BK_OURS
         } else if (strcmp(a, "--shards") == 0 && i + 1 < argc) {
             long s = strtol(argv[++i], &end, 10);

@@ -6,7 +6,10 @@ same run (bench/results/core.json, backed.json, malloc.json, stack.json):
   - the page paths (issue 11): core W1-W4 against Go 1.19's allocator, the
     heap's W1 and W3 (untouched, one thread) and W5 (touched) against the
     best malloc peer, W5's peak RSS against one mmap per allocation, and
-    W6's two-thread scaling;
+    W6's two-thread scaling (bench/run_backed.sh's scaling protocol: the
+    median of pinned, alternated pairs - of its quiet pairs when there are
+    enough - with its IQR and min-max in the "now" cell and the machine's
+    own scaling in the same pairs);
   - the object allocator (issue 10): the malloc suite's geometric means and
     its worst workload, against the best peer per workload;
   - the stacks (issue 12): the worst create+destroy pair (median of the
@@ -49,13 +52,14 @@ gc = load("gc.json")
 rows = []
 
 
-def row(area, name, value, limit, better, source, short=None):
+def row(area, name, value, limit, better, source, short=None, spread=None):
     if value is None:
         verdict = "not measured"
     else:
         verdict = "met" if (value <= limit if better == "le" else value >= limit) else "MISSED"
     rows.append({"area": area, "row": name, "value": value, "target": limit, "better": better,
-                 "verdict": verdict, "source": source, "short": short or name.split(":")[0]})
+                 "verdict": verdict, "source": source, "short": short or name.split(":")[0],
+                 "spread": spread})
 
 
 # Core W1-W4: ours (no lock) / Go amortised, as run.sh reports them.
@@ -84,9 +88,24 @@ row("page paths", "heap W5 touched: time / best malloc peer",
     backed_target("W5 time"), 0.8, "le", "backed.json W5")
 row("page paths", "heap W5: peak RSS / one mmap per allocation",
     backed_target("W5 peak RSS"), 1.05, "le", "backed.json W5", "heap W5 peak RSS")
-w6 = (backed or {}).get("W6", {}).get("W2", {}).get("ours", {})
-row("page paths", "W6 W2: two threads / one (throughput)", w6.get("scaling"), 1.9, "ge",
-    "backed.json W6-W2 (its table gives the machine's own scaling)")
+# W6: the scaling protocol's median of pinned, alternated pairs with its
+# spread and the machine's own scaling in the same pairs (run_backed.sh);
+# without it (SCALE_REPEAT=0) the ratio of the repetitions' medians.
+w6p = (backed or {}).get("W6_scaling", {}).get("W2", {})
+if w6p.get("ours"):
+    quiet = w6p.get("target_from") == "quiet pairs"
+    o, m = (w6p["ours_quiet_pairs"] if quiet else w6p["ours"]), w6p.get("machine")
+    spread = f"IQR {o['q1']:.2f}-{o['q3']:.2f}, min-max {o['min']:.2f}-{o['max']:.2f}"
+    src = (f"backed.json W6_scaling ({o['pairs']} {'quiet ' if quiet else ''}pinned ABBA pairs"
+           f"{' of ' + str(w6p['ours']['pairs']) if quiet else ''}; machine's own scaling "
+           + (f"{m['median']:.2f}, IQR {m['q1']:.2f}-{m['q3']:.2f}" if m else "not measured")
+           + ("; UNDER LOAD" if not quiet and m and m["median"] < w6p.get("quiet_min", 1.9) else "") + ")")
+    row("page paths", "W6 W2: two threads / one (throughput)", o["median"], 1.9, "ge", src,
+        spread=spread)
+else:
+    w6 = (backed or {}).get("W6", {}).get("W2", {}).get("ours", {})
+    row("page paths", "W6 W2: two threads / one (throughput)", w6.get("scaling"), 1.9, "ge",
+        "backed.json W6-W2, ratio of medians: no scaling protocol ran")
 
 # Stacks (issue 12): bench/stack.c's JSON (stack.json; stack.md is the same
 # run as tables): the worst case's median pair time against mmap +
@@ -145,6 +164,8 @@ print("| area | measure | now | target | verdict | from |")
 print("| --- | --- | --- | --- | --- | --- |")
 for r in rows:
     now = "-" if r["value"] is None else f"{r['value']:.2f}"
+    if r["spread"]:
+        now += f" ({r['spread']})"
     sign = "<=" if r["better"] == "le" else ">="
     print(f"| {r['area']} | {r['row']} | {now} | {sign} {r['target']:.2f} | {r['verdict']} | {r['source']} |")
 met = sum(r["verdict"] == "met" for r in rows)

@@ -137,7 +137,7 @@ static int run_churn(wl *s, unsigned slots, uint64_t steps, int large)
 /* W2: the five permutations drawn first (wlgen_w2_permutations); each
  * round allocates n single pages, then frees them in the round's
  * permutation order. */
-static int run_single_pages(wl *s)
+static int run_single_pages(wl *s, uint64_t rounds)
 {
     enum { N = WLGEN_W2_PAGES, ROUNDS = WLGEN_W2_ROUNDS };
     uint32_t *perm = malloc((size_t)ROUNDS * N * sizeof *perm);
@@ -150,8 +150,8 @@ static int run_single_pages(wl *s)
     rng_xorshift r = {WLGEN_SEED};
     wlgen_w2_permutations(&r, perm, NULL);
     wl_start(s);
-    for (int round = 0; round < ROUNDS; round++) {
-        const uint32_t *p = perm + (size_t)round * N;
+    for (uint64_t round = 0; round < rounds; round++) {
+        const uint32_t *p = perm + (size_t)(round % ROUNDS) * N;
         for (size_t i = 0; i < N; i++) {
             a[i] = wl_alloc(s, 1);
             wl_fold(s, a[i], 1);
@@ -166,18 +166,28 @@ static int run_single_pages(wl *s)
     return 0;
 }
 
+/* W4's untimed batch frees, one page at a time in allocation order. Not
+ * inlined, so that bench/profile.sh can count them apart (callgrind
+ * --toggle-collect=wl_free_batch) and leave the timed part alone. */
+static __attribute__((noinline)) void wl_free_batch(wl *s, const uintptr_t *batch, unsigned n)
+{
+    for (unsigned k = 0; k < n; k++)
+        if (batch[k])
+            wl_free(s, batch[k], 1);
+}
+
 /* W4: one-page allocations through a page cache refilled whenever empty;
  * after every full batch of allocations the batch goes back to the
  * allocator one page at a time in allocation order (untimed). */
-static int run_page_cache(wl *s)
+static int run_page_cache(wl *s, uint64_t total)
 {
-    enum { TOTAL = WLGEN_W4_TOTAL, BATCH = WLGEN_W4_BATCH };
+    enum { BATCH = WLGEN_W4_BATCH };
     uintptr_t *batch = malloc(BATCH * sizeof *batch);
     if (!batch)
         return ENOMEM;
     pagealloc_cache c = {0};
-    for (unsigned done = 0; done < TOTAL;) {
-        unsigned m = TOTAL - done < BATCH ? TOTAL - done : BATCH;
+    for (uint64_t done = 0; done < total;) {
+        unsigned m = total - done < BATCH ? (unsigned)(total - done) : BATCH;
         wl_start(s);
         for (unsigned k = 0; k < m; k++) {
             if (c.cache == 0)
@@ -189,9 +199,7 @@ static int run_page_cache(wl *s)
         done += m;
         if (m < BATCH)
             break;
-        for (unsigned k = 0; k < BATCH; k++)
-            if (batch[k])
-                wl_free(s, batch[k], 1);
+        wl_free_batch(s, batch, BATCH);
     }
     free(batch);
     return 0;
@@ -209,11 +217,15 @@ int wlcore_run(enum wlgen_id w, const wlcore_options *opts, wlcore_result *out)
     s.pa = heap_new(wlgen_table[w].nchunks, &err);
     if (!s.pa)
         return err;
+    /* The timed part's length: the workload's own, or the caller's. */
+    static const uint64_t own[WLGEN_COUNT] = {WLGEN_W1_STEPS, WLGEN_W2_ROUNDS, WLGEN_W3_STEPS,
+                                              WLGEN_W4_TOTAL};
+    uint64_t n = opts->steps_set ? opts->steps : own[w];
     switch (w) {
-    case WLGEN_W1: err = run_churn(&s, WLGEN_W1_SLOTS, WLGEN_W1_STEPS, 0); break;
-    case WLGEN_W2: err = run_single_pages(&s); break;
-    case WLGEN_W3: err = run_churn(&s, WLGEN_W3_SLOTS, WLGEN_W3_STEPS, 1); break;
-    case WLGEN_W4: err = run_page_cache(&s); break;
+    case WLGEN_W1: err = run_churn(&s, WLGEN_W1_SLOTS, n, 0); break;
+    case WLGEN_W2: err = run_single_pages(&s, n); break;
+    case WLGEN_W3: err = run_churn(&s, WLGEN_W3_SLOTS, n, 1); break;
+    case WLGEN_W4: err = run_page_cache(&s, n); break;
     default: break;
     }
     pagealloc_delete(s.pa);
@@ -221,6 +233,7 @@ int wlcore_run(enum wlgen_id w, const wlcore_options *opts, wlcore_result *out)
         return err;
     out->checksum = s.h;
     out->ns = s.ns;
-    out->units = wlgen_table[w].units;
+    out->units = !opts->steps_set ? wlgen_table[w].units
+                 : w == WLGEN_W2 ? n * 2 * WLGEN_W2_PAGES : n;
     return 0;
 }

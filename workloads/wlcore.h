@@ -37,6 +37,14 @@ typedef struct wlcore_options {
     int   timed;             /* nonzero: measure the timed part */
     FILE *trace;             /* non-NULL: one "index npages offset" line per
                                 allocation (offset -1 when it failed) */
+    /* Nonzero: run `steps` units of the timed part instead of the
+     * workload's own count (W1/W3 steps, W2 rounds, W4 allocations; 0 is
+     * the set-up alone). The checksum is then not Go's table's; the point
+     * is bench/profile.sh, which subtracts a run of 0 steps from a full
+     * one to count the instructions of the timed part alone. W2 still
+     * draws all five permutations, so its first rounds are the full run's. */
+    int      steps_set;
+    uint64_t steps;
 } wlcore_options;
 
 typedef struct wlcore_result {
