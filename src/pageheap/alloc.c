@@ -255,9 +255,11 @@ static inline __attribute__((always_inline)) uintptr_t rc_alloc(pageheap *h, ph_
     if (npages <= PH_RC_BINS) {
         uintptr_t base = rc_take_exact(&t->rc, (unsigned)npages);
         if (base) {
+            /* Live again before the flag goes: whoever takes every flag
+             * sees the run cached or handed out, never between. */
+            atomic_store_explicit(ph_rm_at(h, base), ph_rm_code(npages), memory_order_release);
             rc_publish(t);
             busy_unlock(t);
-            atomic_store_explicit(ph_rm_at(h, base), ph_rm_code(npages), memory_order_release);
             return base;
         }
         if (npages < PH_RC_SPLIT_MIN) {
@@ -275,6 +277,23 @@ static inline void count_rc_alloc(ph_thread *t, size_t npages)
     ctr_own_add(&t->c.allocs, 1);
     ctr_own_add(&t->c.alloc_bytes, npages * PH_PAGE);
     ctr_own_add(&t->c.cache_allocs, 1);
+}
+
+/* Count an allocation on t (its owner: plain load-and-store counters),
+ * or on the heap's record (atomic adds) when there is none. */
+static inline void count_alloc(pageheap *h, ph_thread *t, size_t npages, int cached)
+{
+    if (t) {
+        ctr_own_add(&t->c.allocs, 1);
+        ctr_own_add(&t->c.alloc_bytes, npages * PH_PAGE);
+        if (cached)
+            ctr_own_add(&t->c.cache_allocs, 1);
+    } else {
+        ctr_add(&h->dead.allocs, 1);
+        ctr_add(&h->dead.alloc_bytes, npages * PH_PAGE);
+        if (cached)
+            ctr_add(&h->dead.cache_allocs, 1);
+    }
 }
 
 /* The whole allocation path; rc_tried: the caller already asked the
@@ -297,8 +316,6 @@ static __attribute__((noinline)) void *heap_alloc(pageheap *h, size_t npages, in
         uint64_t mix = ((uint64_t)(uintptr_t)&here >> 20) * 0x9e3779b97f4a7c15ull;
         si = (unsigned)((mix >> 32) % h->nshards);
     }
-    ph_counters *c = t ? &t->c : &h->dead;
-    void (*add)(_Atomic uint64_t *, uint64_t) = t ? ctr_own_add : ctr_add;
     uintptr_t base = 0;
     if (!rc_tried && t && h->runcache && npages <= PH_RC_PAGES &&
         atomic_load_explicit(&t->rc_runs, memory_order_relaxed) &&
@@ -339,10 +356,7 @@ static __attribute__((noinline)) void *heap_alloc(pageheap *h, size_t npages, in
     }
     if (h->runcache)
         ph_rm_record(h, base, npages);
-    add(&c->allocs, 1);
-    add(&c->alloc_bytes, npages * PH_PAGE);
-    if (cached)
-        add(&c->cache_allocs, 1);
+    count_alloc(h, t, npages, cached);
     return (void *)base;
 }
 
@@ -576,7 +590,7 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
         npages - 1 < PH_MAX_PAGES && a % PH_PAGE == 0 && pa_check_level() < PA_CHECK_INTERNAL) {
         ph_thread *t = ph_last.t;
         ph_rm_entry *e;
-        if (ph_map_get(h, a) == t->shard + 1 && (e = ph_rm_at(h, a)) != NULL) {
+        if ((e = ph_rm_owned(h, a, t->shard + 1)) != NULL) {
             uint8_t v = atomic_load_explicit(e, memory_order_acquire);
             uint8_t want = ph_rm_code(npages);
             if (v == want && (want != PH_RM_LONG || ph_rm_count(h, e, a) == npages)) {

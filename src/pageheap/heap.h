@@ -192,6 +192,7 @@
 #define PH_RM_MORE    0x40u               /* in a count entry: another follows */
 #define PH_RM_LONG    63u
 #define PH_RM_XBYTES  6u                  /* 36 bits: any PH_MAX_PAGES count */
+#define PH_RM_OWNER   31u                 /* low bits of a chunk pointer: shard + 1 */
 typedef _Atomic uint8_t ph_rm_entry;
 
 /* One cached run. */
@@ -411,7 +412,7 @@ static inline int rc_may_keep(ph_thread *t, size_t npages)
     return npages <= PH_RC_PAGES &&
            atomic_load_explicit(&t->rc_runs, memory_order_relaxed) < PH_RC_ENTRIES &&
            atomic_load_explicit(&t->rc_bytes, memory_order_relaxed) + npages * PH_PAGE <=
-               (uint64_t)PH_RC_PAGES * PH_PAGE;
+               (uint64_t)(PH_RC_PAGES) * PH_PAGE;
 }
 
 /* The calling thread's record of the heap it used last (threads.c),

@@ -10,16 +10,39 @@
 
 #include "pageheap/heap.h"
 
-/* The run map entry of page a (a grown page of the heap), or NULL. */
-static inline ph_rm_entry *ph_rm_at(pageheap *h, uintptr_t a)
+/* The tagged chunk pointer of page a's chunk: its entries' address (a
+ * multiple of PAGEALLOC_CHUNK_PAGES bytes) with the owning shard + 1 in
+ * the low bits (PH_RM_OWNER), so that a free finds its run's entry and
+ * its shard with one lookup instead of the chunk map's and the run map's
+ * (heap.h, ph_map_get). 0 if not grown. a below 2^48 (the index is
+ * masked, not checked). */
+static inline uintptr_t ph_rm_chunk(pageheap *h, uintptr_t a)
 {
     size_t ci = a >> 22;
     ph_rm_entry *_Atomic *l2 =
         atomic_load_explicit(&h->runmap[(ci >> PH_MAP_BITS) & (PH_MAP_L2 - 1)], memory_order_acquire);
     if (!l2)
+        return 0;
+    return (uintptr_t)atomic_load_explicit(&l2[ci & (PH_MAP_L2 - 1)], memory_order_acquire);
+}
+
+/* The run map entry of page a (a grown page of the heap), or NULL. */
+static inline ph_rm_entry *ph_rm_at(pageheap *h, uintptr_t a)
+{
+    uintptr_t c = ph_rm_chunk(h, a) & ~(uintptr_t)PH_RM_OWNER;
+    return c ? &((ph_rm_entry *)c)[(a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)] : NULL;
+}
+
+/* The run map entry of page a if shard owner - 1 owns its chunk, else
+ * NULL (not grown, another shard's, or beyond the map). */
+static inline ph_rm_entry *ph_rm_owned(pageheap *h, uintptr_t a, unsigned owner)
+{
+    if (a >= ((uintptr_t)1 << 48))
         return NULL;
-    ph_rm_entry *c = atomic_load_explicit(&l2[ci & (PH_MAP_L2 - 1)], memory_order_acquire);
-    return c ? &c[(a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)] : NULL;
+    uintptr_t c = ph_rm_chunk(h, a);
+    if ((c & PH_RM_OWNER) != owner)
+        return NULL;
+    return &((ph_rm_entry *)(c - owner))[(a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)];
 }
 
 /* The run map code of an allocation of npages pages. */
