@@ -258,7 +258,7 @@ static inline __attribute__((always_inline)) uintptr_t rc_alloc(pageheap *h, ph_
             /* Live again before the flag goes: whoever takes every flag
              * sees the run cached or handed out, never between. */
             atomic_store_explicit(ph_rm_at(h, base), ph_rm_code(npages), memory_order_release);
-            rc_publish(t);
+            rc_publish_bins(t);
             busy_unlock(t);
             return base;
         }
@@ -445,7 +445,7 @@ static inline void keep_cached(pageheap *h, ph_shard *s, ph_thread *t, ph_rm_ent
         return;
     }
     rc_insert(&t->rc, a, npages);
-    rc_publish(t);
+    rc_publish_bins(t);
     busy_unlock(t);
     count_free(h, t, npages);
 }

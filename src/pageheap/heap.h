@@ -106,8 +106,10 @@
  *     chunk map and run-map pointers, which growth alone writes;
  *   - reg_mu: the thread list; a thread's cache flush takes its shard's
  *     mu under it;
- *   - a busy flag: the owner's page cache and run cache; refills and
- *     run-cache flushes take the shard's mu, and
+ *   - a busy flag: the owner's page cache and run cache; refills,
+ *     run-cache flushes and a split run's tail (given back before the
+ *     flag goes, so no flag-holder sees it in between) take the shard's
+ *     mu, and
  *     cache_make_ready calls sysmem_used_ex on the refilled block's
  *     released runs while holding the flag (no heap lock).
  * The fast path takes one busy flag (an atomic exchange and a release
@@ -393,6 +395,14 @@ static inline void cache_publish(ph_thread *t)
     atomic_store_explicit(&t->cache_released,
                           (uint64_t)pa_popcount64(t->cache.scav & t->cache.cache) * PH_PAGE,
                           memory_order_relaxed);
+}
+
+/* Publish the size of the run cache's bins for readers, when the big
+ * slot did not change (the fast paths); busy held. */
+static inline void rc_publish_bins(ph_thread *t)
+{
+    atomic_store_explicit(&t->rc_bytes, t->rc.pages * PH_PAGE, memory_order_relaxed);
+    atomic_store_explicit(&t->rc_runs, t->rc.count, memory_order_relaxed);
 }
 
 /* Publish the run cache's size for readers; busy held. */
