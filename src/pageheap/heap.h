@@ -6,7 +6,8 @@
  *   threads.c   per-thread records and their page caches
  *   runcache.c  per-thread run caches and the run map
  *   grow.c      arenas, growth, the chunk map
- *   alloc.c     allocation and freeing
+ *   alloc.c     allocation
+ *   free.c      freeing
  *   guard.c     guard mode
  *   limit.c     scavenging, the memory limit, the scavenger's goal
  *   check.c     the checker and the page visitor
