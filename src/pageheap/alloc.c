@@ -60,7 +60,7 @@ static void scavmap_done(pageheap *h, ph_scavmap *m)
  * call: the bitmap says which is which. */
 static void heap_undo(ph_shard *s, uintptr_t base, size_t npages, const uint64_t *scav)
 {
-    pthread_mutex_lock(&s->mu);
+    ph_lock_take(&s->mu);
     for (size_t i = 0; i < npages;) {
         int sc = (int)(scav[i / 64] >> (i % 64) & 1);
         size_t j = pa_bits_next(scav, i, npages, !sc);
@@ -73,7 +73,7 @@ static void heap_undo(ph_shard *s, uintptr_t base, size_t npages, const uint64_t
         }
         i = j;
     }
-    pthread_mutex_unlock(&s->mu);
+    ph_lock_give(&s->mu);
 }
 
 /* Make the scavenged pages of a run Ready: one sysmem_used over the span
@@ -170,10 +170,10 @@ static uintptr_t shard_alloc(pageheap *h, unsigned si, size_t npages, size_t *sc
 {
     ph_shard *s = &h->shards[si];
     for (;;) {
-        pthread_mutex_lock(&s->mu);
+        ph_lock_take(&s->mu);
         uintptr_t base = pa_alloc_bits(s->pa, npages, scav_bytes, scav);
         PA_DEBUG_AFTER(s->pa, "pagealloc_alloc", base, npages);
-        pthread_mutex_unlock(&s->mu);
+        ph_lock_give(&s->mu);
         if (base)
             return base;
         int err = ph_grow(h, si, npages);
@@ -227,10 +227,10 @@ static uintptr_t cache_alloc(pageheap *h, ph_thread *t, size_t npages, size_t *s
     busy_lock(t);
     if (t->cache.cache == 0) {
         ph_shard *s = &h->shards[t->shard];
-        pthread_mutex_lock(&s->mu);
+        ph_lock_take(&s->mu);
         t->cache = pagealloc_alloc_to_cache(s->pa);
         PA_DEBUG_AFTER(s->pa, "pagealloc_alloc_to_cache", t->cache.base, PAGEALLOC_CACHE_PAGES);
-        pthread_mutex_unlock(&s->mu);
+        ph_lock_give(&s->mu);
         cache_make_ready(h, t);
     }
     uint64_t before = t->cache.scav;
@@ -253,11 +253,12 @@ static inline __attribute__((always_inline)) uintptr_t rc_alloc(pageheap *h, ph_
 {
     busy_lock(t);
     if (npages <= PH_RC_BINS) {
-        uintptr_t base = rc_take_exact(&t->rc, (unsigned)npages);
+        ph_rm_entry *rm;
+        uintptr_t base = rc_take_exact(&t->rc, (unsigned)npages, &rm);
         if (base) {
             /* Live again before the flag goes: whoever takes every flag
              * sees the run cached or handed out, never between. */
-            atomic_store_explicit(ph_rm_at(h, base), ph_rm_code(npages), memory_order_release);
+            atomic_store_explicit(rm, ph_rm_code(npages), memory_order_release);
             rc_publish_bins(t);
             busy_unlock(t);
             return base;
@@ -394,9 +395,10 @@ static inline __attribute__((always_inline)) void *alloc_fast(pageheap *h, size_
     if (atomic_exchange_explicit(&t->busy, 1, memory_order_acquire))
         return heap_alloc(h, npages, zero, 0);
     if (npages <= PH_RC_BINS) {
-        uintptr_t base = rc_take_exact(&t->rc, (unsigned)npages);
+        ph_rm_entry *rm;
+        uintptr_t base = rc_take_exact(&t->rc, (unsigned)npages, &rm);
         if (base) {
-            atomic_store_explicit(ph_rm_at(h, base), ph_rm_code(npages), memory_order_release);
+            atomic_store_explicit(rm, ph_rm_code(npages), memory_order_release);
             rc_publish_bins(t);
             busy_unlock(t);
             if (zero)

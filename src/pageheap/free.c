@@ -66,7 +66,7 @@ static inline void keep_cached(pageheap *h, ph_shard *s, ph_thread *t, ph_rm_ent
         ph_rc_bad_free(h, s, a, npages, v);
         return;
     }
-    rc_insert(&t->rc, a, npages);
+    rc_insert(&t->rc, a, npages, e);
     rc_publish_bins(t);
     busy_unlock(t);
     count_free(h, t, npages);
@@ -90,9 +90,9 @@ static __attribute__((noinline)) void free_mapped(pageheap *h, ph_shard *s, ph_t
     }
     if (v == PH_RM_LONG)
         ph_rm_set_count(h, e, a, npages, 1);
-    pthread_mutex_lock(&s->mu);
+    ph_lock_take(&s->mu);
     pagealloc_free(s->pa, a, npages);
-    pthread_mutex_unlock(&s->mu);
+    ph_lock_give(&s->mu);
     count_free(h, t, npages);
 }
 
@@ -178,9 +178,9 @@ static __attribute__((noinline)) void heap_free(pageheap *h, void *p, size_t npa
     int err;
     const char *rule;
     if (h->guard) {
-        pthread_mutex_lock(&s->mu);
+        ph_lock_take(&s->mu);
         rule = pa_free_violation(s->pa, a, npages);
-        pthread_mutex_unlock(&s->mu);
+        ph_lock_give(&s->mu);
         err = rule ? EINVAL : 0;
         if (!err && !ph_guard_free(h, s, a, npages))
             err = EAGAIN;     /* not protected: free it as usual */
@@ -188,10 +188,10 @@ static __attribute__((noinline)) void heap_free(pageheap *h, void *p, size_t npa
         err = EAGAIN;
     }
     if (err == EAGAIN) {
-        pthread_mutex_lock(&s->mu);
+        ph_lock_take(&s->mu);
         err = pagealloc_try_free(s->pa, a, npages);
         rule = err ? pa_free_violation(s->pa, a, npages) : NULL;
-        pthread_mutex_unlock(&s->mu);
+        ph_lock_give(&s->mu);
     }
     if (err) {
         pa_report("pageheap_free", a, npages, rule ? rule : "invalid free");
@@ -241,7 +241,7 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
                         ph_rc_bad_free(h, &h->shards[t->shard], a, npages, v);
                         return;
                     }
-                    rc_insert(&t->rc, a, npages);
+                    rc_insert(&t->rc, a, npages, e);
                     rc_publish_bins(t);
                     busy_unlock(t);
                     ctr_own_add(&t->c.frees, 1);

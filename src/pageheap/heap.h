@@ -26,7 +26,8 @@
  * unbacked mode and only keep the books.
  *
  * How it is represented.
- *   - Shards: nshards page allocators, each behind its own mutex. Each
+ *   - Shards: nshards page allocators, each behind its own lock (lock.h:
+ *     an exchange to take, a store to give back). Each
  *     grown chunk belongs to exactly one shard, recorded in the chunk map
  *     (a two-level table, 1 byte per 4 MiB chunk: shard + 1, 0 = not the
  *     heap's), which a free reads without a lock to find the owner.
@@ -156,6 +157,7 @@
 #include "os/fork.h"
 #include "pagealloc/debug.h"
 #include "pagealloc/pageheap.h"
+#include "pageheap/lock.h"
 #include "pageheap/scavenger.h"
 
 #define PH_PAGE          ((size_t)PAGEALLOC_PAGE_SIZE)
@@ -201,6 +203,7 @@ typedef _Atomic uint8_t ph_rm_entry;
 /* One cached run. */
 typedef struct ph_run {
     uintptr_t base;
+    ph_rm_entry *rm;                    /* its run map entry (saves a lookup on reuse) */
     uint32_t npages;
     uint16_t next;                      /* entry index + 1 in its bin; 0: end */
 } ph_run;
@@ -250,7 +253,7 @@ typedef struct ph_thread {
 } ph_thread;
 
 typedef struct ph_shard {
-    pthread_mutex_t mu;
+    ph_lock mu;                         /* lock.h */
     pagealloc *pa;                      /* under mu */
     _Atomic uint64_t inflight;          /* bytes taken for scavenging, changed under mu */
     _Atomic uint64_t meta;              /* pa's metadata bytes, changed under mu */

@@ -177,7 +177,7 @@ void ph_rm_trim(pageheap *h)
         return;
     pthread_mutex_lock(&h->grow_mu);
     for (unsigned i = 0; i < h->nshards; i++)
-        pthread_mutex_lock(&h->shards[i].mu);
+        ph_lock_take(&h->shards[i].mu);
     for (ph_range *r = h->regions; r; r = r->next) {
         size_t nchunks;
         uintptr_t first = rm_first_chunk(r, &nchunks);
@@ -191,7 +191,7 @@ void ph_rm_trim(pageheap *h)
         }
     }
     for (unsigned i = h->nshards; i-- > 0;)
-        pthread_mutex_unlock(&h->shards[i].mu);
+        ph_lock_give(&h->shards[i].mu);
     pthread_mutex_unlock(&h->grow_mu);
 }
 
@@ -269,10 +269,10 @@ static uintptr_t rc_hand_out(pageheap *h, ph_thread *t, uintptr_t base, size_t l
     ph_rm_record(h, base, npages);
     ph_shard *s = &h->shards[t->shard];
     uintptr_t tail = base + npages * PH_PAGE;
-    pthread_mutex_lock(&s->mu);
+    ph_lock_take(&s->mu);
     pagealloc_free(s->pa, tail, len - npages);
     PA_DEBUG_AFTER(s->pa, "pageheap run cache split", tail, len - npages);
-    pthread_mutex_unlock(&s->mu);
+    ph_lock_give(&s->mu);
     return base;
 }
 
@@ -316,10 +316,10 @@ void ph_rc_release(pageheap *h, ph_shard *s, ph_rm_entry *e, uintptr_t a, size_t
     atomic_store_explicit(e, 0, memory_order_relaxed);
     if (npages >= PH_RM_LONG)
         ph_rm_set_count(h, e, a, npages, 1);
-    pthread_mutex_lock(&s->mu);
+    ph_lock_take(&s->mu);
     pagealloc_free(s->pa, a, npages);
     PA_DEBUG_AFTER(s->pa, "pageheap run cache release", a, npages);
-    pthread_mutex_unlock(&s->mu);
+    ph_lock_give(&s->mu);
 }
 
 uint64_t ph_rc_flush(pageheap *h, ph_thread *t)
@@ -329,7 +329,7 @@ uint64_t ph_rc_flush(pageheap *h, ph_thread *t)
         return 0;
     uint64_t pages = rc->pages + rc->big_pages;
     ph_shard *s = &h->shards[t->shard];
-    pthread_mutex_lock(&s->mu);
+    ph_lock_take(&s->mu);
     if (rc->big) {
         ph_rm_entry *e = ph_rm_at(h, rc->big);
         atomic_store_explicit(e, 0, memory_order_relaxed);
@@ -340,7 +340,7 @@ uint64_t ph_rc_flush(pageheap *h, ph_thread *t)
     for (unsigned b = 0; b <= PH_RC_BINS; b++) {
         for (unsigned i = rc->head[b]; i; i = rc->e[i - 1].next) {
             ph_run *r = &rc->e[i - 1];
-            ph_rm_entry *e = ph_rm_at(h, r->base);
+            ph_rm_entry *e = r->rm;
             atomic_store_explicit(e, 0, memory_order_relaxed);
             if (r->npages >= PH_RM_LONG)
                 ph_rm_set_count(h, e, r->base, r->npages, 1);
@@ -348,7 +348,7 @@ uint64_t ph_rc_flush(pageheap *h, ph_thread *t)
             PA_DEBUG_AFTER(s->pa, "pageheap run cache flush", r->base, r->npages);
         }
     }
-    pthread_mutex_unlock(&s->mu);
+    ph_lock_give(&s->mu);
     memset(rc, 0, sizeof *rc);
     rc_publish(t);
     return pages * PH_PAGE;
@@ -371,9 +371,9 @@ uint64_t ph_rc_flush_all(pageheap *h)
 
 void ph_rc_bad_free(pageheap *h, ph_shard *s, uintptr_t a, size_t npages, uint8_t v)
 {
-    pthread_mutex_lock(&s->mu);
+    ph_lock_take(&s->mu);
     const char *rule = pa_free_violation(s->pa, a, npages);
-    pthread_mutex_unlock(&s->mu);
+    ph_lock_give(&s->mu);
     char buf[128];
     if (!rule) {
         if (v & PH_RM_CONT) {
@@ -416,7 +416,9 @@ int ph_rc_check(pageheap *h, ph_thread *t, char *msg, size_t size)
             if (rc_bin_of(r->npages) != b || r->npages == 0)
                 return rc_fail(msg, size, "in the wrong bin", r->base);
             ph_rm_entry *e = ph_rm_at(h, r->base);
-            if (!e || atomic_load(e) != (PH_RM_CACHED | ph_rm_code(r->npages)) ||
+            if (!e || e != r->rm)
+                return rc_fail(msg, size, "its run map entry pointer is wrong", r->base);
+            if (atomic_load(e) != (PH_RM_CACHED | ph_rm_code(r->npages)) ||
                 (r->npages >= PH_RM_LONG && ph_rm_count(h, e, r->base) != r->npages))
                 return rc_fail(msg, size, "run map entry is not 'cached'", r->base);
             if (pa_free_violation(h->shards[t->shard].pa, r->base, r->npages))
