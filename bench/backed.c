@@ -106,14 +106,18 @@ static void die(const char *fmt, ...)
 static pageheap *g_heap;
 static unsigned g_shards;
 static int g_no_run_cache;
+static int g_scavenger;          /* --background-scavenger */
 static const char *impl_name(void)
 {
+    if (g_scavenger)
+        return g_no_run_cache ? "ours-scav-norc" : "ours-scav";
     return g_no_run_cache ? (g_shards == 1 ? "ours-1shard-norc" : "ours-norc")
                           : g_shards == 1 ? "ours-1shard" : "ours";
 }
 static void impl_init(void)
 {
-    g_heap = pageheap_new(&(pageheap_options){.shards = g_shards, .no_run_cache = g_no_run_cache});
+    g_heap = pageheap_new(&(pageheap_options){.shards = g_shards, .no_run_cache = g_no_run_cache,
+                                              .background_scavenger = g_scavenger});
     if (!g_heap)
         die("pageheap_new: %s", strerror(errno));
 }
@@ -484,7 +488,7 @@ static void usage(FILE *f)
         "  --steps: W1/W5 steps (1000000), W3 steps (100000) or spin iterations per thread\n"
         "  (0: the set-up alone, which bench/profile.sh subtracts).\n"
         "  One measurement per process; bench/run_backed.sh drives all allocators.\n",
-        prog, BACKED_IMPL == BK_OURS ? " [--shards N] [--no-run-cache]" : "");
+        prog, BACKED_IMPL == BK_OURS ? " [--shards N] [--no-run-cache] [--background-scavenger]" : "");
 }
 
 int main(int argc, char **argv)
@@ -518,6 +522,8 @@ int main(int argc, char **argv)
             g_shards = (unsigned)s;
         } else if (strcmp(a, "--no-run-cache") == 0) {
             g_no_run_cache = 1;
+        } else if (strcmp(a, "--background-scavenger") == 0) {
+            g_scavenger = 1;
 #endif
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);

@@ -1,6 +1,6 @@
 /*
- * alloc.c - the heap's allocation and free paths (heap.h, "How an
- * allocation goes").
+ * alloc.c - the heap's allocation paths (heap.h, "How an allocation
+ * goes"); the free paths are in free.c.
  *
  * The allocator tells the heap what it did: each allocation comes with a
  * bitmap of which of its pages were scavenged (pagealloc/heapapi.h, or
@@ -60,7 +60,7 @@ static void scavmap_done(pageheap *h, ph_scavmap *m)
  * call: the bitmap says which is which. */
 static void heap_undo(ph_shard *s, uintptr_t base, size_t npages, const uint64_t *scav)
 {
-    pthread_mutex_lock(&s->mu);
+    ph_lock_take(&s->mu);
     for (size_t i = 0; i < npages;) {
         int sc = (int)(scav[i / 64] >> (i % 64) & 1);
         size_t j = pa_bits_next(scav, i, npages, !sc);
@@ -73,7 +73,7 @@ static void heap_undo(ph_shard *s, uintptr_t base, size_t npages, const uint64_t
         }
         i = j;
     }
-    pthread_mutex_unlock(&s->mu);
+    ph_lock_give(&s->mu);
 }
 
 /* Make the scavenged pages of a run Ready: one sysmem_used over the span
@@ -170,10 +170,10 @@ static uintptr_t shard_alloc(pageheap *h, unsigned si, size_t npages, size_t *sc
 {
     ph_shard *s = &h->shards[si];
     for (;;) {
-        pthread_mutex_lock(&s->mu);
+        ph_lock_take(&s->mu);
         uintptr_t base = pa_alloc_bits(s->pa, npages, scav_bytes, scav);
         PA_DEBUG_AFTER(s->pa, "pagealloc_alloc", base, npages);
-        pthread_mutex_unlock(&s->mu);
+        ph_lock_give(&s->mu);
         if (base)
             return base;
         int err = ph_grow(h, si, npages);
@@ -227,10 +227,10 @@ static uintptr_t cache_alloc(pageheap *h, ph_thread *t, size_t npages, size_t *s
     busy_lock(t);
     if (t->cache.cache == 0) {
         ph_shard *s = &h->shards[t->shard];
-        pthread_mutex_lock(&s->mu);
+        ph_lock_take(&s->mu);
         t->cache = pagealloc_alloc_to_cache(s->pa);
         PA_DEBUG_AFTER(s->pa, "pagealloc_alloc_to_cache", t->cache.base, PAGEALLOC_CACHE_PAGES);
-        pthread_mutex_unlock(&s->mu);
+        ph_lock_give(&s->mu);
         cache_make_ready(h, t);
     }
     uint64_t before = t->cache.scav;
@@ -253,11 +253,14 @@ static inline __attribute__((always_inline)) uintptr_t rc_alloc(pageheap *h, ph_
 {
     busy_lock(t);
     if (npages <= PH_RC_BINS) {
-        uintptr_t base = rc_take_exact(&t->rc, (unsigned)npages);
+        ph_rm_entry *rm;
+        uintptr_t base = rc_take_exact(&t->rc, (unsigned)npages, &rm);
         if (base) {
-            rc_publish(t);
+            /* Live again before the flag goes: whoever takes every flag
+             * sees the run cached or handed out, never between. */
+            atomic_store_explicit(rm, ph_rm_code(npages), memory_order_release);
+            rc_publish_bins(t);
             busy_unlock(t);
-            atomic_store_explicit(ph_rm_at(h, base), ph_rm_code(npages), memory_order_release);
             return base;
         }
         if (npages < PH_RC_SPLIT_MIN) {
@@ -275,6 +278,23 @@ static inline void count_rc_alloc(ph_thread *t, size_t npages)
     ctr_own_add(&t->c.allocs, 1);
     ctr_own_add(&t->c.alloc_bytes, npages * PH_PAGE);
     ctr_own_add(&t->c.cache_allocs, 1);
+}
+
+/* Count an allocation on t (its owner: plain load-and-store counters),
+ * or on the heap's record (atomic adds) when there is none. */
+static inline void count_alloc(pageheap *h, ph_thread *t, size_t npages, int cached)
+{
+    if (t) {
+        ctr_own_add(&t->c.allocs, 1);
+        ctr_own_add(&t->c.alloc_bytes, npages * PH_PAGE);
+        if (cached)
+            ctr_own_add(&t->c.cache_allocs, 1);
+    } else {
+        ctr_add(&h->dead.allocs, 1);
+        ctr_add(&h->dead.alloc_bytes, npages * PH_PAGE);
+        if (cached)
+            ctr_add(&h->dead.cache_allocs, 1);
+    }
 }
 
 /* The whole allocation path; rc_tried: the caller already asked the
@@ -297,8 +317,6 @@ static __attribute__((noinline)) void *heap_alloc(pageheap *h, size_t npages, in
         uint64_t mix = ((uint64_t)(uintptr_t)&here >> 20) * 0x9e3779b97f4a7c15ull;
         si = (unsigned)((mix >> 32) % h->nshards);
     }
-    ph_counters *c = t ? &t->c : &h->dead;
-    void (*add)(_Atomic uint64_t *, uint64_t) = t ? ctr_own_add : ctr_add;
     uintptr_t base = 0;
     if (!rc_tried && t && h->runcache && npages <= PH_RC_PAGES &&
         atomic_load_explicit(&t->rc_runs, memory_order_relaxed) &&
@@ -339,10 +357,21 @@ static __attribute__((noinline)) void *heap_alloc(pageheap *h, size_t npages, in
     }
     if (h->runcache)
         ph_rm_record(h, base, npages);
-    add(&c->allocs, 1);
-    add(&c->alloc_bytes, npages * PH_PAGE);
-    if (cached)
-        add(&c->cache_allocs, 1);
+    count_alloc(h, t, npages, cached);
+    return (void *)base;
+}
+
+/* The rest of the fast path's run-cache attempt (t's busy flag held, no
+ * run of exactly npages in a bin): ph_rc_alloc_locked, else heap_alloc. */
+static __attribute__((noinline)) void *rc_alloc_rest(pageheap *h, ph_thread *t, size_t npages,
+                                                     int zero)
+{
+    uintptr_t base = ph_rc_alloc_locked(h, t, npages);
+    if (!base)
+        return heap_alloc(h, npages, zero, 1);
+    if (zero)
+        memset((void *)base, 0, npages * PH_PAGE);
+    count_rc_alloc(t, npages);
     return (void *)base;
 }
 
@@ -359,14 +388,30 @@ static inline __attribute__((always_inline)) void *alloc_fast(pageheap *h, size_
     if (ph_last.h != h || ph_last.id != h->id || npages - 1 >= PH_RC_PAGES ||
         !atomic_load_explicit(&ph_last.t->rc_runs, memory_order_relaxed))
         return heap_alloc(h, npages, zero, 0);   /* rc_runs is 0 without run caches */
+    /* rc_alloc's exact bin, with every call a tail call (no callee-saved
+     * registers in pageheap_alloc): a busy flag a flusher holds sends the
+     * request to heap_alloc, which waits for it. */
     ph_thread *t = ph_last.t;
-    uintptr_t base = rc_alloc(h, t, npages);
-    if (!base)
-        return heap_alloc(h, npages, zero, 1);
-    if (zero)
-        memset((void *)base, 0, npages * PH_PAGE);
-    count_rc_alloc(t, npages);
-    return (void *)base;
+    if (atomic_exchange_explicit(&t->busy, 1, memory_order_acquire))
+        return heap_alloc(h, npages, zero, 0);
+    if (npages <= PH_RC_BINS) {
+        ph_rm_entry *rm;
+        uintptr_t base = rc_take_exact(&t->rc, (unsigned)npages, &rm);
+        if (base) {
+            atomic_store_explicit(rm, ph_rm_code(npages), memory_order_release);
+            rc_publish_bins(t);
+            busy_unlock(t);
+            if (zero)
+                memset((void *)base, 0, npages * PH_PAGE);
+            count_rc_alloc(t, npages);
+            return (void *)base;
+        }
+        if (npages < PH_RC_SPLIT_MIN) {
+            busy_unlock(t);
+            return heap_alloc(h, npages, zero, 1);
+        }
+    }
+    return rc_alloc_rest(h, t, npages, zero);
 }
 
 PA_API void *pageheap_alloc(pageheap *h, size_t npages)
@@ -377,220 +422,4 @@ PA_API void *pageheap_alloc(pageheap *h, size_t npages)
 PA_API void *pageheap_alloc_zeroed(pageheap *h, size_t npages)
 {
     return alloc_fast(h, npages, 1);
-}
-
-/* Level 1: whether a page of [a, a + npages) is owned by a page cache of
- * shard si (never handed out: the allocator sees it as allocated). */
-static int held_by_cache(pageheap *h, unsigned si, uintptr_t a, size_t npages)
-{
-    if (npages == 0 || npages > PH_MAX_PAGES || a % PH_PAGE || a >= PH_ADDR_LIMIT)
-        return 0;             /* the allocator's validation reports these */
-    uintptr_t end = a + npages * PH_PAGE;
-    int found = 0;
-    pthread_mutex_lock(&h->reg_mu);
-    for (ph_thread *t = h->threads; t && !found; t = t->next) {
-        if (t->shard != si)
-            continue;
-        busy_lock(t);
-        uintptr_t cb = t->cache.base, ce = cb + PAGEALLOC_CACHE_PAGES * PH_PAGE;
-        if (t->cache.cache && a < ce && cb < end) {
-            unsigned lo = a > cb ? (unsigned)((a - cb) / PH_PAGE) : 0;
-            unsigned hi = end < ce ? (unsigned)((end - cb) / PH_PAGE) : PAGEALLOC_CACHE_PAGES;
-            uint64_t mask = (hi - lo == 64 ? ~(uint64_t)0 : (((uint64_t)1 << (hi - lo)) - 1)) << lo;
-            found = (t->cache.cache & mask) != 0;
-        }
-        busy_unlock(t);
-    }
-    pthread_mutex_unlock(&h->reg_mu);
-    return found;
-}
-
-/* Count a free on t, or on the heap's record when there is none. */
-static inline void count_free(pageheap *h, ph_thread *t, size_t npages)
-{
-    if (t) {
-        ctr_own_add(&t->c.frees, 1);
-        ctr_own_add(&t->c.freed_bytes, npages * PH_PAGE);
-    } else {
-        ctr_add(&h->dead.frees, 1);
-        ctr_add(&h->dead.freed_bytes, npages * PH_PAGE);
-    }
-}
-
-/* Keep a run the run map has validated in the owner's own cache: mark its
- * entry cached (a concurrent free of the same run loses the exchange and
- * is reported) and link it, under the busy flag. */
-static inline void keep_cached(pageheap *h, ph_shard *s, ph_thread *t, ph_rm_entry *e,
-                               uint8_t v, uintptr_t a, size_t npages)
-{
-    busy_lock(t);
-    if (!atomic_compare_exchange_strong_explicit(e, &v, (uint8_t)(v | PH_RM_CACHED),
-                                                 memory_order_acq_rel, memory_order_acquire)) {
-        busy_unlock(t);
-        ph_rc_bad_free(h, s, a, npages, v);
-        return;
-    }
-    rc_insert(&t->rc, a, npages);
-    rc_publish(t);
-    busy_unlock(t);
-    count_free(h, t, npages);
-}
-
-/* A free the run map vouched for (entry e reads v, the code of npages)
- * that goes to shard s's allocator: clear the entry with a
- * compare-and-swap (the racing free that loses is reported), and a long
- * run's count entries, then the allocator's one-pass free (its check
- * cannot fail: the run is a live allocation and the entry is now ours),
- * with no validation pass before it (W3: 230 instructions a step). */
-static __attribute__((noinline)) void free_mapped(pageheap *h, ph_shard *s, ph_thread *t,
-                                                  ph_rm_entry *e, uint8_t v, uintptr_t a,
-                                                  size_t npages)
-{
-    if (!atomic_compare_exchange_strong_explicit(e, &v, 0, memory_order_acq_rel,
-                                                 memory_order_acquire)) {
-        ph_rc_bad_free(h, s, a, npages, v);
-        return;
-    }
-    if (v == PH_RM_LONG)
-        ph_rm_set_count(h, e, a, npages, 1);
-    pthread_mutex_lock(&s->mu);
-    pagealloc_free(s->pa, a, npages);
-    pthread_mutex_unlock(&s->mu);
-    count_free(h, t, npages);
-}
-
-/* A free of a run longer than PH_RC_PAGES, at most PH_RC_BIG_PAGES, by
- * its shard's thread t, that the run map vouched for (entry e reads v):
- * t's big slot keeps the longer of it and the run it holds, the other
- * goes to the allocator (keeping the longer one serves more of the
- * requests that follow, each of which takes the run if it is long
- * enough and gives its tail back). */
-static __attribute__((noinline)) void free_big(pageheap *h, ph_thread *t, ph_rm_entry *e,
-                                               uint8_t v, uintptr_t a, size_t npages)
-{
-    ph_shard *s = &h->shards[t->shard];
-    ph_runcache *rc = &t->rc;
-    busy_lock(t);
-    if (rc->big_pages >= npages) {
-        busy_unlock(t);
-        free_mapped(h, s, t, e, v, a, npages);
-        return;
-    }
-    if (!atomic_compare_exchange_strong_explicit(e, &v, (uint8_t)(v | PH_RM_CACHED),
-                                                 memory_order_acq_rel, memory_order_acquire)) {
-        busy_unlock(t);
-        ph_rc_bad_free(h, s, a, npages, v);
-        return;
-    }
-    uintptr_t old = rc->big;
-    size_t old_pages = rc->big_pages;
-    rc->big = a;
-    rc->big_pages = npages;
-    rc_publish(t);
-    /* The run it replaces goes back before the flag does (busy -> shard
-     * lock, as a flush), so that the checker, which takes every flag,
-     * never sees it out of the cache yet allocated. */
-    if (old)
-        ph_rc_release(h, s, ph_rm_at(h, old), old, old_pages);
-    busy_unlock(t);
-    count_free(h, t, npages);
-}
-
-/* The whole free path: every check, the run map, the run cache or the
- * allocator. pageheap_free's fast path sends here what it does not
- * handle itself. */
-static __attribute__((noinline)) void heap_free(pageheap *h, void *p, size_t npages)
-{
-    if (!p && npages == 0)
-        return;
-    uintptr_t a = (uintptr_t)p;
-    if (ph_heap_bad(h, "pageheap_free", a, npages))
-        return;
-    unsigned owner = ph_map_get(h, a);
-    ph_shard *s = &h->shards[owner ? owner - 1 : 0];
-    if (owner && pa_check_level() >= PA_CHECK_INTERNAL && held_by_cache(h, owner - 1, a, npages)) {
-        pa_report("pageheap_free", a, npages,
-                  "some pages are owned by a page cache (never allocated)");
-        return;
-    }
-    if (h->runcache && owner) {
-        /* The run map validates the free without a lock: it must be a
-         * live allocation's first page and page count. Then the run goes
-         * to the thread's run cache, or (not this thread's shard, or no
-         * room) to the allocator. */
-        ph_rm_entry *e = a % PH_PAGE ? NULL : ph_rm_at(h, a);
-        uint8_t v = e ? atomic_load_explicit(e, memory_order_acquire) : 0;
-        uint8_t want = ph_rm_code(npages);
-        if (v != want || npages == 0 || (want == PH_RM_LONG && ph_rm_count(h, e, a) != npages)) {
-            ph_rc_bad_free(h, s, a, npages, v);
-            return;
-        }
-        ph_thread *t = ph_thread_get(h);
-        if (!t || t->shard != owner - 1 || !rc_may_keep(t, npages)) {
-            free_mapped(h, s, t, e, v, a, npages);
-            return;
-        }
-        /* It fits: only the owner adds runs, a flusher only takes. */
-        keep_cached(h, s, t, e, v, a, npages);
-        return;
-    }
-    /* The allocator validates the free; a bad one is reported, and
-     * changes nothing (not even the statistics). */
-    int err;
-    const char *rule;
-    if (h->guard) {
-        pthread_mutex_lock(&s->mu);
-        rule = pa_free_violation(s->pa, a, npages);
-        pthread_mutex_unlock(&s->mu);
-        err = rule ? EINVAL : 0;
-        if (!err && !ph_guard_free(h, s, a, npages))
-            err = EAGAIN;     /* not protected: free it as usual */
-    } else {
-        err = EAGAIN;
-    }
-    if (err == EAGAIN) {
-        pthread_mutex_lock(&s->mu);
-        err = pagealloc_try_free(s->pa, a, npages);
-        rule = err ? pa_free_violation(s->pa, a, npages) : NULL;
-        pthread_mutex_unlock(&s->mu);
-    }
-    if (err) {
-        pa_report("pageheap_free", a, npages, rule ? rule : "invalid free");
-        return;
-    }
-    count_free(h, ph_thread_get(h), npages);
-}
-
-/* The fast path: a free by the thread that used the heap last, of a run
- * of its own shard that the run map says is a live allocation of exactly
- * npages pages. At check level 0 only (level 1 first asks whether a page
- * cache holds the pages). If the thread's run cache has room, the run
- * goes there with one compare-and-swap on its run-map entry (the racing
- * free that loses is reported) under the busy flag; else to the allocator
- * (free_mapped). Anything else, bad frees included, takes heap_free,
- * which checks it all again. */
-PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
-{
-    uintptr_t a = (uintptr_t)p;
-    if (heap_live(h) && ph_last.h == h && ph_last.id == h->id && h->runcache &&
-        npages - 1 < PH_MAX_PAGES && a % PH_PAGE == 0 && pa_check_level() < PA_CHECK_INTERNAL) {
-        ph_thread *t = ph_last.t;
-        ph_rm_entry *e;
-        if (ph_map_get(h, a) == t->shard + 1 && (e = ph_rm_at(h, a)) != NULL) {
-            uint8_t v = atomic_load_explicit(e, memory_order_acquire);
-            uint8_t want = ph_rm_code(npages);
-            if (v == want && (want != PH_RM_LONG || ph_rm_count(h, e, a) == npages)) {
-                if (!rc_may_keep(t, npages)) {
-                    if (npages > PH_RC_PAGES && npages <= PH_RC_BIG_PAGES)
-                        free_big(h, t, e, v, a, npages);
-                    else
-                        free_mapped(h, &h->shards[t->shard], t, e, v, a, npages);
-                    return;
-                }
-                keep_cached(h, &h->shards[t->shard], t, e, v, a, npages);
-                return;
-            }
-        }
-    }
-    heap_free(h, p, npages);
 }

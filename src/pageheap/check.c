@@ -160,10 +160,10 @@ PA_API int pageheap_check(pageheap *h, char *msg, size_t msg_size)
         busy_lock(t);
     pthread_mutex_lock(&h->grow_mu);
     for (unsigned i = 0; i < h->nshards; i++)
-        pthread_mutex_lock(&h->shards[i].mu);
+        ph_lock_take(&h->shards[i].mu);
     int err = check_locked(h, msg, msg_size);
     for (unsigned i = h->nshards; i-- > 0;)
-        pthread_mutex_unlock(&h->shards[i].mu);
+        ph_lock_give(&h->shards[i].mu);
     pthread_mutex_unlock(&h->grow_mu);
     for (ph_thread *t = h->threads; t; t = t->next)
         busy_unlock(t);
@@ -217,7 +217,7 @@ PA_API int pageheap_visit(pageheap *h, pageheap_visit_fn fn, void *arg)
             if (t->shard == si)
                 busy_lock(t);
         pthread_mutex_lock(&h->grow_mu);
-        pthread_mutex_lock(&h->shards[si].mu);
+        ph_lock_take(&h->shards[si].mu);
         for (ph_range *g = h->grown; g; g = g->next) {
             if (g->shard != si)
                 continue;
@@ -225,7 +225,7 @@ PA_API int pageheap_visit(pageheap *h, pageheap_visit_fn fn, void *arg)
                 if (visit_chunk(h, si, c, st))
                     fn(arg, si, c, st);
         }
-        pthread_mutex_unlock(&h->shards[si].mu);
+        ph_lock_give(&h->shards[si].mu);
         pthread_mutex_unlock(&h->grow_mu);
         for (ph_thread *t = h->threads; t; t = t->next)
             if (t->shard == si)

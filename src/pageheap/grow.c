@@ -149,10 +149,10 @@ int ph_grow(pageheap *h, unsigned si, size_t npages)
      * pagealloc.h says exactly what), so the metadata stat is re-read
      * (pa_metadata_bytes: one load, not pagealloc_get_stats' walk over
      * every grown chunk, which cost W2 2.6 %). */
-    pthread_mutex_lock(&s->mu);
+    ph_lock_take(&s->mu);
     err = pagealloc_grow(s->pa, base, bytes);
     atomic_store_explicit(&s->meta, pa_metadata_bytes(s->pa), memory_order_relaxed);
-    pthread_mutex_unlock(&s->mu);
+    ph_lock_give(&s->mu);
     if (err) {
         /* Never happens short of metadata exhaustion: drop the range. */
         pthread_mutex_lock(&h->grow_mu);

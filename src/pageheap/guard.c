@@ -55,8 +55,8 @@ int ph_guard_free(pageheap *h, ph_shard *s, uintptr_t a, size_t npages)
         return 0;
     ctr_sub(&h->ready, bytes);
     ctr_add(&h->guarded, bytes);
-    pthread_mutex_lock(&s->mu);
+    ph_lock_take(&s->mu);
     ph_give_back_scavenged(s, a, npages, "pagealloc_scavenge_done");
-    pthread_mutex_unlock(&s->mu);
+    ph_lock_give(&s->mu);
     return 1;
 }

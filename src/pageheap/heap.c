@@ -80,7 +80,7 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
     if (h->runcache && (err = ph_rm_init(h)) != 0)
         made = nshards + 1;             /* skip the shards: fail below */
     for (; made < nshards; made++) {
-        pthread_mutex_init(&h->shards[made].mu, NULL);
+        ph_lock_init(&h->shards[made].mu);
         h->shards[made].pa = pagealloc_new(&po);
         if (!h->shards[made].pa) {
             err = errno;
@@ -114,10 +114,8 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
         pa_scavenger_destroy(&h->scav);
         pthread_key_delete(h->key);
     }
-    for (unsigned i = 0; i <= made && i < nshards; i++) {
+    for (unsigned i = 0; i <= made && i < nshards; i++)
         pagealloc_delete(h->shards[i].pa);
-        pthread_mutex_destroy(&h->shards[i].mu);
-    }
     ph_rm_destroy(h);
     pa_fixalloc_destroy(&h->thread_recs);
     pa_fixalloc_destroy(&h->range_recs);
@@ -158,11 +156,11 @@ static void fork_prepare(void *arg)
         /* A run taken for scavenging comes back under this lock, which is
          * all its scavenger needs: wait for it, so that none is half
          * released in the child. */
-        pthread_mutex_lock(&h->shards[i].mu);
+        ph_lock_take(&h->shards[i].mu);
         while (ld(&h->shards[i].inflight)) {
-            pthread_mutex_unlock(&h->shards[i].mu);
+            ph_lock_give(&h->shards[i].mu);
             sched_yield();
-            pthread_mutex_lock(&h->shards[i].mu);
+            ph_lock_take(&h->shards[i].mu);
         }
     }
     pthread_mutex_lock(&h->goal_mu);
@@ -179,7 +177,7 @@ static void fork_parent(void *arg)
     pthread_mutex_unlock(&h->thread_recs.mu);
     pthread_mutex_unlock(&h->goal_mu);
     for (unsigned i = h->nshards; i-- > 0;)
-        pthread_mutex_unlock(&h->shards[i].mu);
+        ph_lock_give(&h->shards[i].mu);
     pthread_mutex_unlock(&h->grow_mu);
     for (ph_thread *t = h->threads; t; t = t->next)
         busy_unlock(t);
@@ -194,7 +192,7 @@ static void fork_child(void *arg)
         busy_unlock(t);
     pthread_mutex_init(&h->grow_mu, NULL);
     for (unsigned i = 0; i < h->nshards; i++) {
-        pthread_mutex_init(&h->shards[i].mu, NULL);
+        ph_lock_init(&h->shards[i].mu);
         atomic_store(&h->shards[i].inflight, 0);   /* 0 already: prepare waited */
     }
     pthread_mutex_init(&h->goal_mu, NULL);
@@ -218,10 +216,8 @@ PA_API void pageheap_delete(pageheap *h)
     if (pthread_getspecific(h->key))
         pthread_setspecific(h->key, NULL);
     pthread_key_delete(h->key);
-    for (unsigned i = 0; i < h->nshards; i++) {
+    for (unsigned i = 0; i < h->nshards; i++)
         pagealloc_delete(h->shards[i].pa);
-        pthread_mutex_destroy(&h->shards[i].mu);
-    }
     ph_grow_destroy(h);
     pa_fixalloc_destroy(&h->thread_recs);   /* every thread record */
     pa_fixalloc_destroy(&h->range_recs);

@@ -6,7 +6,8 @@
  *   threads.c   per-thread records and their page caches
  *   runcache.c  per-thread run caches and the run map
  *   grow.c      arenas, growth, the chunk map
- *   alloc.c     allocation and freeing
+ *   alloc.c     allocation
+ *   free.c      freeing
  *   guard.c     guard mode
  *   limit.c     scavenging, the memory limit, the scavenger's goal
  *   check.c     the checker and the page visitor
@@ -25,7 +26,8 @@
  * unbacked mode and only keep the books.
  *
  * How it is represented.
- *   - Shards: nshards page allocators, each behind its own mutex. Each
+ *   - Shards: nshards page allocators, each behind its own lock (lock.h:
+ *     an exchange to take, a store to give back). Each
  *     grown chunk belongs to exactly one shard, recorded in the chunk map
  *     (a two-level table, 1 byte per 4 MiB chunk: shard + 1, 0 = not the
  *     heap's), which a free reads without a lock to find the owner.
@@ -106,8 +108,10 @@
  *     chunk map and run-map pointers, which growth alone writes;
  *   - reg_mu: the thread list; a thread's cache flush takes its shard's
  *     mu under it;
- *   - a busy flag: the owner's page cache and run cache; refills and
- *     run-cache flushes take the shard's mu, and
+ *   - a busy flag: the owner's page cache and run cache; refills,
+ *     run-cache flushes and a split run's tail (given back before the
+ *     flag goes, so no flag-holder sees it in between) take the shard's
+ *     mu, and
  *     cache_make_ready calls sysmem_used_ex on the refilled block's
  *     released runs while holding the flag (no heap lock).
  * The fast path takes one busy flag (an atomic exchange and a release
@@ -153,6 +157,7 @@
 #include "os/fork.h"
 #include "pagealloc/debug.h"
 #include "pagealloc/pageheap.h"
+#include "pageheap/lock.h"
 #include "pageheap/scavenger.h"
 
 #define PH_PAGE          ((size_t)PAGEALLOC_PAGE_SIZE)
@@ -192,11 +197,13 @@
 #define PH_RM_MORE    0x40u               /* in a count entry: another follows */
 #define PH_RM_LONG    63u
 #define PH_RM_XBYTES  6u                  /* 36 bits: any PH_MAX_PAGES count */
+#define PH_RM_OWNER   31u                 /* low bits of a chunk pointer: shard + 1 */
 typedef _Atomic uint8_t ph_rm_entry;
 
 /* One cached run. */
 typedef struct ph_run {
     uintptr_t base;
+    ph_rm_entry *rm;                    /* its run map entry (saves a lookup on reuse) */
     uint32_t npages;
     uint16_t next;                      /* entry index + 1 in its bin; 0: end */
 } ph_run;
@@ -246,7 +253,7 @@ typedef struct ph_thread {
 } ph_thread;
 
 typedef struct ph_shard {
-    pthread_mutex_t mu;
+    ph_lock mu;                         /* lock.h */
     pagealloc *pa;                      /* under mu */
     _Atomic uint64_t inflight;          /* bytes taken for scavenging, changed under mu */
     _Atomic uint64_t meta;              /* pa's metadata bytes, changed under mu */
@@ -394,6 +401,14 @@ static inline void cache_publish(ph_thread *t)
                           memory_order_relaxed);
 }
 
+/* Publish the size of the run cache's bins for readers, when the big
+ * slot did not change (the fast paths); busy held. */
+static inline void rc_publish_bins(ph_thread *t)
+{
+    atomic_store_explicit(&t->rc_bytes, t->rc.pages * PH_PAGE, memory_order_relaxed);
+    atomic_store_explicit(&t->rc_runs, t->rc.count, memory_order_relaxed);
+}
+
 /* Publish the run cache's size for readers; busy held. */
 static inline void rc_publish(ph_thread *t)
 {
@@ -411,7 +426,7 @@ static inline int rc_may_keep(ph_thread *t, size_t npages)
     return npages <= PH_RC_PAGES &&
            atomic_load_explicit(&t->rc_runs, memory_order_relaxed) < PH_RC_ENTRIES &&
            atomic_load_explicit(&t->rc_bytes, memory_order_relaxed) + npages * PH_PAGE <=
-               (uint64_t)PH_RC_PAGES * PH_PAGE;
+               (uint64_t)(PH_RC_PAGES) * PH_PAGE;
 }
 
 /* The calling thread's record of the heap it used last (threads.c),

@@ -18,23 +18,23 @@ size_t ph_scavenge(pageheap *h, size_t want)
         ph_shard *s = &h->shards[h->nshards - 1 - k];
         while (done < want) {
             size_t np;
-            pthread_mutex_lock(&s->mu);
+            ph_lock_take(&s->mu);
             uintptr_t base = pagealloc_scavenge_take(s->pa, want - done, &np);
             if (base)
                 ctr_add(&s->inflight, np * PH_PAGE);
             PA_DEBUG_AFTER(s->pa, "pagealloc_scavenge_take", base, np);
-            pthread_mutex_unlock(&s->mu);
+            ph_lock_give(&s->mu);
             if (!base)
                 break;
             size_t bytes = np * PH_PAGE;
             int err = sysmem_unused((void *)base, bytes);
             if (!err)
                 ctr_sub(&h->ready, bytes);
-            pthread_mutex_lock(&s->mu);
+            ph_lock_take(&s->mu);
             pagealloc_scavenge_done(s->pa, base, np, err == 0);
             PA_DEBUG_AFTER(s->pa, "pagealloc_scavenge_done", base, np);
             ctr_sub(&s->inflight, bytes);
-            pthread_mutex_unlock(&s->mu);
+            ph_lock_give(&s->mu);
             if (err)
                 break;
             ctr_add(&h->scavenges, 1);

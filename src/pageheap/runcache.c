@@ -33,7 +33,9 @@
  * The entries are one block per reservation (an arena), made with it,
  * charged as metadata and resident only where the heap has grown (a
  * block per grown range, rounded to OS pages, cost three times the RSS),
- * reached through two levels of pointers indexed like the chunk map.
+ * reached through two levels of pointers indexed like the chunk map; each
+ * chunk pointer carries the chunk's shard + 1 in its low bits, so a free
+ * reads the run map alone, not the chunk map as well.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -48,6 +50,13 @@
 /* ---- The run map -------------------------------------------------------------- */
 
 #define RM_L2_BYTES (PH_MAP_L2 * sizeof(void *))
+
+/* A chunk's entries start at a multiple of PAGEALLOC_CHUNK_PAGES bytes of
+ * a page-aligned block, so the low bits of its pointer carry the shard
+ * (runmap.h, ph_rm_chunk). */
+_Static_assert(PH_MAX_SHARDS + 1 <= PH_RM_OWNER &&
+                   PAGEALLOC_CHUNK_PAGES * sizeof(ph_rm_entry) > PH_RM_OWNER,
+               "the run map's chunk pointers have no room for the owner tag");
 
 static size_t round_phys(pageheap *h, size_t n)
 {
@@ -121,7 +130,9 @@ int ph_rm_grow(pageheap *h, ph_range *g)
         size_t ci = c >> 22;
         ph_rm_entry *_Atomic *l2 = atomic_load_explicit(&h->runmap[ci >> PH_MAP_BITS],
                                                         memory_order_relaxed);
-        atomic_store_explicit(&l2[ci & (PH_MAP_L2 - 1)], rm_chunk_entries(h, c),
+        ph_rm_entry *ce = rm_chunk_entries(h, c);   /* 512-byte aligned: room for the tag */
+        atomic_store_explicit(&l2[ci & (PH_MAP_L2 - 1)],
+                              (ph_rm_entry *)((uintptr_t)ce + g->shard + 1),
                               memory_order_release);
     }
     return 0;
@@ -166,7 +177,7 @@ void ph_rm_trim(pageheap *h)
         return;
     pthread_mutex_lock(&h->grow_mu);
     for (unsigned i = 0; i < h->nshards; i++)
-        pthread_mutex_lock(&h->shards[i].mu);
+        ph_lock_take(&h->shards[i].mu);
     for (ph_range *r = h->regions; r; r = r->next) {
         size_t nchunks;
         uintptr_t first = rm_first_chunk(r, &nchunks);
@@ -180,7 +191,7 @@ void ph_rm_trim(pageheap *h)
         }
     }
     for (unsigned i = h->nshards; i-- > 0;)
-        pthread_mutex_unlock(&h->shards[i].mu);
+        ph_lock_give(&h->shards[i].mu);
     pthread_mutex_unlock(&h->grow_mu);
 }
 
@@ -239,7 +250,12 @@ static unsigned rc_find(ph_runcache *rc, size_t npages, unsigned *bin, unsigned 
 
 /* Hand out the run [base, len pages), just taken from t's cache, for a
  * request of npages <= len: recorded in the run map as a live allocation
- * of npages; a longer run's tail goes to the allocator. No lock held. */
+ * of npages; a longer run's tail goes to the allocator. t's busy flag
+ * held (the caller releases it after): the run leaves the cache and its
+ * tail reaches the allocator in one step for anyone who takes every flag
+ * (the checker, a flush), so none of them sees the tail allocated in the
+ * allocator yet neither cached nor handed out (busy -> shard lock, the
+ * order a flush takes). */
 static uintptr_t rc_hand_out(pageheap *h, ph_thread *t, uintptr_t base, size_t len, size_t npages)
 {
     ph_rm_entry *e = ph_rm_at(h, base);
@@ -253,10 +269,10 @@ static uintptr_t rc_hand_out(pageheap *h, ph_thread *t, uintptr_t base, size_t l
     ph_rm_record(h, base, npages);
     ph_shard *s = &h->shards[t->shard];
     uintptr_t tail = base + npages * PH_PAGE;
-    pthread_mutex_lock(&s->mu);
+    ph_lock_take(&s->mu);
     pagealloc_free(s->pa, tail, len - npages);
     PA_DEBUG_AFTER(s->pa, "pageheap run cache split", tail, len - npages);
-    pthread_mutex_unlock(&s->mu);
+    ph_lock_give(&s->mu);
     return base;
 }
 
@@ -272,8 +288,9 @@ uintptr_t ph_rc_alloc_locked(pageheap *h, ph_thread *t, size_t npages)
     size_t len = rc->e[i - 1].npages;
     uintptr_t base = rc_release_entry(rc, i);
     rc_publish(t);
+    base = rc_hand_out(h, t, base, len, npages);
     busy_unlock(t);
-    return rc_hand_out(h, t, base, len, npages);
+    return base;
 }
 
 uintptr_t ph_rc_big_alloc(pageheap *h, ph_thread *t, size_t npages)
@@ -289,8 +306,9 @@ uintptr_t ph_rc_big_alloc(pageheap *h, ph_thread *t, size_t npages)
     rc->big = 0;
     rc->big_pages = 0;
     rc_publish(t);
+    base = rc_hand_out(h, t, base, len, npages);
     busy_unlock(t);
-    return rc_hand_out(h, t, base, len, npages);
+    return base;
 }
 
 void ph_rc_release(pageheap *h, ph_shard *s, ph_rm_entry *e, uintptr_t a, size_t npages)
@@ -298,10 +316,10 @@ void ph_rc_release(pageheap *h, ph_shard *s, ph_rm_entry *e, uintptr_t a, size_t
     atomic_store_explicit(e, 0, memory_order_relaxed);
     if (npages >= PH_RM_LONG)
         ph_rm_set_count(h, e, a, npages, 1);
-    pthread_mutex_lock(&s->mu);
+    ph_lock_take(&s->mu);
     pagealloc_free(s->pa, a, npages);
     PA_DEBUG_AFTER(s->pa, "pageheap run cache release", a, npages);
-    pthread_mutex_unlock(&s->mu);
+    ph_lock_give(&s->mu);
 }
 
 uint64_t ph_rc_flush(pageheap *h, ph_thread *t)
@@ -311,7 +329,7 @@ uint64_t ph_rc_flush(pageheap *h, ph_thread *t)
         return 0;
     uint64_t pages = rc->pages + rc->big_pages;
     ph_shard *s = &h->shards[t->shard];
-    pthread_mutex_lock(&s->mu);
+    ph_lock_take(&s->mu);
     if (rc->big) {
         ph_rm_entry *e = ph_rm_at(h, rc->big);
         atomic_store_explicit(e, 0, memory_order_relaxed);
@@ -322,7 +340,7 @@ uint64_t ph_rc_flush(pageheap *h, ph_thread *t)
     for (unsigned b = 0; b <= PH_RC_BINS; b++) {
         for (unsigned i = rc->head[b]; i; i = rc->e[i - 1].next) {
             ph_run *r = &rc->e[i - 1];
-            ph_rm_entry *e = ph_rm_at(h, r->base);
+            ph_rm_entry *e = r->rm;
             atomic_store_explicit(e, 0, memory_order_relaxed);
             if (r->npages >= PH_RM_LONG)
                 ph_rm_set_count(h, e, r->base, r->npages, 1);
@@ -330,7 +348,7 @@ uint64_t ph_rc_flush(pageheap *h, ph_thread *t)
             PA_DEBUG_AFTER(s->pa, "pageheap run cache flush", r->base, r->npages);
         }
     }
-    pthread_mutex_unlock(&s->mu);
+    ph_lock_give(&s->mu);
     memset(rc, 0, sizeof *rc);
     rc_publish(t);
     return pages * PH_PAGE;
@@ -353,9 +371,9 @@ uint64_t ph_rc_flush_all(pageheap *h)
 
 void ph_rc_bad_free(pageheap *h, ph_shard *s, uintptr_t a, size_t npages, uint8_t v)
 {
-    pthread_mutex_lock(&s->mu);
+    ph_lock_take(&s->mu);
     const char *rule = pa_free_violation(s->pa, a, npages);
-    pthread_mutex_unlock(&s->mu);
+    ph_lock_give(&s->mu);
     char buf[128];
     if (!rule) {
         if (v & PH_RM_CONT) {
@@ -398,7 +416,9 @@ int ph_rc_check(pageheap *h, ph_thread *t, char *msg, size_t size)
             if (rc_bin_of(r->npages) != b || r->npages == 0)
                 return rc_fail(msg, size, "in the wrong bin", r->base);
             ph_rm_entry *e = ph_rm_at(h, r->base);
-            if (!e || atomic_load(e) != (PH_RM_CACHED | ph_rm_code(r->npages)) ||
+            if (!e || e != r->rm)
+                return rc_fail(msg, size, "its run map entry pointer is wrong", r->base);
+            if (atomic_load(e) != (PH_RM_CACHED | ph_rm_code(r->npages)) ||
                 (r->npages >= PH_RM_LONG && ph_rm_count(h, e, r->base) != r->npages))
                 return rc_fail(msg, size, "run map entry is not 'cached'", r->base);
             if (pa_free_violation(h->shards[t->shard].pa, r->base, r->npages))

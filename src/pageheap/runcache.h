@@ -53,19 +53,22 @@ static inline uintptr_t rc_release_entry(ph_runcache *rc, unsigned i)
 }
 
 /* The most recently cached run of exactly b pages (1 <= b <= PH_RC_BINS),
- * taken out of the cache; 0 if its bin is empty. */
-static inline uintptr_t rc_take_exact(ph_runcache *rc, unsigned b)
+ * taken out of the cache, its run map entry in *rm; 0 if its bin is
+ * empty. */
+static inline uintptr_t rc_take_exact(ph_runcache *rc, unsigned b, ph_rm_entry **rm)
 {
     unsigned i = rc->head[b];
     if (!i)
         return 0;
     rc_unlink(rc, b, 0, i);
+    *rm = rc->e[i - 1].rm;
     return rc_release_entry(rc, i);
 }
 
-/* Add the run [a, npages) to the cache; the caller made sure it fits
- * (fewer than PH_RC_ENTRIES runs, at most PH_RC_PAGES pages after). */
-static inline void rc_insert(ph_runcache *rc, uintptr_t a, size_t npages)
+/* Add the run [a, npages), whose run map entry is rm, to the cache; the
+ * caller made sure it fits (fewer than PH_RC_ENTRIES runs, at most
+ * PH_RC_PAGES pages after). */
+static inline void rc_insert(ph_runcache *rc, uintptr_t a, size_t npages, ph_rm_entry *rm)
 {
     unsigned i = rc->freel;
     if (i)
@@ -73,6 +76,7 @@ static inline void rc_insert(ph_runcache *rc, uintptr_t a, size_t npages)
     else
         i = ++rc->hw;
     rc->e[i - 1].base = a;
+    rc->e[i - 1].rm = rm;
     rc->e[i - 1].npages = (uint32_t)npages;
     rc_push(rc, i);
     rc->count++;

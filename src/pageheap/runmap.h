@@ -10,16 +10,39 @@
 
 #include "pageheap/heap.h"
 
-/* The run map entry of page a (a grown page of the heap), or NULL. */
-static inline ph_rm_entry *ph_rm_at(pageheap *h, uintptr_t a)
+/* The tagged chunk pointer of page a's chunk: its entries' address (a
+ * multiple of PAGEALLOC_CHUNK_PAGES bytes) with the owning shard + 1 in
+ * the low bits (PH_RM_OWNER), so that a free finds its run's entry and
+ * its shard with one lookup instead of the chunk map's and the run map's
+ * (heap.h, ph_map_get). 0 if not grown. a below 2^48 (the index is
+ * masked, not checked). */
+static inline uintptr_t ph_rm_chunk(pageheap *h, uintptr_t a)
 {
     size_t ci = a >> 22;
     ph_rm_entry *_Atomic *l2 =
         atomic_load_explicit(&h->runmap[(ci >> PH_MAP_BITS) & (PH_MAP_L2 - 1)], memory_order_acquire);
     if (!l2)
+        return 0;
+    return (uintptr_t)atomic_load_explicit(&l2[ci & (PH_MAP_L2 - 1)], memory_order_acquire);
+}
+
+/* The run map entry of page a (a grown page of the heap), or NULL. */
+static inline ph_rm_entry *ph_rm_at(pageheap *h, uintptr_t a)
+{
+    uintptr_t c = ph_rm_chunk(h, a) & ~(uintptr_t)PH_RM_OWNER;
+    return c ? &((ph_rm_entry *)c)[(a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)] : NULL;
+}
+
+/* The run map entry of page a if shard owner - 1 owns its chunk, else
+ * NULL (not grown, another shard's, or beyond the map). */
+static inline ph_rm_entry *ph_rm_owned(pageheap *h, uintptr_t a, unsigned owner)
+{
+    if (a >= ((uintptr_t)1 << 48))
         return NULL;
-    ph_rm_entry *c = atomic_load_explicit(&l2[ci & (PH_MAP_L2 - 1)], memory_order_acquire);
-    return c ? &c[(a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)] : NULL;
+    uintptr_t c = ph_rm_chunk(h, a);
+    if ((c & PH_RM_OWNER) != owner)
+        return NULL;
+    return &((ph_rm_entry *)(c - owner))[(a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)];
 }
 
 /* The run map code of an allocation of npages pages. */
@@ -41,12 +64,27 @@ static inline int ph_rm_near(uintptr_t a)
     return ((a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)) + PH_RM_XBYTES < PAGEALLOC_CHUNK_PAGES;
 }
 
+/* Whether the next two pages' entries lie in a's chunk. */
+static inline int ph_rm_near2(uintptr_t a)
+{
+    return ((a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)) + 2 < PAGEALLOC_CHUNK_PAGES;
+}
+
 /* Write (clear 0) or zero (clear 1) the count entries of the PH_RM_LONG
  * run of npages pages at a: 6 bits each, low bits first, PH_RM_MORE on
  * all but the last (two entries up to 4095 pages). */
 static inline void ph_rm_set_count(pageheap *h, ph_rm_entry *e, uintptr_t a, size_t npages,
                                    int clear)
 {
+    if (npages < 4096 && ph_rm_near2(a)) {      /* the common case, unrolled: two entries */
+        uint8_t more = npages >> 6 ? PH_RM_MORE : 0;
+        atomic_store_explicit(e + 1, clear ? 0 : (uint8_t)(PH_RM_CONT | more | (npages & 0x3f)),
+                              memory_order_relaxed);
+        if (more)
+            atomic_store_explicit(e + 2, clear ? 0 : (uint8_t)(PH_RM_CONT | (npages >> 6)),
+                                  memory_order_relaxed);
+        return;
+    }
     int near = ph_rm_near(a);
     size_t n = npages;
     for (unsigned k = 1; k <= PH_RM_XBYTES; k++) {
@@ -64,6 +102,18 @@ static inline void ph_rm_set_count(pageheap *h, ph_rm_entry *e, uintptr_t a, siz
  * count entries. */
 static inline size_t ph_rm_count(pageheap *h, ph_rm_entry *e, uintptr_t a)
 {
+    if (ph_rm_near2(a)) {                       /* up to 4095 pages, unrolled */
+        uint8_t v1 = atomic_load_explicit(e + 1, memory_order_relaxed);
+        if (!(v1 & PH_RM_CONT))
+            return 0;
+        if (!(v1 & PH_RM_MORE))
+            return v1 & 0x3fu;
+        uint8_t v2 = atomic_load_explicit(e + 2, memory_order_relaxed);
+        if (!(v2 & PH_RM_CONT))
+            return 0;
+        if (!(v2 & PH_RM_MORE))
+            return (v1 & 0x3fu) | (size_t)(v2 & 0x3f) << 6;
+    }
     int near = ph_rm_near(a);
     size_t n = 0;
     for (unsigned k = 1; k <= PH_RM_XBYTES; k++) {

@@ -34,9 +34,9 @@ static void thread_flush(pageheap *h, ph_thread *t)
     if (t->cache.cache == 0)
         return;
     ph_shard *s = &h->shards[t->shard];
-    pthread_mutex_lock(&s->mu);
+    ph_lock_take(&s->mu);
     cache_flush_locked(s, &t->cache);
-    pthread_mutex_unlock(&s->mu);
+    ph_lock_give(&s->mu);
     cache_publish(t);
 }
 
