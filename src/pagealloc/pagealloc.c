@@ -268,7 +268,7 @@ static int free_chunks(pagealloc *pa, uintptr_t base, size_t npages, int scaveng
     if (base < pa->search)
         pa->search = base;
     if (!scavenged)
-        pa_scav_index_mark(&pa->scav, base, base + npages * PA_PAGE_SIZE);
+        pa_scav_index_mark_chunks(&pa->scav, base, base + npages * PA_PAGE_SIZE);
     free_hints(pa, base, npages, pa_chunk_page(base),
                pa_chunk_page(base + (npages - 1) * PA_PAGE_SIZE) + 1, below, above);
     return 1;
