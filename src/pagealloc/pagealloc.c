@@ -2,7 +2,8 @@
  * pagealloc.c - the page allocator: life cycle, growth, allocation and
  * freeing. The data structures are described in internal.h (geometry.h for
  * the sizes); the
- * summary tree and the search are in tree.c, the page cache in
+ * summary tree and the search are in tree.c, allocation and free of a
+ * run over two chunks or more in multichunk.c, the page cache in
  * pagecache.c, scavenging in scavenge.c, the invariant checker in check.c.
  *
  * Every function here requires that the caller serialises calls on the
