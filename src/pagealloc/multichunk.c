@@ -92,7 +92,7 @@ size_t pa_alloc_chunks(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *s
         (void)pa_put_leaf(pa, ec, pa_sum_after_alloc_head(pa_chunk_of(pa, ec)->alloc, leaf[ec],
                                                           pa_runs_of(pa, ec), last));
     mark_blocks(pa, sc, ec);
-    return scav;
+    return scav * PA_PAGE_SIZE;
 }
 
 int pa_free_chunks(pagealloc *pa, uintptr_t base, size_t npages, unsigned *below_out,

@@ -27,7 +27,7 @@
 /* Allocate [base, base+npages), every page free, over two chunks or more:
  * bits, scavenged bits taken (into scav_bits, heapapi.h's format, when not
  * NULL), leaves, run counts, free-chunk index, dirty ancestors. Returns
- * the number of pages that were scavenged. */
+ * the bytes that were scavenged (pa_alloc_range's answer). */
 size_t pa_alloc_chunks(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_bits);
 
 /* Free [base, base+npages) over two chunks or more (npages >= 1, the range

@@ -38,15 +38,11 @@
         }                                                                      \
     } while (0)
 
-/* pa_alloc_range of a run that does not fit in one bitmap word: over two
- * chunks or more, multichunk.c's one walk; inside one chunk, the words of
- * its piece. */
+/* pa_alloc_range of a run inside one chunk that does not fit in one
+ * bitmap word (a run over two chunks or more is multichunk.c's). */
 static size_t alloc_range_words(pagealloc *pa, uintptr_t base, size_t npages,
                                 uint64_t *scav_bits)
 {
-    uintptr_t limit = base + npages * PA_PAGE_SIZE;
-    if (pa_chunk_index(base) != pa_chunk_index(limit - PA_PAGE_SIZE))
-        return pa_alloc_chunks(pa, base, npages, scav_bits) * PA_PAGE_SIZE;
     size_t scav = 0;
     if (scav_bits)
         memset(scav_bits, 0, pa_scav_words(npages) * sizeof(uint64_t));
@@ -64,7 +60,7 @@ size_t alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_
 {
     size_t scav = 0;
     unsigned lo = pa_chunk_page(base) % 64;
-    if (npages <= 64 - lo) {
+    if (__builtin_expect(npages <= 64 - lo, 1)) {
         /* The common case, a run inside one bitmap word: one pass. */
         pa_chunk *c = pa_chunk_of(pa, pa_chunk_index(base));
         unsigned w = pa_chunk_page(base) / 64;
@@ -80,6 +76,8 @@ size_t alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_
         pa_update_run(pa, base, npages, 1, 0, 0);
         return scav * PA_PAGE_SIZE;
     }
+    if (pa_chunk_index(base) != pa_chunk_index(base + (npages - 1) * PA_PAGE_SIZE))
+        return pa_alloc_chunks(pa, base, npages, scav_bits);
     return alloc_range_words(pa, base, npages, scav_bits);
 }
 
