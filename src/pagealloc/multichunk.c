@@ -31,7 +31,20 @@
  * leaf has no dirty bit of its own (tree.c). */
 static inline void mark_blocks(pagealloc *pa, uint32_t sc, uint32_t ec)
 {
-    for (uint32_t b = sc >> PA_LEVEL_BITS; b <= ec >> PA_LEVEL_BITS; b++)
+    uint32_t b0 = sc >> PA_LEVEL_BITS, b1 = ec >> PA_LEVEL_BITS;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* Usually every block's level-3 entry is dirty already (large runs'
+     * searches read no upper level), and then so is every ancestor (the
+     * dirty set is closed upward): one test of their bits, read as one
+     * 64-bit word of dirty[3] when they share it. */
+    if (b0 >> 6 == b1 >> 6) {
+        uint64_t w, m = (~(uint64_t)0 << (b0 & 63)) & (~(uint64_t)0 >> (63 - (b1 & 63)));
+        memcpy(&w, pa->dirty[PA_LEVELS - 2] + (size_t)(b0 >> 6) * 8, sizeof w);
+        if ((w & m) == m)
+            return;
+    }
+#endif
+    for (uint32_t b = b0; b <= b1; b++)
         pa_mark_ancestors(pa, (uintptr_t)b << PA_LEVEL_BITS);
 }
 
