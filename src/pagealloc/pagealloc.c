@@ -193,7 +193,9 @@ uintptr_t pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes, uint64
         addr = pa_chunk_base(ci) + (uintptr_t)p * PA_PAGE_SIZE;
         new_search = from == pa->search ? pa_chunk_base(ci) + (uintptr_t)ns * PA_PAGE_SIZE : pa->search;
     } else {
-        addr = pa_find(pa, from, npages, &new_search);
+        addr = __builtin_expect(npages >= PA_LARGE_PAGES, 0)
+               ? pa_find_large(pa, from, npages, &new_search)
+               : pa_find(pa, from, npages, &new_search);
         if (addr == 0) {
             if (npages == 1)
                 pa->search = PA_SEARCH_NONE;   /* not one page is free */

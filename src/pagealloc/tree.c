@@ -262,7 +262,6 @@ static uintptr_t first_free_page(const pagealloc *pa, uint32_t ci, unsigned from
  * the same block of 8 (committed whole), and is otherwise looked up in
  * committed[] (an ungrown chunk's committed leaf is 0).
  */
-#define PA_LARGE_PAGES (2 * PA_CHUNK_PAGES - 1)
 
 /* Leaf c, where c is next to a grown chunk (same_block: in its block of 8). */
 static inline pa_sum leaf_near(const pagealloc *pa, uint32_t c, int same_block)
@@ -297,7 +296,7 @@ static inline void raise_passed_classes(pagealloc *pa, uintptr_t n, uintptr_t lo
     pa_hints_raise(pa, j, s);
 }
 
-static uintptr_t find_large(pagealloc *pa, uintptr_t from, uintptr_t n, uintptr_t *new_search)
+uintptr_t pa_find_large(pagealloc *pa, uintptr_t from, size_t n, uintptr_t *new_search)
 {
     const pa_free_index *x = &pa->free_idx;
     const uint64_t *w = x->words;
@@ -454,7 +453,7 @@ static int find_leaves(pagealloc *pa, uintptr_t from, uintptr_t n, uintptr_t *ad
 uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_search)
 {
     if (npages >= PA_LARGE_PAGES)
-        return find_large(pa, from, npages, new_search);
+        return pa_find_large(pa, from, npages, new_search);
     uintptr_t found_at;
     if (npages >= PA_CHUNK_PAGES && find_leaves(pa, from, npages, &found_at, new_search))
         return found_at;
