@@ -24,6 +24,7 @@ set(PAGEALLOC_SOURCES
   ${PAGEALLOC_ROOT}/src/pagealloc/ranges.c
   ${PAGEALLOC_ROOT}/src/pagealloc/scavindex.c
   ${PAGEALLOC_ROOT}/src/pagealloc/chunkset.c
+  ${PAGEALLOC_ROOT}/src/pagealloc/multichunk.c
   ${PAGEALLOC_ROOT}/src/pagealloc/pagealloc.c
   ${PAGEALLOC_ROOT}/src/pagealloc/pagecache.c
   ${PAGEALLOC_ROOT}/src/pagealloc/scavenge.c

@@ -114,11 +114,6 @@ static inline int pa_bits_set_test(uint64_t *set, const uint64_t *test, unsigned
         m = ~(uint64_t)0;
     }
 }
-/* pa_bits_set_test of [i, 512) (tail, 0 < i < 512) or [0, j) (head,
- * 0 < j < 512): the ends of an allocation over several chunks, without
- * the per-word loop (bitmap.c). */
-int      pa_bits_set_test_tail(uint64_t *set, const uint64_t *test, unsigned i);
-int      pa_bits_set_test_head(uint64_t *set, const uint64_t *test, unsigned j);
 /* Whether any / every bit of [i, i+n) is 1 (n >= 1). */
 int      pa_bits_any_in_range(const uint64_t *b, unsigned i, unsigned n);
 int      pa_bits_all_in_range(const uint64_t *b, unsigned i, unsigned n);
@@ -139,10 +134,111 @@ static inline int pa_bits_clear_if_set(uint64_t *b, unsigned i, unsigned n)
     return pa_bits_clear_range_slow(b, i, n);
 }
 /* pa_bits_clear_if_set of the pages [i, 512) (tail, 0 < i < 512) or
- * [0, j) (head, 0 < j < 512) of a chunk: the ends of a free over several
- * chunks, without the general loops (bitmap.c). */
-int      pa_bits_clear_if_set_tail(uint64_t *b, unsigned i);
-int      pa_bits_clear_if_set_head(uint64_t *b, unsigned j);
+ * [0, j) (head, 0 < j < 512) of a chunk, and pa_bits_set_test of the
+ * same pieces: the ends of a free or an allocation over several chunks
+ * (multichunk.c), without the general loops, inline there. */
+/* The whole words of the range are read and zeroed by a switch that
+ * falls through: a loop would be made a call to memset, which costs more
+ * than the few words. */
+#define PA_FALLTHROUGH __attribute__((fallthrough))
+static inline int pa_bits_clear_if_set_tail(uint64_t *b, unsigned i)
+{
+    unsigned w = i / 64;
+    uint64_t m = ~(uint64_t)0 << (i % 64);
+    uint64_t acc = b[w] | ~m;
+    switch (w) {
+    case 0: acc &= b[1]; PA_FALLTHROUGH;
+    case 1: acc &= b[2]; PA_FALLTHROUGH;
+    case 2: acc &= b[3]; PA_FALLTHROUGH;
+    case 3: acc &= b[4]; PA_FALLTHROUGH;
+    case 4: acc &= b[5]; PA_FALLTHROUGH;
+    case 5: acc &= b[6]; PA_FALLTHROUGH;
+    case 6: acc &= b[7]; PA_FALLTHROUGH;
+    default: break;
+    }
+    if (acc != ~(uint64_t)0)
+        return 0;
+    b[w] &= ~m;
+    switch (w) {
+    case 0: b[1] = 0; PA_FALLTHROUGH;
+    case 1: b[2] = 0; PA_FALLTHROUGH;
+    case 2: b[3] = 0; PA_FALLTHROUGH;
+    case 3: b[4] = 0; PA_FALLTHROUGH;
+    case 4: b[5] = 0; PA_FALLTHROUGH;
+    case 5: b[6] = 0; PA_FALLTHROUGH;
+    case 6: b[7] = 0; PA_FALLTHROUGH;
+    default: break;
+    }
+    return 1;
+}
+static inline int pa_bits_clear_if_set_head(uint64_t *b, unsigned j)
+{
+    unsigned w = (j - 1) / 64;
+    uint64_t m = ~(uint64_t)0 >> (63 - (j - 1) % 64);
+    uint64_t acc = b[w] | ~m;
+    switch (w) {
+    case 7: acc &= b[6]; PA_FALLTHROUGH;
+    case 6: acc &= b[5]; PA_FALLTHROUGH;
+    case 5: acc &= b[4]; PA_FALLTHROUGH;
+    case 4: acc &= b[3]; PA_FALLTHROUGH;
+    case 3: acc &= b[2]; PA_FALLTHROUGH;
+    case 2: acc &= b[1]; PA_FALLTHROUGH;
+    case 1: acc &= b[0]; PA_FALLTHROUGH;
+    default: break;
+    }
+    if (acc != ~(uint64_t)0)
+        return 0;
+    b[w] &= ~m;
+    switch (w) {
+    case 7: b[6] = 0; PA_FALLTHROUGH;
+    case 6: b[5] = 0; PA_FALLTHROUGH;
+    case 5: b[4] = 0; PA_FALLTHROUGH;
+    case 4: b[3] = 0; PA_FALLTHROUGH;
+    case 3: b[2] = 0; PA_FALLTHROUGH;
+    case 2: b[1] = 0; PA_FALLTHROUGH;
+    case 1: b[0] = 0; PA_FALLTHROUGH;
+    default: break;
+    }
+    return 1;
+}
+static inline int pa_bits_set_test_tail(uint64_t *set, const uint64_t *test, unsigned i)
+{
+    unsigned w = i / 64;
+    uint64_t m = ~(uint64_t)0 << (i % 64);
+    uint64_t acc = test[w] & m;
+    set[w] |= m;
+    switch (w) {
+    case 0: set[1] = ~(uint64_t)0; acc |= test[1]; PA_FALLTHROUGH;
+    case 1: set[2] = ~(uint64_t)0; acc |= test[2]; PA_FALLTHROUGH;
+    case 2: set[3] = ~(uint64_t)0; acc |= test[3]; PA_FALLTHROUGH;
+    case 3: set[4] = ~(uint64_t)0; acc |= test[4]; PA_FALLTHROUGH;
+    case 4: set[5] = ~(uint64_t)0; acc |= test[5]; PA_FALLTHROUGH;
+    case 5: set[6] = ~(uint64_t)0; acc |= test[6]; PA_FALLTHROUGH;
+    case 6: set[7] = ~(uint64_t)0; acc |= test[7]; PA_FALLTHROUGH;
+    default: break;
+    }
+    return acc != 0;
+}
+
+static inline int pa_bits_set_test_head(uint64_t *set, const uint64_t *test, unsigned j)
+{
+    unsigned w = (j - 1) / 64;
+    uint64_t m = ~(uint64_t)0 >> (63 - (j - 1) % 64);
+    uint64_t acc = test[w] & m;
+    set[w] |= m;
+    switch (w) {
+    case 7: set[6] = ~(uint64_t)0; acc |= test[6]; PA_FALLTHROUGH;
+    case 6: set[5] = ~(uint64_t)0; acc |= test[5]; PA_FALLTHROUGH;
+    case 5: set[4] = ~(uint64_t)0; acc |= test[4]; PA_FALLTHROUGH;
+    case 4: set[3] = ~(uint64_t)0; acc |= test[3]; PA_FALLTHROUGH;
+    case 3: set[2] = ~(uint64_t)0; acc |= test[2]; PA_FALLTHROUGH;
+    case 2: set[1] = ~(uint64_t)0; acc |= test[1]; PA_FALLTHROUGH;
+    case 1: set[0] = ~(uint64_t)0; acc |= test[0]; PA_FALLTHROUGH;
+    default: break;
+    }
+    return acc != 0;
+}
+
 /* Free (0) pages immediately below page i / from page i upward. */
 unsigned pa_bits_free_below(const uint64_t *b, unsigned i);
 unsigned pa_bits_free_above(const uint64_t *b, unsigned i);

@@ -2,7 +2,8 @@
  * pagealloc.c - the page allocator: life cycle, growth, allocation and
  * freeing. The data structures are described in internal.h (geometry.h for
  * the sizes); the
- * summary tree and the search are in tree.c, the page cache in
+ * summary tree and the search are in tree.c, allocation and free of a
+ * run over two chunks or more in multichunk.c, the page cache in
  * pagecache.c, scavenging in scavenge.c, the invariant checker in check.c.
  *
  * Every function here requires that the caller serialises calls on the
@@ -17,6 +18,7 @@
 #include "pagealloc/tree.h"
 #include "pagealloc/debug.h"
 #include "pagealloc/heapapi.h"
+#include "pagealloc/multichunk.h"
 #include "pagealloc/testing.h"
 
 /* ---- Allocation and freeing -------------------------------------------- */
@@ -36,39 +38,18 @@
         }                                                                      \
     } while (0)
 
-/* pa_alloc_range of a run that does not fit in one bitmap word: its
- * piece of the first chunk, the wholly covered chunks between (a store
- * of every word and a test of the scavenged words each; chunks of one
- * block lie side by side, so the walk steps a pointer), its piece of the
- * last chunk. */
+/* pa_alloc_range of a run inside one chunk that does not fit in one
+ * bitmap word (a run over two chunks or more is multichunk.c's). */
 static size_t alloc_range_words(pagealloc *pa, uintptr_t base, size_t npages,
                                 uint64_t *scav_bits)
 {
     size_t scav = 0;
     if (scav_bits)
         memset(scav_bits, 0, pa_scav_words(npages) * sizeof(uint64_t));
-    uintptr_t limit = base + npages * PA_PAGE_SIZE;
-    uint32_t sc = pa_chunk_index(base), ec = pa_chunk_index(limit - PA_PAGE_SIZE);
     unsigned first = pa_chunk_page(base);
-    unsigned last = pa_chunk_page(limit - PA_PAGE_SIZE) + 1;
-    unsigned n0 = sc == ec ? last - first : PA_CHUNK_PAGES - first;
-    pa_chunk *c = pa_chunk_of(pa, sc);
-    if (sc != ec && first ? pa_bits_set_test_tail(c->alloc, c->scav, first)
-                          : pa_bits_set_test(c->alloc, c->scav, first, n0))
-        scav += pa_bits_take(c->scav, first, n0, scav_bits, 0);
-    if (sc != ec) {
-        size_t off = n0;
-        for (uint32_t ci = sc + 1; ci < ec; ci++, off += PA_CHUNK_PAGES) {
-            c = (ci & (PA_L2_CHUNKS - 1)) == 0 ? pa_chunk_of(pa, ci) : c + 1;
-            pa_bits_set_all(c->alloc);
-            if (pa_bits_any_set(c->scav))
-                scav += pa_bits_take(c->scav, 0, PA_CHUNK_PAGES, scav_bits, off);
-        }
-        c = pa_chunk_of(pa, ec);
-        if (last < PA_CHUNK_PAGES ? pa_bits_set_test_head(c->alloc, c->scav, last)
-                                  : pa_bits_set_test(c->alloc, c->scav, 0, last))
-            scav += pa_bits_take(c->scav, 0, last, scav_bits, off);
-    }
+    pa_chunk *c = pa_chunk_of(pa, pa_chunk_index(base));
+    if (pa_bits_set_test(c->alloc, c->scav, first, (unsigned)npages))
+        scav += pa_bits_take(c->scav, first, (unsigned)npages, scav_bits, 0);
     pa_update_run(pa, base, npages, 1, 0, 0);
     return scav * PA_PAGE_SIZE;
 }
@@ -79,7 +60,7 @@ size_t alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_
 {
     size_t scav = 0;
     unsigned lo = pa_chunk_page(base) % 64;
-    if (npages <= 64 - lo) {
+    if (__builtin_expect(npages <= 64 - lo, 1)) {
         /* The common case, a run inside one bitmap word: one pass. */
         pa_chunk *c = pa_chunk_of(pa, pa_chunk_index(base));
         unsigned w = pa_chunk_page(base) / 64;
@@ -95,12 +76,40 @@ size_t alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_
         pa_update_run(pa, base, npages, 1, 0, 0);
         return scav * PA_PAGE_SIZE;
     }
+    if (pa_chunk_index(base) != pa_chunk_index(base + (npages - 1) * PA_PAGE_SIZE))
+        return pa_alloc_chunks(pa, base, npages, scav_bits);
     return alloc_range_words(pa, base, npages, scav_bits);
 }
 
 size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_bits)
 {
     return alloc_range(pa, base, npages, scav_bits);
+}
+
+/* What a free does after its leaves are updated: the size-class hints.
+ * first and last are the range's first page in its first chunk and one
+ * past its last page in its last chunk; below and above the free pages
+ * just below and just above it there. */
+static inline __attribute__((always_inline))
+void free_hints(pagealloc *pa, uintptr_t base, size_t npages, unsigned first, unsigned last,
+                unsigned below, unsigned above)
+{
+    /* Lower the hints of the classes the joined run reaches to its start.
+     * When it reaches a chunk edge, a free of a chunk or more reads its
+     * extent from the free-chunk index and the neighbouring leaves; a
+     * smaller one (where that costs more than it saves) drops every hint
+     * to search, which is below every free page. */
+    uintptr_t run = base - (uintptr_t)below * PA_PAGE_SIZE, len = npages + below + above;
+    if (below == first || last + above == PA_CHUNK_PAGES) {
+        if (npages < PA_CHUNK_PAGES) {
+            pa_hints_lower_all(pa, pa->search);
+            return;
+        }
+        pa_free_run_extent(pa, base, npages, below, above, &run, &len);
+    }
+    unsigned k = len >= ((uintptr_t)1 << PA_HINT_MAX) ? PA_HINT_MAX
+                 : 63 - (unsigned)__builtin_clzll(len);
+    pa_hints_lower(pa, k, run);
 }
 
 /* Everything a free does after clearing the pages' allocated bits. */
@@ -132,23 +141,7 @@ void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
                    : pa_leaf_end(pa_leaf_sum(pa, lc)) >= PA_CHUNK_PAGES - last ? PA_CHUNK_PAGES - last
                    : pa_bits_free_above(lb, last);
     pa_update_run(pa, base, npages, 0, below, above);
-
-    /* Lower the hints of the classes the joined run reaches to its start.
-     * When it reaches a chunk edge, a free of a chunk or more reads its
-     * extent from the free-chunk index and the neighbouring leaves; a
-     * smaller one (where that costs more than it saves) drops every hint
-     * to search, which is below every free page. */
-    uintptr_t run = base - (uintptr_t)below * PA_PAGE_SIZE, len = npages + below + above;
-    if (below == first || last + above == PA_CHUNK_PAGES) {
-        if (npages < PA_CHUNK_PAGES) {
-            pa_hints_lower_all(pa, pa->search);
-            return;
-        }
-        pa_free_run_extent(pa, base, npages, below, above, &run, &len);
-    }
-    unsigned k = len >= ((uintptr_t)1 << PA_HINT_MAX) ? PA_HINT_MAX
-                 : 63 - (unsigned)__builtin_clzll(len);
-    pa_hints_lower(pa, k, run);
+    free_hints(pa, base, npages, first, last, below, above);
 }
 
 void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
@@ -200,7 +193,9 @@ uintptr_t pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes, uint64
         addr = pa_chunk_base(ci) + (uintptr_t)p * PA_PAGE_SIZE;
         new_search = from == pa->search ? pa_chunk_base(ci) + (uintptr_t)ns * PA_PAGE_SIZE : pa->search;
     } else {
-        addr = pa_find(pa, from, npages, &new_search);
+        addr = __builtin_expect(npages >= PA_LARGE_PAGES, 0)
+               ? pa_find_large(pa, from, npages, &new_search)
+               : pa_find(pa, from, npages, &new_search);
         if (addr == 0) {
             if (npages == 1)
                 pa->search = PA_SEARCH_NONE;   /* not one page is free */
@@ -264,39 +259,20 @@ PA_API int pagealloc_try_free(pagealloc *pa, uintptr_t base, size_t npages)
     return 0;
 }
 
-/* A free of a run over two chunks or more, validated and applied in one
- * pass: clear the allocated bits of [base, base+npages) if every one is
- * set and return 1; otherwise restore what was cleared and return 0. The
- * first and last chunks' pieces, and the wholly covered chunks between,
- * walked with a pointer inside a block of chunks (which exists for every
- * chunk with an allocated page). */
-static int clear_allocated(pagealloc *pa, uintptr_t base, size_t npages)
+/* A valid free over two chunks or more, checked and applied in one walk
+ * (multichunk.c), then finished; 0 (nothing changed) if it is not valid. */
+static int free_chunks(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
 {
-    uintptr_t limit = base + npages * PA_PAGE_SIZE;
-    uint32_t sc = pa_chunk_index(base), ec = pa_chunk_index(limit - PA_PAGE_SIZE);
-    unsigned first = pa_chunk_page(base);
-    unsigned last = pa_chunk_page(limit - PA_PAGE_SIZE) + 1;
-    pa_chunk *c = pa_try_chunk_of(pa, sc);
-    if (!c || !(first ? pa_bits_clear_if_set_tail(c->alloc, first)
-                     : pa_bits_clear_if_set(c->alloc, 0, PA_CHUNK_PAGES)))
+    unsigned below, above;
+    if (!pa_free_chunks(pa, base, npages, &below, &above))
         return 0;
-    uint32_t ci = sc + 1;
-    for (; ci < ec; ci++) {
-        c = (ci & (PA_L2_CHUNKS - 1)) == 0 ? pa_try_chunk_of(pa, ci) : c + 1;
-        if (!c || !pa_bits_all_set(c->alloc))
-            goto undo;
-        pa_bits_clear_all(c->alloc);
-    }
-    c = pa_try_chunk_of(pa, ec);
-    if (c && (last < PA_CHUNK_PAGES ? pa_bits_clear_if_set_head(c->alloc, last)
-                                   : pa_bits_clear_if_set(c->alloc, 0, PA_CHUNK_PAGES)))
-        return 1;
-undo:
-    /* Every page of [base, chunk ci's base) was allocated: set them again. */
-    FOR_EACH_CHUNK_PIECE(pa, base, (pa_chunk_base(ci) - base) >> PA_PAGE_SHIFT, cj, pg, m, {
-        pa_bits_set_range(pa_chunk_of(pa, cj)->alloc, pg, m);
-    });
-    return 0;
+    if (base < pa->search)
+        pa->search = base;
+    if (!scavenged)
+        pa_scav_index_mark_chunks(&pa->scav, base, base + npages * PA_PAGE_SIZE);
+    free_hints(pa, base, npages, pa_chunk_page(base),
+               pa_chunk_page(base + (npages - 1) * PA_PAGE_SIZE) + 1, below, above);
+    return 1;
 }
 
 /* A free that reports a bad one through the error handler. */
@@ -307,11 +283,13 @@ static void checked_free(pagealloc *pa, const char *call, uintptr_t base, size_t
         return;
     /* A valid free's pages are checked and cleared in one pass: a run
      * inside one chunk (npages - 1 wraps for 0) inline, a longer one by
-     * clear_allocated; a bad free takes the general path, which names the
-     * broken rule. */
+     * pa_free_chunks (multichunk.c, leaves included); a bad free takes
+     * the general path, which names the broken rule. */
     unsigned page = pa_chunk_page(base);
     if (!(base & (PA_PAGE_SIZE - 1)) && base < PA_MAX_ADDR) {
-        if (npages - 1 < PA_CHUNK_PAGES - page) {
+        /* Expected: without the hint, gcc's registers for the one-chunk
+         * path cost core W2 0.5 % more instructions. */
+        if (__builtin_expect(npages - 1 < PA_CHUNK_PAGES - page, 1)) {
             pa_chunk *c = pa_try_chunk_of(pa, pa_chunk_index(base));
             if (c && pa_bits_clear_if_set(c->alloc, page, (unsigned)npages)) {
                 free_cleared(pa, base, npages, scavenged);
@@ -319,8 +297,7 @@ static void checked_free(pagealloc *pa, const char *call, uintptr_t base, size_t
                 return;
             }
         } else if (npages && npages <= (PA_MAX_ADDR - base) >> PA_PAGE_SHIFT &&
-                   clear_allocated(pa, base, npages)) {
-            free_cleared(pa, base, npages, scavenged);
+                   free_chunks(pa, base, npages, scavenged)) {
             PA_DEBUG_AFTER(pa, call, base, npages);
             return;
         }

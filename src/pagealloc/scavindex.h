@@ -60,6 +60,22 @@ static inline void pa_scav_index_mark(pa_scav_index *x, uintptr_t base, uintptr_
         x->marked = 1;
     }
 }
+/* pa_scav_index_mark of a range over two chunks or more (a multi-chunk
+ * free): one masked OR when its chunks share an index word. */
+static inline void pa_scav_index_mark_chunks(pa_scav_index *x, uintptr_t base, uintptr_t limit)
+{
+    uintptr_t top = limit - PA_PAGE_SIZE;
+    uint32_t ci = pa_chunk_index(base), last = pa_chunk_index(top);
+    if (ci / 64 != last / 64) {
+        pa_scav_index_mark_range(x, base, limit);
+        return;
+    }
+    x->bits.words[ci / 64] |= (~(uint64_t)0 << (ci % 64)) & (~(uint64_t)0 >> (63 - last % 64));
+    if (x->search < top) {
+        x->search = top;
+        x->marked = 1;
+    }
+}
 /* Highest marked chunk at or below search; returns its index and in *page
  * the page to start searching down from (search's page if it is in that
  * chunk, else 511). Returns 0 if none (and clears search). */

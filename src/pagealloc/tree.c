@@ -262,7 +262,6 @@ static uintptr_t first_free_page(const pagealloc *pa, uint32_t ci, unsigned from
  * the same block of 8 (committed whole), and is otherwise looked up in
  * committed[] (an ungrown chunk's committed leaf is 0).
  */
-#define PA_LARGE_PAGES (2 * PA_CHUNK_PAGES - 1)
 
 /* Leaf c, where c is next to a grown chunk (same_block: in its block of 8). */
 static inline pa_sum leaf_near(const pagealloc *pa, uint32_t c, int same_block)
@@ -297,28 +296,53 @@ static inline void raise_passed_classes(pagealloc *pa, uintptr_t n, uintptr_t lo
     pa_hints_raise(pa, j, s);
 }
 
-static uintptr_t find_large(pagealloc *pa, uintptr_t from, uintptr_t n, uintptr_t *new_search)
+uintptr_t pa_find_large(pagealloc *pa, uintptr_t from, size_t n, uintptr_t *new_search)
 {
     const pa_free_index *x = &pa->free_idx;
-    uint32_t cf = pa_chunk_index(from), end = pa->end;
+    const uint64_t *w = x->words;
+    uint32_t cf = pa_chunk_index(from), end = pa->end, last = (end - 1) >> 6;
     /* A run of L wholly free chunks lies in a free run of at most
      * L*512 + 2*511 pages: runs of fewer than min_ones ones are passed over
-     * without reading the leaves beside them. */
+     * without reading the leaves beside them, inside an index word by a
+     * ctz per edge; short_max, the longest of them, gives their bound. */
     uint32_t min_ones = (uint32_t)((n - 2 * (PA_CHUNK_PAGES - 1) + PA_CHUNK_PAGES - 1) >>
                                    (PA_CHUNK_SHIFT - PA_PAGE_SHIFT));
     /* One grown range: every chunk in [start, end) is grown, so a leaf
      * beside a run needs no committed[] lookup. */
     int one_range = pa->in_use.n == 1;
-    uintptr_t longest = 0;        /* bound on the runs passed over, in pages */
-    for (uint32_t c = cf;;) {
-        uint32_t c1, c0 = pa_free_index_run(x, c, end, &c1);
-        if (c0 >= end)
-            break;
+    uintptr_t longest = 0;        /* bound on the runs looked at, in pages */
+    uint32_t short_max = 0;       /* ones in the longest run passed over */
+    for (uint32_t c = cf; c < end;) {
+        /* The next run of ones [c0, c1) from c with min_ones ones or more
+         * (bits at and above end are 0). */
+        uint32_t wi = c >> 6, c0, c1;
+        uint64_t v = w[wi] & (~(uint64_t)0 << (c & 63));
+        for (;;) {
+            while (!v) {
+                if (++wi > last)
+                    goto none;
+                v = w[wi];
+            }
+            unsigned b0 = (unsigned)__builtin_ctzll(v);
+            uint64_t z = ~v & (~(uint64_t)0 << b0);
+            if (!z) {                 /* it goes on into the next word */
+                c0 = (wi << 6) + b0;
+                c1 = pa_free_index_next(x, (wi + 1) << 6, end, 0);
+                break;
+            }
+            unsigned b1 = (unsigned)__builtin_ctzll(z);
+            if (b1 - b0 >= min_ones) {
+                c0 = (wi << 6) + b0;
+                c1 = (wi << 6) + b1;
+                break;
+            }
+            if (b1 - b0 > short_max)
+                short_max = b1 - b0;
+            v &= ~(uint64_t)0 << b1;
+        }
         if (c1 - c0 < min_ones) {
-            uintptr_t bound = ((uintptr_t)(c1 - c0) << (PA_CHUNK_SHIFT - PA_PAGE_SHIFT)) +
-                              2 * (PA_CHUNK_PAGES - 1);
-            if (bound > longest)
-                longest = bound;
+            if (c1 - c0 > short_max)
+                short_max = c1 - c0;
             c = c1 + 1;
             continue;
         }
@@ -337,13 +361,16 @@ static uintptr_t find_large(pagealloc *pa, uintptr_t from, uintptr_t n, uintptr_
              * end will be allocated: a valid, higher hint. */
             *new_search = from != pa->search || s != from ? pa->search :
                           pa_ranges_addr_ge(&pa->in_use, s + n * PA_PAGE_SIZE, PA_SEARCH_NONE);
-            raise_passed_classes(pa, n, longest, s);
+            uintptr_t bound = short_max ? ((uintptr_t)short_max << (PA_CHUNK_SHIFT - PA_PAGE_SHIFT)) +
+                                          2 * (PA_CHUNK_PAGES - 1) : 0;
+            raise_passed_classes(pa, n, longest > bound ? longest : bound, s);
             return s;
         }
         if ((e - s) >> PA_PAGE_SHIFT > longest)
             longest = (e - s) >> PA_PAGE_SHIFT;
         c = c1 + 1;
     }
+none:
     *new_search = PA_SEARCH_NONE;
     return 0;
 }
@@ -426,7 +453,7 @@ static int find_leaves(pagealloc *pa, uintptr_t from, uintptr_t n, uintptr_t *ad
 uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_search)
 {
     if (npages >= PA_LARGE_PAGES)
-        return find_large(pa, from, npages, new_search);
+        return pa_find_large(pa, from, npages, new_search);
     uintptr_t found_at;
     if (npages >= PA_CHUNK_PAGES && find_leaves(pa, from, npages, &found_at, new_search))
         return found_at;

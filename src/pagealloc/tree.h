@@ -108,6 +108,10 @@ void      pa_free_run_extent(pagealloc *pa, uintptr_t base, size_t npages, unsig
  * below it), else the search hint as is. A search of 1023 pages or more
  * may raise size-class hints (tree.c, raise_passed_classes). */
 uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_search);
+/* pa_find for npages >= PA_LARGE_PAGES (1023): the free-chunk index
+ * search, for callers that know the size is large. */
+#define   PA_LARGE_PAGES (2 * PA_CHUNK_PAGES - 1)
+uintptr_t pa_find_large(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_search);
 /* Size in bytes of the dirty bitmaps of levels 0..3. */
 #define   PA_DIRTY_BYTES(l) (((size_t)1 << (PA_L0_BITS + (l) * PA_LEVEL_BITS)) / 8)
 

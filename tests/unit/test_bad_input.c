@@ -233,6 +233,51 @@ static void test_pagealloc_bad_frees(void **state)
     pagealloc_delete(f.pa);
 }
 
+/* Frees over several chunks that fail after wholly covered chunks were
+ * checked and cleared, with their leaves and run counts written
+ * (multichunk.c undoes them), or before: nothing changes, and the checker
+ * finds every leaf, count and index bit as it was. */
+static void test_pagealloc_bad_multichunk_frees(void **state)
+{
+    (void)state;
+    pagealloc *pa = pagealloc_new(&(pagealloc_options){ .unbacked = 1 });
+    assert_non_null(pa);
+    assert_int_equal(pagealloc_grow(pa, BASE, 6 * CHUNK), 0);
+    /* r: page 100 of chunk 0 to page 50 of chunk 4 (chunks 1-3 wholly);
+     * pages 0-99 of chunk 0 and everything from page 50 of chunk 4 free. */
+    uintptr_t a = pagealloc_alloc(pa, 100, NULL);
+    uintptr_t r = pagealloc_alloc(pa, 412 + 3 * 512 + 50, NULL);
+    assert_int_equal(a, BASE);
+    assert_int_equal(r, BASE + 100 * PAGE);
+    pagealloc_free(pa, a, 100);
+    expect_no_report();
+    check_pa(pa);
+    const struct bad_free t[] = {
+        { "tail, covered chunks, head one page too far", r, 412 + 3 * 512 + 51, "not allocated" },
+        { "covered chunks, head one page too far", BASE + CHUNK, 3 * 512 + 51, "not allocated" },
+        { "tail, covered chunks, last chunk partly free", r, 412 + 4 * 512, "not allocated" },
+        { "first covered chunk partly free", BASE, 2 * 512, "not allocated" },
+        { "tail partly free", BASE + 50 * PAGE, 462 + 512, "not allocated" },
+        { "covered chunks past the heap", BASE + 4 * CHUNK, 3 * 512, "not inside the heap" },
+    };
+    struct snap before;
+    snap_take(pa, &before);
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        print_message("  %s: (%#lx, %zu)\n", t[i].what, (unsigned long)t[i].addr, t[i].n);
+        pagealloc_free(pa, t[i].addr, t[i].n);
+        expect_report("pagealloc_free", t[i].addr, t[i].n, t[i].rule);
+        expect_unchanged(pa, &before);
+        pagealloc_test_free(pa, t[i].addr, t[i].n);
+        expect_report("pagealloc_test_free", t[i].addr, t[i].n, t[i].rule);
+        expect_unchanged(pa, &before);
+    }
+    pagealloc_free(pa, r, 412 + 3 * 512 + 50);
+    expect_no_report();
+    check_pa(pa);
+    assert_int_equal(pagealloc_alloc(pa, 6 * 512, NULL), BASE);
+    pagealloc_delete(pa);
+}
+
 static void test_pagealloc_bad_grow(void **state)
 {
     (void)state;
@@ -804,6 +849,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pagealloc_bad_frees, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pagealloc_bad_multichunk_frees, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pagealloc_bad_grow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pagealloc_bad_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pagealloc_stale_cache_flush, setup, teardown),

@@ -1,0 +1,194 @@
+/*
+ * multichunk.c - allocation and free of a run over two chunks or more in
+ * one walk over its chunks (multichunk.h; docs/pagealloc.md, "Multi-chunk
+ * allocation and free, measured").
+ *
+ * Why a walk of its own. Core W3 (512-4096 pages a request) covers about
+ * 3.5 chunks wholly per allocation and per free. The general path walked
+ * them twice (bits, then leaves and run counts in pa_update_run_chunks,
+ * which also decided alloc-or-free per chunk at run time); here each
+ * wholly covered chunk gets its bitmap, leaf and run counts in one step
+ * of one loop specialised for allocation or free, and the free-chunk index
+ * bits of all of them in one masked write per index word.
+ *
+ * State after a call is exactly that of the general path (pagealloc.c's
+ * bits, then tree.h's pa_update_run): leaves exact, run counts exact,
+ * index bits exact, ancestors of every touched block of 8 leaves dirty.
+ *
+ * Chunks of one block of PA_L2_CHUNKS lie side by side, and so do their
+ * run counts (internal.h), so the walk steps two pointers and looks the
+ * block up again only at a block edge.
+ *
+ * Callers serialise calls on pa.
+ */
+#include <string.h>
+
+#include "pagealloc/multichunk.h"
+#include "pagealloc/tree.h"
+#include "pagealloc/heapapi.h"
+
+/* Mark the ancestors of the blocks of 8 leaves that [sc, ec] touches; a
+ * leaf has no dirty bit of its own (tree.c). */
+static inline void mark_blocks(pagealloc *pa, uint32_t sc, uint32_t ec)
+{
+    uint32_t b0 = sc >> PA_LEVEL_BITS, b1 = ec >> PA_LEVEL_BITS;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* Usually every block's level-3 entry is dirty already (large runs'
+     * searches read no upper level), and then so is every ancestor (the
+     * dirty set is closed upward): one test of their bits, read as one
+     * 64-bit word of dirty[3] when they share it. */
+    if (b0 >> 6 == b1 >> 6) {
+        uint64_t w, m = (~(uint64_t)0 << (b0 & 63)) & (~(uint64_t)0 >> (63 - (b1 & 63)));
+        memcpy(&w, pa->dirty[PA_LEVELS - 2] + (size_t)(b0 >> 6) * 8, sizeof w);
+        if ((w & m) == m)
+            return;
+    }
+#endif
+    for (uint32_t b = b0; b <= b1; b++)
+        pa_mark_ancestors(pa, (uintptr_t)b << PA_LEVEL_BITS);
+}
+
+size_t pa_alloc_chunks(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_bits)
+{
+    uintptr_t top = base + (npages - 1) * PA_PAGE_SIZE;
+    uint32_t sc = pa_chunk_index(base), ec = pa_chunk_index(top);
+    unsigned first = pa_chunk_page(base), last = pa_chunk_page(top) + 1;
+    /* Wholly covered chunks: [ia, ib). */
+    uint32_t ia = sc + (first != 0), ib = ec + (last == PA_CHUNK_PAGES);
+    pa_sum *leaf = pa->sum[PA_LEVELS - 1];
+    size_t scav = 0, off = 0;
+    if (scav_bits)
+        memset(scav_bits, 0, pa_scav_words(npages) * sizeof(uint64_t));
+
+    if (first) {
+        pa_chunk *c = pa_chunk_of(pa, sc);
+        off = PA_CHUNK_PAGES - first;
+        if (pa_bits_set_test_tail(c->alloc, c->scav, first))
+            scav += pa_bits_take(c->scav, first, (unsigned)off, scav_bits, 0);
+    }
+    if (ia < ib) {
+        /* Every covered chunk was wholly free: its leaf was
+         * PA_SUM_FREE_CHUNK, now 0; its counts become none. */
+        pa_chunk *c = pa_chunk_of(pa, ia);
+        pa_runcount *rc = pa_runs_of(pa, ia);
+        for (uint32_t ci = ia;;) {
+            pa_bits_set_all(c->alloc);
+            if (pa_bits_any_set(c->scav))
+                scav += pa_bits_take(c->scav, 0, PA_CHUNK_PAGES, scav_bits, off);
+            leaf[ci] = 0;
+            pa_run_counts_full(rc);
+            off += PA_CHUNK_PAGES;
+            if (++ci == ib)
+                break;
+            if ((ci & (PA_L2_CHUNKS - 1)) == 0) {
+                c = pa_chunk_of(pa, ci);
+                rc = pa_runs_of(pa, ci);
+            } else {
+                c++;
+                rc++;
+            }
+        }
+        pa_free_index_set_range(&pa->free_idx, ia, ib, 0);
+    }
+    if (last < PA_CHUNK_PAGES) {
+        pa_chunk *c = pa_chunk_of(pa, ec);
+        if (pa_bits_set_test_head(c->alloc, c->scav, last))
+            scav += pa_bits_take(c->scav, 0, last, scav_bits, off);
+    }
+    /* The end pieces cut a free run reaching the chunk's edge: their
+     * leaves follow from the old ones (the bitmaps are already set, as a
+     * rescan expects). */
+    if (first)
+        (void)pa_put_leaf(pa, sc, pa_sum_after_alloc_tail(pa_chunk_of(pa, sc)->alloc, leaf[sc],
+                                                          pa_runs_of(pa, sc), first));
+    if (last < PA_CHUNK_PAGES)
+        (void)pa_put_leaf(pa, ec, pa_sum_after_alloc_head(pa_chunk_of(pa, ec)->alloc, leaf[ec],
+                                                          pa_runs_of(pa, ec), last));
+    mark_blocks(pa, sc, ec);
+    return scav * PA_PAGE_SIZE;
+}
+
+int pa_free_chunks(pagealloc *pa, uintptr_t base, size_t npages, unsigned *below_out,
+                   unsigned *above_out)
+{
+    uintptr_t top = base + (npages - 1) * PA_PAGE_SIZE;
+    uint32_t sc = pa_chunk_index(base), ec = pa_chunk_index(top);
+    unsigned first = pa_chunk_page(base), last = pa_chunk_page(top) + 1;
+    uint32_t ia = sc + (first != 0), ib = ec + (last == PA_CHUNK_PAGES);
+    pa_sum *leaf = pa->sum[PA_LEVELS - 1];
+    pa_chunk *fc = NULL, *lc = NULL;
+
+    /* Check and clear the pieces in address order; a chunk with an
+     * allocated page has its block of chunks (pa_try_chunk_of). */
+    if (first) {
+        fc = pa_try_chunk_of(pa, sc);
+        if (!fc || !pa_bits_clear_if_set_tail(fc->alloc, first))
+            return 0;
+    }
+    uint32_t ci = ia;
+    if (ia < ib) {
+        /* Every covered chunk must be wholly allocated (leaf 0); it
+         * becomes wholly free. A failure is undone below. */
+        pa_chunk *c = pa_try_chunk_of(pa, ia);
+        pa_runcount *rc = c ? pa_runs_of(pa, ia) : NULL;
+        for (;;) {
+            if (!c || !pa_bits_all_set(c->alloc))
+                goto undo;
+            pa_bits_clear_all(c->alloc);
+            leaf[ci] = PA_SUM_FREE_CHUNK;
+            pa_run_counts_free(rc);
+            if (++ci == ib)
+                break;
+            if ((ci & (PA_L2_CHUNKS - 1)) == 0) {
+                c = pa_try_chunk_of(pa, ci);
+                rc = c ? pa_runs_of(pa, ci) : NULL;
+            } else {
+                c++;
+                rc++;
+            }
+        }
+    }
+    if (last < PA_CHUNK_PAGES) {
+        lc = pa_try_chunk_of(pa, ec);
+        if (!lc || !pa_bits_clear_if_set_head(lc->alloc, last))
+            goto undo;
+    }
+    if (ia < ib)
+        pa_free_index_set_range(&pa->free_idx, ia, ib, 1);
+
+    /* The free pages next to the range, as pagealloc.c's free_cleared
+     * finds them: an allocated page in the same bitmap word, else the old
+     * leaf (its start or end reaching the range), else a count. */
+    unsigned below = 0, above = 0;
+    if (first) {
+        uint64_t xb = first % 64 ? fc->alloc[first / 64] << (64 - first % 64) : 0;
+        below = xb ? (unsigned)__builtin_clzll(xb)
+              : pa_leaf_start(leaf[sc]) >= first ? first
+              : pa_bits_free_below(fc->alloc, first);
+        (void)pa_put_leaf(pa, sc, pa_sum_after_free(leaf[sc], pa_runs_of(pa, sc), first,
+                                                    PA_CHUNK_PAGES - first, below, 0));
+    }
+    if (last < PA_CHUNK_PAGES) {
+        uint64_t xa = lc->alloc[last / 64] >> (last % 64);
+        above = xa ? (unsigned)__builtin_ctzll(xa)
+              : pa_leaf_end(leaf[ec]) >= PA_CHUNK_PAGES - last ? PA_CHUNK_PAGES - last
+              : pa_bits_free_above(lc->alloc, last);
+        (void)pa_put_leaf(pa, ec, pa_sum_after_free(leaf[ec], pa_runs_of(pa, ec), 0, last, 0,
+                                                    above));
+    }
+    mark_blocks(pa, sc, ec);
+    *below_out = below;
+    *above_out = above;
+    return 1;
+
+undo:
+    /* [ia, ci) were wholly allocated: set them again, leaf 0, no runs. */
+    for (uint32_t cj = ia; cj < ci; cj++) {
+        pa_bits_set_all(pa_chunk_of(pa, cj)->alloc);
+        leaf[cj] = 0;
+        pa_run_counts_full(pa_runs_of(pa, cj));
+    }
+    if (first)
+        pa_bits_set_range(fc->alloc, first, PA_CHUNK_PAGES - first);
+    return 0;
+}
