@@ -190,15 +190,18 @@ uintptr_t pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes, uint64
     unsigned page = pa_chunk_page(from);
     if (PA_CHUNK_PAGES - page >= npages && pa_leaf_max(pa_leaf_sum(pa, ci)) >= npages) {
         /* Fast path: the hint's chunk has a fitting run above the hint. */
+        /* The new search hint is wanted only when the search starts at it. */
+        int at_search = from == pa->search;
         unsigned ns;
-        unsigned p = pa_bits_find(pa_chunk_of(pa, ci)->alloc, (unsigned)npages, page, &ns);
+        unsigned p = pa_bits_find(pa_chunk_of(pa, ci)->alloc, (unsigned)npages, page,
+                                  at_search ? &ns : NULL);
         if (p == PA_NOT_FOUND) {
             pa_report("pagealloc_alloc", pa_chunk_base(ci), npages,
                       "chunk summary says a run fits but the bitmap has none");
             return 0;
         }
         addr = pa_chunk_base(ci) + (uintptr_t)p * PA_PAGE_SIZE;
-        new_search = from == pa->search ? pa_chunk_base(ci) + (uintptr_t)ns * PA_PAGE_SIZE : pa->search;
+        new_search = at_search ? pa_chunk_base(ci) + (uintptr_t)ns * PA_PAGE_SIZE : pa->search;
     } else {
         addr = pa_find(pa, from, npages, &new_search);
         if (addr == 0) {

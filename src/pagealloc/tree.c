@@ -224,8 +224,7 @@ int scan(pagealloc *pa, int l, uintptr_t j, uintptr_t stop, uintptr_t n,
 /* First free page of chunk ci at or after page from (the chunk has one). */
 static uintptr_t first_free_page(const pagealloc *pa, uint32_t ci, unsigned from)
 {
-    unsigned ns;
-    (void)pa_bits_find(pa_chunk_of(pa, ci)->alloc, 1, from, &ns);
+    unsigned ns = pa_bits_find_one(pa_chunk_of(pa, ci)->alloc, from, NULL);
     return pa_chunk_base(ci) + (uintptr_t)ns * PA_PAGE_SIZE;
 }
 
@@ -498,9 +497,8 @@ uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_s
         addr = at << PA_PAGE_SHIFT;
     } else {
         uint32_t ci = (uint32_t)at;
-        unsigned ns;
         unsigned p = pa_bits_find(pa_chunk_of(pa, ci)->alloc, (unsigned)npages,
-                                  ci == sc ? spage : 0, &ns);
+                                  ci == sc ? spage : 0, NULL);
         if (p == PA_NOT_FOUND) {
             pa_report("pagealloc_alloc", pa_chunk_base(ci), npages,
                       "chunk summary says a run fits but the bitmap has none");
