@@ -146,9 +146,7 @@ void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
         }
         pa_free_run_extent(pa, base, npages, below, above, &run, &len);
     }
-    unsigned k = len >= ((uintptr_t)1 << PA_HINT_MAX) ? PA_HINT_MAX
-                 : 63 - (unsigned)__builtin_clzll(len);
-    pa_hints_lower(pa, k, run);
+    pa_hints_lower(pa, pa_hint_floor(len), run);
 }
 
 void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
@@ -163,12 +161,6 @@ void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
     free_cleared(pa, base, npages, scavenged);
 }
 
-/* The smallest size class k (>= 1) with 2^k >= npages. */
-static inline unsigned ceil_class(size_t npages)
-{
-    return npages <= 2 ? 1 : 64 - (unsigned)__builtin_clzll(npages - 1);
-}
-
 uintptr_t pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes, uint64_t *scav_bits)
 {
     if (scav_bytes)
@@ -176,11 +168,9 @@ uintptr_t pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes, uint64
     if (!pa_live(pa, "pagealloc_alloc") || npages == 0 || npages > (PA_MAX_ADDR >> PA_PAGE_SHIFT))
         return 0;
     /* Start at the search hint, or past it at the hint of n's size class. */
-    unsigned k = 63 - (unsigned)__builtin_clzll(npages);
-    if (k > PA_HINT_MAX)
-        k = PA_HINT_MAX;
+    unsigned k = pa_hint_floor(npages);
     uintptr_t from = pa->search;
-    if (k > 0 && pa->hint[k] > from)
+    if (pa->hint[k] > from)                 /* hint[0] is 0: n = 1 has no class */
         from = pa->hint[k];
     uint32_t ci = pa_chunk_index(from);
     if (ci >= pa->end)
@@ -207,7 +197,7 @@ uintptr_t pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes, uint64
         if (addr == 0) {
             if (npages == 1)
                 pa->search = PA_SEARCH_NONE;   /* not one page is free */
-            pa_hints_raise(pa, ceil_class(npages), PA_SEARCH_NONE);
+            pa_hints_raise(pa, pa_hint_ceil(npages), PA_SEARCH_NONE);
             return 0;
         }
     }
@@ -218,7 +208,7 @@ uintptr_t pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes, uint64
      * search starts at max(search, hint), so a raise to at most the
      * search hint would change nothing now; it is skipped. */
     if (addr > pa->search)
-        pa_hints_raise(pa, ceil_class(npages), addr);
+        pa_hints_raise(pa, pa_hint_ceil(npages), addr);
     if (scav_bytes)
         *scav_bytes = scav;
     PA_DEBUG_AFTER(pa, "pagealloc_alloc", addr, npages);
@@ -517,8 +507,10 @@ PA_API pagealloc *pagealloc_new(const pagealloc_options *opts)
     pa->huge_pages = huge > PA_PAGE_SIZE && huge > phys ? (unsigned)(huge / PA_PAGE_SIZE) : 0;
     pa->dense_pages = o.dense_pages > PA_CHUNK_PAGES ? PA_CHUNK_PAGES : o.dense_pages;
     pa->search = PA_SEARCH_NONE;
-    for (unsigned k = 0; k <= PA_HINT_MAX; k++)
+    pa->hint[0] = 0;
+    for (unsigned k = 1; k <= PA_HINT_MAX; k++)
         pa->hint[k] = PA_SEARCH_NONE;
+    pa->hint[PA_HINT_MAX + 1] = UINTPTR_MAX;
 
     /* Reserve the summary arrays, and the bitmaps of their committed pages. */
     for (int l = 0; l < PA_LEVELS; l++)

@@ -278,21 +278,23 @@ static inline pa_sum leaf_near(const pagealloc *pa, uint32_t c, int same_block)
  * What a successful index search learnt: every maximal run that starts in
  * [from, s) is at most `longest` pages (every run of 1023 pages or more
  * holds a wholly free chunk, so the scan saw all of them). from was at or
- * above the search hint and the hint of n's class k, so no run of 2^j >= 2^k
- * pages starts below from either; hence for every class j >= k with
- * 2^j >= 1023 and 2^j > longest, no run of 2^j pages starts below s, the
- * start of the run being allocated: hint[j] may rise to s
- * (docs/pagealloc.md, "Size-class hints"). Not in Go; moves no answer.
+ * above the search hint and the hint of n's class k, so no run of
+ * pa_hint_size(k) pages or more starts below from either; hence for every
+ * class j >= k with pa_hint_size(j) >= 1023 and > longest, no run of that
+ * size starts below s, the start of the run being allocated: hint[j] may
+ * rise to s (docs/pagealloc.md, "Size-class hints"). Not in Go; moves no
+ * answer.
  */
 static inline void raise_passed_classes(pagealloc *pa, uintptr_t n, uintptr_t longest,
                                         uintptr_t s)
 {
-    unsigned j = 63 - (unsigned)__builtin_clzll(n);           /* n's class */
-    unsigned l = longest ? 64 - (unsigned)__builtin_clzll(longest) : 0;  /* 2^l > longest */
+    unsigned j = pa_hint_floor(n);                            /* n's class */
+    unsigned l = pa_hint_ceil(longest + 1);                   /* size > longest */
+    unsigned big = pa_hint_ceil(PA_LARGE_PAGES);              /* size >= 1023 */
     if (j < l)
         j = l;
-    if (j < 10)
-        j = 10;                                               /* 2^10 >= 1023 */
+    if (j < big)
+        j = big;
     pa_hints_raise(pa, j, s);
 }
 
