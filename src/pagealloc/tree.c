@@ -437,6 +437,9 @@ uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_s
     unsigned spage = pa_chunk_page(from);
     scan_run r = { 0, 0 };
     uintptr_t at = 0, first = UINTPTR_MAX;
+    /* The new search hint, wanted only when the search starts at the
+     * old one (from is a class hint otherwise). */
+    int at_search = from == pa->search;
     uintptr_t first_free = PA_SEARCH_NONE;   /* exact, or a lower bound */
     int l = leaf, found = 0;
 
@@ -455,8 +458,10 @@ uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_s
                                           : scan(pa, l, j, stop, n, &r, &at, &first);
         if (first != UINTPTR_MAX && first_level < 0) {
             first_level = l;
-            first_free = l == leaf ? first_free_page(pa, (uint32_t)first, first == sc ? spage : 0)
-                                   : first << pa_level_shift(l);
+            if (at_search)
+                first_free = l == leaf ? first_free_page(pa, (uint32_t)first,
+                                                         first == sc ? spage : 0)
+                                       : first << pa_level_shift(l);
         }
         if (found || l == 0 || stop == limit)
             break;
@@ -474,7 +479,7 @@ uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_s
 
     /* Descend into the entry holding a fit; refine the first free page
      * while the descent follows the first entry with a free page. */
-    int refine = found == 2 && l < leaf && first_level == l && first == at;
+    int refine = at_search && found == 2 && l < leaf && first_level == l && first == at;
     while (found == 2 && l < leaf) {
         uintptr_t child = at << PA_LEVEL_BITS;
         r = (scan_run){ 0, 0 };
@@ -509,7 +514,7 @@ uintptr_t pa_find(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new_s
         }
         addr = pa_chunk_base(ci) + (uintptr_t)p * PA_PAGE_SIZE;
     }
-    *new_search = from == pa->search ?
-                  pa_ranges_addr_ge(&pa->in_use, first_free, PA_SEARCH_NONE) : pa->search;
+    *new_search = at_search ? pa_ranges_addr_ge(&pa->in_use, first_free, PA_SEARCH_NONE)
+                            : pa->search;
     return addr;
 }
