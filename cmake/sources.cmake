@@ -19,6 +19,7 @@ set(PAGEALLOC_SOURCES
   ${PAGEALLOC_ROOT}/src/os/fork.c
   # the page allocator
   ${PAGEALLOC_ROOT}/src/pagealloc/bitmap.c
+  ${PAGEALLOC_ROOT}/src/pagealloc/bitfind.c
   ${PAGEALLOC_ROOT}/src/pagealloc/runcount.c
   ${PAGEALLOC_ROOT}/src/pagealloc/tree.c
   ${PAGEALLOC_ROOT}/src/pagealloc/ranges.c

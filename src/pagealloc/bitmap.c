@@ -1,12 +1,11 @@
 /*
- * bitmap.c - chunk bitmaps: range updates, counting, first-fit search,
- * summaries and scavenge candidates. See bitmap.h for the representation.
+ * bitmap.c - chunk bitmaps: range updates, counting, summaries and
+ * scavenge candidates. See bitmap.h for the representation; the first-fit
+ * search is in bitfind.c.
  *
- * The searches work a word at a time. The core trick (pa_find_bit_range64)
- * finds n consecutive 1 bits by AND-ing a word with shifted copies of
- * itself: after c &= c >> k, bit i is set only if bits i..i+k were all set,
- * so shifting by 1, 2, 4, ... (stopping at a total of n-1) leaves bit i set
- * exactly where a run of n starts, in O(log n) steps.
+ * The summaries work a word at a time; interior runs are measured with
+ * the shift-and trick of bitfind.c (c &= c >> k leaves bit i set only if
+ * bits i..i+k were all set).
  */
 #include "pagealloc/bitmap.h"
 
@@ -17,19 +16,6 @@ static inline unsigned clz64(uint64_t x) { return x ? (unsigned)__builtin_clzll(
 static inline uint64_t word_mask(unsigned lo, unsigned n)
 {
     return (n >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << lo;
-}
-
-unsigned pa_find_bit_range64(uint64_t c, unsigned n)
-{
-    unsigned left = n - 1;      /* shift still to apply in total */
-    unsigned step = 1;
-    while (left > 0 && c != 0) {
-        unsigned s = left < step ? left : step;
-        c &= c >> s;
-        left -= s;
-        step <<= 1;
-    }
-    return ctz64(c);
 }
 
 void pa_bits_set_range(uint64_t *b, unsigned i, unsigned n)
@@ -310,86 +296,6 @@ unsigned pa_sum_rescan(const uint64_t *b, unsigned a, unsigned q, unsigned floor
     if (a == 0)
         return max_free_run(b, q / 64, PA_CHUNK_WORDS, floor, max);
     return max_free_run(b, 0, PA_CHUNK_WORDS, floor, max);
-}
-
-/* First-fit for a single page. */
-static unsigned find_one(const uint64_t *b, unsigned search, unsigned *new_search)
-{
-    for (unsigned w = search / 64; w < PA_CHUNK_WORDS; w++) {
-        if (~b[w] != 0) {
-            unsigned i = w * 64 + ctz64(~b[w]);
-            *new_search = i;
-            return i;
-        }
-    }
-    *new_search = PA_NOT_FOUND;
-    return PA_NOT_FOUND;
-}
-
-/* First-fit for 2..64 pages: a run either lies inside one word or
- * straddles the boundary between the free tail of one word and the free
- * head of the next (it cannot span a whole word in between and still be
- * <= 64 unless that word is entirely free, which the tail count carries). */
-static unsigned find_small(const uint64_t *b, unsigned n, unsigned search,
-                           unsigned *new_search)
-{
-    unsigned tail = 0;              /* free pages ending the previous word */
-    *new_search = PA_NOT_FOUND;
-    for (unsigned w = search / 64; w < PA_CHUNK_WORDS; w++) {
-        uint64_t x = b[w];
-        if (~x == 0) {
-            tail = 0;
-            continue;
-        }
-        if (*new_search == PA_NOT_FOUND)
-            *new_search = w * 64 + ctz64(~x);
-        if (tail + ctz64(x) >= n)
-            return w * 64 - tail;
-        unsigned j = pa_find_bit_range64(~x, n);
-        if (j < 64)
-            return w * 64 + j;
-        tail = clz64(x);
-    }
-    return PA_NOT_FOUND;
-}
-
-/* First-fit for more than 64 pages: follow one candidate run across words. */
-static unsigned find_large(const uint64_t *b, unsigned n, unsigned search,
-                           unsigned *new_search)
-{
-    unsigned start = PA_NOT_FOUND, size = 0;
-    *new_search = PA_NOT_FOUND;
-    for (unsigned w = search / 64; w < PA_CHUNK_WORDS; w++) {
-        uint64_t x = b[w];
-        if (~x == 0) {
-            size = 0;
-            continue;
-        }
-        if (*new_search == PA_NOT_FOUND)
-            *new_search = w * 64 + ctz64(~x);
-        if (size > 0) {
-            unsigned head = ctz64(x);
-            if (size + head >= n)
-                return start;
-            if (head == 64) {
-                size += 64;
-                continue;
-            }
-        }
-        size = clz64(x);            /* a new run starts at this word's top */
-        start = w * 64 + 64 - size;
-    }
-    return size >= n ? start : PA_NOT_FOUND;
-}
-
-unsigned pa_bits_find(const uint64_t *b, unsigned npages, unsigned search,
-                      unsigned *new_search)
-{
-    if (npages == 1)
-        return find_one(b, search, new_search);
-    if (npages <= 64)
-        return find_small(b, npages, search, new_search);
-    return find_large(b, npages, search, new_search);
 }
 
 uint64_t pa_fill_aligned(uint64_t x, unsigned m)

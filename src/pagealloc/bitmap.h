@@ -346,10 +346,33 @@ static inline pa_sum pa_sum_after_alloc_head(const uint64_t *b, pa_sum old, pa_r
 }
 /* First fit of npages free pages at or after page search (hint: every page
  * below search is known to be in use). Returns the first page of the run or
- * PA_NOT_FOUND; *new_search receives the index of the first free page at or
- * after search (a new hint), or PA_NOT_FOUND when there is none. */
-unsigned pa_bits_find(const uint64_t *b, unsigned npages, unsigned search,
-                      unsigned *new_search);
+ * PA_NOT_FOUND; *new_search, unless new_search is NULL, receives the index
+ * of the first free page at or after search (a new hint), or PA_NOT_FOUND
+ * when there is none (bitfind.c). */
+unsigned pa_bits_find_run(const uint64_t *b, unsigned npages, unsigned search,
+                          unsigned *new_search);                    /* npages >= 2 */
+/* pa_bits_find of one page, inline: the first free page of the words from
+ * search / 64 on. */
+static inline unsigned pa_bits_find_one(const uint64_t *b, unsigned search, unsigned *new_search)
+{
+    for (unsigned w = search / 64; w < PA_CHUNK_WORDS; w++) {
+        if (~b[w] != 0) {
+            unsigned i = w * 64 + (unsigned)__builtin_ctzll(~b[w]);
+            if (new_search)
+                *new_search = i;
+            return i;
+        }
+    }
+    if (new_search)
+        *new_search = PA_NOT_FOUND;
+    return PA_NOT_FOUND;
+}
+static inline unsigned pa_bits_find(const uint64_t *b, unsigned npages, unsigned search,
+                                    unsigned *new_search)
+{
+    return npages == 1 ? pa_bits_find_one(b, search, new_search)
+                       : pa_bits_find_run(b, npages, search, new_search);
+}
 
 /* Every m-aligned group of bits in x (m a power of two, 1..64) that has any
  * 1 bit becomes all 1s. */

@@ -14,7 +14,8 @@
  *      (freeidx.h);
  *   4. the search hint is at or below every free page, and lies in a
  *      grown range or is PA_SEARCH_NONE;
- *   5. no maximal run of at least 2^k free pages starts below hint[k], and
+ *   5. no maximal run of at least pa_hint_size(k) free pages starts below
+ *      hint[k] (internal.h), and
  *      each hint lies in a grown range or is PA_SEARCH_NONE.
  * Cost: proportional to the number of grown chunks. Read-only.
  */
@@ -146,7 +147,7 @@ PA_API int pagealloc_check(const pagealloc *pa, char *msg, size_t size)
                     run_start = a;
                 continue;
             }
-            for (unsigned k = 1; k <= PA_HINT_MAX && ((uintptr_t)1 << k) <= run_len; k++)
+            for (unsigned k = 1; k <= PA_HINT_MAX && pa_hint_size(k) <= run_len; k++)
                 if (run_start < pa->hint[k])
                     return fail(msg, size, "pagealloc_check: free run at %#lx: %s", run_start,
                                 "starts below the hint of its size class");

@@ -40,7 +40,11 @@
 #define PA_L1_BITS      13u              /* chunks[] top-level index bits */
 #define PA_L2_CHUNKS    ((uint32_t)1 << (PA_ADDR_BITS - PA_CHUNK_SHIFT - PA_L1_BITS))
 #define PA_SEARCH_NONE  (PA_MAX_ADDR - 1) /* above every page: nothing free */
-#define PA_HINT_MAX     16u              /* size classes 2^1 .. 2^16 pages */
+#ifndef PA_HINT_EXACT_LOG
+#define PA_HINT_EXACT_LOG 6u             /* one hint class per length 2..2^6 */
+#endif
+#define PA_HINT_EXACT   ((1u << PA_HINT_EXACT_LOG) - 1)   /* classes 1..63: 2..64 pages */
+#define PA_HINT_MAX     (PA_HINT_EXACT + 16u - PA_HINT_EXACT_LOG)  /* then 2^7 .. 2^16 */
 
 /* Address bits below level l's entry index, and pages per entry. */
 static inline unsigned pa_level_shift(int l) { return PA_CHUNK_SHIFT + (PA_LEVELS - 1 - l) * PA_LEVEL_BITS; }

@@ -38,20 +38,24 @@
  * PA_SEARCH_NONE when no page is free.
  *
  * Size-class hints (not in Go; they change no answer, only where a search
- * starts). hint[k], k = 1..PA_HINT_MAX, is an address such that every
- * maximal run of at least 2^k free pages starts at or above it; it too lies
- * in a grown range or is PA_SEARCH_NONE. A request for n >= 2^k pages can
- * start at max(search, hint[k]): the low heap, fragmented into short
- * holes, is skipped. An allocation of n pages at r raises hint[k] to r for
- * every 2^k >= n (first fit: no run of n starts below r) when r is above
- * the new search hint (otherwise the raise would move no search); a failure sets
- * them to PA_SEARCH_NONE; a free lowers the hints whose size the joined
- * run reaches to the run's start (past a chunk edge, the extent of a run
- * freed by 512 pages or more comes from the free-chunk index below; after
- * a smaller free, every hint drops to search); an index search that
- * passed over runs all shorter than 2^j, j >= 10, raises hint[j] to its
+ * starts). Class c, c = 1..PA_HINT_MAX, is the runs of at least
+ * pa_hint_size(c) pages: one class per length 2..64 (c + 1 pages), then
+ * one per power of two 2^7..2^16 (docs/pagealloc.md, "Size-class hints").
+ * hint[c] is an address such that every maximal run of at least
+ * pa_hint_size(c) free pages starts at or above it; it too lies in a grown
+ * range or is PA_SEARCH_NONE. A request for n pages can start at
+ * max(search, hint[pa_hint_floor(n)]): the low heap, fragmented into short
+ * holes, is skipped. An allocation of n pages at r raises hint[c] to r for
+ * every class from pa_hint_ceil(n) up (first fit: no run of n starts below
+ * r) when r is above the new search hint (otherwise the raise would move
+ * no search); a failure sets them to PA_SEARCH_NONE; a free lowers the
+ * hints of the classes the joined run reaches, up to pa_hint_floor of its
+ * length, to the run's start (past a chunk edge, the extent of a run freed
+ * by 512 pages or more comes from the free-chunk index below; after a
+ * smaller free, every hint drops to search); an index search that passed
+ * over runs all shorter than pa_hint_size(j) >= 1023 raises hint[j] to its
  * answer (tree.c, raise_passed_classes). The hints are kept
- * non-decreasing in k (a longer run is also a run of the shorter class),
+ * non-decreasing in c (a longer run is also a run of the shorter class),
  * so raising and lowering stop at the first hint already past the value.
  *
  * The free-chunk index (freeidx.h, not in Go): one bit per chunk, set
@@ -91,7 +95,8 @@ struct pagealloc {
     uint64_t *committed[PA_LEVELS];   /* 1 bit per OS page of sum[l] that is committed */
     size_t    sum_bytes[PA_LEVELS];   /* reservation size of sum[l] */
     uintptr_t search;                 /* the search hint (see above) */
-    uintptr_t hint[PA_HINT_MAX + 1];  /* size-class hints; hint[0] unused */
+    uintptr_t hint[PA_HINT_MAX + 2];  /* size-class hints; sentinels: hint[0] = 0 (also
+                                         n = 1's "class"), hint[PA_HINT_MAX + 1] = max */
     uint32_t  start, end;             /* grown chunks lie in [start, end); 0,0: none */
     pa_ranges in_use;                 /* grown address ranges, sorted, coalesced */
     pa_scav_index scav;               /* chunks that may have resident free pages */
@@ -145,20 +150,48 @@ static inline pa_sum pa_leaf_sum(const pagealloc *pa, uint32_t ci)
 size_t    pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_bits);
 void      pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged);
 int       pa_grow_chunks(pagealloc *pa, uintptr_t base, uintptr_t limit);
-/* Lower the hints of classes 1..k to at most a (hints stay non-decreasing). */
+/* The smallest run of hint class c (1..PA_HINT_MAX), in pages. */
+static inline uintptr_t pa_hint_size(unsigned c)
+{
+    return c <= PA_HINT_EXACT ? (uintptr_t)c + 1
+                              : (uintptr_t)1 << (c - PA_HINT_EXACT + PA_HINT_EXACT_LOG);
+}
+/* The largest class whose runs a run of len pages belongs to: the class a
+ * request of len pages may start from, and the highest class a freed run
+ * of len pages reaches. 0 (no class) for len <= 1. */
+static inline unsigned pa_hint_floor(uintptr_t len)
+{
+    if (len <= PA_HINT_EXACT + 1)
+        return len ? (unsigned)len - 1 : 0;
+    unsigned c = PA_HINT_EXACT - PA_HINT_EXACT_LOG + 63 - (unsigned)__builtin_clzll(len);
+    return c < PA_HINT_MAX ? c : PA_HINT_MAX;
+}
+/* The smallest class whose runs are all at least n pages long (n >= 1):
+ * the lowest class an allocation of n pages proves something about.
+ * PA_HINT_MAX + 1 (the sentinel) when there is none. */
+static inline unsigned pa_hint_ceil(uintptr_t n)
+{
+    if (n <= PA_HINT_EXACT + 1)
+        return n <= 2 ? 1 : (unsigned)n - 1;
+    unsigned c = PA_HINT_EXACT - PA_HINT_EXACT_LOG + 64 - (unsigned)__builtin_clzll(n - 1);
+    return c <= PA_HINT_MAX ? c : PA_HINT_MAX + 1;
+}
+/* Lower the hints of classes 1..k to at most a (hints stay non-decreasing;
+ * the sentinel hint[0] = 0 ends the loop, a being an address). */
 static inline void pa_hints_lower(pagealloc *pa, unsigned k, uintptr_t a)
 {
-    for (; k >= 1 && pa->hint[k] > a; k--)
+    for (; pa->hint[k] > a; k--)
         pa->hint[k] = a;
 }
 static inline void pa_hints_lower_all(pagealloc *pa, uintptr_t a)
 {
     pa_hints_lower(pa, PA_HINT_MAX, a);
 }
-/* Raise the hints of classes k..PA_HINT_MAX to at least a. */
+/* Raise the hints of classes k..PA_HINT_MAX to at least a (k <= PA_HINT_MAX
+ * + 1; the sentinel hint[PA_HINT_MAX + 1] = UINTPTR_MAX ends the loop). */
 static inline void pa_hints_raise(pagealloc *pa, unsigned k, uintptr_t a)
 {
-    for (; k <= PA_HINT_MAX && pa->hint[k] < a; k++)
+    for (; pa->hint[k] < a; k++)
         pa->hint[k] = a;
 }
 

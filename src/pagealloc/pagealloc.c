@@ -107,9 +107,7 @@ void free_hints(pagealloc *pa, uintptr_t base, size_t npages, unsigned first, un
         }
         pa_free_run_extent(pa, base, npages, below, above, &run, &len);
     }
-    unsigned k = len >= ((uintptr_t)1 << PA_HINT_MAX) ? PA_HINT_MAX
-                 : 63 - (unsigned)__builtin_clzll(len);
-    pa_hints_lower(pa, k, run);
+    pa_hints_lower(pa, pa_hint_floor(len), run);
 }
 
 /* Everything a free does after clearing the pages' allocated bits. */
@@ -156,12 +154,6 @@ void pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
     free_cleared(pa, base, npages, scavenged);
 }
 
-/* The smallest size class k (>= 1) with 2^k >= npages. */
-static inline unsigned ceil_class(size_t npages)
-{
-    return npages <= 2 ? 1 : 64 - (unsigned)__builtin_clzll(npages - 1);
-}
-
 uintptr_t pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes, uint64_t *scav_bits)
 {
     if (scav_bytes)
@@ -169,11 +161,9 @@ uintptr_t pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes, uint64
     if (!pa_live(pa, "pagealloc_alloc") || npages == 0 || npages > (PA_MAX_ADDR >> PA_PAGE_SHIFT))
         return 0;
     /* Start at the search hint, or past it at the hint of n's size class. */
-    unsigned k = 63 - (unsigned)__builtin_clzll(npages);
-    if (k > PA_HINT_MAX)
-        k = PA_HINT_MAX;
+    unsigned k = pa_hint_floor(npages);
     uintptr_t from = pa->search;
-    if (k > 0 && pa->hint[k] > from)
+    if (pa->hint[k] > from)                 /* hint[0] is 0: n = 1 has no class */
         from = pa->hint[k];
     uint32_t ci = pa_chunk_index(from);
     if (ci >= pa->end)
@@ -183,15 +173,18 @@ uintptr_t pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes, uint64
     unsigned page = pa_chunk_page(from);
     if (PA_CHUNK_PAGES - page >= npages && pa_leaf_max(pa_leaf_sum(pa, ci)) >= npages) {
         /* Fast path: the hint's chunk has a fitting run above the hint. */
+        /* The new search hint is wanted only when the search starts at it. */
+        int at_search = from == pa->search;
         unsigned ns;
-        unsigned p = pa_bits_find(pa_chunk_of(pa, ci)->alloc, (unsigned)npages, page, &ns);
+        unsigned p = pa_bits_find(pa_chunk_of(pa, ci)->alloc, (unsigned)npages, page,
+                                  at_search ? &ns : NULL);
         if (p == PA_NOT_FOUND) {
             pa_report("pagealloc_alloc", pa_chunk_base(ci), npages,
                       "chunk summary says a run fits but the bitmap has none");
             return 0;
         }
         addr = pa_chunk_base(ci) + (uintptr_t)p * PA_PAGE_SIZE;
-        new_search = from == pa->search ? pa_chunk_base(ci) + (uintptr_t)ns * PA_PAGE_SIZE : pa->search;
+        new_search = at_search ? pa_chunk_base(ci) + (uintptr_t)ns * PA_PAGE_SIZE : pa->search;
     } else {
         addr = __builtin_expect(npages >= PA_LARGE_PAGES, 0)
                ? pa_find_large(pa, from, npages, &new_search)
@@ -199,7 +192,7 @@ uintptr_t pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes, uint64
         if (addr == 0) {
             if (npages == 1)
                 pa->search = PA_SEARCH_NONE;   /* not one page is free */
-            pa_hints_raise(pa, ceil_class(npages), PA_SEARCH_NONE);
+            pa_hints_raise(pa, pa_hint_ceil(npages), PA_SEARCH_NONE);
             return 0;
         }
     }
@@ -210,7 +203,7 @@ uintptr_t pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes, uint64
      * search starts at max(search, hint), so a raise to at most the
      * search hint would change nothing now; it is skipped. */
     if (addr > pa->search)
-        pa_hints_raise(pa, ceil_class(npages), addr);
+        pa_hints_raise(pa, pa_hint_ceil(npages), addr);
     if (scav_bytes)
         *scav_bytes = scav;
     PA_DEBUG_AFTER(pa, "pagealloc_alloc", addr, npages);
@@ -491,8 +484,10 @@ PA_API pagealloc *pagealloc_new(const pagealloc_options *opts)
     pa->huge_pages = huge > PA_PAGE_SIZE && huge > phys ? (unsigned)(huge / PA_PAGE_SIZE) : 0;
     pa->dense_pages = o.dense_pages > PA_CHUNK_PAGES ? PA_CHUNK_PAGES : o.dense_pages;
     pa->search = PA_SEARCH_NONE;
-    for (unsigned k = 0; k <= PA_HINT_MAX; k++)
+    pa->hint[0] = 0;
+    for (unsigned k = 1; k <= PA_HINT_MAX; k++)
         pa->hint[k] = PA_SEARCH_NONE;
+    pa->hint[PA_HINT_MAX + 1] = UINTPTR_MAX;
 
     /* Reserve the summary arrays, and the bitmaps of their committed pages. */
     for (int l = 0; l < PA_LEVELS; l++)
