@@ -368,3 +368,15 @@ int pa_find_scavenge_candidate(const uint64_t *alloc, const uint64_t *scav,
     *size = sz;
     return sz != 0;
 }
+
+/* The word masks of bitmap.h's chunk-edge helpers (pa_bits_clear_if_set_
+ * tail/head, pa_bits_set_test_tail/head): eight words read from an
+ * offset set by the edge's word give ~0 on one side of it, 0 on the
+ * other. */
+const uint64_t pa_edge_masks[3 * PA_CHUNK_WORDS] = {
+    ~(uint64_t)0, ~(uint64_t)0, ~(uint64_t)0, ~(uint64_t)0,
+    ~(uint64_t)0, ~(uint64_t)0, ~(uint64_t)0, ~(uint64_t)0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+    ~(uint64_t)0, ~(uint64_t)0, ~(uint64_t)0, ~(uint64_t)0,
+    ~(uint64_t)0, ~(uint64_t)0, ~(uint64_t)0, ~(uint64_t)0,
+};

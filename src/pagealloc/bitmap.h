@@ -136,106 +136,75 @@ static inline int pa_bits_clear_if_set(uint64_t *b, unsigned i, unsigned n)
 /* pa_bits_clear_if_set of the pages [i, 512) (tail, 0 < i < 512) or
  * [0, j) (head, 0 < j < 512) of a chunk, and pa_bits_set_test of the
  * same pieces: the ends of a free or an allocation over several chunks
- * (multichunk.c), without the general loops, inline there. */
-/* The whole words of the range are read and zeroed by a switch that
- * falls through: a loop would be made a call to memset, which costs more
- * than the few words. */
-#define PA_FALLTHROUGH __attribute__((fallthrough))
+ * (multichunk.c), without the general loops, inline there.
+ *
+ * Branch-light by design (docs/pagealloc.md, "One walk per multi-chunk
+ * operation"). The piece's first (last) word w is random in W3, so code
+ * that branches on w mispredicts about once a call: a switch that falls
+ * through was a jump table (an indirect branch), a loop from w has a
+ * data-dependent exit. Instead all 8 words are read and written in
+ * straight-line code with a mask per word, which the compiler keeps in
+ * vector registers: the words wholly inside the piece get ~0, the others
+ * 0 (or the reverse, for the words to keep), eight words of
+ * pa_edge_masks read at an offset set by w; word w's partial mask m is
+ * then applied on its own. A word outside the piece is rewritten with
+ * its own value. The extra loads and stores cost less than one
+ * mispredict. (Masks built in an array with m stored at index w made the
+ * vector loads after it wait for a store that could not be forwarded.) */
+/* 8 x ~0, 8 x 0, 8 x ~0 (bitmap.c). Eight words from offset
+ *   7 - w: ~0 at k <= w    8 - w: ~0 at k < w
+ *  15 - w: ~0 at k > w    16 - w: ~0 at k >= w */
+extern const uint64_t pa_edge_masks[3 * PA_CHUNK_WORDS];
 static inline int pa_bits_clear_if_set_tail(uint64_t *b, unsigned i)
 {
     unsigned w = i / 64;
-    uint64_t m = ~(uint64_t)0 << (i % 64);
-    uint64_t acc = b[w] | ~m;
-    switch (w) {
-    case 0: acc &= b[1]; PA_FALLTHROUGH;
-    case 1: acc &= b[2]; PA_FALLTHROUGH;
-    case 2: acc &= b[3]; PA_FALLTHROUGH;
-    case 3: acc &= b[4]; PA_FALLTHROUGH;
-    case 4: acc &= b[5]; PA_FALLTHROUGH;
-    case 5: acc &= b[6]; PA_FALLTHROUGH;
-    case 6: acc &= b[7]; PA_FALLTHROUGH;
-    default: break;
-    }
+    const uint64_t *keep = pa_edge_masks + 7 - w;     /* words not wholly in it */
+    uint64_t m = ~(uint64_t)0 << (i % 64), acc = b[w] | ~m;
+    for (unsigned k = 0; k < PA_CHUNK_WORDS; k++)
+        acc &= b[k] | keep[k];
     if (acc != ~(uint64_t)0)
         return 0;
+    for (unsigned k = 0; k < PA_CHUNK_WORDS; k++)
+        b[k] &= keep[k];
     b[w] &= ~m;
-    switch (w) {
-    case 0: b[1] = 0; PA_FALLTHROUGH;
-    case 1: b[2] = 0; PA_FALLTHROUGH;
-    case 2: b[3] = 0; PA_FALLTHROUGH;
-    case 3: b[4] = 0; PA_FALLTHROUGH;
-    case 4: b[5] = 0; PA_FALLTHROUGH;
-    case 5: b[6] = 0; PA_FALLTHROUGH;
-    case 6: b[7] = 0; PA_FALLTHROUGH;
-    default: break;
-    }
     return 1;
 }
 static inline int pa_bits_clear_if_set_head(uint64_t *b, unsigned j)
 {
     unsigned w = (j - 1) / 64;
-    uint64_t m = ~(uint64_t)0 >> (63 - (j - 1) % 64);
-    uint64_t acc = b[w] | ~m;
-    switch (w) {
-    case 7: acc &= b[6]; PA_FALLTHROUGH;
-    case 6: acc &= b[5]; PA_FALLTHROUGH;
-    case 5: acc &= b[4]; PA_FALLTHROUGH;
-    case 4: acc &= b[3]; PA_FALLTHROUGH;
-    case 3: acc &= b[2]; PA_FALLTHROUGH;
-    case 2: acc &= b[1]; PA_FALLTHROUGH;
-    case 1: acc &= b[0]; PA_FALLTHROUGH;
-    default: break;
-    }
+    const uint64_t *keep = pa_edge_masks + 16 - w;    /* words not wholly in it */
+    uint64_t m = ~(uint64_t)0 >> (63 - (j - 1) % 64), acc = b[w] | ~m;
+    for (unsigned k = 0; k < PA_CHUNK_WORDS; k++)
+        acc &= b[k] | keep[k];
     if (acc != ~(uint64_t)0)
         return 0;
+    for (unsigned k = 0; k < PA_CHUNK_WORDS; k++)
+        b[k] &= keep[k];
     b[w] &= ~m;
-    switch (w) {
-    case 7: b[6] = 0; PA_FALLTHROUGH;
-    case 6: b[5] = 0; PA_FALLTHROUGH;
-    case 5: b[4] = 0; PA_FALLTHROUGH;
-    case 4: b[3] = 0; PA_FALLTHROUGH;
-    case 3: b[2] = 0; PA_FALLTHROUGH;
-    case 2: b[1] = 0; PA_FALLTHROUGH;
-    case 1: b[0] = 0; PA_FALLTHROUGH;
-    default: break;
-    }
     return 1;
 }
 static inline int pa_bits_set_test_tail(uint64_t *set, const uint64_t *test, unsigned i)
 {
     unsigned w = i / 64;
-    uint64_t m = ~(uint64_t)0 << (i % 64);
-    uint64_t acc = test[w] & m;
-    set[w] |= m;
-    switch (w) {
-    case 0: set[1] = ~(uint64_t)0; acc |= test[1]; PA_FALLTHROUGH;
-    case 1: set[2] = ~(uint64_t)0; acc |= test[2]; PA_FALLTHROUGH;
-    case 2: set[3] = ~(uint64_t)0; acc |= test[3]; PA_FALLTHROUGH;
-    case 3: set[4] = ~(uint64_t)0; acc |= test[4]; PA_FALLTHROUGH;
-    case 4: set[5] = ~(uint64_t)0; acc |= test[5]; PA_FALLTHROUGH;
-    case 5: set[6] = ~(uint64_t)0; acc |= test[6]; PA_FALLTHROUGH;
-    case 6: set[7] = ~(uint64_t)0; acc |= test[7]; PA_FALLTHROUGH;
-    default: break;
+    const uint64_t *put = pa_edge_masks + 15 - w;     /* words wholly in it */
+    uint64_t m = ~(uint64_t)0 << (i % 64), acc = test[w] & m;
+    for (unsigned k = 0; k < PA_CHUNK_WORDS; k++) {
+        acc |= test[k] & put[k];
+        set[k] |= put[k];
     }
+    set[w] |= m;
     return acc != 0;
 }
-
 static inline int pa_bits_set_test_head(uint64_t *set, const uint64_t *test, unsigned j)
 {
     unsigned w = (j - 1) / 64;
-    uint64_t m = ~(uint64_t)0 >> (63 - (j - 1) % 64);
-    uint64_t acc = test[w] & m;
-    set[w] |= m;
-    switch (w) {
-    case 7: set[6] = ~(uint64_t)0; acc |= test[6]; PA_FALLTHROUGH;
-    case 6: set[5] = ~(uint64_t)0; acc |= test[5]; PA_FALLTHROUGH;
-    case 5: set[4] = ~(uint64_t)0; acc |= test[4]; PA_FALLTHROUGH;
-    case 4: set[3] = ~(uint64_t)0; acc |= test[3]; PA_FALLTHROUGH;
-    case 3: set[2] = ~(uint64_t)0; acc |= test[2]; PA_FALLTHROUGH;
-    case 2: set[1] = ~(uint64_t)0; acc |= test[1]; PA_FALLTHROUGH;
-    case 1: set[0] = ~(uint64_t)0; acc |= test[0]; PA_FALLTHROUGH;
-    default: break;
+    const uint64_t *put = pa_edge_masks + 8 - w;      /* words wholly in it */
+    uint64_t m = ~(uint64_t)0 >> (63 - (j - 1) % 64), acc = test[w] & m;
+    for (unsigned k = 0; k < PA_CHUNK_WORDS; k++) {
+        acc |= test[k] & put[k];
+        set[k] |= put[k];
     }
+    set[w] |= m;
     return acc != 0;
 }
 

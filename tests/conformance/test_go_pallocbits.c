@@ -385,7 +385,8 @@ static void test_clear_if_set_random(void **state)
 
 /* Not in Go: the checked clears and the set-and-test of a range reaching
  * a chunk edge (pa_bits_clear_if_set_tail, _head; pa_bits_set_test_tail,
- * _head) against the general ones. */
+ * _head) against the general ones: every edge once each side, then
+ * random ones. */
 static void test_clear_if_set_edge_random(void **state)
 {
     (void)state;
@@ -396,6 +397,10 @@ static void test_clear_if_set_edge_random(void **state)
             b[w] = pa_rng_next(&g) % 4 ? ~0ull : pa_rng_next(&g);
         int tail = (int)(pa_rng_next(&g) & 1);
         unsigned e = 1 + (unsigned)(pa_rng_next(&g) % (CP - 1));   /* 1..511 */
+        if (k < 2 * ((int)CP - 1)) {    /* first every edge, both sides */
+            tail = k & 1;
+            e = 1 + (unsigned)k / 2;
+        }
         unsigned i = tail ? e : 0, n = tail ? CP - e : e;
         if (pa_rng_next(&g) % 2)
             pa_bits_set_range(b, i, n);                /* a valid free */
