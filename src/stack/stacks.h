@@ -69,9 +69,10 @@ enum { ST_FREE = 0, ST_LIVE = 1 };
  * allocated on cache lines of their own (ST_LINE: 88 bytes take 128).
  * Packed at 16 bytes (96 each), two records made one after the other,
  * as two threads' first 1 MiB stacks are, shared a line: with the two
- * threads on two CPUs every pair of both missed on it (the thread CPU
- * time of a 1 MiB pair rose from 12.3 to 13-24 ns; docs/stack.md,
- * "Two threads"). The caches are aligned for the same reason. */
+ * threads on two CPUs every pair of both missed on it (thread CPU time
+ * of a 1 MiB pair: median 18.8 ns against 12.6 with a line each;
+ * docs/stack.md, "Two threads"). The caches are aligned for the same
+ * reason. */
 typedef struct st_rec {
     /* Constant while the record is held (set before it is published in
      * the map, with a release store). */
