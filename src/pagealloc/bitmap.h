@@ -155,11 +155,13 @@ static inline int pa_bits_clear_if_set(uint64_t *b, unsigned i, unsigned n)
  *   7 - w: ~0 at k <= w    8 - w: ~0 at k < w
  *  15 - w: ~0 at k > w    16 - w: ~0 at k >= w */
 extern const uint64_t pa_edge_masks[3 * PA_CHUNK_WORDS];
-static inline int pa_bits_clear_if_set_tail(uint64_t *b, unsigned i)
+/* The shared bodies: word w holds the piece's partial word, under mask
+ * m; keep (or put) selects the eight words by the offsets above. Always
+ * inlined: as plain inline calls, W3 took 0.25 % more instructions. */
+static inline __attribute__((always_inline))
+int pa_bits_clear_if_set_edge(uint64_t *b, unsigned w, const uint64_t *keep, uint64_t m)
 {
-    unsigned w = i / 64;
-    const uint64_t *keep = pa_edge_masks + 7 - w;     /* words not wholly in it */
-    uint64_t m = ~(uint64_t)0 << (i % 64), acc = b[w] | ~m;
+    uint64_t acc = b[w] | ~m;
     for (unsigned k = 0; k < PA_CHUNK_WORDS; k++)
         acc &= b[k] | keep[k];
     if (acc != ~(uint64_t)0)
@@ -168,44 +170,40 @@ static inline int pa_bits_clear_if_set_tail(uint64_t *b, unsigned i)
         b[k] &= keep[k];
     b[w] &= ~m;
     return 1;
+}
+static inline __attribute__((always_inline))
+int pa_bits_set_test_edge(uint64_t *set, const uint64_t *test, unsigned w, const uint64_t *put,
+                          uint64_t m)
+{
+    uint64_t acc = test[w] & m;
+    for (unsigned k = 0; k < PA_CHUNK_WORDS; k++) {
+        acc |= test[k] & put[k];
+        set[k] |= put[k];
+    }
+    set[w] |= m;
+    return acc != 0;
+}
+static inline int pa_bits_clear_if_set_tail(uint64_t *b, unsigned i)
+{
+    unsigned w = i / 64;                              /* keep: words not wholly in it */
+    return pa_bits_clear_if_set_edge(b, w, pa_edge_masks + 7 - w, ~(uint64_t)0 << (i % 64));
 }
 static inline int pa_bits_clear_if_set_head(uint64_t *b, unsigned j)
 {
     unsigned w = (j - 1) / 64;
-    const uint64_t *keep = pa_edge_masks + 16 - w;    /* words not wholly in it */
-    uint64_t m = ~(uint64_t)0 >> (63 - (j - 1) % 64), acc = b[w] | ~m;
-    for (unsigned k = 0; k < PA_CHUNK_WORDS; k++)
-        acc &= b[k] | keep[k];
-    if (acc != ~(uint64_t)0)
-        return 0;
-    for (unsigned k = 0; k < PA_CHUNK_WORDS; k++)
-        b[k] &= keep[k];
-    b[w] &= ~m;
-    return 1;
+    return pa_bits_clear_if_set_edge(b, w, pa_edge_masks + 16 - w,
+                                     ~(uint64_t)0 >> (63 - (j - 1) % 64));
 }
 static inline int pa_bits_set_test_tail(uint64_t *set, const uint64_t *test, unsigned i)
 {
-    unsigned w = i / 64;
-    const uint64_t *put = pa_edge_masks + 15 - w;     /* words wholly in it */
-    uint64_t m = ~(uint64_t)0 << (i % 64), acc = test[w] & m;
-    for (unsigned k = 0; k < PA_CHUNK_WORDS; k++) {
-        acc |= test[k] & put[k];
-        set[k] |= put[k];
-    }
-    set[w] |= m;
-    return acc != 0;
+    unsigned w = i / 64;                              /* put: words wholly in it */
+    return pa_bits_set_test_edge(set, test, w, pa_edge_masks + 15 - w, ~(uint64_t)0 << (i % 64));
 }
 static inline int pa_bits_set_test_head(uint64_t *set, const uint64_t *test, unsigned j)
 {
     unsigned w = (j - 1) / 64;
-    const uint64_t *put = pa_edge_masks + 8 - w;      /* words wholly in it */
-    uint64_t m = ~(uint64_t)0 >> (63 - (j - 1) % 64), acc = test[w] & m;
-    for (unsigned k = 0; k < PA_CHUNK_WORDS; k++) {
-        acc |= test[k] & put[k];
-        set[k] |= put[k];
-    }
-    set[w] |= m;
-    return acc != 0;
+    return pa_bits_set_test_edge(set, test, w, pa_edge_masks + 8 - w,
+                                 ~(uint64_t)0 >> (63 - (j - 1) % 64));
 }
 
 /* Free (0) pages immediately below page i / from page i upward. */
