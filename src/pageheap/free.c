@@ -200,22 +200,33 @@ static __attribute__((noinline)) void heap_free(pageheap *h, void *p, size_t npa
     count_free(h, ph_thread_get(h), npages);
 }
 
+/* free_long's run of at most PH_RC_PAGES pages: t's bins if they have
+ * room, else the allocator. */
+static __attribute__((noinline)) void free_long_short(pageheap *h, ph_thread *t, ph_rm_entry *e,
+                                                      uintptr_t a, size_t npages)
+{
+    if (rc_may_keep(t, npages))
+        keep_cached(h, &h->shards[t->shard], t, e, PH_RM_LONG, a, npages);
+    else
+        free_mapped(h, &h->shards[t->shard], t, e, a, npages);
+}
+
 /* The fast path's free of a run of PH_RM_LONG pages or more (entry e
  * reads PH_RM_LONG): its exact count checked against the run map, then
- * where it goes (t's big slot, bins or the allocator). Out of line, so
- * that the count's reading costs the short runs' path no registers. */
+ * where it goes (t's bins, its big slot or the allocator). Out of line,
+ * so that the count's reading costs the short runs' path no registers;
+ * only tail calls, so that it costs none itself. */
 static __attribute__((noinline)) void free_long(pageheap *h, ph_thread *t, ph_rm_entry *e,
                                                 uintptr_t a, size_t npages)
 {
-    if (ph_rm_count(h, e, a) != npages) {
+    if (ph_rm_count(h, e, a) != npages)
         heap_free(h, (void *)a, npages);
-    } else if (rc_may_keep(t, npages)) {
-        keep_cached(h, &h->shards[t->shard], t, e, PH_RM_LONG, a, npages);
-    } else if (npages > PH_RC_PAGES && npages <= PH_RC_BIG_PAGES) {
+    else if (npages <= PH_RC_PAGES)
+        free_long_short(h, t, e, a, npages);
+    else if (npages <= PH_RC_BIG_PAGES)
         free_big(h, t, e, a, npages);
-    } else {
+    else
         free_mapped(h, &h->shards[t->shard], t, e, a, npages);
-    }
 }
 
 /* The fast path: a free by the thread that used the heap last, of a run
