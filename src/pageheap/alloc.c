@@ -294,7 +294,6 @@ static inline void count_rc_alloc(ph_thread *t, size_t npages)
 {
     ctr_own_add(&t->c.allocs, 1);
     ctr_own_add(&t->c.alloc_bytes, npages * PH_PAGE);
-    ctr_own_add(&t->c.cache_allocs, 1);
 }
 
 /* Count an allocation on t (its owner: plain load-and-store counters),
@@ -304,13 +303,13 @@ static inline void count_alloc(pageheap *h, ph_thread *t, size_t npages, int cac
     if (t) {
         ctr_own_add(&t->c.allocs, 1);
         ctr_own_add(&t->c.alloc_bytes, npages * PH_PAGE);
-        if (cached)
-            ctr_own_add(&t->c.cache_allocs, 1);
+        if (!cached)
+            ctr_own_add(&t->c.uncached, 1);
     } else {
         ctr_add(&h->dead.allocs, 1);
         ctr_add(&h->dead.alloc_bytes, npages * PH_PAGE);
-        if (cached)
-            ctr_add(&h->dead.cache_allocs, 1);
+        if (!cached)
+            ctr_add(&h->dead.uncached, 1);
     }
 }
 

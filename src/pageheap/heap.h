@@ -232,9 +232,12 @@ typedef struct ph_runcache {
 } ph_runcache;
 
 /* Event counters of one thread. Single writer (the owning thread) with
- * relaxed atomic load+store; any thread reads them. */
+ * relaxed atomic load+store; any thread reads them. `uncached`: the
+ * allocations no cache served (pageheap_stats reports allocs - uncached
+ * as cache_allocs), so that a run-cache hit, the common case, adds to two
+ * counters, not three. */
 typedef struct ph_counters {
-    _Atomic uint64_t allocs, alloc_bytes, cache_allocs, frees, freed_bytes;
+    _Atomic uint64_t allocs, alloc_bytes, uncached, frees, freed_bytes;
 } ph_counters;
 
 typedef struct ph_thread {
