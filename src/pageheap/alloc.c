@@ -116,8 +116,10 @@ static void zero_run(pageheap *h, uintptr_t base, size_t npages, const uint64_t 
 /* Make a run just taken from shard s Ready (scav: which of its pages were
  * scavenged, scav_bytes of them); 1, or 0 and errno on failure (the run
  * is then given back as it was). */
-static int heap_finish(pageheap *h, ph_shard *s, uintptr_t base, size_t npages,
-                       size_t scav_bytes, uint64_t *scav, int zero)
+static inline __attribute__((always_inline)) int heap_finish(pageheap *h, ph_shard *s,
+                                                             uintptr_t base, size_t npages,
+                                                             size_t scav_bytes,
+                                                             uint64_t *scav, int zero)
 {
     size_t bytes = npages * PH_PAGE;
     if (scav_bytes == 0) {
@@ -165,8 +167,10 @@ static int heap_finish(pageheap *h, ph_shard *s, uintptr_t base, size_t npages,
 }
 
 /* The locked path: first fit in shard si, growing it when full. */
-static uintptr_t shard_alloc(pageheap *h, unsigned si, size_t npages, size_t *scav_bytes,
-                             uint64_t *scav)
+static inline __attribute__((always_inline)) uintptr_t shard_alloc(pageheap *h, unsigned si,
+                                                                   size_t npages,
+                                                                   size_t *scav_bytes,
+                                                                   uint64_t *scav)
 {
     ph_shard *s = &h->shards[si];
     for (;;) {
@@ -220,11 +224,12 @@ static void cache_make_ready(pageheap *h, ph_thread *t)
 
 /* The cache path: n < 16 pages from t's page cache, refilled when empty.
  * *scav receives which of them were scavenged. 0 if the cache cannot fit
- * n. No shard lock held on entry. */
-static uintptr_t cache_alloc(pageheap *h, ph_thread *t, size_t npages, size_t *scav_bytes,
-                             uint64_t *scav)
+ * n. t's busy flag held (busy -> shard lock for a refill), no shard lock. */
+static inline __attribute__((always_inline)) uintptr_t cache_alloc_held(pageheap *h, ph_thread *t,
+                                                                        size_t npages,
+                                                                        size_t *scav_bytes,
+                                                                        uint64_t *scav)
 {
-    busy_lock(t);
     if (t->cache.cache == 0) {
         ph_shard *s = &h->shards[t->shard];
         ph_lock_take(&s->mu);
@@ -240,6 +245,15 @@ static uintptr_t cache_alloc(pageheap *h, ph_thread *t, size_t npages, size_t *s
         scav[0] = (before >> i) & (((uint64_t)1 << npages) - 1);
     }
     cache_publish(t);
+    return base;
+}
+
+/* cache_alloc_held, taking and releasing t's busy flag. */
+static uintptr_t cache_alloc(pageheap *h, ph_thread *t, size_t npages, size_t *scav_bytes,
+                             uint64_t *scav)
+{
+    busy_lock(t);
+    uintptr_t base = cache_alloc_held(h, t, npages, scav_bytes, scav);
     busy_unlock(t);
     return base;
 }
@@ -268,7 +282,10 @@ static inline __attribute__((always_inline)) uintptr_t rc_alloc(pageheap *h, ph_
             return 0;
         }
     }
-    return ph_rc_alloc_locked(h, t, npages);
+    uintptr_t base = ph_rc_alloc_locked(h, t, npages);
+    if (!base)
+        busy_unlock(t);
+    return base;
 }
 
 /* Count an allocation served by t's run cache (its owner: plain
@@ -277,7 +294,6 @@ static inline void count_rc_alloc(ph_thread *t, size_t npages)
 {
     ctr_own_add(&t->c.allocs, 1);
     ctr_own_add(&t->c.alloc_bytes, npages * PH_PAGE);
-    ctr_own_add(&t->c.cache_allocs, 1);
 }
 
 /* Count an allocation on t (its owner: plain load-and-store counters),
@@ -287,13 +303,13 @@ static inline void count_alloc(pageheap *h, ph_thread *t, size_t npages, int cac
     if (t) {
         ctr_own_add(&t->c.allocs, 1);
         ctr_own_add(&t->c.alloc_bytes, npages * PH_PAGE);
-        if (cached)
-            ctr_own_add(&t->c.cache_allocs, 1);
+        if (!cached)
+            ctr_own_add(&t->c.uncached, 1);
     } else {
         ctr_add(&h->dead.allocs, 1);
         ctr_add(&h->dead.alloc_bytes, npages * PH_PAGE);
-        if (cached)
-            ctr_add(&h->dead.cache_allocs, 1);
+        if (!cached)
+            ctr_add(&h->dead.uncached, 1);
     }
 }
 
@@ -361,14 +377,40 @@ static __attribute__((noinline)) void *heap_alloc(pageheap *h, size_t npages, in
     return (void *)base;
 }
 
+/* The fast path's miss: t (the caller's thread, run caches on) has no
+ * cached run for npages (1..PH_RC_PAGES); t's busy flag held on entry.
+ * heap_alloc's path with what the fast path already knows left out, and
+ * the flag kept for the page cache (one exchange a small miss, not two):
+ * the page cache below PH_SMALL_PAGES, then the shard. */
+static __attribute__((noinline)) void *alloc_miss(pageheap *h, ph_thread *t, size_t npages,
+                                                  int zero)
+{
+    size_t scav_bytes = 0;
+    uint64_t scav[PH_RC_PAGES / 64];    /* which pages were scavenged */
+    uintptr_t base = 0;
+    int cached = 0;
+    if (npages < PH_SMALL_PAGES && !h->guard) {
+        base = cache_alloc_held(h, t, npages, &scav_bytes, scav);
+        cached = base != 0;
+    }
+    busy_unlock(t);
+    if (!base)
+        base = shard_alloc(h, t->shard, npages, &scav_bytes, scav);
+    if (!base || !heap_finish(h, &h->shards[t->shard], base, npages, scav_bytes, scav, zero))
+        return NULL;                    /* errno set */
+    ph_rm_record(h, base, npages);
+    count_alloc(h, t, npages, cached);
+    return (void *)base;
+}
+
 /* The rest of the fast path's run-cache attempt (t's busy flag held, no
- * run of exactly npages in a bin): ph_rc_alloc_locked, else heap_alloc. */
+ * run of exactly npages in a bin): ph_rc_alloc_locked, else alloc_miss. */
 static __attribute__((noinline)) void *rc_alloc_rest(pageheap *h, ph_thread *t, size_t npages,
                                                      int zero)
 {
     uintptr_t base = ph_rc_alloc_locked(h, t, npages);
     if (!base)
-        return heap_alloc(h, npages, zero, 1);
+        return alloc_miss(h, t, npages, zero);
     if (zero)
         memset((void *)base, 0, npages * PH_PAGE);
     count_rc_alloc(t, npages);
@@ -406,10 +448,8 @@ static inline __attribute__((always_inline)) void *alloc_fast(pageheap *h, size_
             count_rc_alloc(t, npages);
             return (void *)base;
         }
-        if (npages < PH_RC_SPLIT_MIN) {
-            busy_unlock(t);
-            return heap_alloc(h, npages, zero, 1);
-        }
+        if (npages < PH_RC_SPLIT_MIN)
+            return alloc_miss(h, t, npages, zero);
     }
     return rc_alloc_rest(h, t, npages, zero);
 }

@@ -200,6 +200,35 @@ static __attribute__((noinline)) void heap_free(pageheap *h, void *p, size_t npa
     count_free(h, ph_thread_get(h), npages);
 }
 
+/* free_long's run of at most PH_RC_PAGES pages: t's bins if they have
+ * room, else the allocator. */
+static __attribute__((noinline)) void free_long_short(pageheap *h, ph_thread *t, ph_rm_entry *e,
+                                                      uintptr_t a, size_t npages)
+{
+    if (rc_may_keep(t, npages))
+        keep_cached(h, &h->shards[t->shard], t, e, PH_RM_LONG, a, npages);
+    else
+        free_mapped(h, &h->shards[t->shard], t, e, a, npages);
+}
+
+/* The fast path's free of a run of PH_RM_LONG pages or more (entry e
+ * reads PH_RM_LONG): its exact count checked against the run map, then
+ * where it goes (t's bins, its big slot or the allocator). Out of line,
+ * so that the count's reading costs the short runs' path no registers;
+ * only tail calls, so that it costs none itself. */
+static __attribute__((noinline)) void free_long(pageheap *h, ph_thread *t, ph_rm_entry *e,
+                                                uintptr_t a, size_t npages)
+{
+    if (ph_rm_count(h, e, a) != npages)
+        heap_free(h, (void *)a, npages);
+    else if (npages <= PH_RC_PAGES)
+        free_long_short(h, t, e, a, npages);
+    else if (npages <= PH_RC_BIG_PAGES)
+        free_big(h, t, e, a, npages);
+    else
+        free_mapped(h, &h->shards[t->shard], t, e, a, npages);
+}
+
 /* The fast path: a free by the thread that used the heap last, of a run
  * of its own shard that the run map says is a live allocation of exactly
  * npages pages. At check level 0 only (level 1 first asks whether a page
@@ -224,7 +253,11 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
         if ((e = ph_rm_owned(h, a, t->shard + 1)) != NULL) {
             uint8_t v = atomic_load_explicit(e, memory_order_acquire);
             uint8_t want = ph_rm_code(npages);
-            if (v == want && (want != PH_RM_LONG || ph_rm_count(h, e, a) == npages)) {
+            if (v == want) {
+                if (want == PH_RM_LONG) {
+                    free_long(h, t, e, a, npages);
+                    return;
+                }
                 if (!rc_may_keep(t, npages)) {
                     if (npages > PH_RC_PAGES && npages <= PH_RC_BIG_PAGES)
                         free_big(h, t, e, a, npages);

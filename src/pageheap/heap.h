@@ -232,9 +232,12 @@ typedef struct ph_runcache {
 } ph_runcache;
 
 /* Event counters of one thread. Single writer (the owning thread) with
- * relaxed atomic load+store; any thread reads them. */
+ * relaxed atomic load+store; any thread reads them. `uncached`: the
+ * allocations no cache served (pageheap_stats reports allocs - uncached
+ * as cache_allocs), so that a run-cache hit, the common case, adds to two
+ * counters, not three. */
 typedef struct ph_counters {
-    _Atomic uint64_t allocs, alloc_bytes, cache_allocs, frees, freed_bytes;
+    _Atomic uint64_t allocs, alloc_bytes, uncached, frees, freed_bytes;
 } ph_counters;
 
 typedef struct ph_thread {
@@ -551,8 +554,8 @@ void       ph_rm_destroy(pageheap *h);
  * npages > PH_RC_BINS (the caller tried the bin, alloc.c): an exact run
  * of a longer length, or from PH_RC_SPLIT_MIN pages the shortest longer
  * run, whose tail goes to the allocator under the shard lock; records the
- * allocation in the run map. 0 if none. t's busy flag held on entry,
- * released on return. Adding runs is inline (runcache.h, rc_insert). */
+ * allocation in the run map. 0 if none. t's busy flag held on entry;
+ * released on success, still held on 0. Adding runs is inline (runcache.h, rc_insert). */
 uintptr_t  ph_rc_alloc_locked(pageheap *h, ph_thread *t, size_t npages);
 /* The run in t's big slot for a request of npages > PH_RC_PAGES, if it is
  * at least that long (its tail goes to the allocator), recorded in the

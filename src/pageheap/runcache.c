@@ -280,10 +280,8 @@ uintptr_t ph_rc_alloc_locked(pageheap *h, ph_thread *t, size_t npages)
 {
     ph_runcache *rc = &t->rc;
     unsigned b, prev, i = npages <= PH_RC_PAGES ? rc_find(rc, npages, &b, &prev) : 0;
-    if (!i) {
-        busy_unlock(t);
-        return 0;
-    }
+    if (!i)
+        return 0;                       /* the flag stays: the caller's next step needs it */
     rc_unlink(rc, b, prev, i);
     size_t len = rc->e[i - 1].npages;
     uintptr_t base = rc_release_entry(rc, i);

@@ -27,19 +27,22 @@ void ph_stats_fill(pageheap *h, pageheap_stats *out, int reg_held)
         pthread_mutex_lock(&h->reg_mu);
     out->allocs = ld(&h->dead.allocs);
     out->alloc_bytes = ld(&h->dead.alloc_bytes);
-    out->cache_allocs = ld(&h->dead.cache_allocs);
+    uint64_t uncached = ld(&h->dead.uncached);
     out->frees = ld(&h->dead.frees);
     out->freed_bytes = ld(&h->dead.freed_bytes);
     for (ph_thread *t = h->threads; t; t = t->next) {
         out->allocs += ld(&t->c.allocs);
         out->alloc_bytes += ld(&t->c.alloc_bytes);
-        out->cache_allocs += ld(&t->c.cache_allocs);
+        uncached += ld(&t->c.uncached);
         out->frees += ld(&t->c.frees);
         out->freed_bytes += ld(&t->c.freed_bytes);
         cache += ld(&t->cache_bytes);
         cache_rel += ld(&t->cache_released);
         runs += ld(&t->rc_bytes) + ld(&t->rc_big);
     }
+    /* Read apart from allocs, uncached may run ahead of it in a racing
+     * read: never below zero. */
+    out->cache_allocs = out->allocs > uncached ? out->allocs - uncached : 0;
     cache += runs;
     out->threads = h->nthreads;
     if (!reg_held)

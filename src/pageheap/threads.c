@@ -44,7 +44,7 @@ static void fold_counters(ph_counters *dst, ph_counters *src)
 {
     ctr_add(&dst->allocs, ld(&src->allocs));
     ctr_add(&dst->alloc_bytes, ld(&src->alloc_bytes));
-    ctr_add(&dst->cache_allocs, ld(&src->cache_allocs));
+    ctr_add(&dst->uncached, ld(&src->uncached));
     ctr_add(&dst->frees, ld(&src->frees));
     ctr_add(&dst->freed_bytes, ld(&src->freed_bytes));
 }
