@@ -38,7 +38,7 @@ static inline void mark_blocks(pagealloc *pa, uint32_t sc, uint32_t ec)
      * dirty set is closed upward): one test of their bits, read as one
      * 64-bit word of dirty[3] when they share it. */
     if (b0 >> 6 == b1 >> 6) {
-        uint64_t w, m = (~(uint64_t)0 << (b0 & 63)) & (~(uint64_t)0 >> (63 - (b1 & 63)));
+        uint64_t w, m = (~(uint64_t)0 >> (63 - (b1 - b0))) << (b0 & 63);
         memcpy(&w, pa->dirty[PA_LEVELS - 2] + (size_t)(b0 >> 6) * 8, sizeof w);
         if ((w & m) == m)
             return;
@@ -46,6 +46,24 @@ static inline void mark_blocks(pagealloc *pa, uint32_t sc, uint32_t ec)
 #endif
     for (uint32_t b = b0; b <= b1; b++)
         pa_mark_ancestors(pa, (uintptr_t)b << PA_LEVEL_BITS);
+}
+
+/* An end piece's new leaf s; what tree.h's pa_put_leaf does, knowing
+ * which side can be a wholly free chunk. After an allocation s cannot
+ * (the piece is allocated) and the old leaf could; after a free the old
+ * one cannot (the piece was allocated) and s could. */
+static inline void put_leaf_after_alloc(pagealloc *pa, uint32_t c, pa_sum s)
+{
+    pa_sum *leaf = pa->sum[PA_LEVELS - 1];
+    if (leaf[c] == PA_SUM_FREE_CHUNK)
+        pa_free_index_set(&pa->free_idx, c, 0);
+    leaf[c] = s;
+}
+static inline void put_leaf_after_free(pagealloc *pa, uint32_t c, pa_sum s)
+{
+    pa->sum[PA_LEVELS - 1][c] = s;
+    if (s == PA_SUM_FREE_CHUNK)
+        pa_free_index_set(&pa->free_idx, c, 1);
 }
 
 size_t pa_alloc_chunks(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_bits)
@@ -57,20 +75,22 @@ size_t pa_alloc_chunks(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *s
     uint32_t ia = sc + (first != 0), ib = ec + (last == PA_CHUNK_PAGES);
     pa_sum *leaf = pa->sum[PA_LEVELS - 1];
     size_t scav = 0, off = 0;
+    /* The end pieces' chunks, looked up once for their bits and leaves. */
+    pa_chunk *fc = NULL, *lc = NULL;
     if (scav_bits)
         memset(scav_bits, 0, pa_scav_words(npages) * sizeof(uint64_t));
 
     if (first) {
-        pa_chunk *c = pa_chunk_of(pa, sc);
+        fc = pa_chunk_of(pa, sc);
         off = PA_CHUNK_PAGES - first;
-        if (pa_bits_set_test_tail(c->alloc, c->scav, first))
-            scav += pa_bits_take(c->scav, first, (unsigned)off, scav_bits, 0);
+        if (pa_bits_set_test_tail(fc->alloc, fc->scav, first))
+            scav += pa_bits_take(fc->scav, first, (unsigned)off, scav_bits, 0);
     }
     if (ia < ib) {
         /* Every covered chunk was wholly free: its leaf was
          * PA_SUM_FREE_CHUNK, now 0; its counts become none. */
         pa_chunk *c = pa_chunk_of(pa, ia);
-        pa_runcount *rc = pa_runs_of(pa, ia);
+        pa_runcount *rc = pa_runs_at(c, ia);
         for (uint32_t ci = ia;;) {
             pa_bits_set_all(c->alloc);
             if (pa_bits_any_set(c->scav))
@@ -82,7 +102,7 @@ size_t pa_alloc_chunks(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *s
                 break;
             if ((ci & (PA_L2_CHUNKS - 1)) == 0) {
                 c = pa_chunk_of(pa, ci);
-                rc = pa_runs_of(pa, ci);
+                rc = pa_runs_at(c, ci);
             } else {
                 c++;
                 rc++;
@@ -91,19 +111,19 @@ size_t pa_alloc_chunks(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *s
         pa_free_index_set_range(&pa->free_idx, ia, ib, 0);
     }
     if (last < PA_CHUNK_PAGES) {
-        pa_chunk *c = pa_chunk_of(pa, ec);
-        if (pa_bits_set_test_head(c->alloc, c->scav, last))
-            scav += pa_bits_take(c->scav, 0, last, scav_bits, off);
+        lc = pa_chunk_of(pa, ec);
+        if (pa_bits_set_test_head(lc->alloc, lc->scav, last))
+            scav += pa_bits_take(lc->scav, 0, last, scav_bits, off);
     }
     /* The end pieces cut a free run reaching the chunk's edge: their
      * leaves follow from the old ones (the bitmaps are already set, as a
      * rescan expects). */
     if (first)
-        (void)pa_put_leaf(pa, sc, pa_sum_after_alloc_tail(pa_chunk_of(pa, sc)->alloc, leaf[sc],
-                                                          pa_runs_of(pa, sc), first));
+        put_leaf_after_alloc(pa, sc, pa_sum_after_alloc_tail(fc->alloc, leaf[sc],
+                                                          pa_runs_at(fc, sc), first));
     if (last < PA_CHUNK_PAGES)
-        (void)pa_put_leaf(pa, ec, pa_sum_after_alloc_head(pa_chunk_of(pa, ec)->alloc, leaf[ec],
-                                                          pa_runs_of(pa, ec), last));
+        put_leaf_after_alloc(pa, ec, pa_sum_after_alloc_head(lc->alloc, leaf[ec],
+                                                          pa_runs_at(lc, ec), last));
     mark_blocks(pa, sc, ec);
     return scav * PA_PAGE_SIZE;
 }
@@ -130,7 +150,7 @@ int pa_free_chunks(pagealloc *pa, uintptr_t base, size_t npages, unsigned *below
         /* Every covered chunk must be wholly allocated (leaf 0); it
          * becomes wholly free. A failure is undone below. */
         pa_chunk *c = pa_try_chunk_of(pa, ia);
-        pa_runcount *rc = c ? pa_runs_of(pa, ia) : NULL;
+        pa_runcount *rc = c ? pa_runs_at(c, ia) : NULL;
         for (;;) {
             if (!c || !pa_bits_all_set(c->alloc))
                 goto undo;
@@ -141,7 +161,7 @@ int pa_free_chunks(pagealloc *pa, uintptr_t base, size_t npages, unsigned *below
                 break;
             if ((ci & (PA_L2_CHUNKS - 1)) == 0) {
                 c = pa_try_chunk_of(pa, ci);
-                rc = c ? pa_runs_of(pa, ci) : NULL;
+                rc = c ? pa_runs_at(c, ci) : NULL;
             } else {
                 c++;
                 rc++;
@@ -165,7 +185,7 @@ int pa_free_chunks(pagealloc *pa, uintptr_t base, size_t npages, unsigned *below
         below = xb ? (unsigned)__builtin_clzll(xb)
               : pa_leaf_start(leaf[sc]) >= first ? first
               : pa_bits_free_below(fc->alloc, first);
-        (void)pa_put_leaf(pa, sc, pa_sum_after_free(leaf[sc], pa_runs_of(pa, sc), first,
+        put_leaf_after_free(pa, sc, pa_sum_after_free(leaf[sc], pa_runs_at(fc, sc), first,
                                                     PA_CHUNK_PAGES - first, below, 0));
     }
     if (last < PA_CHUNK_PAGES) {
@@ -173,7 +193,7 @@ int pa_free_chunks(pagealloc *pa, uintptr_t base, size_t npages, unsigned *below
         above = xa ? (unsigned)__builtin_ctzll(xa)
               : pa_leaf_end(leaf[ec]) >= PA_CHUNK_PAGES - last ? PA_CHUNK_PAGES - last
               : pa_bits_free_above(lc->alloc, last);
-        (void)pa_put_leaf(pa, ec, pa_sum_after_free(leaf[ec], pa_runs_of(pa, ec), 0, last, 0,
+        put_leaf_after_free(pa, ec, pa_sum_after_free(leaf[ec], pa_runs_at(lc, ec), 0, last, 0,
                                                     above));
     }
     mark_blocks(pa, sc, ec);
