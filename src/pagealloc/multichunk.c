@@ -66,6 +66,14 @@ static inline void put_leaf_after_free(pagealloc *pa, uint32_t c, pa_sum s)
         pa_free_index_set(&pa->free_idx, c, 1);
 }
 
+/* The offset in the run (in pages) of chunk ci's first page, ci > sc or
+ * first = 0: worked out when a chunk has scavenged pages, the rare case,
+ * rather than kept up in the loop (one live value less there). */
+static inline size_t chunk_off(uint32_t sc, unsigned first, uint32_t ci)
+{
+    return (size_t)(ci - sc) * PA_CHUNK_PAGES - first;
+}
+
 size_t pa_alloc_chunks(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_bits)
 {
     uintptr_t top = base + (npages - 1) * PA_PAGE_SIZE;
@@ -74,7 +82,7 @@ size_t pa_alloc_chunks(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *s
     /* Wholly covered chunks: [ia, ib). */
     uint32_t ia = sc + (first != 0), ib = ec + (last == PA_CHUNK_PAGES);
     pa_sum *leaf = pa->sum[PA_LEVELS - 1];
-    size_t scav = 0, off = 0;
+    size_t scav = 0;
     /* The end pieces' chunks, looked up once for their bits and leaves. */
     pa_chunk *fc = NULL, *lc = NULL;
     if (scav_bits)
@@ -82,9 +90,8 @@ size_t pa_alloc_chunks(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *s
 
     if (first) {
         fc = pa_chunk_of(pa, sc);
-        off = PA_CHUNK_PAGES - first;
         if (pa_bits_set_test_tail(fc->alloc, fc->scav, first))
-            scav += pa_bits_take(fc->scav, first, (unsigned)off, scav_bits, 0);
+            scav += pa_bits_take(fc->scav, first, PA_CHUNK_PAGES - first, scav_bits, 0);
     }
     if (ia < ib) {
         /* Every covered chunk was wholly free: its leaf was
@@ -94,10 +101,10 @@ size_t pa_alloc_chunks(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *s
         for (uint32_t ci = ia;;) {
             pa_bits_set_all(c->alloc);
             if (pa_bits_any_set(c->scav))
-                scav += pa_bits_take(c->scav, 0, PA_CHUNK_PAGES, scav_bits, off);
+                scav += pa_bits_take(c->scav, 0, PA_CHUNK_PAGES, scav_bits,
+                                     chunk_off(sc, first, ci));
             leaf[ci] = 0;
             pa_run_counts_full(rc);
-            off += PA_CHUNK_PAGES;
             if (++ci == ib)
                 break;
             if ((ci & (PA_L2_CHUNKS - 1)) == 0) {
@@ -113,7 +120,7 @@ size_t pa_alloc_chunks(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *s
     if (last < PA_CHUNK_PAGES) {
         lc = pa_chunk_of(pa, ec);
         if (pa_bits_set_test_head(lc->alloc, lc->scav, last))
-            scav += pa_bits_take(lc->scav, 0, last, scav_bits, off);
+            scav += pa_bits_take(lc->scav, 0, last, scav_bits, chunk_off(sc, first, ec));
     }
     /* The end pieces cut a free run reaching the chunk's edge: their
      * leaves follow from the old ones (the bitmaps are already set, as a
