@@ -49,11 +49,13 @@ static inline void pa_free_index_set(pa_free_index *x, uint32_t ci, int is_free)
     *w = (*w & ~bit) | (is_free ? bit : 0);
 }
 
-/* Set the bits of chunks [lo, hi) to is_free (their words committed). */
+/* Set the bits of chunks [lo, hi), lo < hi, to is_free (their words
+ * committed). */
 static inline void pa_free_index_set_range(pa_free_index *x, uint32_t lo, uint32_t hi, int is_free)
 {
     if (lo >> 6 == (hi - 1) >> 6) {               /* one word: the common case */
-        uint64_t m = (~(uint64_t)0 << (lo & 63)) & (~(uint64_t)0 >> (63 - ((hi - 1) & 63)));
+        /* hi - lo ones (1..64) from bit lo % 64: two shifts, no AND. */
+        uint64_t m = (~(uint64_t)0 >> (64 - (hi - lo))) << (lo & 63);
         uint64_t *w = &x->words[lo >> 6];
         *w = is_free ? *w | m : *w & ~m;
         return;

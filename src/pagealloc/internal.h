@@ -137,6 +137,13 @@ static inline pa_runcount *pa_runs_of(const pagealloc *pa, uint32_t ci)
     pa_chunk *l2 = pa->chunks[ci >> (PA_ADDR_BITS - PA_CHUNK_SHIFT - PA_L1_BITS)];
     return (pa_runcount *)(l2 + PA_L2_CHUNKS) + (ci & (PA_L2_CHUNKS - 1));
 }
+/* The same from chunk ci's bitmap c (c == pa_chunk_of(pa, ci)), without
+ * reading chunks[] again: its block starts ci % PA_L2_CHUNKS chunks below. */
+static inline pa_runcount *pa_runs_at(pa_chunk *c, uint32_t ci)
+{
+    uint32_t i = ci & (PA_L2_CHUNKS - 1);
+    return (pa_runcount *)(c - i + PA_L2_CHUNKS) + i;
+}
 #define PA_CHUNK_BLOCK_BYTES ((size_t)PA_L2_CHUNKS * (sizeof(pa_chunk) + sizeof(pa_runcount)))
 static inline pa_sum pa_leaf_sum(const pagealloc *pa, uint32_t ci)
 {

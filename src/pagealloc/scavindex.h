@@ -70,7 +70,7 @@ static inline void pa_scav_index_mark_chunks(pa_scav_index *x, uintptr_t base, u
         pa_scav_index_mark_range(x, base, limit);
         return;
     }
-    x->bits.words[ci / 64] |= (~(uint64_t)0 << (ci % 64)) & (~(uint64_t)0 >> (63 - last % 64));
+    x->bits.words[ci / 64] |= (~(uint64_t)0 >> (63 - (last - ci))) << (ci % 64);
     if (x->search < top) {
         x->search = top;
         x->marked = 1;
