@@ -347,23 +347,31 @@ static inline unsigned pa_bits_words_free2(const uint64_t *b)
 #endif
 }
 /* pa_bits_find of one page, inline: the first free page of the words from
- * search / 64 on. The words with a free page come as a mask, without a
- * branch: a loop that stopped at the first such word mispredicted its
- * exit about once per call (core W1's one-page allocations read 3.9 words
- * on average; docs/pagealloc.md, "Branch-free search hint, leaf marks and
- * one-page search"). */
+ * search / 64 on. The first word is tested by a branch (core W2's
+ * one-page allocations nearly always stop there); past it, the words with
+ * a free page come as a mask, without a branch: a loop that went on to
+ * the first such word mispredicted its exit about once per call in core
+ * W1, whose one-page allocations read 3.9 words on average
+ * (docs/pagealloc.md, "Branch-free search hint, leaf marks and word
+ * masks"). */
 static inline unsigned pa_bits_find_one(const uint64_t *b, unsigned search, unsigned *new_search)
 {
-    unsigned has = pa_bits_words_free2(b) & ~0u << (search / 64 * 2);
-    unsigned i = PA_NOT_FOUND;
-    if (__builtin_expect(has != 0, 1)) {
-        unsigned w = (unsigned)__builtin_ctz(has) / 2;
+    unsigned w = search / 64, i;
+    if (~b[w] != 0) {
         i = w * 64 + (unsigned)__builtin_ctzll(~b[w]);
+    } else {
+        unsigned has = pa_bits_words_free2(b) & ~0u << (w * 2);
+        i = PA_NOT_FOUND;
+        if (__builtin_expect(has != 0, 1)) {
+            w = (unsigned)__builtin_ctz(has) / 2;
+            i = w * 64 + (unsigned)__builtin_ctzll(~b[w]);
+        }
     }
     if (new_search)
         *new_search = i;
     return i;
 }
+
 static inline unsigned pa_bits_find(const uint64_t *b, unsigned npages, unsigned search,
                                     unsigned *new_search)
 {

@@ -67,7 +67,9 @@ static inline unsigned pa_run_longest_short(const pa_runcount *c)
      * halves, packed to one byte each; the highest non-zero one of 1..14
      * is the highest bit of the mask (bit 0 is or-ed in for the case of
      * none, which then answers 0). A loop over four words that stopped at
-     * the first non-zero one mispredicted about once per call in core W1. */
+     * the first non-zero one mispredicted about once per call in core W1
+     * (docs/pagealloc.md, "Branch-free search hint, leaf marks and word
+     * masks"). */
     const __m128i zero = _mm_setzero_si128();
     __m128i lo = _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)c->n), zero);
     __m128i hi = _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)c->n + 1), zero);

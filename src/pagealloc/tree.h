@@ -55,8 +55,8 @@ static inline int pa_put_leaf(pagealloc *pa, uint32_t c, pa_sum s)
  * leaf changed: an entry marked dirty needlessly costs at most one merge
  * when a search reads it, and the mark's first test (is the parent dirty
  * already?) predicts well, where a test of whether the leaf changed was
- * a coin flip in core W1 (docs/pagealloc.md, "Branch-free search hint
- * and leaf upkeep"). */
+ * a coin flip in core W1 (docs/pagealloc.md, "Branch-free search hint,
+ * leaf marks and word masks"). */
 static inline void pa_set_leaf(pagealloc *pa, uint32_t c, pa_sum s)
 {
     (void)pa_put_leaf(pa, c, s);
