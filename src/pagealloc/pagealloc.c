@@ -114,8 +114,9 @@ void free_hints(pagealloc *pa, uintptr_t base, size_t npages, unsigned first, un
 static inline __attribute__((always_inline))
 void free_cleared(pagealloc *pa, uintptr_t base, size_t npages, int scavenged)
 {
-    if (base < pa->search)
-        pa->search = base;
+    /* A select: whether a free lands below the search hint is a coin flip
+     * in core W1. */
+    pa->search = base < pa->search ? base : pa->search;
     if (!scavenged)
         pa_scav_index_mark(&pa->scav, base, base + npages * PA_PAGE_SIZE);
 
@@ -197,8 +198,7 @@ uintptr_t pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes, uint64
         }
     }
     size_t scav = alloc_range(pa, addr, npages, scav_bits);
-    if (new_search > pa->search)
-        pa->search = new_search;
+    pa->search = new_search > pa->search ? new_search : pa->search;   /* a select */
     /* No run of npages starts below addr: nor does any longer one. A
      * search starts at max(search, hint), so a raise to at most the
      * search hint would change nothing now; it is skipped. */

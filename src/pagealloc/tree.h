@@ -37,24 +37,30 @@ static inline void pa_mark_ancestors(pagealloc *pa, uintptr_t ci)
 }
 
 /* Write leaf c and keep the free-chunk index exact, but leave marking
- * its ancestors to the caller; whether the leaf changed. */
+ * its ancestors to the caller; whether the leaf changed. The leaf is
+ * stored and the index bit set even when nothing changed (both are
+ * idempotent): a test of s == old was a coin flip in core W1 (about a
+ * third of the single-chunk updates leave the leaf as it was). */
 static inline int pa_put_leaf(pagealloc *pa, uint32_t c, pa_sum s)
 {
     pa_sum old = pa->sum[PA_LEVELS - 1][c];
-    if (s == old)
-        return 0;
     pa->sum[PA_LEVELS - 1][c] = s;
     if (s == PA_SUM_FREE_CHUNK || old == PA_SUM_FREE_CHUNK)
         pa_free_index_set(&pa->free_idx, c, s == PA_SUM_FREE_CHUNK);
-    return 1;
+    return s != old;
 }
 
 /* Every leaf write goes through here or pa_put_leaf: they keep the
- * free-chunk index exact. */
+ * free-chunk index exact. The ancestors are marked whether or not the
+ * leaf changed: an entry marked dirty needlessly costs at most one merge
+ * when a search reads it, and the mark's first test (is the parent dirty
+ * already?) predicts well, where a test of whether the leaf changed was
+ * a coin flip in core W1 (docs/pagealloc.md, "Branch-free search hint,
+ * leaf marks and word masks"). */
 static inline void pa_set_leaf(pagealloc *pa, uint32_t c, pa_sum s)
 {
-    if (pa_put_leaf(pa, c, s))
-        pa_mark_ancestors(pa, c);
+    (void)pa_put_leaf(pa, c, s);
+    pa_mark_ancestors(pa, c);
 }
 
 /* The leaf of chunk c after [page, end) of it was wholly allocated or
