@@ -258,6 +258,23 @@ static uintptr_t cache_alloc(pageheap *h, ph_thread *t, size_t npages, size_t *s
     return base;
 }
 
+/* The exact bin's hit, t's busy flag held: a cached run of exactly npages
+ * (npages <= PH_RC_BINS), live again in the run map before the flag goes
+ * (whoever takes every flag sees the run cached or handed out, never
+ * between), the bins' figures published and the flag released; or 0 with
+ * the flag still held. */
+static inline __attribute__((always_inline)) uintptr_t rc_take_hit(ph_thread *t, size_t npages)
+{
+    ph_rm_entry *rm;
+    uintptr_t base = rc_take_exact(&t->rc, (unsigned)npages, &rm);
+    if (base) {
+        atomic_store_explicit(rm, ph_rm_code(npages), memory_order_release);
+        rc_publish_bins(t);
+        busy_unlock(t);
+    }
+    return base;
+}
+
 /* A run for npages from t's run cache (run caches on, t's cache seen not
  * empty), or 0: the exact bin inline, anything else (a longer length's
  * list, the shortest longer run to split) in ph_rc_alloc_locked. Takes
@@ -267,16 +284,9 @@ static inline __attribute__((always_inline)) uintptr_t rc_alloc(pageheap *h, ph_
 {
     busy_lock(t);
     if (npages <= PH_RC_BINS) {
-        ph_rm_entry *rm;
-        uintptr_t base = rc_take_exact(&t->rc, (unsigned)npages, &rm);
-        if (base) {
-            /* Live again before the flag goes: whoever takes every flag
-             * sees the run cached or handed out, never between. */
-            atomic_store_explicit(rm, ph_rm_code(npages), memory_order_release);
-            rc_publish_bins(t);
-            busy_unlock(t);
+        uintptr_t base = rc_take_hit(t, npages);
+        if (base)
             return base;
-        }
         if (npages < PH_RC_SPLIT_MIN) {
             busy_unlock(t);
             return 0;
@@ -437,12 +447,8 @@ static inline __attribute__((always_inline)) void *alloc_fast(pageheap *h, size_
     if (atomic_exchange_explicit(&t->busy, 1, memory_order_acquire))
         return heap_alloc(h, npages, zero, 0);
     if (npages <= PH_RC_BINS) {
-        ph_rm_entry *rm;
-        uintptr_t base = rc_take_exact(&t->rc, (unsigned)npages, &rm);
+        uintptr_t base = rc_take_hit(t, npages);
         if (base) {
-            atomic_store_explicit(rm, ph_rm_code(npages), memory_order_release);
-            rc_publish_bins(t);
-            busy_unlock(t);
             if (zero)
                 memset((void *)base, 0, npages * PH_PAGE);
             count_rc_alloc(t, npages);
