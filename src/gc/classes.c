@@ -26,10 +26,19 @@
  */
 #include <stdlib.h>
 
+#include "base/report.h"
 #include "gc/gcint.h"
 
 pa_class_info gc_classes[GC_NCLASSES];
 uint8_t gc_class_by16[GC_STEP_CLASSES + 1] = { 1 };  /* 0 bytes: class 1 */
+
+/* A table the lookup could not trust: said through the error handler,
+ * then the process ends (no collection may run on it). */
+static void broken(const char *rule)
+{
+    pa_report_line(rule);
+    abort();
+}
 
 static uint32_t step_pages(uint32_t size)
 {
@@ -48,7 +57,8 @@ void gc_classes_init(void)
      * lookup's offset assumes (1024 is its last class at or below). */
     if (pa_size_class(1025) != GC_PA_FIRST_ABOVE ||
         pa_classes[GC_PA_FIRST_ABOVE - 1].size != GC_STEP_CLASSES * 16u)
-        abort();
+        broken("pagealloc gc: size classes: the malloc layer's class above 1024 bytes "
+               "is not the one the collector's lookup assumes");
     for (unsigned c = 1; c < GC_NCLASSES; c++) {
         pa_class_info *ci = &gc_classes[c];
         if (c <= GC_STEP_CLASSES) {
@@ -61,13 +71,15 @@ void gc_classes_init(void)
             *ci = pa_classes[c - GC_CLASS_FROM_PA];
         }
         if (ci->nelems > GC_SPAN_WORDS * 64u)
-            abort();                   /* the span's bits would not hold them */
+            broken("pagealloc gc: size classes: a span holds more objects than its "
+                   "mark and allocation bits");
         /* The reciprocal gives the exact index for every offset (the map
          * is monotonic: each object's first and last byte cover it). */
         for (uint32_t k = 0; k < ci->nelems; k++)
             for (uint32_t off = k * ci->size; off <= k * ci->size + ci->size - 1;
                  off += ci->size - 1)
                 if ((uint32_t)(((uint64_t)off * ci->divmagic) >> 32) != k)
-                    abort();
+                    broken("pagealloc gc: size classes: the reciprocal division "
+                           "misplaces an offset");
     }
 }
