@@ -288,8 +288,11 @@ void gc_release_span(gc_class *c, gc_span *s)
         s->next->prev = s->prev;
     c->nspans--;
     (void)map_set(s->base, s->npages, NULL);
-    gc_sub(&gc_g.heap_bytes, (uint64_t)s->npages * GC_PAGE);
+    /* Free bytes leave before the span's bytes, as they came in after
+     * them: free_bytes <= heap_bytes at every instant, which is what
+     * pa_gc_get_stats's snapshot relies on. */
     gc_sub(&gc_g.free_bytes, (uint64_t)s->size * (s->nelems - s->nalloc));
+    gc_sub(&gc_g.heap_bytes, (uint64_t)s->npages * GC_PAGE);
     pageheap_free(gc_g.ph, (void *)s->base, s->npages);
     s->dead = 1;
     pa_recpool_free(rec_pool(s->nelems), s);

@@ -20,8 +20,25 @@ PA_API int pa_gc_get_stats(pa_gc_stats *out)
         return 0;
     extern unsigned gc_last_markers;
     out->markers = gc_last_markers;
-    out->heap_bytes = gc_ld(&gc_g.heap_bytes);
-    out->free_bytes = gc_ld(&gc_g.free_bytes);
+    /* One consistent pair: writers keep free_bytes <= heap_bytes at every
+     * instant (spans.c adds a span's bytes before its free bytes and takes
+     * them away after), so a free figure read while the heap figure held
+     * still is at most that heap figure. Read apart, a span made or
+     * released between the two loads could show more free than heap. */
+    uint64_t heap = gc_ld(&gc_g.heap_bytes), free_b;
+    for (unsigned tries = 0;; tries++) {
+        free_b = gc_ld(&gc_g.free_bytes);
+        uint64_t again = gc_ld(&gc_g.heap_bytes);
+        if (again == heap)
+            break;
+        heap = again;
+        if (tries >= 64) {                 /* spans churning without end */
+            free_b = free_b < heap ? free_b : heap;
+            break;
+        }
+    }
+    out->heap_bytes = heap;
+    out->free_bytes = free_b;
     pageheap_stats ps;
     pageheap_get_stats(gc_g.ph, &ps);
     out->released_bytes = ps.released_bytes;
