@@ -171,7 +171,7 @@ PA_API int pa_stack_alloc(pa_stack_allocator *a, size_t size, pa_stack *out)
     out->hi = (void *)r->hi;
     out->sp = (void *)(r->hi & ~(uintptr_t)15);
     out->size = r->hi - r->lo;
-    out->guard = (void *)r->base;
+    out->guard = (void *)st_rec_base(r);
     out->id = id;
     return 0;
 }

@@ -93,7 +93,7 @@ int st_map_set(uintptr_t lo, st_rec *r)
     if (!s)
         return r ? ENOMEM : 0;
     if (r) {
-        size_t g = (r->lo - r->base) / ST_PAGE;
+        size_t g = r->guard_pages;
         size_t m = atomic_load_explicit(&max_guard_pages, memory_order_relaxed);
         while (g > m && !atomic_compare_exchange_weak_explicit(&max_guard_pages, &m, g,
                                                                 memory_order_relaxed,
@@ -116,7 +116,7 @@ st_rec *st_map_guard(uintptr_t addr)
     uintptr_t page = addr & ~(uintptr_t)(ST_PAGE - 1);
     for (size_t k = 1; k <= m; k++) {
         st_rec *r = st_map_get(page + k * ST_PAGE);
-        if (r && r->base <= addr && addr < r->lo)
+        if (r && st_rec_base(r) <= addr && addr < r->lo)
             return r;
     }
     return NULL;

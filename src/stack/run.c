@@ -93,11 +93,10 @@ static st_rec *run_get(pa_stack_allocator *a, size_t stack_pages, unsigned order
         *err = e;
         return NULL;
     }
-    r->base = (uintptr_t)p;
-    r->lo = r->base + guard;
+    r->lo = (uintptr_t)p + guard;
     r->hi = r->lo + stack_pages * ST_PAGE;
-    r->npages = npages;
-    r->order = order;
+    r->guard_pages = (uint16_t)a->guard_pages;
+    r->order = (uint16_t)order;
     r->owner = a;
     r->next = NULL;
     atomic_store_explicit(&r->state, ST_FREE, memory_order_relaxed);
@@ -131,8 +130,8 @@ void st_run_put(pa_stack_allocator *a, st_rec *r)
 
 static void run_put(pa_stack_allocator *a, st_rec *r)
 {
-    void *p = (void *)r->base;
-    size_t npages = r->npages, guard = r->lo - r->base;
+    void *p = (void *)st_rec_base(r);
+    size_t npages = st_rec_npages(r), guard = r->lo - st_rec_base(r);
     st_map_set(r->lo, NULL);
     int e = sysmem_map(p, guard, NULL);
     if (e == 0)

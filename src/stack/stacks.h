@@ -66,21 +66,22 @@ enum { ST_FREE = 0, ST_LIVE = 1 };
 
 /* A record is written on every pair by the thread that holds it (state,
  * id, next) and read by it (lo, hi, order, owner), so records are
- * allocated on cache lines of their own (ST_LINE: 88 bytes take 128).
- * Packed at 16 bytes (96 each), two records made one after the other,
- * as two threads' first 1 MiB stacks are, shared a line: with the two
- * threads on two CPUs every pair of both missed on it (thread CPU time
- * of a 1 MiB pair: median 18.8 ns against 12.6 with a line each;
- * docs/stack.md, "Two threads"). The caches are aligned for the same
- * reason. */
+ * allocated on cache lines of their own (ST_LINE). Packed at 16 bytes,
+ * two records made one after the other, as two threads' first 1 MiB
+ * stacks are, shared a line: with the two threads on two CPUs every pair
+ * of both missed on it (thread CPU time of a 1 MiB pair: median 18.8 ns
+ * against 12.6 with a line each; docs/stack.md, "Two threads"). The
+ * record fills exactly one line: the run's start and length are not
+ * stored but derived (st_rec_base, st_rec_npages) from the stack's bounds
+ * and the guard's pages, so that a record costs 64 bytes, not 128. The
+ * caches are aligned for the same reason. */
 typedef struct st_rec {
     /* Constant while the record is held (set before it is published in
      * the map, with a release store). */
-    uintptr_t base;                 /* first guard byte = heap run start */
-    uintptr_t lo, hi;               /* the stack */
-    size_t npages;                  /* heap pages of the run */
-    unsigned order;                 /* 0..ST_ORDERS-1, or ST_LARGE */
+    uintptr_t lo, hi;               /* the stack; the guard is below lo */
     pa_stack_allocator *owner;
+    uint16_t guard_pages;           /* guard = run start .. lo (<= 1 MiB) */
+    uint16_t order;                 /* 0..ST_ORDERS-1, or ST_LARGE */
     /* ST_LIVE while handed out; the free's compare-exchange makes a
      * double free lose. */
     _Atomic unsigned state;
@@ -88,6 +89,20 @@ typedef struct st_rec {
     struct st_rec *next;            /* cache, pool or private list: its lock */
     struct st_rec *all_prev, *all_next;  /* `all` list: all_mu */
 } st_rec;
+
+_Static_assert(sizeof(st_rec) <= ST_LINE, "a stack record fills one cache line");
+_Static_assert(ST_MAX_GUARD / ST_PAGE <= UINT16_MAX, "guard pages fit the record");
+
+/* The heap run behind a record: the guard's first byte, and its pages. */
+static inline uintptr_t st_rec_base(const st_rec *r)
+{
+    return r->lo - (uintptr_t)r->guard_pages * ST_PAGE;
+}
+
+static inline size_t st_rec_npages(const st_rec *r)
+{
+    return r->guard_pages + (r->hi - r->lo) / ST_PAGE;
+}
 
 /* One thread's cache for one allocator (Go's per-P stackcache). Owned by
  * its thread: only the owner reads or writes the lists and the id block,
