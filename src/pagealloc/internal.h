@@ -62,7 +62,11 @@
  * exactly when its leaf is PA_SUM_FREE_CHUNK; it serves the search for
  * runs of 1023 pages or more (tree.c) without the upper levels.
  *
- * Threads: none of this is synchronised; the caller serialises calls.
+ * Threads: none of this is synchronised; the caller serialises calls,
+ * except that a grow's prepare (growth.c) may run beside them: it maps
+ * new metadata and sets committed[] bits and NULL chunks[] slots with
+ * atomic stores, which leaf_near (tree.c) and pa_try_chunk_of read
+ * atomically.
  */
 #ifndef PAGEALLOC_PAGEALLOC_INTERNAL_H
 #define PAGEALLOC_PAGEALLOC_INTERNAL_H
@@ -125,9 +129,13 @@ static inline pa_chunk *pa_chunk_of(const pagealloc *pa, uint32_t ci)
 {
     return &pa->chunks[ci >> (PA_ADDR_BITS - PA_CHUNK_SHIFT - PA_L1_BITS)][ci & (PA_L2_CHUNKS - 1)];
 }
+/* Chunk ci's bitmaps, or NULL if its block was never made. For any ci,
+ * grown or not: an atomic load (a plain mov on x86), as a grow's prepare
+ * may be storing a new block into a NULL slot meanwhile (growth.c). */
 static inline pa_chunk *pa_try_chunk_of(const pagealloc *pa, uint32_t ci)
 {
-    pa_chunk *l2 = pa->chunks[ci >> (PA_ADDR_BITS - PA_CHUNK_SHIFT - PA_L1_BITS)];
+    pa_chunk *l2 = __atomic_load_n(&pa->chunks[ci >> (PA_ADDR_BITS - PA_CHUNK_SHIFT - PA_L1_BITS)],
+                                   __ATOMIC_ACQUIRE);
     return l2 ? &l2[ci & (PA_L2_CHUNKS - 1)] : NULL;
 }
 /* Chunk ci's run counts (runcount.h): the counts of a block of chunks
@@ -156,7 +164,6 @@ static inline pa_sum pa_leaf_sum(const pagealloc *pa, uint32_t ci)
  * (heapapi.h's format). */
 size_t    pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_bits);
 void      pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged);
-int       pa_grow_chunks(pagealloc *pa, uintptr_t base, uintptr_t limit);
 /* The smallest run of hint class c (1..PA_HINT_MAX), in pages. */
 static inline uintptr_t pa_hint_size(unsigned c)
 {

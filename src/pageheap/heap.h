@@ -259,7 +259,7 @@ typedef struct ph_shard {
     ph_lock mu;                         /* lock.h */
     pagealloc *pa;                      /* under mu */
     _Atomic uint64_t inflight;          /* bytes taken for scavenging, changed under mu */
-    _Atomic uint64_t meta;              /* pa's metadata bytes, changed under mu */
+    _Atomic uint64_t meta;              /* pa's metadata bytes, changed under grow_mu */
     unsigned nthreads;                  /* threads bound here, under reg_mu */
 } __attribute__((aligned(64))) ph_shard;
 
