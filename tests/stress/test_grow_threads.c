@@ -53,7 +53,7 @@
 
 static pagealloc *pa;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;     /* "the shard lock" */
-static struct { uintptr_t base, limit; } published[NGROW];   /* under mu */
+static struct { uintptr_t base, limit; } published[NGROW + 1];   /* under mu */
 static size_t npublished;                                     /* under mu */
 static _Atomic uintptr_t preparing;      /* base of the range being prepared, or 0 */
 static atomic_int grower_done;
@@ -75,12 +75,17 @@ static void *grower(void *arg)
         uintptr_t nchunks = 1 + rng_xorshift_below(&rng, 3);
         uintptr_t ci = 1 + rng_xorshift_below(&rng, ((uintptr_t)1 << 26) - 4);
         uintptr_t base = ci * CHUNK, size = nchunks * CHUNK;
+        /* Only a range that overlaps no grown one is announced: the
+         * readers' frees of its first page must all be refused. */
+        pthread_mutex_lock(&mu);
+        int overlaps = 0;
+        for (size_t j = 0; j < npublished; j++)
+            overlaps |= base < published[j].limit && published[j].base < base + size;
+        pthread_mutex_unlock(&mu);
+        if (overlaps)
+            continue;
         atomic_store(&preparing, base);
         int err = pa_grow_prepare(pa, base, size);   /* no lock: readers run */
-        if (err == EEXIST) {
-            atomic_store(&preparing, 0);
-            continue;
-        }
         if (err) {
             atomic_fetch_add(&errors, 1);
             break;
@@ -128,8 +133,12 @@ static void *reader(void *arg)
         } else if (what < 92) {
             /* A page of the range being prepared: never part of the heap yet. */
             uintptr_t b = atomic_load(&preparing);
-            if (b && pagealloc_try_free(pa, b, 1) != EINVAL)
+            int rc = b ? pagealloc_try_free(pa, b, 1) : EINVAL;
+            if (rc != EINVAL) {
+                fprintf(stderr, "free of %#lx in the range being prepared: %d\n",
+                        (unsigned long)b, rc);
                 atomic_fetch_add(&errors, 1);
+            }
         } else if (what < 99) {
             (void)pagealloc_scavenge(pa, (size_t)(1 + rng_xorshift_below(&rng, 64)) * PAGE);
         } else if (op % 8 == 0) {
