@@ -64,9 +64,9 @@
  *
  * Threads: none of this is synchronised; the caller serialises calls,
  * except that a grow's prepare (growth.c) may run beside them: it maps
- * new metadata and sets committed[] bits and NULL chunks[] slots with
- * atomic stores, which leaf_near (tree.c) and pa_try_chunk_of read
- * atomically.
+ * new metadata and sets committed[] bits with atomic stores, which
+ * leaf_near (tree.c) reads atomically; new chunk blocks wait on the
+ * `pending` list until publish stores them into chunks[].
  */
 #ifndef PAGEALLOC_PAGEALLOC_INTERNAL_H
 #define PAGEALLOC_PAGEALLOC_INTERNAL_H
@@ -112,6 +112,8 @@ struct pagealloc {
     unsigned  dense_pages;            /* never scavenge chunks this full; 0: off */
     sysmem_stat stat;                 /* metadata bytes mapped from the OS */
     uint64_t  chunk_count;            /* grown chunks */
+    void     *pending;                /* chunk blocks prepared, not yet in chunks[]
+                                         (growth.c); a grow's alone */
     size_t    self_bytes;             /* size of this mapping */
     pa_chunk *chunks[1u << PA_L1_BITS];
 };
@@ -129,13 +131,9 @@ static inline pa_chunk *pa_chunk_of(const pagealloc *pa, uint32_t ci)
 {
     return &pa->chunks[ci >> (PA_ADDR_BITS - PA_CHUNK_SHIFT - PA_L1_BITS)][ci & (PA_L2_CHUNKS - 1)];
 }
-/* Chunk ci's bitmaps, or NULL if its block was never made. For any ci,
- * grown or not: an atomic load (a plain mov on x86), as a grow's prepare
- * may be storing a new block into a NULL slot meanwhile (growth.c). */
 static inline pa_chunk *pa_try_chunk_of(const pagealloc *pa, uint32_t ci)
 {
-    pa_chunk *l2 = __atomic_load_n(&pa->chunks[ci >> (PA_ADDR_BITS - PA_CHUNK_SHIFT - PA_L1_BITS)],
-                                   __ATOMIC_ACQUIRE);
+    pa_chunk *l2 = pa->chunks[ci >> (PA_ADDR_BITS - PA_CHUNK_SHIFT - PA_L1_BITS)];
     return l2 ? &l2[ci & (PA_L2_CHUNKS - 1)] : NULL;
 }
 /* Chunk ci's run counts (runcount.h): the counts of a block of chunks

@@ -430,8 +430,12 @@ PA_API void pagealloc_delete(pagealloc *pa)
     if (pa->committed[0])
         sysmem_free(pa->committed[0], bitmaps_bytes(pa), &pa->stat);
     for (size_t i = 0; i < (1u << PA_L1_BITS); i++)
-        if (pa->chunks[i])   /* no grow runs now: a plain read */
+        if (pa->chunks[i])
             sysmem_free(pa->chunks[i], PA_CHUNK_BLOCK_BYTES, &pa->stat);
+    for (void *b = pa->pending, *n; b; b = n) {     /* left by a failed grow */
+        n = *(void **)b;
+        sysmem_free(b, PA_CHUNK_BLOCK_BYTES, &pa->stat);
+    }
     pa_scav_index_destroy(&pa->scav, &pa->stat);
     pa_free_index_destroy(&pa->free_idx, &pa->stat);
     pa_ranges_destroy(&pa->in_use, &pa->stat);
