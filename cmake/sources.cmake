@@ -27,6 +27,7 @@ set(PAGEALLOC_SOURCES
   ${PAGEALLOC_ROOT}/src/pagealloc/chunkset.c
   ${PAGEALLOC_ROOT}/src/pagealloc/multichunk.c
   ${PAGEALLOC_ROOT}/src/pagealloc/pagealloc.c
+  ${PAGEALLOC_ROOT}/src/pagealloc/growth.c
   ${PAGEALLOC_ROOT}/src/pagealloc/pagecache.c
   ${PAGEALLOC_ROOT}/src/pagealloc/scavenge.c
   ${PAGEALLOC_ROOT}/src/pagealloc/check.c

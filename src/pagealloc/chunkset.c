@@ -38,7 +38,7 @@ static int commit_words(pa_chunkset *x, uint32_t from, uint32_t to, sysmem_stat 
     return err;
 }
 
-int pa_chunkset_grow(pa_chunkset *x, uint32_t lo, uint32_t hi, sysmem_stat *stat)
+int pa_chunkset_prepare(pa_chunkset *x, uint32_t lo, uint32_t hi, sysmem_stat *stat)
 {
     sysmem_caps caps;
     sysmem_get_caps(&caps);
@@ -49,18 +49,18 @@ int pa_chunkset_grow(pa_chunkset *x, uint32_t lo, uint32_t hi, sysmem_stat *stat
         need_hi = INDEX_WORDS;
     /* One contiguous committed range, grown downward and upward. */
     if (x->committed == 0)
-        x->lo_word = x->hi_word = need_lo;
-    if (need_lo < x->lo_word) {
-        int err = commit_words(x, need_lo, x->lo_word, stat);
+        x->prep_lo = x->prep_hi = need_lo;
+    if (need_lo < x->prep_lo) {
+        int err = commit_words(x, need_lo, x->prep_lo, stat);
         if (err)
             return err;
-        x->lo_word = need_lo;
+        x->prep_lo = need_lo;
     }
-    if (need_hi > x->hi_word) {
-        int err = commit_words(x, x->hi_word, need_hi, stat);
+    if (need_hi > x->prep_hi) {
+        int err = commit_words(x, x->prep_hi, need_hi, stat);
         if (err)
             return err;
-        x->hi_word = need_hi;
+        x->prep_hi = need_hi;
     }
     return 0;
 }

@@ -35,11 +35,14 @@ static inline void pa_free_index_destroy(pa_free_index *x, sysmem_stat *stat)
 {
     pa_chunkset_destroy(x, stat);
 }
-/* Make the bits of chunks [lo, hi) addressable (zero when new). */
-static inline int pa_free_index_grow(pa_free_index *x, uint32_t lo, uint32_t hi, sysmem_stat *stat)
+/* Make the bits of chunks [lo, hi) addressable (zero when new), in the
+ * two steps of chunkset.h: commit, then publish. */
+static inline int pa_free_index_prepare(pa_free_index *x, uint32_t lo, uint32_t hi,
+                                        sysmem_stat *stat)
 {
-    return pa_chunkset_grow(x, lo, hi, stat);
+    return pa_chunkset_prepare(x, lo, hi, stat);
 }
+static inline void pa_free_index_publish(pa_free_index *x) { pa_chunkset_publish(x); }
 
 /* Set chunk ci's bit to is_free (its word must be committed). */
 static inline void pa_free_index_set(pa_free_index *x, uint32_t ci, int is_free)

@@ -43,6 +43,19 @@ int         pa_chunk_bits(const pagealloc *pa, uintptr_t chunk_base,
                           uint64_t alloc[PAGEALLOC_CHUNK_PAGES / 64],
                           uint64_t scav[PAGEALLOC_CHUNK_PAGES / 64]);
 
+/* pagealloc_grow in three steps, so that the heap makes no system call
+ * under the shard lock (growth.c, docs/pagealloc.md "Growth"). prepare
+ * validates the range and commits all its metadata (pagealloc_grow's
+ * errors; on error nothing a reader sees changed) and may run while
+ * other threads use pa under their lock; publish (under that lock, no
+ * system call, cannot fail) adds the range; finish unmaps what publish
+ * replaced (after the lock). The three steps of one pa are serialised
+ * with each other by the caller, and a successful prepare is always
+ * followed by publish and finish of the same range. */
+int         pa_grow_prepare(pagealloc *pa, uintptr_t base, size_t size);
+void        pa_grow_publish(pagealloc *pa, uintptr_t base, size_t size);
+void        pa_grow_finish(pagealloc *pa);
+
 /* The metadata bytes pa has mapped (pagealloc_get_stats' metadata_bytes)
  * without the walk over every grown chunk that the full statistics make:
  * for the heap's grow, which re-reads it after each pagealloc_grow. */

@@ -62,7 +62,11 @@
  * exactly when its leaf is PA_SUM_FREE_CHUNK; it serves the search for
  * runs of 1023 pages or more (tree.c) without the upper levels.
  *
- * Threads: none of this is synchronised; the caller serialises calls.
+ * Threads: none of this is synchronised; the caller serialises calls,
+ * except that a grow's prepare (growth.c) may run beside them: it maps
+ * new metadata and sets committed[] bits with atomic stores, which
+ * leaf_near (tree.c) reads atomically; new chunk blocks wait on the
+ * `pending` list until publish stores them into chunks[].
  */
 #ifndef PAGEALLOC_PAGEALLOC_INTERNAL_H
 #define PAGEALLOC_PAGEALLOC_INTERNAL_H
@@ -108,6 +112,8 @@ struct pagealloc {
     unsigned  dense_pages;            /* never scavenge chunks this full; 0: off */
     sysmem_stat stat;                 /* metadata bytes mapped from the OS */
     uint64_t  chunk_count;            /* grown chunks */
+    void     *pending;                /* chunk blocks prepared, not yet in chunks[]
+                                         (growth.c); a grow's alone */
     size_t    self_bytes;             /* size of this mapping */
     pa_chunk *chunks[1u << PA_L1_BITS];
 };
@@ -156,7 +162,6 @@ static inline pa_sum pa_leaf_sum(const pagealloc *pa, uint32_t ci)
  * (heapapi.h's format). */
 size_t    pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav_bits);
 void      pa_free_range(pagealloc *pa, uintptr_t base, size_t npages, int scavenged);
-int       pa_grow_chunks(pagealloc *pa, uintptr_t base, uintptr_t limit);
 /* The smallest run of hint class c (1..PA_HINT_MAX), in pages. */
 static inline uintptr_t pa_hint_size(unsigned c)
 {

@@ -4,7 +4,8 @@
  * the sizes); the
  * summary tree and the search are in tree.c, allocation and free of a
  * run over two chunks or more in multichunk.c, the page cache in
- * pagecache.c, scavenging in scavenge.c, the invariant checker in check.c.
+ * pagecache.c, scavenging in scavenge.c, growth in growth.c, the invariant
+ * checker in check.c.
  *
  * Every function here requires that the caller serialises calls on the
  * allocator (the heap lock, in a heap).
@@ -325,109 +326,6 @@ PA_API void pagealloc_scavenge_mark(pagealloc *pa, uintptr_t base, size_t npages
     pa_scav_index_mark(&pa->scav, base, base + npages * PA_PAGE_SIZE);
 }
 
-/* ---- Growth ------------------------------------------------------------ */
-
-/* Commit the pages of level l's array that hold entries [lo, hi). */
-static int commit_summaries(pagealloc *pa, int l, uintptr_t lo, uintptr_t hi)
-{
-    uintptr_t first = lo * sizeof(pa_sum) / pa->os_page;
-    uintptr_t last = (hi * sizeof(pa_sum) + pa->os_page - 1) / pa->os_page;
-    uint64_t *bits = pa->committed[l];
-    for (uintptr_t p = first; p < last;) {
-        if (bits[p / 64] >> (p % 64) & 1) {
-            p++;
-            continue;
-        }
-        uintptr_t q = p;
-        while (q < last && !(bits[q / 64] >> (q % 64) & 1))
-            q++;
-        int err = pa_meta_commit((char *)pa->sum[l] + p * pa->os_page,
-                                 (q - p) * pa->os_page, &pa->stat);
-        if (err)
-            return err;
-        for (uintptr_t r = p; r < q; r++)
-            bits[r / 64] |= (uint64_t)1 << (r % 64);
-        p = q;
-    }
-    return 0;
-}
-
-/*
- * Make the metadata for chunks [base, limit) addressable: summaries (whole
- * blocks of 8 entries at every level, all of level 0), chunk bitmaps and
- * the free-chunk and scavenge indexes. On error what was committed stays committed (and
- * counted): it is zero, as unused metadata is, and the heap is unchanged.
- */
-int pa_grow_chunks(pagealloc *pa, uintptr_t base, uintptr_t limit)
-{
-    for (int l = 0; l < PA_LEVELS; l++) {
-        unsigned shift = pa_level_shift(l);
-        uintptr_t lo = base >> shift, hi = ((limit - 1) >> shift) + 1;
-        if (l == 0) {
-            lo = 0;
-            hi = (uintptr_t)1 << PA_L0_BITS;
-        } else {
-            lo &= ~(uintptr_t)7;
-            hi = (hi + 7) & ~(uintptr_t)7;
-        }
-        int err = commit_summaries(pa, l, lo, hi);
-        if (err)
-            return err;
-    }
-    unsigned l2_shift = PA_ADDR_BITS - PA_CHUNK_SHIFT - PA_L1_BITS;
-    for (uint32_t i = pa_chunk_index(base) >> l2_shift;
-         i <= pa_chunk_index(limit - 1) >> l2_shift; i++) {
-        if (pa->chunks[i])
-            continue;
-        void *mem;
-        int err = sysmem_alloc(PA_CHUNK_BLOCK_BYTES, &pa->stat, &mem);
-        if (err)
-            return err;
-        pa->chunks[i] = mem;
-    }
-    int err = pa_free_index_grow(&pa->free_idx, pa_chunk_index(base), pa_chunk_index(limit),
-                                 &pa->stat);
-    if (err)
-        return err;
-    return pa_scav_index_grow(&pa->scav, pa_chunk_index(base), pa_chunk_index(limit), &pa->stat);
-}
-
-PA_API int pagealloc_grow(pagealloc *pa, uintptr_t base, size_t size)
-{
-    if (!pa || pa->magic != PA_MAGIC)
-        return EINVAL;
-    /* Whole chunks only: rounding out would hand out addresses the caller
-     * never gave (in unbacked mode, memory it may not own). */
-    if (size == 0 || base == 0 || (base | size) & (PA_CHUNK_SIZE - 1) ||
-        base >= PA_MAX_ADDR || size > PA_MAX_ADDR - base)
-        return EINVAL;
-    uintptr_t limit = base + size;
-    if (pa_ranges_overlaps(&pa->in_use, base, limit))
-        return EEXIST;
-    int err = pa_ranges_reserve(&pa->in_use, &pa->stat);
-    if (!err)
-        err = pa_grow_chunks(pa, base, limit);
-    if (err)
-        return err;
-
-    /* Nothing below can fail. */
-    uint32_t sc = pa_chunk_index(base), ec = pa_chunk_index(limit);
-    if (pa->end == 0 || sc < pa->start)
-        pa->start = sc;
-    if (ec > pa->end)
-        pa->end = ec;
-    pa_ranges_add(&pa->in_use, base, limit);
-    if (base < pa->search)
-        pa->search = base;
-    pa_hints_lower_all(pa, pa->search);     /* new runs may join older ones */
-    for (uint32_t c = sc; c < ec; c++)
-        pa_bits_set_all(pa_chunk_of(pa, c)->scav);   /* new memory is released */
-    pa->chunk_count += ec - sc;
-    pa_update(pa, base, (limit - base) >> PA_PAGE_SHIFT, 1, 0);
-    PA_DEBUG_AFTER(pa, "pagealloc_grow", base, (limit - base) >> PA_PAGE_SHIFT);
-    return 0;
-}
-
 /* ---- Life cycle -------------------------------------------------------- */
 
 static int is_pow2(size_t x) { return x && !(x & (x - 1)); }
@@ -534,6 +432,10 @@ PA_API void pagealloc_delete(pagealloc *pa)
     for (size_t i = 0; i < (1u << PA_L1_BITS); i++)
         if (pa->chunks[i])
             sysmem_free(pa->chunks[i], PA_CHUNK_BLOCK_BYTES, &pa->stat);
+    for (void *b = pa->pending, *n; b; b = n) {     /* left by a failed grow */
+        n = *(void **)b;
+        sysmem_free(b, PA_CHUNK_BLOCK_BYTES, &pa->stat);
+    }
     pa_scav_index_destroy(&pa->scav, &pa->stat);
     pa_free_index_destroy(&pa->free_idx, &pa->stat);
     pa_ranges_destroy(&pa->in_use, &pa->stat);

@@ -10,6 +10,9 @@ void pa_ranges_destroy(pa_ranges *s, sysmem_stat *stat)
 {
     if (s->r)
         sysmem_free(s->r, s->cap * sizeof(pa_range), stat);
+    if (s->spare)
+        sysmem_free(s->spare, s->spare_cap * sizeof(pa_range), stat);
+    pa_ranges_release_old(s, stat);
     memset(s, 0, sizeof(*s));
 }
 
@@ -48,9 +51,9 @@ uintptr_t pa_ranges_addr_ge(const pa_ranges *s, uintptr_t addr, uintptr_t none_v
     return i < s->n ? s->r[i].base : none_value;
 }
 
-int pa_ranges_reserve(pa_ranges *s, sysmem_stat *stat)
+int pa_ranges_prepare(pa_ranges *s, sysmem_stat *stat)
 {
-    if (s->n < s->cap)
+    if (s->n < s->cap || s->spare)
         return 0;
     sysmem_caps caps;
     sysmem_get_caps(&caps);
@@ -59,17 +62,47 @@ int pa_ranges_reserve(pa_ranges *s, sysmem_stat *stat)
     int err = sysmem_alloc(cap * sizeof(pa_range), stat, &mem);
     if (err)
         return err;
-    if (s->r) {
-        memcpy(mem, s->r, s->n * sizeof(pa_range));
-        sysmem_free(s->r, s->cap * sizeof(pa_range), stat);
-    }
-    s->r = mem;
-    s->cap = cap;
+    s->spare = mem;
+    s->spare_cap = cap;
     return 0;
+}
+
+/* r is full: continue in the spare (memory writes only). */
+static void switch_to_spare(pa_ranges *s)
+{
+    if (s->r)
+        memcpy(s->spare, s->r, s->n * sizeof(pa_range));
+    s->old = s->r;
+    s->old_cap = s->cap;
+    s->r = s->spare;
+    s->cap = s->spare_cap;
+    s->spare = NULL;
+    s->spare_cap = 0;
+}
+
+int pa_ranges_reserve(pa_ranges *s, sysmem_stat *stat)
+{
+    int err = pa_ranges_prepare(s, stat);
+    if (err)
+        return err;
+    if (s->n == s->cap)
+        switch_to_spare(s);
+    pa_ranges_release_old(s, stat);
+    return 0;
+}
+
+void pa_ranges_release_old(pa_ranges *s, sysmem_stat *stat)
+{
+    if (s->old)
+        sysmem_free(s->old, s->old_cap * sizeof(pa_range), stat);
+    s->old = NULL;
+    s->old_cap = 0;
 }
 
 void pa_ranges_add(pa_ranges *s, uintptr_t base, uintptr_t limit)
 {
+    if (s->n == s->cap)
+        switch_to_spare(s);
     size_t i = pa_ranges_find_succ(s, base);
     int join_prev = i > 0 && s->r[i - 1].limit == base;
     int join_next = i < s->n && s->r[i].base == limit;

@@ -6,6 +6,14 @@
  * coalesced: r[i].limit < r[i+1].base (touching ranges are merged). The
  * array is memory from the OS-memory layer, charged to a caller's stat,
  * doubled when full (the old array is given back).
+ *
+ * Doubling in three steps, so that a caller whose readers hold a lock
+ * makes no system call under it (docs/pagealloc.md, "Growth"): prepare
+ * maps the larger array (`spare`) and touches nothing a reader reads;
+ * add, when the array is full, copies into the spare and switches to it
+ * (memory writes only), keeping the replaced array in `old`; release_old
+ * unmaps that once no reader can still hold it. pa_ranges_reserve does
+ * all three at once. Invariant: spare, when set, has room for n + 1.
  */
 #ifndef PAGEALLOC_RANGES_H
 #define PAGEALLOC_RANGES_H
@@ -21,6 +29,10 @@ typedef struct pa_ranges {
     pa_range *r;
     size_t    n;      /* ranges in use */
     size_t    cap;    /* capacity of r */
+    pa_range *spare;  /* prepared larger array, or NULL; only prepare and add use it */
+    size_t    spare_cap;
+    pa_range *old;    /* array replaced by add, not yet unmapped, or NULL */
+    size_t    old_cap;
 } pa_ranges;
 
 /* Release the array. */
@@ -33,10 +45,17 @@ int       pa_ranges_overlaps(const pa_ranges *s, uintptr_t base, uintptr_t limit
 int       pa_ranges_contains(const pa_ranges *s, uintptr_t base, uintptr_t limit);
 /* Smallest address >= addr that lies in a range, or none_value if none. */
 uintptr_t pa_ranges_addr_ge(const pa_ranges *s, uintptr_t addr, uintptr_t none_value);
-/* Make room for one more range (so a later add cannot fail). 0 or errno. */
+/* Make room for one more range (so a later add cannot fail): maps the
+ * spare array if r is full. Changes nothing a reader of r reads. 0 or
+ * errno (nothing changed). */
+int       pa_ranges_prepare(pa_ranges *s, sysmem_stat *stat);
+/* Prepare, switch to the spare now if r is full, and release the old
+ * array: room for one more range in r. 0 or errno. */
 int       pa_ranges_reserve(pa_ranges *s, sysmem_stat *stat);
 /* Add [base, limit), which overlaps no range; coalesces with neighbours.
- * Requires a prior successful pa_ranges_reserve. */
+ * Requires a prior successful prepare (or reserve); no system call. */
 void      pa_ranges_add(pa_ranges *s, uintptr_t base, uintptr_t limit);
+/* Unmap the array add replaced, if any (after the readers' lock). */
+void      pa_ranges_release_old(pa_ranges *s, sysmem_stat *stat);
 
 #endif /* PAGEALLOC_RANGES_H */

@@ -26,16 +26,24 @@ void pa_scav_index_destroy(pa_scav_index *x, sysmem_stat *stat)
     memset(x, 0, sizeof(*x));
 }
 
+int pa_scav_index_prepare(pa_scav_index *x, uint32_t lo, uint32_t hi, sysmem_stat *stat)
+{
+    return pa_chunkset_prepare(&x->bits, lo, hi, stat);
+}
+
+void pa_scav_index_publish(pa_scav_index *x, uint32_t lo)
+{
+    if (x->bits.hi_word == 0 || lo < x->min_chunk)   /* nothing published yet, or lower */
+        x->min_chunk = lo;
+    pa_chunkset_publish(&x->bits);
+}
+
 int pa_scav_index_grow(pa_scav_index *x, uint32_t lo, uint32_t hi, sysmem_stat *stat)
 {
-    if (x->bits.committed == 0)
-        x->min_chunk = lo;
-    int err = pa_chunkset_grow(&x->bits, lo, hi, stat);
-    if (err)
-        return err;
-    if (lo < x->min_chunk)
-        x->min_chunk = lo;
-    return 0;
+    int err = pa_scav_index_prepare(x, lo, hi, stat);
+    if (!err)
+        pa_scav_index_publish(x, lo);
+    return err;
 }
 
 void pa_scav_index_mark_range(pa_scav_index *x, uintptr_t base, uintptr_t limit)
@@ -65,7 +73,7 @@ void pa_scav_index_mark_range(pa_scav_index *x, uintptr_t base, uintptr_t limit)
 uint32_t pa_scav_index_find(pa_scav_index *x, unsigned *page)
 {
     *page = 0;
-    if (x->search == 0 || x->bits.committed == 0)
+    if (x->search == 0 || x->bits.hi_word == 0)
         return 0;
     uint32_t sc = pa_chunk_index(x->search);
     /* The first word is cut above the end of search's group of 8. */

@@ -39,7 +39,13 @@ typedef struct pa_scav_index {
 /* Reserve the array; charges nothing until grow. 0 or an errno value. */
 int      pa_scav_index_init(pa_scav_index *x);
 void     pa_scav_index_destroy(pa_scav_index *x, sysmem_stat *stat);
-/* Make chunks [lo, hi) addressable. 0 or an errno value (nothing changed). */
+/* Make chunks [lo, hi) addressable, in two steps (chunkset.h): prepare
+ * commits the words and changes nothing find or mark read (0 or an errno
+ * value); publish makes them part of the index (no system call). grow
+ * is both. */
+int      pa_scav_index_prepare(pa_scav_index *x, uint32_t lo, uint32_t hi,
+                               sysmem_stat *stat);
+void     pa_scav_index_publish(pa_scav_index *x, uint32_t lo);
 int      pa_scav_index_grow(pa_scav_index *x, uint32_t lo, uint32_t hi,
                             sysmem_stat *stat);
 /* Mark the chunks holding pages [base, limit) (addresses; limit > base).

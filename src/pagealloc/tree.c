@@ -268,7 +268,9 @@ static inline pa_sum leaf_near(const pagealloc *pa, uint32_t c, int same_block)
 {
     if (!same_block) {
         uintptr_t p = (uintptr_t)c * sizeof(pa_sum) >> __builtin_ctzl(pa->os_page);
-        if (!(pa->committed[PA_LEVELS - 1][p / 64] >> (p % 64) & 1))
+        /* Atomic: a grow's prepare may set bits now (growth.c). */
+        if (!(__atomic_load_n(&pa->committed[PA_LEVELS - 1][p / 64], __ATOMIC_ACQUIRE) >>
+              (p % 64) & 1))
             return 0;
     }
     return pa->sum[PA_LEVELS - 1][c];

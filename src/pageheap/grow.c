@@ -85,7 +85,8 @@ done:
 }
 
 /* Give shard s at least npages more pages: map the next chunks of the
- * arena and grow s's allocator with them. No lock held. */
+ * arena and grow s's allocator with them. No lock held. Every system call
+ * is made under grow_mu alone; the shard lock is held only to publish. */
 int ph_grow(pageheap *h, unsigned si, size_t npages)
 {
     ph_shard *s = &h->shards[si];
@@ -122,12 +123,34 @@ int ph_grow(pageheap *h, unsigned si, size_t npages)
     }
     if (!err) {
         err = map_set(h, base, bytes, (uint8_t)(si + 1));
+        /* The allocator's metadata for the new range (summary pages,
+         * chunk bitmaps, index words, a larger in-use array), committed
+         * here under grow_mu, not under the shard lock: the shard's
+         * threads go on allocating and freeing meanwhile (growth.c says
+         * why that is safe; grow_mu serialises this shard's grows). A
+         * failed prepare changed nothing they read. */
+        if (!err)
+            err = pa_grow_prepare(s->pa, base, bytes);
         if (err) {
             (void)map_set(h, base, bytes, 0);
             (void)sysmem_fault((void *)base, bytes, &h->heap_stat);
             ph_rm_drop(h, g);
         }
     }
+    if (!err) {
+        /* Publish: memory writes only, the one step under the shard lock
+         * (no system call under it: docs/heap.md, "Locks and their
+         * order"). Then unmap the in-use array it replaced, if any. */
+        ph_lock_take(&s->mu);
+        pa_grow_publish(s->pa, base, bytes);
+        ph_lock_give(&s->mu);
+        pa_grow_finish(s->pa);
+    }
+    /* The metadata stat is re-read after success and failure alike (a
+     * failed prepare keeps what it committed, counted; pagealloc.h):
+     * pa_metadata_bytes is one load, not pagealloc_get_stats' walk over
+     * every grown chunk, which cost W2 2.6 %. */
+    atomic_store_explicit(&s->meta, pa_metadata_bytes(s->pa), memory_order_relaxed);
     if (err) {
         pthread_mutex_unlock(&h->grow_mu);
         pa_fixalloc_free(&h->range_recs, g);
@@ -139,35 +162,6 @@ int ph_grow(pageheap *h, unsigned si, size_t npages)
     g->next = h->grown;
     h->grown = g;
     pthread_mutex_unlock(&h->grow_mu);
-
-    /* The one place the heap makes system calls under a shard lock:
-     * pagealloc_grow commits the new range's metadata (summary pages,
-     * chunk bitmaps, scavenge index words) through the OS layer while the
-     * allocator is locked, because other threads read that metadata under
-     * the same lock. A few calls per grow, none when the metadata is
-     * already committed. A failed grow keeps what it committed (counted;
-     * pagealloc.h says exactly what), so the metadata stat is re-read
-     * (pa_metadata_bytes: one load, not pagealloc_get_stats' walk over
-     * every grown chunk, which cost W2 2.6 %). */
-    ph_lock_take(&s->mu);
-    err = pagealloc_grow(s->pa, base, bytes);
-    atomic_store_explicit(&s->meta, pa_metadata_bytes(s->pa), memory_order_relaxed);
-    ph_lock_give(&s->mu);
-    if (err) {
-        /* Never happens short of metadata exhaustion: drop the range. */
-        pthread_mutex_lock(&h->grow_mu);
-        (void)map_set(h, base, bytes, 0);
-        (void)sysmem_fault((void *)base, bytes, &h->heap_stat);
-        ph_rm_drop(h, g);
-        for (ph_range **pp = &h->grown; *pp; pp = &(*pp)->next)
-            if (*pp == g) {
-                *pp = g->next;
-                break;
-            }
-        pthread_mutex_unlock(&h->grow_mu);
-        pa_fixalloc_free(&h->range_recs, g);
-        return ENOMEM;
-    }
     ctr_add(&h->grows, 1);
     ctr_add(&h->grow_bytes, bytes);
     return 0;

@@ -94,18 +94,18 @@
  * the fixed-size allocators' own mutexes (thread and range records) are
  * leaves (thread records are taken and given back with no heap lock held,
  * range records under grow_mu). What is under which lock:
- *   - a shard's mu: allocator calls only, with two exceptions: the grow
- *     in ph_grow holds it across pagealloc_grow, which commits the new
- *     range's allocator metadata through the OS layer (sysmem_map and
- *     sysmem_used of summary pages, sysmem_alloc of chunk-bitmap blocks
- *     and of a larger range array: a few mmap/madvise calls per grow,
- *     none when the metadata is already committed); and pageheap_release
- *     ends by releasing the run map's idle pages with every shard's mu
- *     (and grow_mu) held (ph_rm_trim);
+ *   - a shard's mu: allocator calls only (a grow holds it for
+ *     pa_grow_publish alone, which makes no system call: the new range's
+ *     allocator metadata is committed before, under grow_mu, by
+ *     pa_grow_prepare), with one exception: pageheap_release ends by
+ *     releasing the run map's idle pages with every shard's mu (and
+ *     grow_mu) held (ph_rm_trim);
  *     sysmem_used, sysmem_unused and sysmem_fault of heap memory never
  *     run under it (two-phase scavenging, below);
- *   - grow_mu: arena reservation and mapping (system calls) and the
- *     chunk map and run-map pointers, which growth alone writes;
+ *   - grow_mu: arena reservation and mapping and the allocators'
+ *     metadata commits (system calls), the chunk map and run-map
+ *     pointers, which growth alone writes, and the shards' metadata
+ *     figures; it serialises the grow steps of each allocator;
  *   - reg_mu: the thread list; a thread's cache flush takes its shard's
  *     mu under it;
  *   - a busy flag: the owner's page cache and run cache; refills,
@@ -259,7 +259,7 @@ typedef struct ph_shard {
     ph_lock mu;                         /* lock.h */
     pagealloc *pa;                      /* under mu */
     _Atomic uint64_t inflight;          /* bytes taken for scavenging, changed under mu */
-    _Atomic uint64_t meta;              /* pa's metadata bytes, changed under mu */
+    _Atomic uint64_t meta;              /* pa's metadata bytes, changed under grow_mu */
     unsigned nthreads;                  /* threads bound here, under reg_mu */
 } __attribute__((aligned(64))) ph_shard;
 

@@ -8,8 +8,8 @@
  * the word was 2. A taker that finds the lock held spins on plain loads
  * (with the CPU's pause hint) for a while, as a short holder is the
  * common case; then it marks the word 2 and sleeps on it in the kernel
- * (base/futex.h) until a give-back wakes it, so a long holder (a grow's
- * metadata commit, ph_rm_trim, the checker) costs its waiters no CPU.
+ * (base/futex.h) until a give-back wakes it, so a long holder
+ * (ph_rm_trim, the checker) costs its waiters no CPU.
  * (The three-state futex lock: a taker that wakes sets 2 again, since it
  * cannot know whether others still sleep; at worst one wake too many.)
  *
