@@ -4,6 +4,9 @@
  * (for huge-page advice), in-flight records, and the table's own
  * metadata blocks (registry.h has the representation and its rules).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE             /* glibc's adaptive mutex (below) */
+#endif
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
@@ -14,8 +17,22 @@
 
 /* ---- The registry ---------------------------------------------------------- */
 
+/* The lock spins a little before it sleeps where the C library can
+ * (glibc's adaptive mutex): it is held for about a microsecond at a time
+ * (a count and a move of page states), but taken by every allocation that
+ * makes released pages Ready, from every thread of every heap. A plain
+ * mutex sent a contended taker to sleep in the kernel and its holder into
+ * the kernel to wake it: in W6 W2 at two threads, where each thread's
+ * page-cache refills make fresh pages Ready every 64 pages, most of a
+ * run's futex calls were this lock's (docs/os-layer.md "Locking"). */
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+#define SM_REG_LOCK_INIT PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+#else
+#define SM_REG_LOCK_INIT PTHREAD_MUTEX_INITIALIZER
+#endif
+
 struct sm_registry sm_reg = {
-    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .lock = SM_REG_LOCK_INIT,
     .settled = PTHREAD_COND_INITIALIZER,
 };
 
@@ -369,7 +386,8 @@ void sm_fork_parent(void)
 
 void sm_fork_child(void)
 {
-    pthread_mutex_init(&sm_reg.lock, NULL);
+    static const pthread_mutex_t fresh = SM_REG_LOCK_INIT;
+    memcpy(&sm_reg.lock, &fresh, sizeof fresh);   /* as the static initializer */
     pthread_cond_init(&sm_reg.settled, NULL);
     sm_reg.inflight = NULL;
     sm_locked = 0;

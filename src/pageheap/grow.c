@@ -113,6 +113,16 @@ int ph_grow(pageheap *h, unsigned si, size_t npages)
             h->arena_end = p + rsz;
         }
     }
+    /* With several shards, grow by at least PH_GROW_STEP (docs/heap.md
+     * "Growth and arenas"), but never past the current arena: threads on
+     * different shards otherwise take grow_mu, and make a mapping system
+     * call under it, once per 4 MiB each, and wait for each other (W6
+     * W2 at two threads: 391 grows a thread, most of the futex waits).
+     * One shard keeps Go's chunk-multiple growth (and so Go's answers). */
+    if (h->nshards > 1 && bytes < PH_GROW_STEP) {
+        size_t room = h->arena_end - h->arena_cur;
+        bytes = room < PH_GROW_STEP ? room : PH_GROW_STEP;
+    }
     uintptr_t base = h->arena_cur;
     *g = (ph_range){ .base = base, .size = bytes, .shard = si };
     int err = h->runcache ? ph_rm_grow(h, g) : 0;

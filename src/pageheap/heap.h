@@ -170,6 +170,7 @@
 #define PH_MAP_L2        ((size_t)1 << PH_MAP_BITS)
 #define PH_DENSE_PAGES   496u
 #define PH_DEFAULT_ARENA ((size_t)64 << 20)
+#define PH_GROW_STEP     ((size_t)64 << 20)  /* least growth with several shards (grow.c) */
 #define PH_PEAK_DECAY_NS 1000000000u
 #define PH_MAGIC         0x50414745484541ull  /* "PAGEHEA": a live heap */
 
