@@ -46,6 +46,15 @@
  * RSS in KiB. seq folds the sizes and slots drawn (FNV-1a), equal for every
  * allocator: all of them replayed the same sequence. For ours an `info`
  * line follows with the heap's statistics.
+ *
+ * pagealloc-bench-backed-map (ours, BACKED_MAP=1; a separate executable,
+ * so that the others' W5 loop is untouched) takes --map-at STEP: right
+ * after that W5 step it prints the heap's statistics and its free runs by
+ * length ("map ..." lines), and at the end
+ *   live W5 peak=530857984 step=847881
+ * the highest sum of live allocations (bytes) and the first step that
+ * reached it: where the memory above the live bytes is at the live peak
+ * (docs/heap.md "The resident ceiling").
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -72,6 +81,17 @@
 
 #ifndef BACKED_IMPL
 #define BACKED_IMPL BK_OURS
+#endif
+#ifndef BACKED_MAP              /* 1: pagealloc-bench-backed-map, with --map-at */
+#define BACKED_MAP 0
+#endif
+#if BACKED_MAP
+#define BK_MAP_USAGE " [--map-at STEP]"
+#else
+#define BK_MAP_USAGE ""
+#endif
+#if BACKED_MAP && BACKED_IMPL != BK_OURS
+#error "BACKED_MAP needs ours (BACKED_IMPL 0): the map is the heap's visitor"
 #endif
 
 #define PAGE       ((size_t)8192)
@@ -107,8 +127,11 @@ static pageheap *g_heap;
 static unsigned g_shards;
 static int g_no_run_cache;
 static int g_scavenger;          /* --background-scavenger */
+static unsigned g_ceiling;       /* --resident-ceiling */
 static const char *impl_name(void)
 {
+    if (g_ceiling)
+        return g_no_run_cache ? "ours-ceil-norc" : "ours-ceil";
     if (g_scavenger)
         return g_no_run_cache ? "ours-scav-norc" : "ours-scav";
     return g_no_run_cache ? (g_shards == 1 ? "ours-1shard-norc" : "ours-norc")
@@ -117,7 +140,8 @@ static const char *impl_name(void)
 static void impl_init(void)
 {
     g_heap = pageheap_new(&(pageheap_options){.shards = g_shards, .no_run_cache = g_no_run_cache,
-                                              .background_scavenger = g_scavenger});
+                                              .background_scavenger = g_scavenger,
+                                              .resident_ceiling = g_ceiling});
     if (!g_heap)
         die("pageheap_new: %s", strerror(errno));
 }
@@ -137,6 +161,75 @@ static void impl_info(const char *wl, int threads)
            s.cache_allocs, s.grows, s.scavenges, s.scavenged_bytes);
 }
 static void impl_fini(void) { pageheap_delete(g_heap); }
+
+#if BACKED_MAP
+/* --map-at: free runs by length over all chunks in address order (a
+ * visitor collects the chunks' page states; they are sorted afterwards). */
+#define MAP_MAX_CHUNKS 1024
+static struct map_chunk {
+    uintptr_t base;
+    uint8_t st[PAGEALLOC_CHUNK_PAGES];
+} *g_map;
+static unsigned g_map_n;
+static void map_visit(void *arg, unsigned shard, uintptr_t base, const uint8_t *st)
+{
+    (void)arg;
+    (void)shard;
+    if (g_map_n < MAP_MAX_CHUNKS) {
+        g_map[g_map_n].base = base;
+        memcpy(g_map[g_map_n++].st, st, PAGEALLOC_CHUNK_PAGES);
+    }
+}
+static int map_cmp(const void *a, const void *b)
+{
+    uintptr_t x = ((const struct map_chunk *)a)->base, y = ((const struct map_chunk *)b)->base;
+    return x < y ? -1 : x > y;
+}
+static uint64_t g_runs[6], g_run_pages[6];
+static void map_run_end(uint64_t *run)
+{
+    static const uint64_t lim[] = {1, 8, 64, 512, 4096, UINT64_MAX};
+    if (!*run)
+        return;
+    unsigned k = 0;
+    while (*run > lim[k])
+        k++;
+    g_runs[k]++;
+    g_run_pages[k] += *run;
+    *run = 0;
+}
+static void impl_map(void)
+{
+    static const char *name[] = {"1", "2-8", "9-64", "65-512", "513-4096", "4097+"};
+    uint64_t run = 0, counted[4] = {0};
+    if (!g_map && !(g_map = calloc(MAP_MAX_CHUNKS, sizeof *g_map)))
+        die("out of memory");
+    g_map_n = 0;
+    memset(g_runs, 0, sizeof g_runs);
+    memset(g_run_pages, 0, sizeof g_run_pages);
+    pageheap_visit(g_heap, map_visit, NULL);
+    qsort(g_map, g_map_n, sizeof *g_map, map_cmp);
+    impl_info("map", 1);
+    for (unsigned c = 0; c < g_map_n; c++) {
+        if (c > 0 && g_map[c - 1].base + PAGEALLOC_CHUNK_PAGES * PAGE != g_map[c].base)
+            map_run_end(&run);          /* runs go on only across adjacent chunks */
+        for (unsigned i = 0; i < PAGEALLOC_CHUNK_PAGES; i++) {
+            counted[g_map[c].st[i] & 3]++;
+            if (g_map[c].st[i] == PAGEHEAP_PAGE_FREE)
+                run++;
+            else
+                map_run_end(&run);
+        }
+    }
+    map_run_end(&run);
+    printf("map pages in_use=%" PRIu64 " free=%" PRIu64 " released=%" PRIu64 " cached=%" PRIu64
+           "\n", counted[PAGEHEAP_PAGE_IN_USE], counted[PAGEHEAP_PAGE_FREE],
+           counted[PAGEHEAP_PAGE_RELEASED], counted[PAGEHEAP_PAGE_CACHED]);
+    for (unsigned k = 0; k < 6; k++)
+        printf("map free runs of %s pages: %" PRIu64 " runs, %" PRIu64 " pages\n", name[k],
+               g_runs[k], g_run_pages[k]);
+}
+#endif
 
 #elif BACKED_IMPL == BK_GLIBC
 #include <malloc.h>
@@ -260,6 +353,66 @@ static long status_kib(const char *field)
 
 /* ---- W5 ----------------------------------------------------------------------- */
 
+#if BACKED_MAP
+static uint64_t g_map_at = UINT64_MAX;     /* --map-at */
+
+/* W5's live bytes at their peak and the step that reached it (the first
+ * step at that peak), from the draws alone: the timed loop stays as is. */
+static void w5_live_peak(uint64_t steps, size_t *peak_pages, uint64_t *peak_step)
+{
+    size_t *size = calloc(W1_SLOTS, sizeof *size);
+    if (!size)
+        die("out of memory");
+    rng_xorshift r = {WLGEN_SEED};
+    size_t live = 0;
+    for (unsigned i = 0; i < W1_SLOTS; i++)
+        live += size[i] = wlgen_churn_size(&r);
+    *peak_pages = live;
+    *peak_step = 0;
+    for (uint64_t step = 0; step < steps; step++) {
+        uint64_t drawn;
+        size_t i = wlgen_churn_step(&r, W1_SLOTS, 0, &drawn);
+        live += (size_t)drawn - size[i];
+        size[i] = (size_t)drawn;
+        if (live > *peak_pages) {
+            *peak_pages = live;
+            *peak_step = step;
+        }
+    }
+    free(size);
+}
+
+/* One W5 step: slot i's run freed, a new one of the drawn size allocated
+ * and touched; returns seq with the draw folded in. */
+static inline __attribute__((always_inline)) uint64_t w5_step(rng_xorshift *r, void **live,
+                                                              size_t *size, uint64_t step,
+                                                              uint64_t seq)
+{
+    uint64_t drawn;
+    size_t i = wlgen_churn_step(r, W1_SLOTS, 0, &drawn);
+    size_t n = (size_t)drawn;
+    impl_free(live[i], size[i]);
+    live[i] = bk_alloc(n);
+    touch(live[i], n, (unsigned char)step);
+    size[i] = n;
+    return wlgen_fold(seq, ((uint64_t)i << 32) | n);
+}
+
+/* The steps with --map-at: the map right after its step (timed with the
+ * rest). */
+static uint64_t w5_steps_mapped(rng_xorshift *r, void **live, size_t *size, uint64_t steps,
+                                uint64_t seq)
+{
+    uint64_t step = 0;
+    for (; step <= g_map_at; step++)
+        seq = w5_step(r, live, size, step, seq);
+    impl_map();
+    for (; step < steps; step++)
+        seq = w5_step(r, live, size, step, seq);
+    return seq;
+}
+#endif
+
 static int run_w5(uint64_t steps)
 {
     void **live = calloc(W1_SLOTS, sizeof *live);
@@ -279,17 +432,30 @@ static int run_w5(uint64_t steps)
         seq = wlgen_fold(seq, ((uint64_t)i << 32) | n);
     }
     uint64_t t0 = now_ns();
-    for (uint64_t step = 0; step < steps; step++) {
-        uint64_t drawn;
-        size_t i = wlgen_churn_step(&r, W1_SLOTS, 0, &drawn);
-        size_t n = (size_t)drawn;
-        impl_free(live[i], size[i]);
-        live[i] = bk_alloc(n);
-        touch(live[i], n, (unsigned char)step);
-        size[i] = n;
-        seq = wlgen_fold(seq, ((uint64_t)i << 32) | n);
-    }
+#if BACKED_MAP
+    if (g_map_at < steps)
+        seq = w5_steps_mapped(&r, live, size, steps, seq);
+    else
+#endif
+        for (uint64_t step = 0; step < steps; step++) {
+            uint64_t drawn;
+            size_t i = wlgen_churn_step(&r, W1_SLOTS, 0, &drawn);
+            size_t n = (size_t)drawn;
+            impl_free(live[i], size[i]);
+            live[i] = bk_alloc(n);
+            touch(live[i], n, (unsigned char)step);
+            size[i] = n;
+            seq = wlgen_fold(seq, ((uint64_t)i << 32) | n);
+        }
     uint64_t t1 = now_ns();
+#if BACKED_MAP
+    if (g_map_at != UINT64_MAX) {       /* a replay, after the timed part */
+        size_t peak_pages;
+        uint64_t peak_step;
+        w5_live_peak(steps, &peak_pages, &peak_step);
+        printf("live W5 peak=%zu step=%" PRIu64 "\n", peak_pages * PAGE, peak_step);
+    }
+#endif
 
     long peak = status_kib("VmHWM"), end = status_kib("VmRSS");
     impl_info("W5", 1);
@@ -488,7 +654,8 @@ static void usage(FILE *f)
         "  --steps: W1/W5 steps (1000000), W3 steps (100000) or spin iterations per thread\n"
         "  (0: the set-up alone, which bench/profile.sh subtracts).\n"
         "  One measurement per process; bench/run_backed.sh drives all allocators.\n",
-        prog, BACKED_IMPL == BK_OURS ? " [--shards N] [--no-run-cache] [--background-scavenger]" : "");
+        prog, BACKED_IMPL == BK_OURS ? " [--shards N] [--no-run-cache] [--background-scavenger]\n"
+                                       "  [--resident-ceiling PER_MILLE]" BK_MAP_USAGE : "");
 }
 
 int main(int argc, char **argv)
@@ -524,6 +691,17 @@ int main(int argc, char **argv)
             g_no_run_cache = 1;
         } else if (strcmp(a, "--background-scavenger") == 0) {
             g_scavenger = 1;
+        } else if (strcmp(a, "--resident-ceiling") == 0 && i + 1 < argc) {
+            long c = strtol(argv[++i], &end, 10);
+            if (*end || c < 0 || c > 1000000)
+                die("--resident-ceiling wants per mille 0..1000000 (0: off)");
+            g_ceiling = (unsigned)c;
+#if BACKED_MAP
+        } else if (strcmp(a, "--map-at") == 0 && i + 1 < argc) {
+            g_map_at = strtoull(argv[++i], &end, 10);
+            if (*end)
+                die("--map-at wants a W5 step");
+#endif
 #endif
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);

@@ -32,6 +32,14 @@
  * ENOMEM, the heap is unchanged and usable, and the same allocation
  * succeeds once memory is freed or the limit raised.
  *
+ * Resident ceiling (options.resident_ceiling = c per mille; 0, the
+ * default: off). The heap's Ready memory never exceeds the highest in-use it
+ * has seen by more than c per mille of it (4 MiB at least): when pages
+ * become Ready beyond that, it releases free pages at once, highest
+ * addresses first. Peak RSS stays near peak in-use without a fixed limit;
+ * the price is a page fault for every released page reused later
+ * (docs/heap.md "The resident ceiling" measures both).
+ *
  * Error convention: functions returning a pointer return NULL and set
  * errno on failure; functions returning int return 0 or an errno value and
  * change nothing on error. Invalid frees (outside the heap, unaligned, not
@@ -104,6 +112,8 @@ typedef struct pageheap_options {
     const pageheap_clock *clock;     /* NULL: CLOCK_MONOTONIC */
     int      guard;                  /* nonzero: guard mode (below) */
     int      no_run_cache;           /* nonzero: no run caches (below) */
+    unsigned resident_ceiling;       /* per mille, at most 1000000; 0: off
+                                      * (below) */
 } pageheap_options;
 
 /* Run caches (on unless options.no_run_cache, guard mode, or a heap made

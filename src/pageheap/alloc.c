@@ -161,6 +161,8 @@ static inline __attribute__((always_inline)) int heap_finish(pageheap *h, ph_sha
         errno = ENOMEM;
         return 0;
     }
+    if (h->ceil_pm)
+        ph_ceiling(h);
     if (zero)
         zero_run(h, base, npages, scav);
     return 1;
@@ -203,7 +205,7 @@ static void cache_make_ready(pageheap *h, ph_thread *t)
     if (scav == 0)
         return;
     uint64_t bytes = (uint64_t)pa_popcount64(scav) * PH_PAGE;
-    if (!ph_admit(h, bytes))
+    if (!ph_ceiling_admits(h, bytes) || !ph_admit(h, bytes))
         return;
     unsigned flags = h->huge == PAGEHEAP_HUGE_OFF ? SYSMEM_USED_NO_HUGE : 0;
     uint64_t done = 0;

@@ -66,6 +66,8 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
                                    : PH_DEFAULT_ARENA;
     h->clock = o.clock ? *o.clock : (pageheap_clock){ .now_ns = monotonic_ns };
     atomic_store(&h->limit, o.limit);
+    /* Up to 1000x the peak: hwm / 1000 * ceil_pm cannot overflow. */
+    h->ceil_pm = o.resident_ceiling < 1000000u ? o.resident_ceiling : 1000000u;
     pthread_mutex_init(&h->reg_mu, NULL);
     pthread_mutex_init(&h->grow_mu, NULL);
     pthread_mutex_init(&h->goal_mu, NULL);

@@ -331,6 +331,8 @@ struct pageheap {
 
     pthread_mutex_t goal_mu;            /* scavenger goal state */
     uint64_t peak_in_use, peak_time;    /* decaying peak of in-use; goal_mu */
+    uint64_t ceil_pm;                   /* options.resident_ceiling; 0: off */
+    _Atomic uint64_t in_use_hwm;        /* its highest in-use seen (limit.c) */
 
     pthread_mutex_t sec_mu;             /* JSON sections of client layers */
     ph_section sections[PAGEHEAP_STATS_SECTIONS];   /* sec_mu; fn NULL: free slot */
@@ -594,6 +596,8 @@ size_t     ph_assist(pageheap *h, size_t want);
 uint64_t   ph_over_limit(pageheap *h, uint64_t extra);
 /* Add bytes to ready if the limit allows (always without a limit). */
 int        ph_admit(pageheap *h, uint64_t bytes);
+int        ph_ceiling_admits(pageheap *h, uint64_t bytes);  /* the resident ceiling */
+void       ph_ceiling(pageheap *h);     /* bytes became Ready: enforce it; no lock held */
 /* The background scavenger's hooks (pa_scav_hooks). */
 uint64_t   ph_hook_now(void *arg);
 size_t     ph_excess(void *arg, uint64_t now);

@@ -1,7 +1,8 @@
 /*
  * limit.c - giving memory back: two-phase scavenging for release, the
- * memory limit and the background scavenger; admission of newly Ready
- * bytes against the limit; the scavenger's goal (heap.h has the rules).
+ * memory limit, the resident ceiling and the background scavenger;
+ * admission of newly Ready bytes against the limit; the scavenger's goal
+ * (heap.h has the rules).
  */
 #include <errno.h>
 #include <string.h>
@@ -128,6 +129,56 @@ int ph_admit(pageheap *h, uint64_t bytes)
             return 1;
     }
 }
+/* ---- The resident ceiling (docs/heap.md "The resident ceiling") ---------------------
+ *
+ * options.resident_ceiling = c per mille (0: off, the default). Invariant,
+ * checked each time bytes become Ready (the only way Ready grows): Ready
+ * arena bytes <= hwm + max(hwm * c / 1000, PH_CEIL_SLACK), where hwm is the
+ * highest in-use the checks have seen; the excess is scavenged at once,
+ * highest addresses first, without flushing any cache (an assist, timed in
+ * assist_ns). hwm is refreshed only when Ready is above the ceiling it
+ * gives (in-use is a sum over the threads under the registry lock): a
+ * stored hwm is never above a fresh one, so Ready within the stored
+ * ceiling is within the rule's too. A page-cache refill runs under its thread's busy flag, which
+ * comes after the registry lock: it makes its block Ready at once only if
+ * that stays under the ceiling, else leaves the pages to the allocations
+ * (heap_finish, no lock held), which enforce it.
+ */
+#define PH_CEIL_SLACK ((uint64_t)4 << 20)   /* small heaps: 4 MiB at least */
+
+static uint64_t ceiling_of(const pageheap *h, uint64_t hwm)
+{
+    uint64_t slack = hwm / 1000 * h->ceil_pm;
+    return hwm + (slack > PH_CEIL_SLACK ? slack : PH_CEIL_SLACK);
+}
+
+int ph_ceiling_admits(pageheap *h, uint64_t bytes)
+{
+    return !h->ceil_pm || ld(&h->ready) + bytes <= ceiling_of(h, ld(&h->in_use_hwm));
+}
+
+void ph_ceiling(pageheap *h)
+{
+    uint64_t hwm = ld(&h->in_use_hwm);
+    if (!h->ceil_pm || ld(&h->ready) <= ceiling_of(h, hwm))
+        return;
+    pageheap_stats st;
+    ph_stats_fill(h, &st, 0);
+    while (st.in_use_bytes > hwm &&
+           !atomic_compare_exchange_weak_explicit(&h->in_use_hwm, &hwm, st.in_use_bytes,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+    if (st.in_use_bytes > hwm)
+        hwm = st.in_use_bytes;
+    uint64_t ceil = ceiling_of(h, hwm), ready = ld(&h->ready);
+    if (ready <= ceil)
+        return;
+    uint64_t t0 = now_ns(h);
+    ph_scavenge(h, ready - ceil);
+    uint64_t t1 = now_ns(h);
+    ctr_add(&h->assist_ns, t1 > t0 ? t1 - t0 : 0);
+}
+
 /* ---- The background scavenger's view of the heap ------------------------------------ */
 
 uint64_t ph_hook_now(void *arg)
