@@ -387,6 +387,9 @@ int pa_grow_chunks(pagealloc *pa, uintptr_t base, uintptr_t limit)
     }
     int err = pa_free_index_grow(&pa->free_idx, pa_chunk_index(base), pa_chunk_index(limit),
                                  &pa->stat);
+    if (!err)
+        err = pa_chunkset_grow(&pa->scav_chunks, pa_chunk_index(base), pa_chunk_index(limit),
+                               &pa->stat);
     if (err)
         return err;
     return pa_scav_index_grow(&pa->scav, pa_chunk_index(base), pa_chunk_index(limit), &pa->stat);
@@ -422,6 +425,7 @@ PA_API int pagealloc_grow(pagealloc *pa, uintptr_t base, size_t size)
     pa_hints_lower_all(pa, pa->search);     /* new runs may join older ones */
     for (uint32_t c = sc; c < ec; c++)
         pa_bits_set_all(pa_chunk_of(pa, c)->scav);   /* new memory is released */
+    pa_scav_chunks_set_range(&pa->scav_chunks, sc, ec, 1);
     pa->chunk_count += ec - sc;
     pa_update(pa, base, (limit - base) >> PA_PAGE_SHIFT, 1, 0);
     PA_DEBUG_AFTER(pa, "pagealloc_grow", base, (limit - base) >> PA_PAGE_SHIFT);
@@ -512,6 +516,8 @@ PA_API pagealloc *pagealloc_new(const pagealloc_options *opts)
     err = pa_scav_index_init(&pa->scav);
     if (!err)
         err = pa_free_index_init(&pa->free_idx);
+    if (!err)
+        err = pa_chunkset_init(&pa->scav_chunks);
     if (err)
         goto fail;
     return pa;
@@ -536,6 +542,7 @@ PA_API void pagealloc_delete(pagealloc *pa)
             sysmem_free(pa->chunks[i], PA_CHUNK_BLOCK_BYTES, &pa->stat);
     pa_scav_index_destroy(&pa->scav, &pa->stat);
     pa_free_index_destroy(&pa->free_idx, &pa->stat);
+    pa_chunkset_destroy(&pa->scav_chunks, &pa->stat);
     pa_ranges_destroy(&pa->in_use, &pa->stat);
     sysmem_stat last = pa->stat;      /* the counter lives in what is freed */
     sysmem_free(pa, pa->self_bytes, &last);

@@ -1,0 +1,88 @@
+/*
+ * scavchunks.h - the chunks that may hold scavenged pages: one bit per
+ * chunk (docs/pagealloc.md, "Chunks with scavenged pages"). Not in Go, and
+ * it changes no answer: it lets an allocation over several chunks
+ * (multichunk.c) skip the scavenged bitmap of a chunk that has no
+ * scavenged page, rather than read its eight words (a cache line of its
+ * own, next to the allocation bitmap's) to learn that they are zero.
+ *
+ * Representation: a pa_chunkset (chunkset.h), bit ci for chunk ci; its
+ * committed words cover every grown chunk.
+ *
+ * Invariant (one-sided): for every grown chunk ci, if any bit of its
+ * scavenged bitmap is 1, bit ci is 1. A 1 with no scavenged page is
+ * allowed (it only costs the read it would save). Every writer of a 1
+ * into a scavenged bitmap sets the chunk's bit: grow (new memory is
+ * released), the scavenger (scavenge.c), a page cache giving its pages
+ * back (pagecache.c), the test hook that loads a chunk (testing.c). A bit
+ * is cleared only where the chunk's scavenged bitmap is known to be zero:
+ * after an allocation took a whole chunk, or after an end piece's
+ * allocation, when a look at the eight words (already in cache) finds
+ * none left. pagealloc_check (check.c) verifies the invariant.
+ *
+ * Not thread-safe: callers serialise.
+ */
+#ifndef PAGEALLOC_SCAVCHUNKS_H
+#define PAGEALLOC_SCAVCHUNKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pagealloc/chunkset.h"
+
+typedef pa_chunkset pa_scav_chunks;
+
+/* Set chunk ci's bit (its word committed). */
+static inline void pa_scav_chunks_set(pa_scav_chunks *x, uint32_t ci)
+{
+    x->words[ci >> 6] |= (uint64_t)1 << (ci & 63);
+}
+/* Clear chunk ci's bit: its scavenged bitmap is zero. */
+static inline void pa_scav_chunks_clear(pa_scav_chunks *x, uint32_t ci)
+{
+    x->words[ci >> 6] &= ~((uint64_t)1 << (ci & 63));
+}
+static inline int pa_scav_chunks_get(const pa_scav_chunks *x, uint32_t ci)
+{
+    return (int)(x->words[ci >> 6] >> (ci & 63) & 1);
+}
+
+/* The mask of chunks [lo, hi) (lo < hi, hi - lo <= 64) within word lo / 64
+ * when they share it, else 0 (the caller takes the general path). */
+static inline uint64_t pa_scav_chunks_mask(uint32_t lo, uint32_t hi)
+{
+    if (lo >> 6 != (hi - 1) >> 6)
+        return 0;
+    return (~(uint64_t)0 >> (64 - (hi - lo))) << (lo & 63);
+}
+
+/* Whether any chunk of [lo, hi) (lo < hi) has its bit. */
+static inline int pa_scav_chunks_any(const pa_scav_chunks *x, uint32_t lo, uint32_t hi)
+{
+    uint64_t m = pa_scav_chunks_mask(lo, hi);
+    if (m)
+        return (x->words[lo >> 6] & m) != 0;
+    for (uint32_t ci = lo; ci < hi; ci++)
+        if (pa_scav_chunks_get(x, ci))
+            return 1;
+    return 0;
+}
+
+/* Set (on = 1) or clear the bits of chunks [lo, hi), lo < hi. */
+static inline void pa_scav_chunks_set_range(pa_scav_chunks *x, uint32_t lo, uint32_t hi, int on)
+{
+    uint64_t m = pa_scav_chunks_mask(lo, hi);
+    if (m) {
+        uint64_t *w = &x->words[lo >> 6];
+        *w = on ? *w | m : *w & ~m;
+        return;
+    }
+    for (uint32_t ci = lo; ci < hi; ci++) {
+        if (on)
+            pa_scav_chunks_set(x, ci);
+        else
+            pa_scav_chunks_clear(x, ci);
+    }
+}
+
+#endif /* PAGEALLOC_SCAVCHUNKS_H */
