@@ -93,6 +93,9 @@ size_t pa_alloc_chunks(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *s
     uint32_t ia = sc + (first != 0), ib = ec + (last == PA_CHUNK_PAGES);
     pa_sum *leaf = pa->sum[PA_LEVELS - 1];
     pa_scav_chunks *sx = &pa->scav_chunks;
+    /* Usually no chunk of the run may hold scavenged pages
+     * (scavchunks.h): then no scavenged bitmap is read at all. */
+    int may_scav = pa_scav_chunks_any(sx, sc, ec + 1);
     size_t scav = 0;
     if (scav_bits)
         memset(scav_bits, 0, pa_scav_words(npages) * sizeof(uint64_t));
@@ -104,7 +107,7 @@ size_t pa_alloc_chunks(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *s
      * bitmap already set, as a rescan expects). */
     if (first) {
         pa_chunk *fc = pa_chunk_of(pa, sc);
-        if (!pa_scav_chunks_get(sx, sc)) {
+        if (!may_scav) {
             pa_bits_set_tail(fc->alloc, first);
         } else {
             if (pa_bits_set_test_tail(fc->alloc, fc->scav, first))
@@ -121,10 +124,9 @@ size_t pa_alloc_chunks(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *s
          * hold a scavenged page; afterwards it holds none. */
         pa_chunk *c = pa_chunk_of(pa, ia);
         pa_runcount *rc = pa_runs_at(c, ia);
-        int any_scav = pa_scav_chunks_any(sx, ia, ib);
         for (uint32_t ci = ia;;) {
             pa_bits_set_all(c->alloc);
-            if (any_scav && pa_bits_any_set(c->scav))
+            if (may_scav && pa_bits_any_set(c->scav))
                 scav += pa_bits_take(c->scav, 0, PA_CHUNK_PAGES, scav_bits,
                                      chunk_off(sc, first, ci));
             leaf[ci] = 0;
@@ -140,12 +142,12 @@ size_t pa_alloc_chunks(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *s
             }
         }
         pa_free_index_set_range(&pa->free_idx, ia, ib, 0);
-        if (any_scav)
-            pa_scav_chunks_set_range(sx, ia, ib, 0);
+        if (may_scav)
+            pa_scav_chunks_clear_range(sx, ia, ib);
     }
     if (last < PA_CHUNK_PAGES) {
         pa_chunk *lc = pa_chunk_of(pa, ec);
-        if (!pa_scav_chunks_get(sx, ec)) {
+        if (!may_scav) {
             pa_bits_set_head(lc->alloc, last);
         } else {
             if (pa_bits_set_test_head(lc->alloc, lc->scav, last))

@@ -425,7 +425,7 @@ PA_API int pagealloc_grow(pagealloc *pa, uintptr_t base, size_t size)
     pa_hints_lower_all(pa, pa->search);     /* new runs may join older ones */
     for (uint32_t c = sc; c < ec; c++)
         pa_bits_set_all(pa_chunk_of(pa, c)->scav);   /* new memory is released */
-    pa_scav_chunks_set_range(&pa->scav_chunks, sc, ec, 1);
+    pa_scav_chunks_set_range(&pa->scav_chunks, sc, ec);
     pa->chunk_count += ec - sc;
     pa_update(pa, base, (limit - base) >> PA_PAGE_SHIFT, 1, 0);
     PA_DEBUG_AFTER(pa, "pagealloc_grow", base, (limit - base) >> PA_PAGE_SHIFT);

@@ -47,42 +47,34 @@ static inline int pa_scav_chunks_get(const pa_scav_chunks *x, uint32_t ci)
     return (int)(x->words[ci >> 6] >> (ci & 63) & 1);
 }
 
-/* The mask of chunks [lo, hi) (lo < hi, hi - lo <= 64) within word lo / 64
- * when they share it, else 0 (the caller takes the general path). */
-static inline uint64_t pa_scav_chunks_mask(uint32_t lo, uint32_t hi)
-{
-    if (lo >> 6 != (hi - 1) >> 6)
-        return 0;
-    return (~(uint64_t)0 >> (64 - (hi - lo))) << (lo & 63);
-}
-
-/* Whether any chunk of [lo, hi) (lo < hi) has its bit. */
+/* Whether any chunk of [lo, hi) (lo < hi) has its bit. A run within two
+ * index words (every run of up to 65 chunks) is two loads and a select:
+ * whether it lies in one word is a coin flip a branch would mispredict. */
 static inline int pa_scav_chunks_any(const pa_scav_chunks *x, uint32_t lo, uint32_t hi)
 {
-    uint64_t m = pa_scav_chunks_mask(lo, hi);
-    if (m)
-        return (x->words[lo >> 6] & m) != 0;
-    for (uint32_t ci = lo; ci < hi; ci++)
-        if (pa_scav_chunks_get(x, ci))
-            return 1;
-    return 0;
+    uint32_t wl = lo >> 6, wh = (hi - 1) >> 6;
+    if (__builtin_expect(wh - wl > 1, 0)) {
+        for (uint32_t ci = lo; ci < hi; ci++)
+            if (pa_scav_chunks_get(x, ci))
+                return 1;
+        return 0;
+    }
+    uint64_t a = x->words[wl] & (~(uint64_t)0 << (lo & 63));
+    uint64_t b = x->words[wh] & (~(uint64_t)0 >> (63 - ((hi - 1) & 63)));
+    return (wl == wh ? a & b : a | b) != 0;
 }
 
-/* Set (on = 1) or clear the bits of chunks [lo, hi), lo < hi. */
-static inline void pa_scav_chunks_set_range(pa_scav_chunks *x, uint32_t lo, uint32_t hi, int on)
+/* Clear the bits of chunks [lo, hi), lo < hi. */
+static inline void pa_scav_chunks_clear_range(pa_scav_chunks *x, uint32_t lo, uint32_t hi)
 {
-    uint64_t m = pa_scav_chunks_mask(lo, hi);
-    if (m) {
-        uint64_t *w = &x->words[lo >> 6];
-        *w = on ? *w | m : *w & ~m;
-        return;
-    }
-    for (uint32_t ci = lo; ci < hi; ci++) {
-        if (on)
-            pa_scav_chunks_set(x, ci);
-        else
-            pa_scav_chunks_clear(x, ci);
-    }
+    for (uint32_t ci = lo; ci < hi; ci++)
+        pa_scav_chunks_clear(x, ci);
+}
+/* Set the bits of chunks [lo, hi), lo < hi (grow). */
+static inline void pa_scav_chunks_set_range(pa_scav_chunks *x, uint32_t lo, uint32_t hi)
+{
+    for (uint32_t ci = lo; ci < hi; ci++)
+        pa_scav_chunks_set(x, ci);
 }
 
 #endif /* PAGEALLOC_SCAVCHUNKS_H */
