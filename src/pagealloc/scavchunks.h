@@ -48,8 +48,9 @@ static inline int pa_scav_chunks_get(const pa_scav_chunks *x, uint32_t ci)
 }
 
 /* Whether any chunk of [lo, hi) (lo < hi) has its bit. A run within two
- * index words (every run of up to 65 chunks) is two loads and a select:
- * whether it lies in one word is a coin flip a branch would mispredict. */
+ * index words (every run of up to 65 chunks): usually both words are zero
+ * (memory used once has no scavenged page), one test; else masks and a
+ * select (whether the run lies in one word is a coin flip). */
 static inline int pa_scav_chunks_any(const pa_scav_chunks *x, uint32_t lo, uint32_t hi)
 {
     uint32_t wl = lo >> 6, wh = (hi - 1) >> 6;
@@ -59,8 +60,11 @@ static inline int pa_scav_chunks_any(const pa_scav_chunks *x, uint32_t lo, uint3
                 return 1;
         return 0;
     }
-    uint64_t a = x->words[wl] & (~(uint64_t)0 << (lo & 63));
-    uint64_t b = x->words[wh] & (~(uint64_t)0 >> (63 - ((hi - 1) & 63)));
+    uint64_t vl = x->words[wl], vh = x->words[wh];
+    if (__builtin_expect(!(vl | vh), 1))
+        return 0;                 /* the usual case: none near */
+    uint64_t a = vl & (~(uint64_t)0 << (lo & 63));
+    uint64_t b = vh & (~(uint64_t)0 >> (63 - ((hi - 1) & 63)));
     return (wl == wh ? a & b : a | b) != 0;
 }
 
