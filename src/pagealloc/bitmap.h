@@ -197,6 +197,25 @@ static inline int pa_bits_clear_if_set_head(uint64_t *b, unsigned j)
     return pa_bits_clear_if_set_edge(b, w, pa_edge_masks + 16 - w,
                                      ~(uint64_t)0 >> (63 - (j - 1) % 64));
 }
+/* The same pieces set without a test: a chunk with no scavenged page
+ * (scavchunks.h) needs no look at its scavenged bitmap. */
+static inline __attribute__((always_inline))
+void pa_bits_set_edge(uint64_t *set, unsigned w, const uint64_t *put, uint64_t m)
+{
+    for (unsigned k = 0; k < PA_CHUNK_WORDS; k++)
+        set[k] |= put[k];
+    set[w] |= m;
+}
+static inline void pa_bits_set_tail(uint64_t *set, unsigned i)
+{
+    unsigned w = i / 64;
+    pa_bits_set_edge(set, w, pa_edge_masks + 15 - w, ~(uint64_t)0 << (i % 64));
+}
+static inline void pa_bits_set_head(uint64_t *set, unsigned j)
+{
+    unsigned w = (j - 1) / 64;
+    pa_bits_set_edge(set, w, pa_edge_masks + 8 - w, ~(uint64_t)0 >> (63 - (j - 1) % 64));
+}
 static inline int pa_bits_set_test_tail(uint64_t *set, const uint64_t *test, unsigned i)
 {
     unsigned w = i / 64;                              /* put: words wholly in it */

@@ -105,6 +105,11 @@ PA_API int pagealloc_check(const pagealloc *pa, char *msg, size_t size)
                 if (rc.n[k] != pa_runs_of(pa, ci)->n[k])
                     return fail(msg, size, "pagealloc_check: chunk %#lx: %s", pa_chunk_base(ci),
                                 "run counts differ from the bitmap's runs");
+            const pa_scav_chunks *sx = &pa->scav_chunks;
+            if (ci / 64 < sx->lo_word || ci / 64 >= sx->hi_word ||
+                (pa_bits_any_set(c->scav) && !pa_scav_chunks_get(sx, ci)))
+                return fail(msg, size, "pagealloc_check: chunk %#lx: %s", pa_chunk_base(ci),
+                            "has scavenged pages but no scavenged-chunk bit");
             int is_free = pa_leaf_sum(pa, ci) == PA_SUM_FREE_CHUNK;
             free_chunks += (uint64_t)is_free;
             if (ci / 64 < fx->lo_word || ci / 64 >= fx->hi_word ||

@@ -103,7 +103,7 @@ static void publish_blocks(pagealloc *pa)
 
 /* Commit the metadata of chunks [base, limit): summaries (whole blocks
  * of 8 entries at every level, all of level 0), chunk blocks, the
- * free-chunk and scavenge index words. */
+ * free-chunk index, the scavenged-chunk set and the scavenge index words. */
 static int commit_chunks(pagealloc *pa, uintptr_t base, uintptr_t limit)
 {
     for (int l = 0; l < PA_LEVELS; l++) {
@@ -136,6 +136,9 @@ static int commit_chunks(pagealloc *pa, uintptr_t base, uintptr_t limit)
     }
     int err = pa_free_index_prepare(&pa->free_idx, pa_chunk_index(base), pa_chunk_index(limit),
                                     &pa->stat);
+    if (!err)
+        err = pa_chunkset_prepare(&pa->scav_chunks, pa_chunk_index(base), pa_chunk_index(limit),
+                                  &pa->stat);
     if (err)
         return err;
     return pa_scav_index_prepare(&pa->scav, pa_chunk_index(base), pa_chunk_index(limit),
@@ -168,6 +171,7 @@ void pa_grow_publish(pagealloc *pa, uintptr_t base, size_t size)
     uint32_t sc = pa_chunk_index(base), ec = pa_chunk_index(limit);
     publish_blocks(pa);
     pa_free_index_publish(&pa->free_idx);
+    pa_chunkset_publish(&pa->scav_chunks);
     pa_scav_index_publish(&pa->scav, sc);
     if (pa->end == 0 || sc < pa->start)
         pa->start = sc;
@@ -179,6 +183,7 @@ void pa_grow_publish(pagealloc *pa, uintptr_t base, size_t size)
     pa_hints_lower_all(pa, pa->search);     /* new runs may join older ones */
     for (uint32_t c = sc; c < ec; c++)
         pa_bits_set_all(pa_chunk_of(pa, c)->scav);   /* new memory is released */
+    pa_scav_chunks_set_range(&pa->scav_chunks, sc, ec);
     pa->chunk_count += ec - sc;
     pa_update(pa, base, (limit - base) >> PA_PAGE_SHIFT, 1, 0);
     PA_DEBUG_AFTER(pa, "pagealloc_grow", base, (limit - base) >> PA_PAGE_SHIFT);

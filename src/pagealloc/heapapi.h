@@ -27,8 +27,11 @@
 static inline size_t pa_scav_words(size_t npages) { return (npages + 63) / 64; }
 
 /* pagealloc_alloc, and if scav_bits is not NULL (pa_scav_words(npages)
- * words) it receives which pages of the run were scavenged; untouched
- * when the allocation fails. */
+ * words) it receives which pages of the run were scavenged, when some
+ * were (*scav_bytes != 0; its bits past npages then 0); when none was,
+ * its words are unspecified (a run over chunks that cannot hold one,
+ * scavchunks.h, leaves them untouched rather than clear 512 bytes).
+ * Untouched when the allocation fails. */
 uintptr_t   pa_alloc_bits(pagealloc *pa, size_t npages, size_t *scav_bytes,
                           uint64_t *scav_bits);
 

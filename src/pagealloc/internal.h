@@ -84,6 +84,7 @@
 #include "pagealloc/ranges.h"
 #include "pagealloc/scavindex.h"
 #include "pagealloc/freeidx.h"
+#include "pagealloc/scavchunks.h"
 
 typedef struct pa_chunk {
     uint64_t alloc[PA_CHUNK_WORDS];   /* 1 = page in use (or owned by a page cache) */
@@ -105,6 +106,7 @@ struct pagealloc {
     pa_ranges in_use;                 /* grown address ranges, sorted, coalesced */
     pa_scav_index scav;               /* chunks that may have resident free pages */
     pa_free_index free_idx;           /* wholly free chunks (freeidx.h) */
+    pa_scav_chunks scav_chunks;       /* chunks that may hold scavenged pages (scavchunks.h) */
     int       unbacked;               /* never touch or release managed memory */
     size_t    os_page;                /* the OS page size (metadata granularity) */
     unsigned  min_scav_pages;         /* pages per physical page, at least 1 */

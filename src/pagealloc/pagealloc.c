@@ -410,6 +410,8 @@ PA_API pagealloc *pagealloc_new(const pagealloc_options *opts)
     err = pa_scav_index_init(&pa->scav);
     if (!err)
         err = pa_free_index_init(&pa->free_idx);
+    if (!err)
+        err = pa_chunkset_init(&pa->scav_chunks);
     if (err)
         goto fail;
     return pa;
@@ -438,6 +440,7 @@ PA_API void pagealloc_delete(pagealloc *pa)
     }
     pa_scav_index_destroy(&pa->scav, &pa->stat);
     pa_free_index_destroy(&pa->free_idx, &pa->stat);
+    pa_chunkset_destroy(&pa->scav_chunks, &pa->stat);
     pa_ranges_destroy(&pa->in_use, &pa->stat);
     sysmem_stat last = pa->stat;      /* the counter lives in what is freed */
     sysmem_free(pa, pa->self_bytes, &last);

@@ -134,7 +134,10 @@ PA_API void pagealloc_cache_flush(pagealloc_cache *c, pagealloc *pa)
         return;
     }
     ch->alloc[w] &= ~c->cache;
-    ch->scav[w] |= c->scav & c->cache;
+    if (c->scav & c->cache) {
+        ch->scav[w] |= c->scav & c->cache;
+        pa_scav_chunks_set(&pa->scav_chunks, ci);
+    }
     if (c->base < pa->search)
         pa->search = c->base;
     pa_hints_lower_all(pa, pa->search);

@@ -71,6 +71,7 @@ PA_API size_t pagealloc_scavenge(pagealloc *pa, size_t nbytes)
         if (!pa->unbacked && sysmem_unused((void *)addr, (size_t)n * PA_PAGE_SIZE) != 0)
             break;     /* the OS refused: the run stays free and resident */
         pa_bits_set_range(pa_chunk_of(pa, pa_chunk_index(addr))->scav, pa_chunk_page(addr), n);
+        pa_scav_chunks_set(&pa->scav_chunks, pa_chunk_index(addr));
         released += (size_t)n * PA_PAGE_SIZE;
     }
     PA_DEBUG_AFTER(pa, "pagealloc_scavenge", 0, released / PA_PAGE_SIZE);
@@ -109,8 +110,10 @@ PA_API void pagealloc_scavenge_done(pagealloc *pa, uintptr_t base, size_t npages
     /* A run that could not be released is free and resident again, and its
      * chunk is marked so it is found again. */
     pa_free_range(pa, base, npages, released != 0);
-    if (released)
+    if (released) {
         pa_bits_set_range(pa_chunk_of(pa, pa_chunk_index(base))->scav, pa_chunk_page(base),
                           (unsigned)npages);
+        pa_scav_chunks_set(&pa->scav_chunks, pa_chunk_index(base));
+    }
     PA_DEBUG_AFTER(pa, "pagealloc_scavenge_done", base, npages);
 }

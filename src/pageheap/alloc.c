@@ -429,9 +429,42 @@ static __attribute__((noinline)) void *rc_alloc_rest(pageheap *h, ph_thread *t, 
     return (void *)base;
 }
 
+/* A request of more than PH_RC_PAGES pages (or of 0). If the calling
+ * thread t used the heap last and the request is at most PH_RC_BIG_PAGES:
+ * t's big slot's run if it is published at least that long
+ * (ph_rc_big_alloc), else t's shard; heap_alloc's path without its
+ * thread lookup and checks (about 25 instructions a heap W3 step). The
+ * rest, or a slot a flusher took meanwhile, goes to heap_alloc. */
+static __attribute__((noinline)) void *big_alloc(pageheap *h, size_t npages, int zero)
+{
+    if (ph_last.h != h || ph_last.id != h->id || npages - 1 >= PH_RC_BIG_PAGES)
+        return heap_alloc(h, npages, zero, 0);
+    ph_thread *t = ph_last.t;
+    uintptr_t base;
+    if (atomic_load_explicit(&t->rc_big, memory_order_relaxed) >= npages * PH_PAGE) {
+        base = ph_rc_big_alloc(h, t, npages);    /* rc_big is 0 without run caches */
+        if (!base)
+            return heap_alloc(h, npages, zero, 0);
+        if (zero)
+            memset((void *)base, 0, npages * PH_PAGE);
+        count_rc_alloc(t, npages);
+        return (void *)base;
+    }
+    size_t scav_bytes = 0;
+    uint64_t scav[PH_RC_BIG_PAGES / 64];     /* which pages were scavenged */
+    base = shard_alloc(h, t->shard, npages, &scav_bytes, scav);
+    if (!base || !heap_finish(h, &h->shards[t->shard], base, npages, scav_bytes, scav, zero))
+        return NULL;                    /* errno set */
+    if (h->runcache)
+        ph_rm_record(h, base, npages);
+    count_alloc(h, t, npages, 0);
+    return (void *)base;
+}
+
 /* The fast path: the calling thread's record is the one it used last
- * (no key lookup) and its run cache holds a run for npages. Everything
- * else goes through heap_alloc, told whether the run cache was tried. */
+ * (no key lookup) and its run cache holds a run for npages, or its big
+ * slot one long enough (big_alloc). Everything else goes through
+ * heap_alloc, told whether the run cache was tried. */
 static inline __attribute__((always_inline)) void *alloc_fast(pageheap *h, size_t npages,
                                                               int zero)
 {
@@ -441,7 +474,8 @@ static inline __attribute__((always_inline)) void *alloc_fast(pageheap *h, size_
     }
     if (ph_last.h != h || ph_last.id != h->id || npages - 1 >= PH_RC_PAGES ||
         !atomic_load_explicit(&ph_last.t->rc_runs, memory_order_relaxed))
-        return heap_alloc(h, npages, zero, 0);   /* rc_runs is 0 without run caches */
+        return npages - 1 < PH_RC_PAGES ? heap_alloc(h, npages, zero, 0)
+                                        : big_alloc(h, npages, zero);   /* 0 pages too */
     /* rc_alloc's exact bin, with every call a tail call (no callee-saved
      * registers in pageheap_alloc): a busy flag a flusher holds sends the
      * request to heap_alloc, which waits for it. */

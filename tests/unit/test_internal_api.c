@@ -186,6 +186,14 @@ static void test_alloc_bits_exact(void **state)
             continue;                   /* no run that long is free */
         assert_int_equal(bits[pa_scav_words(n)], 0xdeadbeefull);
         size_t first = (a - BASE) / PAGE, count = 0;
+        if (sb == 0) {                  /* the bits are unspecified then */
+            for (size_t i = 0; i < n; i++)
+                assert_int_equal(want[first + i], 0);
+            seen_resident += n;
+            if (next() % 3 == 0)
+                pagealloc_test_free(pa, a, n);
+            continue;
+        }
         for (size_t i = 0; i < n; i++) {
             int got = (int)(bits[i / 64] >> (i % 64) & 1);
             assert_int_equal(got, want[first + i]);
@@ -229,6 +237,47 @@ static void test_alloc_bits_across_chunks(void **state)
     pagealloc_delete(pa);
 }
 
+/* The scavenged-chunk bits (scavchunks.h) follow the scavenged bitmaps
+ * both ways: a run over chunks that an allocation took whole (their bits
+ * cleared) reports no scavenged page and leaves scav_bits alone; after a
+ * scavenge has set the bits again, the same run reports every page. */
+static void test_alloc_bits_scavenged_again(void **state)
+{
+    (void)state;
+    pagealloc *pa = pagealloc_new(&(pagealloc_options){ .unbacked = 1 });
+    assert_non_null(pa);
+    assert_int_equal(pagealloc_grow(pa, BASE, 4 * CHUNK), 0);
+    static uint64_t bits[(4 * 512 + 63) / 64];
+    size_t sb;
+    char msg[200];
+    /* Fresh memory is released: every page is reported. */
+    assert_int_equal(pa_alloc_bits(pa, 4 * 512, &sb, bits), BASE);
+    assert_int_equal(sb, 4 * CHUNK);
+    pagealloc_free(pa, BASE, 4 * 512);
+    assert_int_equal(pagealloc_check(pa, msg, sizeof msg), 0);
+    /* Used once and freed resident: a run over all four chunks, with end
+     * pieces, reports nothing and writes no bit. */
+    for (size_t w = 0; w < sizeof bits / sizeof bits[0]; w++)
+        bits[w] = 0x5a5a5a5a5a5a5a5aull;
+    assert_int_equal(pagealloc_alloc(pa, 100, NULL), BASE);
+    assert_int_equal(pa_alloc_bits(pa, 1500, &sb, bits), BASE + 100 * PAGE);
+    assert_int_equal(sb, 0);
+    for (size_t w = 0; w < sizeof bits / sizeof bits[0]; w++)
+        assert_int_equal(bits[w], 0x5a5a5a5a5a5a5a5aull);
+    pagealloc_free(pa, BASE, 1600);
+    /* Scavenged again (all of it): the same run reports every page. */
+    assert_int_equal(pagealloc_scavenge(pa, 4 * CHUNK), 4 * CHUNK);
+    assert_int_equal(pagealloc_check(pa, msg, sizeof msg), 0);
+    assert_int_equal(pagealloc_alloc(pa, 100, NULL), BASE);
+    assert_int_equal(pa_alloc_bits(pa, 1500, &sb, bits), BASE + 100 * PAGE);
+    assert_int_equal(sb, 1500 * PAGE);
+    for (size_t i = 0; i < 1500; i++)
+        assert_int_equal(bits[i / 64] >> (i % 64) & 1, 1);
+    assert_int_equal(bits[1500 / 64] >> (1500 % 64), 0);
+    assert_int_equal(pagealloc_check(pa, msg, sizeof msg), 0);
+    pagealloc_delete(pa);
+}
+
 static void test_chunk_bits(void **state)
 {
     (void)state;
@@ -255,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_state_span),
         cmocka_unit_test(test_alloc_bits_exact),
         cmocka_unit_test(test_alloc_bits_across_chunks),
+        cmocka_unit_test(test_alloc_bits_scavenged_again),
         cmocka_unit_test(test_chunk_bits),
     };
     return PA_RUN_GROUP_TESTS(tests, NULL, NULL);
