@@ -61,7 +61,7 @@ static uint64_t compute_goal(uint64_t live)
     uint64_t limit = gc_ld(&gc_g.limit);
     if (limit) {
         uint64_t cap = limit / 16 * 15;
-        uint64_t meta = gc_g.meta.bytes;
+        uint64_t meta = sysmem_stat_load(&gc_g.meta);
         cap = cap > meta ? cap - meta : 0;
         uint64_t floor = live + live / 16;
         if (cap < floor)
@@ -152,7 +152,6 @@ static void new_sweep_cycle(void)
     atomic_store_explicit(&gc_g.unswept, spans, memory_order_relaxed);
 }
 
-extern unsigned gc_last_markers;
 extern uint64_t gc_helper_cpu_ns;
 extern uint64_t gc_par_idle_ns;
 
@@ -249,7 +248,8 @@ static __attribute__((noinline)) void collect(int forced, int release, void *kee
         atomic_store_explicit(&gc_g.pause_max, pause, memory_order_relaxed);
     gc_add(&gc_g.mark_cpu, cpu);
     if (atomic_load_explicit(&gc_g.trace, memory_order_relaxed))
-        trace_line(n, &pp, cpu, before, live, gc_root_bytes(), goal, gc_last_markers);
+        trace_line(n, &pp, cpu, before, live, gc_root_bytes(), goal,
+                   atomic_load_explicit(&gc_last_markers, memory_order_relaxed));
     event(PA_GC_EVENT_MARK_END);
 
     int leak = atomic_load_explicit(&gc_g.find_leak, memory_order_relaxed);

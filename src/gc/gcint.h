@@ -295,6 +295,9 @@ typedef struct gc_state {
 } gc_state;
 
 extern gc_state gc_g;
+/* Markers of the last cycle (par.c); read by the statistics while a
+ * cycle may be setting it. */
+extern _Atomic unsigned gc_last_markers;
 
 
 static inline uint64_t gc_ld(_Atomic uint64_t *v)

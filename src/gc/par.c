@@ -42,7 +42,7 @@
 
 #define GC_MAX_MARKERS 16u
 
-unsigned gc_last_markers = 1;
+_Atomic unsigned gc_last_markers = 1;
 uint64_t gc_helper_cpu_ns;
 uint64_t gc_par_idle_ns;                   /* the collecting thread's wait, last drain */
 
@@ -204,7 +204,7 @@ unsigned gc_mark_parallel(void)
     gc_par_idle_ns = 0;
     if (h == 0) {
         pthread_mutex_unlock(&par_mu);
-        gc_last_markers = 1;
+        atomic_store_explicit(&gc_last_markers, 1, memory_order_relaxed);
         gc_mark_drain_q(gc_main_queue());
         return 1;
     }
@@ -246,7 +246,7 @@ unsigned gc_mark_parallel(void)
     gc_helper_cpu_ns = cpu_sum;
     cpu_sum = 0;
     pthread_mutex_unlock(&par_mu);
-    gc_last_markers = h + 1;
+    atomic_store_explicit(&gc_last_markers, h + 1, memory_order_relaxed);
     return h + 1;
 }
 

@@ -229,7 +229,7 @@ gc_span *gc_span_new(gc_class *c, unsigned spc, size_t npages, uint32_t size,
 {
     uint64_t limit = gc_ld(&gc_g.limit);
     if (gc_g.hard_limit && limit &&
-        gc_ld(&gc_g.heap_bytes) + gc_g.meta.bytes + npages * GC_PAGE > limit) {
+        gc_ld(&gc_g.heap_bytes) + sysmem_stat_load(&gc_g.meta) + npages * GC_PAGE > limit) {
         errno = ENOMEM;
         return NULL;
     }
@@ -363,7 +363,7 @@ int gc_heap_expand(size_t bytes)
     if (gc_g.hard_limit && limit) {
         pageheap_stats ps;
         pageheap_get_stats(gc_g.ph, &ps);
-        uint64_t held = gc_ld(&gc_g.heap_bytes) + gc_heap_free_pages(&ps) + gc_g.meta.bytes;
+        uint64_t held = gc_ld(&gc_g.heap_bytes) + gc_heap_free_pages(&ps) + sysmem_stat_load(&gc_g.meta);
         if (held + npages * GC_PAGE > limit)
             return ENOMEM;
     }

@@ -18,8 +18,7 @@ PA_API int pa_gc_get_stats(pa_gc_stats *out)
     out->version = PA_GC_STATS_VERSION;
     if (!gc_g.inited)
         return 0;
-    extern unsigned gc_last_markers;
-    out->markers = gc_last_markers;
+    out->markers = atomic_load_explicit(&gc_last_markers, memory_order_relaxed);
     /* One consistent pair: writers keep free_bytes <= heap_bytes at every
      * instant (spans.c adds a span's bytes before its free bytes and takes
      * them away after), so a free figure read while the heap figure held
@@ -49,7 +48,7 @@ PA_API int pa_gc_get_stats(pa_gc_stats *out)
         returned += rs.prepared_bytes;
     }
     returned += gc_ld(&gc_g.map_released);
-    out->metadata_bytes = gc_g.meta.bytes - returned + ps.metadata_bytes;
+    out->metadata_bytes = sysmem_stat_load(&gc_g.meta) - returned + ps.metadata_bytes;
     out->allocated_since_gc = gc_ld(&gc_g.alloc_since);
     out->total_allocated = gc_ld(&gc_g.total_alloc) + gc_tcache_handed_bytes();
     out->live_after_mark = gc_ld(&gc_g.live_marked);

@@ -32,6 +32,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -110,8 +111,34 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* Under TSan, a new thread's start (TSan's own bookkeeping) walks the
+ * loaded objects with dl_iterate_phdr, holding the dynamic loader's lock;
+ * a fork at that moment leaves the lock held in the child, whose first
+ * collection (the roots walk uses dl_iterate_phdr too) then waits for it
+ * forever. glibc's own thread start does not do this, so only the TSan
+ * build keeps forks and thread starts apart: the spawner holds fork_mu
+ * from pthread_create until the new thread runs its function. Both waits
+ * spin with sched_yield: a thread blocked inside a TSan interceptor would
+ * hold back the collector's stop signal. */
+static pthread_mutex_t fork_mu = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int child_started;
+
+static void tsan_fork_lock(void)
+{
+    if (PA_UNDER_TSAN)
+        while (pthread_mutex_trylock(&fork_mu) != 0)
+            sched_yield();
+}
+
+static void tsan_fork_unlock(void)
+{
+    if (PA_UNDER_TSAN)
+        pthread_mutex_unlock(&fork_mu);
+}
+
 static void *short_lived(void *arg)
 {
+    atomic_store(&child_started, 1);
     node *volatile l = build(50, (uintptr_t)arg);
     if (!verify(l, 50, (uintptr_t)arg))
         atomic_store(&bad, 3);
@@ -124,8 +151,15 @@ static void *spawner(void *arg)
     uintptr_t k = 0;
     while (!atomic_load(&stop_spawning)) {
         pthread_t t;
-        if (pa_gc_pthread_create(&t, NULL, short_lived, (void *)++k) != 0)
+        tsan_fork_lock();
+        atomic_store(&child_started, 0);
+        if (pa_gc_pthread_create(&t, NULL, short_lived, (void *)++k) != 0) {
+            tsan_fork_unlock();
             continue;
+        }
+        while (PA_UNDER_TSAN && !atomic_load(&child_started))
+            sched_yield();
+        tsan_fork_unlock();
         if (k & 1)
             pa_gc_pthread_detach(t);
         else
@@ -242,8 +276,11 @@ static void test_fork_threaded(void **state)
     assert_int_equal(pa_gc_pthread_create(&sp, NULL, spawner, NULL), 0);
     for (int k = 0; k < 3; k++) {
         node *volatile l = build(200, 4242);
+        tsan_fork_lock();
         pid_t pid = fork();
         assert_true(pid >= 0);
+        if (pid != 0)
+            tsan_fork_unlock();
         if (pid == 0) {
             for (int i = 0; i < 5; i++) {
                 if (!build(2000, 1))
