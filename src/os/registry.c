@@ -186,6 +186,34 @@ void sm_range_move(uintptr_t a, uintptr_t b, sysmem_state to)
         atomic_fetch_add_explicit(&sm_bytes[to], moved << sh, memory_order_relaxed);
 }
 
+static void set_piece(struct region *r, size_t i, size_t n, void *ctx)
+{
+    sm_st_set(r, i, n, *(const sysmem_state *)ctx);
+}
+
+/* sm_range_move when the caller counted [a, b) into c under this same hold
+ * and found no None page (so no gap and no region's live count changes):
+ * one walk that only writes, instead of a second count. This is the
+ * page heap's refill path (sysmem_used_ex every 64 fresh pages from each
+ * thread), where the count was most of the lock's hold
+ * (docs/os-layer.md "Locking"). to != None. sm_reg.lock held. */
+void sm_range_move_counted(uintptr_t a, uintptr_t b, sysmem_state to, const size_t c[4])
+{
+    assert(c[SYSMEM_NONE] == 0 && to != SYSMEM_NONE);
+    unsigned sh = sm_bind.shift;
+    uint64_t moved = 0;
+    for (unsigned s = SYSMEM_RESERVED; s <= SYSMEM_READY; s++) {
+        if (s == (unsigned)to || c[s] == 0)
+            continue;
+        moved += c[s];
+        atomic_fetch_sub_explicit(&sm_bytes[s], (uint64_t)c[s] << sh, memory_order_relaxed);
+    }
+    if (moved == 0)
+        return;                 /* all in state `to` already: nothing to write */
+    sm_range_walk(a, b, set_piece, move_gap, &to);
+    atomic_fetch_add_explicit(&sm_bytes[to], moved << sh, memory_order_relaxed);
+}
+
 /* Lowest x in [lo, a] such that every page of [x, a) is owned (any state
  * but None). a page aligned, lo <= a. sm_reg.lock held. */
 static uintptr_t sm_owned_down(uintptr_t a, uintptr_t lo)

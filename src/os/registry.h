@@ -257,6 +257,9 @@ void   sm_range_count(uintptr_t a, uintptr_t b, size_t c[4]);
 /* Phase 3: every page of [a, b) that is not None goes to `to`; the totals
  * move by exactly the pages that changed state. */
 void   sm_range_move(uintptr_t a, uintptr_t b, sysmem_state to);
+/* sm_range_move for a range just counted in c under the same hold, with no
+ * None page: sets the states without counting them again. */
+void   sm_range_move_counted(uintptr_t a, uintptr_t b, sysmem_state to, const size_t c[4]);
 /* The NOHUGEPAGE windows of sysmem_unused, clipped to owned memory;
  * returns how many (0..2) were written to w. */
 int    sm_unused_windows(uintptr_t a, uintptr_t b, size_t huge, uintptr_t w[2][2]);

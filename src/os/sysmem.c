@@ -371,7 +371,7 @@ PA_API int sysmem_used_ex(void *v, size_t n, unsigned flags)
     sm_range_count(a, e, c);
     int ok = in_states(c, STATES_MAPPED);
     if (ok)
-        sm_range_move(a, e, SYSMEM_READY);
+        sm_range_move_counted(a, e, SYSMEM_READY, c);
     sm_reg_unlock();
     if (!ok)
         return EINVAL;
