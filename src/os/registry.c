@@ -40,16 +40,46 @@ struct sm_registry sm_reg = {
  * "sm_reg.lock held" rule below. */
 _Thread_local int sm_locked;
 
+/* A taker that finds the lock held spins this many pauses (a few tens of
+ * microseconds at most), trying the lock whenever `busy` reads 0, before
+ * it leaves the wait to the mutex (glibc's adaptive spin, ten to a hundred
+ * tries, then a sleep). Holds are short, but a heap grow's sysmem_map
+ * counts and moves 16,384 page states, longer than glibc's spin: the other
+ * thread's page-cache refills then slept in the kernel and were woken by
+ * a system call of the holder (docs/os-layer.md "Locking"). */
+#define SM_REG_SPINS 2000
+
 void sm_reg_lock(void)
 {
-    pthread_mutex_lock(&sm_reg.lock);
+    if (pthread_mutex_trylock(&sm_reg.lock) != 0) {
+        int got = 0;
+        for (unsigned n = 0; n < SM_REG_SPINS && !got; n++) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+            got = !atomic_load_explicit(&sm_reg.busy, memory_order_relaxed) &&
+                  pthread_mutex_trylock(&sm_reg.lock) == 0;
+        }
+        if (!got)
+            pthread_mutex_lock(&sm_reg.lock);
+    }
+    atomic_store_explicit(&sm_reg.busy, 1, memory_order_relaxed);
     sm_locked = 1;
+}
+
+void sm_reg_wait_settled(void)
+{
+    assert(sm_locked);
+    atomic_store_explicit(&sm_reg.busy, 0, memory_order_relaxed);
+    pthread_cond_wait(&sm_reg.settled, &sm_reg.lock);
+    atomic_store_explicit(&sm_reg.busy, 1, memory_order_relaxed);
 }
 
 void sm_reg_unlock(void)
 {
     assert(sm_locked);
     sm_locked = 0;
+    atomic_store_explicit(&sm_reg.busy, 0, memory_order_relaxed);
     pthread_mutex_unlock(&sm_reg.lock);
 }
 
@@ -418,5 +448,6 @@ void sm_fork_child(void)
     memcpy(&sm_reg.lock, &fresh, sizeof fresh);   /* as the static initializer */
     pthread_cond_init(&sm_reg.settled, NULL);
     sm_reg.inflight = NULL;
+    atomic_store_explicit(&sm_reg.busy, 0, memory_order_relaxed);
     sm_locked = 0;
 }

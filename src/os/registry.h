@@ -230,6 +230,11 @@ struct sm_registry {
                                  * between sm_slot_take and their insert. lock. */
     size_t tab_bytes;           /* bytes of tab's OS block. lock. */
     struct inflight *inflight;  /* frees and advice in progress. lock. */
+    atomic_int busy;            /* 1 while a thread holds lock (outside
+                                 * cond waits): what a taker that finds
+                                 * the lock held spins on, reading, so the
+                                 * spin does not take the line from the
+                                 * holder. Relaxed; a hint only. */
 };
 extern struct sm_registry sm_reg;
 
@@ -239,6 +244,8 @@ extern _Thread_local int sm_locked;
 
 void   sm_reg_lock(void);
 void   sm_reg_unlock(void);
+/* Waits on sm_reg.settled (sm_reg.lock held, released while waiting). */
+void   sm_reg_wait_settled(void);
 /* Index of the first region whose base is above a (binary search). */
 size_t sm_reg_upper(uintptr_t a);
 /* Index of the region whose span holds a, or of the first region above a. */

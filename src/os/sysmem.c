@@ -168,7 +168,7 @@ static enum placement place(uintptr_t a, size_t n, sysmem_state init, size_t *at
     unsigned sh = sm_bind.shift;
     size_t npages = n >> sh;
     while (sm_inflight_overlaps(a, a + n, INFLIGHT_FREE))
-        pthread_cond_wait(&sm_reg.settled, &sm_reg.lock);
+        sm_reg_wait_settled();
     size_t i = sm_reg_upper(a);
     struct region *prev = i ? sm_reg.tab[i - 1] : NULL;
     if (prev && a - prev->base < sm_span_bytes(prev)) {
@@ -332,7 +332,7 @@ PA_API int sysmem_free(void *v, size_t n, sysmem_stat *stat)
     struct inflight rec;
     sm_reg_lock();
     while (sm_inflight_overlaps(a, e, INFLIGHT_ADVICE))
-        pthread_cond_wait(&sm_reg.settled, &sm_reg.lock);
+        sm_reg_wait_settled();
     sm_range_count(a, e, c);
     uint64_t mapped = (uint64_t)(c[SYSMEM_PREPARED] + c[SYSMEM_READY]) << b.shift;
     err = c[SYSMEM_NONE] ? EINVAL : sm_stat_change(stat, mapped, 0);
