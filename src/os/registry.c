@@ -40,14 +40,16 @@ struct sm_registry sm_reg = {
  * "sm_reg.lock held" rule below. */
 _Thread_local int sm_locked;
 
-/* A taker that finds the lock held spins this many pauses (a few tens of
- * microseconds at most), trying the lock whenever `busy` reads 0, before
- * it leaves the wait to the mutex (glibc's adaptive spin, ten to a hundred
- * tries, then a sleep). Holds are short, but a heap grow's sysmem_map
- * counts and moves 16,384 page states, longer than glibc's spin: the other
- * thread's page-cache refills then slept in the kernel and were woken by
- * a system call of the holder (docs/os-layer.md "Locking"). */
-#define SM_REG_SPINS 2000
+/* A taker that finds the lock held spins this many pauses, trying the
+ * lock whenever `busy` reads 0, before it leaves the wait to the mutex
+ * (glibc's adaptive spin, ten to a hundred tries, then a sleep). A pause
+ * took about 50 ns on this project's VM (a loop of 2 M of them), so
+ * this is about 25 us at most; 2,000 saved no more sleeps. Holds are
+ * short, but a heap grow's sysmem_map counts and moves 16,384 page
+ * states, longer than glibc's spin: the other thread's page-cache refills
+ * then slept in the kernel and were woken by a system call of the holder
+ * (docs/os-layer.md "Locking"). */
+#define SM_REG_SPINS 500
 
 void sm_reg_lock(void)
 {
