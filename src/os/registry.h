@@ -230,6 +230,11 @@ struct sm_registry {
                                  * between sm_slot_take and their insert. lock. */
     size_t tab_bytes;           /* bytes of tab's OS block. lock. */
     struct inflight *inflight;  /* frees and advice in progress. lock. */
+    atomic_int busy;            /* 1 while a thread holds lock (outside
+                                 * cond waits): what a taker that finds
+                                 * the lock held spins on, reading, so the
+                                 * spin does not take the line from the
+                                 * holder. Relaxed; a hint only. */
 };
 extern struct sm_registry sm_reg;
 
@@ -239,6 +244,8 @@ extern _Thread_local int sm_locked;
 
 void   sm_reg_lock(void);
 void   sm_reg_unlock(void);
+/* Waits on sm_reg.settled (sm_reg.lock held, released while waiting). */
+void   sm_reg_wait_settled(void);
 /* Index of the first region whose base is above a (binary search). */
 size_t sm_reg_upper(uintptr_t a);
 /* Index of the region whose span holds a, or of the first region above a. */
@@ -257,6 +264,9 @@ void   sm_range_count(uintptr_t a, uintptr_t b, size_t c[4]);
 /* Phase 3: every page of [a, b) that is not None goes to `to`; the totals
  * move by exactly the pages that changed state. */
 void   sm_range_move(uintptr_t a, uintptr_t b, sysmem_state to);
+/* sm_range_move for a range just counted in c under the same hold, with no
+ * None page: sets the states without counting them again. */
+void   sm_range_move_counted(uintptr_t a, uintptr_t b, sysmem_state to, const size_t c[4]);
 /* The NOHUGEPAGE windows of sysmem_unused, clipped to owned memory;
  * returns how many (0..2) were written to w. */
 int    sm_unused_windows(uintptr_t a, uintptr_t b, size_t huge, uintptr_t w[2][2]);

@@ -152,6 +152,12 @@ static int transition(const struct sm_binding *b, void *v, size_t n, sysmem_stat
 
 enum placement { PLACE_NEW, PLACE_ABSORBED, PLACE_STALE };
 
+/* Bytes of a new region's block faulted in before it is published (see
+ * new_region): all of it for regions up to 1 GiB of 4 KiB pages (a 64 MiB
+ * heap arena's block is 8 KiB), so resident metadata grows by at most
+ * this much per region. */
+#define SM_PREFAULT_BYTES ((size_t)64 << 10)
+
 /* Where a fresh mapping [a, a+n) goes: inside a hole of a region (it is
  * absorbed there and then: its pages take state `init` and the totals
  * grow), over pages the registry still believes owned (stale), or into a
@@ -162,7 +168,7 @@ static enum placement place(uintptr_t a, size_t n, sysmem_state init, size_t *at
     unsigned sh = sm_bind.shift;
     size_t npages = n >> sh;
     while (sm_inflight_overlaps(a, a + n, INFLIGHT_FREE))
-        pthread_cond_wait(&sm_reg.settled, &sm_reg.lock);
+        sm_reg_wait_settled();
     size_t i = sm_reg_upper(a);
     struct region *prev = i ? sm_reg.tab[i - 1] : NULL;
     if (prev && a - prev->base < sm_span_bytes(prev)) {
@@ -219,18 +225,29 @@ static int new_region(const struct sm_binding *b, void *hint, size_t n, sysmem_s
                 sm_slot_give();
         }
         if (err == 0) {
+            /* The header is written, and the state array's first pages
+             * faulted in, before the lock: the block is fresh from the
+             * kernel, and a first touch under the lock (here, or in the
+             * first sysmem_map of the region) is a page fault, which waits
+             * for the mm lock behind any other thread's mmap: every heap
+             * grow made three of them under the registry lock, and the
+             * other thread's refills slept behind it (docs/os-layer.md
+             * "Locking"). Storing zero keeps the array "as created". */
+            struct region *r = blk;
+            r->base = a;
+            r->npages = npages;
+            r->first = 0;
+            r->live = npages;
+            r->nslots = words * FIELDS_PER_WORD;
+            r->block_bytes = block;
+            r->key = (unsigned)init;
+            r->next_dead = NULL;
+            size_t touch = block < SM_PREFAULT_BYTES ? block : SM_PREFAULT_BYTES;
+            for (size_t off = b->caps.page_size; off < touch; off += b->caps.page_size)
+                *(volatile uint64_t *)((char *)blk + off) = 0;
             sm_reg_lock();
             where = place(a, n, init, &at);     /* the table may have moved */
             if (where == PLACE_NEW) {
-                struct region *r = blk;
-                r->base = a;
-                r->npages = npages;
-                r->first = 0;
-                r->live = npages;
-                r->nslots = words * FIELDS_PER_WORD;
-                r->block_bytes = block;
-                r->key = (unsigned)init;
-                r->next_dead = NULL;
                 memmove(&sm_reg.tab[at + 1], &sm_reg.tab[at],
                         (sm_reg.count - at) * sizeof(struct region *));
                 sm_reg.tab[at] = r;
@@ -315,7 +332,7 @@ PA_API int sysmem_free(void *v, size_t n, sysmem_stat *stat)
     struct inflight rec;
     sm_reg_lock();
     while (sm_inflight_overlaps(a, e, INFLIGHT_ADVICE))
-        pthread_cond_wait(&sm_reg.settled, &sm_reg.lock);
+        sm_reg_wait_settled();
     sm_range_count(a, e, c);
     uint64_t mapped = (uint64_t)(c[SYSMEM_PREPARED] + c[SYSMEM_READY]) << b.shift;
     err = c[SYSMEM_NONE] ? EINVAL : sm_stat_change(stat, mapped, 0);
@@ -371,7 +388,7 @@ PA_API int sysmem_used_ex(void *v, size_t n, unsigned flags)
     sm_range_count(a, e, c);
     int ok = in_states(c, STATES_MAPPED);
     if (ok)
-        sm_range_move(a, e, SYSMEM_READY);
+        sm_range_move_counted(a, e, SYSMEM_READY, c);
     sm_reg_unlock();
     if (!ok)
         return EINVAL;
