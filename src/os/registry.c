@@ -202,20 +202,35 @@ static void move_gap(size_t n, void *ctx)
  * state `to`, and the totals move by exactly the pages that changed state.
  * Regions may be left with live == 0 (free_commit drops them).
  * sm_reg.lock held. */
+/* Pages of from[] (counts by state) that a move to `to` changes: every
+ * owned state but `to` (None pages stay None). */
+static uint64_t pages_moving(const size_t from[4], sysmem_state to)
+{
+    uint64_t moved = 0;
+    for (unsigned s = SYSMEM_RESERVED; s <= SYSMEM_READY; s++)
+        if (s != (unsigned)to)
+            moved += from[s];
+    return moved;
+}
+
+/* The process-wide totals after pages counted in from[] went to `to`. */
+static void totals_move(const size_t from[4], sysmem_state to)
+{
+    unsigned sh = sm_bind.shift;
+    for (unsigned s = SYSMEM_RESERVED; s <= SYSMEM_READY; s++)
+        if (s != (unsigned)to && from[s])
+            atomic_fetch_sub_explicit(&sm_bytes[s], (uint64_t)from[s] << sh,
+                                      memory_order_relaxed);
+    uint64_t moved = pages_moving(from, to);
+    if (to != SYSMEM_NONE && moved)
+        atomic_fetch_add_explicit(&sm_bytes[to], moved << sh, memory_order_relaxed);
+}
+
 void sm_range_move(uintptr_t a, uintptr_t b, sysmem_state to)
 {
     struct move_ctx m = { .to = to };
-    unsigned sh = sm_bind.shift;
     sm_range_walk(a, b, move_piece, move_gap, &m);
-    uint64_t moved = 0;
-    for (unsigned s = SYSMEM_RESERVED; s <= SYSMEM_READY; s++) {
-        if (s == (unsigned)to || m.from[s] == 0)
-            continue;
-        moved += m.from[s];
-        atomic_fetch_sub_explicit(&sm_bytes[s], (uint64_t)m.from[s] << sh, memory_order_relaxed);
-    }
-    if (to != SYSMEM_NONE && moved)
-        atomic_fetch_add_explicit(&sm_bytes[to], moved << sh, memory_order_relaxed);
+    totals_move(m.from, to);
 }
 
 static void set_piece(struct region *r, size_t i, size_t n, void *ctx)
@@ -232,18 +247,10 @@ static void set_piece(struct region *r, size_t i, size_t n, void *ctx)
 void sm_range_move_counted(uintptr_t a, uintptr_t b, sysmem_state to, const size_t c[4])
 {
     assert(c[SYSMEM_NONE] == 0 && to != SYSMEM_NONE);
-    unsigned sh = sm_bind.shift;
-    uint64_t moved = 0;
-    for (unsigned s = SYSMEM_RESERVED; s <= SYSMEM_READY; s++) {
-        if (s == (unsigned)to || c[s] == 0)
-            continue;
-        moved += c[s];
-        atomic_fetch_sub_explicit(&sm_bytes[s], (uint64_t)c[s] << sh, memory_order_relaxed);
-    }
-    if (moved == 0)
+    if (pages_moving(c, to) == 0)
         return;                 /* all in state `to` already: nothing to write */
     sm_range_walk(a, b, set_piece, move_gap, &to);
-    atomic_fetch_add_explicit(&sm_bytes[to], moved << sh, memory_order_relaxed);
+    totals_move(c, to);
 }
 
 /* Lowest x in [lo, a] such that every page of [x, a) is owned (any state
