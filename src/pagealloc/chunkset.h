@@ -16,7 +16,7 @@
  * Growth in two steps (docs/pagealloc.md, "Growth"): prepare commits the
  * words (system calls) and moves only prep_lo, prep_hi and committed,
  * which no reader reads; publish, under the readers' lock, moves
- * lo_word and hi_word (memory writes only). grow is both at once.
+ * lo_word and hi_word (memory writes only).
  *
  * Not thread-safe: callers serialise.
  */
@@ -48,14 +48,6 @@ static inline void pa_chunkset_publish(pa_chunkset *b)
 {
     b->lo_word = b->prep_lo;
     b->hi_word = b->prep_hi;
-}
-/* Prepare and publish: the bits of chunks [lo, hi) addressable. */
-static inline int pa_chunkset_grow(pa_chunkset *b, uint32_t lo, uint32_t hi, sysmem_stat *stat)
-{
-    int err = pa_chunkset_prepare(b, lo, hi, stat);
-    if (!err)
-        pa_chunkset_publish(b);
-    return err;
 }
 
 #endif /* PAGEALLOC_CHUNKSET_H */

@@ -80,17 +80,6 @@ static void switch_to_spare(pa_ranges *s)
     s->spare_cap = 0;
 }
 
-int pa_ranges_reserve(pa_ranges *s, sysmem_stat *stat)
-{
-    int err = pa_ranges_prepare(s, stat);
-    if (err)
-        return err;
-    if (s->n == s->cap)
-        switch_to_spare(s);
-    pa_ranges_release_old(s, stat);
-    return 0;
-}
-
 void pa_ranges_release_old(pa_ranges *s, sysmem_stat *stat)
 {
     if (s->old)

@@ -12,8 +12,8 @@
  * maps the larger array (`spare`) and touches nothing a reader reads;
  * add, when the array is full, copies into the spare and switches to it
  * (memory writes only), keeping the replaced array in `old`; release_old
- * unmaps that once no reader can still hold it. pa_ranges_reserve does
- * all three at once. Invariant: spare, when set, has room for n + 1.
+ * unmaps that once no reader can still hold it. Invariant: spare, when
+ * set, has room for n + 1.
  */
 #ifndef PAGEALLOC_RANGES_H
 #define PAGEALLOC_RANGES_H
@@ -49,11 +49,8 @@ uintptr_t pa_ranges_addr_ge(const pa_ranges *s, uintptr_t addr, uintptr_t none_v
  * spare array if r is full. Changes nothing a reader of r reads. 0 or
  * errno (nothing changed). */
 int       pa_ranges_prepare(pa_ranges *s, sysmem_stat *stat);
-/* Prepare, switch to the spare now if r is full, and release the old
- * array: room for one more range in r. 0 or errno. */
-int       pa_ranges_reserve(pa_ranges *s, sysmem_stat *stat);
 /* Add [base, limit), which overlaps no range; coalesces with neighbours.
- * Requires a prior successful prepare (or reserve); no system call. */
+ * Requires a prior successful prepare; no system call. */
 void      pa_ranges_add(pa_ranges *s, uintptr_t base, uintptr_t limit);
 /* Unmap the array add replaced, if any (after the readers' lock). */
 void      pa_ranges_release_old(pa_ranges *s, sysmem_stat *stat);

@@ -58,6 +58,15 @@ static uintptr_t next_candidate(pagealloc *pa, size_t max_bytes, unsigned *npage
     }
 }
 
+/* Record n pages at addr (one chunk) as released: their scavenged bits,
+ * and their chunk's bit in the scavenged-chunk set (scavchunks.h). */
+static void mark_released(pagealloc *pa, uintptr_t addr, unsigned n)
+{
+    uint32_t ci = pa_chunk_index(addr);
+    pa_bits_set_range(pa_chunk_of(pa, ci)->scav, pa_chunk_page(addr), n);
+    pa_scav_chunks_set(&pa->scav_chunks, ci);
+}
+
 PA_API size_t pagealloc_scavenge(pagealloc *pa, size_t nbytes)
 {
     size_t released = 0;
@@ -70,8 +79,7 @@ PA_API size_t pagealloc_scavenge(pagealloc *pa, size_t nbytes)
             break;
         if (!pa->unbacked && sysmem_unused((void *)addr, (size_t)n * PA_PAGE_SIZE) != 0)
             break;     /* the OS refused: the run stays free and resident */
-        pa_bits_set_range(pa_chunk_of(pa, pa_chunk_index(addr))->scav, pa_chunk_page(addr), n);
-        pa_scav_chunks_set(&pa->scav_chunks, pa_chunk_index(addr));
+        mark_released(pa, addr, n);
         released += (size_t)n * PA_PAGE_SIZE;
     }
     PA_DEBUG_AFTER(pa, "pagealloc_scavenge", 0, released / PA_PAGE_SIZE);
@@ -110,10 +118,7 @@ PA_API void pagealloc_scavenge_done(pagealloc *pa, uintptr_t base, size_t npages
     /* A run that could not be released is free and resident again, and its
      * chunk is marked so it is found again. */
     pa_free_range(pa, base, npages, released != 0);
-    if (released) {
-        pa_bits_set_range(pa_chunk_of(pa, pa_chunk_index(base))->scav, pa_chunk_page(base),
-                          (unsigned)npages);
-        pa_scav_chunks_set(&pa->scav_chunks, pa_chunk_index(base));
-    }
+    if (released)
+        mark_released(pa, base, (unsigned)npages);
     PA_DEBUG_AFTER(pa, "pagealloc_scavenge_done", base, npages);
 }
