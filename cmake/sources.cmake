@@ -12,6 +12,7 @@ set(PAGEALLOC_SOURCES
   ${PAGEALLOC_ROOT}/src/os/states.c
   ${PAGEALLOC_ROOT}/src/os/registry.c
   ${PAGEALLOC_ROOT}/src/os/sysmem.c
+  ${PAGEALLOC_ROOT}/src/os/query.c
   ${PAGEALLOC_ROOT}/src/os/linux.c
   ${PAGEALLOC_ROOT}/src/os/fixalloc.c
   ${PAGEALLOC_ROOT}/src/os/recpool.c
