@@ -40,6 +40,7 @@
 #include "pagealloc/testing.h"
 #include "pagealloc/internal.h"      /* to break an invariant on purpose */
 #include "pa_child.h"
+#include "pa_heap_expect.h"
 
 #define PAGE   ((uintptr_t)PAGEALLOC_PAGE_SIZE)
 #define CHUNK  ((uintptr_t)PAGEALLOC_CHUNK_SIZE)
@@ -662,13 +663,6 @@ static void test_sysmem_bad_input(void **state)
 
 /* ---- pageheap -------------------------------------------------------------------------- */
 
-static void check_heap(pageheap *h)
-{
-    char msg[512];
-    if (pageheap_check(h, msg, sizeof msg) != 0)
-        fail_msg("%s", msg);
-}
-
 static void test_pageheap_bad_frees(void **state)
 {
     (void)state;
@@ -713,7 +707,7 @@ static void test_pageheap_bad_frees(void **state)
         assert_int_equal(s1.in_use_bytes, s0.in_use_bytes);
         assert_int_equal(s1.free_bytes, s0.free_bytes);
         assert_int_equal(s1.cache_bytes, s0.cache_bytes);
-        check_heap(h);
+        pa_expect_heap_ok(h);
     }
     free(heap_mem);
 
@@ -726,11 +720,11 @@ static void test_pageheap_bad_frees(void **state)
     pageheap_free(h, small, 2);             /* the real free is fine at level 1 */
     expect_no_report();
     pagealloc_set_check_level(0);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_free(h, big, 40);
     pageheap_free(h, third, 20);
     expect_no_report();
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -756,7 +750,7 @@ static void test_pageheap_bad_counts_and_options(void **state)
     assert_int_equal(s.allocs, 0);
     assert_int_equal(s.in_use_bytes, 0);
     assert_int_equal(pageheap_release(h, 0), 0);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 
     static const pageheap_clock no_fn = { .now_ns = NULL };
@@ -841,7 +835,7 @@ static void test_pageheap_deleted_handle(void **state)
     int sig = pa_run_in_child(use_deleted_heap, h, &addr);
     assert_int_equal(sig, SIGSEGV);
     assert_int_equal(addr, (uintptr_t)h);
-    check_heap(h);                                          /* the parent's is intact */
+    pa_expect_heap_ok(h);                                          /* the parent's is intact */
     pageheap_delete(h);
 }
 

@@ -36,6 +36,7 @@
 #include "pagealloc/sysmem.h"
 #include "pagealloc/testing.h"
 #include "sysmem_fi.h"
+#include "pa_heap_expect.h"
 
 #define PAGE  ((size_t)PAGEALLOC_PAGE_SIZE)
 #define CHUNK ((size_t)PAGEALLOC_CHUNK_SIZE)
@@ -293,9 +294,7 @@ static void test_pagealloc_new_faults(void **state)
 
 static void check_heap(pageheap *h)
 {
-    char msg[512];
-    if (pageheap_check(h, msg, sizeof msg) != 0)
-        fail_msg("%s", msg);
+    pa_expect_heap_ok(h);
     pageheap_stats s;
     pageheap_get_stats(h, &s);
     assert_int_equal(s.ready_bytes + s.prepared_bytes,

@@ -21,17 +21,10 @@
 #include "pagealloc/pageheap.h"
 #include "pa_json.h"
 #include "pa_skip.h"
+#include "pa_heap_expect.h"
 
 #define PAGE ((size_t)PAGEALLOC_PAGE_SIZE)
 #define MiB ((uint64_t)1 << 20)
-
-static void check_heap(pageheap *h)
-{
-    char msg[512];
-    int err = pageheap_check(h, msg, sizeof msg);
-    if (err)
-        fail_msg("%s", msg);
-}
 
 /* The balance equations of pageheap.h, when nothing is in flight. */
 static void check_balance(pageheap *h)
@@ -79,12 +72,12 @@ static void test_defaults(void **state)
     errno = 0;
     assert_null(pageheap_alloc(h, 0));
     assert_int_equal(errno, EINVAL);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_free(h, p, 1);
     pageheap_free(h, q, 300);
     pageheap_free(h, r, 2);
     pageheap_free(h, NULL, 0);               /* no-op */
-    check_heap(h);
+    pa_expect_heap_ok(h);
     check_balance(h);
     pageheap_stats s;
     pageheap_get_stats(h, &s);
@@ -124,7 +117,7 @@ static void test_first_fit_single_shard(void **state)
     pageheap_free(h, a, 20);
     pageheap_free(h, c, 20);
     pageheap_free(h, d, 20);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -151,7 +144,7 @@ static void test_grow_under_limit(void **state)
     assert_int_equal(errno, ENOMEM);
     assert_true(k >= 12 && k <= 16);                /* 8 MiB / 512 KiB, less metadata */
     assert_true(ready_and_meta(h) <= base + 8 * MiB);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     check_balance(h);
     pageheap_stats s;
     pageheap_get_stats(h, &s);
@@ -160,13 +153,13 @@ static void test_grow_under_limit(void **state)
 
     /* Fails cleanly again, and succeeds once the limit is raised. */
     assert_null(pageheap_alloc(h, 64));
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_set_limit(h, base + 16 * MiB);
     runs[k] = pageheap_alloc(h, 64);
     assert_non_null(runs[k]);
     k++;
     assert_non_null(pageheap_alloc(h, 1));
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -189,7 +182,7 @@ static void test_exhaust(void **state)
     }
     assert_true(k > 100 && k < MAXN);
     assert_int_equal(errno, ENOMEM);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     /* Free every other one, release, and allocate as much again. */
     size_t freed = 0;
     for (int i = 0; i < k; i += 2) {
@@ -199,7 +192,7 @@ static void test_exhaust(void **state)
     }
     size_t rel = pageheap_release(h, SIZE_MAX);
     assert_true(rel >= freed);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     size_t again = 0;
     for (int i = 0; i < k; i += 2) {
         p[i] = pageheap_alloc(h, n[i]);
@@ -208,11 +201,11 @@ static void test_exhaust(void **state)
         again += n[i] * PAGE;
     }
     assert_true(again >= freed - 24 * PAGE);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     for (int i = 0; i < k; i++)
         if (p[i])
             pageheap_free(h, p[i], n[i]);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     check_balance(h);
     pageheap_delete(h);
 }
@@ -237,7 +230,7 @@ static void test_soft_limit(void **state)
     assert_non_null(b);
     assert_true(ready_and_meta(h) <= base + 4 * MiB);
     pageheap_free(h, b, 16);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     check_balance(h);
     pageheap_delete(h);
 }
@@ -254,7 +247,7 @@ static void test_set_limit_releases(void **state)
     assert_true(r >= 8 * MiB);
     assert_true(ready_and_meta(h) <= before - 8 * MiB);
     pageheap_set_limit(h, 0);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -295,11 +288,11 @@ static void test_fill_patterns(void **state)
         qsort(run, N, sizeof run[0], cmp_ptr);
         for (int i = 1; i < N; i++)
             assert_true(run[i - 1][0] + run[i - 1][1] * PAGE <= run[i][0]);
-        check_heap(h);
+        pa_expect_heap_ok(h);
         for (int i = 0; i < N; i++)
             pageheap_free(h, (void *)run[i][0], run[i][1]);
         assert_true(pageheap_release(h, SIZE_MAX) > 0);
-        check_heap(h);
+        pa_expect_heap_ok(h);
         pageheap_stats s;
         pageheap_get_stats(h, &s);
         assert_int_equal(s.free_bytes, 0);
@@ -330,7 +323,7 @@ static void test_zeroed(void **state)
         pageheap_free(h, c, 40);
         pageheap_free(h, d, 3);
     }
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -367,7 +360,7 @@ static void test_rss_drops_on_release(void **state)
      * allocator may move it by a little). */
     assert_true(before > after);
     assert_true(before - after >= rel / 10 * 9);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -446,10 +439,10 @@ static void test_huge_policies(void **state)
             assert_true(s.free_bytes > 0);
         if (rel < 512 * PAGE)
             fail_msg("policy %d: released %zu at %p, free %llu released %llu", pol, rel, (void *)dense, (unsigned long long)s.free_bytes, (unsigned long long)s.released_bytes);
-        check_heap(h);
+        pa_expect_heap_ok(h);
         pageheap_free(h, dense, 500);
         pageheap_release(h, SIZE_MAX);
-        check_heap(h);
+        pa_expect_heap_ok(h);
         pageheap_delete(h);
     }
 }
@@ -489,8 +482,8 @@ static void test_several_heaps(void **state)
     assert_int_equal(s.cache_bytes, 0);
     assert_int_equal(s.allocs, 3 * 201);
     assert_int_equal(s.in_use_bytes, 0);
-    check_heap(t.a);
-    check_heap(t.b);
+    pa_expect_heap_ok(t.a);
+    pa_expect_heap_ok(t.b);
     check_balance(t.a);
     check_balance(t.b);
     /* The heaps' memory does not overlap. */
@@ -607,7 +600,7 @@ static void test_stats_json(void **state)
         assert_int_equal(diff, 0);
     }
     unlink(path);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     check_balance(h);
     pageheap_free(h, a, 3);
     pageheap_free(h, b, 100);

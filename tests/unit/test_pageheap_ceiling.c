@@ -17,17 +17,10 @@
 #include <string.h>
 
 #include "pagealloc/pageheap.h"
+#include "pa_heap_expect.h"
 
 #define PAGE ((size_t)PAGEALLOC_PAGE_SIZE)
 #define MiB ((uint64_t)1 << 20)
-
-static void check_heap(pageheap *h)
-{
-    char msg[512];
-    int err = pageheap_check(h, msg, sizeof msg);
-    if (err)
-        fail_msg("%s", msg);
-}
 
 static pageheap_stats stats(pageheap *h)
 {
@@ -74,12 +67,12 @@ static void holes_then_longer_runs(unsigned per_mille, uint64_t *ready, uint64_t
     *scavenged = s.scavenged_bytes;
     for (int i = 1; i < 64; i += 2)              /* the data survived the releases */
         assert_int_equal(((unsigned char *)a[i])[MiB - 1], 1);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     for (int i = 1; i < 64; i += 2)
         pageheap_free(h, a[i], MiB / PAGE);
     for (int i = 0; i < 16; i++)
         pageheap_free(h, b[i], 2 * MiB / PAGE);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -141,11 +134,11 @@ static void test_page_caches_and_churn(void **state)
         assert_true(s.ready_bytes <= ceiling(pm, peak) + s.cache_bytes);
     }
     assert_true(stats(h).scavenged_bytes > 0);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     for (unsigned i = 0; i < SLOTS; i++)
         if (p[i])
             pageheap_free(h, p[i], n[i]);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -188,7 +181,7 @@ static void test_threads(void **state)
         assert_int_equal(pthread_join(th[i], NULL), 0);
     pageheap_stats s = stats(h);
     assert_int_equal(s.in_use_bytes, 0);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 

@@ -24,18 +24,12 @@
 
 #include "pagealloc/pagealloc.h"
 #include "pagealloc/pageheap.h"
+#include "pa_heap_expect.h"
 
 #define PAGE ((size_t)PAGEALLOC_PAGE_SIZE)
 #define RC_RUNS 64u                       /* the bounds pageheap.h documents */
 #define RC_PAGES 512u
 #define RC_BIG_PAGES 4096u                /* the big slot's longest run */
-
-static void check_heap(pageheap *h)
-{
-    char msg[512];
-    if (pageheap_check(h, msg, sizeof msg) != 0)
-        fail_msg("%s", msg);
-}
 
 static pageheap_stats stats(pageheap *h)
 {
@@ -80,7 +74,7 @@ static void test_reuse_exact_length(void **state)
     assert_int_equal(s1.run_cache_bytes, 40 * PAGE);
     assert_int_equal(s1.in_use_bytes, s0.in_use_bytes - 40 * PAGE);
     assert_int_equal(s1.frees, s0.frees + 1);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     /* Another length does not take it; the same length does. */
     char *r = pageheap_alloc(h, 41);
     assert_non_null(r);
@@ -93,11 +87,11 @@ static void test_reuse_exact_length(void **state)
     pageheap_stats s2 = stats(h);
     assert_int_equal(s2.run_cache_bytes, 0);
     assert_int_equal(s2.cache_allocs, s1.cache_allocs + 1);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_free(h, p, 5);
     pageheap_free(h, r, 41);
     pageheap_free(h, z, 40);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -128,12 +122,12 @@ static void test_split(void **state)
     assert_int_equal(s1.run_cache_bytes, 350 * PAGE);
     assert_int_equal(s1.in_use_bytes, s0.in_use_bytes + 20 * PAGE);
     assert_int_equal(s1.free_bytes, s0.free_bytes + 10 * PAGE);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_free(h, e, 30);                        /* the head is 20 pages now */
     expect_report("not allocated");
     char *f = pageheap_alloc(h, 100);               /* long from long: c */
     assert_ptr_equal(f, c);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_free(h, f, 101);
     expect_report("not allocated");
     pageheap_free(h, f, 99);
@@ -145,7 +139,7 @@ static void test_split(void **state)
     assert_ptr_equal(k, c);
     pageheap_free(h, k + PAGE, 3);
     expect_report("inside a run");
-    check_heap(h);
+    pa_expect_heap_ok(h);
     assert_int_equal(stats(h).run_cache_bytes, 0);
     pageheap_free(h, d, 8);
     pageheap_free(h, e, 20);
@@ -154,7 +148,7 @@ static void test_split(void **state)
     assert_int_equal(reports, 0);
     pagealloc_set_error_handler(NULL, NULL);
     assert_int_equal(stats(h).in_use_bytes, 0);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -172,7 +166,7 @@ static void test_bounds(void **state)
     pageheap_stats s = stats(h);
     assert_int_equal(s.run_cache_bytes, RC_RUNS * PAGE);      /* at most 64 runs */
     assert_int_equal(s.in_use_bytes, 0);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_flush_caches(h);
     assert_int_equal(stats(h).run_cache_bytes, 0);
     /* Bytes: 300-page runs, of which one fits in 512 pages. */
@@ -191,7 +185,7 @@ static void test_bounds(void **state)
     assert_non_null(big);
     pageheap_free(h, big, RC_BIG_PAGES + 1);
     assert_int_equal(stats(h).run_cache_bytes, (300 + RC_PAGES + 1) * PAGE);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -217,7 +211,7 @@ static void test_big_slot(void **state)
     assert_int_equal(stats(h).run_cache_bytes, 2000 * PAGE);
     pageheap_free(h, c, 600);                   /* shorter: goes back */
     assert_int_equal(stats(h).run_cache_bytes, 2000 * PAGE);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_free(h, b, 2000);                  /* double free of the cached run */
     expect_report("already freed");
     pageheap_free(h, a, 1000);                  /* given back: the allocator's rule */
@@ -237,7 +231,7 @@ static void test_big_slot(void **state)
     pageheap_stats s = stats(h);
     assert_int_equal(s.run_cache_bytes, 0);
     assert_int_equal(s.in_use_bytes, (2001 + 700) * PAGE);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_free(h, e, 2000);                  /* the old length: its tail is free */
     expect_report("not allocated");
     pageheap_free(h, e, 699);                   /* too short */
@@ -245,12 +239,12 @@ static void test_big_slot(void **state)
     pageheap_free(h, e, 700);
     pageheap_free(h, d, 2001);                  /* longer than the slot holds */
     assert_int_equal(stats(h).run_cache_bytes, 2001 * PAGE);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_flush_caches(h);
     s = stats(h);
     assert_int_equal(s.run_cache_bytes, 0);
     assert_int_equal(s.in_use_bytes, 0);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     assert_int_equal(reports, 0);
     pagealloc_set_error_handler(NULL, NULL);
     pageheap_delete(h);
@@ -320,7 +314,7 @@ static void test_bad_frees(void **state)
     assert_int_equal(s1.frees, s0.frees);
     assert_int_equal(s1.in_use_bytes, s0.in_use_bytes);
     assert_int_equal(s1.run_cache_bytes, s0.run_cache_bytes);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     /* A run the cache gave back to the allocator: the allocator's rule. */
     pageheap_flush_caches(h);
     pageheap_free(h, q, 20);
@@ -329,7 +323,7 @@ static void test_bad_frees(void **state)
     pageheap_free(h, r, 20);
     assert_int_equal(reports, 0);
     pagealloc_set_error_handler(NULL, NULL);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -359,10 +353,10 @@ static void long_runs_on(pageheap *h, int must_cross)
     expect_report("inside a run");
     pageheap_free(h, b + 3 * PAGE, 97);         /* inside, to the run's end */
     expect_report("inside a run");
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_free(h, b, 100);                   /* cached */
     assert_int_equal(stats(h).run_cache_bytes, 100 * PAGE);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_free(h, b, 100);
     expect_report("already freed");
     pageheap_free(h, b, 64);
@@ -377,13 +371,13 @@ static void long_runs_on(pageheap *h, int must_cross)
     char *c = pageheap_alloc(h, RC_PAGES + 100);
     assert_non_null(c);
     pageheap_free(h, c, RC_PAGES + 100);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_free(h, b, 100);
     expect_report("not allocated");
     pageheap_free(h, a, PAGEALLOC_CHUNK_PAGES - 2);
     assert_int_equal(reports, 0);
     pagealloc_set_error_handler(NULL, NULL);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -420,7 +414,7 @@ static void test_drains(void **state)
     pageheap_stats s = stats(h);
     assert_int_equal(s.run_cache_bytes, 0);
     assert_int_equal(s.in_use_bytes, 0);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     /* Release: the cached run is released too. */
     char *p = pageheap_alloc(h, 64);
     memset(p, 1, 64 * PAGE);
@@ -431,7 +425,7 @@ static void test_drains(void **state)
     assert_int_equal(s.run_cache_bytes, 0);
     assert_int_equal(s.free_bytes, 0);
     assert_int_equal(s.ready_bytes, 0);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -452,7 +446,7 @@ static void test_release_trims_map(void **state)
     for (int i = 0; i < N; i++)
         pageheap_free(h, p[i], PAGEALLOC_CHUNK_PAGES - 1);
     pageheap_release(h, SIZE_MAX);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_free(h, keep, 2);                  /* its entry is still there */
     expect_report("page count differs from the allocation's (3 pages)");
     for (int i = 0; i < N; i++)
@@ -467,7 +461,7 @@ static void test_release_trims_map(void **state)
     pageheap_free(h, keep, 3);
     assert_int_equal(reports, 0);
     pagealloc_set_error_handler(NULL, NULL);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -495,14 +489,14 @@ static void test_hard_limit(void **state)
     assert_int_equal(s.run_cache_bytes, 0);
     assert_true(s.limit_hits >= 1);
     assert_true(s.ready_bytes + s.metadata_bytes <= limit);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     errno = 0;
     assert_null(pageheap_alloc(h, 512));        /* 4 MiB: over, fails cleanly */
     assert_int_equal(errno, ENOMEM);
     pageheap_stats s2 = stats(h);
     assert_int_equal(s2.in_use_bytes, s.in_use_bytes);
     assert_true(s2.limit_failures >= 1);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_free(h, b, 300);
     pageheap_free(h, warm, 1);
     pageheap_delete(h);
@@ -537,7 +531,7 @@ static void test_scavenger_flushes(void **state)
     assert_int_equal(s.run_cache_bytes, 0);
     assert_true(s.ready_bytes <= bound);
     pageheap_free(h, keep, 64);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -552,7 +546,7 @@ static void test_guard_has_none(void **state)
     pageheap_stats s = stats(h);
     assert_int_equal(s.run_cache_bytes, 0);
     assert_int_equal(s.in_use_bytes, 0);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -642,12 +636,12 @@ static void test_off_is_first_fit(void **state)
     assert_int_equal(replay(h, &m), 0);
     pageheap_stats s = stats(h);
     assert_int_equal(s.run_cache_bytes, 0);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     /* Frees of parts of a run are allowed with the caches off. */
     char *p = pageheap_alloc(h, 10);
     pageheap_free(h, p + 4 * PAGE, 6);
     pageheap_free(h, p, 4);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pagealloc_delete(m.pa);
     pageheap_delete(h);
 
@@ -659,7 +653,7 @@ static void test_off_is_first_fit(void **state)
     s = stats(h);
     assert_true(s.cache_allocs > s0.cache_allocs);
     assert_true(s.run_cache_bytes > 0);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
