@@ -396,9 +396,11 @@ static void long_runs_on(pageheap *h, int must_cross)
 static void test_long_runs(void **state)
 {
     (void)state;
-    long_runs_on(pageheap_new(&(pageheap_options){ .shards = 1 }), 1);
     long_runs_on(pageheap_new(&(pageheap_options){ .shards = 1,
-                                                   .arena_bytes = PAGEALLOC_CHUNK_SIZE }), 0);
+                                                   .run_cache_merge = PAGEHEAP_MERGE_OFF }), 1);
+    long_runs_on(pageheap_new(&(pageheap_options){ .shards = 1,
+                                                   .arena_bytes = PAGEALLOC_CHUNK_SIZE,
+                                                   .run_cache_merge = PAGEHEAP_MERGE_OFF }), 0);
 }
 
 /* ---- Draining ---------------------------------------------------------------- */
