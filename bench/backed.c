@@ -3,7 +3,8 @@
  * docs/workloads.md, on real memory, for one allocator per executable:
  *
  *   pagealloc-bench-backed           ours: pageheap_alloc/pageheap_free
- *                                    (--shards N: 0 = default, one per CPU)
+ *                                    (--shards N: 0 = default, one per CPU;
+ *                                    --run-cache-merge next|both|off)
  *   pagealloc-bench-backed-glibc     aligned_alloc(8192, n*8192) / free
  *   pagealloc-bench-backed-jemalloc  mallocx(n*8192, MALLOCX_ALIGN(8192)) / sdallocx
  *   pagealloc-bench-backed-mimalloc  mi_malloc_aligned(n*8192, 8192) / mi_free_size_aligned
@@ -26,7 +27,9 @@
  * Then: peak RSS (VmHWM), free everything, RSS, the allocator's own purge
  * call, RSS. RSS figures are net: minus the process's VmRSS just before
  * the allocator is first used by the workload (ours: before pageheap_new,
- * so its metadata counts).
+ * so its metadata counts). --seed S draws another sequence (seed S), to
+ * check that a policy is not tuned to seed 42's; the map program's live
+ * peak line (below) gives its bound.
  *
  * W6: W1, W2 or W3 run by T threads at once on one shared heap (ours) or
  * the process allocator (peers), thread k with its own generator seeded
