@@ -3,7 +3,8 @@
  * docs/workloads.md, on real memory, for one allocator per executable:
  *
  *   pagealloc-bench-backed           ours: pageheap_alloc/pageheap_free
- *                                    (--shards N: 0 = default, one per CPU)
+ *                                    (--shards N: 0 = default, one per CPU;
+ *                                    --run-cache-merge next|both|off)
  *   pagealloc-bench-backed-glibc     aligned_alloc(8192, n*8192) / free
  *   pagealloc-bench-backed-jemalloc  mallocx(n*8192, MALLOCX_ALIGN(8192)) / sdallocx
  *   pagealloc-bench-backed-mimalloc  mi_malloc_aligned(n*8192, 8192) / mi_free_size_aligned
@@ -26,7 +27,9 @@
  * Then: peak RSS (VmHWM), free everything, RSS, the allocator's own purge
  * call, RSS. RSS figures are net: minus the process's VmRSS just before
  * the allocator is first used by the workload (ours: before pageheap_new,
- * so its metadata counts).
+ * so its metadata counts). --seed S draws another sequence (seed S), to
+ * check that a policy is not tuned to seed 42's; the map program's live
+ * peak line (below) gives its bound.
  *
  * W6: W1, W2 or W3 run by T threads at once on one shared heap (ours) or
  * the process allocator (peers), thread k with its own generator seeded
@@ -105,6 +108,7 @@
 #define SPIN_STEPS 200000000u   /* about 0.25 s per thread here */
 
 static const char *prog = "pagealloc-bench-backed";
+static uint64_t g_seed = WLGEN_SEED;     /* --seed: W5's generator (42, the workload's) */
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
@@ -126,12 +130,16 @@ static void die(const char *fmt, ...)
 static pageheap *g_heap;
 static unsigned g_shards;
 static int g_no_run_cache;
+static pageheap_run_merge g_merge; /* --run-cache-merge */
 static int g_scavenger;          /* --background-scavenger */
 static unsigned g_ceiling;       /* --resident-ceiling */
 static const char *impl_name(void)
 {
     if (g_ceiling)
         return g_no_run_cache ? "ours-ceil-norc" : "ours-ceil";
+    if (g_merge && !g_no_run_cache)     /* not the default */
+        return g_merge == PAGEHEAP_MERGE_BOTH ? "ours-merge-both"
+               : g_merge == PAGEHEAP_MERGE_OFF ? "ours-merge-off" : "ours-merge-next";
     if (g_scavenger)
         return g_no_run_cache ? "ours-scav-norc" : "ours-scav";
     return g_no_run_cache ? (g_shards == 1 ? "ours-1shard-norc" : "ours-norc")
@@ -140,6 +148,7 @@ static const char *impl_name(void)
 static void impl_init(void)
 {
     g_heap = pageheap_new(&(pageheap_options){.shards = g_shards, .no_run_cache = g_no_run_cache,
+                                              .run_cache_merge = g_merge,
                                               .background_scavenger = g_scavenger,
                                               .resident_ceiling = g_ceiling});
     if (!g_heap)
@@ -298,7 +307,7 @@ static void w5_live_peak(uint64_t steps, size_t *peak_pages, uint64_t *peak_step
     size_t *size = calloc(W1_SLOTS, sizeof *size);
     if (!size)
         die("out of memory");
-    rng_xorshift r = {WLGEN_SEED};
+    rng_xorshift r = {g_seed};
     size_t live = 0;
     for (unsigned i = 0; i < W1_SLOTS; i++)
         live += size[i] = wlgen_churn_size(&r);
@@ -357,7 +366,7 @@ static int run_w5(uint64_t steps)
     long base = status_kib("VmRSS");
     impl_init();
 
-    rng_xorshift r = {WLGEN_SEED};
+    rng_xorshift r = {g_seed};
     uint64_t seq = WLGEN_FNV_OFFSET;
     for (unsigned i = 0; i < W1_SLOTS; i++) {
         size_t n = wlgen_churn_size(&r);
@@ -582,15 +591,17 @@ static int run_w6(int wl, int threads, uint64_t steps)
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: %s --workload W5|W6-W1|W6-W2|W6-W3|W6-spin [--threads T] [--steps N]%s\n"
+        "usage: %s --workload W5|W6-W1|W6-W2|W6-W3|W6-spin [--threads T] [--steps N] [--seed S]%s\n"
         "  W5: W1's sequence touching every page (ns per pair, RSS in KiB);\n"
         "  W6-W1, W6-W2, W6-W3: W1, W2 or W3 by T threads on the shared allocator (ops/s);\n"
         "  W6-spin: T threads of a register-only loop, the machine's own scaling.\n"
         "  --steps: W1/W5 steps (1000000), W3 steps (100000) or spin iterations per thread\n"
+        "  --seed: W5's generator seed (42: the workload; others to check a policy is not\n"
+        "  tuned to one sequence)\n"
         "  (0: the set-up alone, which bench/profile.sh subtracts).\n"
         "  One measurement per process; bench/run_backed.sh drives all allocators.\n",
-        prog, BACKED_IMPL == BK_OURS ? " [--shards N] [--no-run-cache] [--background-scavenger]\n"
-                                       "  [--resident-ceiling PER_MILLE]" BK_MAP_USAGE : "");
+        prog, BACKED_IMPL == BK_OURS ? " [--shards N] [--no-run-cache] [--run-cache-merge next|both|off]\n"
+                                       "  [--background-scavenger] [--resident-ceiling PER_MILLE]" BK_MAP_USAGE : "");
 }
 
 int main(int argc, char **argv)
@@ -611,6 +622,10 @@ int main(int argc, char **argv)
             threads = strtol(argv[++i], &end, 10);
             if (*end || threads < 1 || threads > MAX_THREADS)
                 die("--threads wants 1..%d", MAX_THREADS);
+        } else if (strcmp(a, "--seed") == 0 && i + 1 < argc) {
+            g_seed = strtoull(argv[++i], &end, 10);
+            if (*end || g_seed == 0)
+                die("--seed wants a nonzero number (W5's generator; 42 by default)");
         } else if (strcmp(a, "--steps") == 0 && i + 1 < argc) {
             steps = strtol(argv[++i], &end, 10);
             steps_given = 1;
@@ -624,6 +639,13 @@ int main(int argc, char **argv)
             g_shards = (unsigned)s;
         } else if (strcmp(a, "--no-run-cache") == 0) {
             g_no_run_cache = 1;
+        } else if (strcmp(a, "--run-cache-merge") == 0 && i + 1 < argc) {
+            const char *m = argv[++i];
+            g_merge = strcmp(m, "next") == 0   ? PAGEHEAP_MERGE_NEXT
+                      : strcmp(m, "both") == 0 ? PAGEHEAP_MERGE_BOTH
+                      : strcmp(m, "off") == 0  ? PAGEHEAP_MERGE_OFF
+                                               : (die("--run-cache-merge wants next, both or off"),
+                                                  PAGEHEAP_MERGE_DEFAULT);
         } else if (strcmp(a, "--background-scavenger") == 0) {
             g_scavenger = 1;
         } else if (strcmp(a, "--resident-ceiling") == 0 && i + 1 < argc) {

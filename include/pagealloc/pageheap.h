@@ -89,6 +89,19 @@ typedef enum pageheap_huge_policy {
                                 * MADV_HUGEPAGE */
 } pageheap_huge_policy;
 
+/* Which freed runs a run cache gives to the allocator, to merge there with
+ * a free neighbour, rather than keeping them (docs/heap.md, "Merging
+ * frees"). The neighbours are read from the heap's run map without a
+ * lock: a guess, never a correctness matter. */
+typedef enum pageheap_run_merge {
+    PAGEHEAP_MERGE_DEFAULT = 0,    /* PAGEHEAP_MERGE_NEXT */
+    PAGEHEAP_MERGE_NEXT = 1,       /* runs whose next page is free */
+    PAGEHEAP_MERGE_BOTH = 2,       /* runs whose next or previous page seems
+                                    * free: fewer pages touched, more
+                                    * allocations from the allocator */
+    PAGEHEAP_MERGE_OFF = 3         /* none: the cache keeps every run that fits */
+} pageheap_run_merge;
+
 /* A monotonic clock in nanoseconds, injected so that the scavenger's
  * pacing can be tested with fake time. */
 typedef struct pageheap_clock {
@@ -112,6 +125,7 @@ typedef struct pageheap_options {
     const pageheap_clock *clock;     /* NULL: CLOCK_MONOTONIC */
     int      guard;                  /* nonzero: guard mode (below) */
     int      no_run_cache;           /* nonzero: no run caches (below) */
+    pageheap_run_merge run_cache_merge; /* default PAGEHEAP_MERGE_NEXT (below) */
     unsigned resident_ceiling;       /* per mille, at most 1000000; 0: off
                                       * (below) */
 } pageheap_options;
@@ -128,7 +142,10 @@ typedef struct pageheap_options {
  * on, a free must name exactly a run as it was allocated (its first page
  * and page count); anything else is reported, double frees of cached runs
  * included. With no_run_cache and shards = 1 the heap answers exactly as
- * Go's mheap (first fit, frees of parts of runs allowed). */
+ * Go's mheap (first fit, frees of parts of runs allowed). A freed run that
+ * has a free neighbour (options.run_cache_merge says which neighbours
+ * count) goes to the allocator, where it merges, rather than into the run
+ * cache: fewer holes form, and the heap touches fewer pages. */
 
 /* Guard mode (a debugging aid, options.guard). A free makes its pages
  * inaccessible (sysmem_fault: Reserved) until an allocation reuses them,

@@ -96,6 +96,24 @@ static __attribute__((noinline)) void free_mapped(pageheap *h, ph_shard *s, ph_t
     count_free(h, t, npages);
 }
 
+/* A free of a run of at most PH_RC_PAGES pages, by its shard's thread t
+ * whose bins have room, that the run map vouched for (entry e reads its
+ * code), with a merge policy on: to the allocator if the run seems to
+ * have a free neighbour there (next_checked: the fast path found page
+ * a + npages not free), else into t's bins (docs/heap.md "Merging
+ * frees"). Out of line, so that the previous neighbour's reading costs
+ * the fast path no registers. */
+static __attribute__((noinline)) void free_merge(pageheap *h, ph_thread *t, ph_rm_entry *e,
+                                                 uintptr_t a, size_t npages, int next_checked)
+{
+    ph_shard *s = &h->shards[t->shard];
+    if ((!next_checked && ph_rm_next_free(e, a, npages)) ||
+        (h->rc_merge == PAGEHEAP_MERGE_BOTH && ph_rm_prev_free(e, a)))
+        free_mapped(h, s, t, e, a, npages);
+    else
+        keep_cached(h, s, t, e, ph_rm_code(npages), a, npages);
+}
+
 /* A free of a run longer than PH_RC_PAGES, at most PH_RC_BIG_PAGES, by
  * its shard's thread t, that the run map vouched for (entry e reads its
  * code, PH_RM_LONG):
@@ -165,7 +183,8 @@ static __attribute__((noinline)) void heap_free(pageheap *h, void *p, size_t npa
             return;
         }
         ph_thread *t = ph_thread_get(h);
-        if (!t || t->shard != owner - 1 || !rc_may_keep(t, npages)) {
+        if (!t || t->shard != owner - 1 || !rc_may_keep(t, npages) ||
+            (h->rc_merge && ph_rm_free_neighbour(e, a, npages, h->rc_merge))) {
             free_mapped(h, s, t, e, a, npages);
             return;
         }
@@ -201,14 +220,17 @@ static __attribute__((noinline)) void heap_free(pageheap *h, void *p, size_t npa
 }
 
 /* free_long's run of at most PH_RC_PAGES pages: t's bins if they have
- * room, else the allocator. */
+ * room (and, with a merge policy, it has no free neighbour), else the
+ * allocator. */
 static __attribute__((noinline)) void free_long_short(pageheap *h, ph_thread *t, ph_rm_entry *e,
                                                       uintptr_t a, size_t npages)
 {
-    if (rc_may_keep(t, npages))
-        keep_cached(h, &h->shards[t->shard], t, e, PH_RM_LONG, a, npages);
-    else
+    if (!rc_may_keep(t, npages))
         free_mapped(h, &h->shards[t->shard], t, e, a, npages);
+    else if (h->rc_merge)
+        free_merge(h, t, e, a, npages, 0);
+    else
+        keep_cached(h, &h->shards[t->shard], t, e, PH_RM_LONG, a, npages);
 }
 
 /* The fast path's free of a run of PH_RM_LONG pages or more (entry e
@@ -258,11 +280,15 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
                     free_long(h, t, e, a, npages);
                     return;
                 }
-                if (!rc_may_keep(t, npages)) {
+                if (!rc_may_keep(t, npages) || (h->rc_merge && ph_rm_next_free(e, a, npages))) {
                     if (npages > PH_RC_PAGES && npages <= PH_RC_BIG_PAGES)
                         free_big(h, t, e, a, npages);
                     else
                         free_mapped(h, &h->shards[t->shard], t, e, a, npages);
+                    return;
+                }
+                if (h->rc_merge == PAGEHEAP_MERGE_BOTH) {
+                    free_merge(h, t, e, a, npages, 1);
                     return;
                 }
                 if (!atomic_exchange_explicit(&t->busy, 1, memory_order_acquire)) {

@@ -55,6 +55,9 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
     h->id = atomic_fetch_add(&next_id, 1);
     h->guard = o.guard != 0;
     h->runcache = !o.guard && !o.no_run_cache;
+    h->rc_merge = !h->runcache || o.run_cache_merge == PAGEHEAP_MERGE_OFF ? 0
+                  : o.run_cache_merge == PAGEHEAP_MERGE_BOTH ? PAGEHEAP_MERGE_BOTH
+                  : PAGEHEAP_MERGE_NEXT;
     h->meta_stat = stat;
     h->self_bytes = self;
     h->nshards = nshards;

@@ -302,6 +302,7 @@ struct pageheap {
     int guard;                          /* guard mode: frees are sysmem_fault'ed */
     int threadless;                     /* no thread records (ph_set_threadless) */
     int runcache;                       /* run caches and the run map are on */
+    int rc_merge;                       /* PAGEHEAP_MERGE_NEXT, _BOTH or 0 (runmap.h) */
     /* Run map level 1 (PH_MAP_L2 blocks of PH_MAP_L2 chunk pointers, each
      * to its chunk's PAGEALLOC_CHUNK_PAGES entries); NULL unless runcache.
      * Blocks and chunk pointers are set under grow_mu, read by anyone. */

@@ -128,6 +128,51 @@ static inline size_t ph_rm_count(pageheap *h, ph_rm_entry *e, uintptr_t a)
     return 0;
 }
 
+/*
+ * Whether the run at a (npages pages, entry e, a live allocation of its
+ * chunk) has a free neighbour in the allocator, by policy
+ * (PAGEHEAP_MERGE_NEXT or PAGEHEAP_MERGE_BOTH, h->rc_merge): a run cache
+ * then gives it to the allocator, where it merges, rather than keeping it
+ * (docs/heap.md "Merging frees"). Read from the run map alone, without a
+ * lock: a guess, and either answer is correct (the run is kept or freed).
+ * Neither side is looked at across its chunk's edge (there: not free).
+ * - After the run: page a + npages's entry is 0 (a free page, or one a
+ *   page cache holds). A run's first page, cached or not, or a long run's
+ *   count entry, is not 0.
+ * - Before it (PAGEHEAP_MERGE_BOTH): the nearest non-zero entry among the
+ *   PH_RM_LOOKBACK pages below a is a short run's (code c, cached or not,
+ *   at page a - k) that ends below a - 1 (c < k); a long run's code or
+ *   count entry there covers page a - 1 (at least 63 pages, k <= 62). No
+ *   non-zero entry within reach also counts as free: free pages, or a
+ *   run longer than the reach (W5: treating those as allocated kept
+ *   10 MB more of its peak).
+ */
+#define PH_RM_LOOKBACK 62u
+static inline int ph_rm_next_free(const ph_rm_entry *e, uintptr_t a, size_t npages)
+{
+    return ((a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)) + npages < PAGEALLOC_CHUNK_PAGES &&
+           atomic_load_explicit(e + npages, memory_order_relaxed) == 0;
+}
+
+static inline int ph_rm_prev_free(const ph_rm_entry *e, uintptr_t a)
+{
+    unsigned pg = (unsigned)((a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1));
+    unsigned reach = pg < PH_RM_LOOKBACK ? pg : PH_RM_LOOKBACK;
+    for (unsigned k = 1; k <= reach; k++) {
+        unsigned v = atomic_load_explicit(e - k, memory_order_relaxed);
+        if (v)
+            return !(v & PH_RM_CONT) && (v & ~PH_RM_CACHED) < k;
+    }
+    return reach > 0;
+}
+
+static inline int ph_rm_free_neighbour(const ph_rm_entry *e, uintptr_t a, size_t npages,
+                                       int policy)
+{
+    return ph_rm_next_free(e, a, npages) ||
+           (policy == PAGEHEAP_MERGE_BOTH && ph_rm_prev_free(e, a));
+}
+
 /* Record a live allocation of npages at a (run caches on). */
 static inline void ph_rm_record(pageheap *h, uintptr_t a, size_t npages)
 {

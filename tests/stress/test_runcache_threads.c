@@ -11,7 +11,8 @@
  * reported, and the heap must balance at the end (pageheap_check). Then
  * the same with the threads each churning their own runs (short and long,
  * so that cached runs are split) while a third flushes the caches and
- * releases memory.
+ * releases memory, under each run-cache merge policy (the neighbours'
+ * run-map reads race with the other threads' writes).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -135,11 +136,13 @@ static void *pest(void *arg)
     return NULL;
 }
 
-static void test_churn_with_flushes(void **state)
+/* Under each run-cache merge policy: the neighbours' reads (no lock) race
+ * with the other threads' allocations and frees. */
+static void churn_with_flushes(pageheap_run_merge merge)
 {
-    (void)state;
     heap = pageheap_new(&(pageheap_options){ .shards = 2, .background_scavenger = 1,
-                                             .scavenger_poll_ns = 2000000 });
+                                             .scavenger_poll_ns = 2000000,
+                                             .run_cache_merge = merge });
     assert_non_null(heap);
     atomic_store(&stop, 0);
     pthread_t t[3], pt;
@@ -156,6 +159,14 @@ static void test_churn_with_flushes(void **state)
     assert_int_equal(s.run_cache_bytes, 0);
     check();
     pageheap_delete(heap);
+}
+
+static void test_churn_with_flushes(void **state)
+{
+    (void)state;
+    churn_with_flushes(PAGEHEAP_MERGE_DEFAULT);
+    churn_with_flushes(PAGEHEAP_MERGE_BOTH);
+    churn_with_flushes(PAGEHEAP_MERGE_OFF);
 }
 
 int main(void)

@@ -8,7 +8,10 @@
  * drain (flush, release, thread exit, the hard limit, the background
  * scavenger), guard mode (no caches), and the option that turns them off:
  * with no_run_cache and one shard the heap gives exactly the answers of a
- * bare page allocator driven as the heap drives it.
+ * bare page allocator driven as the heap drives it. The tests of the
+ * caches' mechanics free runs at the heap's top, whose next page is free:
+ * they keep every run (PAGEHEAP_MERGE_OFF); test_runmerge.c has the merge
+ * policies.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -62,7 +65,8 @@ static void expect_report(const char *rule)
 static void test_reuse_exact_length(void **state)
 {
     (void)state;
-    pageheap *h = pageheap_new(&(pageheap_options){ .shards = 1 });
+    pageheap *h = pageheap_new(
+        &(pageheap_options){ .shards = 1, .run_cache_merge = PAGEHEAP_MERGE_OFF });
     assert_non_null(h);
     char *p = pageheap_alloc(h, 5), *q = pageheap_alloc(h, 40);
     assert_non_null(p);
@@ -101,7 +105,8 @@ static void test_reuse_exact_length(void **state)
 static void test_split(void **state)
 {
     (void)state;
-    pageheap *h = pageheap_new(&(pageheap_options){ .shards = 1 });
+    pageheap *h = pageheap_new(
+        &(pageheap_options){ .shards = 1, .run_cache_merge = PAGEHEAP_MERGE_OFF });
     assert_non_null(h);
     pagealloc_set_error_handler(record_error, NULL);
     reports = 0;
@@ -265,7 +270,8 @@ static void count_cached(void *arg, unsigned shard, uintptr_t base,
 static void test_visible(void **state)
 {
     (void)state;
-    pageheap *h = pageheap_new(&(pageheap_options){ .shards = 1 });
+    pageheap *h = pageheap_new(
+        &(pageheap_options){ .shards = 1, .run_cache_merge = PAGEHEAP_MERGE_OFF });
     assert_non_null(h);
     char *p = pageheap_alloc(h, 100);           /* not from the page cache */
     cached_pages = 0;
@@ -384,9 +390,11 @@ static void long_runs_on(pageheap *h, int must_cross)
 static void test_long_runs(void **state)
 {
     (void)state;
-    long_runs_on(pageheap_new(&(pageheap_options){ .shards = 1 }), 1);
     long_runs_on(pageheap_new(&(pageheap_options){ .shards = 1,
-                                                   .arena_bytes = PAGEALLOC_CHUNK_SIZE }), 0);
+                                                   .run_cache_merge = PAGEHEAP_MERGE_OFF }), 1);
+    long_runs_on(pageheap_new(&(pageheap_options){ .shards = 1,
+                                                   .arena_bytes = PAGEALLOC_CHUNK_SIZE,
+                                                   .run_cache_merge = PAGEHEAP_MERGE_OFF }), 0);
 }
 
 /* ---- Draining ---------------------------------------------------------------- */
@@ -405,7 +413,8 @@ static void *cache_and_exit(void *arg)
 static void test_drains(void **state)
 {
     (void)state;
-    pageheap *h = pageheap_new(&(pageheap_options){ .shards = 2 });
+    pageheap *h = pageheap_new(
+        &(pageheap_options){ .shards = 2, .run_cache_merge = PAGEHEAP_MERGE_OFF });
     assert_non_null(h);
     /* Thread exit. */
     pthread_t th;
@@ -471,7 +480,8 @@ static void test_release_trims_map(void **state)
 static void test_hard_limit(void **state)
 {
     (void)state;
-    pageheap *h = pageheap_new(&(pageheap_options){ .shards = 1, .hard_limit = 1 });
+    pageheap *h = pageheap_new(
+        &(pageheap_options){ .shards = 1, .run_cache_merge = PAGEHEAP_MERGE_OFF, .hard_limit = 1 });
     assert_non_null(h);
     void *warm = pageheap_alloc(h, 1);          /* grow and make the metadata */
     assert_non_null(warm);
