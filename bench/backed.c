@@ -31,8 +31,11 @@
  * W6: W1, W2 or W3 run by T threads at once on one shared heap (ours) or
  * the process allocator (peers), thread k with its own generator seeded
  * wlgen_thread_seed(k) = 42 + k. Untouched pages. Untimed: W1's and W3's
- * fill, W2's permutations. Timed: from a barrier that releases all threads to the
- * last thread's end. Metric: total units (W1 pairs, W2 ops) per second.
+ * fill, W2's permutations and the first touch of its pointer array. Timed:
+ * from a barrier that releases all threads to the last thread's end.
+ * Metric: total units (W1 pairs, W2 ops) per second. --reps N makes N
+ * measurements in one process, a heap each; --probe frames each with the
+ * reference loop of backed_probe.h (the scaling protocol's quiet test).
  *
  * W6-spin: the same harness with a register-only loop instead of an
  * allocator (label "cpu"): what scaling the machine itself gives right now
