@@ -44,8 +44,9 @@
 # reference speed (slowest thread, before and after); a side is quiet if
 # most of its measurements are (its value: the best of those), a pair if both
 # sides are (bench/scale_pairs.py). The target is the median of the quiet
-# pairs' ratios (when 5 or more), else of all pairs, flagged; reported with
-# its IQR, min-max, how many pairs were kept and why the others were dropped.
+# pairs' ratios, reported with its IQR, min-max, how many pairs were kept
+# and why the others were dropped; with fewer than 5 quiet pairs it is not
+# measured (under load: all pairs' median in the detail only).
 # Output: the tables on stdout (Markdown), bench/results/backed.json,
 # bench/results/backed.log (the raw lines),
 # bench/results/backed.png (gnuplot). Exit status 1 if a run failed
@@ -53,7 +54,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-[ $# -ge 1 ] || { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,52p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 build=$(cd "$1" && pwd)
 repeat=${REPEAT:-5}
 mmap_repeat=${MMAP_REPEAT:-1}
@@ -191,8 +192,8 @@ if want W6 && [ "$tn" -gt "$t1" ] && [ "$scale_repeat" -gt 0 ]; then
         done
         # Past SCALE_REPEAT pairs, go on (up to SCALE_MAX) while fewer than
         # SCALE_QUIET pairs of some workload were quiet: a shared machine has
-        # quiet moments, and the target prefers them (the median of ten
-        # quiet pairs moves by about 0.05 between runs, of five by 0.1).
+        # quiet moments, and the target prefers them (with ten or more quiet
+        # pairs, eight runs' medians here fell within 0.04 of each other).
         if [ "$r" -ge "$scale_repeat" ]; then
           q=$(quiet_pairs)
           if [ "$q" -ge "$scale_quiet" ] || [ "$r" -ge "$scale_max" ]; then

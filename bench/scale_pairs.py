@@ -25,7 +25,7 @@ Definitions (PROBE_QUIET = q, 0.85 by default):
   preemption, a slow spell inside the measurement), and interference only
   ever slows a run down. Over the protocol runs of bench/README.md the
   best of three gave quiet medians 1.86-1.90, the median of three
-  1.81-1.87 with IQRs about twice as wide;
+  1.81-1.87 with wider IQRs (mean width 0.18 against 0.11);
 - a pair is quiet if both sides are; its ratio is T=n's value / T=1's.
 
 As a script: scale_pairs.py LOG T1 TN prints the fewest quiet pairs of any
