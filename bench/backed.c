@@ -34,8 +34,11 @@
  * W6: W1, W2 or W3 run by T threads at once on one shared heap (ours) or
  * the process allocator (peers), thread k with its own generator seeded
  * wlgen_thread_seed(k) = 42 + k. Untouched pages. Untimed: W1's and W3's
- * fill, W2's permutations. Timed: from a barrier that releases all threads to the
- * last thread's end. Metric: total units (W1 pairs, W2 ops) per second.
+ * fill, W2's permutations and the first touch of its pointer array. Timed:
+ * from a barrier that releases all threads to the last thread's end.
+ * Metric: total units (W1 pairs, W2 ops) per second. --reps N makes N
+ * measurements in one process, a heap each; --probe frames each with the
+ * reference loop of backed_probe.h (the scaling protocol's quiet test).
  *
  * W6-spin: the same harness with a register-only loop instead of an
  * allocator (label "cpu"): what scaling the machine itself gives right now
@@ -422,13 +425,17 @@ static int run_w5(uint64_t steps)
 
 /* ---- W6 ----------------------------------------------------------------------- */
 
+#include "backed_probe.h"
+
 typedef struct worker {
     pthread_t tid;
     unsigned idx;
     int wl;                        /* 1: W1, 2: W2, 3: W3; 0: spin */
     uint64_t steps;                /* W1 or W3 steps */
     pthread_barrier_t *start, *done;
+    pthread_barrier_t *pstart, *pdone;   /* the probe's (--probe) */
     uint64_t t0, t1, seq;
+    double probe[2];               /* reference ops/s before and after */
 } worker;
 
 /* W1 (slots = W1_SLOTS, large = 0) or W3 (W3_SLOTS, large = 1): fill the
@@ -476,6 +483,10 @@ static void w6_w2(worker *w)
     rng_xorshift r = {wlgen_thread_seed(w->idx)};
     uint64_t seq = WLGEN_FNV_OFFSET;
     wlgen_w2_permutations(&r, perm, &seq);
+    /* The pointer array's pages faulted in before the clock: the
+     * harness's page faults (two threads' at once contend in the kernel)
+     * are not the allocator's. */
+    memset(a, 0, (size_t)W2_N * sizeof *a);
     pthread_barrier_wait(w->start);
     w->t0 = now_ns();
     for (unsigned round = 0; round < W2_ROUNDS; round++) {
@@ -535,7 +546,12 @@ static void pin(unsigned k)
 static void *w6_main(void *arg)
 {
     worker *w = arg;
+    probe_mem pm;
     pin(w->idx);
+    if (g_probe) {
+        probe_setup(&pm, w->idx);
+        w->probe[0] = probe_run(&pm, w->pstart, w->pdone);
+    }
     if (w->wl == 1)
         w6_churn(w, W1_SLOTS, 0);
     else if (w->wl == 3)
@@ -544,18 +560,25 @@ static void *w6_main(void *arg)
         w6_w2(w);
     else
         w6_spin(w);
+    if (g_probe) {
+        w->probe[1] = probe_run(&pm, w->pstart, w->pdone);
+        probe_free(&pm);
+    }
     return NULL;
 }
 
 static int run_w6(int wl, int threads, uint64_t steps)
 {
     static worker ws[MAX_THREADS];
-    pthread_barrier_t start, done;
+    pthread_barrier_t start, done, pstart, pdone;
     pthread_barrier_init(&start, NULL, (unsigned)threads);
     pthread_barrier_init(&done, NULL, (unsigned)threads);
+    pthread_barrier_init(&pstart, NULL, (unsigned)threads);
+    pthread_barrier_init(&pdone, NULL, (unsigned)threads);
     impl_init();
     for (int k = 0; k < threads; k++) {
-        ws[k] = (worker){.idx = (unsigned)k, .wl = wl, .steps = steps, .start = &start, .done = &done};
+        ws[k] = (worker){.idx = (unsigned)k, .wl = wl, .steps = steps, .start = &start, .done = &done,
+                          .pstart = &pstart, .pdone = &pdone};
         int rc = pthread_create(&ws[k].tid, NULL, w6_main, &ws[k]);
         if (rc)
             die("pthread_create: %s", strerror(rc));
@@ -563,10 +586,14 @@ static int run_w6(int wl, int threads, uint64_t steps)
     for (int k = 0; k < threads; k++)
         pthread_join(ws[k].tid, NULL);
     uint64_t t0 = UINT64_MAX, t1 = 0, seq = 0;
+    double probe[2] = {-1, -1};      /* the slowest thread's, before and after */
     for (int k = 0; k < threads; k++) {
         if (ws[k].t0 < t0) t0 = ws[k].t0;
         if (ws[k].t1 > t1) t1 = ws[k].t1;
         seq ^= ws[k].seq;
+        for (int b = 0; b < 2; b++)
+            if (probe[b] < 0 || ws[k].probe[b] < probe[b])
+                probe[b] = ws[k].probe[b];
     }
     uint64_t units = wl == 2 ? (uint64_t)W2_ROUNDS * W2_N * 2 : steps;
     double secs = (double)(t1 - t0) / 1e9;
@@ -577,12 +604,17 @@ static int run_w6(int wl, int threads, uint64_t steps)
         snprintf(name, sizeof name, "W6-W%d", wl);
     if (wl)
         impl_info(name, threads);
-    printf("backed %s %s T=%d ops=%.0f ns=%.2f seq=0x%016" PRIx64 " ok\n", name,
+    char probes[64] = "";
+    if (g_probe)
+        snprintf(probes, sizeof probes, " probe0=%.0f probe1=%.0f", probe[0], probe[1]);
+    printf("backed %s %s T=%d ops=%.0f ns=%.2f%s seq=0x%016" PRIx64 " ok\n", name,
            wl ? impl_name() : "cpu", threads, (double)units * threads / secs,
-           units ? secs * 1e9 / (double)units : 0.0, wl ? seq : (uint64_t)0);
+           units ? secs * 1e9 / (double)units : 0.0, probes, wl ? seq : (uint64_t)0);
     impl_fini();
     pthread_barrier_destroy(&start);
     pthread_barrier_destroy(&done);
+    pthread_barrier_destroy(&pstart);
+    pthread_barrier_destroy(&pdone);
     return 0;
 }
 
@@ -591,15 +623,19 @@ static int run_w6(int wl, int threads, uint64_t steps)
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: %s --workload W5|W6-W1|W6-W2|W6-W3|W6-spin [--threads T] [--steps N] [--seed S]%s\n"
+        "usage: %s --workload W5|W6-W1|W6-W2|W6-W3|W6-spin [--threads T] [--steps N] [--seed S]\n"
+        "  [--probe] [--reps N]%s\n"
         "  W5: W1's sequence touching every page (ns per pair, RSS in KiB);\n"
         "  W6-W1, W6-W2, W6-W3: W1, W2 or W3 by T threads on the shared allocator (ops/s);\n"
         "  W6-spin: T threads of a register-only loop, the machine's own scaling.\n"
         "  --steps: W1/W5 steps (1000000), W3 steps (100000) or spin iterations per thread\n"
-        "  --seed: W5's generator seed (42: the workload; others to check a policy is not\n"
-        "  tuned to one sequence)\n"
         "  (0: the set-up alone, which bench/profile.sh subtracts).\n"
-        "  One measurement per process; bench/run_backed.sh drives all allocators.\n",
+        "  --seed: W5's generator seed (42: the workload; others to check a policy is not\n"
+        "  tuned to one sequence).\n"
+        "  --probe (W6): each thread runs the reference loop of backed_probe.h just before\n"
+        "  and after the workload; the line gains probe0= probe1= (slowest thread's ops/s).\n"
+        "  --reps N: N measurements in this process, one line each (1).\n"
+        "  bench/run_backed.sh drives all allocators.\n",
         prog, BACKED_IMPL == BK_OURS ? " [--shards N] [--no-run-cache] [--run-cache-merge next|both|off]\n"
                                        "  [--background-scavenger] [--resident-ceiling PER_MILLE]" BK_MAP_USAGE : "");
 }
@@ -607,7 +643,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     const char *workload = NULL;
-    long threads = 1, steps = W1_STEPS;
+    long threads = 1, steps = W1_STEPS, reps = 1;
     int steps_given = 0;
     if (argc > 0 && argv[0][0]) {
         const char *slash = strrchr(argv[0], '/');
@@ -660,6 +696,12 @@ int main(int argc, char **argv)
                 die("--map-at wants a W5 step");
 #endif
 #endif
+        } else if (strcmp(a, "--reps") == 0 && i + 1 < argc) {
+            reps = strtol(argv[++i], &end, 10);
+            if (*end || reps < 1 || reps > 100)
+                die("--reps wants 1..100");
+        } else if (strcmp(a, "--probe") == 0) {
+            g_probe = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
@@ -677,14 +719,22 @@ int main(int argc, char **argv)
             die("W5 is single-threaded");
         return run_w5((uint64_t)steps);
     }
+    int wl;
     if (strcmp(workload, "W6-W1") == 0)
-        return run_w6(1, (int)threads, (uint64_t)steps);
-    if (strcmp(workload, "W6-W2") == 0)
-        return run_w6(2, (int)threads, (uint64_t)steps);
-    if (strcmp(workload, "W6-W3") == 0)
-        return run_w6(3, (int)threads, steps_given ? (uint64_t)steps : W3_STEPS);
-    if (strcmp(workload, "W6-spin") == 0)
-        return run_w6(0, (int)threads, steps_given ? (uint64_t)steps : SPIN_STEPS);
-    usage(stderr);
-    return 2;
+        wl = 1;
+    else if (strcmp(workload, "W6-W2") == 0)
+        wl = 2;
+    else if (strcmp(workload, "W6-W3") == 0)
+        wl = 3, steps = steps_given ? steps : (long)W3_STEPS;
+    else if (strcmp(workload, "W6-spin") == 0)
+        wl = 0, steps = steps_given ? steps : (long)SPIN_STEPS;
+    else {
+        usage(stderr);
+        return 2;
+    }
+    /* --reps: that many measurements in this process, one line each, each
+     * on a heap of its own (the scaling protocol's repeated sides). */
+    for (long k = 0; k < reps; k++)
+        run_w6(wl, (int)threads, (uint64_t)steps);
+    return 0;
 }

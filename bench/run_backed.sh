@@ -17,29 +17,44 @@
 #   THREADS=1,2     W6 thread counts (default 1 and every CPU: 1,nproc)
 #   PEERS=glibc,jemalloc,mimalloc,tcmalloc,mmap   peers to run (ours always)
 #   SCALE_REPEAT=15 pairs of the W6 scaling protocol (0: none; see below)
-#   SCALE_MAX=40    more pairs, up to this many, while fewer than five of a
-#                   workload's pairs were quiet
+#   SCALE_MAX=40    more pairs, up to this many, while fewer than
+#                   SCALE_QUIET=10 of a workload's pairs were quiet
 #   SCALE_WL=W6-W2,W6-W1   workloads of the scaling protocol
 #   SPIN_STEPS=100000000   register-loop iterations per thread in it
-#   QUIET=1.9       the loop's scaling that makes a pair quiet
+#   SCALE_REPS=3    ours' measurements per side of a pair, in one process
+#   SCALE_GAP=0.1   seconds of sleep before each run of the protocol: under
+#                   chrt -f the runs back to back would use up the kernel's
+#                   real-time budget (sched_rt_runtime_us, 95 %) and be
+#                   stopped for up to 50 ms in the middle of a measurement
+#   PROBE_QUIET=0.85  a side of a pair is quiet if its reference loop ran at
+#                   >= this share of the protocol's best reference speed
 # The W6 scaling protocol (run after the repetitions, when W6 runs with more
 # than one thread count): SCALE_REPEAT pairs of ours at T=1 and T=2 (the first
 # and last of THREADS), the process pinned with taskset (T=1 on one CPU,
 # changing every two pairs, so each CPU sees both orders; T=2 on two, one thread
 # each), in ABBA order (odd pairs: loop T=1, ours T=1, ours T=2, loop T=2;
 # even pairs the reverse), so each pair's ratio T=2 / T=1 comes from runs
-# seconds apart and next to the register loop's own ratio. The target is the
-# median of the pairs' ratios, reported with its IQR and min-max and with the
-# machine's scaling (the loop's) of the same pairs; when 5 or more pairs were
-# quiet (their loop scaled >= QUIET=1.9 with its one thread at >= 90 % of the
-# protocol's best), the median of those pairs instead.
+# seconds apart and next to the register loop's own ratio. Each side of ours
+# is SCALE_REPS measurements in one process (--reps), each framed by a
+# reference loop (--probe, bench/backed_probe.h: W2's access pattern without
+# an allocator) run by its threads just before and just after it: on this
+# shared VM each vCPU runs such code at about 0.6x now and then, for
+# seconds, which the register loop does not see. A measurement is quiet if
+# its reference ran at >= PROBE_QUIET (0.85) of the protocol's best
+# reference speed (slowest thread, before and after); a side is quiet if
+# most of its measurements are (its value: the best of those), a pair if both
+# sides are (bench/scale_pairs.py). The target is the median of the quiet
+# pairs' ratios, reported with its IQR, min-max, how many pairs were kept
+# and why the others were dropped; with fewer than 5 quiet pairs it is not
+# measured (under load: all pairs' median in the detail only).
 # Output: the tables on stdout (Markdown), bench/results/backed.json,
+# bench/results/backed.log (the raw lines),
 # bench/results/backed.png (gnuplot). Exit status 1 if a run failed
 # unexpectedly or the allocators did not replay the same sequences.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-[ $# -ge 1 ] || { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,52p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 build=$(cd "$1" && pwd)
 repeat=${REPEAT:-5}
 mmap_repeat=${MMAP_REPEAT:-1}
@@ -52,6 +67,9 @@ scale_repeat=${SCALE_REPEAT:-15}
 scale_max=${SCALE_MAX:-40}
 [ "$scale_max" -ge "$scale_repeat" ] || scale_max=$scale_repeat
 scale_wl=${SCALE_WL:-W6-W2,W6-W1}
+scale_reps=${SCALE_REPS:-3}
+scale_quiet=${SCALE_QUIET:-10}
+scale_gap=${SCALE_GAP:-0.1}
 spin_steps=${SPIN_STEPS:-100000000}
 results=$root/bench/results
 bindir=$build/bench
@@ -128,8 +146,10 @@ done
 # The W6 scaling protocol (see the header). Lines "scale PAIR WORKLOAD IMPL T
 # CPUS ops=..." go to the log.
 scale_one() {   # pair workload-tag cpus label command workload threads [steps]
-  local out rc=0
-  out=$(taskset -c "$3" $5 --workload "$6" --threads "$7" ${8:+--steps "$8"} 2>>"$errlog") || rc=$?
+  local out rc=0 probe=
+  [ "$4" = ours ] && probe="--probe --reps $scale_reps"
+  sleep "$scale_gap"
+  out=$(taskset -c "$3" $5 --workload "$6" --threads "$7" ${8:+--steps "$8"} $probe 2>>"$errlog") || rc=$?
   if [ $rc -ne 0 ]; then
     echo "run_backed.sh: scaling pair $1: $4 $6 T=$7 failed (exit $rc)" >&2
     echo "fail $2 $4 T=$7 exit=$rc scaling protocol" >>"$log"
@@ -137,26 +157,9 @@ scale_one() {   # pair workload-tag cpus label command workload threads [steps]
   fi
   sed -n "s/^backed [^ ]* [^ ]* T=[0-9]* /scale $1 $2 $4 $7 $3 /p" <<<"$out" >>"$log"
 }
-# The fewest quiet pairs of any workload so far (the report's definition:
-# the loop's T=n / T=1 >= QUIET, its T=1 at >= 90 % of the best T=1 yet).
-quiet_pairs() {
-  awk -v t1="$t1" -v tn="$tn" -v q="${QUIET:-1.9}" '
-    $1 == "scale" && $4 == "cpu" {
-      for (i = 7; i <= NF; i++) if ($i ~ /^ops=/) v = substr($i, 5) + 0
-      k = $3 SUBSEP $2; wl[$3] = 1
-      if ($5 == t1) { one[k] = v; if (v > best) best = v } else if ($5 == tn) many[k] = v
-    }
-    END {
-      min = -1
-      for (w in wl) {
-        n = 0
-        for (k in one) { split(k, a, SUBSEP)
-          if (a[1] == w && (k in many) && many[k] / one[k] >= q && one[k] >= 0.9 * best) n++ }
-        if (min < 0 || n < min) min = n
-      }
-      print (min < 0 ? 0 : min)
-    }' "$log"
-}
+# The fewest quiet pairs of any workload so far (bench/scale_pairs.py, the
+# report's own definition). PROBE_QUIET reaches it through the environment.
+quiet_pairs() { python3 "$root/bench/scale_pairs.py" "$log" "$t1" "$tn"; }
 t1=${tlist[0]}
 tn=${tlist[${#tlist[@]} - 1]}
 if want W6 && [ "$tn" -gt "$t1" ] && [ "$scale_repeat" -gt 0 ]; then
@@ -188,11 +191,12 @@ if want W6 && [ "$tn" -gt "$t1" ] && [ "$scale_repeat" -gt 0 ]; then
           scale_one "$r" "$w" "${b#*:}" cpu "$bindir/pagealloc-bench-backed-mmap" W6-spin "${b%%:*}" "$spin_steps"
         done
         # Past SCALE_REPEAT pairs, go on (up to SCALE_MAX) while fewer than
-        # five pairs of some workload were quiet: a shared machine has quiet
-        # moments, and the target prefers them.
+        # SCALE_QUIET pairs of some workload were quiet: a shared machine has
+        # quiet moments, and the target prefers them (with ten or more quiet
+        # pairs, eight runs' medians here fell within 0.04 of each other).
         if [ "$r" -ge "$scale_repeat" ]; then
           q=$(quiet_pairs)
-          if [ "$q" -ge 5 ] || [ "$r" -ge "$scale_max" ]; then
+          if [ "$q" -ge "$scale_quiet" ] || [ "$r" -ge "$scale_max" ]; then
             echo "run_backed.sh: scaling protocol: $r pairs, at least $q quiet per workload" >&2
             break
           fi
@@ -204,6 +208,7 @@ fi
 bench_end
 
 status=0
+cp "$log" "$results/backed.log"   # the raw lines, for a second look at a run
 python3 "$root/bench/backed_report.py" "$log" "$results" "$repeat" "$mmap_repeat" \
   "$threads" "${labels[*]}" || status=1
 echo "run_backed.sh: wrote $results/backed.json" >&2
