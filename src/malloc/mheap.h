@@ -197,7 +197,9 @@ typedef struct pa_tcache {
     _Atomic uint64_t large_allocs, large_frees, large_bytes_in, large_bytes_out;
     struct pa_mheap *mh;                  /* set up: the allocator it belongs to */
     struct pa_tcache *next, *prev;        /* registry; pa_mheap.caches_mu */
-    /* Recent-free stacks, newest last (owner thread only). */
+    /* Recent-free stacks, newest last (owner thread only). Entries at
+     * or above a class's nlifo are never read, so a new cache leaves them
+     * as they are (tcache.c: its pages stay unfaulted until used). */
     uint64_t lifo[PA_NCLASSES][PA_LIFO_MAX];
     /* Set by remote frees that left one of this thread's spans with no
      * allocated object, per class and in sum; the owner sweeps those

@@ -25,8 +25,11 @@ pa_tcache *pa_tcache_slow(pa_mheap *mh)
     pa_tcache *tc = pa_fixalloc_alloc_raw(&mh->tcache_recs, NULL);
     if (!tc)
         return NULL;                    /* stays cache-less */
-    /* Zeroed field by field where a late remote free may write. */
-    memset(tc, 0, offsetof(pa_tcache, emptied));
+    /* Zeroed up to the stacks, which are read only below their fill
+     * (about 17 KiB left untouched: a fresh record's pages stay unfaulted
+     * until a class's stack is used, docs/malloc.md "Resident floor"), and
+     * field by field where a late remote free may write. */
+    memset(tc, 0, offsetof(pa_tcache, lifo));
     for (unsigned c = 0; c < PA_NCLASSES; c++) {
         atomic_store_explicit(&tc->emptied[c], 0, memory_order_relaxed);
         atomic_store_explicit(&tc->remote_pending[c], 0, memory_order_relaxed);
