@@ -142,11 +142,13 @@ static inline void *small_alloc(pa_mheap *mh, unsigned c)
     void *p = NULL;
     if (tc) {
         p = pa_lifo_pop(tc, c);
-        if (!p) {
-            pa_span *s = tc->cls[c].span;
-            if (s)
-                p = pa_span_alloc_fast(s);
+        if (p) {
+            count(&tc->cls[c].pops, 1);
+            return p;
         }
+        pa_span *s = tc->cls[c].span;
+        if (s)
+            p = pa_span_alloc_fast(s);
     }
     if (!p) {
         p = small_slow(mh, tc, c);
@@ -303,12 +305,17 @@ PA_API void *pa_malloc(size_t size)
     /* A thread with a cache has an allocator: no need to load it. */
     pa_tcache *tc = pa_tcp;
     if (__builtin_expect((uintptr_t)tc > 1 && size <= PA_MAX_SMALL, 1)) {
-        unsigned c = pa_size_class(size);
-        void *p = pa_lifo_pop(tc, c);
-        if (!p && tc->cls[c].span)
-            p = pa_span_alloc_fast(tc->cls[c].span);
+        size_t c = pa_size_class(size);
+        pa_tc_class *k = &tc->cls[c];
+        uint32_t n = atomic_load_explicit(&k->nlifo, memory_order_relaxed);
+        if (__builtin_expect(n != 0, 1)) {
+            void *p = pa_lifo_take(tc, c, n);
+            count(&k->pops, 1);
+            return p;
+        }
+        void *p = k->span ? pa_span_alloc_fast(k->span) : NULL;
         if (__builtin_expect(p != NULL, 1)) {
-            count(&tc->cls[c].allocs, 1);
+            count(&k->allocs, 1);
             return p;
         }
     }
@@ -429,6 +436,7 @@ static void free_small(pa_mheap *mh, pa_span *s, size_t i, void *p, const char *
             pa_tcache_spill(mh, tc, cls);
             (void)pa_lifo_push(tc, cls, s, i);
         }
+        return;                         /* a push is counted when it leaves */
     } else {
         /* Remote: count, then one atomic OR; the owner folds it in
          * later. An object on its owner's stack was freed already (a
@@ -462,7 +470,7 @@ static void free_small(pa_mheap *mh, pa_span *s, size_t i, void *p, const char *
             }
         }
     }
-    count(tc ? &tc->cls[cls].frees : &mh->dead.cls[cls].frees, tc != NULL);
+    count(tc ? &tc->frees[cls] : &mh->dead.frees[cls], tc != NULL);
 }
 
 static void free_checked(void *p, size_t size, int sized, const char *call)
@@ -513,11 +521,10 @@ static inline int free_fast(void *p)
     uint64_t live = atomic_load_explicit(&sw->alloc, memory_order_relaxed) &
                     ~(atomic_load_explicit(&sw->remote, memory_order_relaxed) |
                       atomic_load_explicit(&sw->held, memory_order_relaxed));
-    unsigned c = s->cls;
+    size_t c = s->cls;
     if (__builtin_expect(!(live >> (i % 64) & 1) || !pa_lifo_push(tc, c, s, i), 0))
         return 0;
-    count(&tc->cls[c].frees, 1);
-    return 1;
+    return 1;                           /* counted when it leaves the stack */
 }
 
 PA_API void pa_free(void *p)

@@ -174,14 +174,21 @@ typedef struct pa_central {
 
 /* What a thread's malloc and free of one class read and write, in one
  * half cache line: the current span, the recent-free stack's fill and
- * capacity, and the counters (single writer, relaxed; the statistics
- * read them from other threads). */
+ * capacity, and the malloc counters (single writer, relaxed; the
+ * statistics read them, and the fill, from other threads). A free onto
+ * the stack counts nothing: every entry leaves the stack by a pop
+ * (counted in pops, a malloc and a free at once), by going back to its
+ * span (counted in pa_tcache.frees then), or is still there (nlifo). So
+ * the thread's mallocs are allocs + pops and its frees frees + pops +
+ * nlifo (mstats.c), and the common free, a push, touches no counter. */
 typedef struct pa_tc_class {
     struct pa_span *span;                 /* current span, or NULL */
-    uint32_t nlifo;                       /* entries on the class's stack */
+    _Atomic uint32_t nlifo;               /* entries on the class's stack */
     uint32_t lifo_cap;                    /* pa_classes[c].lifo_cap once set up */
-    _Atomic uint64_t allocs, frees;
+    _Atomic uint64_t pops;                /* mallocs served by the stack */
+    _Atomic uint64_t allocs;              /* other mallocs */
 } pa_tc_class;
+_Static_assert(sizeof(pa_tc_class) == 32, "a class's fast-path fields fill half a cache line");
 
 
 typedef struct pa_tcache {
@@ -194,10 +201,15 @@ typedef struct pa_tcache {
      * how many it took from the central list or the page heap since it
      * last swept its full list (tcache.c). */
     uint32_t nspans[PA_NCLASSES], taken[PA_NCLASSES];
+    /* Per class: frees not onto the stack (remote, or with no cache), and
+     * stack entries gone back to their spans (pa_tc_class). */
+    _Atomic uint64_t frees[PA_NCLASSES];
     _Atomic uint64_t large_allocs, large_frees, large_bytes_in, large_bytes_out;
     struct pa_mheap *mh;                  /* set up: the allocator it belongs to */
     struct pa_tcache *next, *prev;        /* registry; pa_mheap.caches_mu */
-    /* Recent-free stacks, newest last (owner thread only). */
+    /* Recent-free stacks, newest last (owner thread only). Entries at
+     * or above a class's nlifo are never read, so a new cache leaves them
+     * as they are (tcache.c: its pages stay unfaulted until used). */
     uint64_t lifo[PA_NCLASSES][PA_LIFO_MAX];
     /* Set by remote frees that left one of this thread's spans with no
      * allocated object, per class and in sum; the owner sweeps those
@@ -375,15 +387,12 @@ static inline void *pa_span_alloc_fast(pa_span *s)
     return (void *)(s->base + ((size_t)s->cw * 64 + bit) * s->elemsize);
 }
 
-/* The object freed last onto tc's stack of class c, taken off it, or
- * NULL if the stack is empty. */
-static inline void *pa_lifo_pop(pa_tcache *tc, unsigned c)
+/* The object freed last onto tc's stack of class c, which holds n > 0
+ * entries, taken off it. */
+static inline void *pa_lifo_take(pa_tcache *tc, size_t c, uint32_t n)
 {
-    uint32_t n = tc->cls[c].nlifo;
-    if (__builtin_expect(n == 0, 0))
-        return NULL;
     uint64_t e = tc->lifo[c][n - 1];
-    tc->cls[c].nlifo = n - 1;
+    atomic_store_explicit(&tc->cls[c].nlifo, n - 1, memory_order_relaxed);
     pa_span *s = (pa_span *)(uintptr_t)(e & (((uint64_t)1 << PA_LIFO_SHIFT) - 1));
     size_t i = (size_t)(e >> PA_LIFO_SHIFT);
     _Atomic uint64_t *h = &s->words[i / 64].held;
@@ -392,18 +401,26 @@ static inline void *pa_lifo_pop(pa_tcache *tc, unsigned c)
     return (void *)(s->base + i * s->elemsize);
 }
 
+/* The same, or NULL if the stack is empty. */
+static inline void *pa_lifo_pop(pa_tcache *tc, size_t c)
+{
+    uint32_t n = atomic_load_explicit(&tc->cls[c].nlifo, memory_order_relaxed);
+    return __builtin_expect(n == 0, 0) ? NULL : pa_lifo_take(tc, c, n);
+}
+
 /* Put object i of s (owned by tc, class c, checked allocated and not
  * freed) on tc's stack; 0 if the stack is full (pa_tcache_spill). */
-static inline int pa_lifo_push(pa_tcache *tc, unsigned c, pa_span *s, size_t i)
+static inline int pa_lifo_push(pa_tcache *tc, size_t c, pa_span *s, size_t i)
 {
-    uint32_t n = tc->cls[c].nlifo;
-    if (__builtin_expect(n >= tc->cls[c].lifo_cap, 0))
+    pa_tc_class *k = &tc->cls[c];
+    uint32_t n = atomic_load_explicit(&k->nlifo, memory_order_relaxed);
+    if (__builtin_expect(n >= k->lifo_cap, 0))
         return 0;
     _Atomic uint64_t *h = &s->words[i / 64].held;
     atomic_store_explicit(h, atomic_load_explicit(h, memory_order_relaxed) | ((uint64_t)1 << (i % 64)),
                           memory_order_relaxed);
     tc->lifo[c][n] = pa_lifo_entry(s, i);
-    tc->cls[c].nlifo = n + 1;
+    atomic_store_explicit(&k->nlifo, n + 1, memory_order_relaxed);
     return 1;
 }
 

@@ -27,8 +27,12 @@ PA_API void pa_malloc_get_stats(pa_malloc_stats *out)
     pthread_mutex_lock(&mh->caches_mu);
     for (pa_tcache *tc = &mh->dead; tc; tc = tc == &mh->dead ? mh->caches : tc->next) {
         for (unsigned c = 0; c < PA_NCLASSES; c++) {
-            out->cls[c].allocs += ld(&tc->cls[c].allocs);
-            out->cls[c].frees += ld(&tc->cls[c].frees);
+            /* A pop is a malloc and a free; an entry still on the stack
+             * is a free (mheap.h, pa_tc_class). */
+            uint64_t pops = ld(&tc->cls[c].pops);
+            out->cls[c].allocs += ld(&tc->cls[c].allocs) + pops;
+            out->cls[c].frees += ld(&tc->frees[c]) + pops +
+                                 atomic_load_explicit(&tc->cls[c].nlifo, memory_order_relaxed);
         }
         out->cls[0].allocs += ld(&tc->large_allocs);
         out->cls[0].frees += ld(&tc->large_frees);

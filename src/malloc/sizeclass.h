@@ -39,7 +39,7 @@ typedef struct pa_class_info {
 
 /* The most objects a thread's recent-free stack keeps per class: up to
  * PA_LIFO_BYTES of them, at least 2 and at most PA_LIFO_MAX. */
-#define PA_LIFO_MAX   32u
+#define PA_LIFO_MAX   128u
 #define PA_LIFO_BYTES 16384u
 
 extern pa_class_info pa_classes[PA_NCLASSES];

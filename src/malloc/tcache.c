@@ -25,8 +25,11 @@ pa_tcache *pa_tcache_slow(pa_mheap *mh)
     pa_tcache *tc = pa_fixalloc_alloc_raw(&mh->tcache_recs, NULL);
     if (!tc)
         return NULL;                    /* stays cache-less */
-    /* Zeroed field by field where a late remote free may write. */
-    memset(tc, 0, offsetof(pa_tcache, emptied));
+    /* Zeroed up to the stacks, which are read only below their fill
+     * (about 17 KiB left untouched: a fresh record's pages stay unfaulted
+     * until a class's stack is used, docs/malloc.md "Resident floor"), and
+     * field by field where a late remote free may write. */
+    memset(tc, 0, offsetof(pa_tcache, lifo));
     for (unsigned c = 0; c < PA_NCLASSES; c++) {
         atomic_store_explicit(&tc->emptied[c], 0, memory_order_relaxed);
         atomic_store_explicit(&tc->remote_pending[c], 0, memory_order_relaxed);
@@ -78,8 +81,14 @@ void pa_tcache_flush(pa_mheap *mh, pa_tcache *tc)
         tc->nspans[c] = tc->taken[c] = 0;
     }
     for (unsigned c = 0; c < PA_NCLASSES; c++) {
+        /* The stacks are empty now (drained above): a pop was a
+         * malloc and a free. */
+        uint64_t pops = atomic_load_explicit(&tc->cls[c].pops, memory_order_relaxed);
+        atomic_fetch_add_explicit(&mh->dead.cls[c].allocs, pops, memory_order_relaxed);
+        atomic_fetch_add_explicit(&mh->dead.frees[c], pops, memory_order_relaxed);
+        atomic_store_explicit(&tc->cls[c].pops, 0, memory_order_relaxed);
         fold(&mh->dead.cls[c].allocs, &tc->cls[c].allocs);
-        fold(&mh->dead.cls[c].frees, &tc->cls[c].frees);
+        fold(&mh->dead.frees[c], &tc->frees[c]);
     }
     fold(&mh->dead.large_allocs, &tc->large_allocs);
     fold(&mh->dead.large_frees, &tc->large_frees);
@@ -244,23 +253,27 @@ static void unhold(pa_mheap *mh, pa_tcache *tc, uint64_t e)
 static void unhold_oldest(pa_mheap *mh, pa_tcache *tc, unsigned c, uint32_t k)
 {
     uint64_t *st = tc->lifo[c];
-    uint32_t n = tc->cls[c].nlifo;
+    uint32_t n = atomic_load_explicit(&tc->cls[c].nlifo, memory_order_relaxed);
     for (uint32_t j = 0; j < k; j++)
         unhold(mh, tc, st[j]);
     memmove(st, st + k, (size_t)(n - k) * sizeof *st);
-    tc->cls[c].nlifo = n - k;
+    atomic_store_explicit(&tc->cls[c].nlifo, n - k, memory_order_relaxed);
+    /* The k frees, not counted when they were pushed (mheap.h). */
+    atomic_store_explicit(&tc->frees[c],
+                          atomic_load_explicit(&tc->frees[c], memory_order_relaxed) + k,
+                          memory_order_relaxed);
 }
 
 void pa_tcache_spill(pa_mheap *mh, pa_tcache *tc, unsigned c)
 {
-    uint32_t n = tc->cls[c].nlifo;
+    uint32_t n = atomic_load_explicit(&tc->cls[c].nlifo, memory_order_relaxed);
     unhold_oldest(mh, tc, c, n - n / 2);
 }
 
 void pa_tcache_drain(pa_mheap *mh, pa_tcache *tc)
 {
     for (unsigned c = 1; c < PA_NCLASSES; c++)
-        unhold_oldest(mh, tc, c, tc->cls[c].nlifo);
+        unhold_oldest(mh, tc, c, atomic_load_explicit(&tc->cls[c].nlifo, memory_order_relaxed));
 }
 
 /* The key's destructor: the thread is exiting. */
