@@ -48,12 +48,6 @@ static inline unsigned pa_run_bucket(unsigned len)
     return len < PA_RUN_LONG ? len : PA_RUN_LONG;
 }
 
-/* The counts of a chunk wholly free (one long run) or wholly allocated
- * (none), as a value to store into many chunks. */
-static inline pa_runcount pa_run_counts_whole(int is_free)
-{
-    return (pa_runcount){ .n = { [PA_RUN_LONG] = is_free ? 1 : 0 } };
-}
 /* The counts of a wholly free chunk: one long run. */
 static inline void pa_run_counts_free(pa_runcount *c)
 {
@@ -63,6 +57,16 @@ static inline void pa_run_counts_free(pa_runcount *c)
 static inline void pa_run_counts_full(pa_runcount *c)
 {
     *c = (pa_runcount){ .n = { 0 } };
+}
+
+/* The counts of a chunk that was wholly free and is now wholly allocated
+ * (is_free 0), or the reverse (1). The counts were exact before, and every
+ * counter but the long bucket's is 0 in both states, so only that one is
+ * written: storing the whole 96 bytes, for each chunk covered by a run
+ * over several chunks, cost heap W3 6 % more instructions. */
+static inline void pa_run_counts_flip(pa_runcount *c, int is_free)
+{
+    c->n[PA_RUN_LONG] = (uint16_t)(is_free != 0);
 }
 
 /* The longest short length (1..PA_RUN_LONG-1) whose count is not zero,

@@ -144,13 +144,12 @@ void pa_update_run_chunks(pagealloc *pa, uintptr_t base, size_t npages, int allo
      * and all change: one index update for all of them. */
     if (sc + 1 < ec) {
         pa_sum s = alloc ? 0 : PA_SUM_FREE_CHUNK;
-        pa_runcount r = pa_run_counts_whole(!alloc);
         pa_runcount *rc = pa_runs_of(pa, sc + 1);
         for (uint32_t c = sc + 1; c < ec; c++, rc++) {
             leaf[c] = s;
             if ((c & (PA_L2_CHUNKS - 1)) == 0)
                 rc = pa_runs_of(pa, c);           /* the next block of chunks */
-            *rc = r;
+            pa_run_counts_flip(rc, !alloc);
         }
         pa_free_index_set_range(&pa->free_idx, sc + 1, ec, !alloc);
         changed = 1;
