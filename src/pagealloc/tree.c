@@ -40,6 +40,9 @@
  * Every function here requires that the caller serialises calls.
  */
 #include "pagealloc/tree.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* The summary of 8 consecutive entries of 2^logn pages each. Children are
  * never level-0 entries, so their fields need no 2^21 decoding. */
@@ -221,6 +224,34 @@ int scan(pagealloc *pa, int l, uintptr_t j, uintptr_t stop, uintptr_t n,
     return 0;
 }
 
+#if defined(__SSE2__)
+/*
+ * Pass over leaves j, j+1, ... two at a time (one 128-bit vector) while
+ * neither holds a fit of n <= 512 pages: its max reaches n, or the free end
+ * of the leaf before it plus its free start does (a wholly free leaf has
+ * max 512). Returns the first pair that may hold one, or where fewer than
+ * two leaves are left. Reads leaf[j - 1]: the caller has scanned it. The
+ * fields are below 2^21, so the compares are of 32-bit lanes (SSE2 has no
+ * 64-bit one) and only the low lane of each leaf is tested.
+ */
+static inline uintptr_t skip_leaf_pairs(const pa_sum *leaf, uintptr_t j, uintptr_t stop,
+                                        uintptr_t n)
+{
+    const __m128i mask = _mm_set1_epi64x((long long)PA_SUM_MASK);
+    const __m128i lim = _mm_set1_epi32((int)n - 1);
+    for (; j + 2 <= stop; j += 2) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(leaf + j));
+        __m128i p = _mm_loadu_si128((const __m128i *)(leaf + j - 1));
+        __m128i mx = _mm_and_si128(_mm_srli_epi64(v, PA_SUM_BITS), mask);
+        __m128i join = _mm_add_epi64(_mm_and_si128(v, mask), _mm_srli_epi64(p, 2 * PA_SUM_BITS));
+        __m128i hit = _mm_or_si128(_mm_cmpgt_epi32(mx, lim), _mm_cmpgt_epi32(join, lim));
+        if (_mm_movemask_epi8(hit) & 0x0f0f)
+            break;
+    }
+    return j;
+}
+#endif
+
 /*
  * scan() at the leaf level for n <= 512 pages (every request of the tree
  * search below a chunk, the 65..512-page ones of heap W1 foremost), with
@@ -250,7 +281,7 @@ int scan_leaves_short(pagealloc *pa, uintptr_t j, uintptr_t stop, uintptr_t n, s
         }
         *first = j;
     }
-    for (; j < stop; j++) {
+    while (j < stop) {
         pa_sum s = leaf[j];
         uintptr_t st = pa_leaf_start(s), mx = pa_leaf_max(s);
         if ((run + st >= n) | (mx >= n)) {
@@ -262,6 +293,14 @@ int scan_leaves_short(pagealloc *pa, uintptr_t j, uintptr_t stop, uintptr_t n, s
             return 2;
         }
         run = pa_leaf_end(s);
+        j++;
+#if defined(__SSE2__)
+        uintptr_t k = skip_leaf_pairs(leaf, j, stop, n);
+        if (k != j) {
+            run = pa_leaf_end(leaf[k - 1]);
+            j = k;
+        }
+#endif
     }
     r->len = run;
     return 0;
