@@ -5,7 +5,7 @@
  * free run, the new longest of a chunk of short runs is the longest length
  * whose count is not zero, found without rescanning the bitmap.
  *
- * Representation: 48 counters of 16 bits per chunk (96 bytes), after the
+ * Representation: 32 counters of 16 bits per chunk (64 bytes), after the
  * chunk bitmaps of their block (internal.h, pa_runs_of). Run lengths go to
  * buckets by pa_run_bucket: a length k of 1..PA_RUN_LONG-1 to bucket k,
  * every length of PA_RUN_LONG pages or more to bucket PA_RUN_LONG, and
@@ -33,9 +33,12 @@
  * exact lengths go, the fewer rescans: 15, 31, 47 and 63 took heap W1 (its
  * requests of 9..512 pages) 519.5, 505.4, 496.9 and 494.8 instructions a
  * step, core W1 922.8, 909.0, 911.5 and 917.7 a pair (callgrind, 2026-12-04;
- * docs/pagealloc.md, "Run counts"). */
-#define PA_RUN_LONG 47u
-#define PA_RUN_BUCKETS 48u         /* a multiple of 16: read 16 at a time */
+ * docs/pagealloc.md, "Run counts"). 31 is kept: 47 gained heap W1 another
+ * 9 a step but cost heap W3 and core W3 (their ends of runs over several
+ * chunks read the counters for the longest short run) 0.6 % and 1.3 %,
+ * where 31 costs them nothing; 64 bytes, one cache line. */
+#define PA_RUN_LONG 31u
+#define PA_RUN_BUCKETS 32u         /* a multiple of 16: read 16 at a time */
 _Static_assert(PA_RUN_BUCKETS % 16 == 0 && PA_RUN_LONG == PA_RUN_BUCKETS - 1,
                "pa_run_longest_short reads the counters 16 at a time");
 
@@ -62,8 +65,9 @@ static inline void pa_run_counts_full(pa_runcount *c)
 /* The counts of a chunk that was wholly free and is now wholly allocated
  * (is_free 0), or the reverse (1). The counts were exact before, and every
  * counter but the long bucket's is 0 in both states, so only that one is
- * written: storing the whole 96 bytes, for each chunk covered by a run
- * over several chunks, cost heap W3 6 % more instructions. */
+ * written: storing the whole 96 bytes (48 counters, measured), for each
+ * chunk covered by a run over several chunks, cost heap W3 6 % more
+ * instructions. */
 static inline void pa_run_counts_flip(pa_runcount *c, int is_free)
 {
     c->n[PA_RUN_LONG] = (uint16_t)(is_free != 0);
