@@ -23,6 +23,7 @@ set(PAGEALLOC_SOURCES
   ${PAGEALLOC_ROOT}/src/pagealloc/bitfind.c
   ${PAGEALLOC_ROOT}/src/pagealloc/runcount.c
   ${PAGEALLOC_ROOT}/src/pagealloc/tree.c
+  ${PAGEALLOC_ROOT}/src/pagealloc/findlarge.c
   ${PAGEALLOC_ROOT}/src/pagealloc/ranges.c
   ${PAGEALLOC_ROOT}/src/pagealloc/scavindex.c
   ${PAGEALLOC_ROOT}/src/pagealloc/chunkset.c

@@ -135,7 +135,7 @@ size_t alloc_chunks(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *scav
                 scav += pa_bits_take(c->scav, 0, PA_CHUNK_PAGES, scav_bits,
                                      chunk_off(sc, first, ci));
             leaf[ci] = 0;
-            pa_run_counts_full(rc);
+            pa_run_counts_flip(rc, 0);
             if (++ci == ib)
                 break;
             if ((ci & (PA_L2_CHUNKS - 1)) == 0) {
@@ -203,7 +203,7 @@ int pa_free_chunks(pagealloc *pa, uintptr_t base, size_t npages, unsigned *below
                 goto undo;
             pa_bits_clear_all(c->alloc);
             leaf[ci] = PA_SUM_FREE_CHUNK;
-            pa_run_counts_free(rc);
+            pa_run_counts_flip(rc, 1);
             if (++ci == ib)
                 break;
             if ((ci & (PA_L2_CHUNKS - 1)) == 0) {
@@ -253,7 +253,7 @@ undo:
     for (uint32_t cj = ia; cj < ci; cj++) {
         pa_bits_set_all(pa_chunk_of(pa, cj)->alloc);
         leaf[cj] = 0;
-        pa_run_counts_full(pa_runs_of(pa, cj));
+        pa_run_counts_flip(pa_runs_of(pa, cj), 0);   /* freed just above */
     }
     if (first)
         pa_bits_set_range(fc->alloc, first, PA_CHUNK_PAGES - first);

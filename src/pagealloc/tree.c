@@ -31,8 +31,8 @@
  *
  * Runs of 1023 pages or more are found instead from the free-chunk index
  * (freeidx.h) and the leaves next to its runs of ones, without reading the
- * upper levels (find_large, proof there; docs/pagealloc.md, "Free-chunk
- * index"). pa_set_leaf (tree.h) keeps the index exact. Runs of 512..1022
+ * upper levels (pa_find_large in findlarge.c, proof there;
+ * docs/pagealloc.md, "Free-chunk index"). pa_set_leaf (tree.h) keeps the index exact. Runs of 512..1022
  * pages are found by a scan of the leaves alone (find_leaves), which
  * leaves the dirty upper levels unmerged; the tree search is the fallback.
  * A leaf scan carries runs across chunk boundaries as the tree scan does.
@@ -40,6 +40,9 @@
  * Every function here requires that the caller serialises calls.
  */
 #include "pagealloc/tree.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* The summary of 8 consecutive entries of 2^logn pages each. Children are
  * never level-0 entries, so their fields need no 2^21 decoding. */
@@ -144,13 +147,12 @@ void pa_update_run_chunks(pagealloc *pa, uintptr_t base, size_t npages, int allo
      * and all change: one index update for all of them. */
     if (sc + 1 < ec) {
         pa_sum s = alloc ? 0 : PA_SUM_FREE_CHUNK;
-        pa_runcount r = pa_run_counts_whole(!alloc);
         pa_runcount *rc = pa_runs_of(pa, sc + 1);
         for (uint32_t c = sc + 1; c < ec; c++, rc++) {
             leaf[c] = s;
             if ((c & (PA_L2_CHUNKS - 1)) == 0)
                 rc = pa_runs_of(pa, c);           /* the next block of chunks */
-            *rc = r;
+            pa_run_counts_flip(rc, !alloc);
         }
         pa_free_index_set_range(&pa->free_idx, sc + 1, ec, !alloc);
         changed = 1;
@@ -222,184 +224,93 @@ int scan(pagealloc *pa, int l, uintptr_t j, uintptr_t stop, uintptr_t n,
     return 0;
 }
 
+#if defined(__SSE2__)
+/*
+ * Pass over leaves j, j+1, ... two at a time (one 128-bit vector) while
+ * neither holds a fit of n <= 512 pages: its max reaches n, or the free end
+ * of the leaf before it plus its free start does (a wholly free leaf has
+ * max 512). Returns the first pair that may hold one, or where fewer than
+ * two leaves are left. Reads leaf[j - 1]: the caller has scanned it. The
+ * fields are below 2^21, so the compares are of 32-bit lanes (SSE2 has no
+ * 64-bit one) and only the low lane of each leaf is tested.
+ */
+static inline uintptr_t skip_leaf_pairs(const pa_sum *leaf, uintptr_t j, uintptr_t stop,
+                                        uintptr_t n)
+{
+    const __m128i mask = _mm_set1_epi64x((long long)PA_SUM_MASK);
+    const __m128i lim = _mm_set1_epi32((int)n - 1);
+    for (; j + 2 <= stop; j += 2) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(leaf + j));
+        __m128i p = _mm_loadu_si128((const __m128i *)(leaf + j - 1));
+        __m128i mx = _mm_and_si128(_mm_srli_epi64(v, PA_SUM_BITS), mask);
+        __m128i join = _mm_add_epi64(_mm_and_si128(v, mask), _mm_srli_epi64(p, 2 * PA_SUM_BITS));
+        __m128i hit = _mm_or_si128(_mm_cmpgt_epi32(mx, lim), _mm_cmpgt_epi32(join, lim));
+        if (_mm_movemask_epi8(hit) & 0x0f0f)
+            break;
+    }
+    return j;
+}
+#endif
+
+/*
+ * scan() at the leaf level for n <= 512 pages (every request of the tree
+ * search below a chunk, the 65..512-page ones of heap W1 foremost), with
+ * the same answers. A wholly free leaf then always holds a fit (the carried
+ * run plus its 512 free pages), so the carried run is just the previous
+ * leaf's free end, never a sum; and the first leaf with a free page (the
+ * new search hint, if track) is the first non-zero one, found by a loop of
+ * its own before the main loop, which then tracks nothing. Each leaf costs
+ * one load, three field decodes and one branch taken only at a fit, where
+ * scan() spent about twice that on the masks of its first-entry tracking
+ * and the select of its carried run (docs/pagealloc.md, "Fast path and
+ * finger search").
+ */
+static inline __attribute__((always_inline))
+int scan_leaves_short(pagealloc *pa, uintptr_t j, uintptr_t stop, uintptr_t n, scan_run *r,
+                      uintptr_t *at, uintptr_t *first, const int track)
+{
+    const pa_sum *leaf = pa->sum[PA_LEVELS - 1];
+    uintptr_t run = r->len;
+    if (track && *first == UINTPTR_MAX) {
+        /* A wholly allocated leaf (0) holds no fit and ends no run. */
+        for (; j < stop && leaf[j] == 0; j++)
+            run = 0;
+        if (j == stop) {
+            r->len = run;
+            return 0;
+        }
+        *first = j;
+    }
+    while (j < stop) {
+        pa_sum s = leaf[j];
+        uintptr_t st = pa_leaf_start(s), mx = pa_leaf_max(s);
+        if ((run + st >= n) | (mx >= n)) {
+            if (run + st >= n) {
+                *at = (j << pa_level_log_pages(PA_LEVELS - 1)) - run;
+                return 1;
+            }
+            *at = j;
+            return 2;
+        }
+        run = pa_leaf_end(s);
+        j++;
+#if defined(__SSE2__)
+        uintptr_t k = skip_leaf_pairs(leaf, j, stop, n);
+        if (k != j) {
+            run = pa_leaf_end(leaf[k - 1]);
+            j = k;
+        }
+#endif
+    }
+    r->len = run;
+    return 0;
+}
+
 /* First free page of chunk ci at or after page from (the chunk has one). */
 static uintptr_t first_free_page(const pagealloc *pa, uint32_t ci, unsigned from)
 {
     unsigned ns = pa_bits_find_one(pa_chunk_of(pa, ci)->alloc, from, NULL);
     return pa_chunk_base(ci) + (uintptr_t)ns * PA_PAGE_SIZE;
-}
-
-/* ---- Long runs: the free-chunk index ------------------------------------ */
-
-/*
- * Runs of at least PA_LARGE_PAGES = 1023 pages (docs/pagealloc.md,
- * "Free-chunk index"). Why the index finds exactly the first fit at or
- * after from, which is what the tree search below returns:
- *
- *  1. Any n >= 1023 consecutive pages [x, x+n) contain a whole chunk: the
- *     first chunk boundary b >= x is at most x+511, and b+512 <= x+1023.
- *     So every fit lies in a maximal free run R holding a wholly free
- *     chunk, and if the fit starts at or after from, R's wholly free chunks
- *     inside [from, ...) are not empty, so R has one with index >= cf
- *     (from's chunk).
- *  2. The wholly free chunks of one maximal run R are consecutive, and
- *     their bits (exact, freeidx.h) form one maximal run of ones [c0, c1).
- *     R starts end(c0-1) pages below chunk c0 and ends start(c1) pages
- *     into chunk c1 (leaf fields; c0-1 and c1 are not wholly free, so
- *     these are their free tail and head, 0 for an ungrown chunk). Runs
- *     of ones in increasing chunk order are maximal runs R in address
- *     order.
- *  3. The part of R at or after from is [max(R.start, from), R.end). The
- *     first fit at or after from is the start of that part for the first R
- *     (in address order) whose part holds n pages: in a run that holds n
- *     pages from its start, the start is the lowest fit it offers, and a
- *     run whose part is shorter holds none. If c0 = cf the run starts at
- *     or below chunk cf's base, so its part starts at from; scanning the
- *     ones from cf therefore visits, in order, every R that can hold a fit.
- *
- * Every read is of committed metadata: the index words cover every chunk
- * below pa->end; a leaf next to a grown chunk is committed when it is in
- * the same block of 8 (committed whole), and is otherwise looked up in
- * committed[] (an ungrown chunk's committed leaf is 0).
- */
-
-/* Leaf c, where c is next to a grown chunk (same_block: in its block of 8). */
-static inline pa_sum leaf_near(const pagealloc *pa, uint32_t c, int same_block)
-{
-    if (!same_block) {
-        uintptr_t p = (uintptr_t)c * sizeof(pa_sum) >> __builtin_ctzl(pa->os_page);
-        /* Atomic: a grow's prepare may set bits now (growth.c). */
-        if (!(__atomic_load_n(&pa->committed[PA_LEVELS - 1][p / 64], __ATOMIC_ACQUIRE) >>
-              (p % 64) & 1))
-            return 0;
-    }
-    return pa->sum[PA_LEVELS - 1][c];
-}
-
-/*
- * What a successful index search learnt: every maximal run that starts in
- * [from, s) is at most `longest` pages (every run of 1023 pages or more
- * holds a wholly free chunk, so the scan saw all of them). from was at or
- * above the search hint and the hint of n's class k, so no run of
- * pa_hint_size(k) pages or more starts below from either; hence for every
- * class j >= k with pa_hint_size(j) >= 1023 and > longest, no run of that
- * size starts below s, the start of the run being allocated: hint[j] may
- * rise to s (docs/pagealloc.md, "Size-class hints"). Not in Go; moves no
- * answer.
- */
-static inline void raise_passed_classes(pagealloc *pa, uintptr_t n, uintptr_t longest,
-                                        uintptr_t s)
-{
-    unsigned j = pa_hint_floor(n);                            /* n's class */
-    unsigned l = pa_hint_ceil(longest + 1);                   /* size > longest */
-    unsigned big = pa_hint_ceil(PA_LARGE_PAGES);              /* size >= 1023 */
-    if (j < l)
-        j = l;
-    if (j < big)
-        j = big;
-    pa_hints_raise(pa, j, s);
-}
-
-uintptr_t pa_find_large(pagealloc *pa, uintptr_t from, size_t n, uintptr_t *new_search)
-{
-    const pa_free_index *x = &pa->free_idx;
-    const uint64_t *w = x->words;
-    uint32_t cf = pa_chunk_index(from), end = pa->end, last = (end - 1) >> 6;
-    /* A run of L wholly free chunks lies in a free run of at most
-     * L*512 + 2*511 pages: runs of fewer than min_ones ones are passed over
-     * without reading the leaves beside them, inside an index word by a
-     * ctz per edge; short_max, the longest of them, gives their bound. */
-    uint32_t min_ones = (uint32_t)((n - 2 * (PA_CHUNK_PAGES - 1) + PA_CHUNK_PAGES - 1) >>
-                                   (PA_CHUNK_SHIFT - PA_PAGE_SHIFT));
-    /* One grown range: every chunk in [start, end) is grown, so a leaf
-     * beside a run needs no committed[] lookup. */
-    int one_range = pa->in_use.n == 1;
-    uintptr_t longest = 0;        /* bound on the runs looked at, in pages */
-    uint32_t short_max = 0;       /* ones in the longest run passed over */
-    for (uint32_t c = cf; c < end;) {
-        /* The next run of ones [c0, c1) from c with min_ones ones or more
-         * (bits at and above end are 0). */
-        uint32_t wi = c >> 6, c0, c1;
-        uint64_t v = w[wi] & (~(uint64_t)0 << (c & 63));
-        for (;;) {
-            while (!v) {
-                if (++wi > last)
-                    goto none;
-                v = w[wi];
-            }
-            unsigned b0 = (unsigned)__builtin_ctzll(v);
-            uint64_t z = ~v & (~(uint64_t)0 << b0);
-            if (!z) {                 /* it goes on into the next word */
-                c0 = (wi << 6) + b0;
-                c1 = pa_free_index_next(x, (wi + 1) << 6, end, 0);
-                break;
-            }
-            unsigned b1 = (unsigned)__builtin_ctzll(z);
-            if (b1 - b0 >= min_ones) {
-                c0 = (wi << 6) + b0;
-                c1 = (wi << 6) + b1;
-                break;
-            }
-            if (b1 - b0 > short_max)
-                short_max = b1 - b0;
-            v &= ~(uint64_t)0 << b1;
-        }
-        if (c1 - c0 < min_ones) {
-            if (c1 - c0 > short_max)
-                short_max = c1 - c0;
-            c = c1 + 1;
-            continue;
-        }
-        uintptr_t s = pa_chunk_base(c0);
-        if (c0 > cf)
-            s -= (uintptr_t)pa_leaf_end(leaf_near(pa, c0 - 1, one_range || (c0 & 7) != 0))
-                 << PA_PAGE_SHIFT;
-        if (s < from)
-            s = from;
-        uintptr_t e = pa_chunk_base(c1);
-        if (c1 < end)
-            e += (uintptr_t)pa_leaf_start(leaf_near(pa, c1, one_range || (c1 & 7) != 0))
-                 << PA_PAGE_SHIFT;
-        if ((e - s) >> PA_PAGE_SHIFT >= n) {
-            /* If the run starts at the search hint, every page below its
-             * end will be allocated: a valid, higher hint. */
-            *new_search = from != pa->search || s != from ? pa->search :
-                          pa_ranges_addr_ge(&pa->in_use, s + n * PA_PAGE_SIZE, PA_SEARCH_NONE);
-            uintptr_t bound = short_max ? ((uintptr_t)short_max << (PA_CHUNK_SHIFT - PA_PAGE_SHIFT)) +
-                                          2 * (PA_CHUNK_PAGES - 1) : 0;
-            raise_passed_classes(pa, n, longest > bound ? longest : bound, s);
-            return s;
-        }
-        if ((e - s) >> PA_PAGE_SHIFT > longest)
-            longest = (e - s) >> PA_PAGE_SHIFT;
-        c = c1 + 1;
-    }
-none:
-    *new_search = PA_SEARCH_NONE;
-    return 0;
-}
-
-void pa_free_run_extent(pagealloc *pa, uintptr_t base, size_t npages, unsigned below,
-                        unsigned above, uintptr_t *start, uintptr_t *len)
-{
-    const pa_free_index *x = &pa->free_idx;
-    uintptr_t limit = base + npages * PA_PAGE_SIZE;
-    uintptr_t s = base - (uintptr_t)below * PA_PAGE_SIZE;
-    if (below == pa_chunk_page(base)) {          /* reaches its chunk's base */
-        uint32_t b = pa_free_index_run_below(x, pa->start, pa_chunk_index(base));
-        s = pa_chunk_base(b);
-        if (b > pa->start)
-            s -= (uintptr_t)pa_sum_end(leaf_near(pa, b - 1, (b & 7) != 0)) << PA_PAGE_SHIFT;
-    }
-    uintptr_t e = limit + (uintptr_t)above * PA_PAGE_SIZE;
-    if ((e & (PA_CHUNK_SIZE - 1)) == 0) {        /* reaches its chunk's end */
-        uint32_t c = pa_free_index_next(x, pa_chunk_index(e), pa->end, 0);
-        e = pa_chunk_base(c);
-        if (c < pa->end)
-            e += (uintptr_t)pa_sum_start(leaf_near(pa, c, (c & 7) != 0)) << PA_PAGE_SHIFT;
-    }
-    *start = s;
-    *len = (e - s) >> PA_PAGE_SHIFT;
 }
 
 /*
@@ -462,10 +373,12 @@ static int find_leaves(pagealloc *pa, uintptr_t from, uintptr_t n, uintptr_t *ad
  * merge of dirty upper levels, and in a churned heap the fit is usually a
  * few blocks away: core W1 took 4.7 % fewer instructions than when it
  * climbed after one block (docs/pagealloc.md, "Finger search"). The bound
- * keeps a far fit in a large heap at a few hundred instructions of leaf
- * reads before the tree takes over.
+ * keeps a far fit in a large heap at about a thousand instructions of leaf
+ * reads before the tree takes over. 64 until scan_leaves_short made a
+ * leaf cheaper; 128 then took heap W1 from 521.7 to 519.5 instructions a
+ * step and core W1 from 923.6 to 922.8 a pair (256: no better).
  */
-#define PA_FIND_LEAF_SCAN 64
+#define PA_FIND_LEAF_SCAN 128
 
 /* The finger search below 1023 pages. at_search (a constant where it is
  * inlined): from is the search hint, and a new one is wanted; from a class
@@ -497,8 +410,10 @@ uintptr_t find_tree(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new
         uintptr_t limit = ((uintptr_t)(pa->end - 1) >> (leaf - l) * PA_LEVEL_BITS) + 1;
         if (stop > limit)
             stop = limit;
-        found = j >= stop ? 0 : l == leaf ? scan(pa, leaf, j, stop, n, &r, &at, &first, at_search)
-                                          : scan(pa, l, j, stop, n, &r, &at, &first, at_search);
+        found = j >= stop ? 0
+              : l != leaf ? scan(pa, l, j, stop, n, &r, &at, &first, at_search)
+              : n <= PA_CHUNK_PAGES ? scan_leaves_short(pa, j, stop, n, &r, &at, &first, at_search)
+              : scan(pa, leaf, j, stop, n, &r, &at, &first, at_search);
         if (first != UINTPTR_MAX && first_level < 0) {
             first_level = l;
             if (at_search)
@@ -528,8 +443,10 @@ uintptr_t find_tree(pagealloc *pa, uintptr_t from, size_t npages, uintptr_t *new
         r = (scan_run){ 0 };
         first = UINTPTR_MAX;
         l++;
-        found = l == leaf ? scan(pa, leaf, child, child + 8, n, &r, &at, &first, at_search)
-                          : scan(pa, l, child, child + 8, n, &r, &at, &first, at_search);
+        found = l != leaf ? scan(pa, l, child, child + 8, n, &r, &at, &first, at_search)
+              : n <= PA_CHUNK_PAGES
+                ? scan_leaves_short(pa, child, child + 8, n, &r, &at, &first, at_search)
+                : scan(pa, leaf, child, child + 8, n, &r, &at, &first, at_search);
         if (found == 0) {
             pa_report("pagealloc_alloc", child << pa_level_shift(l), npages,
                       "summary says a run fits but the entries below do not hold it");

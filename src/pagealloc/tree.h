@@ -70,10 +70,7 @@ static inline pa_sum pa_run_leaf(pagealloc *pa, uint32_t c, unsigned page, unsig
 {
     pa_runcount *rc = pa_runs_of(pa, c);
     if (end - page == PA_CHUNK_PAGES) {
-        if (alloc)
-            pa_run_counts_full(rc);
-        else
-            pa_run_counts_free(rc);
+        pa_run_counts_flip(rc, !alloc);    /* it was wholly free (allocated) */
         return alloc ? 0 : PA_SUM_FREE_CHUNK;
     }
     pa_sum old = pa->sum[PA_LEVELS - 1][c];
