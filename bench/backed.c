@@ -44,7 +44,8 @@
  * allocator (label "cpu"): what scaling the machine itself gives right now
  * (it is shared; a busy second core caps every T=2 figure). Every W6
  * thread k is pinned to the k-th CPU the process may use (W6_PIN=0: not
- * pinned).
+ * pinned). W6_ROUNDS=1: W6-W2 also prints each thread's milliseconds per
+ * phase (alloc1 free1 ... free5) on stderr.
  *
  * Output, one line per measurement (parsed by run_backed.sh):
  *   backed W5 ours T=1 ns=212.40 peak=431012 end=430100 freed=12 released=8 base=1650 seq=0x... ok
@@ -489,14 +490,29 @@ static void w6_w2(worker *w)
     memset(a, 0, (size_t)W2_N * sizeof *a);
     pthread_barrier_wait(w->start);
     w->t0 = now_ns();
+    /* Per phase timestamps (W6_ROUNDS=1 prints them): ten clock reads a
+     * run, no cost per operation. Round one differs from the others
+     * (docs/heap.md "Round one at two threads"). */
+    uint64_t tt[2 * W2_ROUNDS + 1];
+    tt[0] = w->t0;
     for (unsigned round = 0; round < W2_ROUNDS; round++) {
         const uint32_t *p = perm + (size_t)round * W2_N;
         for (size_t i = 0; i < W2_N; i++)
             a[i] = bk_alloc(1);
+        tt[2 * round + 1] = now_ns();
         for (size_t j = 0; j < W2_N; j++)
             impl_free(a[p[j]], 1);
+        tt[2 * round + 2] = now_ns();
     }
     w->t1 = now_ns();
+    if (getenv("W6_ROUNDS")) {
+        char buf[256];
+        int n = snprintf(buf, sizeof buf, "rounds W6-W2 thread %u ms:", w->idx);
+        for (unsigned k = 1; k <= 2 * W2_ROUNDS && n > 0 && (size_t)n < sizeof buf; k++)
+            n += snprintf(buf + n, sizeof buf - (size_t)n, " %s%u=%.2f", k % 2 ? "alloc" : "free",
+                          (k + 1) / 2, (double)(tt[k] - tt[k - 1]) / 1e6);
+        fprintf(stderr, "%s\n", buf);
+    }
     w->seq = seq;
     pthread_barrier_wait(w->done);
     free(perm);
