@@ -17,16 +17,10 @@
 
 #include "pagealloc/pagealloc.h"
 #include "pagealloc/pageheap.h"
+#include "pa_heap_expect.h"
 
 #define PAGE ((size_t)PAGEALLOC_PAGE_SIZE)
 #define RUN 20u                              /* pages: the allocator's, not a page cache's */
-
-static void check_heap(pageheap *h)
-{
-    char msg[512];
-    if (pageheap_check(h, msg, sizeof msg) != 0)
-        fail_msg("%s", msg);
-}
 
 static uint64_t run_cache_bytes(pageheap *h)
 {
@@ -77,7 +71,7 @@ static void test_next(void **state)
         assert_int_equal(run_cache_bytes(h), (keep ? 2 : 1) * RUN * PAGE);
         pageheap_free(h, r[2], RUN);          /* next (r[3]) free, unless kept */
         assert_int_equal(run_cache_bytes(h), (keep ? 3 : 1) * RUN * PAGE);
-        check_heap(h);
+        pa_expect_heap_ok(h);
         char *m = pageheap_alloc(h, 2 * RUN);
         if (keep)
             assert_true(m >= r[3] + RUN * PAGE);   /* no 40-page hole: fresh pages */
@@ -85,11 +79,11 @@ static void test_next(void **state)
             assert_ptr_equal(m, r[2]);             /* r[2] and r[3] merged */
         char *k = pageheap_alloc(h, RUN);          /* the last run kept */
         assert_ptr_equal(k, keep ? r[2] : r[1]);
-        check_heap(h);
+        pa_expect_heap_ok(h);
         pageheap_free(h, m, 2 * RUN);
         pageheap_free(h, k, RUN);
         pageheap_free(h, r[0], RUN);
-        check_heap(h);
+        pa_expect_heap_ok(h);
         pageheap_delete(h);
     }
 }
@@ -116,12 +110,12 @@ static void test_both(void **state)
             assert_ptr_equal(m, r[1]);         /* r[1] and r[2] merged */
         else
             assert_true(m >= r[4] + RUN * PAGE);
-        check_heap(h);
+        pa_expect_heap_ok(h);
         pageheap_free(h, m, 2 * RUN);
         pageheap_free(h, r[0], RUN);
         pageheap_free(h, r[3], RUN);
         pageheap_free(h, r[4], RUN);
-        check_heap(h);
+        pa_expect_heap_ok(h);
         pageheap_delete(h);
     }
 
@@ -136,11 +130,11 @@ static void test_both(void **state)
     assert_int_equal(run_cache_bytes(h), RUN * PAGE);
     pageheap_free(h, r[4], RUN);
     assert_int_equal(run_cache_bytes(h), RUN * PAGE);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     for (unsigned i = 0; i < 6; i++)
         if (i != 1 && i != 4)
             pageheap_free(h, r[i], len2[i]);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -191,9 +185,9 @@ static void test_churn(void **state)
             assert_non_null(p[i]);
             memset(p[i], (int)i, PAGE);
             if (s % 5000 == 0)
-                check_heap(h);
+                pa_expect_heap_ok(h);
         }
-        check_heap(h);
+        pa_expect_heap_ok(h);
         for (unsigned i = 0; i < SLOTS; i++)
             pageheap_free(h, p[i], n[i]);
         pageheap_flush_caches(h);
@@ -201,7 +195,7 @@ static void test_churn(void **state)
         pageheap_get_stats(h, &st);
         assert_int_equal(st.in_use_bytes, 0);
         assert_int_equal(st.cache_bytes, 0);
-        check_heap(h);
+        pa_expect_heap_ok(h);
         pageheap_delete(h);
     }
 }
