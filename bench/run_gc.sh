@@ -10,9 +10,10 @@
 #   Release for meaningful figures). The Go programs are built here, into
 #   BUILD_DIR/bench/gc-go/, with Debian's go.
 # Environment:
-#   REPEAT=3        repetitions; every implementation runs every program
+#   REPEAT=5        repetitions; every implementation runs every program
 #                   once per repetition, back to back, in an order rotated
-#                   from one repetition to the next; medians reported
+#                   from one repetition to the next; medians reported (with
+#                   3, one slow moment of the shared VM moved a median 10-20 %)
 #   ONLY=gcbench,binary-trees,two-threads,alloc-rate   programs to run
 #   IMPLS=bdwgc,ours,go,glibc,mimalloc                  implementations
 #   GCBENCH_DEPTH=16 BT_DEPTH=20 TT_DEPTH=19 LIVE_MIB=200 PASSES=8
@@ -31,7 +32,7 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 [ $# -ge 1 ] || { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 build=$(cd "$1" && pwd) || exit 2
-repeat=${REPEAT:-3}
+repeat=${REPEAT:-5}
 only=${ONLY:-gcbench,binary-trees,two-threads,alloc-rate}
 impls=${IMPLS:-bdwgc,ours,go,glibc,mimalloc}
 timeout_s=${TIMEOUT:-300}

@@ -8,9 +8,10 @@
 #   BUILD_DIR holds libpagealloc-malloc.so and bench/pagealloc-mbench-* (a
 #   CMake build of this repo; Release for meaningful figures).
 # Environment:
-#   REPEAT=3        repetitions; every allocator runs every workload once
+#   REPEAT=5        repetitions; every allocator runs every workload once
 #                   per repetition, back to back, in an order rotated from
-#                   one repetition to the next; medians reported
+#                   one repetition to the next; medians reported (with 3,
+#                   one slow moment of the shared VM moved a median 10-20 %)
 #   ONLY=larson,churn  run only these workloads (larson xmalloc cache-thrash
 #                   cache-scratch churn realloc mixed python)
 #   PEERS=glibc,jemalloc,tcmalloc,mimalloc   peers to run (ours always)
@@ -29,7 +30,7 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 [ $# -ge 1 ] || { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 build=$(cd "$1" && pwd) || exit 2
-repeat=${REPEAT:-3}
+repeat=${REPEAT:-5}
 only=${ONLY:-larson,xmalloc,cache-thrash,cache-scratch,churn,realloc,mixed,python}
 peers=${PEERS:-glibc,jemalloc,tcmalloc,mimalloc}
 python=${PYTHON-/usr/bin/python3}
