@@ -34,6 +34,7 @@
 #include "pagealloc/pageheap.h"
 #include "pa_json.h"
 #include "pa_skip.h"
+#include "pa_heap_expect.h"
 
 static char tool[PATH_MAX];
 static char tmpdir[512];
@@ -821,8 +822,7 @@ static void test_visit(void **state)
     assert_int_equal(a.pages[PAGEHEAP_PAGE_IN_USE], 1);
     assert_int_equal(a.first[ib], PAGEHEAP_PAGE_RELEASED);
     pageheap_free(h, one, 1);
-    char msg[256];
-    assert_int_equal(pageheap_check(h, msg, sizeof msg), 0);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -894,9 +894,7 @@ static void test_visit_concurrent(void **state)
     for (unsigned t = 0; t < T; t++)
         assert_int_equal(pthread_join(th[t], NULL), 0);
     assert_int_equal(visits, 200);
-    char msg[256];
-    if (pageheap_check(h, msg, sizeof msg) != 0)
-        fail_msg("%s", msg);
+    pa_expect_heap_ok(h);
     /* Everything freed and the threads gone (their caches flushed): no
      * page is cached. (A run the scavenger is releasing right now shows as
      * in use, so in-use pages are not asserted.) */

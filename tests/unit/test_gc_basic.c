@@ -31,19 +31,12 @@
 #include "pa_clear_stack.h"
 #include "pa_skip.h"
 #include "pagealloc/gc.h"
+#include "pa_heap_expect.h"
 
 #define BATCH 64
 
 static void *global_slot;
 static pa_gc_hidden_ptr hidden[BATCH];
-
-static void check_heap(void)
-{
-    char msg[256] = "";
-    int err = pa_gc_check(msg, sizeof msg);
-    if (err)
-        fail_msg("heap check: %s", msg);
-}
 
 static void collect(void)
 {
@@ -121,7 +114,7 @@ static void test_kinds(void **state)
     pa_gc_free(a);
     pa_gc_free(s);
     pa_gc_free(NULL);
-    check_heap();
+    pa_expect_gc_ok();
 }
 
 static __attribute__((noinline)) void *make_list(int n, unsigned seed)
@@ -166,7 +159,7 @@ static void test_stack_and_global(void **state)
     }
     global_slot = NULL;
     on_stack = NULL;
-    check_heap();
+    pa_expect_gc_ok();
 }
 
 static void test_unreachable_and_hidden(void **state)
@@ -178,7 +171,7 @@ static void test_unreachable_and_hidden(void **state)
     make_hidden(100000);                         /* large objects */
     collect();
     assert_true(count_alive() <= 2);
-    check_heap();
+    pa_expect_gc_ok();
 }
 
 static void test_added_roots_and_interior(void **state)
@@ -210,7 +203,7 @@ static void test_added_roots_and_interior(void **state)
     collect();
     assert_true(count_alive() <= 2);
     free(area);
-    check_heap();
+    pa_expect_gc_ok();
 }
 
 static void test_uncollectable_and_atomic(void **state)
@@ -237,7 +230,7 @@ static void test_uncollectable_and_atomic(void **state)
     assert_non_null(pa_gc_base(at));               /* the atomic object lives */
     assert_true(count_alive() <= 2);
     global_slot = NULL;
-    check_heap();
+    pa_expect_gc_ok();
 }
 
 static void *dl_handle;
@@ -264,7 +257,7 @@ static void test_shared_library_global(void **state)
         assert_true(list_intact(*slot, 500, 33));
     }
     *slot = NULL;
-    check_heap();
+    pa_expect_gc_ok();
 }
 
 #if defined(__x86_64__)
@@ -301,7 +294,7 @@ static void test_register_root(void **state)
     void *back;
     assert_int_equal(pa_gc_pthread_join(t, &back), 0);
     assert_true(list_intact(back, 100, 44));
-    check_heap();
+    pa_expect_gc_ok();
 #else
     PA_SKIP("the register test forces a value into r12 (x86-64 only)");
 #endif
@@ -323,7 +316,7 @@ static void test_bounded_churn(void **state)
     assert_true(st.collections >= 10);            /* 256 MiB through a small goal */
     assert_true(max_heap < ((uint64_t)48 << 20));
     global_slot = NULL;
-    check_heap();
+    pa_expect_gc_ok();
 }
 
 static int nleaked;
@@ -362,7 +355,7 @@ static void test_leaks_and_stats(void **state)
     assert_true(n > 0 && n < sizeof json);
     assert_non_null(strstr(json, "\"collections\":"));
     assert_non_null(strstr(json, "\"heap_goal\":"));
-    check_heap();
+    pa_expect_gc_ok();
 }
 
 static void test_fork(void **state)

@@ -31,6 +31,7 @@
 #include "pa_clear_stack.h"
 #include "pagealloc/gc.h"
 #include "pagealloc/sysmem.h"
+#include "pa_heap_expect.h"
 
 #define MIB ((size_t)1 << 20)
 
@@ -45,14 +46,6 @@ static pa_gc_stats stats(void)
 static uint64_t resident(const pa_gc_stats *s)
 {
     return s->heap_bytes + s->free_page_bytes;
-}
-
-static void check_heap(void)
-{
-    char msg[256] = "";
-    int err = pa_gc_check(msg, sizeof msg);
-    if (err)
-        fail_msg("heap check: %s", msg);
 }
 
 /* n atomic objects of size bytes, held by an uncollectable array. */
@@ -86,7 +79,7 @@ static void test_expand_heap(void **state)
     for (size_t i = 0; i < N; i++)
         assert_true(((unsigned char *)set[i])[MIB - 1] == (unsigned char)i);
     pa_gc_free(set);
-    check_heap();
+    pa_expect_gc_ok();
 }
 
 static void test_drop_gives_memory_back(void **state)
@@ -132,7 +125,7 @@ static void test_drop_gives_memory_back(void **state)
     if (sysmem_check(msg, sizeof msg) != 0)
         fail_msg("sysmem_check: %s", msg);
     pa_gc_free(set);
-    check_heap();
+    pa_expect_gc_ok();
 }
 
 static void test_stats_consistent(void **state)
@@ -151,7 +144,7 @@ static void test_stats_consistent(void **state)
     assert_true(n < sizeof buf);
     assert_non_null(strstr(buf, "\"free_page_bytes\":"));
     pa_gc_free(set);
-    check_heap();
+    pa_expect_gc_ok();
 }
 
 static void test_expand_past_hard_limit(void **state)
@@ -172,7 +165,7 @@ static void test_expand_past_hard_limit(void **state)
     pa_gc_stats s2 = stats();
     assert_true(resident(&s2) + s2.released_total_bytes + MIB >=
                 resident(&s1) + s1.released_total_bytes + 64 * MIB);
-    check_heap();
+    pa_expect_gc_ok();
 }
 
 /* Up to 1024 bytes a class every 16 bytes; above, a class at least as

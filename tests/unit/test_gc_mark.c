@@ -23,6 +23,7 @@
 
 #include "pa_clear_stack.h"
 #include "pagealloc/gc.h"
+#include "pa_heap_expect.h"
 
 typedef struct node {
     struct node *next;
@@ -36,21 +37,13 @@ typedef struct node {
 static void *root;                       /* the one root of each test */
 static const unsigned marker_counts[] = { 1, 2, 4 };
 
-static void check_heap(void)
-{
-    char msg[256] = "";
-    int err = pa_gc_check(msg, sizeof msg);
-    if (err)
-        fail_msg("heap check: %s", msg);
-}
-
 /* Collect, then allocate about as much again, so a reclaimed object of
  * the structure would be handed out again and zeroed. */
 static void collect_and_churn(size_t bytes)
 {
     pa_clear_stack();
     pa_gc_collect();
-    check_heap();
+    pa_expect_gc_ok();
     for (size_t n = 0; n < bytes; n += 64)
         assert_non_null(pa_gc_malloc(64));
 }
@@ -267,7 +260,7 @@ static void test_interior_pointers(void **state)
         make_interior();
         pa_clear_stack();
         pa_gc_collect();
-        check_heap();
+        pa_expect_gc_ok();
         assert_int_equal(targets_alive(), TARGETS);
         for (int i = 0; i < TARGETS; i++)
             assert_int_equal(((char *)PA_GC_REVEAL(targets[i]))[31], 0x33);
@@ -275,7 +268,7 @@ static void test_interior_pointers(void **state)
         pa_gc_set_interior_pointers(0);
         pa_clear_stack();
         pa_gc_collect();
-        check_heap();
+        pa_expect_gc_ok();
         /* Conservative scanning may keep an odd target through a stale
          * word; nearly all must go. */
         assert_true(targets_alive() <= TARGETS / 8);

@@ -22,13 +22,7 @@
 #include "pa_clear_stack.h"
 #include "pagealloc/errors.h"
 #include "pagealloc/gc.h"
-
-static void check_heap(void)
-{
-    char msg[256] = "";
-    if (pa_gc_check(msg, sizeof msg) != 0)
-        fail_msg("heap check: %s", msg);
-}
+#include "pa_heap_expect.h"
 
 static int nreports;
 static char last_report[256];
@@ -73,7 +67,7 @@ static void test_cached_object_is_free(void **state)
     pagealloc_set_error_handler(NULL, NULL);
     assert_int_equal(nreports, 1);
     assert_non_null(strstr(last_report, "not allocated"));
-    check_heap();
+    pa_expect_gc_ok();
     char *r = pa_gc_malloc(48);
     assert_ptr_equal(r, q);                       /* still in the cache, once */
     assert_ptr_equal(pa_gc_base(r + 5), r);
@@ -82,7 +76,7 @@ static void test_cached_object_is_free(void **state)
     pa_gc_free(r);
     pa_gc_free(s);
     pa_gc_free(p);
-    check_heap();
+    pa_expect_gc_ok();
 }
 
 /* An object the owner of its span frees goes back to the cache: free for
@@ -112,7 +106,7 @@ static void test_free_to_cache(void **state)
         }
     }
     assert_true(found);
-    check_heap();
+    pa_expect_gc_ok();
 }
 
 /* Memory that held pointers comes back zeroed: fill objects, drop them,
@@ -142,7 +136,7 @@ static void test_zeroed_after_reuse(void **state)
                 if (o[k])
                     fail_msg("size %zu: byte %zu of object %d is %u", sizes[s], k, i, o[k]);
         }
-        check_heap();
+        pa_expect_gc_ok();
     }
 }
 
@@ -159,9 +153,9 @@ static void test_check_with_caches(void **state)
         assert_non_null(keep[i]);
         memset(keep[i], i & 0xff, size);
     }
-    check_heap();
+    pa_expect_gc_ok();
     pa_gc_collect();
-    check_heap();
+    pa_expect_gc_ok();
     for (int i = 0; i < N; i++) {
         size_t size = 16 + (size_t)(i % 40) * 24;
         const unsigned char *o = keep[i];
@@ -210,7 +204,7 @@ static void test_thread_exit(void **state)
     assert_non_null(one);
     assert_true(gone.free_bytes > cached.free_bytes);
     assert_ptr_equal(pa_gc_base(one), one);
-    check_heap();
+    pa_expect_gc_ok();
 
     void *got[100];
     pa_gc_stats before, after;
@@ -221,7 +215,7 @@ static void test_thread_exit(void **state)
     for (int i = 0; i < 100; i++)
         assert_ptr_equal(pa_gc_base(got[i]), got[i]);
     assert_true(after.total_allocated >= before.total_allocated + 100 * 16);
-    check_heap();
+    pa_expect_gc_ok();
 }
 
 /* Statistics count what was handed out, without waiting for a refill. */

@@ -48,6 +48,7 @@
 #include "pa_clear_stack.h"
 #include "pa_skip.h"
 #include "pagealloc/gc.h"
+#include "pa_heap_expect.h"
 
 /* tests/gc_lib/pa_gc_tls_lib.c, linked with this program. */
 void **pa_gc_tls_lib_slot(void);
@@ -99,13 +100,6 @@ static void collect_churn(int rounds)
         pa_clear_stack();
         pa_gc_collect();
     }
-}
-
-static void check_heap(void)
-{
-    char msg[256] = "";
-    if (pa_gc_check(msg, sizeof msg) != 0)
-        fail_msg("heap check: %s", msg);
 }
 
 /* ---- events --------------------------------------------------------- */
@@ -189,7 +183,7 @@ static void test_result_is_root(void **state)
         assert_int_equal(pa_gc_pthread_join(t[i], &ret), 0);
         assert_true(list_intact(ret, LEN, i + 10));
     }
-    check_heap();
+    pa_expect_gc_ok();
 }
 
 static pa_gc_hidden_ptr dropped[16];
@@ -221,7 +215,7 @@ static void test_detached_result_dropped(void **state)
     for (int i = 0; i < T; i++)
         alive += pa_gc_base(PA_GC_REVEAL(dropped[i])) != NULL;
     assert_true(alive <= 2);               /* a stale word may keep one */
-    check_heap();
+    pa_expect_gc_ok();
 }
 
 /* ---- thread-local storage -------------------------------------------- */
@@ -290,7 +284,7 @@ static void test_tls_roots(void **state)
     atomic_store(&tls_stage, 2);
     assert_int_equal(pa_gc_pthread_join(t, NULL), 0);
     assert_true(atomic_load(&tls_ok));
-    check_heap();
+    pa_expect_gc_ok();
 }
 
 /* A library loaded after the threads registered: its TLS block is made on
@@ -307,7 +301,7 @@ static void test_dynamic_tls_collecting_thread(void **state)
     collect_churn(4);
     assert_true(list_intact(*slot(), LEN, 81));
     *slot() = NULL;
-    check_heap();
+    pa_expect_gc_ok();
 #else
     PA_SKIP("no test library (PA_GC_TEST_SO_PATH at build time)");
 #endif
@@ -377,7 +371,7 @@ static void test_sigaltstack(void **state)
     assert_non_null(ret);
     assert_true(atomic_load(&alt_ok_a));
     assert_true(atomic_load(&alt_ok_b));
-    check_heap();
+    pa_expect_gc_ok();
 }
 
 /* A comb: COMB_DEPTH scanned 4 KiB nodes in a chain, each also holding

@@ -33,6 +33,7 @@
 #include "pageheap/heap.h"
 #include "sysmem_fi.h"
 #include "rng.h"
+#include "pa_heap_expect.h"
 
 #define PAGE  ((uintptr_t)PAGEALLOC_PAGE_SIZE)
 #define CHUNK ((uintptr_t)PAGEALLOC_CHUNK_SIZE)
@@ -124,9 +125,7 @@ static void unwatch(pageheap *h)
     sysmem_fi_set_hook(NULL);
     sysmem_fi_uninstall();
     watched = NULL;
-    char msg[512];
-    if (pageheap_check(h, msg, sizeof msg))
-        fail_msg("%s", msg);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 

@@ -23,15 +23,9 @@
 
 #include "pagealloc/pageheap.h"
 #include "pa_child.h"
+#include "pa_heap_expect.h"
 
 #define PAGE ((size_t)PAGEALLOC_PAGE_SIZE)
-
-static void check_heap(pageheap *h)
-{
-    char msg[512];
-    if (pageheap_check(h, msg, sizeof msg) != 0)
-        fail_msg("%s", msg);
-}
 
 static pageheap *guard_heap(void)
 {
@@ -91,7 +85,7 @@ static void test_use_after_free_faults(void **state)
     pageheap_free(h, p, 4);
     expect_states(p, 4, SYSMEM_RESERVED);
     expect_states(q, 4, SYSMEM_READY);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     expect_fault(p);
     expect_fault(p + 3 * PAGE + 100);
     expect_no_fault(q);
@@ -105,7 +99,7 @@ static void test_use_after_free_faults(void **state)
     assert_true(s.reserved_bytes >= 4 * PAGE);       /* guarded pages are not mapped */
     pageheap_free(h, q, 4);
     expect_fault(q + PAGE);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -126,7 +120,7 @@ static void test_reuse(void **state)
     for (size_t i = 0; i < 3 * PAGE; i++)
         assert_int_equal(r[i], 0);                    /* fresh pages read zero */
     memset(r, 1, 3 * PAGE);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     expect_no_fault(r + 2 * PAGE);
     expect_fault(p + 3 * PAGE);
     expect_fault(p + 9 * PAGE);
@@ -134,10 +128,10 @@ static void test_reuse(void **state)
     assert_ptr_equal(z, p + 3 * PAGE);
     for (size_t i = 0; i < 7 * PAGE; i++)
         assert_int_equal(z[i], 0);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_free(h, r, 3);
     pageheap_free(h, z, 7);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -153,23 +147,23 @@ static void test_large_runs(void **state)
     memset(b, 3, 900 * PAGE);
     pageheap_free(h, b, 900);
     expect_states(b, 900, SYSMEM_RESERVED);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     expect_fault(b + 600 * PAGE);
 
     /* Release has nothing resident to give back from b; a's pages are in
      * use. Everything balances. */
     pageheap_release(h, SIZE_MAX);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_free(h, a, 100);
     assert_true(pageheap_release(h, SIZE_MAX) == 0);  /* guarded pages are not resident */
-    check_heap(h);
+    pa_expect_heap_ok(h);
     char *c = pageheap_alloc(h, 1000);                /* reuses a and b */
     assert_ptr_equal(c, a);
     expect_states(c, 1000, SYSMEM_READY);
     memset(c, 4, 1000 * PAGE);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_free(h, c, 1000);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -199,7 +193,7 @@ static void test_double_free_reported(void **state)
     assert_int_equal(reports, 2);
     pagealloc_set_error_handler(NULL, NULL);
     expect_states(p, 5, SYSMEM_RESERVED);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
@@ -238,7 +232,7 @@ static void test_threads(void **state)
         assert_int_equal(pthread_create(&t[i], NULL, worker, h), 0);
     for (int i = 0; i < 3; i++)
         assert_int_equal(pthread_join(t[i], NULL), 0);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_stats s;
     pageheap_get_stats(h, &s);
     assert_int_equal(s.in_use_bytes, 0);

@@ -15,6 +15,7 @@
 
 #include "pagealloc/pageheap.h"
 #include "pageheap/scavenger.h"
+#include "pa_heap_expect.h"
 
 /* A fake world: time advances only when the scavenger works or sleeps. */
 struct fake {
@@ -206,9 +207,7 @@ static void test_heap_background(void **state)
     assert_true(s.released_bytes >= (uint64_t)(n - 64) * PAGEALLOC_PAGE_SIZE);
     assert_true(s.scavenger_cpu_ns > 0);
     pageheap_free(h, keep, 64);
-    char msg[256];
-    if (pageheap_check(h, msg, sizeof msg))
-        fail_msg("%s", msg);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);                    /* stops the thread */
 }
 

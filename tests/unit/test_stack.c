@@ -29,6 +29,7 @@
 #include "pa_json.h"
 #include "pa_skip.h"
 #include "sysmem_kview.h"
+#include "pa_heap_expect.h"
 
 #define PAGE ((size_t)PAGEALLOC_PAGE_SIZE)
 #define KiB ((size_t)1 << 10)
@@ -66,13 +67,6 @@ static pa_stack_allocator *new_alloc(void)
     pa_stack_allocator *a = pa_stack_allocator_new(NULL);
     assert_non_null(a);
     return a;
-}
-
-static void check_heap(pageheap *h)
-{
-    char msg[512];
-    if (pageheap_check(h, msg, sizeof msg) != 0)
-        fail_msg("%s", msg);
 }
 
 /* ---- Sizes, rounding, alignment ---------------------------------------------- */
@@ -228,7 +222,7 @@ static void test_release_drops_residency(void **state)
     assert_int_equal(st.released_bytes, released);
     assert_int_equal(st.heap_allocs, st.heap_frees);
     /* Nothing held: the heap's books agree with the OS's. */
-    check_heap(pa_stack_heap(a));
+    pa_expect_heap_ok(pa_stack_heap(a));
     pa_stack_allocator_delete(a);
 }
 
@@ -405,7 +399,7 @@ static void test_large_cache(void **state)
     assert_int_equal(st.cached_bytes, 0);
     assert_int_equal(st.pooled, 0);
     assert_int_equal(st.heap_allocs, st.heap_frees);
-    check_heap(pa_stack_heap(a));
+    pa_expect_heap_ok(pa_stack_heap(a));
     /* Delete with stacks on the list. */
     assert_int_equal(pa_stack_alloc(a, 256 * KiB, &s), 0);
     pa_stack_free(a, &s);
@@ -705,7 +699,7 @@ static void test_shared_heap(void **state)
     pa_stack_allocator_delete(a);   /* live stacks go back too */
     pageheap_get_stats(h, &hs);
     assert_int_equal(hs.in_use_bytes, 0);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     char msg[256];
     assert_int_equal(sysmem_check(msg, sizeof msg), 0);
     pageheap_delete(h);
@@ -821,7 +815,7 @@ static void test_stats_in_heap_json(void **state)
     pa_stack_allocator_delete(b);
     heap_json(h, js, sizeof js);
     assert_null(strstr(js, "\"stacks"));
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 
     /* An allocator with its own heap attaches to it as well. */
@@ -947,7 +941,7 @@ static void test_fork_with_threads(void **state)
     assert_true(atomic_load(&w.rounds) > 0);
     pa_stack_release(a);
     pa_stack_allocator_delete(a);
-    check_heap(h);
+    pa_expect_heap_ok(h);
     pageheap_delete(h);
 }
 
