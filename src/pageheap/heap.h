@@ -598,7 +598,7 @@ uint64_t   ph_over_limit(pageheap *h, uint64_t extra);
 /* Add bytes to ready if the limit allows (always without a limit). */
 int        ph_admit(pageheap *h, uint64_t bytes);
 int        ph_ceiling_admits(pageheap *h, uint64_t bytes);  /* the resident ceiling */
-void       ph_ceiling(pageheap *h);     /* bytes became Ready: enforce it; no lock held */
+void       ph_ceiling(pageheap *h);     /* ceil_pm set, bytes became Ready: enforce it */
 /* The background scavenger's hooks (pa_scav_hooks). */
 uint64_t   ph_hook_now(void *arg);
 size_t     ph_excess(void *arg, uint64_t now);

@@ -157,10 +157,12 @@ int ph_ceiling_admits(pageheap *h, uint64_t bytes)
     return !h->ceil_pm || ld(&h->ready) + bytes <= ceiling_of(h, ld(&h->in_use_hwm));
 }
 
+/* Only with the ceiling on (h->ceil_pm): its one caller, heap_finish,
+ * tests that inline, so that a heap without it pays no call. No lock held. */
 void ph_ceiling(pageheap *h)
 {
     uint64_t hwm = ld(&h->in_use_hwm);
-    if (!h->ceil_pm || ld(&h->ready) <= ceiling_of(h, hwm))
+    if (ld(&h->ready) <= ceiling_of(h, hwm))
         return;
     pageheap_stats st;
     ph_stats_fill(h, &st, 0);
