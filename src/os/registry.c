@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "base/pause.h"
 #include "os/registry.h"
 
 /* ---- The registry ---------------------------------------------------------- */
@@ -56,9 +57,7 @@ void sm_reg_lock(void)
     if (pthread_mutex_trylock(&sm_reg.lock) != 0) {
         int got = 0;
         for (unsigned n = 0; n < SM_REG_SPINS && !got; n++) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
+            pa_spin_pause();
             got = !atomic_load_explicit(&sm_reg.busy, memory_order_relaxed) &&
                   pthread_mutex_trylock(&sm_reg.lock) == 0;
         }

@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "base/futex.h"
+#include "base/pause.h"
 
 typedef struct ph_lock {
     _Atomic uint32_t held;            /* 0 free, 1 held, 2 held, maybe sleepers */
@@ -54,9 +55,7 @@ static __attribute__((noinline, cold, unused)) void ph_lock_wait(ph_lock *l)
             atomic_compare_exchange_weak_explicit(&l->held, &free_, 1, memory_order_acquire,
                                                   memory_order_relaxed))
             return;
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+        pa_spin_pause();
     }
     while (atomic_exchange_explicit(&l->held, 2, memory_order_acquire) != 0)
         pa_futex_wait(&l->held, 2);
