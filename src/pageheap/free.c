@@ -59,16 +59,16 @@ static inline void count_free(pageheap *h, ph_thread *t, size_t npages)
 static inline void keep_cached(pageheap *h, ph_shard *s, ph_thread *t, ph_rm_entry *e,
                                uint8_t v, uintptr_t a, size_t npages)
 {
-    busy_lock(t);
+    busy_own(t);
     if (!atomic_compare_exchange_strong_explicit(e, &v, (uint8_t)(v | PH_RM_CACHED),
                                                  memory_order_acq_rel, memory_order_acquire)) {
-        busy_unlock(t);
+        busy_own_give(t);
         ph_rc_bad_free(h, s, a, npages, v);
         return;
     }
     rc_insert(&t->rc, a, npages, e);
     rc_publish_bins(t);
-    busy_unlock(t);
+    busy_own_give(t);
     count_free(h, t, npages);
 }
 
@@ -127,15 +127,15 @@ static __attribute__((noinline)) void free_big(pageheap *h, ph_thread *t, ph_rm_
     uint8_t v = PH_RM_LONG;
     ph_shard *s = &h->shards[t->shard];
     ph_runcache *rc = &t->rc;
-    busy_lock(t);
+    busy_own(t);
     if (rc->big_pages >= npages) {
-        busy_unlock(t);
+        busy_own_give(t);
         free_mapped(h, s, t, e, a, npages);
         return;
     }
     if (!atomic_compare_exchange_strong_explicit(e, &v, (uint8_t)(v | PH_RM_CACHED),
                                                  memory_order_acq_rel, memory_order_acquire)) {
-        busy_unlock(t);
+        busy_own_give(t);
         ph_rc_bad_free(h, s, a, npages, v);
         return;
     }
@@ -149,7 +149,7 @@ static __attribute__((noinline)) void free_big(pageheap *h, ph_thread *t, ph_rm_
      * never sees it out of the cache yet allocated. */
     if (old)
         ph_rc_release(h, s, ph_rm_at(h, old), old, old_pages);
-    busy_unlock(t);
+    busy_own_give(t);
     count_free(h, t, npages);
 }
 
@@ -291,18 +291,18 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
                     free_merge(h, t, e, a, npages, 1);
                     return;
                 }
-                if (!atomic_exchange_explicit(&t->busy, 1, memory_order_acquire)) {
+                if (busy_own_try(t)) {
                     /* keep_cached, with the flag taken. */
                     if (!atomic_compare_exchange_strong_explicit(
                             e, &v, (uint8_t)(v | PH_RM_CACHED), memory_order_acq_rel,
                             memory_order_acquire)) {
-                        busy_unlock(t);
+                        busy_own_give(t);
                         ph_rc_bad_free(h, &h->shards[t->shard], a, npages, v);
                         return;
                     }
                     rc_insert(&t->rc, a, npages, e);
                     rc_publish_bins(t);
-                    busy_unlock(t);
+                    busy_own_give(t);
                     ctr_own_add(&t->c.frees, 1);
                     ctr_own_add(&t->c.freed_bytes, npages * PH_PAGE);
                     return;

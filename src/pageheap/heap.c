@@ -58,6 +58,7 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
     h->rc_merge = !h->runcache || o.run_cache_merge == PAGEHEAP_MERGE_OFF ? 0
                   : o.run_cache_merge == PAGEHEAP_MERGE_BOTH ? PAGEHEAP_MERGE_BOTH
                   : PAGEHEAP_MERGE_NEXT;
+    h->busy_asym = ph_busy_asym_usable();
     h->meta_stat = stat;
     h->self_bytes = self;
     h->nshards = nshards;
@@ -194,7 +195,7 @@ static void fork_child(void *arg)
     pageheap *h = arg;
     pthread_mutex_init(&h->reg_mu, NULL);
     for (ph_thread *t = h->threads; t; t = t->next)
-        busy_unlock(t);
+        ph_busy_reset(&t->busy);
     pthread_mutex_init(&h->grow_mu, NULL);
     for (unsigned i = 0; i < h->nshards; i++) {
         ph_lock_init(&h->shards[i].mu);

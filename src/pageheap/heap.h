@@ -114,8 +114,8 @@
  *     mu, and
  *     cache_make_ready calls sysmem_used_ex on the refilled block's
  *     released runs while holding the flag (no heap lock).
- * The fast path takes one busy flag (an atomic exchange and a release
- * store).
+ * The fast path takes one busy flag (busy.h: two plain stores and a
+ * load where membarrier(2) works, else an atomic exchange).
  *
  * Guard mode (options.guard): a free validates under the shard lock,
  * then sysmem_fault's the pages (Ready -> Reserved) without a lock, then
@@ -157,6 +157,7 @@
 #include "os/fork.h"
 #include "pagealloc/debug.h"
 #include "pagealloc/pageheap.h"
+#include "pageheap/busy.h"
 #include "pageheap/lock.h"
 #include "pageheap/scavenger.h"
 
@@ -242,7 +243,7 @@ typedef struct ph_counters {
 } ph_counters;
 
 typedef struct ph_thread {
-    atomic_int busy;                    /* 1 while owner or flusher uses cache */
+    ph_busy busy;                       /* owner's or a flusher's: busy.h */
     unsigned shard;                     /* constant */
     pagealloc_cache cache;              /* under busy; pages of shard's allocator */
     _Atomic uint64_t cache_bytes;       /* bytes in cache; written under busy */
@@ -303,6 +304,7 @@ struct pageheap {
     int threadless;                     /* no thread records (ph_set_threadless) */
     int runcache;                       /* run caches and the run map are on */
     int rc_merge;                       /* PAGEHEAP_MERGE_NEXT, _BOTH or 0 (runmap.h) */
+    int busy_asym;                      /* its records' busy protocol (busy.h) */
     /* Run map level 1 (PH_MAP_L2 blocks of PH_MAP_L2 chunk pointers, each
      * to its chunk's PAGEALLOC_CHUNK_PAGES entries); NULL unless runcache.
      * Blocks and chunk pointers are set under grow_mu, read by anyone. */
@@ -387,15 +389,13 @@ static inline uint64_t now_ns(const pageheap *h)
     return h->clock.now_ns(h->clock.arg);
 }
 
-static inline void busy_lock(ph_thread *t)
-{
-    while (atomic_exchange_explicit(&t->busy, 1, memory_order_acquire))
-        sched_yield();
-}
-static inline void busy_unlock(ph_thread *t)
-{
-    atomic_store_explicit(&t->busy, 0, memory_order_release);
-}
+/* t's busy flag (busy.h): busy_own* by t's own thread only, busy_lock
+ * and busy_unlock by anyone else (and by t's thread acting on all). */
+static inline int busy_own_try(ph_thread *t) { return ph_busy_own_try(&t->busy); }
+static inline void busy_own(ph_thread *t) { ph_busy_own(&t->busy); }
+static inline void busy_own_give(ph_thread *t) { ph_busy_own_give(&t->busy); }
+static inline void busy_lock(ph_thread *t) { ph_busy_remote(&t->busy); }
+static inline void busy_unlock(ph_thread *t) { ph_busy_remote_give(&t->busy); }
 
 /* Publish the cache's size for readers; busy held. */
 static inline void cache_publish(ph_thread *t)

@@ -291,16 +291,16 @@ uintptr_t ph_rc_alloc_locked(pageheap *h, ph_thread *t, size_t npages)
     uintptr_t base = rc_release_entry(rc, i);
     rc_publish(t);
     base = rc_hand_out(h, t, base, len, npages);
-    busy_unlock(t);
+    busy_own_give(t);
     return base;
 }
 
 uintptr_t ph_rc_big_alloc(pageheap *h, ph_thread *t, size_t npages)
 {
     ph_runcache *rc = &t->rc;
-    busy_lock(t);
+    busy_own(t);
     if (!rc->big || rc->big_pages < npages) {
-        busy_unlock(t);
+        busy_own_give(t);
         return 0;
     }
     uintptr_t base = rc->big;
@@ -309,7 +309,7 @@ uintptr_t ph_rc_big_alloc(pageheap *h, ph_thread *t, size_t npages)
     rc->big_pages = 0;
     rc_publish(t);
     base = rc_hand_out(h, t, base, len, npages);
-    busy_unlock(t);
+    busy_own_give(t);
     return base;
 }
 

@@ -91,6 +91,7 @@ ph_thread *ph_thread_find(pageheap *h)
     if (!t)
         return NULL;
     t->heap = h;
+    t->busy.asym = h->busy_asym;        /* before anyone can see t */
     pthread_mutex_lock(&h->reg_mu);
     unsigned best = 0;
     for (unsigned i = 1; i < h->nshards; i++)
