@@ -98,18 +98,29 @@ static inline __attribute__((always_inline)) void ph_busy_own_give(ph_busy *b)
     atomic_store_explicit(&b->own, 0, memory_order_release);
 }
 
+/* The remote take in two halves, so that a taker of many flags makes one
+ * membarrier for all (threads.c, ph_busy_lock_all): mark each (the
+ * symmetric protocol takes it whole here), one sm_membarrier() if any is
+ * asymmetric, then settle each (wait for its owner to leave). */
+static inline void ph_busy_mark(ph_busy *b)
+{
+    atomic_int *w = b->asym ? &b->remote : &b->own;
+    while (atomic_exchange_explicit(w, 1, memory_order_acquire))
+        sched_yield();
+}
+
+static inline void ph_busy_settle(ph_busy *b)
+{
+    while (b->asym && atomic_load_explicit(&b->own, memory_order_acquire))
+        sched_yield();
+}
+
 static inline void ph_busy_remote(ph_busy *b)
 {
-    if (!b->asym) {
-        while (atomic_exchange_explicit(&b->own, 1, memory_order_acquire))
-            sched_yield();
-        return;
-    }
-    while (atomic_exchange_explicit(&b->remote, 1, memory_order_acquire))
-        sched_yield();
-    sm_membarrier();
-    while (atomic_load_explicit(&b->own, memory_order_acquire))
-        sched_yield();
+    ph_busy_mark(b);
+    if (b->asym)
+        sm_membarrier();
+    ph_busy_settle(b);
 }
 
 static inline void ph_busy_remote_give(ph_busy *b)
@@ -123,5 +134,14 @@ static inline void ph_busy_reset(ph_busy *b)
     atomic_store_explicit(&b->own, 0, memory_order_relaxed);
     atomic_store_explicit(&b->remote, 0, memory_order_relaxed);
 }
+
+/* On a thread record t (heap.h, ph_thread, its member `busy`): the
+ * owner's side by t's own thread only, busy_lock and busy_unlock (the
+ * remote side) by anyone else, and by t's thread when it acts on all. */
+#define busy_own_try(t)  ph_busy_own_try(&(t)->busy)
+#define busy_own(t)      ph_busy_own(&(t)->busy)
+#define busy_own_give(t) ph_busy_own_give(&(t)->busy)
+#define busy_lock(t)     ph_busy_remote(&(t)->busy)
+#define busy_unlock(t)   ph_busy_remote_give(&(t)->busy)
 
 #endif /* PAGEALLOC_PAGEHEAP_BUSY_H */

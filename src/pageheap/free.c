@@ -24,10 +24,10 @@ static int held_by_cache(pageheap *h, unsigned si, uintptr_t a, size_t npages)
     uintptr_t end = a + npages * PH_PAGE;
     int found = 0;
     pthread_mutex_lock(&h->reg_mu);
+    ph_busy_lock_all(h, (int)si);      /* one membarrier for all (busy.h) */
     for (ph_thread *t = h->threads; t && !found; t = t->next) {
         if (t->shard != si)
             continue;
-        busy_lock(t);
         uintptr_t cb = t->cache.base, ce = cb + PAGEALLOC_CACHE_PAGES * PH_PAGE;
         if (t->cache.cache && a < ce && cb < end) {
             unsigned lo = a > cb ? (unsigned)((a - cb) / PH_PAGE) : 0;
@@ -35,8 +35,8 @@ static int held_by_cache(pageheap *h, unsigned si, uintptr_t a, size_t npages)
             uint64_t mask = (hi - lo == 64 ? ~(uint64_t)0 : (((uint64_t)1 << (hi - lo)) - 1)) << lo;
             found = (t->cache.cache & mask) != 0;
         }
-        busy_unlock(t);
     }
+    ph_busy_unlock_all(h, (int)si);
     pthread_mutex_unlock(&h->reg_mu);
     return found;
 }

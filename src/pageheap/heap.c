@@ -155,8 +155,7 @@ static void fork_prepare(void *arg)
 {
     pageheap *h = arg;
     pthread_mutex_lock(&h->reg_mu);
-    for (ph_thread *t = h->threads; t; t = t->next)
-        busy_lock(t);
+    ph_busy_lock_all(h, -1);
     pthread_mutex_lock(&h->grow_mu);
     for (unsigned i = 0; i < h->nshards; i++) {
         /* A run taken for scavenging comes back under this lock, which is
@@ -185,8 +184,7 @@ static void fork_parent(void *arg)
     for (unsigned i = h->nshards; i-- > 0;)
         ph_lock_give(&h->shards[i].mu);
     pthread_mutex_unlock(&h->grow_mu);
-    for (ph_thread *t = h->threads; t; t = t->next)
-        busy_unlock(t);
+    ph_busy_unlock_all(h, -1);
     pthread_mutex_unlock(&h->reg_mu);
 }
 

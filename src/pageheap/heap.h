@@ -4,6 +4,7 @@
  * by the files that implement it:
  *   heap.c      life cycle (new, delete) and handle checks
  *   threads.c   per-thread records and their page caches
+ *   busy.c      taking many records' busy flags at once (busy.h)
  *   runcache.c  per-thread run caches and the run map
  *   grow.c      arenas, growth, the chunk map
  *   alloc.c     allocation
@@ -389,13 +390,6 @@ static inline uint64_t now_ns(const pageheap *h)
     return h->clock.now_ns(h->clock.arg);
 }
 
-/* t's busy flag (busy.h): busy_own* by t's own thread only, busy_lock
- * and busy_unlock by anyone else (and by t's thread acting on all). */
-static inline int busy_own_try(ph_thread *t) { return ph_busy_own_try(&t->busy); }
-static inline void busy_own(ph_thread *t) { ph_busy_own(&t->busy); }
-static inline void busy_own_give(ph_thread *t) { ph_busy_own_give(&t->busy); }
-static inline void busy_lock(ph_thread *t) { ph_busy_remote(&t->busy); }
-static inline void busy_unlock(ph_thread *t) { ph_busy_remote_give(&t->busy); }
 
 /* Publish the cache's size for readers; busy held. */
 static inline void cache_publish(ph_thread *t)
@@ -527,6 +521,11 @@ int        ph_start_scavenger(pageheap *h);
  * steps and its sysmem calls) is lost in the child, its run allocated
  * for good; a client layer that needs a clean child waits for its own
  * calls (the stack layer does). */
+
+/* busy.c: take (remote side) the busy flags of every record, or of
+ * shard si's (si >= 0), with one membarrier for all; reg_mu held. */
+void       ph_busy_lock_all(pageheap *h, int si);
+void       ph_busy_unlock_all(pageheap *h, int si);
 
 /* threads.c */
 /* ph_thread_find: see ph_thread_get. */

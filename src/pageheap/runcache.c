@@ -362,8 +362,8 @@ uint64_t ph_rc_flush_all(pageheap *h)
     if (!h->runcache)
         return 0;
     pthread_mutex_lock(&h->reg_mu);
+    ph_busy_lock_all(h, -1);
     for (ph_thread *t = h->threads; t; t = t->next) {
-        busy_lock(t);
         n += ph_rc_flush(h, t);
         busy_unlock(t);
     }

@@ -118,8 +118,8 @@ PA_API void pageheap_flush_caches(pageheap *h)
     if (ph_heap_bad(h, "pageheap_flush_caches", 0, 0))
         return;
     pthread_mutex_lock(&h->reg_mu);
+    ph_busy_lock_all(h, -1);
     for (ph_thread *t = h->threads; t; t = t->next) {
-        busy_lock(t);
         thread_flush(h, t);
         busy_unlock(t);
     }
