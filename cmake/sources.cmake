@@ -37,7 +37,6 @@ set(PAGEALLOC_SOURCES
   # the thread-safe page heap
   ${PAGEALLOC_ROOT}/src/pageheap/heap.c
   ${PAGEALLOC_ROOT}/src/pageheap/threads.c
-  ${PAGEALLOC_ROOT}/src/pageheap/busy.c
   ${PAGEALLOC_ROOT}/src/pageheap/grow.c
   ${PAGEALLOC_ROOT}/src/pageheap/alloc.c
   ${PAGEALLOC_ROOT}/src/pageheap/free.c

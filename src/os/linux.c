@@ -29,9 +29,6 @@
  *   unmap     munmap.
  *   resident  mincore (a query for sysmem_resident, no transition).
  *
- * Also here, as the other Linux call the layer makes: membarrier(2), for
- * os/membarrier.h (the page heap's asymmetric busy flag).
- *
  * Capabilities, read once per table binding by the layer (caps()):
  *   page_size            getauxval(AT_PAGESZ), else sysconf(_SC_PAGESIZE).
  *   huge_page_size       /sys/kernel/mm/transparent_hugepage/hpage_pmd_size;
@@ -41,7 +38,7 @@
  *   released_reads_zero  1: private anonymous memory released with
  *                        MADV_DONTNEED reads back as zero.
  *
- * Shared state: free_unsupported and mb_state (below) only.
+ * Shared state: free_unsupported (below) only.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,17 +46,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/auxv.h>
-#include <linux/membarrier.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "pagealloc/sysmem.h"
 #include "base/export.h"
-#include "base/report.h"
-#include "os/membarrier.h"
 
 /* Advice values missing from old C libraries; the numbers are the
  * kernel's ABI. Kept out of the function bodies on purpose. */
@@ -208,49 +199,4 @@ static const sysmem_os linux_os = {
 PA_API const sysmem_os *sysmem_os_default(void)
 {
     return &linux_os;
-}
-
-/* ---- membarrier (os/membarrier.h) -------------------------------------- */
-
-/* 0: not asked yet; 1: the expedited private command is registered and
- * works; -1: not usable. Set once by the first sm_membarrier_usable (a
- * race between two first callers asks twice and agrees). */
-static atomic_int mb_state;
-
-static long mb_call(int cmd)
-{
-    return syscall(SYS_membarrier, cmd, 0, 0);
-}
-
-PA_API int sm_membarrier_usable(void)
-{
-    int st = atomic_load_explicit(&mb_state, memory_order_acquire);
-    if (st)
-        return st > 0;
-    const char *env = getenv("PAGEALLOC_MEMBARRIER");
-    long cmds = env && strcmp(env, "0") == 0 ? -1 : mb_call(MEMBARRIER_CMD_QUERY);
-    st = -1;
-    if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
-        (cmds & MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) &&
-        mb_call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 &&
-        mb_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
-        st = 1;
-    atomic_store_explicit(&mb_state, st, memory_order_release);
-    return st > 0;
-}
-
-PA_API void sm_membarrier(void)
-{
-    if (mb_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
-        return;
-    /* EPERM: not registered (a fork child, on a kernel that does not
-     * carry registration over). Registering is idempotent. */
-    if (mb_call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 &&
-        mb_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
-        return;
-    if (mb_call(MEMBARRIER_CMD_GLOBAL) == 0)
-        return;
-    pa_report("membarrier", 0, 0, "membarrier(2) worked once and now fails: cannot order "
-              "the busy flags' accesses");
-    abort();
 }

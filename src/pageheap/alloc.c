@@ -254,9 +254,9 @@ static inline __attribute__((always_inline)) uintptr_t cache_alloc_held(pageheap
 static uintptr_t cache_alloc(pageheap *h, ph_thread *t, size_t npages, size_t *scav_bytes,
                              uint64_t *scav)
 {
-    busy_own(t);
+    busy_lock(t);
     uintptr_t base = cache_alloc_held(h, t, npages, scav_bytes, scav);
-    busy_own_give(t);
+    busy_unlock(t);
     return base;
 }
 
@@ -272,7 +272,7 @@ static inline __attribute__((always_inline)) uintptr_t rc_take_hit(ph_thread *t,
     if (base) {
         atomic_store_explicit(rm, ph_rm_code(npages), memory_order_release);
         rc_publish_bins(t);
-        busy_own_give(t);
+        busy_unlock(t);
     }
     return base;
 }
@@ -284,19 +284,19 @@ static inline __attribute__((always_inline)) uintptr_t rc_take_hit(ph_thread *t,
 static inline __attribute__((always_inline)) uintptr_t rc_alloc(pageheap *h, ph_thread *t,
                                                                 size_t npages)
 {
-    busy_own(t);
+    busy_lock(t);
     if (npages <= PH_RC_BINS) {
         uintptr_t base = rc_take_hit(t, npages);
         if (base)
             return base;
         if (npages < PH_RC_SPLIT_MIN) {
-            busy_own_give(t);
+            busy_unlock(t);
             return 0;
         }
     }
     uintptr_t base = ph_rc_alloc_locked(h, t, npages);
     if (!base)
-        busy_own_give(t);
+        busy_unlock(t);
     return base;
 }
 
@@ -405,7 +405,7 @@ static __attribute__((noinline)) void *alloc_miss(pageheap *h, ph_thread *t, siz
         base = cache_alloc_held(h, t, npages, &scav_bytes, scav);
         cached = base != 0;
     }
-    busy_own_give(t);
+    busy_unlock(t);
     if (!base)
         base = shard_alloc(h, t->shard, npages, &scav_bytes, scav);
     if (!base || !heap_finish(h, &h->shards[t->shard], base, npages, scav_bytes, scav, zero))
@@ -480,7 +480,7 @@ static inline __attribute__((always_inline)) void *alloc_fast(pageheap *h, size_
      * registers in pageheap_alloc): a busy flag a flusher holds sends the
      * request to heap_alloc, which waits for it. */
     ph_thread *t = ph_last.t;
-    if (!busy_own_try(t))
+    if (atomic_exchange_explicit(&t->busy, 1, memory_order_acquire))
         return heap_alloc(h, npages, zero, 0);
     if (npages <= PH_RC_BINS) {
         uintptr_t base = rc_take_hit(t, npages);

@@ -156,7 +156,8 @@ PA_API int pageheap_check(pageheap *h, char *msg, size_t msg_size)
         return EINVAL;
     }
     pthread_mutex_lock(&h->reg_mu);
-    ph_busy_lock_all(h, -1);
+    for (ph_thread *t = h->threads; t; t = t->next)
+        busy_lock(t);
     pthread_mutex_lock(&h->grow_mu);
     for (unsigned i = 0; i < h->nshards; i++)
         ph_lock_take(&h->shards[i].mu);
@@ -164,7 +165,8 @@ PA_API int pageheap_check(pageheap *h, char *msg, size_t msg_size)
     for (unsigned i = h->nshards; i-- > 0;)
         ph_lock_give(&h->shards[i].mu);
     pthread_mutex_unlock(&h->grow_mu);
-    ph_busy_unlock_all(h, -1);
+    for (ph_thread *t = h->threads; t; t = t->next)
+        busy_unlock(t);
     pthread_mutex_unlock(&h->reg_mu);
     if (err == 0 && msg_size)
         msg[0] = 0;
@@ -211,7 +213,9 @@ PA_API int pageheap_visit(pageheap *h, pageheap_visit_fn fn, void *arg)
     for (unsigned si = 0; si < h->nshards; si++) {
         /* The heap's lock order: reg_mu -> busy flags -> grow_mu -> shard mu. */
         pthread_mutex_lock(&h->reg_mu);
-        ph_busy_lock_all(h, (int)si);
+        for (ph_thread *t = h->threads; t; t = t->next)
+            if (t->shard == si)
+                busy_lock(t);
         pthread_mutex_lock(&h->grow_mu);
         ph_lock_take(&h->shards[si].mu);
         for (ph_range *g = h->grown; g; g = g->next) {
@@ -223,7 +227,9 @@ PA_API int pageheap_visit(pageheap *h, pageheap_visit_fn fn, void *arg)
         }
         ph_lock_give(&h->shards[si].mu);
         pthread_mutex_unlock(&h->grow_mu);
-        ph_busy_unlock_all(h, (int)si);
+        for (ph_thread *t = h->threads; t; t = t->next)
+            if (t->shard == si)
+                busy_unlock(t);
         pthread_mutex_unlock(&h->reg_mu);
     }
     return 0;

@@ -24,10 +24,10 @@ static int held_by_cache(pageheap *h, unsigned si, uintptr_t a, size_t npages)
     uintptr_t end = a + npages * PH_PAGE;
     int found = 0;
     pthread_mutex_lock(&h->reg_mu);
-    ph_busy_lock_all(h, (int)si);      /* one membarrier for all (busy.h) */
     for (ph_thread *t = h->threads; t && !found; t = t->next) {
         if (t->shard != si)
             continue;
+        busy_lock(t);
         uintptr_t cb = t->cache.base, ce = cb + PAGEALLOC_CACHE_PAGES * PH_PAGE;
         if (t->cache.cache && a < ce && cb < end) {
             unsigned lo = a > cb ? (unsigned)((a - cb) / PH_PAGE) : 0;
@@ -35,8 +35,8 @@ static int held_by_cache(pageheap *h, unsigned si, uintptr_t a, size_t npages)
             uint64_t mask = (hi - lo == 64 ? ~(uint64_t)0 : (((uint64_t)1 << (hi - lo)) - 1)) << lo;
             found = (t->cache.cache & mask) != 0;
         }
+        busy_unlock(t);
     }
-    ph_busy_unlock_all(h, (int)si);
     pthread_mutex_unlock(&h->reg_mu);
     return found;
 }
@@ -59,16 +59,16 @@ static inline void count_free(pageheap *h, ph_thread *t, size_t npages)
 static inline void keep_cached(pageheap *h, ph_shard *s, ph_thread *t, ph_rm_entry *e,
                                uint8_t v, uintptr_t a, size_t npages)
 {
-    busy_own(t);
+    busy_lock(t);
     if (!atomic_compare_exchange_strong_explicit(e, &v, (uint8_t)(v | PH_RM_CACHED),
                                                  memory_order_acq_rel, memory_order_acquire)) {
-        busy_own_give(t);
+        busy_unlock(t);
         ph_rc_bad_free(h, s, a, npages, v);
         return;
     }
     rc_insert(&t->rc, a, npages, e);
     rc_publish_bins(t);
-    busy_own_give(t);
+    busy_unlock(t);
     count_free(h, t, npages);
 }
 
@@ -127,15 +127,15 @@ static __attribute__((noinline)) void free_big(pageheap *h, ph_thread *t, ph_rm_
     uint8_t v = PH_RM_LONG;
     ph_shard *s = &h->shards[t->shard];
     ph_runcache *rc = &t->rc;
-    busy_own(t);
+    busy_lock(t);
     if (rc->big_pages >= npages) {
-        busy_own_give(t);
+        busy_unlock(t);
         free_mapped(h, s, t, e, a, npages);
         return;
     }
     if (!atomic_compare_exchange_strong_explicit(e, &v, (uint8_t)(v | PH_RM_CACHED),
                                                  memory_order_acq_rel, memory_order_acquire)) {
-        busy_own_give(t);
+        busy_unlock(t);
         ph_rc_bad_free(h, s, a, npages, v);
         return;
     }
@@ -149,7 +149,7 @@ static __attribute__((noinline)) void free_big(pageheap *h, ph_thread *t, ph_rm_
      * never sees it out of the cache yet allocated. */
     if (old)
         ph_rc_release(h, s, ph_rm_at(h, old), old, old_pages);
-    busy_own_give(t);
+    busy_unlock(t);
     count_free(h, t, npages);
 }
 
@@ -291,18 +291,18 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
                     free_merge(h, t, e, a, npages, 1);
                     return;
                 }
-                if (busy_own_try(t)) {
+                if (!atomic_exchange_explicit(&t->busy, 1, memory_order_acquire)) {
                     /* keep_cached, with the flag taken. */
                     if (!atomic_compare_exchange_strong_explicit(
                             e, &v, (uint8_t)(v | PH_RM_CACHED), memory_order_acq_rel,
                             memory_order_acquire)) {
-                        busy_own_give(t);
+                        busy_unlock(t);
                         ph_rc_bad_free(h, &h->shards[t->shard], a, npages, v);
                         return;
                     }
                     rc_insert(&t->rc, a, npages, e);
                     rc_publish_bins(t);
-                    busy_own_give(t);
+                    busy_unlock(t);
                     ctr_own_add(&t->c.frees, 1);
                     ctr_own_add(&t->c.freed_bytes, npages * PH_PAGE);
                     return;

@@ -58,7 +58,6 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
     h->rc_merge = !h->runcache || o.run_cache_merge == PAGEHEAP_MERGE_OFF ? 0
                   : o.run_cache_merge == PAGEHEAP_MERGE_BOTH ? PAGEHEAP_MERGE_BOTH
                   : PAGEHEAP_MERGE_NEXT;
-    h->busy_asym = ph_busy_asym_usable();
     h->meta_stat = stat;
     h->self_bytes = self;
     h->nshards = nshards;
@@ -155,7 +154,8 @@ static void fork_prepare(void *arg)
 {
     pageheap *h = arg;
     pthread_mutex_lock(&h->reg_mu);
-    ph_busy_lock_all(h, -1);
+    for (ph_thread *t = h->threads; t; t = t->next)
+        busy_lock(t);
     pthread_mutex_lock(&h->grow_mu);
     for (unsigned i = 0; i < h->nshards; i++) {
         /* A run taken for scavenging comes back under this lock, which is
@@ -184,7 +184,8 @@ static void fork_parent(void *arg)
     for (unsigned i = h->nshards; i-- > 0;)
         ph_lock_give(&h->shards[i].mu);
     pthread_mutex_unlock(&h->grow_mu);
-    ph_busy_unlock_all(h, -1);
+    for (ph_thread *t = h->threads; t; t = t->next)
+        busy_unlock(t);
     pthread_mutex_unlock(&h->reg_mu);
 }
 
@@ -193,7 +194,7 @@ static void fork_child(void *arg)
     pageheap *h = arg;
     pthread_mutex_init(&h->reg_mu, NULL);
     for (ph_thread *t = h->threads; t; t = t->next)
-        ph_busy_reset(&t->busy);
+        busy_unlock(t);
     pthread_mutex_init(&h->grow_mu, NULL);
     for (unsigned i = 0; i < h->nshards; i++) {
         ph_lock_init(&h->shards[i].mu);

@@ -4,7 +4,6 @@
  * by the files that implement it:
  *   heap.c      life cycle (new, delete) and handle checks
  *   threads.c   per-thread records and their page caches
- *   busy.c      taking many records' busy flags at once (busy.h)
  *   runcache.c  per-thread run caches and the run map
  *   grow.c      arenas, growth, the chunk map
  *   alloc.c     allocation
@@ -115,8 +114,8 @@
  *     mu, and
  *     cache_make_ready calls sysmem_used_ex on the refilled block's
  *     released runs while holding the flag (no heap lock).
- * The fast path takes one busy flag (busy.h: two plain stores and a
- * load where membarrier(2) works, else an atomic exchange).
+ * The fast path takes one busy flag (an atomic exchange and a release
+ * store).
  *
  * Guard mode (options.guard): a free validates under the shard lock,
  * then sysmem_fault's the pages (Ready -> Reserved) without a lock, then
@@ -158,7 +157,6 @@
 #include "os/fork.h"
 #include "pagealloc/debug.h"
 #include "pagealloc/pageheap.h"
-#include "pageheap/busy.h"
 #include "pageheap/lock.h"
 #include "pageheap/scavenger.h"
 
@@ -244,7 +242,7 @@ typedef struct ph_counters {
 } ph_counters;
 
 typedef struct ph_thread {
-    ph_busy busy;                       /* owner's or a flusher's: busy.h */
+    atomic_int busy;                    /* 1 while owner or flusher uses cache */
     unsigned shard;                     /* constant */
     pagealloc_cache cache;              /* under busy; pages of shard's allocator */
     _Atomic uint64_t cache_bytes;       /* bytes in cache; written under busy */
@@ -305,7 +303,6 @@ struct pageheap {
     int threadless;                     /* no thread records (ph_set_threadless) */
     int runcache;                       /* run caches and the run map are on */
     int rc_merge;                       /* PAGEHEAP_MERGE_NEXT, _BOTH or 0 (runmap.h) */
-    int busy_asym;                      /* its records' busy protocol (busy.h) */
     /* Run map level 1 (PH_MAP_L2 blocks of PH_MAP_L2 chunk pointers, each
      * to its chunk's PAGEALLOC_CHUNK_PAGES entries); NULL unless runcache.
      * Blocks and chunk pointers are set under grow_mu, read by anyone. */
@@ -390,6 +387,15 @@ static inline uint64_t now_ns(const pageheap *h)
     return h->clock.now_ns(h->clock.arg);
 }
 
+static inline void busy_lock(ph_thread *t)
+{
+    while (atomic_exchange_explicit(&t->busy, 1, memory_order_acquire))
+        sched_yield();
+}
+static inline void busy_unlock(ph_thread *t)
+{
+    atomic_store_explicit(&t->busy, 0, memory_order_release);
+}
 
 /* Publish the cache's size for readers; busy held. */
 static inline void cache_publish(ph_thread *t)
@@ -521,11 +527,6 @@ int        ph_start_scavenger(pageheap *h);
  * steps and its sysmem calls) is lost in the child, its run allocated
  * for good; a client layer that needs a clean child waits for its own
  * calls (the stack layer does). */
-
-/* busy.c: take (remote side) the busy flags of every record, or of
- * shard si's (si >= 0), with one membarrier for all; reg_mu held. */
-void       ph_busy_lock_all(pageheap *h, int si);
-void       ph_busy_unlock_all(pageheap *h, int si);
 
 /* threads.c */
 /* ph_thread_find: see ph_thread_get. */

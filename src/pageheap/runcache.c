@@ -291,16 +291,16 @@ uintptr_t ph_rc_alloc_locked(pageheap *h, ph_thread *t, size_t npages)
     uintptr_t base = rc_release_entry(rc, i);
     rc_publish(t);
     base = rc_hand_out(h, t, base, len, npages);
-    busy_own_give(t);
+    busy_unlock(t);
     return base;
 }
 
 uintptr_t ph_rc_big_alloc(pageheap *h, ph_thread *t, size_t npages)
 {
     ph_runcache *rc = &t->rc;
-    busy_own(t);
+    busy_lock(t);
     if (!rc->big || rc->big_pages < npages) {
-        busy_own_give(t);
+        busy_unlock(t);
         return 0;
     }
     uintptr_t base = rc->big;
@@ -309,7 +309,7 @@ uintptr_t ph_rc_big_alloc(pageheap *h, ph_thread *t, size_t npages)
     rc->big_pages = 0;
     rc_publish(t);
     base = rc_hand_out(h, t, base, len, npages);
-    busy_own_give(t);
+    busy_unlock(t);
     return base;
 }
 
@@ -362,8 +362,8 @@ uint64_t ph_rc_flush_all(pageheap *h)
     if (!h->runcache)
         return 0;
     pthread_mutex_lock(&h->reg_mu);
-    ph_busy_lock_all(h, -1);
     for (ph_thread *t = h->threads; t; t = t->next) {
+        busy_lock(t);
         n += ph_rc_flush(h, t);
         busy_unlock(t);
     }

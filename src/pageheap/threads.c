@@ -91,7 +91,6 @@ ph_thread *ph_thread_find(pageheap *h)
     if (!t)
         return NULL;
     t->heap = h;
-    t->busy.asym = h->busy_asym;        /* before anyone can see t */
     pthread_mutex_lock(&h->reg_mu);
     unsigned best = 0;
     for (unsigned i = 1; i < h->nshards; i++)
@@ -118,8 +117,8 @@ PA_API void pageheap_flush_caches(pageheap *h)
     if (ph_heap_bad(h, "pageheap_flush_caches", 0, 0))
         return;
     pthread_mutex_lock(&h->reg_mu);
-    ph_busy_lock_all(h, -1);
     for (ph_thread *t = h->threads; t; t = t->next) {
+        busy_lock(t);
         thread_flush(h, t);
         busy_unlock(t);
     }
