@@ -87,16 +87,15 @@ size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *sc
     return alloc_range(pa, base, npages, scav_bits);
 }
 
-/* free_hints' case of a joined run that reaches an edge of its chunk
- * (run, len: its part in the freed range's chunks). Below a chunk, it
- * goes on into the neighbouring chunk by that chunk's free end (below)
- * or start (above), read from its leaf; a wholly free neighbour (the
- * run may go on for chunks) drops every hint to search instead, which is
- * below every free page. A free of a chunk or more reads the extent from
- * the free-chunk index. Out of line: the hot path of a free is the case
- * without an edge. (Until 2026-12-05 a free under a chunk at an edge
- * always dropped every hint to search, and the allocations after it
- * raised them again: docs/pagealloc.md, "Size-class hints".) */
+/* free_hints' case of a free under a chunk whose joined run reaches an
+ * edge of its chunk: the run goes on into the neighbouring chunk by that
+ * chunk's free end (below) or start (above), read from its leaf; past a
+ * wholly free neighbour (the run may go on for chunks) the free-chunk
+ * index gives the extent (pa_free_run_extent, as for a free of a chunk or
+ * more). Out of line: the hot path of a free is the case without an
+ * edge. (Until 2026-12-05 such a free dropped every hint to search, and
+ * the allocations after it raised them again: docs/pagealloc.md,
+ * "Size-class hints".) */
 static __attribute__((noinline))
 void free_hints_edge(pagealloc *pa, uintptr_t base, size_t npages, unsigned below,
                      unsigned above)
@@ -109,11 +108,11 @@ void free_hints_edge(pagealloc *pa, uintptr_t base, size_t npages, unsigned belo
     pa_sum lo = at_base && fc > pa->start ? pa_leaf_near(pa, fc - 1, one || (fc & 7)) : 0;
     pa_sum hi = at_top && lc + 1 < pa->end ? pa_leaf_near(pa, lc + 1, one || ((lc + 1) & 7)) : 0;
     if (lo == PA_SUM_FREE_CHUNK || hi == PA_SUM_FREE_CHUNK) {
-        pa_hints_lower_all(pa, pa->search);
-        return;
+        pa_free_run_extent(pa, base, npages, below, above, &run, &len);
+    } else {
+        run -= (uintptr_t)pa_leaf_end(lo) * PA_PAGE_SIZE;
+        len += pa_leaf_end(lo) + pa_leaf_start(hi);
     }
-    run -= (uintptr_t)pa_leaf_end(lo) * PA_PAGE_SIZE;
-    len += pa_leaf_end(lo) + pa_leaf_start(hi);
     pa_hints_lower(pa, pa_hint_floor(len), run);
 }
 
