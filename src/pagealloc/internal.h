@@ -52,8 +52,9 @@
  * hints of the classes the joined run reaches, up to pa_hint_floor of its
  * length, to the run's start (past a chunk edge, the extent of a run freed
  * by 512 pages or more comes from the free-chunk index below, that of a
- * smaller one from the neighbouring leaf, unless that chunk is wholly
- * free: then every hint drops to search); an index search that passed
+ * smaller one from the neighbouring leaf, or the index past a wholly free
+ * neighbour; nothing is read when every hint is at search already, since
+ * no free run starts below it); an index search that passed
  * over runs all shorter than pa_hint_size(j) >= 1023 raises hint[j] to its
  * answer (tree.c, raise_passed_classes). The hints are kept
  * non-decreasing in c (a longer run is also a run of the shorter class),
