@@ -44,19 +44,6 @@
  * committed[] (an ungrown chunk's committed leaf is 0).
  */
 
-/* Leaf c, where c is next to a grown chunk (same_block: in its block of 8). */
-static inline pa_sum leaf_near(const pagealloc *pa, uint32_t c, int same_block)
-{
-    if (!same_block) {
-        uintptr_t p = (uintptr_t)c * sizeof(pa_sum) >> __builtin_ctzl(pa->os_page);
-        /* Atomic: a grow's prepare may set bits now (growth.c). */
-        if (!(__atomic_load_n(&pa->committed[PA_LEVELS - 1][p / 64], __ATOMIC_ACQUIRE) >>
-              (p % 64) & 1))
-            return 0;
-    }
-    return pa->sum[PA_LEVELS - 1][c];
-}
-
 /*
  * What a successful index search learnt: every maximal run that starts in
  * [from, s) is at most `longest` pages (every run of 1023 pages or more
@@ -133,13 +120,13 @@ uintptr_t pa_find_large(pagealloc *pa, uintptr_t from, size_t n, uintptr_t *new_
         }
         uintptr_t s = pa_chunk_base(c0);
         if (c0 > cf)
-            s -= (uintptr_t)pa_leaf_end(leaf_near(pa, c0 - 1, one_range || (c0 & 7) != 0))
+            s -= (uintptr_t)pa_leaf_end(pa_leaf_near(pa, c0 - 1, one_range || (c0 & 7) != 0))
                  << PA_PAGE_SHIFT;
         if (s < from)
             s = from;
         uintptr_t e = pa_chunk_base(c1);
         if (c1 < end)
-            e += (uintptr_t)pa_leaf_start(leaf_near(pa, c1, one_range || (c1 & 7) != 0))
+            e += (uintptr_t)pa_leaf_start(pa_leaf_near(pa, c1, one_range || (c1 & 7) != 0))
                  << PA_PAGE_SHIFT;
         if ((e - s) >> PA_PAGE_SHIFT >= n) {
             /* If the run starts at the search hint, every page below its
@@ -170,14 +157,14 @@ void pa_free_run_extent(pagealloc *pa, uintptr_t base, size_t npages, unsigned b
         uint32_t b = pa_free_index_run_below(x, pa->start, pa_chunk_index(base));
         s = pa_chunk_base(b);
         if (b > pa->start)
-            s -= (uintptr_t)pa_sum_end(leaf_near(pa, b - 1, (b & 7) != 0)) << PA_PAGE_SHIFT;
+            s -= (uintptr_t)pa_sum_end(pa_leaf_near(pa, b - 1, (b & 7) != 0)) << PA_PAGE_SHIFT;
     }
     uintptr_t e = limit + (uintptr_t)above * PA_PAGE_SIZE;
     if ((e & (PA_CHUNK_SIZE - 1)) == 0) {        /* reaches its chunk's end */
         uint32_t c = pa_free_index_next(x, pa_chunk_index(e), pa->end, 0);
         e = pa_chunk_base(c);
         if (c < pa->end)
-            e += (uintptr_t)pa_sum_start(leaf_near(pa, c, (c & 7) != 0)) << PA_PAGE_SHIFT;
+            e += (uintptr_t)pa_sum_start(pa_leaf_near(pa, c, (c & 7) != 0)) << PA_PAGE_SHIFT;
     }
     *start = s;
     *len = (e - s) >> PA_PAGE_SHIFT;

@@ -23,7 +23,7 @@
  * during publish. What prepare writes and who reads it:
  *   - mappings of summary pages, chunk blocks and index words that were
  *     Reserved: no reader touches a page before it is mapped (below);
- *   - committed[l] bits, read by a search (tree.c, leaf_near) to learn
+ *   - committed[l] bits, read by a search (tree.h, pa_leaf_near) to learn
  *     whether a leaf beside a grown chunk is mapped: set by an atomic OR
  *     after the mapping exists, read atomically; a reader that sees the
  *     new bit reads a zero leaf, i.e. an ungrown chunk, which it is;

@@ -51,8 +51,10 @@
  * no search); a failure sets them to PA_SEARCH_NONE; a free lowers the
  * hints of the classes the joined run reaches, up to pa_hint_floor of its
  * length, to the run's start (past a chunk edge, the extent of a run freed
- * by 512 pages or more comes from the free-chunk index below; after a
- * smaller free, every hint drops to search); an index search that passed
+ * by 512 pages or more comes from the free-chunk index below, that of a
+ * smaller one from the neighbouring leaf, or the index past a wholly free
+ * neighbour; nothing is read when every hint is at search already, since
+ * no free run starts below it); an index search that passed
  * over runs all shorter than pa_hint_size(j) >= 1023 raises hint[j] to its
  * answer (tree.c, raise_passed_classes). The hints are kept
  * non-decreasing in c (a longer run is also a run of the shorter class),
@@ -65,7 +67,7 @@
  * Threads: none of this is synchronised; the caller serialises calls,
  * except that a grow's prepare (growth.c) may run beside them: it maps
  * new metadata and sets committed[] bits with atomic stores, which
- * leaf_near (tree.c) reads atomically; new chunk blocks wait on the
+ * pa_leaf_near (tree.h) reads atomically; new chunk blocks wait on the
  * `pending` list until publish stores them into chunks[].
  */
 #ifndef PAGEALLOC_PAGEALLOC_INTERNAL_H

@@ -87,6 +87,35 @@ size_t pa_alloc_range(pagealloc *pa, uintptr_t base, size_t npages, uint64_t *sc
     return alloc_range(pa, base, npages, scav_bits);
 }
 
+/* free_hints' case of a free under a chunk whose joined run reaches an
+ * edge of its chunk: the run goes on into the neighbouring chunk by that
+ * chunk's free end (below) or start (above), read from its leaf; past a
+ * wholly free neighbour (the run may go on for chunks) the free-chunk
+ * index gives the extent (pa_free_run_extent, as for a free of a chunk or
+ * more). Out of line: the hot path of a free is the case without an
+ * edge. (Until 2026-12-05 such a free dropped every hint to search, and
+ * the allocations after it raised them again: docs/pagealloc.md,
+ * "Size-class hints".) */
+static __attribute__((noinline))
+void free_hints_edge(pagealloc *pa, uintptr_t base, size_t npages, unsigned below,
+                     unsigned above)
+{
+    uintptr_t run = base - (uintptr_t)below * PA_PAGE_SIZE, len = npages + below + above;
+    int at_base = below == pa_chunk_page(base);
+    int at_top = pa_chunk_page(base + (npages + above - 1) * PA_PAGE_SIZE) == PA_CHUNK_PAGES - 1;
+    uint32_t fc = pa_chunk_index(run), lc = pa_chunk_index(run + (len - 1) * PA_PAGE_SIZE);
+    int one = pa->in_use.n == 1;          /* then every leaf of [start, end) is committed */
+    pa_sum lo = at_base && fc > pa->start ? pa_leaf_near(pa, fc - 1, one || (fc & 7)) : 0;
+    pa_sum hi = at_top && lc + 1 < pa->end ? pa_leaf_near(pa, lc + 1, one || ((lc + 1) & 7)) : 0;
+    if (lo == PA_SUM_FREE_CHUNK || hi == PA_SUM_FREE_CHUNK) {
+        pa_free_run_extent(pa, base, npages, below, above, &run, &len);
+    } else {
+        run -= (uintptr_t)pa_leaf_end(lo) * PA_PAGE_SIZE;
+        len += pa_leaf_end(lo) + pa_leaf_start(hi);
+    }
+    pa_hints_lower(pa, pa_hint_floor(len), run);
+}
+
 /* What a free does after its leaves are updated: the size-class hints.
  * first and last are the range's first page in its first chunk and one
  * past its last page in its last chunk; below and above the free pages
@@ -96,14 +125,14 @@ void free_hints(pagealloc *pa, uintptr_t base, size_t npages, unsigned first, un
                 unsigned below, unsigned above)
 {
     /* Lower the hints of the classes the joined run reaches to its start.
-     * When it reaches a chunk edge, a free of a chunk or more reads its
-     * extent from the free-chunk index and the neighbouring leaves; a
-     * smaller one (where that costs more than it saves) drops every hint
-     * to search, which is below every free page. */
+     * At a chunk edge, out of line, unless every hint is at the search
+     * hint already (then none can go lower: no free page lies below it),
+     * as in a heap whose allocations are of one page (core W2, W4). */
     uintptr_t run = base - (uintptr_t)below * PA_PAGE_SIZE, len = npages + below + above;
     if (below == first || last + above == PA_CHUNK_PAGES) {
         if (npages < PA_CHUNK_PAGES) {
-            pa_hints_lower_all(pa, pa->search);
+            if (pa->hint[PA_HINT_MAX] > pa->search)
+                free_hints_edge(pa, base, npages, below, above);
             return;
         }
         pa_free_run_extent(pa, base, npages, below, above, &run, &len);

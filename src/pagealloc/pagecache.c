@@ -100,9 +100,25 @@ PA_API pagealloc_cache pagealloc_alloc_to_cache(pagealloc *pa)
         pa_set_leaf(pa, ci, pa_sum_after_alloc(ch->alloc, pa_leaf_sum(pa, ci),
                                                pa_runs_of(pa, ci), w * 64, 64));
     } else {
-        pa_run_counts_take_word(pa_runs_of(pa, ci), ch->alloc, w);
+        /* The leaf from the old one too: the word's pages cut the start
+         * and end at its edges; the longest run stays unless the word cut
+         * one at least that long, and then the run counts give it when no
+         * run of PA_RUN_LONG pages or more is left. Only else is the
+         * bitmap summarised again (heap W1: 8.2 instructions a step for
+         * the summaries of the 2,400 refills of 100,000 steps before). */
+        pa_runcount *rc = pa_runs_of(pa, ci);
+        unsigned cut = pa_run_counts_take_word(rc, ch->alloc, w);
         ch->alloc[w] = ~(uint64_t)0;
-        pa_resummarize(pa, ci);
+        pa_sum old = pa_leaf_sum(pa, ci);
+        unsigned max = pa_leaf_max(old), lo = w * 64, hi = PA_CHUNK_PAGES - lo - 64;
+        if (cut >= max && rc->n[PA_RUN_LONG] == 0)
+            max = pa_run_longest_short(rc);
+        if (cut < max || rc->n[PA_RUN_LONG] == 0) {
+            unsigned start = pa_leaf_start(old), end = pa_leaf_end(old);
+            pa_set_leaf(pa, ci, pa_sum_pack(start < lo ? start : lo, max, end < hi ? end : hi));
+        } else {
+            pa_resummarize(pa, ci);
+        }
     }
     /* Every page of the block is now taken, by the heap or the cache. */
     pa->search = c.base + (PAGEALLOC_CACHE_PAGES - 1) * PA_PAGE_SIZE;

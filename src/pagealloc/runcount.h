@@ -117,7 +117,8 @@ static inline unsigned pa_run_longest_short(const pa_runcount *c)
  * bucket 0 left zero: for whole re-summarisations and the checker. */
 void pa_run_counts(const uint64_t *b, pa_runcount *c);
 /* Update *c, the counts of bitmap b, for word w of b becoming wholly
- * allocated; call before changing b. */
-void pa_run_counts_take_word(pa_runcount *c, const uint64_t *b, unsigned w);
+ * allocated; call before changing b. Returns the length of the longest
+ * free run the word cut (0 if it had no free page). */
+unsigned pa_run_counts_take_word(pa_runcount *c, const uint64_t *b, unsigned w);
 
 #endif /* PAGEALLOC_RUNCOUNT_H */

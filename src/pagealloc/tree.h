@@ -78,6 +78,21 @@ static inline pa_sum pa_run_leaf(pagealloc *pa, uint32_t c, unsigned page, unsig
                  : pa_sum_after_free(old, rc, page, end - page, below, above);
 }
 
+/* Leaf c, where c is next to a grown chunk (same_block: in its block of
+ * 8, whose leaves are committed together); an uncommitted leaf (a gap
+ * between grown ranges) reads as 0, which is what an ungrown chunk has. */
+static inline pa_sum pa_leaf_near(const pagealloc *pa, uint32_t c, int same_block)
+{
+    if (!same_block) {
+        uintptr_t p = (uintptr_t)c * sizeof(pa_sum) >> __builtin_ctzl(pa->os_page);
+        /* Atomic: a grow's prepare may set bits now (growth.c). */
+        if (!(__atomic_load_n(&pa->committed[PA_LEVELS - 1][p / 64], __ATOMIC_ACQUIRE) >>
+              (p % 64) & 1))
+            return 0;
+    }
+    return pa->sum[PA_LEVELS - 1][c];
+}
+
 /* pa_update_run for a range over two chunks or more. */
 void      pa_update_run_chunks(pagealloc *pa, uintptr_t base, size_t npages, int alloc,
                                unsigned below, unsigned above);
