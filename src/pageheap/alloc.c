@@ -204,34 +204,28 @@ static inline __attribute__((always_inline)) uintptr_t shard_alloc(pageheap *h, 
  * with no system call (order: shard lock, then the OS layer's), and keeps
  * huge-page advice off as for a lone block, which holds no whole huge
  * page. Only if the limit and the resident ceiling admit the whole
- * window. 1 if done; 0 (nothing changed, the block is still t's to make
- * Ready) otherwise, or if the OS layer refuses. t's busy flag held, no
- * shard lock; the block's pages are t's cache's, so no one else touched
- * them since the refill.
+ * window; otherwise, or if the OS layer refuses, nothing changes and
+ * cache_make_ready makes the block alone Ready after the lock. t's busy
+ * flag and s's lock held (the refill's hold).
  */
-static __attribute__((noinline)) int cache_ready_chunk(pageheap *h, ph_shard *s, ph_thread *t)
+static __attribute__((noinline)) void cache_ready_chunk(pageheap *h, ph_shard *s, ph_thread *t)
 {
     uint64_t sc = t->cache.scav;
     if (sc != t->cache.cache || (sc | (sc - 1)) != ~(uint64_t)0)
-        return 0;                           /* not all scavenged up to the end */
+        return;                             /* not all scavenged up to the end */
     unsigned lo = (unsigned)__builtin_ctzll(sc);
     uintptr_t base = t->cache.base + lo * PH_PAGE;
     uintptr_t end = t->cache.base + PAGEALLOC_CACHE_PAGES * PH_PAGE;
-    int done = 0;
-    ph_lock_take(&s->mu);
     size_t more = pa_fresh_after(s->pa, end);
     uint64_t bytes = end - base + more * PH_PAGE;
-    if (more && ph_ceiling_admits(h, bytes) && ph_admit(h, bytes)) {
-        if (sysmem_used_ex((void *)base, bytes, SYSMEM_USED_NO_HUGE) == 0) {
-            pa_unscavenge_fresh(s->pa, end, more);
-            t->cache.scav = 0;
-            done = 1;
-        } else {
-            ctr_sub(&h->ready, bytes);
-        }
+    if (!more || !ph_ceiling_admits(h, bytes) || !ph_admit(h, bytes))
+        return;
+    if (sysmem_used_ex((void *)base, bytes, SYSMEM_USED_NO_HUGE) != 0) {
+        ctr_sub(&h->ready, bytes);
+        return;
     }
-    ph_lock_give(&s->mu);
-    return done;
+    pa_unscavenge_fresh(s->pa, end, more);
+    t->cache.scav = 0;
 }
 
 /*
@@ -246,8 +240,6 @@ static __attribute__((noinline)) int cache_ready_chunk(pageheap *h, ph_shard *s,
 static __attribute__((noinline)) void cache_make_ready_slow(pageheap *h, ph_thread *t,
                                                            uint64_t scav)
 {
-    if ((int64_t)scav < 0 && cache_ready_chunk(h, &h->shards[t->shard], t))
-        return;                             /* the block's last page scavenged */
     uint64_t bytes = (uint64_t)pa_popcount64(scav) * PH_PAGE;
     if (!ph_ceiling_admits(h, bytes) || !ph_admit(h, bytes))
         return;
@@ -291,6 +283,8 @@ static inline __attribute__((always_inline)) uintptr_t cache_alloc_held(pageheap
         ph_lock_take(&s->mu);
         t->cache = pagealloc_alloc_to_cache(s->pa);
         PA_DEBUG_AFTER(s->pa, "pagealloc_alloc_to_cache", t->cache.base, PAGEALLOC_CACHE_PAGES);
+        if ((int64_t)t->cache.scav < 0)     /* the block's last page scavenged */
+            cache_ready_chunk(h, s, t);
         ph_lock_give(&s->mu);
         cache_make_ready(h, t);
     }
