@@ -59,10 +59,10 @@ int         pa_grow_prepare(pagealloc *pa, uintptr_t base, size_t size);
 void        pa_grow_publish(pagealloc *pa, uintptr_t base, size_t size);
 void        pa_grow_finish(pagealloc *pa);
 
-/* The heap's fresh windows (docs/heap.md "Page caches"). A page cache
- * refill whose 64-page block was wholly scavenged (fresh from a grow) lets
- * the heap make the rest of the block's chunk Ready in the same OS-layer
- * call, so that the chunk's later refills make none. pa_fresh_after: the
+/* The heap's fresh windows (docs/heap.md "Page caches"). A page-cache
+ * refill whose scavenged pages run to its block's end (fresh from a grow)
+ * lets the heap make the rest of the block's chunk Ready in the same
+ * OS-layer call, so that the chunk's later refills make none. pa_fresh_after: the
  * pages, a multiple of 64, from `from` (a 64-page block boundary, the end
  * of the block just refilled) towards the end of its chunk over which
  * every 64-page word is wholly free and wholly scavenged; 0 at a chunk's
