@@ -113,7 +113,10 @@ int sysmem_map(void *v, size_t n, sysmem_stat *stat);
  * Like Go's sysUsed, it also advises MADV_HUGEPAGE on the whole huge pages
  * inside the range (undoing unused's NOHUGEPAGE); sysmem_used_ex with
  * SYSMEM_USED_NO_HUGE skips that advice (for a caller that keeps huge
- * pages off). Other flags: EINVAL. */
+ * pages off), and then makes no primitive call at all: only the layer's
+ * lock and its page states, so a caller may hold its own lock across it
+ * (the page heap's fresh windows, docs/heap.md "Page caches"). Other
+ * flags: EINVAL. */
 int sysmem_used(void *v, size_t n);
 #define SYSMEM_USED_NO_HUGE 1u
 int sysmem_used_ex(void *v, size_t n, unsigned flags);

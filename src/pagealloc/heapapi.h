@@ -59,6 +59,20 @@ int         pa_grow_prepare(pagealloc *pa, uintptr_t base, size_t size);
 void        pa_grow_publish(pagealloc *pa, uintptr_t base, size_t size);
 void        pa_grow_finish(pagealloc *pa);
 
+/* The heap's fresh windows (docs/heap.md "Page caches"). A page-cache
+ * refill whose scavenged pages run to its block's end (fresh from a grow)
+ * lets the heap make the rest of the block's chunk Ready in the same
+ * OS-layer call, so that the chunk's later refills make none. pa_fresh_after: the
+ * pages, a multiple of 64, from `from` (a 64-page block boundary, the end
+ * of the block just refilled) towards the end of its chunk over which
+ * every 64-page word is wholly free and wholly scavenged; 0 at a chunk's
+ * end. Changes nothing. pa_unscavenge_fresh: mark [base, base+npages)
+ * (words pa_fresh_after found, under the same hold of the caller's lock)
+ * not scavenged, because the caller made them Ready: they are then free
+ * resident pages, marked in the scavenge index for the scavenger. */
+size_t      pa_fresh_after(const pagealloc *pa, uintptr_t from);
+void        pa_unscavenge_fresh(pagealloc *pa, uintptr_t base, size_t npages);
+
 /* The metadata bytes pa has mapped (pagealloc_get_stats' metadata_bytes)
  * without the walk over every grown chunk that the full statistics make:
  * for the heap's grow, which re-reads it after each pagealloc_grow. */

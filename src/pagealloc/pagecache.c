@@ -12,6 +12,7 @@
 #include "pagealloc/internal.h"
 #include "pagealloc/tree.h"
 #include "pagealloc/debug.h"
+#include "pagealloc/heapapi.h"
 
 /* The general case: a run of 2..64 pages, or nothing to hand out. */
 __attribute__((noinline))
@@ -160,4 +161,34 @@ PA_API void pagealloc_cache_flush(pagealloc_cache *c, pagealloc *pa)
     pa_update(pa, c->base, PAGEALLOC_CACHE_PAGES, 0, 0);
     PA_DEBUG_AFTER(pa, "pagealloc_cache_flush", c->base, PAGEALLOC_CACHE_PAGES);
     *c = (pagealloc_cache){ 0 };
+}
+
+/* ---- The heap's fresh windows (heapapi.h) ---------------------------------- */
+
+size_t pa_fresh_after(const pagealloc *pa, uintptr_t from)
+{
+    if ((from & ((uintptr_t)PAGEALLOC_CACHE_PAGES * PA_PAGE_SIZE - 1)) || from >= PA_MAX_ADDR)
+        return 0;
+    unsigned w = pa_chunk_page(from) / 64;
+    if (w == 0)
+        return 0;                       /* the block ended its chunk */
+    const pa_chunk *ch = pa_try_chunk_of(pa, pa_chunk_index(from));
+    if (!ch)
+        return 0;
+    unsigned w0 = w;
+    while (w < PA_CHUNK_WORDS && ch->alloc[w] == 0 && ch->scav[w] == ~(uint64_t)0)
+        w++;
+    return (size_t)(w - w0) * 64;
+}
+
+void pa_unscavenge_fresh(pagealloc *pa, uintptr_t base, size_t npages)
+{
+    pa_chunk *ch = pa_chunk_of(pa, pa_chunk_index(base));
+    unsigned w0 = pa_chunk_page(base) / 64;
+    for (unsigned w = w0; w < w0 + npages / 64; w++)
+        ch->scav[w] = 0;
+    /* Free resident pages now: the scavenger must be able to find them.
+     * The chunk's bit in scav_chunks may stay (scavchunks.h: one-sided). */
+    pa_scav_index_mark(&pa->scav, base, base + npages * PA_PAGE_SIZE);
+    PA_DEBUG_AFTER(pa, "pa_unscavenge_fresh", base, npages);
 }

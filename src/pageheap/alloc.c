@@ -191,6 +191,44 @@ static inline __attribute__((always_inline)) uintptr_t shard_alloc(pageheap *h, 
 }
 
 /*
+ * A refill whose scavenged pages run to the end of its block (fresh memory
+ * of a grow: the whole block, or all of it above a grow's first
+ * allocation): make them and the wholly free, wholly scavenged blocks
+ * after them in their chunk Ready in one sysmem_used, and mark those
+ * blocks not scavenged in the allocator, so that the chunk's next refills
+ * (up to seven) find resident pages and make no OS-layer call (docs/heap.md
+ * "Page caches"; issue 11: W6 W2's first round took the OS layer's one
+ * lock every 64 pages in each thread). Under the shard lock s, so that no
+ * other user of the shard sees the allocator's bits and the page states
+ * disagree; SYSMEM_USED_NO_HUGE makes sysmem_used_ex a registry update
+ * with no system call (order: shard lock, then the OS layer's), and keeps
+ * huge-page advice off as for a lone block, which holds no whole huge
+ * page. Only if the limit and the resident ceiling admit the whole
+ * window; otherwise, or if the OS layer refuses, nothing changes and
+ * cache_make_ready makes the block alone Ready after the lock. t's busy
+ * flag and s's lock held (the refill's hold).
+ */
+static __attribute__((noinline)) void cache_ready_chunk(pageheap *h, ph_shard *s, ph_thread *t)
+{
+    uint64_t sc = t->cache.scav;
+    if (sc != t->cache.cache || (sc | (sc - 1)) != ~(uint64_t)0)
+        return;                             /* not all scavenged up to the end */
+    unsigned lo = (unsigned)__builtin_ctzll(sc);
+    uintptr_t base = t->cache.base + lo * PH_PAGE;
+    uintptr_t end = t->cache.base + PAGEALLOC_CACHE_PAGES * PH_PAGE;
+    size_t more = pa_fresh_after(s->pa, end);
+    uint64_t bytes = end - base + more * PH_PAGE;
+    if (!more || !ph_ceiling_admits(h, bytes) || !ph_admit(h, bytes))
+        return;
+    if (sysmem_used_ex((void *)base, bytes, SYSMEM_USED_NO_HUGE) != 0) {
+        ctr_sub(&h->ready, bytes);
+        return;
+    }
+    pa_unscavenge_fresh(s->pa, end, more);
+    t->cache.scav = 0;
+}
+
+/*
  * Make the released pages of t's freshly refilled cache Ready at once: one
  * sysmem_used per run of them instead of one per allocation, so that the
  * cache's allocations make no system call and take no OS-layer lock
@@ -199,11 +237,9 @@ static inline __attribute__((always_inline)) uintptr_t shard_alloc(pageheap *h, 
  * the allocations that get them make them Ready one by one as before.
  * t's busy flag held; no shard lock.
  */
-static void cache_make_ready(pageheap *h, ph_thread *t)
+static __attribute__((noinline)) void cache_make_ready_slow(pageheap *h, ph_thread *t,
+                                                           uint64_t scav)
 {
-    uint64_t scav = t->cache.scav & t->cache.cache;
-    if (scav == 0)
-        return;
     uint64_t bytes = (uint64_t)pa_popcount64(scav) * PH_PAGE;
     if (!ph_ceiling_admits(h, bytes) || !ph_admit(h, bytes))
         return;
@@ -224,6 +260,16 @@ static void cache_make_ready(pageheap *h, ph_thread *t)
         ctr_sub(&h->ready, bytes - done);
 }
 
+/* cache_make_ready_slow if the refilled block has released pages: the
+ * test inline, so that a refill of resident pages (the usual one after
+ * the first round) makes no call. */
+static inline void cache_make_ready(pageheap *h, ph_thread *t)
+{
+    uint64_t scav = t->cache.scav & t->cache.cache;
+    if (scav)
+        cache_make_ready_slow(h, t, scav);
+}
+
 /* The cache path: n < 16 pages from t's page cache, refilled when empty.
  * *scav receives which of them were scavenged. 0 if the cache cannot fit
  * n. t's busy flag held (busy -> shard lock for a refill), no shard lock. */
@@ -237,6 +283,8 @@ static inline __attribute__((always_inline)) uintptr_t cache_alloc_held(pageheap
         ph_lock_take(&s->mu);
         t->cache = pagealloc_alloc_to_cache(s->pa);
         PA_DEBUG_AFTER(s->pa, "pagealloc_alloc_to_cache", t->cache.base, PAGEALLOC_CACHE_PAGES);
+        if ((int64_t)t->cache.scav < 0)     /* the block's last page scavenged */
+            cache_ready_chunk(h, s, t);
         ph_lock_give(&s->mu);
         cache_make_ready(h, t);
     }
