@@ -4,11 +4,13 @@
  * index (freeidx.h) share; what a bit means is theirs.
  *
  * Representation. 64-bit words over all 2^26 chunks (8 MiB of address
- * space, reserved once by init, charged nothing); bit ci % 64 of word
- * ci / 64 is chunk ci. The words [prep_lo, prep_hi) are committed: one
- * contiguous range of whole OS pages covering every chunk grown so far
- * (a gap between two grows is committed too, so the range never splits),
- * charged to the caller's metadata stat, `committed` bytes in all.
+ * space and one page, reserved once by init, charged nothing; the words
+ * start PA_COLOR_BYTES into it, base/color.h); bit ci % 64 of word
+ * ci / 64 is chunk ci. The words [prep_lo, prep_hi) (multiples of a
+ * page's words) are committed: the OS pages holding them, one contiguous
+ * range covering every chunk grown so far (a gap between two grows is
+ * committed too, so the range never splits), charged to the caller's
+ * metadata stat, `committed` bytes in all.
  * Committed words start zero. [lo_word, hi_word) is the published part,
  * inside it: what readers (the checker, the scavenge index) may walk.
  * Nothing outside the committed range may be read or written.

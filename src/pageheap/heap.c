@@ -8,7 +8,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/color.h"
 #include "pageheap/heap.h"
+
+/* The struct starts PA_COLOR_BYTES into its mapping (base/color.h): its
+ * first lines (the handle check, the run map's root, the merge rule),
+ * which every call reads, and the shards' lines are then none of them at
+ * a page start, where the users' page-aligned runs keep evicting them. */
+_Static_assert(PA_COLOR_BYTES % 512 == 0 && PA_COLOR_BYTES % 4096 >= 64 &&
+                   (PA_COLOR_BYTES + offsetof(pageheap, shards)) % 4096 >= 64 &&
+                   (PA_COLOR_BYTES + offsetof(pageheap, shards)) % 4096 +
+                           sizeof(((pageheap *)0)->shards) <= 4096,
+               "a hot line of the heap struct would start a page: change PA_COLOR_BYTES");
 
 static uint64_t monotonic_ns(void *arg)
 {
@@ -42,14 +53,15 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
     sysmem_caps caps;
     sysmem_get_caps(&caps);
     sysmem_stat stat = { 0 };
-    size_t self = (sizeof(pageheap) + caps.page_size - 1) & ~(caps.page_size - 1);
+    size_t self = (PA_COLOR_BYTES + sizeof(pageheap) + caps.page_size - 1) &
+                  ~(caps.page_size - 1);
     void *mem;
     int err = sysmem_alloc(self, &stat, &mem);
     if (err) {
         errno = err;
         return NULL;
     }
-    pageheap *h = mem;               /* zero-filled */
+    pageheap *h = (pageheap *)((char *)mem + PA_COLOR_BYTES);   /* zero-filled */
     h->magic = PH_MAGIC;
     static _Atomic uint64_t next_id = 1;
     h->id = atomic_fetch_add(&next_id, 1);
@@ -127,7 +139,7 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
     pthread_mutex_destroy(&h->sec_mu);
     h->magic = 0;
     sysmem_stat last = h->meta_stat;
-    sysmem_free(h, self, &last);
+    sysmem_free(mem, self, &last);
     errno = err ? err : ENOMEM;
     return NULL;
 }
@@ -231,6 +243,6 @@ PA_API void pageheap_delete(pageheap *h)
     pthread_mutex_destroy(&h->goal_mu);
     pthread_mutex_destroy(&h->sec_mu);
     sysmem_stat last = h->meta_stat;
-    sysmem_free(h, h->self_bytes, &last);
+    sysmem_free((char *)h - PA_COLOR_BYTES, h->self_bytes, &last);
 }
 

@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/color.h"
 #include "pagealloc/debug.h"
 #include "pagealloc/heapapi.h"
 #include "pageheap/heap.h"
@@ -54,6 +55,11 @@
 /* ---- The run map -------------------------------------------------------------- */
 
 #define RM_L2_BYTES (PH_MAP_L2 * sizeof(void *))
+/* A level-2 block of chunk pointers starts PA_COLOR_BYTES into its mapping
+ * (base/color.h): a heap at Go's hint has its first chunk at index 0, and
+ * every free reads that chunk's pointer, which at a page start the users'
+ * page-aligned runs would keep evicting from the level-1 cache. */
+#define RM_L2_MAP (RM_L2_BYTES + PA_COLOR_BYTES)
 
 /* A chunk's entries start at a multiple of PAGEALLOC_CHUNK_PAGES bytes of
  * a page-aligned block, so the low bits of its pointer carry the shard
@@ -122,10 +128,11 @@ int ph_rm_grow(pageheap *h, ph_range *g)
         if (atomic_load_explicit(&h->runmap[i1], memory_order_relaxed))
             continue;
         void *mem;
-        int err = sysmem_alloc(RM_L2_BYTES, &h->meta_stat, &mem);
+        int err = sysmem_alloc(round_phys(h, RM_L2_MAP), &h->meta_stat, &mem);
         if (err)
             return err;
-        atomic_store_explicit(&h->runmap[i1], mem, memory_order_release);
+        atomic_store_explicit(&h->runmap[i1], (void *)((char *)mem + PA_COLOR_BYTES),
+                              memory_order_release);
     }
     for (uintptr_t c = g->base; c < g->base + g->size; c += PH_CHUNK)
         if (!rm_chunk_entries(h, c))
@@ -206,7 +213,8 @@ void ph_rm_destroy(pageheap *h)
     for (size_t i = 0; i < PH_MAP_L2; i++) {
         void *l2 = atomic_load(&h->runmap[i]);
         if (l2)
-            (void)sysmem_free(l2, RM_L2_BYTES, &h->meta_stat);
+            (void)sysmem_free((char *)l2 - PA_COLOR_BYTES, round_phys(h, RM_L2_MAP),
+                              &h->meta_stat);
     }
     (void)sysmem_free((void *)h->runmap, RM_L2_BYTES, &h->meta_stat);
     h->runmap = NULL;
