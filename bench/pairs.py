@@ -23,7 +23,16 @@ Definitions (PROBE_QUIET = q, 0.85 by default, as W6's):
 - best: the highest reference speed in the log for that probe width (the
   number of CPUs it ran on: one thread's figure and the slowest of two
   threads' are not comparable);
-- a run is quiet if min(probe0, probe1) >= q * best;
+- a run is quiet if min(probe0, probe1) >= q * best and, for a run of
+  one thread pinned to one CPU (the driver marks it solo=1: the malloc
+  suite's single-thread workloads), its CPU time is at least CPU_QUIET
+  (0.93) of its wall time: a run the scheduler took its CPU from for a
+  while (another process on that CPU) ran slow although the reference
+  loop, a 20 ms sample at either end, can miss it. (On the loaded VM of
+  2026-12-05 00:14 UTC, 2 of the 14 single-thread rounds the references
+  passed had a run at 0.78-0.88 of its wall time on the CPU.) Threaded
+  and collector runs have no such check: their CPU share depends on the
+  implementation (helper threads, waiting threads);
 - a round's ratio against a peer is ours' time over that peer's time in
   the same round; it counts (is quiet) if both runs are; otherwise it is
   dropped, with the side that was slow ("ours slow", "peer slow", "both
@@ -41,6 +50,7 @@ Definitions (PROBE_QUIET = q, 0.85 by default, as W6's):
 Log lines: the drivers' RUN lines (tab-separated), one JSON object (the
 program's own line) among the fields and trailing key=value fields:
   phase=survey|pair round=N cpus=LIST pt=THREADS probe0=OPS probe1=OPS
+  [solo=1]
 
 As a script:
   pairs.py quiet LOG NAME OURS PEER[,PEER...]
@@ -64,6 +74,10 @@ def probe_quiet():
     return float(os.environ.get("PROBE_QUIET", "0.85"))
 
 
+def cpu_quiet():
+    return float(os.environ.get("CPU_QUIET", "0.93"))
+
+
 def parse_line(line):
     """A driver's RUN line as a dict (the program's JSON fields, then impl,
     the unit's name and the trailing key=value fields), or None."""
@@ -82,7 +96,7 @@ def parse_line(line):
         if KV.match(x) and not x.startswith("{"):
             k, v = x.split("=", 1)
             d[k] = v
-    for k in ("round", "pt"):
+    for k in ("round", "pt", "solo"):
         if k in d:
             d[k] = int(d[k])
     for k in ("probe0", "probe1"):
@@ -93,8 +107,10 @@ def parse_line(line):
 
 def annotate(runs, q=None):
     """Sets each run's "quiet" (True, False, or None: no reference) from the
-    best reference speed of its probe width; returns {width: best}."""
+    best reference speed of its probe width (and, solo runs, the CPU time
+    over the wall time); returns {width: best}."""
     q = probe_quiet() if q is None else q
+    cq = cpu_quiet()
     best = {}
     for r in runs:
         if "probe0" in r and "probe1" in r:
@@ -103,6 +119,8 @@ def annotate(runs, q=None):
     for r in runs:
         if "probe0" in r and "probe1" in r:
             r["quiet"] = min(r["probe0"], r["probe1"]) >= q * best[r.get("pt", 1)]
+            if r.get("solo") and r.get("cpu_s") is not None and r.get("elapsed_s"):
+                r["quiet"] = r["quiet"] and r["cpu_s"] >= cq * r["elapsed_s"]
         else:
             r["quiet"] = None
     return best

@@ -24,6 +24,8 @@
 #   PAIR_PEERS=2    peers in a round (the fastest of the survey)
 #   PROBE_QUIET=0.85  a run is quiet when the reference loop ran at least
 #                   this fraction of its best speed just before and after
+#                   (and, a single-thread workload, CPU_QUIET=0.93: its CPU
+#                   time at least this fraction of its wall time)
 #   PIN=1           single-thread workloads on one CPU (changing every two
 #                   rounds), threaded ones on all; PIN=0: not pinned
 #   ONLY=larson,churn  run only these workloads (larson xmalloc cache-thrash
@@ -42,7 +44,7 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-[ $# -ge 1 ] || { sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 build=$(cd "$1" && pwd) || exit 2
 survey=${SURVEY:-2}
 pairs=${PAIRS:-6}
@@ -119,9 +121,9 @@ trap 'rm -f "$log" "$errf"' EXIT
 # The CPUs of workload i's round or repetition r, and the probe's width.
 cpus_for() {   # workload-index r
   if [ "$pin" != 0 ] && [ "${wsingle[$1]}" = 1 ]; then
-    cpus=${cpu_list[$(((($2 - 1) / 2) % ${#cpu_list[@]}))]}; pt=1
+    cpus=${cpu_list[$(((($2 - 1) / 2) % ${#cpu_list[@]}))]}; pt=1; solo=1
   else
-    cpus=$all_cpus; pt=${#cpu_list[@]}
+    cpus=$all_cpus; pt=${#cpu_list[@]}; solo=0
   fi
 }
 
@@ -150,8 +152,8 @@ run_one() {   # allocator-index workload-index phase round
     echo "run_malloc.sh: ${labels[k]} ${wnames[i]} failed (exit $rc): $why" >&2
     [ -n "$line" ] || return 0
   fi
-  printf 'RUN\t%s\t%s\t%s\t%s\tphase=%s\tround=%s\tcpus=%s\tpt=%s\tprobe0=%s\tprobe1=%s\n' \
-    "${wnames[i]}" "${labels[k]}" "${froms[k]}" "$line" "$3" "$4" "$cpus" "$pt" "$p0" "$last_probe" >>"$log"
+  printf 'RUN\t%s\t%s\t%s\t%s\tphase=%s\tround=%s\tcpus=%s\tpt=%s\tprobe0=%s\tprobe1=%s\tsolo=%s\n' \
+    "${wnames[i]}" "${labels[k]}" "${froms[k]}" "$line" "$3" "$4" "$cpus" "$pt" "$p0" "$last_probe" "$solo" >>"$log"
 }
 
 index_of() { local j; for ((j = 0; j < n; j++)); do [ "${labels[j]}" = "$1" ] && echo $j && return; done; }
@@ -388,10 +390,16 @@ if command -v gnuplot >/dev/null 2>&1 && [ -s "$dat" ]; then
       for ((k = 0; k < n; k++)); do
         col=$((off + 2 * k))
         sep=","; [ $k -eq $((n - 1)) ] && sep=""
+        # a column without one figure (ours' time with every workload
+        # under load) would stop gnuplot: an empty bar, said in the key
+        use=$col title=${labels[k]}
+        if ! awk -v c="$col" '!/^#/ && $c != "NaN" { f = 1 } END { exit !f }' "$dat"; then
+          use="(0.25)" title="${labels[k]} (not measured)"
+        fi
         if [ $k -eq 0 ]; then
-          plot+=" '$dat' using $col:xtic(1) title '${labels[k]}'$sep"
+          plot+=" '$dat' using $use:xtic(1) title '$title'$sep"
         else
-          plot+=" '' using $col title '${labels[k]}'$sep"
+          plot+=" '' using $use title '$title'$sep"
         fi
       done
       echo "$plot"

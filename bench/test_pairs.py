@@ -155,6 +155,22 @@ class PairsTest(unittest.TestCase):
                          ["tcmalloc", "mimalloc"])
         self.assertEqual(pairs.fastest(self.runs, "churn", 1, ["glibc", "nosuch"]), ["glibc"])
 
+    def test_solo_cpu_share(self):
+        # a solo run (one thread pinned to one CPU) is slow when the
+        # scheduler took its CPU away, whatever the references said
+        lines = [run("mixed", "ours", 0.40, "pair", 1, 400, 400, extra=',"cpu_s":0.30') + "",
+                 run("mixed", "mimalloc", 0.30, "pair", 1, 400, 400, extra=',"cpu_s":0.30'),
+                 run("mixed", "ours", 0.31, "pair", 2, 400, 400, extra=',"cpu_s":0.30'),
+                 run("mixed", "mimalloc", 0.30, "pair", 2, 400, 400, extra=',"cpu_s":0.29')]
+        solo = [x.replace("\n", "\tsolo=1\n") for x in lines]
+        for text, quiet in ((lines, 2), (solo, 1)):
+            runs = [pairs.parse_line(x) for x in text]
+            pairs.annotate(runs)
+            f = pairs.pair_figure(runs, "mixed", "ours", ["mimalloc"], min_quiet=1)
+            self.assertEqual(f["quiet"], quiet)
+        self.assertEqual(f["dropped"], {"ours slow": 1})      # 0.30 of 0.40 s on the CPU
+        self.assertAlmostEqual(f["value"], 0.31 / 0.30)      # 0.29 of 0.30 s: >= 0.93
+
     def test_cli(self):
         with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as fh:
             fh.write(LOG)
