@@ -26,8 +26,8 @@
 #                   this fraction of its best speed just before and after
 #                   (and, a single-thread workload, CPU_QUIET=0.93: its CPU
 #                   time at least this fraction of its wall time)
-#   PIN=1           single-thread workloads on one CPU (changing every two
-#                   rounds), threaded ones on all; PIN=0: not pinned
+#   PIN_SINGLE=1    single-thread workloads on one CPU (changing every two
+#                   rounds), threaded ones on all; PIN_SINGLE=0: all on all
 #   ONLY=larson,churn  run only these workloads (larson xmalloc cache-thrash
 #                   cache-scratch churn realloc mixed python)
 #   PEERS=glibc,jemalloc,tcmalloc,mimalloc   peers to run (ours always)
@@ -52,7 +52,7 @@ pairs_quiet=${PAIRS_QUIET:-6}
 pairs_max=${PAIRS_MAX:-9}
 export PAIRS_MIN=${PAIRS_MIN:-4}
 pair_peers=${PAIR_PEERS:-2}
-pin=${PIN:-1}
+pin=${PIN_SINGLE:-1}
 [ -n "${REPEAT:-}" ] && echo "run_malloc.sh: REPEAT is gone; SURVEY=$survey survey repetitions and PAIRS=$pairs paired rounds (see the header)" >&2
 only=${ONLY:-larson,xmalloc,cache-thrash,cache-scratch,churn,realloc,mixed,python}
 peers=${PEERS:-glibc,jemalloc,tcmalloc,mimalloc}
@@ -91,7 +91,7 @@ labels+=(ours); preloads+=("$ours_so"); froms+=("$(basename "$ours_so")")
 n=${#labels[@]}
 
 # Workloads: name, command, and whether it runs one thread (pinned to one
-# CPU under PIN=1) or one per CPU (MB_THREADS; run on every CPU).
+# CPU under PIN_SINGLE=1) or one per CPU (MB_THREADS; run on every CPU).
 wnames=() wcmds=() wsingle=()
 want() { [[ ",$only," == *",$1,"* ]]; }
 for w in larson xmalloc cache-thrash cache-scratch churn realloc mixed; do
