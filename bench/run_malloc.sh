@@ -18,7 +18,7 @@
 #                   once per repetition, back to back, in an order rotated
 #                   from one repetition to the next (the tables' medians
 #                   and each workload's two peers come from them)
-#   PAIRS=6 PAIRS_QUIET=6 PAIRS_MAX=9 PAIRS_MIN=4   rounds per workload:
+#   PAIRS=6 PAIRS_QUIET=6 PAIRS_MAX=12 PAIRS_MIN=4  rounds per workload:
 #                   PAIRS, more while fewer than PAIRS_QUIET are quiet (up
 #                   to PAIRS_MAX), and at least PAIRS_MIN quiet for a figure
 #   PAIR_PEERS=2    peers in a round (the fastest of the survey)
@@ -49,7 +49,7 @@ build=$(cd "$1" && pwd) || exit 2
 survey=${SURVEY:-2}
 pairs=${PAIRS:-6}
 pairs_quiet=${PAIRS_QUIET:-6}
-pairs_max=${PAIRS_MAX:-9}
+pairs_max=${PAIRS_MAX:-12}
 export PAIRS_MIN=${PAIRS_MIN:-4}
 pair_peers=${PAIR_PEERS:-2}
 pin=${PIN_SINGLE:-1}
