@@ -29,6 +29,8 @@
 #                   the programs' sizes (small ones while developing)
 #   GCB_SETTLE_MS=1000  alloc-rate's wait before the settled RSS reading
 #   TIMEOUT=300     seconds before a run is killed and reported as failed
+#   NICE=-19        every run and reference under `nice -n NICE` (the default
+#                   where allowed, root; NICE=0: normal priority; bench/lib.sh)
 #   PIN=0           run every program under `taskset -c 0` (one CPU; the
 #                   issue's orientation figures); default: every CPU (ours
 #                   and Go collect on a second thread)
@@ -40,7 +42,7 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-[ $# -ge 1 ] || { sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 build=$(cd "$1" && pwd) || exit 2
 pairs=${PAIRS:-5}
 pairs_quiet=${PAIRS_QUIET:-5}
@@ -122,6 +124,7 @@ if [[ " ${kinds[*]} " == *" go "* ]]; then
   done
 fi
 
+bench_nice
 probe_bin=$bindir/pagealloc-bench-probe
 [ -x "$probe_bin" ] || { echo "run_gc.sh: $probe_bin is missing; build it first (cmake --build $1)" >&2; exit 2; }
 if [ -n "$pin" ]; then
@@ -138,7 +141,7 @@ trap 'rm -f "$log" "$errf" "$outf"' EXIT
 
 # The reference loop on $cpus, $pt threads: its speed into $last_probe.
 probe() {
-  last_probe=$(taskset -c "$cpus" "$probe_bin" "$pt" 2>/dev/null | sed -n 's/.*ops=//p')
+  last_probe=$("${nice_cmd[@]}" taskset -c "$cpus" "$probe_bin" "$pt" 2>/dev/null | sed -n 's/.*ops=//p')
   [ -n "$last_probe" ] || last_probe=0
 }
 
@@ -155,7 +158,7 @@ run_one() {   # implementation-index program phase round
   [ -n "${preloads[k]}" ] && pre=("LD_PRELOAD=${preloads[k]}")
   [ -n "$pin" ] && cmd="taskset -c $pin $cmd"
   # shellcheck disable=SC2086
-  env "${pre[@]}" timeout "$timeout_s" $cmd >"$outf" 2>"$errf" || rc=$?
+  "${nice_cmd[@]}" env "${pre[@]}" timeout "$timeout_s" $cmd >"$outf" 2>"$errf" || rc=$?
   probe
   line=$(grep -m1 '^{"program"' "$outf")
   if [ $rc -ne 0 ] || [ -z "$line" ]; then
@@ -388,6 +391,7 @@ with open(f"{results}/gc.md", "w") as fh:
 j = {"benchmark": "gc", "repeat": n_pairs,
      "protocol": {"pairs": n_pairs, "pairs_quiet": $pairs_quiet, "pairs_max": $pairs_max,
                   "pairs_min": int("$PAIRS_MIN"), "survey": survey, "probe_quiet": pairs.probe_quiet(),
+                  "nice": int(os.environ.get("BENCH_NICE", "0")),
                   "probe_best": {str(w): v for w, v in probe_best.items()}},
      "paired": fig, "machine": machine, "tree": tree, "env": env, "args": args,
      "elapsed_s": elapsed, "impls": labels, "absent": absent, "programs": programs,

@@ -26,6 +26,8 @@
 #                   this fraction of its best speed just before and after
 #                   (and, a single-thread workload, CPU_QUIET=0.93: its CPU
 #                   time at least this fraction of its wall time)
+#   NICE=-19        every run and reference under `nice -n NICE` (the default
+#                   where allowed, root; NICE=0: normal priority; bench/lib.sh)
 #   PIN_SINGLE=1    single-thread workloads on one CPU (changing every two
 #                   rounds), threaded ones on all; PIN_SINGLE=0: all on all
 #   ONLY=larson,churn  run only these workloads (larson xmalloc cache-thrash
@@ -44,7 +46,7 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-[ $# -ge 1 ] || { sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 build=$(cd "$1" && pwd) || exit 2
 survey=${SURVEY:-2}
 pairs=${PAIRS:-6}
@@ -109,6 +111,7 @@ if want python && [ -n "$python" ]; then
     echo "run_malloc.sh: $python or pagealloc-mbench-exec missing; no python row" >&2
   fi
 fi
+bench_nice
 probe_bin=$bindir/pagealloc-bench-probe
 [ -x "$probe_bin" ] || { echo "run_malloc.sh: $probe_bin is missing; build it first (cmake --build $1)" >&2; exit 2; }
 IFS=, read -r -a cpu_list <<<"$(python3 -c 'import os; print(",".join(map(str, sorted(os.sched_getaffinity(0)))))')"
@@ -129,7 +132,7 @@ cpus_for() {   # workload-index r
 
 # The reference loop on $cpus, $pt threads: its speed into $last_probe.
 probe() {
-  last_probe=$(taskset -c "$cpus" "$probe_bin" "$pt" 2>/dev/null | sed -n 's/.*ops=//p')
+  last_probe=$("${nice_cmd[@]}" taskset -c "$cpus" "$probe_bin" "$pt" 2>/dev/null | sed -n 's/.*ops=//p')
   [ -n "$last_probe" ] || last_probe=0
 }
 
@@ -142,7 +145,7 @@ run_one() {   # allocator-index workload-index phase round
   [ "${labels[k]}" = ours ] && [ -n "$ours_env" ] && read -r -a extra <<<"$ours_env" && pre+=("${extra[@]}")
   [ "$pin" != 0 ] && pin_cmd=(taskset -c "$cpus")
   # shellcheck disable=SC2086
-  out=$(env "${pre[@]}" "${pin_cmd[@]}" timeout "$timeout_s" ${wcmds[i]} 2>"$errf") || rc=$?
+  out=$("${nice_cmd[@]}" env "${pre[@]}" "${pin_cmd[@]}" timeout "$timeout_s" ${wcmds[i]} 2>"$errf") || rc=$?
   probe
   line=$(grep -m1 '^{"workload"' <<<"$out")
   if [ $rc -ne 0 ] || [ -z "$line" ]; then
@@ -336,6 +339,7 @@ print("\n".join(out))
 j = {"benchmark": "malloc", "repeat": survey,
      "protocol": {"survey": survey, "pairs": pair_rounds, "pairs_quiet": $pairs_quiet, "pairs_max": $pairs_max,
                   "pairs_min": int("$PAIRS_MIN"), "probe_quiet": pairs.probe_quiet(), "pin": "$pin",
+                  "cpu_quiet": pairs.cpu_quiet(), "nice": int(os.environ.get("BENCH_NICE", "0")),
                   "probe_best": {str(w): v for w, v in probe_best.items()}},
      "paired": fig, "machine": machine, "tree": tree, "env": env,
      "elapsed_s": elapsed, "allocators": present, "workloads": workloads,
