@@ -117,13 +117,15 @@ def annotate(runs, q=None):
             w = r.get("pt", 1)
             best[w] = max(best.get(w, 0.0), r["probe0"], r["probe1"])
     for r in runs:
-        if "probe0" in r and "probe1" in r:
-            r["quiet"] = min(r["probe0"], r["probe1"]) >= q * best[r.get("pt", 1)]
-            if r.get("solo") and r.get("cpu_s") is not None and r.get("elapsed_s"):
-                r["quiet"] = r["quiet"] and r["cpu_s"] >= cq * r["elapsed_s"]
-        else:
-            r["quiet"] = None
-    return best
+        b = best.get(r.get("pt", 1), 0.0)
+        if "probe0" not in r or "probe1" not in r or b <= 0:
+            r["quiet"] = None      # no reference at all (the probe never ran)
+            continue
+        # a probe that failed once (the driver logs 0) proves nothing: slow
+        r["quiet"] = min(r["probe0"], r["probe1"]) >= q * b
+        if r.get("solo") and r.get("cpu_s") is not None and r.get("elapsed_s"):
+            r["quiet"] = r["quiet"] and r["cpu_s"] >= cq * r["elapsed_s"]
+    return {w: v for w, v in best.items() if v > 0}
 
 
 def rounds(runs, name):
@@ -143,7 +145,8 @@ def _spread(v):
 
 def ratio_rows(runs, name, ours, peers, key="elapsed_s"):
     """One entry per round that has ours and every peer: its ratio
-    ours / fastest peer, the peer that was fastest, quiet, and why not."""
+    ours / fastest peer, the peer that was fastest, quiet, and why not.
+    (pair_figure calls it with one peer at a time.)"""
     out = []
     for n, by in sorted(rounds(runs, name).items()):
         if ours not in by or any(p not in by for p in peers):

@@ -171,6 +171,18 @@ class PairsTest(unittest.TestCase):
         self.assertEqual(f["dropped"], {"ours slow": 1})      # 0.30 of 0.40 s on the CPU
         self.assertAlmostEqual(f["value"], 0.31 / 0.30)      # 0.29 of 0.30 s: >= 0.93
 
+    def test_failed_probes(self):
+        # every probe failed (logged 0): no reference, never quiet
+        runs = [pairs.parse_line(run("churn", i, 0.3, "pair", 1, 0, 0)) for i in ("ours", "tcmalloc")]
+        self.assertEqual(pairs.annotate(runs), {})
+        f = pairs.pair_figure(runs, "churn", "ours", ["tcmalloc"], min_quiet=1)
+        self.assertEqual((f["quiet"], f["dropped"]), (0, {"no reference": 1}))
+        # one failed probe among good ones: that run is slow
+        runs = [pairs.parse_line(x) for x in (run("churn", "ours", 0.4, "pair", 1, 400, 0),
+                                               run("churn", "tcmalloc", 0.3, "pair", 1, 400, 400))]
+        pairs.annotate(runs)
+        self.assertEqual([r["quiet"] for r in runs], [False, True])
+
     def test_cli(self):
         with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as fh:
             fh.write(LOG)
