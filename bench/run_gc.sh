@@ -124,6 +124,7 @@ if [[ " ${kinds[*]} " == *" go "* ]]; then
   done
 fi
 
+nice_cmd=()   # set by bench_nice (bench/lib.sh)
 bench_nice
 probe_bin=$bindir/pagealloc-bench-probe
 [ -x "$probe_bin" ] || { echo "run_gc.sh: $probe_bin is missing; build it first (cmake --build $1)" >&2; exit 2; }

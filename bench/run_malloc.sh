@@ -111,6 +111,7 @@ if want python && [ -n "$python" ]; then
     echo "run_malloc.sh: $python or pagealloc-mbench-exec missing; no python row" >&2
   fi
 fi
+nice_cmd=()   # set by bench_nice (bench/lib.sh)
 bench_nice
 probe_bin=$bindir/pagealloc-bench-probe
 [ -x "$probe_bin" ] || { echo "run_malloc.sh: $probe_bin is missing; build it first (cmake --build $1)" >&2; exit 2; }
