@@ -9,19 +9,31 @@
 #   BUILD_DIR holds bench/pagealloc-gcbench-* (a CMake build of this repo;
 #   Release for meaningful figures). The Go programs are built here, into
 #   BUILD_DIR/bench/gc-go/, with Debian's go.
+# Protocol (bench/pairs.py, docs/workloads.md "Paired rows"): per program,
+# rounds of bdwgc, ours and Go back to back (ours in the middle, the order
+# reversed every round) on the same CPUs, each run framed by a reference
+# loop (pagealloc-bench-probe) on those CPUs; the time and pause ratios
+# ours / bdwgc and ours / Go are the medians of the quiet rounds with
+# their IQR, or "not measured (under load)" with fewer than PAIRS_MIN
+# quiet. glibc and mimalloc (no collector: no target) run SURVEY times.
 # Environment:
-#   REPEAT=5        repetitions; every implementation runs every program
-#                   once per repetition, back to back, in an order rotated
-#                   from one repetition to the next; medians reported (with
-#                   3, one slow moment of the shared VM moved a median 10-20 %)
+#   PAIRS=5 PAIRS_QUIET=5 PAIRS_MAX=7 PAIRS_MIN=3   rounds per program:
+#                   PAIRS, more while fewer than PAIRS_QUIET are quiet (up
+#                   to PAIRS_MAX), and at least PAIRS_MIN quiet for a figure
+#   SURVEY=2        runs of each implementation outside the rounds
+#   PROBE_QUIET=0.85  a run is quiet when the reference loop ran at least
+#                   this fraction of its best speed just before and after
 #   ONLY=gcbench,binary-trees,two-threads,alloc-rate   programs to run
 #   IMPLS=bdwgc,ours,go,glibc,mimalloc                  implementations
 #   GCBENCH_DEPTH=16 BT_DEPTH=20 TT_DEPTH=19 LIVE_MIB=200 PASSES=8
 #                   the programs' sizes (small ones while developing)
 #   GCB_SETTLE_MS=1000  alloc-rate's wait before the settled RSS reading
 #   TIMEOUT=300     seconds before a run is killed and reported as failed
+#   NICE=-19        every run and reference under `nice -n NICE` (the default
+#                   where allowed, root; NICE=0: normal priority; bench/lib.sh)
 #   PIN=0           run every program under `taskset -c 0` (one CPU; the
-#                   issue's orientation figures); default: not pinned
+#                   issue's orientation figures); default: every CPU (ours
+#                   and Go collect on a second thread)
 #   GOGC, GOMAXPROCS, GC_MARKERS, ... pass through to the programs
 # Output: the tables on stdout (Markdown, also bench/results/gc.md) and
 # bench/results/gc.json (every run, medians, ratios, targets). Exit status
@@ -30,9 +42,14 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-[ $# -ge 1 ] || { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 build=$(cd "$1" && pwd) || exit 2
-repeat=${REPEAT:-5}
+pairs=${PAIRS:-5}
+pairs_quiet=${PAIRS_QUIET:-5}
+pairs_max=${PAIRS_MAX:-7}
+export PAIRS_MIN=${PAIRS_MIN:-3}
+survey=${SURVEY:-2}
+[ -n "${REPEAT:-}" ] && echo "run_gc.sh: REPEAT is gone; PAIRS=$pairs rounds and SURVEY=$survey runs outside them (see the header)" >&2
 only=${ONLY:-gcbench,binary-trees,two-threads,alloc-rate}
 impls=${IMPLS:-bdwgc,ours,go,glibc,mimalloc}
 timeout_s=${TIMEOUT:-300}
@@ -107,14 +124,33 @@ if [[ " ${kinds[*]} " == *" go "* ]]; then
   done
 fi
 
+nice_cmd=()   # set by bench_nice (bench/lib.sh)
+bench_nice
+probe_bin=$bindir/pagealloc-bench-probe
+[ -x "$probe_bin" ] || { echo "run_gc.sh: $probe_bin is missing; build it first (cmake --build $1)" >&2; exit 2; }
+if [ -n "$pin" ]; then
+  cpus=$pin; pt=1
+else
+  cpus=$(python3 -c 'import os; print(",".join(map(str, sorted(os.sched_getaffinity(0)))))')
+  pt=$(awk -F, '{ print NF }' <<<"$cpus")
+fi
+
 log=$(mktemp)
 errf=$(mktemp)
 outf=$(mktemp)
 trap 'rm -f "$log" "$errf" "$outf"' EXIT
 
-# One measurement in its own process; a failure is logged, never fatal.
-run_one() {   # implementation-index program
-  local k=$1 p=$2 rc=0 pre=() why cmd line
+# The reference loop on $cpus, $pt threads: its speed into $last_probe.
+probe() {
+  last_probe=$("${nice_cmd[@]}" taskset -c "$cpus" "$probe_bin" "$pt" 2>/dev/null | sed -n 's/.*ops=//p')
+  [ -n "$last_probe" ] || last_probe=0
+}
+
+# One measurement in its own process, framed by the reference loop
+# ($last_probe before it, a new probe after); a failure is logged, never
+# fatal.
+run_one() {   # implementation-index program phase round
+  local k=$1 p=$2 rc=0 pre=() why cmd line p0=$last_probe
   if [ "${kinds[k]}" = go ]; then
     cmd="$gobin/$p ${arg[$p]}"
   else
@@ -123,7 +159,8 @@ run_one() {   # implementation-index program
   [ -n "${preloads[k]}" ] && pre=("LD_PRELOAD=${preloads[k]}")
   [ -n "$pin" ] && cmd="taskset -c $pin $cmd"
   # shellcheck disable=SC2086
-  env "${pre[@]}" timeout "$timeout_s" $cmd >"$outf" 2>"$errf" || rc=$?
+  "${nice_cmd[@]}" env "${pre[@]}" timeout "$timeout_s" $cmd >"$outf" 2>"$errf" || rc=$?
+  probe
   line=$(grep -m1 '^{"program"' "$outf")
   if [ $rc -ne 0 ] || [ -z "$line" ]; then
     why=$(tail -n3 "$errf" | tr '\n\t' '  ' | tr -s ' ' | cut -c1-200)
@@ -133,16 +170,67 @@ run_one() {   # implementation-index program
     echo "run_gc.sh: ${labels[k]} $p failed (exit $rc): $why" >&2
     [ -n "$line" ] || return 0
   fi
-  printf 'RUN\t%s\t%s\t%s\t%s\t%s\n' "$p" "${labels[k]}" "${froms[k]}" "$line" "$rc" >>"$log"
+  printf 'RUN\t%s\t%s\t%s\t%s\t%s\tphase=%s\tround=%s\tcpus=%s\tpt=%s\tprobe0=%s\tprobe1=%s\n' \
+    "$p" "${labels[k]}" "${froms[k]}" "$line" "$rc" "$3" "$4" "$cpus" "$pt" "$p0" "$last_probe" >>"$log"
+}
+
+# The rounds' members (bdwgc, ours, go: those present; ours in the middle)
+# and the rest (glibc, mimalloc), as indexes into labels.
+group=() rest=()
+for want_l in bdwgc ours go; do
+  for ((j = 0; j < n; j++)); do [ "${labels[j]}" = "$want_l" ] && group+=("$j"); done
+done
+for ((j = 0; j < n; j++)); do
+  case ${labels[j]} in bdwgc|ours|go) ;; *) rest+=("$j") ;; esac
+done
+group_peers=$(for j in "${group[@]}"; do [ "${labels[j]}" != ours ] && printf '%s,' "${labels[j]}"; done)
+group_peers=${group_peers%,}
+paired=0
+[[ " ${labels[*]} " == *" ours "* ]] && [ -n "$group_peers" ] && paired=1
+
+# One round of program p: the group, the order reversed on even rounds,
+# one probe before the first run.
+round_one() {   # program round
+  local a order=("${group[@]}")
+  if (($2 % 2 == 0)); then
+    order=()
+    for ((a = ${#group[@]} - 1; a >= 0; a--)); do order+=("${group[a]}"); done
+  fi
+  probe
+  for a in "${order[@]}"; do run_one "$a" "$1" pair "$2"; done
 }
 
 bench_begin "$root" src include bench/gc
-for ((r = 1; r <= repeat; r++)); do
-  echo "run_gc.sh: repetition $r/$repeat" >&2
+for ((r = 1; r <= pairs; r++)); do
+  echo "run_gc.sh: round $r/$pairs" >&2
   for ((i = 0; i < ${#programs[@]}; i++)); do
-    for ((j = 0; j < n; j++)); do run_one $(((j + r - 1 + i) % n)) "${programs[i]}"; done
+    round_one "${programs[i]}" "$r"
+    # the implementations outside the rounds: SURVEY runs each, spread
+    # over the first rounds, framed the same way
+    if ((r <= survey)) && [ ${#rest[@]} -gt 0 ]; then
+      probe
+      for ((j = 0; j < ${#rest[@]}; j++)); do
+        run_one "${rest[$(((j + r - 1 + i) % ${#rest[@]}))]}" "${programs[i]}" survey 0
+      done
+    fi
   done
 done
+for ((r = pairs + 1; r <= survey; r++)); do   # SURVEY > PAIRS
+  for ((i = 0; i < ${#programs[@]}; i++)); do
+    probe
+    for ((j = 0; j < ${#rest[@]}; j++)); do run_one "${rest[j]}" "${programs[i]}" survey 0; done
+  done
+done
+if [ $paired = 1 ]; then
+  for ((i = 0; i < ${#programs[@]}; i++)); do
+    for ((r = pairs + 1; r <= pairs_max; r++)); do
+      q=$(python3 "$root/bench/pairs.py" quiet "$log" "${programs[i]}" ours "$group_peers")
+      [ "${q:-0}" -ge "$pairs_quiet" ] && break
+      echo "run_gc.sh: ${programs[i]}: $q of $((r - 1)) rounds quiet; round $r" >&2
+      round_one "${programs[i]}" "$r"
+    done
+  done
+fi
 bench_end
 absent_s=$(printf '%s\n' "${absent[@]+"${absent[@]}"}")
 args_s=$(for p in "${programs[@]}"; do printf '%s=%s\n' "$p" "${arg[$p]}"; done)
@@ -150,14 +238,14 @@ args_s=$(for p in "${programs[@]}"; do printf '%s=%s\n' "$p" "${arg[$p]}"; done)
 ABSENT="$absent_s" ARGS="$args_s" python3 - "$log" "$results" <<EOF
 import json, os, re, statistics, sys
 sys.path.insert(0, "$root/bench")
-import report
+import report, pairs
 log, results = sys.argv[1], sys.argv[2]
 machine, tree, elapsed = report.run_info("uncommitted_src_include_bench_gc_files")
 labels = "${labels[*]}".split()
 programs = "${programs[*]}".split()
 absent = dict(l.split("=", 1) for l in os.environ["ABSENT"].splitlines() if l)
 args = dict(l.split("=", 1) for l in os.environ["ARGS"].splitlines() if l)
-repeat = $repeat
+n_pairs, survey = $pairs, $survey
 env = {k: os.environ[k] for k in ("GOGC", "GOMAXPROCS", "GCB_SETTLE_MS", "PIN") if os.environ.get(k)}
 columns = labels + [l for l in ("bdwgc", "ours", "go", "glibc", "mimalloc") if l in absent]
 
@@ -168,8 +256,7 @@ for line in open(log):
         fails.append({"program": f[1], "impl": f[2], "exit": int(f[3]), "why": f[4], "repro": f[5].strip(),
                       "printed": f[6] == "1"})
         continue
-    d = json.loads(f[4])
-    d["impl"] = f[2]
+    d = pairs.parse_line(line)
     d["exit"] = int(f[5])
     if d["exit"] != 0:
         d["ok"] = False
@@ -210,6 +297,18 @@ for p in programs:
         if m["rss_settled_kib"] is not None and m["live_after_kib"]:
             m["settled_over_live"] = m["rss_settled_kib"] / m["live_after_kib"]
 
+# The paired rows (bench/pairs.py): ours / bdwgc and ours / Go, time and
+# longest pause, each the median of the rounds where both runs were quiet.
+probe_best = pairs.annotate(runs)
+PAIRED = (("elapsed_s", "bdwgc"), ("elapsed_s", "go"), ("max_pause_ms", "bdwgc"))
+fig = {p: {f"{k}/{peer}": pairs.pair_figure(runs, p, "ours", [peer], k)
+           for k, peer in PAIRED if "ours" in labels and peer in labels} for p in programs}
+
+def paired(p, k, peer, limit):
+    """(value, limit, detail) of a paired target."""
+    f = fig[p].get(f"{k}/{peer}")
+    return (f["value"] if f else None), limit, ("paired: " + pairs.describe(f) if f else "not measured (no rounds)")
+
 bad_check = sorted({p for p in programs if len({r["check"] for r in runs if r["program"] == p}) > 1})
 not_ok = sorted({f"{r['program']} {r['impl']}" for r in runs if not r["ok"]})
 
@@ -219,10 +318,10 @@ def target(name, program, value, limit, detail):
     targets.add(name, value, limit, detail, program=program)
 for p in programs:
     o = median[p].get("ours")
-    target("time / bdwgc <= 0.8", p, o and o["time_ratio_bdwgc"], 0.8, "median elapsed_s")
-    target("time / Go <= 1.0", p, ratio(p, "ours", "elapsed_s", "go") if o else None, 1.0, "median elapsed_s")
+    target("time / bdwgc <= 0.8", p, *paired(p, "elapsed_s", "bdwgc", 0.8))
+    target("time / Go <= 1.0", p, *paired(p, "elapsed_s", "go", 1.0))
     target("peak RSS / bdwgc <= 1.0", p, o and o["rss_ratio_bdwgc"], 1.0, "median VmHWM")
-    target("longest pause / bdwgc <= 0.5", p, o and o["pause_ratio_bdwgc"], 0.5, "median of each run's longest pause")
+    target("longest pause / bdwgc <= 0.5", p, *paired(p, "max_pause_ms", "bdwgc", 0.5))
     if p == "alloc-rate":
         target("RSS after drop / live set <= 1.1", p, o and o.get("settled_over_live"), 1.1,
                "settled VmRSS / bytes still live")
@@ -239,7 +338,7 @@ def cell(p, l, k, scale=1.0, d=2, rk=None):
 
 out = []
 o = out.append
-o(f"Collector benchmarks: median of {repeat} runs per cell; (ratio) = median / bdwgc's median on that program, same run")
+o(f"Collector benchmarks: {n_pairs}+ paired rounds of bdwgc, ours and Go per program, glibc and mimalloc {survey} runs each (bench/pairs.py); the tables: median of every run per cell, (ratio) = median / bdwgc's median on that program, same run")
 o(report.header(machine, elapsed))
 o(f"tree at the start: {tree['commit']} ({tree['uncommitted_src_include_bench_gc_files']} uncommitted files under src/ include/ bench/gc/); arguments: " + ", ".join(f"{p} {args[p]}" for p in programs) + ("; " + " ".join(f"{k}={v}" for k, v in env.items()) if env else ""))
 for l, why in absent.items():
@@ -266,7 +365,21 @@ for p in programs:
         name = f"{l} ({nb} of {nb + good(p, l)} runs failed)" if nb and l in labels else l
         o(f"| {name} | " + " | ".join(row) + " |")
 o("")
-o("Targets (ours; ratios of medians from this run):")
+o("")
+o(f"Paired: ours / peer in the same round, the median of the quiet rounds (a run is quiet when the reference loop "
+  f"before and after it ran at >= {pairs.probe_quiet():.2f} of its best; best "
+  + ", ".join(f"{v / 1e6:.0f} M ops/s on {w} CPU(s)" for w, v in sorted(probe_best.items()))
+  + "); the ratio of medians of every run beside it")
+o("")
+o("| program | ratio | quiet rounds' median | all rounds' median | ratio of medians |")
+o("| --- | --- | --- | --- | --- |")
+for p in programs:
+    for key, f in fig[p].items():
+        a = f["all_rounds"]
+        o(f"| {p} | {key.replace('elapsed_s', 'time').replace('max_pause_ms', 'longest pause').replace('/', ' / ')} | "
+          f"{pairs.describe(f)} | {report.fmt(a and a['median'], 2)} | {report.fmt(f['ratio_of_medians'], 2)} |")
+o("")
+o("Targets (ours; time and longest pause: medians of quiet paired rounds; RSS: ratios of medians; this run):")
 o("")
 out += targets.table(("program", "target", "value", "verdict"), unmeasured="not measured")
 problems = report.problem_lines(fails, "program", not_ok, "or the wrong library ran", wrong_from, bad_check,
@@ -276,7 +389,12 @@ text = "\n".join(out)
 print(text)
 with open(f"{results}/gc.md", "w") as fh:
     fh.write(text + "\n")
-j = {"benchmark": "gc", "repeat": repeat, "machine": machine, "tree": tree, "env": env, "args": args,
+j = {"benchmark": "gc", "repeat": n_pairs,
+     "protocol": {"pairs": n_pairs, "pairs_quiet": $pairs_quiet, "pairs_max": $pairs_max,
+                  "pairs_min": int("$PAIRS_MIN"), "survey": survey, "probe_quiet": pairs.probe_quiet(),
+                  "nice": int(os.environ.get("BENCH_NICE", "0")),
+                  "probe_best": {str(w): v for w, v in probe_best.items()}},
+     "paired": fig, "machine": machine, "tree": tree, "env": env, "args": args,
      "elapsed_s": elapsed, "impls": labels, "absent": absent, "programs": programs,
      "median": median, "targets": targets.rows, "failures": fails, "contents_changed": not_ok,
      "check_mismatch": bad_check, "runs": runs}

@@ -11,7 +11,9 @@ same run (bench/results/core.json, backed.json, malloc.json, stack.json):
     enough - with its IQR and min-max in the "now" cell and the machine's
     own scaling in the same pairs);
   - the object allocator (issue 10): the malloc suite's geometric means and
-    its worst workload, against the best peer per workload;
+    its worst workload, against the best peer per workload (time: the
+    medians of run_malloc.sh's quiet paired rounds, bench/pairs.py; not
+    measured when a workload had too few quiet rounds);
   - the stacks (issue 12): the worst create+destroy pair (median of the
     rounds) against mmap + mprotect + munmap and against the faster of the
     glibc- and mimalloc-malloc'd stacks, and the idle RSS of 100,000 stacks
@@ -19,7 +21,8 @@ same run (bench/results/core.json, backed.json, malloc.json, stack.json):
   - the collector (issue 13, bench/run_gc.sh's gc.json): ours against
     bdwgc and Go on the four collector programs, each row the worst
     program (time / bdwgc, time / Go, peak RSS / bdwgc, longest pause /
-    bdwgc) and alloc-rate's settled RSS over its live set after the drop;
+    bdwgc; time and pause from run_gc.sh's quiet paired rounds) and
+    alloc-rate's settled RSS over its live set after the drop;
     "not measured" while our bdwgc face is not built.
 
 Each row gives the value now, the target, the verdict and where the value
@@ -130,23 +133,62 @@ row("stacks", f"stacks: worst create+destroy pair / faster malloc'd stack ({best
 row("stacks", "stacks: idle RSS / bytes touched (worst of 4 and 60 KiB deep)",
     st.get("worst idle RSS / bytes touched <= 1.05"), 1.05, "le", idle_src, "stacks idle RSS")
 
+# The malloc suite's time rows come from run_malloc.sh's paired rounds
+# (bench/pairs.py): each workload's figure is the median of its quiet
+# rounds; with too few quiet rounds the workload, and so the row, is not
+# measured (under load). The source names the worst workload's spread or
+# the workloads under load.
 mt = {t["target"]: t["value"] for t in (malloc or {}).get("targets", [])}
+mp = (malloc or {}).get("paired") or {}
+
+
+def paired_note(f):
+    s = f.get("spread")
+    if f.get("value") is None or not s:
+        return f"under load: {f.get('quiet', 0)} of {f.get('rounds', 0)} rounds quiet"
+    return f"IQR {s['q1']:.2f}-{s['q3']:.2f}, {f['quiet']} of {f['rounds']} rounds quiet"
+
+
+def malloc_source(worst=False):
+    if not mp:
+        return "malloc.json"
+    loaded = [w for w, f in mp.items() if f.get("value") is None]
+    if loaded:
+        return "malloc.json, paired: not measured (under load: " + ", ".join(loaded) + ")"
+    if worst:
+        w = max(mp, key=lambda x: mp[x]["value"])
+        return f"malloc.json, paired, worst: {w} against {mp[w].get('peer')} ({paired_note(mp[w])})"
+    return f"malloc.json, medians of quiet paired rounds ({min(f['quiet'] for f in mp.values())}+ per workload)"
+
+
 row("object allocator", "malloc suite: geomean time / best peer",
-    mt.get("geomean time / best peer <= 1.0"), 1.0, "le", "malloc.json", "malloc geomean time")
+    mt.get("geomean time / best peer <= 1.0"), 1.0, "le", malloc_source(), "malloc geomean time")
 row("object allocator", "malloc suite: worst workload's time / best peer",
-    mt.get("no workload's time / best peer > 1.5"), 1.5, "le", "malloc.json", "malloc worst time")
+    mt.get("no workload's time / best peer > 1.5"), 1.5, "le", malloc_source(True), "malloc worst time")
 row("object allocator", "malloc suite: geomean peak RSS / best peer",
     mt.get("geomean peak RSS / best peer <= 0.9"), 0.9, "le", "malloc.json", "malloc geomean RSS")
 
 # The collector (issue 13): run_gc.sh's per-program targets for ours; a row
 # is the worst program, "not measured" unless every program was measured
-# (ours not built, or a program that failed or was left out by ONLY=).
+# (ours not built, or a program that failed or was left out by ONLY=, or,
+# for the time and pause rows, too few quiet paired rounds: under load).
+gp = (gc or {}).get("paired") or {}
+PAIRED_KEY = {"time / bdwgc": "elapsed_s/bdwgc", "time / Go": "elapsed_s/go",
+              "longest pause / bdwgc": "max_pause_ms/bdwgc"}
+
+
 def gc_worst(prefix):
     ts = [t for t in (gc or {}).get("targets", []) if t["target"].startswith(prefix)]
-    if not ts or any(t["value"] is None for t in ts):
+    key = PAIRED_KEY.get(prefix)
+    if not ts:
         return None, ""
+    if any(t["value"] is None for t in ts):
+        loaded = [t["program"] for t in ts if t["value"] is None]
+        return None, ("gc.json, paired: not measured (under load or not run: " + ", ".join(loaded) + ")"
+                      if key and gp else "")
     worst = max(ts, key=lambda t: t["value"])
-    return worst["value"], f"gc.json, worst: {worst['program']}"
+    f = gp.get(worst["program"], {}).get(key) if key else None
+    return worst["value"], f"gc.json, worst: {worst['program']}" + (f" (paired, {paired_note(f)})" if f else "")
 
 
 for prefix, name, limit, short in (
