@@ -330,6 +330,10 @@ static inline void count_alloc(pageheap *h, ph_thread *t, size_t npages, int cac
 static __attribute__((noinline)) void *heap_alloc(pageheap *h, size_t npages, int zero,
                                                   int rc_tried)
 {
+    if (!heap_live(h)) {                /* the fast path left it to here */
+        errno = EINVAL;
+        return NULL;
+    }
     if (npages == 0) {
         errno = EINVAL;
         return NULL;
@@ -468,10 +472,10 @@ static __attribute__((noinline)) void *big_alloc(pageheap *h, size_t npages, int
 static inline __attribute__((always_inline)) void *alloc_fast(pageheap *h, size_t npages,
                                                               int zero)
 {
-    if (!heap_live(h)) {
-        errno = EINVAL;
-        return NULL;
-    }
+    /* ph_last.h is never NULL, and matches only a heap this thread used:
+     * a NULL, deleted or foreign handle goes to heap_alloc (through
+     * big_alloc for 0 or many pages), which checks it (threads.c,
+     * ph_last_none). */
     if (ph_last.h != h || ph_last.id != h->id || npages - 1 >= PH_RC_PAGES ||
         !atomic_load_explicit(&ph_last.t->rc_runs, memory_order_relaxed))
         return npages - 1 < PH_RC_PAGES ? heap_alloc(h, npages, zero, 0)

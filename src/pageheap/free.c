@@ -266,8 +266,10 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
      * registers (six pushes and pops a free before): the check level is
      * read raw (not yet read from the environment: heap_free reads it),
      * and a busy flag a flusher holds sends the free to heap_free rather
-     * than waiting here. */
-    if (heap_live(h) && ph_last.h == h && ph_last.id == h->id && h->runcache &&
+     * than waiting here. h is not tested for NULL or its magic word:
+     * ph_last.h never is NULL and names only a heap this thread used
+     * (threads.c, ph_last_none); anything else reaches heap_free. */
+    if (ph_last.h == h && ph_last.id == h->id && h->runcache &&
         npages - 1 < PH_MAX_PAGES && a % PH_PAGE == 0 &&
         __atomic_load_n(&pa_check_level_v, __ATOMIC_RELAXED) == PA_CHECK_CHEAP) {
         ph_thread *t = ph_last.t;

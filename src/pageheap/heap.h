@@ -438,17 +438,18 @@ static inline int rc_may_keep(ph_thread *t, size_t npages)
 
 /* The calling thread's record of the heap it used last (threads.c),
  * found without pthread_getspecific; valid while `id` is that heap's id
- * (ids are never reused, so a new heap at a deleted one's address does
- * not match). Never set for a threadless heap. Initial-exec TLS, as the
- * other layers' per-thread pointers: the default model under -fPIC goes
- * through __tls_get_addr, whose call made the fast paths spill and
- * reload their arguments around every access. */
+ * (never reused). h is never NULL (PH_LAST_NONE), nor set for a
+ * threadless heap. Initial-exec TLS: the default model under -fPIC calls
+ * __tls_get_addr, which made the fast paths spill their arguments. */
 typedef struct ph_last_rec {
     const pageheap *h;
     uint64_t id;
     struct ph_thread *t;
 } ph_last_rec;
 extern __thread ph_last_rec ph_last __attribute__((tls_model("initial-exec")));
+extern const uint64_t ph_last_none;       /* ph_last.h, never NULL: threads.c */
+#define PH_LAST_NONE ((const pageheap *)&ph_last_none)
+void ph_last_forget(const pageheap *h);
 
 /* The calling thread's record, created on first use; NULL if it cannot be
  * (the caller then goes without a cache). ph_thread_find (threads.c) is
