@@ -251,6 +251,10 @@ static __attribute__((noinline)) void free_long(pageheap *h, ph_thread *t, ph_rm
         free_mapped(h, &h->shards[t->shard], t, e, a, npages);
 }
 
+/* The fast path's address test in one mask: page-aligned and below 2^48
+ * (the run map's reach, ph_rm_owned's bound). */
+#define PH_FAST_FREE_BAD (~(((uintptr_t)1 << 48) - 1) | (uintptr_t)(PH_PAGE - 1))
+
 /* The fast path: a free by the thread that used the heap last, of a run
  * of its own shard that the run map says is a live allocation of exactly
  * npages pages. At check level 0 only (level 1 first asks whether a page
@@ -270,23 +274,20 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
      * ph_last.h never is NULL and names only a heap this thread used
      * (threads.c, ph_last_none); anything else reaches heap_free. */
     if (ph_last.h == h && ph_last.id == h->id && h->runcache &&
-        npages - 1 < PH_MAX_PAGES && a % PH_PAGE == 0 &&
+        npages - 1 < PH_MAX_PAGES && (a & PH_FAST_FREE_BAD) == 0 &&
         __atomic_load_n(&pa_check_level_v, __ATOMIC_RELAXED) == PA_CHECK_CHEAP) {
         ph_thread *t = ph_last.t;
-        ph_rm_entry *e;
-        if ((e = ph_rm_owned(h, a, t->shard + 1)) != NULL) {
+        ph_rm_entry *e = ph_rm_owned_below(h, a, t->shard + 1);   /* a below 2^48 */
+        if (e) {
             uint8_t v = atomic_load_explicit(e, memory_order_acquire);
-            uint8_t want = ph_rm_code(npages);
-            if (v == want) {
-                if (want == PH_RM_LONG) {
+            if (npages >= PH_RM_LONG) {         /* the code is PH_RM_LONG */
+                if (v == PH_RM_LONG) {
                     free_long(h, t, e, a, npages);
                     return;
                 }
+            } else if (v == (uint8_t)npages) {  /* the code is npages itself */
                 if (!rc_may_keep(t, npages) || (h->rc_merge && ph_rm_next_free(e, a, npages))) {
-                    if (npages > PH_RC_PAGES && npages <= PH_RC_BIG_PAGES)
-                        free_big(h, t, e, a, npages);
-                    else
-                        free_mapped(h, &h->shards[t->shard], t, e, a, npages);
+                    free_mapped(h, &h->shards[t->shard], t, e, a, npages);
                     return;
                 }
                 if (h->rc_merge == PAGEHEAP_MERGE_BOTH) {
