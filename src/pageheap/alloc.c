@@ -315,8 +315,8 @@ static inline __attribute__((always_inline)) uintptr_t rc_alloc(pageheap *h, ph_
  * load-and-store counters). */
 static inline void count_rc_alloc(ph_thread *t, size_t npages)
 {
-    ctr_own_add(&t->c.allocs, 1);
-    ctr_own_add(&t->c.alloc_bytes, npages * PH_PAGE);
+    ctr_stat_add(&t->c.allocs, 1);
+    ctr_stat_add(&t->c.alloc_bytes, npages * PH_PAGE);
 }
 
 /* Count an allocation on t (its owner: plain load-and-store counters),
@@ -324,10 +324,10 @@ static inline void count_rc_alloc(ph_thread *t, size_t npages)
 static inline void count_alloc(pageheap *h, ph_thread *t, size_t npages, int cached)
 {
     if (t) {
-        ctr_own_add(&t->c.allocs, 1);
-        ctr_own_add(&t->c.alloc_bytes, npages * PH_PAGE);
+        ctr_stat_add(&t->c.allocs, 1);
+        ctr_stat_add(&t->c.alloc_bytes, npages * PH_PAGE);
         if (!cached)
-            ctr_own_add(&t->c.uncached, 1);
+            ctr_stat_add(&t->c.uncached, 1);
     } else {
         ctr_add(&h->dead.allocs, 1);
         ctr_add(&h->dead.alloc_bytes, npages * PH_PAGE);

@@ -45,8 +45,8 @@ static int held_by_cache(pageheap *h, unsigned si, uintptr_t a, size_t npages)
 static inline void count_free(pageheap *h, ph_thread *t, size_t npages)
 {
     if (t) {
-        ctr_own_add(&t->c.frees, 1);
-        ctr_own_add(&t->c.freed_bytes, npages * PH_PAGE);
+        ctr_stat_add(&t->c.frees, 1);
+        ctr_stat_add(&t->c.freed_bytes, npages * PH_PAGE);
     } else {
         ctr_add(&h->dead.frees, 1);
         ctr_add(&h->dead.freed_bytes, npages * PH_PAGE);
@@ -306,8 +306,8 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
                     rc_insert(&t->rc, a, npages, e);
                     rc_publish_bins(t);
                     busy_unlock(t);
-                    ctr_own_add(&t->c.frees, 1);
-                    ctr_own_add(&t->c.freed_bytes, npages * PH_PAGE);
+                    ctr_stat_add(&t->c.frees, 1);
+                    ctr_stat_add(&t->c.freed_bytes, npages * PH_PAGE);
                     return;
                 }
             }

@@ -157,6 +157,7 @@
 #include "os/fork.h"
 #include "pagealloc/debug.h"
 #include "pagealloc/pageheap.h"
+#include "pageheap/ctr.h"
 #include "pageheap/lock.h"
 #include "pageheap/scavenger.h"
 
@@ -232,8 +233,8 @@ typedef struct ph_runcache {
     ph_run e[PH_RC_ENTRIES];
 } ph_runcache;
 
-/* Event counters of one thread. Single writer (the owning thread) with
- * relaxed atomic load+store; any thread reads them. `uncached`: the
+/* Event counters of one thread. Single writer (the owning thread,
+ * ctr_stat_add: ctr.h); any thread reads them (relaxed loads). `uncached`: the
  * allocations no cache served (pageheap_stats reports allocs - uncached
  * as cache_allocs), so that a run-cache hit, the common case, adds to two
  * counters, not three. */
@@ -346,19 +347,6 @@ struct pageheap {
 
 /* ---- Small helpers, for every file of the heap -------------------------- */
 
-static inline __attribute__((always_inline)) void ctr_own_add(_Atomic uint64_t *c, uint64_t v)
-{
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
-                          memory_order_relaxed);
-}
-static inline void ctr_add(_Atomic uint64_t *c, uint64_t v)
-{
-    atomic_fetch_add_explicit(c, v, memory_order_relaxed);
-}
-static inline void ctr_sub(_Atomic uint64_t *c, uint64_t v)
-{
-    atomic_fetch_sub_explicit(c, v, memory_order_relaxed);
-}
 static inline uint64_t ld(_Atomic uint64_t *c)
 {
     return atomic_load_explicit(c, memory_order_relaxed);
