@@ -237,7 +237,9 @@ static __attribute__((noinline)) void free_long_short(pageheap *h, ph_thread *t,
  * reads PH_RM_LONG): its exact count checked against the run map, then
  * where it goes (t's bins, its big slot or the allocator). Out of line,
  * so that the count's reading costs the short runs' path no registers;
- * only tail calls, so that it costs none itself. */
+ * only tail calls, so that it costs none itself. npages is 0 or any count
+ * of 63 and up (not range-tested): the run map's count is a live run's,
+ * 63 to PH_MAX_PAGES, so any other goes to heap_free. */
 static __attribute__((noinline)) void free_long(pageheap *h, ph_thread *t, ph_rm_entry *e,
                                                 uintptr_t a, size_t npages)
 {
@@ -273,14 +275,17 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
      * than waiting here. h is not tested for NULL or its magic word:
      * ph_last.h never is NULL and names only a heap this thread used
      * (threads.c, ph_last_none); anything else reaches heap_free. */
-    if (ph_last.h == h && ph_last.id == h->id && h->runcache &&
-        npages - 1 < PH_MAX_PAGES && (a & PH_FAST_FREE_BAD) == 0 &&
+    if (ph_last.h == h && ph_last.id == h->id && h->runcache && (a & PH_FAST_FREE_BAD) == 0 &&
         __atomic_load_n(&pa_check_level_v, __ATOMIC_RELAXED) == PA_CHECK_CHEAP) {
         ph_thread *t = ph_last.t;
         ph_rm_entry *e = ph_rm_owned_below(h, a, t->shard + 1);   /* a below 2^48 */
         if (e) {
+            /* npages is not range-tested first: 0 (whose code would match
+             * a free page's 0) and a count above PH_MAX_PAGES take the
+             * long branch and fail free_long's exact count (a live long
+             * run's: 63 to PH_MAX_PAGES). */
             uint8_t v = atomic_load_explicit(e, memory_order_acquire);
-            if (npages >= PH_RM_LONG) {         /* the code is PH_RM_LONG */
+            if (npages - 1 >= PH_RM_LONG - 1) { /* 0, or the code is PH_RM_LONG */
                 if (v == PH_RM_LONG) {
                     free_long(h, t, e, a, npages);
                     return;
