@@ -55,8 +55,10 @@
  * error handler and do nothing (returning 0; get_stats zeroes *out;
  * pageheap_delete(NULL) stays a silent no-op). Not detectable: a deleted
  * heap's memory is returned to the OS, so using it usually faults at the
- * handle's address; if the address was reused by a new heap, the stale
- * handle silently uses the new heap. A pointer to unreadable memory faults.
+ * handle's address (8 bytes past it in a thread, not the deleting one,
+ * that used the heap last); if the address was reused by a new heap, the
+ * stale handle silently uses the new heap. A pointer to unreadable memory
+ * faults.
  *
  * Check level (pagealloc_set_check_level, PAGEALLOC_CHECK): at level 1 a
  * free of pages that a thread's page cache owns (never handed out; the

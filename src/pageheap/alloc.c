@@ -278,6 +278,7 @@ static inline __attribute__((always_inline)) uintptr_t cache_alloc_held(pageheap
                                                                         size_t *scav_bytes,
                                                                         uint64_t *scav)
 {
+    int refilled = 0;
     if (t->cache.cache == 0) {
         ph_shard *s = &h->shards[t->shard];
         ph_lock_take(&s->mu);
@@ -287,14 +288,24 @@ static inline __attribute__((always_inline)) uintptr_t cache_alloc_held(pageheap
             cache_ready_chunk(h, s, t);
         ph_lock_give(&s->mu);
         cache_make_ready(h, t);
+        refilled = 1;
     }
     uint64_t before = t->cache.scav;
     uintptr_t base = pagealloc_cache_alloc(&t->cache, npages, scav_bytes);
+    if (refilled) {
+        cache_publish(t);
+    } else if (base) {
+        /* The published figures drop by what was taken (cache_publish's
+         * two population counts, 24 instructions without -mpopcnt, for
+         * a subtraction each): npages cache pages, *scav_bytes of them
+         * released (pagealloc_cache_alloc clears both bits of each). */
+        ctr_own_add(&t->cache_bytes, -(uint64_t)(npages * PH_PAGE));
+        ctr_own_add(&t->cache_released, -(uint64_t)*scav_bytes);
+    }
     if (base) {
         unsigned i = (unsigned)((base - t->cache.base) / PH_PAGE);
         scav[0] = (before >> i) & (((uint64_t)1 << npages) - 1);
     }
-    cache_publish(t);
     return base;
 }
 
@@ -352,8 +363,8 @@ static inline __attribute__((always_inline)) uintptr_t rc_alloc(pageheap *h, ph_
  * load-and-store counters). */
 static inline void count_rc_alloc(ph_thread *t, size_t npages)
 {
-    ctr_own_add(&t->c.allocs, 1);
-    ctr_own_add(&t->c.alloc_bytes, npages * PH_PAGE);
+    ctr_stat_add(&t->c.allocs, 1);
+    ctr_stat_add(&t->c.alloc_bytes, npages * PH_PAGE);
 }
 
 /* Count an allocation on t (its owner: plain load-and-store counters),
@@ -361,10 +372,10 @@ static inline void count_rc_alloc(ph_thread *t, size_t npages)
 static inline void count_alloc(pageheap *h, ph_thread *t, size_t npages, int cached)
 {
     if (t) {
-        ctr_own_add(&t->c.allocs, 1);
-        ctr_own_add(&t->c.alloc_bytes, npages * PH_PAGE);
+        ctr_stat_add(&t->c.allocs, 1);
+        ctr_stat_add(&t->c.alloc_bytes, npages * PH_PAGE);
         if (!cached)
-            ctr_own_add(&t->c.uncached, 1);
+            ctr_stat_add(&t->c.uncached, 1);
     } else {
         ctr_add(&h->dead.allocs, 1);
         ctr_add(&h->dead.alloc_bytes, npages * PH_PAGE);
@@ -378,6 +389,10 @@ static inline void count_alloc(pageheap *h, ph_thread *t, size_t npages, int cac
 static __attribute__((noinline)) void *heap_alloc(pageheap *h, size_t npages, int zero,
                                                   int rc_tried)
 {
+    if (!heap_live(h)) {                /* the fast path left it to here */
+        errno = EINVAL;
+        return NULL;
+    }
     if (npages == 0) {
         errno = EINVAL;
         return NULL;
@@ -516,10 +531,10 @@ static __attribute__((noinline)) void *big_alloc(pageheap *h, size_t npages, int
 static inline __attribute__((always_inline)) void *alloc_fast(pageheap *h, size_t npages,
                                                               int zero)
 {
-    if (!heap_live(h)) {
-        errno = EINVAL;
-        return NULL;
-    }
+    /* ph_last.h is never NULL, and matches only a heap this thread used:
+     * a NULL, deleted or foreign handle goes to heap_alloc (through
+     * big_alloc for 0 or many pages), which checks it (threads.c,
+     * ph_last_none). */
     if (ph_last.h != h || ph_last.id != h->id || npages - 1 >= PH_RC_PAGES ||
         !atomic_load_explicit(&ph_last.t->rc_runs, memory_order_relaxed))
         return npages - 1 < PH_RC_PAGES ? heap_alloc(h, npages, zero, 0)

@@ -45,8 +45,8 @@ static int held_by_cache(pageheap *h, unsigned si, uintptr_t a, size_t npages)
 static inline void count_free(pageheap *h, ph_thread *t, size_t npages)
 {
     if (t) {
-        ctr_own_add(&t->c.frees, 1);
-        ctr_own_add(&t->c.freed_bytes, npages * PH_PAGE);
+        ctr_stat_add(&t->c.frees, 1);
+        ctr_stat_add(&t->c.freed_bytes, npages * PH_PAGE);
     } else {
         ctr_add(&h->dead.frees, 1);
         ctr_add(&h->dead.freed_bytes, npages * PH_PAGE);
@@ -237,7 +237,9 @@ static __attribute__((noinline)) void free_long_short(pageheap *h, ph_thread *t,
  * reads PH_RM_LONG): its exact count checked against the run map, then
  * where it goes (t's bins, its big slot or the allocator). Out of line,
  * so that the count's reading costs the short runs' path no registers;
- * only tail calls, so that it costs none itself. */
+ * only tail calls, so that it costs none itself. npages is 0 or any count
+ * of 63 and up (not range-tested): the run map's count is a live run's,
+ * 63 to PH_MAX_PAGES, so any other goes to heap_free. */
 static __attribute__((noinline)) void free_long(pageheap *h, ph_thread *t, ph_rm_entry *e,
                                                 uintptr_t a, size_t npages)
 {
@@ -250,6 +252,10 @@ static __attribute__((noinline)) void free_long(pageheap *h, ph_thread *t, ph_rm
     else
         free_mapped(h, &h->shards[t->shard], t, e, a, npages);
 }
+
+/* The fast path's address test in one mask: page-aligned and below 2^48
+ * (the run map's reach, ph_rm_owned's bound). */
+#define PH_FAST_FREE_BAD (~(((uintptr_t)1 << 48) - 1) | (uintptr_t)(PH_PAGE - 1))
 
 /* The fast path: a free by the thread that used the heap last, of a run
  * of its own shard that the run map says is a live allocation of exactly
@@ -266,25 +272,27 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
      * registers (six pushes and pops a free before): the check level is
      * read raw (not yet read from the environment: heap_free reads it),
      * and a busy flag a flusher holds sends the free to heap_free rather
-     * than waiting here. */
-    if (heap_live(h) && ph_last.h == h && ph_last.id == h->id && h->runcache &&
-        npages - 1 < PH_MAX_PAGES && a % PH_PAGE == 0 &&
+     * than waiting here. h is not tested for NULL or its magic word:
+     * ph_last.h never is NULL and names only a heap this thread used
+     * (threads.c, ph_last_none); anything else reaches heap_free. */
+    if (ph_last.h == h && ph_last.id == h->id && h->runcache && (a & PH_FAST_FREE_BAD) == 0 &&
         __atomic_load_n(&pa_check_level_v, __ATOMIC_RELAXED) == PA_CHECK_CHEAP) {
         ph_thread *t = ph_last.t;
-        ph_rm_entry *e;
-        if ((e = ph_rm_owned(h, a, t->shard + 1)) != NULL) {
+        ph_rm_entry *e = ph_rm_owned_below(h, a, t->shard + 1);   /* a below 2^48 */
+        if (e) {
+            /* npages is not range-tested first: 0 (whose code would match
+             * a free page's 0) and a count above PH_MAX_PAGES take the
+             * long branch and fail free_long's exact count (a live long
+             * run's: 63 to PH_MAX_PAGES). */
             uint8_t v = atomic_load_explicit(e, memory_order_acquire);
-            uint8_t want = ph_rm_code(npages);
-            if (v == want) {
-                if (want == PH_RM_LONG) {
+            if (npages - 1 >= PH_RM_LONG - 1) { /* 0, or the code is PH_RM_LONG */
+                if (v == PH_RM_LONG) {
                     free_long(h, t, e, a, npages);
                     return;
                 }
+            } else if (v == (uint8_t)npages) {  /* the code is npages itself */
                 if (!rc_may_keep(t, npages) || (h->rc_merge && ph_rm_next_free(e, a, npages))) {
-                    if (npages > PH_RC_PAGES && npages <= PH_RC_BIG_PAGES)
-                        free_big(h, t, e, a, npages);
-                    else
-                        free_mapped(h, &h->shards[t->shard], t, e, a, npages);
+                    free_mapped(h, &h->shards[t->shard], t, e, a, npages);
                     return;
                 }
                 if (h->rc_merge == PAGEHEAP_MERGE_BOTH) {
@@ -303,8 +311,8 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
                     rc_insert(&t->rc, a, npages, e);
                     rc_publish_bins(t);
                     busy_unlock(t);
-                    ctr_own_add(&t->c.frees, 1);
-                    ctr_own_add(&t->c.freed_bytes, npages * PH_PAGE);
+                    ctr_stat_add(&t->c.frees, 1);
+                    ctr_stat_add(&t->c.freed_bytes, npages * PH_PAGE);
                     return;
                 }
             }

@@ -230,6 +230,7 @@ PA_API void pageheap_delete(pageheap *h)
     sm_fork_unregister(&h->fork);          /* no fork may take its locks now */
     pa_scavenger_destroy(&h->scav);        /* its thread uses the heap until stopped */
     h->magic = 0;
+    ph_last_forget(h);
     if (pthread_getspecific(h->key))
         pthread_setspecific(h->key, NULL);
     pthread_key_delete(h->key);

@@ -157,6 +157,7 @@
 #include "os/fork.h"
 #include "pagealloc/debug.h"
 #include "pagealloc/pageheap.h"
+#include "pageheap/ctr.h"
 #include "pageheap/lock.h"
 #include "pageheap/scavenger.h"
 
@@ -232,8 +233,8 @@ typedef struct ph_runcache {
     ph_run e[PH_RC_ENTRIES];
 } ph_runcache;
 
-/* Event counters of one thread. Single writer (the owning thread) with
- * relaxed atomic load+store; any thread reads them. `uncached`: the
+/* Event counters of one thread. Single writer (the owning thread,
+ * ctr_stat_add: ctr.h); any thread reads them (relaxed loads). `uncached`: the
  * allocations no cache served (pageheap_stats reports allocs - uncached
  * as cache_allocs), so that a run-cache hit, the common case, adds to two
  * counters, not three. */
@@ -346,19 +347,6 @@ struct pageheap {
 
 /* ---- Small helpers, for every file of the heap -------------------------- */
 
-static inline __attribute__((always_inline)) void ctr_own_add(_Atomic uint64_t *c, uint64_t v)
-{
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
-                          memory_order_relaxed);
-}
-static inline void ctr_add(_Atomic uint64_t *c, uint64_t v)
-{
-    atomic_fetch_add_explicit(c, v, memory_order_relaxed);
-}
-static inline void ctr_sub(_Atomic uint64_t *c, uint64_t v)
-{
-    atomic_fetch_sub_explicit(c, v, memory_order_relaxed);
-}
 static inline uint64_t ld(_Atomic uint64_t *c)
 {
     return atomic_load_explicit(c, memory_order_relaxed);
@@ -438,17 +426,18 @@ static inline int rc_may_keep(ph_thread *t, size_t npages)
 
 /* The calling thread's record of the heap it used last (threads.c),
  * found without pthread_getspecific; valid while `id` is that heap's id
- * (ids are never reused, so a new heap at a deleted one's address does
- * not match). Never set for a threadless heap. Initial-exec TLS, as the
- * other layers' per-thread pointers: the default model under -fPIC goes
- * through __tls_get_addr, whose call made the fast paths spill and
- * reload their arguments around every access. */
+ * (never reused). h is never NULL (PH_LAST_NONE), nor set for a
+ * threadless heap. Initial-exec TLS: the default model under -fPIC calls
+ * __tls_get_addr, which made the fast paths spill their arguments. */
 typedef struct ph_last_rec {
     const pageheap *h;
     uint64_t id;
     struct ph_thread *t;
 } ph_last_rec;
 extern __thread ph_last_rec ph_last __attribute__((tls_model("initial-exec")));
+extern const uint64_t ph_last_none;       /* ph_last.h, never NULL: threads.c */
+#define PH_LAST_NONE ((const pageheap *)&ph_last_none)
+void ph_last_forget(const pageheap *h);
 
 /* The calling thread's record, created on first use; NULL if it cannot be
  * (the caller then goes without a cache). ph_thread_find (threads.c) is

@@ -60,9 +60,20 @@ static inline uintptr_t rc_take_exact(ph_runcache *rc, unsigned b, ph_rm_entry *
     unsigned i = rc->head[b];
     if (!i)
         return 0;
-    rc_unlink(rc, b, 0, i);
-    *rm = rc->e[i - 1].rm;
-    return rc_release_entry(rc, i);
+    ph_run *r = &rc->e[i - 1];
+    uint16_t next = r->next;            /* rc_unlink and rc_release_entry, */
+    rc->head[b] = next;                 /* knowing the run is b pages long */
+    if (!next)
+        rc->nonempty &= ~((uint64_t)1 << (b - 1));
+    *rm = r->rm;
+    rc->count--;
+    rc->pages -= b;
+    r->next = rc->freel;
+    rc->freel = (uint16_t)i;
+    uintptr_t base = r->base;
+    if (!base)                          /* a cached run is never at 0: the */
+        __builtin_unreachable();        /* caller's test of it is the bin's */
+    return base;
 }
 
 /* Add the run [a, npages), whose run map entry is rm, to the cache; the

@@ -33,12 +33,11 @@ static inline ph_rm_entry *ph_rm_at(pageheap *h, uintptr_t a)
     return c ? &((ph_rm_entry *)c)[(a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)] : NULL;
 }
 
-/* The run map entry of page a if shard owner - 1 owns its chunk, else
- * NULL (not grown, another shard's, or beyond the map). */
-static inline ph_rm_entry *ph_rm_owned(pageheap *h, uintptr_t a, unsigned owner)
+/* The run map entry of page a (below 2^48: the caller tests it, the
+ * fast free with its alignment in one mask) if shard owner - 1 owns its
+ * chunk, else NULL (not grown, or another shard's). */
+static inline ph_rm_entry *ph_rm_owned_below(pageheap *h, uintptr_t a, unsigned owner)
 {
-    if (a >= ((uintptr_t)1 << 48))
-        return NULL;
     uintptr_t c = ph_rm_chunk(h, a);
     if ((c & PH_RM_OWNER) != owner)
         return NULL;

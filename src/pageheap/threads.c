@@ -50,7 +50,23 @@ static void fold_counters(ph_counters *dst, ph_counters *src)
 }
 
 /* heap.h says what it is. */
-__thread ph_last_rec ph_last __attribute__((tls_model("initial-exec")));
+/* What ph_last.h holds when the thread has no heap to remember (at
+ * first, after its exit, after pageheap_delete of its heap): never NULL,
+ * so that `ph_last.h == h` alone proves h is not NULL, and the fast paths
+ * (alloc.c, free.c) read h->id without first testing h and its magic
+ * word: a handle equal to ph_last.h is a heap this thread used, and its
+ * id, never reused, matches only while that heap lives (pageheap_delete
+ * forgets it for the deleting thread, so its next call reads the magic
+ * word and faults there; another thread's stale record faults at h->id,
+ * as it did at the magic word). */
+const uint64_t ph_last_none;
+__thread ph_last_rec ph_last __attribute__((tls_model("initial-exec"))) = { .h = PH_LAST_NONE };
+
+void ph_last_forget(const pageheap *h)
+{
+    if (ph_last.h == h)
+        ph_last.h = PH_LAST_NONE;
+}
 
 /* The key destructor: the thread is exiting. */
 void ph_thread_exit(void *arg)
@@ -58,7 +74,7 @@ void ph_thread_exit(void *arg)
     ph_thread *t = arg;
     pageheap *h = t->heap;
     if (ph_last.t == t)
-        ph_last.h = NULL;
+        ph_last.h = PH_LAST_NONE;
     pthread_mutex_lock(&h->reg_mu);
     busy_lock(t);
     thread_flush(h, t);
