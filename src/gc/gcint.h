@@ -62,6 +62,7 @@
 
 #include "base/export.h"
 #include "base/report.h"
+#include "base/tsan.h"
 #include "malloc/sizeclass.h"
 #include "os/recpool.h"
 #include "pagealloc/gc.h"
@@ -221,16 +222,7 @@ enum { GC_RUNNING = 0, GC_PARKED = 1, GC_STOPPED_PARKED = 2, GC_SIGNALLED = 3 };
  * asynchronous signal back from a thread blocked in pthread_mutex_lock, a
  * registered thread that would block parks first (world.c), so the stopper
  * needs no signal to reach it; elsewhere it is pthread_mutex_lock. */
-#if defined(__SANITIZE_THREAD__)
-#define GC_UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define GC_UNDER_TSAN 1
-#endif
-#endif
-#ifndef GC_UNDER_TSAN
-#define GC_UNDER_TSAN 0
-#endif
+#define GC_UNDER_TSAN PA_UNDER_TSAN
 int gc_mutex_lock_parked(pthread_mutex_t *m);
 int gc_sem_wait_parked(sem_t *sem);        /* sem_wait; parked under TSan (world.c) */
 static inline int gc_lock(pthread_mutex_t *m)

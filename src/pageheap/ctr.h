@@ -14,8 +14,8 @@
  *   thread at its exit), where nothing orders against it: on x86-64 one
  *   unlocked `add` to memory, a single aligned 8-byte store as far as
  *   another core's load sees (never torn), one instruction instead of
- *   three (W1: four counters a step). Elsewhere, and under
- *   ThreadSanitizer (which cannot see inside an asm), ctr_own_add.
+ *   three (W1: four counters a step); base/ownadd.h has the one asm,
+ *   and the portable form elsewhere and under ThreadSanitizer.
  */
 #ifndef PAGEALLOC_PAGEHEAP_CTR_H
 #define PAGEALLOC_PAGEHEAP_CTR_H
@@ -23,14 +23,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define PH_CTR_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define PH_CTR_TSAN 1
-#endif
+#include "base/ownadd.h"
 
 static inline __attribute__((always_inline)) void ctr_own_add(_Atomic uint64_t *c, uint64_t v)
 {
@@ -40,11 +33,7 @@ static inline __attribute__((always_inline)) void ctr_own_add(_Atomic uint64_t *
 
 static inline __attribute__((always_inline)) void ctr_stat_add(_Atomic uint64_t *c, uint64_t v)
 {
-#if defined(__x86_64__) && !defined(PH_CTR_TSAN)
-    __asm__ volatile("addq %1, %0" : "+m"(*(uint64_t *)(void *)c) : "er"(v));
-#else
-    ctr_own_add(c, v);
-#endif
+    pa_own_add(c, v);
 }
 
 static inline void ctr_add(_Atomic uint64_t *c, uint64_t v)
