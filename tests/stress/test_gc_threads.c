@@ -42,7 +42,7 @@
 #include <unistd.h>
 
 #include "pa_skip.h"
-#include "pa_tsan.h"
+#include "base/tsan.h"
 #include "pagealloc/gc.h"
 
 const char *__tsan_default_options(void);

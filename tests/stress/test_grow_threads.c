@@ -39,7 +39,7 @@
 #include "pagealloc/testing.h"
 #include "rng.h"
 
-#include "pa_tsan.h"
+#include "base/tsan.h"
 
 #define PAGE  ((uintptr_t)PAGEALLOC_PAGE_SIZE)
 #define CHUNK ((uintptr_t)PAGEALLOC_CHUNK_SIZE)

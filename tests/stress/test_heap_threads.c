@@ -26,7 +26,7 @@
 #include "pagealloc/pageheap.h"
 #include "rng.h"
 
-#include "pa_tsan.h"
+#include "base/tsan.h"
 
 #define PAGE ((size_t)PAGEALLOC_PAGE_SIZE)
 #define NTHREADS 6

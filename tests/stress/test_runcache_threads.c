@@ -27,7 +27,7 @@
 
 #include "pagealloc/pageheap.h"
 
-#include "pa_tsan.h"
+#include "base/tsan.h"
 
 #define PAGE ((size_t)PAGEALLOC_PAGE_SIZE)
 #define NRUNS (PA_UNDER_TSAN ? 1000u : 3000u)

@@ -25,7 +25,7 @@
 #include "pagealloc/stack.h"
 
 
-#include "pa_tsan.h"
+#include "base/tsan.h"
 
 #define KiB ((size_t)1 << 10)
 #define THREADS 6
