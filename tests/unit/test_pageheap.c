@@ -394,14 +394,27 @@ static void test_bad_frees(void **state)
     assert_int_equal(reports, 3);
     pageheap_free(h, q, 0);                  /* zero pages */
     assert_int_equal(reports, 4);
+    /* Counts the fast path does not range-test (free.c): a huge count of
+     * a short run and of a long one, and a long run's count off by one,
+     * each take the long branch and fail its exact count. */
+    char *big = pageheap_alloc(h, 100);
+    assert_non_null(big);
+    pageheap_free(h, q, (size_t)1 << 40);
+    assert_int_equal(reports, 5);
+    pageheap_free(h, big, SIZE_MAX);
+    assert_int_equal(reports, 6);
+    pageheap_free(h, big, 101);
+    assert_int_equal(reports, 7);
+    pageheap_free(h, big, 100);              /* still live: freed once */
+    assert_int_equal(reports, 7);
     pageheap_free(h, q, 40);
     pageheap_free(h, q, 40);                 /* double free */
-    assert_int_equal(reports, 5);
+    assert_int_equal(reports, 8);
     assert_non_null(strstr(last_report, "pagealloc"));
     pageheap_free(h, p, 4);
     pageheap_flush_caches(h);
     pageheap_free(h, p, 1);                  /* double free of a cached page */
-    assert_int_equal(reports, 6);
+    assert_int_equal(reports, 9);
     pagealloc_set_error_handler(NULL, NULL);
     /* The heap still works. */
     void *r = pageheap_alloc(h, 4);
