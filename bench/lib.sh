@@ -66,3 +66,18 @@ bench_nice() {
   BENCH_NICE=$n
   export BENCH_NICE
 }
+
+# bench_more_rounds DRIVER LOG NAME PEERS FROM TO WANT CMD...: the paired
+# drivers' extra rounds of one workload: while bench/pairs.py counts fewer
+# than WANT quiet rounds of NAME (ours against PEERS, comma-separated) in
+# LOG, run `CMD... R` for round R = FROM..TO, saying why on stderr.
+bench_more_rounds() {
+  local drv=$1 log=$2 name=$3 peers=$4 from=$5 to=$6 want=$7 r q
+  shift 7
+  for ((r = from; r <= to; r++)); do
+    q=$(python3 "$(dirname "${BASH_SOURCE[0]}")/pairs.py" quiet "$log" "$name" ours "$peers")
+    [ "${q:-0}" -ge "$want" ] && break
+    echo "$drv: $name: $q of $((r - 1)) rounds quiet; round $r" >&2
+    "$@" "$r"
+  done
+}

@@ -223,12 +223,8 @@ for ((r = pairs + 1; r <= survey; r++)); do   # SURVEY > PAIRS
 done
 if [ $paired = 1 ]; then
   for ((i = 0; i < ${#programs[@]}; i++)); do
-    for ((r = pairs + 1; r <= pairs_max; r++)); do
-      q=$(python3 "$root/bench/pairs.py" quiet "$log" "${programs[i]}" ours "$group_peers")
-      [ "${q:-0}" -ge "$pairs_quiet" ] && break
-      echo "run_gc.sh: ${programs[i]}: $q of $((r - 1)) rounds quiet; round $r" >&2
-      round_one "${programs[i]}" "$r"
-    done
+    bench_more_rounds run_gc.sh "$log" "${programs[i]}" "$group_peers" $((pairs + 1)) "$pairs_max" \
+      "$pairs_quiet" round_one "${programs[i]}"
   done
 fi
 bench_end

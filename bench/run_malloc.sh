@@ -202,12 +202,8 @@ if [ -n "$peer_csv" ]; then
     for ((i = 0; i < ${#wnames[@]}; i++)); do round_one "$i" "$r"; done
   done
   for ((i = 0; i < ${#wnames[@]}; i++)); do
-    for ((r = pairs + 1; r <= pairs_max; r++)); do
-      q=$(python3 "$root/bench/pairs.py" quiet "$log" "${wnames[i]}" ours "${round_peers[i]}")
-      [ "${q:-0}" -ge "$pairs_quiet" ] && break
-      echo "run_malloc.sh: ${wnames[i]}: $q of $((r - 1)) rounds quiet; round $r" >&2
-      round_one "$i" "$r"
-    done
+    bench_more_rounds run_malloc.sh "$log" "${wnames[i]}" "${round_peers[i]}" $((pairs + 1)) \
+      "$pairs_max" "$pairs_quiet" round_one "$i"
   done
 fi
 bench_end
