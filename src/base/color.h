@@ -29,6 +29,27 @@
 #ifndef PAGEALLOC_COLOR_H
 #define PAGEALLOC_COLOR_H
 
+#include <stddef.h>
+
 #define PA_COLOR_BYTES 1024u
+
+/* The bytes to map for a colored object of n bytes: the offset plus n,
+ * rounded up to a whole number of OS pages (page: a power of two). */
+static inline size_t pa_color_map_bytes(size_t n, size_t page)
+{
+    return (PA_COLOR_BYTES + n + page - 1) & ~(page - 1);
+}
+
+/* The colored object inside a fresh mapping, and the mapping back from
+ * the object (what sysmem_free takes). */
+static inline void *pa_color_in(void *mapping)
+{
+    return (char *)mapping + PA_COLOR_BYTES;
+}
+
+static inline void *pa_color_out(void *object)
+{
+    return (char *)object - PA_COLOR_BYTES;
+}
 
 #endif /* PAGEALLOC_COLOR_H */

@@ -399,15 +399,14 @@ PA_API pagealloc *pagealloc_new(const pagealloc_options *opts)
      * its first line (the handle check and the summary roots, read by
      * every call) is then not at a page start, where the heap's users'
      * page-aligned runs keep evicting it from the level-1 cache. */
-    size_t self = (PA_COLOR_BYTES + sizeof(struct pagealloc) + caps.page_size - 1) &
-                  ~(caps.page_size - 1);
+    size_t self = pa_color_map_bytes(sizeof(struct pagealloc), caps.page_size);
     void *mem;
     int err = sysmem_alloc(self, &stat, &mem);
     if (err) {
         errno = err;
         return NULL;
     }
-    pagealloc *pa = (pagealloc *)((char *)mem + PA_COLOR_BYTES);
+    pagealloc *pa = pa_color_in(mem);
     pa->magic = PA_MAGIC;
     pa->stat = stat;
     pa->self_bytes = self;
@@ -478,7 +477,7 @@ PA_API void pagealloc_delete(pagealloc *pa)
     pa_chunkset_destroy(&pa->scav_chunks, &pa->stat);
     pa_ranges_destroy(&pa->in_use, &pa->stat);
     sysmem_stat last = pa->stat;      /* the counter lives in what is freed */
-    sysmem_free((char *)pa - PA_COLOR_BYTES, pa->self_bytes, &last);
+    sysmem_free(pa_color_out(pa), pa->self_bytes, &last);
 }
 
 int pa_chunk_bits(const pagealloc *pa, uintptr_t chunk_base, uint64_t alloc[PA_CHUNK_WORDS],

@@ -53,15 +53,14 @@ PA_API pageheap *pageheap_new(const pageheap_options *opts)
     sysmem_caps caps;
     sysmem_get_caps(&caps);
     sysmem_stat stat = { 0 };
-    size_t self = (PA_COLOR_BYTES + sizeof(pageheap) + caps.page_size - 1) &
-                  ~(caps.page_size - 1);
+    size_t self = pa_color_map_bytes(sizeof(pageheap), caps.page_size);
     void *mem;
     int err = sysmem_alloc(self, &stat, &mem);
     if (err) {
         errno = err;
         return NULL;
     }
-    pageheap *h = (pageheap *)((char *)mem + PA_COLOR_BYTES);   /* zero-filled */
+    pageheap *h = pa_color_in(mem);   /* zero-filled */
     h->magic = PH_MAGIC;
     static _Atomic uint64_t next_id = 1;
     h->id = atomic_fetch_add(&next_id, 1);
@@ -244,6 +243,6 @@ PA_API void pageheap_delete(pageheap *h)
     pthread_mutex_destroy(&h->goal_mu);
     pthread_mutex_destroy(&h->sec_mu);
     sysmem_stat last = h->meta_stat;
-    sysmem_free((char *)h - PA_COLOR_BYTES, h->self_bytes, &last);
+    sysmem_free(pa_color_out(h), h->self_bytes, &last);
 }
 

@@ -131,8 +131,7 @@ int ph_rm_grow(pageheap *h, ph_range *g)
         int err = sysmem_alloc(round_phys(h, RM_L2_MAP), &h->meta_stat, &mem);
         if (err)
             return err;
-        atomic_store_explicit(&h->runmap[i1], (void *)((char *)mem + PA_COLOR_BYTES),
-                              memory_order_release);
+        atomic_store_explicit(&h->runmap[i1], pa_color_in(mem), memory_order_release);
     }
     for (uintptr_t c = g->base; c < g->base + g->size; c += PH_CHUNK)
         if (!rm_chunk_entries(h, c))
@@ -213,8 +212,7 @@ void ph_rm_destroy(pageheap *h)
     for (size_t i = 0; i < PH_MAP_L2; i++) {
         void *l2 = atomic_load(&h->runmap[i]);
         if (l2)
-            (void)sysmem_free((char *)l2 - PA_COLOR_BYTES, round_phys(h, RM_L2_MAP),
-                              &h->meta_stat);
+            (void)sysmem_free(pa_color_out(l2), round_phys(h, RM_L2_MAP), &h->meta_stat);
     }
     (void)sysmem_free((void *)h->runmap, RM_L2_BYTES, &h->meta_stat);
     h->runmap = NULL;
