@@ -6,7 +6,8 @@
 #      stress)
 #   2. clang, AddressSanitizer + UndefinedBehaviorSanitizer:     build-asan
 #      every test
-#   3. clang, ThreadSanitizer: the stress tests                  build-tsan
+#   3. clang, ThreadSanitizer: the stress tests and the unit     build-tsan
+#      tests that start threads (label threads)
 #   4. valgrind memcheck: the unit tests (gcc, optimised)        build-valgrind
 #   5. libFuzzer + ASan/UBSan: the page allocator against its model and
 #      the object allocator's API against a slot model, build-fuzz,
@@ -199,7 +200,7 @@ stage "clang ASan+UBSan: all tests" build-asan -LE valgrind -- \
   -DPAGEALLOC_SANITIZE=address,undefined -DPAGEALLOC_VALGRIND=OFF
 
 TSAN_OPTIONS=halt_on_error=1 \
-stage "clang TSan: stress tests" build-tsan -L stress -- \
+stage "clang TSan: stress and threaded unit tests" build-tsan -L 'stress|threads' -- \
   -DCMAKE_C_COMPILER="$clang" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DPAGEALLOC_SANITIZE=thread -DPAGEALLOC_VALGRIND=OFF
 
