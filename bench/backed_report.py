@@ -129,6 +129,15 @@ if any(k[0] == "W5" for k in cells):
     if med("W5", "mmap", 1, "peak"):
         target("W5 peak RSS: ours / mmap <= 1.05", ratio(o_pk, med("W5", "mmap", 1, "peak")), 1.05, "le",
                f"ours {o_pk / 1024:.1f} MiB, mmap {med('W5', 'mmap', 1, 'peak') / 1024:.1f} MiB")
+    # The malloc peers' footprint on the same sequence: what a user who
+    # would otherwise call malloc(n * 8192) pays (one mmap per allocation,
+    # the row above, is a bound no peer comes near: docs/heap.md, "Why it
+    # is off: W5").
+    lean = min((l for l in mallocs if med("W5", l, 1, "peak")),
+               key=lambda l: med("W5", l, 1, "peak"), default=None)
+    if lean:
+        target("W5 peak RSS: ours / leanest malloc peer <= 1.0", ratio(o_pk, med("W5", lean, 1, "peak")), 1.0,
+               "le", f"leanest malloc peer: {lean} ({med('W5', lean, 1, 'peak') / 1024:.1f} MiB); ours {o_pk / 1024:.1f} MiB")
     if med("W5", "glibc", 1, "released") is not None:
         g = med("W5", "glibc", 1, "released")
         target("W5 RSS after release: ours <= glibc after malloc_trim", ratio(o_rel, g), 1.0, "le",

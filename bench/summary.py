@@ -5,7 +5,8 @@ same run (bench/results/core.json, backed.json, malloc.json, stack.json):
 
   - the page paths (issue 11): core W1-W4 against Go 1.19's allocator, the
     heap's W1 and W3 (untouched, one thread) and W5 (touched) against the
-    best malloc peer, W5's peak RSS against one mmap per allocation, and
+    best malloc peer, W5's peak RSS against one mmap per allocation and
+    against the leanest malloc peer, and
     W6's two-thread scaling (bench/run_backed.sh's scaling protocol: the
     median of pinned, alternated pairs - of its quiet pairs when there are
     enough - with its IQR and min-max in the "now" cell and the machine's
@@ -90,7 +91,9 @@ row("page paths", "heap W3 untouched, 1 thread: time / best malloc peer",
 row("page paths", "heap W5 touched: time / best malloc peer",
     backed_target("W5 time"), 0.8, "le", "backed.json W5")
 row("page paths", "heap W5: peak RSS / one mmap per allocation",
-    backed_target("W5 peak RSS"), 1.05, "le", "backed.json W5", "heap W5 peak RSS")
+    backed_target("W5 peak RSS: ours / mmap"), 1.05, "le", "backed.json W5", "heap W5 peak RSS")
+row("page paths", "heap W5: peak RSS / leanest malloc peer",
+    backed_target("W5 peak RSS: ours / leanest"), 1.0, "le", "backed.json W5", "heap W5 RSS / peer")
 # W6: the scaling protocol's median of pinned, alternated pairs with its
 # spread and the machine's own scaling in the same pairs (run_backed.sh);
 # without it (SCALE_REPEAT=0) the ratio of the repetitions' medians.
