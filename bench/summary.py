@@ -6,7 +6,8 @@ same run (bench/results/core.json, backed.json, malloc.json, stack.json):
   - the page paths (issue 11): core W1-W4 against Go 1.19's allocator, the
     heap's W1 and W3 (untouched, one thread) and W5 (touched) against the
     best malloc peer, W5's peak RSS against one mmap per allocation and
-    against the leanest malloc peer, and
+    against the leanest malloc peer, its RSS after freeing everything and
+    releasing against glibc's after malloc_trim, and
     W6's two-thread scaling (bench/run_backed.sh's scaling protocol: the
     median of pinned, alternated pairs - of its quiet pairs when there are
     enough - with its IQR and min-max in the "now" cell and the machine's
@@ -94,6 +95,8 @@ row("page paths", "heap W5: peak RSS / one mmap per allocation",
     backed_target("W5 peak RSS: ours / mmap"), 1.05, "le", "backed.json W5", "heap W5 peak RSS")
 row("page paths", "heap W5: peak RSS / leanest malloc peer",
     backed_target("W5 peak RSS: ours / leanest"), 1.0, "le", "backed.json W5", "heap W5 RSS / peer")
+row("page paths", "heap W5: RSS after release / glibc after malloc_trim",
+    backed_target("W5 RSS after release"), 1.0, "le", "backed.json W5", "heap W5 RSS released")
 # W6: the scaling protocol's median of pinned, alternated pairs with its
 # spread and the machine's own scaling in the same pairs (run_backed.sh);
 # without it (SCALE_REPEAT=0) the ratio of the repetitions' medians.
