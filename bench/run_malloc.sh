@@ -22,9 +22,11 @@
 #                   PAIRS, more while fewer than PAIRS_QUIET are quiet (up
 #                   to PAIRS_MAX), and at least PAIRS_MIN quiet for a figure
 #   PAIR_PEERS=2    peers in a round (the fastest of the survey)
-#   PROBE_QUIET=0.85  a run is quiet when the reference loop ran at least
-#                   this fraction of its best speed just before and after
-#                   (and, a single-thread workload, CPU_QUIET=0.93: its CPU
+#   PROBE_AGREE=0.85 PROBE_FLOOR=0.5  a round's pair counts when the
+#                   reference loops just before, between and after ours and
+#                   the peer are within PROBE_AGREE of the highest of them
+#                   and >= PROBE_FLOOR of the run's best (and, a
+#                   single-thread workload, CPU_QUIET=0.93: each run's CPU
 #                   time at least this fraction of its wall time)
 #   NICE=-19        every run and reference under `nice -n NICE` (the default
 #                   where allowed, root; NICE=0: normal priority; bench/lib.sh)
@@ -46,7 +48,7 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-[ $# -ge 1 ] || { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 build=$(cd "$1" && pwd) || exit 2
 survey=${SURVEY:-2}
 pairs=${PAIRS:-6}
@@ -293,7 +295,7 @@ for k, title, unit, scale in (("elapsed_s", "Time", "s", 1.0), ("peak_rss_kib", 
 
 p("")
 p(f"Time, paired: per peer, the median of ours / that peer in the same round over the quiet rounds; the row is the peer ours does worst against "
-  f"(a run is quiet when the reference loop before and after it ran at >= {pairs.probe_quiet():.2f} of its best; "
+  f"({pairs.rule()}; "
   f"best {', '.join(f'{v / 1e6:.0f} M ops/s on {w} CPU(s)' for w, v in sorted(probe_best.items()))}); "
   f"the ratio of medians of every run beside it")
 p("")
@@ -335,7 +337,8 @@ print("\n".join(out))
 
 j = {"benchmark": "malloc", "repeat": survey,
      "protocol": {"survey": survey, "pairs": pair_rounds, "pairs_quiet": $pairs_quiet, "pairs_max": $pairs_max,
-                  "pairs_min": int("$PAIRS_MIN"), "probe_quiet": pairs.probe_quiet(), "pin": "$pin",
+                  "pairs_min": int("$PAIRS_MIN"), "probe_agree": pairs.probe_agree(),
+                  "probe_floor": pairs.probe_floor(), "pin": "$pin",
                   "cpu_quiet": pairs.cpu_quiet(), "nice": int(os.environ.get("BENCH_NICE", "0")),
                   "probe_best": {str(w): v for w, v in probe_best.items()}},
      "paired": fig, "machine": machine, "tree": tree, "env": env,
