@@ -12,7 +12,9 @@ bench/scale_pairs.py is its model):
   single-thread workload, changing every two rounds; both CPUs otherwise),
   in an order reversed from one round to the next (so a drift of the
   machine favours no side);
-- bench/probe.c's reference loop runs on those CPUs before the first run,
+- bench/probe.c's reference loop (the median of PROBE_SAMPLES = 3
+  samples, so that a blip of a few ms in one reference does not drop the
+  rounds on both sides of it) runs on those CPUs before the first run,
   between runs and after the last: each run has a reference speed just
   before (probe0) and just after (probe1) it;
 - survey runs (every allocator, rotated, as the old protocol) feed the
@@ -54,8 +56,11 @@ Definitions (PROBE_AGREE = a, 0.85 by default; PROBE_FLOOR = f, 0.5):
   of medians. Replayed on nine driver runs at load 8-15 (2026-12-05
   00:37-01:20 UTC) the agreement kept 184 of 440 malloc rounds against
   the level's 145 and 117 of 252 collector ratios against 91, with a
-  smaller run-to-run spread on the malloc rows both measured
-  (docs/workloads.md "Paired rows");
+  smaller run-to-run spread on the malloc rows both measured; with the
+  three-sample reference, in driver runs at load 9-22 (03:01-03:13 UTC),
+  73 of 96 malloc rounds and 26 of 45 collector ratios counted, against
+  44 and 15 with one sample and the level (docs/workloads.md "Paired
+  rows");
 - the figure against a peer is the median of the quiet rounds' ratios,
   with its IQR, min-max and count; with fewer than PAIRS_MIN quiet rounds
   it is None: "not measured (under load)", never a figure made of slowed
