@@ -84,7 +84,12 @@ any peer's (the drivers add rounds while that is below PAIRS_QUIET, up
 to PAIRS_MAX);
   pairs.py fastest LOG NAME N PEER[,PEER...]
 prints the N fastest of those peers on NAME (median time over its good
-survey runs, fastest first, comma-separated): the malloc rows' peers.
+survey runs, fastest first, comma-separated): the malloc rows' peers;
+  pairs.py replay JSON...
+prints every paired row of driver reports (bench/results/malloc.json,
+gc.json: they keep every run) again under the rule of this file and the
+environment (PROBE_AGREE, PROBE_FLOOR, CPU_QUIET; PAIRS_MIN, else the
+report's): to judge a threshold on a run already made.
 """
 import json
 import os
@@ -320,8 +325,31 @@ def fastest(runs, name, n, peers, key="elapsed_s"):
     return sorted(peers, key=med)[:n]
 
 
+def replay(path):
+    """The lines of pairs.py replay for one driver JSON."""
+    with open(path) as fh:
+        j = json.load(fh)
+    runs = j.get("runs", [])
+    annotate(runs)
+    pmin = int(os.environ.get("PAIRS_MIN", j.get("protocol", {}).get("pairs_min", 4)))
+    out = [f"{path} ({j.get('benchmark')}, {rule()}, {pmin} needed)"]
+    for name, f in (j.get("paired") or {}).items():
+        if "peers" in f:       # malloc: one row of several peers
+            rows = {name: pair_figure(runs, name, "ours", f["peers"], min_quiet=pmin)}
+        else:                  # collector: "key/peer" rows
+            rows = {f"{name} {k}": pair_figure(runs, name, "ours", [k.split("/")[1]], k.split("/")[0],
+                                               min_quiet=pmin) for k in f}
+        out += [f"  {n}: {describe(x)}" for n, x in rows.items()]
+    return out
+
+
 if __name__ == "__main__":
-    usage = "usage: pairs.py quiet LOG NAME OURS PEER[,PEER...] | fastest LOG NAME N PEER[,PEER...]"
+    usage = ("usage: pairs.py quiet LOG NAME OURS PEER[,PEER...] | fastest LOG NAME N PEER[,PEER...] "
+             "| replay JSON...")
+    if len(sys.argv) >= 3 and sys.argv[1] == "replay":
+        for p in sys.argv[2:]:
+            print("\n".join(replay(p)))
+        sys.exit(0)
     if len(sys.argv) != 6 or sys.argv[1] not in ("quiet", "fastest"):
         sys.exit(usage)
     runs = load(sys.argv[2])

@@ -11,6 +11,7 @@ are within 0.85 of each other and above 200 M (one CPU) / 100 M (two); a
 round's pair counts when both runs are steady and the three references
 around them are within 0.85 of the highest.
 """
+import json
 import os
 import subprocess
 import sys
@@ -244,6 +245,30 @@ class PairsTest(unittest.TestCase):
         os.environ["PROBE_FLOOR"] = "0.3"         # 130 >= 120: counted
         pairs.annotate(runs)
         self.assertEqual(pairs.pair_figure(runs, "churn", "ours", ["mimalloc"], min_quiet=1)["quiet"], 2)
+
+    def test_replay(self):
+        # a driver report (its runs and paired rows) judged again: malloc's
+        # rows of several peers, the collector's "key/peer" rows
+        m = {"benchmark": "malloc", "protocol": {"pairs_min": 4}, "runs": self.runs,
+             "paired": {"churn": {"peers": ["tcmalloc", "mimalloc"]}}}
+        g = {"benchmark": "gc", "protocol": {"pairs_min": 1}, "runs": self.runs,
+             "paired": {"larson": {"elapsed_s/tcmalloc": {}}}}
+        paths = []
+        try:
+            for j in (m, g):
+                with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+                    json.dump(j, fh)
+                paths.append(fh.name)
+            lines = pairs.replay(paths[0])
+            self.assertEqual(len(lines), 2)
+            self.assertTrue(lines[1].startswith("  churn: 1.36 against tcmalloc (IQR"))
+            self.assertEqual(pairs.replay(paths[1])[1],
+                             "  larson elapsed_s/tcmalloc: 1.20 (IQR 1.20-1.20, 1 of 2 rounds quiet; dropped 1 ours slow)")
+            os.environ["PAIRS_MIN"] = "5"
+            self.assertIn("not measured", pairs.replay(paths[0])[1])
+        finally:
+            for p in paths:
+                os.unlink(p)
 
     def test_cli(self):
         with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as fh:
