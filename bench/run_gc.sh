@@ -21,8 +21,11 @@
 #                   PAIRS, more while fewer than PAIRS_QUIET are quiet (up
 #                   to PAIRS_MAX), and at least PAIRS_MIN quiet for a figure
 #   SURVEY=2        runs of each implementation outside the rounds
-#   PROBE_QUIET=0.85  a run is quiet when the reference loop ran at least
-#                   this fraction of its best speed just before and after
+#   PROBE_AGREE=0.85 PROBE_FLOOR=0.5  a round's pair counts when the
+#                   reference loops just before, between and after ours and
+#                   the peer are within PROBE_AGREE of the highest of them
+#                   and >= PROBE_FLOOR of the run's best (bench/pairs.py)
+#   PROBE_SAMPLES=3 each reference: the median of this many samples
 #   ONLY=gcbench,binary-trees,two-threads,alloc-rate   programs to run
 #   IMPLS=bdwgc,ours,go,glibc,mimalloc                  implementations
 #   GCBENCH_DEPTH=16 BT_DEPTH=20 TT_DEPTH=19 LIVE_MIB=200 PASSES=8
@@ -42,7 +45,7 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-[ $# -ge 1 ] || { sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 build=$(cd "$1" && pwd) || exit 2
 pairs=${PAIRS:-5}
 pairs_quiet=${PAIRS_QUIET:-5}
@@ -127,6 +130,7 @@ fi
 nice_cmd=()   # set by bench_nice (bench/lib.sh)
 bench_nice
 probe_bin=$bindir/pagealloc-bench-probe
+probe_samples=${PROBE_SAMPLES:-3}
 [ -x "$probe_bin" ] || { echo "run_gc.sh: $probe_bin is missing; build it first (cmake --build $1)" >&2; exit 2; }
 if [ -n "$pin" ]; then
   cpus=$pin; pt=1
@@ -142,7 +146,7 @@ trap 'rm -f "$log" "$errf" "$outf"' EXIT
 
 # The reference loop on $cpus, $pt threads: its speed into $last_probe.
 probe() {
-  last_probe=$("${nice_cmd[@]}" taskset -c "$cpus" "$probe_bin" "$pt" 2>/dev/null | sed -n 's/.*ops=//p')
+  last_probe=$("${nice_cmd[@]}" taskset -c "$cpus" "$probe_bin" "$pt" "$probe_samples" 2>/dev/null | sed -n 's/.*ops=//p')
   [ -n "$last_probe" ] || last_probe=0
 }
 
@@ -362,8 +366,7 @@ for p in programs:
         o(f"| {name} | " + " | ".join(row) + " |")
 o("")
 o("")
-o(f"Paired: ours / peer in the same round, the median of the quiet rounds (a run is quiet when the reference loop "
-  f"before and after it ran at >= {pairs.probe_quiet():.2f} of its best; best "
+o(f"Paired: ours / peer in the same round, the median of the quiet rounds ({pairs.rule()}; best "
   + ", ".join(f"{v / 1e6:.0f} M ops/s on {w} CPU(s)" for w, v in sorted(probe_best.items()))
   + "); the ratio of medians of every run beside it")
 o("")
@@ -387,7 +390,8 @@ with open(f"{results}/gc.md", "w") as fh:
     fh.write(text + "\n")
 j = {"benchmark": "gc", "repeat": n_pairs,
      "protocol": {"pairs": n_pairs, "pairs_quiet": $pairs_quiet, "pairs_max": $pairs_max,
-                  "pairs_min": int("$PAIRS_MIN"), "survey": survey, "probe_quiet": pairs.probe_quiet(),
+                  "pairs_min": int("$PAIRS_MIN"), "survey": survey, "probe_agree": pairs.probe_agree(),
+                  "probe_floor": pairs.probe_floor(), "probe_samples": int("$probe_samples"),
                   "nice": int(os.environ.get("BENCH_NICE", "0")),
                   "probe_best": {str(w): v for w, v in probe_best.items()}},
      "paired": fig, "machine": machine, "tree": tree, "env": env, "args": args,

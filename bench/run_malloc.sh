@@ -22,10 +22,13 @@
 #                   PAIRS, more while fewer than PAIRS_QUIET are quiet (up
 #                   to PAIRS_MAX), and at least PAIRS_MIN quiet for a figure
 #   PAIR_PEERS=2    peers in a round (the fastest of the survey)
-#   PROBE_QUIET=0.85  a run is quiet when the reference loop ran at least
-#                   this fraction of its best speed just before and after
-#                   (and, a single-thread workload, CPU_QUIET=0.93: its CPU
+#   PROBE_AGREE=0.85 PROBE_FLOOR=0.5  a round's pair counts when the
+#                   reference loops just before, between and after ours and
+#                   the peer are within PROBE_AGREE of the highest of them
+#                   and >= PROBE_FLOOR of the run's best (and, a
+#                   single-thread workload, CPU_QUIET=0.93: each run's CPU
 #                   time at least this fraction of its wall time)
+#   PROBE_SAMPLES=3 each reference: the median of this many samples
 #   NICE=-19        every run and reference under `nice -n NICE` (the default
 #                   where allowed, root; NICE=0: normal priority; bench/lib.sh)
 #   PIN_SINGLE=1    single-thread workloads on one CPU (changing every two
@@ -46,7 +49,7 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-[ $# -ge 1 ] || { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,48p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 build=$(cd "$1" && pwd) || exit 2
 survey=${SURVEY:-2}
 pairs=${PAIRS:-6}
@@ -114,6 +117,7 @@ fi
 nice_cmd=()   # set by bench_nice (bench/lib.sh)
 bench_nice
 probe_bin=$bindir/pagealloc-bench-probe
+probe_samples=${PROBE_SAMPLES:-3}
 [ -x "$probe_bin" ] || { echo "run_malloc.sh: $probe_bin is missing; build it first (cmake --build $1)" >&2; exit 2; }
 IFS=, read -r -a cpu_list <<<"$(python3 -c 'import os; print(",".join(map(str, sorted(os.sched_getaffinity(0)))))')"
 all_cpus=$(IFS=,; echo "${cpu_list[*]}")
@@ -133,7 +137,7 @@ cpus_for() {   # workload-index r
 
 # The reference loop on $cpus, $pt threads: its speed into $last_probe.
 probe() {
-  last_probe=$("${nice_cmd[@]}" taskset -c "$cpus" "$probe_bin" "$pt" 2>/dev/null | sed -n 's/.*ops=//p')
+  last_probe=$("${nice_cmd[@]}" taskset -c "$cpus" "$probe_bin" "$pt" "$probe_samples" 2>/dev/null | sed -n 's/.*ops=//p')
   [ -n "$last_probe" ] || last_probe=0
 }
 
@@ -293,7 +297,7 @@ for k, title, unit, scale in (("elapsed_s", "Time", "s", 1.0), ("peak_rss_kib", 
 
 p("")
 p(f"Time, paired: per peer, the median of ours / that peer in the same round over the quiet rounds; the row is the peer ours does worst against "
-  f"(a run is quiet when the reference loop before and after it ran at >= {pairs.probe_quiet():.2f} of its best; "
+  f"({pairs.rule()}; "
   f"best {', '.join(f'{v / 1e6:.0f} M ops/s on {w} CPU(s)' for w, v in sorted(probe_best.items()))}); "
   f"the ratio of medians of every run beside it")
 p("")
@@ -335,7 +339,8 @@ print("\n".join(out))
 
 j = {"benchmark": "malloc", "repeat": survey,
      "protocol": {"survey": survey, "pairs": pair_rounds, "pairs_quiet": $pairs_quiet, "pairs_max": $pairs_max,
-                  "pairs_min": int("$PAIRS_MIN"), "probe_quiet": pairs.probe_quiet(), "pin": "$pin",
+                  "pairs_min": int("$PAIRS_MIN"), "probe_agree": pairs.probe_agree(),
+                  "probe_floor": pairs.probe_floor(), "probe_samples": int("$probe_samples"), "pin": "$pin",
                   "cpu_quiet": pairs.cpu_quiet(), "nice": int(os.environ.get("BENCH_NICE", "0")),
                   "probe_best": {str(w): v for w, v in probe_best.items()}},
      "paired": fig, "machine": machine, "tree": tree, "env": env,

@@ -5,9 +5,13 @@ collector drivers, on canned driver logs (ctest unit/bench_pairs).
 The canned log below is what run_malloc.sh writes (RUN, workload, impl,
 library, the program's JSON line, then key=value fields; run_gc.sh puts
 its exit status after the JSON, which parse_line must skip). Reference
-speeds: 400 M ops/s is the best on one CPU, 200 M on two; at the default
-PROBE_QUIET=0.85 a run is quiet from 340 M (one CPU) / 170 M (two CPUs).
+speeds: 400 M ops/s is the best on one CPU, 200 M on two. At the defaults
+(PROBE_AGREE=0.85, PROBE_FLOOR=0.5) a run is steady when its two references
+are within 0.85 of each other and above 200 M (one CPU) / 100 M (two); a
+round's pair counts when both runs are steady and the three references
+around them are within 0.85 of the highest.
 """
+import json
 import os
 import subprocess
 import sys
@@ -84,7 +88,8 @@ GC_LINE = ('RUN\tgcbench\tbdwgc\t^libgc\\.so\t{"program":"gcbench","elapsed_s":0
 
 class PairsTest(unittest.TestCase):
     def setUp(self):
-        os.environ.pop("PROBE_QUIET", None)
+        for k in ("PROBE_AGREE", "PROBE_FLOOR", "PROBE_QUIET"):
+            os.environ.pop(k, None)
         os.environ.pop("PAIRS_MIN", None)
         self.runs = [d for d in (pairs.parse_line(x) for x in LOG.splitlines(True)) if d]
         self.best = pairs.annotate(self.runs)
@@ -105,8 +110,8 @@ class PairsTest(unittest.TestCase):
         self.assertFalse(quiet[("churn", "ours", 3)])
         self.assertTrue(quiet[("churn", "mimalloc", 5)])
         self.assertFalse(quiet[("churn", "tcmalloc", 5)])
-        self.assertTrue(quiet[("larson", "ours", 1)])     # 180 >= 0.85 * 200
-        self.assertFalse(quiet[("larson", "ours", 2)])    # 150 < 170
+        self.assertTrue(quiet[("larson", "ours", 1)])     # 180 >= 0.85 * 190
+        self.assertFalse(quiet[("larson", "ours", 2)])    # 150 < 0.85 * 190
 
     def test_one_peer(self):
         f = pairs.pair_figure(self.runs, "churn", "ours", ["tcmalloc"], min_quiet=4)
@@ -145,7 +150,7 @@ class PairsTest(unittest.TestCase):
         self.assertAlmostEqual(f["value"], 0.30 / 0.25)
 
     def test_quieter_threshold(self):
-        os.environ["PROBE_QUIET"] = "0.7"     # 300 >= 280: round 3 counts now
+        os.environ["PROBE_AGREE"] = "0.7"     # 300 >= 0.7 * 390: round 3 counts now
         pairs.annotate(self.runs)
         f = pairs.pair_figure(self.runs, "churn", "ours", ["tcmalloc"], min_quiet=4)
         self.assertEqual(f["quiet"], 5)
@@ -182,6 +187,88 @@ class PairsTest(unittest.TestCase):
                                                run("churn", "tcmalloc", 0.3, "pair", 1, 400, 400))]
         pairs.annotate(runs)
         self.assertEqual([r["quiet"] for r in runs], [False, True])
+
+    def test_slow_but_steady(self):
+        # a quiet machine in a slow spell (bench/backed_probe.h): the best
+        # reference of the run (440, a lucky sample before the rounds) is
+        # far above every round's, but the references around each pair
+        # agree: every round counts (the level test of 0.85 * 440 = 374
+        # dropped them all)
+        lines = [run("larson", "ours", 0.40, "survey", 0, 440, 300, pt=2, cpus="0,1")]
+        for rnd, probes in enumerate(((300, 290, 305, 298), (270, 262, 268, 275), (310, 300, 296, 305)), 1):
+            order = ("tcmalloc", "ours", "jemalloc") if rnd % 2 else ("jemalloc", "ours", "tcmalloc")
+            for k, impl in enumerate(order):
+                t = {"ours": 0.40, "tcmalloc": 0.34, "jemalloc": 0.36}[impl]
+                lines.append(run("larson", impl, t, "pair", rnd, probes[k], probes[k + 1], pt=2, cpus="0,1"))
+        runs = [pairs.parse_line(x) for x in lines]
+        self.assertEqual(pairs.annotate(runs), {2: 440.0})
+        self.assertFalse(runs[0]["quiet"])          # 300 < 0.85 * 440: its own references disagree
+        f = pairs.pair_figure(runs, "larson", "ours", ["tcmalloc", "jemalloc"], min_quiet=3)
+        self.assertEqual((f["rounds"], f["quiet"], f["dropped"]), (3, 3, {}))
+        self.assertAlmostEqual(f["value"], 0.40 / 0.34)
+
+    def test_speed_changed(self):
+        # load arrives between the two sides: each run's own references
+        # agree (400 -> 360, 360 -> 320), but ours ran at 400-360 and the
+        # peer at 360-320: 320 < 0.85 * 400, the round is dropped; the
+        # next round's sides agree again (slower, both) and count
+        lines = [run("gcbench", "bdwgc", 0.30, "pair", 1, 400, 360, pt=2, cpus="0,1"),
+                 run("gcbench", "ours", 0.26, "pair", 1, 360, 320, pt=2, cpus="0,1"),
+                 run("gcbench", "go", 0.50, "pair", 1, 320, 318, pt=2, cpus="0,1"),
+                 run("gcbench", "go", 0.55, "pair", 2, 318, 320, pt=2, cpus="0,1"),
+                 run("gcbench", "ours", 0.28, "pair", 2, 320, 316, pt=2, cpus="0,1"),
+                 run("gcbench", "bdwgc", 0.35, "pair", 2, 316, 322, pt=2, cpus="0,1")]
+        runs = [pairs.parse_line(x) for x in lines]
+        pairs.annotate(runs)
+        self.assertTrue(all(r["quiet"] for r in runs))
+        f = pairs.pair_figure(runs, "gcbench", "ours", ["bdwgc"], min_quiet=1)
+        self.assertEqual((f["quiet"], f["dropped"]), (1, {"speed changed": 1}))
+        self.assertAlmostEqual(f["value"], 0.28 / 0.35)
+        g = pairs.pair_figure(runs, "gcbench", "ours", ["go"], min_quiet=1)
+        self.assertEqual((g["quiet"], g["dropped"]), (2, {}))   # 318-360: within 0.85
+        self.assertIn("speed changed", pairs.describe(pairs.pair_figure(runs, "gcbench", "ours", ["bdwgc"], min_quiet=2)))
+
+    def test_floor_and_fallback(self):
+        # steady but at a third of the run's best (400): below PROBE_FLOOR,
+        # the machine was swamped; the cell names the all-rounds median as
+        # a fallback, never as the figure
+        lines = [run("churn", "ours", 0.40, "survey", 0, 400, 400)]
+        for rnd in (1, 2):
+            lines += [run("churn", "ours", 0.80, "pair", rnd, 130, 135),
+                      run("churn", "mimalloc", 0.60, "pair", rnd, 135, 132)]
+        runs = [pairs.parse_line(x) for x in lines]
+        pairs.annotate(runs)
+        f = pairs.pair_figure(runs, "churn", "ours", ["mimalloc"], min_quiet=1)
+        self.assertEqual((f["quiet"], f["dropped"], f["value"]), (0, {"both slow": 2}, None))
+        self.assertAlmostEqual(f["all_rounds"]["median"], 0.80 / 0.60)
+        self.assertTrue(pairs.describe(f).endswith("dropped 2 both slow; all 2 rounds' median 1.33, not a figure)"))
+        os.environ["PROBE_FLOOR"] = "0.3"         # 130 >= 120: counted
+        pairs.annotate(runs)
+        self.assertEqual(pairs.pair_figure(runs, "churn", "ours", ["mimalloc"], min_quiet=1)["quiet"], 2)
+
+    def test_replay(self):
+        # a driver report (its runs and paired rows) judged again: malloc's
+        # rows of several peers, the collector's "key/peer" rows
+        m = {"benchmark": "malloc", "protocol": {"pairs_min": 4}, "runs": self.runs,
+             "paired": {"churn": {"peers": ["tcmalloc", "mimalloc"]}}}
+        g = {"benchmark": "gc", "protocol": {"pairs_min": 1}, "runs": self.runs,
+             "paired": {"larson": {"elapsed_s/tcmalloc": {}}}}
+        paths = []
+        try:
+            for j in (m, g):
+                with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+                    json.dump(j, fh)
+                paths.append(fh.name)
+            lines = pairs.replay(paths[0])
+            self.assertEqual(len(lines), 2)
+            self.assertTrue(lines[1].startswith("  churn: 1.36 against tcmalloc (IQR"))
+            self.assertEqual(pairs.replay(paths[1])[1],
+                             "  larson elapsed_s/tcmalloc: 1.20 (IQR 1.20-1.20, 1 of 2 rounds quiet; dropped 1 ours slow)")
+            os.environ["PAIRS_MIN"] = "5"
+            self.assertIn("not measured", pairs.replay(paths[0])[1])
+        finally:
+            for p in paths:
+                os.unlink(p)
 
     def test_cli(self):
         with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as fh:
