@@ -47,6 +47,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -59,13 +60,12 @@
 #include <unistd.h>
 
 #include "pagealloc/stack.h"
+#include "stack_paired.h"
 
 enum impl { PA, MMAP, GLIBC, MIMALLOC, NIMPL };
 static const char *impl_name[NIMPL] = { "pagealloc", "mmap+mprotect", "glibc malloc",
                                         "mimalloc" };
 static const char *impl_key[NIMPL] = { "pagealloc", "mmap", "glibc", "mimalloc" };
-
-#define MAX_ROUNDS 15
 
 static pa_stack_allocator *A;
 static size_t PS;
@@ -189,7 +189,8 @@ struct job {
     enum impl im;
     size_t size;
     long pairs;
-    double secs;
+    int cpu;                    /* pinned to it; -1 not pinned */
+    double secs, delay;         /* wall time; time waiting for a CPU, s */
     int failed;
 };
 
@@ -197,6 +198,8 @@ static void *pairs_thread(void *arg)
 {
     struct job *j = arg;
     handle h;
+    sp_pin(j->cpu);
+    double d0 = sp_run_delay();
     double t0 = now();
     for (long i = 0; i < j->pairs; i++) {
         if (create(j->im, j->size, &h)) {
@@ -207,50 +210,59 @@ static void *pairs_thread(void *arg)
         destroy(j->im, &h);
     }
     j->secs = now() - t0;
+    j->delay = (sp_run_delay() - d0) * 1e-9;
     return NULL;
 }
 
-/* ns per pair per thread, threads running at once; negative if failed. */
-static double run_pairs(enum impl im, size_t size, int threads, long pairs)
+/* One timed run, thread k pinned to cpus[k]: ns per pair per thread, the
+ * slower thread's own time (its wall time less the time it waited for a
+ * CPU: stack_paired.h says why) and its wall time (negative if failed),
+ * and the largest share of a thread's wall time it waited for a CPU. */
+static sp_run run_pairs(enum impl im, size_t size, int threads, long pairs, const int *cpus)
 {
-    struct job j[2];
-    pthread_t t[2];
+    struct job j[SP_MAX_THREADS];
+    pthread_t t[SP_MAX_THREADS];
     for (int i = 0; i < threads; i++) {
-        j[i] = (struct job){ .im = im, .size = size, .pairs = pairs };
+        j[i] = (struct job){ .im = im, .size = size, .pairs = pairs, .cpu = cpus[i] };
         pthread_create(&t[i], NULL, pairs_thread, &j[i]);
     }
-    double worst = 0;
+    sp_run r = { .width = threads };
+    double worst = 0, own = 0;
     int failed = 0;
     for (int i = 0; i < threads; i++) {
         pthread_join(t[i], NULL);
         failed |= j[i].failed;
         if (j[i].secs > worst)
             worst = j[i].secs;
+        double d = j[i].secs > 0 ? j[i].delay / j[i].secs : 1;
+        if (d > r.delay)
+            r.delay = d;
+        if (j[i].secs - j[i].delay > own)
+            own = j[i].secs - j[i].delay;
     }
-    return failed ? -1 : worst * 1e9 / (double)pairs;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
+    r.wall = failed ? -1 : worst * 1e9 / (double)pairs;
+    r.ns = failed ? -1 : own * 1e9 / (double)pairs;
+    return r;
 }
 
 typedef struct cell {
     int ok;                     /* measured (every round succeeded) */
-    double med, min, max;
-    double runs[MAX_ROUNDS];    /* in round order */
+    double med, min, max;       /* ns per pair, every round */
+    sp_run runs[SP_MAX_ROUNDS]; /* in round order */
 } cell;
 
 static void summarise(cell *c, int rounds)
 {
-    double s[MAX_ROUNDS];
-    memcpy(s, c->runs, sizeof(double) * (size_t)rounds);
-    qsort(s, (size_t)rounds, sizeof s[0], cmp_double);
-    c->ok = s[0] >= 0;
-    c->min = s[0];
-    c->max = s[rounds - 1];
-    c->med = rounds % 2 ? s[rounds / 2] : (s[rounds / 2 - 1] + s[rounds / 2]) / 2;
+    double s[SP_MAX_ROUNDS];
+    c->ok = rounds > 0;
+    c->min = c->max = rounds > 0 ? c->runs[0].ns : -1;
+    for (int r = 0; r < rounds; r++) {
+        s[r] = c->runs[r].ns;
+        c->ok &= s[r] >= 0;
+        c->min = s[r] < c->min ? s[r] : c->min;
+        c->max = s[r] > c->max ? s[r] : c->max;
+    }
+    c->med = c->ok ? sp_median(s, rounds) : -1;
 }
 
 /* ---- Idle RSS ----------------------------------------------------------- */
@@ -387,10 +399,324 @@ static long idle_count(long want, char *note, size_t size)
 static const size_t sizes[] = { 16 << 10, 64 << 10, 1 << 20 };
 #define NCASES 6
 
+/* One case (a size and a number of threads) of the pairs: every round's
+ * run of every allocator, and ours' paired figure against each peer. */
+typedef struct pcase {
+    size_t size;
+    int threads, rounds;        /* rounds run */
+    long npairs[NIMPL];         /* per thread and run */
+    cell c[NIMPL];
+    sp_fig fig[NIMPL];          /* ours / that allocator (fig[PA] unused) */
+    int best;                   /* the malloc peer ours does worst against */
+    double vs_best;             /* its figure; NAN: not measured */
+    double all_best;            /* the same from every round (unfiltered) */
+} pcase;
+
+/* The CPUs of round r: a one-thread case on one CPU, the next one every
+ * two rounds (so an ABBA pair of rounds shares its CPU); two threads on
+ * the first two CPUs, thread k on CPU k. */
+static void round_cpus(int threads, int r, int *cpus)
+{
+    if (threads == 1)
+        cpus[0] = sp_cpu((unsigned)(r / 2));
+    else
+        for (int k = 0; k < threads; k++)
+            cpus[k] = sp_cpu((unsigned)k);
+}
+
+/* The fewest quiet rounds ours has so far against any peer. */
+static int case_quiet(const pcase *p, int have_mi)
+{
+    int q = p->rounds;
+    for (int im = MMAP; im < NIMPL; im++) {
+        if (im == MIMALLOC && !have_mi)
+            continue;
+        int k = sp_quiet_pairs(p->c[PA].runs, p->c[im].runs, p->rounds);
+        q = k < q ? k : q;
+    }
+    return q;
+}
+
+/* One round: ours in the middle between the malloc peers, mmap at the
+ * outer end, the order reversed every other round; the reference loop
+ * before the first run, between runs and after the last. */
+static void one_round(pcase *p, int have_mi)
+{
+    static const int order[NIMPL] = { MMAP, GLIBC, PA, MIMALLOC };
+    int r = p->rounds, cpus[SP_MAX_THREADS];
+    round_cpus(p->threads, r, cpus);
+    (void)sp_probe(p->threads, cpus);   /* warms the caches of a new CPU */
+    double ref = sp_probe(p->threads, cpus);
+    for (int k = 0; k < NIMPL; k++) {
+        int im = order[r % 2 ? NIMPL - 1 - k : k];
+        sp_run *run = &p->c[im].runs[r];
+        if (im == MIMALLOC && !have_mi) {
+            *run = (sp_run){ .ns = -1, .width = p->threads };
+            continue;
+        }
+        *run = run_pairs((enum impl)im, p->size, p->threads, p->npairs[im], cpus);
+        run->probe0 = ref;
+        ref = sp_probe(p->threads, cpus);
+        run->probe1 = ref;
+    }
+    p->rounds++;
+}
+
+/* `rounds` rounds, then more while ours has fewer than `rounds` quiet ones
+ * against some peer (judged against the best reference so far), up to
+ * max_rounds: the malloc suite's PAIRS, PAIRS_QUIET and PAIRS_MAX. */
+static void measure_case(pcase *p, int ci, long pairs, int rounds, int max_rounds, int have_mi)
+{
+    memset(p, 0, sizeof *p);
+    p->size = sizes[ci / 2];
+    p->threads = ci % 2 + 1;
+    long n = p->size >= (1 << 20) ? pairs / 4 : pairs;
+    int cpus[SP_MAX_THREADS];
+    round_cpus(p->threads, 0, cpus);
+    for (int im = 0; im < NIMPL; im++) {
+        /* mmap is ~1000 times slower: a two-hundredth of the pairs */
+        p->npairs[im] = im == MMAP ? n / 200 + 1 : n;
+        if (im == MIMALLOC && !have_mi)
+            continue;
+        run_pairs((enum impl)im, p->size, p->threads, p->npairs[im] / 10 + 1, cpus); /* warm-up */
+    }
+    while (p->rounds < max_rounds && (p->rounds < rounds || case_quiet(p, have_mi) < rounds))
+        one_round(p, have_mi);
+}
+
+static void judge_case(pcase *p, int min_quiet, int have_mi)
+{
+    for (int im = 0; im < NIMPL; im++)
+        summarise(&p->c[im], p->rounds);
+    for (int im = MMAP; im < NIMPL; im++)
+        if (im != MIMALLOC || have_mi)
+            p->fig[im] = sp_figure(p->c[PA].runs, p->c[im].runs, p->rounds, min_quiet);
+    /* Against the faster malloc'd stack: of the malloc peers whose median
+     * pair is within 1.5x of the faster one's (both at 16 and 64 KiB, only
+     * glibc at 1 MiB, where mimalloc maps each stack and is ~40x slower),
+     * the one ours does worst against (bench/pairs.py's rule: the highest
+     * paired figure), not measured if any of them is not. */
+    p->best = GLIBC;
+    p->vs_best = p->all_best = NAN;
+    double fastest = p->c[GLIBC].ok ? p->c[GLIBC].med : INFINITY;
+    if (have_mi && p->c[MIMALLOC].ok && p->c[MIMALLOC].med < fastest)
+        fastest = p->c[MIMALLOC].med;
+    int candidates = 0, measured = 1, least = -1;
+    for (int im = GLIBC; im <= MIMALLOC; im++) {
+        if ((im == MIMALLOC && !have_mi) || !p->c[im].ok || p->c[im].med > 1.5 * fastest)
+            continue;
+        candidates++;
+        if (isnan(p->all_best) || p->fig[im].all_median > p->all_best)
+            p->all_best = p->fig[im].all_median;
+        if (isnan(p->fig[im].value)) {
+            measured = 0;
+            if (least < 0 || p->fig[im].quiet < p->fig[least].quiet)
+                least = im;             /* the least measured peer says why */
+        } else if (isnan(p->vs_best) || p->fig[im].value > p->vs_best) {
+            p->best = im;
+            p->vs_best = p->fig[im].value;
+        }
+    }
+    if (!candidates || !measured) {
+        p->vs_best = NAN;
+        if (least >= 0)
+            p->best = least;
+    }
+}
+
+static void fig_cell(const sp_fig *f, const char *peer)
+{
+    if (!f->rounds)
+        printf(" - |");
+    else if (isnan(f->value))
+        printf(" not measured (under load%s%s: %d of %d rounds quiet, %d needed) |",
+               peer ? " against " : "", peer ? peer : "", f->quiet, f->rounds, f->min_quiet);
+    else
+        printf(" %.*f%s%s%s (IQR %.*f-%.*f, %d of %d quiet) |", peer ? 2 : 4, f->value,
+               peer ? " (" : "", peer ? peer : "", peer ? ")" : "", peer ? 2 : 4, f->q1,
+               peer ? 2 : 4, f->q3, f->quiet, f->rounds);
+}
+
+static void print_pairs(const pcase *pc, long pairs, int rounds, int max_rounds, int min_quiet,
+                        const char *note)
+{
+    printf("\ncreate+destroy pairs, ns per pair per thread (own time: wall less waiting for a"
+           " CPU): median (min-max) of every round\n"
+           "(%ld pairs per thread and run, a quarter at 1 MiB, a two-hundredth of that for mmap;"
+           " mimalloc: %s)\n", pairs, note);
+    printf("paired rounds (bench/stack_paired.h): %d to %d per case, ours between the malloc"
+           " peers, order reversed every round; ratios are medians of the quiet rounds' ours /"
+           " peer (reference >= %.2f of the best; two threads: each waited <= %.2f of its"
+           " time), at least %d\n\n", rounds, max_rounds, sp_probe_quiet, sp_delay_quiet,
+           min_quiet);
+    printf("| size | threads | rounds |");
+    for (int im = 0; im < NIMPL; im++)
+        printf(" %s |", impl_name[im]);
+    printf(" pagealloc / mmap | pagealloc / best malloc |\n|---|---|---|");
+    for (int im = 0; im < NIMPL + 2; im++)
+        printf("---|");
+    printf("\n");
+    for (int ci = 0; ci < NCASES; ci++) {
+        const pcase *p = &pc[ci];
+        printf("| %zu KiB | %d | %d |", p->size >> 10, p->threads, p->rounds);
+        for (int im = 0; im < NIMPL; im++) {
+            const cell *c = &p->c[im];
+            if (c->ok)
+                printf(" %.0f (%.0f-%.0f) |", c->med, c->min, c->max);
+            else
+                printf(" - |");
+        }
+        fig_cell(&p->fig[MMAP], NULL);
+        fig_cell(&p->fig[p->best], impl_key[p->best]);
+        printf("\n");
+    }
+    printf("\nper peer: quiet rounds' median (IQR, min-max), dropped rounds, and for comparison"
+           " the median of every round's ratio and the old ratio of medians\n\n"
+           "| size | threads | peer | paired | quiet / rounds | dropped (ours, peer, both slow) |"
+           " every round | ratio of medians |\n|---|---|---|---|---|---|---|---|\n");
+    for (int ci = 0; ci < NCASES; ci++) {
+        const pcase *p = &pc[ci];
+        for (int im = MMAP; im < NIMPL; im++) {
+            const sp_fig *f = &p->fig[im];
+            if (!f->rounds)
+                continue;
+            int prec = im == MMAP ? 4 : 3;
+            printf("| %zu KiB | %d | %s | ", p->size >> 10, p->threads, impl_key[im]);
+            if (isnan(f->value))
+                printf("not measured");
+            else
+                printf("%.*f (%.*f-%.*f, %.*f-%.*f)", prec, f->value, prec, f->q1, prec, f->q3,
+                       prec, f->min, prec, f->max);
+            printf(" | %d / %d | %d, %d, %d | %.*f | %.*f |\n", f->quiet, f->rounds, f->ours_slow,
+                   f->peer_slow, f->both_slow, prec, f->all_median, prec, f->ratio_of_medians);
+        }
+    }
+    fflush(stdout);
+}
+
+static void jnum(FILE *f, const char *key, double v, const char *after)
+{
+    if (isnan(v))
+        fprintf(f, "\"%s\": null%s", key, after);
+    else
+        fprintf(f, "\"%s\": %.4f%s", key, v, after);
+}
+
+static void json_fig(FILE *f, const sp_fig *g)
+{
+    fprintf(f, "{\"rounds\": %d, \"quiet\": %d, \"min_quiet\": %d, \"dropped\": {\"ours slow\": %d,"
+            " \"peer slow\": %d, \"both slow\": %d}, ", g->rounds, g->quiet, g->min_quiet,
+            g->ours_slow, g->peer_slow, g->both_slow);
+    jnum(f, "value", g->value, ", ");
+    jnum(f, "q1", g->q1, ", ");
+    jnum(f, "q3", g->q3, ", ");
+    jnum(f, "min", g->min, ", ");
+    jnum(f, "max", g->max, ", ");
+    jnum(f, "all_rounds_median", g->all_median, ", ");
+    jnum(f, "ratio_of_medians", g->ratio_of_medians, "}");
+}
+
+static void json_pairs(FILE *f, const pcase *pc, long pairs, int rounds, int max_rounds,
+                       int min_quiet)
+{
+    fprintf(f, "  \"pairs\": {\"protocol\": \"paired rounds (bench/stack_paired.h)\", \"rounds\": %d,"
+            " \"max_rounds\": %d, \"min_quiet\": %d, \"probe_quiet\": %.2f, \"run_delay_quiet\": %.2f,"
+            " \"pairs_per_thread\": %ld, \"unit\": \"ns per pair per thread\",\n    \"cases\": [",
+            rounds, max_rounds, min_quiet, sp_probe_quiet, sp_delay_quiet, pairs);
+    for (int ci = 0; ci < NCASES; ci++) {
+        const pcase *p = &pc[ci];
+        fprintf(f, "%s\n      {\"size\": %zu, \"threads\": %d, \"rounds_run\": %d,", ci ? "," : "",
+                p->size, p->threads, p->rounds);
+        for (int im = 0; im < NIMPL; im++) {
+            const cell *c = &p->c[im];
+            if (!c->ok) {
+                fprintf(f, " \"%s\": null,", impl_key[im]);
+                continue;
+            }
+            fprintf(f, "\n       \"%s\": {\"pairs\": %ld, \"median\": %.1f, \"min\": %.1f,"
+                    " \"max\": %.1f, \"runs\": [", impl_key[im], p->npairs[im], c->med, c->min,
+                    c->max);
+            for (int r = 0; r < p->rounds; r++)
+                fprintf(f, "%s%.1f", r ? ", " : "", c->runs[r].ns);
+            fprintf(f, "], \"quiet\": [");
+            for (int r = 0; r < p->rounds; r++)
+                fprintf(f, "%s%d", r ? ", " : "", sp_quiet(&c->runs[r]));
+            fprintf(f, "], \"wall\": [");
+            for (int r = 0; r < p->rounds; r++)
+                fprintf(f, "%s%.1f", r ? ", " : "", c->runs[r].wall);
+            fprintf(f, "], \"run_delay\": [");
+            for (int r = 0; r < p->rounds; r++)
+                fprintf(f, "%s%.3f", r ? ", " : "", c->runs[r].delay);
+            fprintf(f, "], \"probe0\": [");
+            for (int r = 0; r < p->rounds; r++)
+                fprintf(f, "%s%.0f", r ? ", " : "", c->runs[r].probe0);
+            fprintf(f, "], \"probe1\": [");
+            for (int r = 0; r < p->rounds; r++)
+                fprintf(f, "%s%.0f", r ? ", " : "", c->runs[r].probe1);
+            fprintf(f, "]},");
+        }
+        fprintf(f, "\n       \"paired\": {");
+        for (int im = MMAP, first = 1; im < NIMPL; im++) {
+            if (!p->fig[im].rounds)
+                continue;
+            fprintf(f, "%s\n        \"%s\": ", first ? "" : ",", impl_key[im]);
+            json_fig(f, &p->fig[im]);
+            first = 0;
+        }
+        fprintf(f, "},\n       \"best_malloc\": \"%s\", ", impl_key[p->best]);
+        jnum(f, "vs_mmap", p->fig[MMAP].value, ", ");
+        jnum(f, "vs_best_malloc", p->vs_best, ", ");
+        jnum(f, "vs_glibc", p->fig[GLIBC].value, "}");
+    }
+    fprintf(f, "\n    ]},\n");
+}
+
+/* A target over the cases (0: ours / mmap, 1: ours / the better malloc
+ * peer): the worst case's paired figure, or null with the cases under
+ * load named; "worst" says which case, its peer and spread; "all_rounds"
+ * is the worst case's median of every round's ratio, quiet or not (for
+ * the report of a run under load, never the target's value). */
+static void json_target(FILE *f, const pcase *pc, const char *name, int malloc_peer)
+{
+    int worst = -1, loaded = 0;
+    double v = 0, all = NAN;
+    for (int ci = 0; ci < NCASES; ci++) {
+        double x = malloc_peer ? pc[ci].vs_best : pc[ci].fig[MMAP].value;
+        double a = malloc_peer ? pc[ci].all_best : pc[ci].fig[MMAP].all_median;
+        if (!isnan(a) && (isnan(all) || a > all))
+            all = a;
+        if (isnan(x))
+            loaded++;
+        else if (worst < 0 || x > v)
+            worst = ci, v = x;
+    }
+    fprintf(f, "    {\"target\": \"%s\", ", name);
+    jnum(f, "value", loaded || worst < 0 ? NAN : v, ", ");
+    jnum(f, "all_rounds", all, ", \"under_load\": [");
+    for (int ci = 0, k = 0; ci < NCASES; ci++) {
+        const pcase *p = &pc[ci];
+        const sp_fig *g = &p->fig[malloc_peer ? p->best : MMAP];
+        if (isnan(malloc_peer ? p->vs_best : g->value))
+            fprintf(f, "%s\"%zu KiB x%d: %d of %d rounds quiet against %s\"", k++ ? ", " : "",
+                    p->size >> 10, p->threads, g->quiet, g->rounds, impl_key[malloc_peer ? p->best : MMAP]);
+    }
+    fprintf(f, "], \"worst\": ");
+    if (worst < 0) {
+        fprintf(f, "null}");
+        return;
+    }
+    const pcase *p = &pc[worst];
+    const sp_fig *g = &p->fig[malloc_peer ? p->best : MMAP];
+    fprintf(f, "{\"size\": %zu, \"threads\": %d, \"peer\": \"%s\", \"quiet\": %d, \"rounds\": %d,"
+            " ", p->size, p->threads, impl_key[malloc_peer ? p->best : MMAP], g->quiet, g->rounds);
+    jnum(f, "q1", g->q1, ", ");
+    jnum(f, "q3", g->q3, "}}");
+}
+
 int main(int argc, char **argv)
 {
     long pairs = 1000000, idle = 100000;
-    int rounds = 5;
+    int rounds = 6, max_rounds = 12, min_quiet = 4;
     const char *json_path = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--pairs"))
@@ -399,12 +725,18 @@ int main(int argc, char **argv)
             idle = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--rounds"))
             rounds = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--max-rounds"))
+            max_rounds = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--min-quiet"))
+            min_quiet = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--json"))
             json_path = argv[i + 1];
     }
-    if (pairs < 100 || idle < 1 || rounds < 1 || rounds > MAX_ROUNDS) {
-        fprintf(stderr, "usage: %s [--pairs N>=100] [--idle N] [--rounds 1..%d] [--json FILE]\n",
-                argv[0], MAX_ROUNDS);
+    if (max_rounds < rounds)
+        max_rounds = rounds;
+    if (pairs < 1000 || idle < 1 || rounds < 1 || max_rounds > SP_MAX_ROUNDS || min_quiet < 1) {
+        fprintf(stderr, "usage: %s [--pairs N>=1000] [--idle N] [--rounds N] [--max-rounds N<=%d]"
+                " [--min-quiet N] [--json FILE]\n", argv[0], SP_MAX_ROUNDS);
         return 2;
     }
     PS = (size_t)sysconf(_SC_PAGESIZE);
@@ -467,58 +799,19 @@ int main(int argc, char **argv)
         perror("pa_stack_allocator_new");
         return 1;
     }
-    cell cells[NCASES][NIMPL];
-    memset(cells, 0, sizeof cells);
-    long npairs[NCASES][NIMPL];
-    printf("\ncreate+destroy pairs, ns per pair per thread: median (min-max) of %d interleaved"
-           " rounds\n(%ld pairs per thread and round, a quarter at 1 MiB, a fiftieth of that for"
-           " mmap; mimalloc: %s)\n\n", rounds, pairs, mi_note);
-    printf("| size | threads |");
-    for (int im = 0; im < NIMPL; im++)
-        printf(" %s |", impl_name[im]);
-    printf(" pagealloc / mmap | pagealloc / best malloc |\n|---|---|");
-    for (int im = 0; im < NIMPL + 2; im++)
-        printf("---|");
-    printf("\n");
-    fflush(stdout);
-    double vs_mmap[NCASES], vs_best[NCASES];
-    int best_of[NCASES];
+    sp_init();
+    static pcase pc[NCASES];
     for (int ci = 0; ci < NCASES; ci++) {
-        size_t size = sizes[ci / 2];
-        int th = ci % 2 + 1;
-        long n = size >= (1 << 20) ? pairs / 4 : pairs;
-        for (int im = 0; im < NIMPL; im++) {
-            npairs[ci][im] = im == MMAP ? n / 50 + 1 : n;
-            if (im == MIMALLOC && !have_mi)
-                continue;
-            run_pairs((enum impl)im, size, th, npairs[ci][im] / 10 + 1);   /* warm up */
-        }
-        for (int r = 0; r < rounds; r++) {
-            for (int k = 0; k < NIMPL; k++) {
-                int im = (r + k) % NIMPL;
-                cells[ci][im].runs[r] = im == MIMALLOC && !have_mi
-                    ? -1 : run_pairs((enum impl)im, size, th, npairs[ci][im]);
-            }
-        }
-        printf("| %zu KiB | %d |", size >> 10, th);
-        for (int im = 0; im < NIMPL; im++) {
-            cell *c = &cells[ci][im];
-            summarise(c, rounds);
-            if (c->ok)
-                printf(" %.0f (%.0f-%.0f) |", c->med, c->min, c->max);
-            else
-                printf(" - |");
-        }
-        int best = GLIBC;
-        if (cells[ci][MIMALLOC].ok && cells[ci][MIMALLOC].med < cells[ci][GLIBC].med)
-            best = MIMALLOC;
-        best_of[ci] = best;
-        vs_mmap[ci] = cells[ci][PA].med / cells[ci][MMAP].med;
-        vs_best[ci] = cells[ci][PA].med / cells[ci][best].med;
-        printf(" %.3f | %.2f (%s) |\n", vs_mmap[ci], vs_best[ci], impl_key[best]);
-        fflush(stdout);
+        measure_case(&pc[ci], ci, pairs, rounds, max_rounds, have_mi);
+        fprintf(stderr, "pagealloc-bench-stack: %zu KiB x%d: %d rounds\n", pc[ci].size >> 10,
+                pc[ci].threads, pc[ci].rounds);
     }
     pa_stack_allocator_delete(A);
+    sp_done();
+    /* Judged at the end, against the best reference of the whole run. */
+    for (int ci = 0; ci < NCASES; ci++)
+        judge_case(&pc[ci], min_quiet, have_mi);
+    print_pairs(pc, pairs, rounds, max_rounds, min_quiet, mi_note);
     double t_all = now() - t_start;
     printf("\n(%.0f s in all: RSS part %.0f s, pairs %.0f s)\n", t_all, t_rss, t_all - t_rss);
 
@@ -547,38 +840,14 @@ int main(int argc, char **argv)
                 " \"rss_after_free\": %ld}", i ? "," : "", impl_key[r->im], r->touch, r->made,
                 want, r->grown, over, r->after);
     }
-    fprintf(f, "\n    ]},\n  \"pairs\": {\"rounds\": %d, \"pairs_per_thread\": %ld,"
-            " \"unit\": \"ns per pair per thread\",\n    \"cases\": [", rounds, pairs);
-    double worst_mmap = 0, worst_best = 0;
-    for (int ci = 0; ci < NCASES; ci++) {
-        fprintf(f, "%s\n      {\"size\": %zu, \"threads\": %d,", ci ? "," : "", sizes[ci / 2],
-                ci % 2 + 1);
-        for (int im = 0; im < NIMPL; im++) {
-            const cell *c = &cells[ci][im];
-            if (!c->ok) {
-                fprintf(f, " \"%s\": null,", impl_key[im]);
-                continue;
-            }
-            fprintf(f, "\n       \"%s\": {\"pairs\": %ld, \"median\": %.1f, \"min\": %.1f,"
-                    " \"max\": %.1f, \"runs\": [", impl_key[im], npairs[ci][im], c->med, c->min,
-                    c->max);
-            for (int r = 0; r < rounds; r++)
-                fprintf(f, "%s%.1f", r ? ", " : "", c->runs[r]);
-            fprintf(f, "]},");
-        }
-        fprintf(f, "\n       \"best_malloc\": \"%s\", \"vs_mmap\": %.4f, \"vs_best_malloc\": %.4f,"
-                " \"vs_glibc\": %.4f}", impl_key[best_of[ci]], vs_mmap[ci], vs_best[ci],
-                cells[ci][PA].med / cells[ci][GLIBC].med);
-        if (vs_mmap[ci] > worst_mmap)
-            worst_mmap = vs_mmap[ci];
-        if (vs_best[ci] > worst_best)
-            worst_best = vs_best[ci];
-    }
-    fprintf(f, "\n    ]},\n  \"targets\": [\n"
-            "    {\"target\": \"worst pair / mmap+mprotect+munmap <= 0.1\", \"value\": %.4f},\n"
-            "    {\"target\": \"worst pair / best malloc'd stack <= 1.0\", \"value\": %.4f},\n"
-            "    {\"target\": \"worst idle RSS / bytes touched <= 1.05\", \"value\": %.4f}\n"
-            "  ]\n}\n", worst_mmap, worst_best, worst_rss);
+    fprintf(f, "\n    ]},\n");
+    json_pairs(f, pc, pairs, rounds, max_rounds, min_quiet);
+    fprintf(f, "  \"targets\": [\n");
+    json_target(f, pc, "worst pair / mmap+mprotect+munmap <= 0.1", 0);
+    fprintf(f, ",\n");
+    json_target(f, pc, "worst pair / best malloc'd stack <= 1.0", 1);
+    fprintf(f, ",\n    {\"target\": \"worst idle RSS / bytes touched <= 1.05\", \"value\": %.4f}\n"
+            "  ]\n}\n", worst_rss);
     if (fclose(f) != 0) {
         perror(json_path);
         return 1;
