@@ -8,7 +8,7 @@
 # Usage: bench/run_stack.sh BUILD_DIR [pagealloc-bench-stack options...]
 #   e.g. bench/run_stack.sh build-bench --idle 1000 --rounds 6
 # Environment: NICE=-19 (NICE=0: normal priority), PROBE_QUIET=0.85 and
-# RUN_DELAY_QUIET=0.25 (the quiet test of the paired rounds, bench/stack_paired.h),
+# RUN_DELAY_QUIET=0.5 (the quiet test of the paired rounds, bench/stack_paired.h),
 # RESULTS=bench/results.
 # Exit status: the benchmark's (1 if it failed or could not write its JSON).
 set -uo pipefail

@@ -14,14 +14,21 @@
  *
  * Pairs: each thread creates and destroys stacks of one size in a loop,
  * touching the top 64 bytes of each (what a coroutine's first frame does).
- * Each case (size x threads) is measured in ROUNDS interleaved rounds: every
- * round runs every allocator once, starting with a different one each
- * round, so machine noise falls on all of them alike; a cell is the median
- * ns per pair per thread, with the min-max of the rounds. One untimed
- * warm-up run of a tenth as many pairs per allocator and case comes first.
- * mmap runs a fiftieth of the pairs (it is ~1000 times slower). Ratios are
- * of medians: to mmap, and to the faster malloc peer of the case (the
- * issue's "<= 1.0x malloc'd stacks", against the better of the two).
+ * Each case (size x threads) runs in paired rounds (bench/stack_paired.h,
+ * the protocol of the malloc and collector rows): every allocator once per
+ * round, back to back on the same pinned CPUs, ours between the two malloc
+ * peers, the order reversed every round, the reference loop before, between
+ * and after the runs. A run's figure is ns per pair per thread of the
+ * slower thread's own time (wall time less the time it waited for a CPU);
+ * a cell is the median with the min-max of every round. The ratios, to
+ * mmap and to the faster malloc peer of the case (the issue's "<= 1.0x
+ * malloc'd stacks", against the better of the two), are medians of the
+ * quiet rounds' ratios (both runs quiet), with IQR and count, or "not
+ * measured (under load)" with fewer than --min-quiet (4). --rounds (6)
+ * rounds, more while a peer has fewer than that many quiet, up to
+ * --max-rounds (12). One untimed warm-up run of a tenth as many pairs per
+ * allocator and case comes first. mmap runs a two-hundredth of the pairs
+ * (it is ~1000 times slower).
  *
  * RSS: N idle stacks of 64 KiB each touched T bytes from the top (4 KiB,
  * then 60 KiB): the growth of the process's RSS over the bytes touched,
@@ -40,7 +47,10 @@
  * figures as JSON (make bench: bench/results/stack.json, read by
  * bench/summary.py).
  *
- *   pagealloc-bench-stack [--pairs N] [--idle N] [--rounds N] [--json FILE]
+ *   pagealloc-bench-stack [--pairs N] [--idle N] [--rounds N] [--max-rounds N]
+ *                         [--min-quiet N] [--json FILE]
+ * (make bench: bench/run_stack.sh, which runs it at nice -19 in a session
+ * of its own, as the malloc and collector drivers run theirs.)
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -192,6 +202,7 @@ struct job {
     int cpu;                    /* pinned to it; -1 not pinned */
     double secs, delay;         /* wall time; time waiting for a CPU, s */
     int failed;
+    pthread_barrier_t *start;   /* the threads of a run start together */
 };
 
 static void *pairs_thread(void *arg)
@@ -199,8 +210,11 @@ static void *pairs_thread(void *arg)
     struct job *j = arg;
     handle h;
     sp_pin(j->cpu);
-    double d0 = sp_run_delay();
+    pthread_barrier_wait(j->start);
+    /* The wall clock outside the run delay's readings: a wait between them
+     * counts in the wall time only, so the own time is never below zero. */
     double t0 = now();
+    double d0 = sp_run_delay();
     for (long i = 0; i < j->pairs; i++) {
         if (create(j->im, j->size, &h)) {
             j->failed = 1;
@@ -209,8 +223,9 @@ static void *pairs_thread(void *arg)
         memset((char *)h.hi - 64, 1, 64);
         destroy(j->im, &h);
     }
+    double d1 = sp_run_delay();
     j->secs = now() - t0;
-    j->delay = (sp_run_delay() - d0) * 1e-9;
+    j->delay = (d1 - d0) * 1e-9;
     return NULL;
 }
 
@@ -222,8 +237,11 @@ static sp_run run_pairs(enum impl im, size_t size, int threads, long pairs, cons
 {
     struct job j[SP_MAX_THREADS];
     pthread_t t[SP_MAX_THREADS];
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, (unsigned)threads);
     for (int i = 0; i < threads; i++) {
-        j[i] = (struct job){ .im = im, .size = size, .pairs = pairs, .cpu = cpus[i] };
+        j[i] = (struct job){ .im = im, .size = size, .pairs = pairs, .cpu = cpus[i],
+                             .start = &start };
         pthread_create(&t[i], NULL, pairs_thread, &j[i]);
     }
     sp_run r = { .width = threads };
@@ -240,6 +258,7 @@ static sp_run run_pairs(enum impl im, size_t size, int threads, long pairs, cons
         if (j[i].secs - j[i].delay > own)
             own = j[i].secs - j[i].delay;
     }
+    pthread_barrier_destroy(&start);
     r.wall = failed ? -1 : worst * 1e9 / (double)pairs;
     r.ns = failed ? -1 : own * 1e9 / (double)pairs;
     return r;

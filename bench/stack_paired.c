@@ -52,7 +52,7 @@ static uint64_t now_ns(void)
 
 #include "backed_probe.h"
 
-double sp_probe_quiet = 0.85, sp_delay_quiet = 0.25;
+double sp_probe_quiet = 0.85, sp_delay_quiet = 0.5;
 static double sp_best[SP_MAX_THREADS + 1];   /* the best reference per width */
 
 void sp_init(void)

@@ -29,9 +29,11 @@
  *   best reference of the same width so far in the process (the host's
  *   slow mode, which slows the code itself: backed_probe.h), and, a
  *   two-thread run, no thread waited for a CPU more than RUN_DELAY_QUIET
- *   (0.25) of its wall time: a thread that waited longer ran alone for
- *   part of the run, so what two threads cost each other (docs/stack.md,
- *   "Two threads") was measured for part of it only.
+ *   (0.5) of its wall time. Own time takes the waits out, but not their
+ *   other effect: while one thread waits the other runs alone, so what two
+ *   threads cost each other (docs/stack.md, "Two threads") is measured
+ *   over part of the run only; a run where a thread waited more than half
+ *   its time is mostly one thread at a time, and does not count.
  * - A round's ratio against a peer counts when both runs were quiet; the
  *   figure is the median of those ratios with its IQR, min-max and count,
  *   or not measured (NAN) with fewer than the minimum of quiet rounds.
