@@ -25,7 +25,7 @@
  * malloc'd stacks", against the better of the two), are medians of the
  * quiet rounds' ratios (both runs quiet), with IQR and count, or "not
  * measured (under load)" with fewer than --min-quiet (4). --rounds (6)
- * rounds, more while a peer has fewer than that many quiet, up to
+ * rounds, more while a malloc peer has fewer than that many quiet, up to
  * --max-rounds (12). One untimed warm-up run of a tenth as many pairs per
  * allocator and case comes first. mmap runs a two-hundredth of the pairs
  * (it is ~1000 times slower).
@@ -65,6 +65,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -201,6 +202,7 @@ struct job {
     long pairs;
     int cpu;                    /* pinned to it; -1 not pinned */
     double secs, delay;         /* wall time; time waiting for a CPU, s */
+    long sleeps;                /* voluntary context switches (waits on a lock) */
     int failed;
     pthread_barrier_t *start;   /* the threads of a run start together */
 };
@@ -215,6 +217,8 @@ static void *pairs_thread(void *arg)
      * counts in the wall time only, so the own time is never below zero. */
     double t0 = now();
     double d0 = sp_run_delay();
+    struct rusage u0, u1;
+    getrusage(RUSAGE_THREAD, &u0);
     for (long i = 0; i < j->pairs; i++) {
         if (create(j->im, j->size, &h)) {
             j->failed = 1;
@@ -223,16 +227,19 @@ static void *pairs_thread(void *arg)
         memset((char *)h.hi - 64, 1, 64);
         destroy(j->im, &h);
     }
+    getrusage(RUSAGE_THREAD, &u1);
     double d1 = sp_run_delay();
     j->secs = now() - t0;
     j->delay = (d1 - d0) * 1e-9;
+    j->sleeps = u1.ru_nvcsw - u0.ru_nvcsw;
     return NULL;
 }
 
 /* One timed run, thread k pinned to cpus[k]: ns per pair per thread, the
  * slower thread's own time (its wall time less the time it waited for a
- * CPU: stack_paired.h says why) and its wall time (negative if failed),
- * and the largest share of a thread's wall time it waited for a CPU. */
+ * CPU; the wall time if a thread slept: stack_paired.h says why) and its
+ * wall time (negative if failed), and the largest share of a thread's
+ * wall time it waited for a CPU. */
 static sp_run run_pairs(enum impl im, size_t size, int threads, long pairs, const int *cpus)
 {
     struct job j[SP_MAX_THREADS];
@@ -257,7 +264,12 @@ static sp_run run_pairs(enum impl im, size_t size, int threads, long pairs, cons
             r.delay = d;
         if (j[i].secs - j[i].delay > own)
             own = j[i].secs - j[i].delay;
+        if (j[i].sleeps > r.sleeps)
+            r.sleeps = (int)j[i].sleeps;
     }
+    r.sleeper = r.sleeps >= 10 + pairs / 1000;
+    if (r.sleeper)
+        own = worst;
     pthread_barrier_destroy(&start);
     r.wall = failed ? -1 : worst * 1e9 / (double)pairs;
     r.ns = failed ? -1 : own * 1e9 / (double)pairs;
@@ -443,12 +455,30 @@ static void round_cpus(int threads, int r, int *cpus)
             cpus[k] = sp_cpu((unsigned)k);
 }
 
-/* The fewest quiet rounds ours has so far against any peer. */
+/* Whether malloc peer im is a candidate for "the faster malloc'd stack"
+ * of the case after its rounds so far: its median pair within 1.5x of the
+ * faster peer's (both at 16 and 64 KiB; at 1 MiB only glibc: mimalloc maps
+ * each 1 MiB stack and is ~40x slower). */
+static int candidate(const pcase *p, int im, int have_mi)
+{
+    double med[NIMPL] = { 0 }, v[SP_MAX_ROUNDS];
+    for (int k = GLIBC; k <= MIMALLOC; k++) {
+        for (int r = 0; r < p->rounds; r++)
+            v[r] = p->c[k].runs[r].ns;
+        med[k] = k == MIMALLOC && !have_mi ? NAN : sp_median(v, p->rounds);
+    }
+    double fastest =
+        isnan(med[MIMALLOC]) || med[GLIBC] < med[MIMALLOC] ? med[GLIBC] : med[MIMALLOC];
+    return !isnan(med[im]) && med[im] <= 1.5 * fastest;
+}
+
+/* The fewest quiet rounds ours has so far against a candidate peer (mmap,
+ * 50x below its target, does not ask for more rounds). */
 static int case_quiet(const pcase *p, int have_mi)
 {
     int q = p->rounds;
-    for (int im = MMAP; im < NIMPL; im++) {
-        if (im == MIMALLOC && !have_mi)
+    for (int im = GLIBC; im <= MIMALLOC; im++) {
+        if (!candidate(p, im, have_mi))
             continue;
         int k = sp_quiet_pairs(p->c[PA].runs, p->c[im].runs, p->rounds);
         q = k < q ? k : q;
@@ -510,19 +540,14 @@ static void judge_case(pcase *p, int min_quiet, int have_mi)
     for (int im = MMAP; im < NIMPL; im++)
         if (im != MIMALLOC || have_mi)
             p->fig[im] = sp_figure(p->c[PA].runs, p->c[im].runs, p->rounds, min_quiet);
-    /* Against the faster malloc'd stack: of the malloc peers whose median
-     * pair is within 1.5x of the faster one's (both at 16 and 64 KiB, only
-     * glibc at 1 MiB, where mimalloc maps each stack and is ~40x slower),
-     * the one ours does worst against (bench/pairs.py's rule: the highest
-     * paired figure), not measured if any of them is not. */
+    /* Against the faster malloc'd stack: of the candidate peers, the one
+     * ours does worst against (bench/pairs.py's rule: the highest paired
+     * figure), not measured if any of them is not. */
     p->best = GLIBC;
     p->vs_best = p->all_best = NAN;
-    double fastest = p->c[GLIBC].ok ? p->c[GLIBC].med : INFINITY;
-    if (have_mi && p->c[MIMALLOC].ok && p->c[MIMALLOC].med < fastest)
-        fastest = p->c[MIMALLOC].med;
     int candidates = 0, measured = 1, least = -1;
     for (int im = GLIBC; im <= MIMALLOC; im++) {
-        if ((im == MIMALLOC && !have_mi) || !p->c[im].ok || p->c[im].med > 1.5 * fastest)
+        if (!p->c[im].ok || !candidate(p, im, have_mi))
             continue;
         candidates++;
         if (isnan(p->all_best) || p->fig[im].all_median > p->all_best)
@@ -663,6 +688,9 @@ static void json_pairs(FILE *f, const pcase *pc, long pairs, int rounds, int max
             fprintf(f, "], \"wall\": [");
             for (int r = 0; r < p->rounds; r++)
                 fprintf(f, "%s%.1f", r ? ", " : "", c->runs[r].wall);
+            fprintf(f, "], \"slept\": [");
+            for (int r = 0; r < p->rounds; r++)
+                fprintf(f, "%s%d", r ? ", " : "", c->runs[r].sleeps);
             fprintf(f, "], \"run_delay\": [");
             for (int r = 0; r < p->rounds; r++)
                 fprintf(f, "%s%.3f", r ? ", " : "", c->runs[r].delay);

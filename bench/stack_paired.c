@@ -174,7 +174,8 @@ int sp_quiet(const sp_run *r)
     if (r->ns < 0 || r->width < 1 || r->width > SP_MAX_THREADS || sp_best[r->width] <= 0)
         return 0;
     double p = r->probe0 < r->probe1 ? r->probe0 : r->probe1;
-    return p >= sp_probe_quiet * sp_best[r->width] && (r->width < 2 || r->delay <= sp_delay_quiet);
+    return p >= sp_probe_quiet * sp_best[r->width] &&
+           (r->width < 2 || r->sleeper || r->delay <= sp_delay_quiet);
 }
 
 static int cmp_double(const void *a, const void *b)

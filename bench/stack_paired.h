@@ -23,8 +23,16 @@
  *   a CPU for seconds, and the wall-time ratio ours / glibc of one-thread
  *   16 KiB rounds read 0.27-1.37 where the own-time ratio of the same runs
  *   read 0.74-0.76 (2026-12-05, load 6). Not wall less CPU time: a thread
- *   asleep on a lock (mmap's, mimalloc's 1 MiB munmap, ours if it had to)
- *   is the allocator's cost, and stays in.
+ *   asleep on a lock is the allocator's cost, and stays in. But a thread
+ *   that sleeps also waits, once woken, for its vCPU to wake (the host
+ *   schedules it): run delay that is the lock's cost, not load (two mmap
+ *   threads showed 0.4-0.9 of their time as run delay in rounds where
+ *   ours, on the same CPUs, showed 0.00-0.02). So a run where a thread
+ *   slept 10 + pairs / 1000 times or more (getrusage's voluntary
+ *   switches; two mmap threads, each pair a map and an unmap under the
+ *   process's address-space lock) keeps its wall time, and its quiet test
+ *   is the reference alone. mmap is ~1000x slower than ours, far from
+ *   deciding its target.
  * - A run is quiet when min(probe0, probe1) >= PROBE_QUIET (0.85) of the
  *   best reference of the same width so far in the process (the host's
  *   slow mode, which slows the code itself: backed_probe.h), and, a
@@ -52,6 +60,8 @@ typedef struct sp_run {
     double ns;                  /* ns per pair per thread, own time (slower thread); < 0 failed */
     double wall;                /* the same in wall time (waits for a CPU included) */
     double delay;               /* the largest share of a thread's wall time it waited */
+    int sleeps;                 /* the most voluntary switches of a thread */
+    int sleeper;                /* sleeps >= 10 + pairs / 1000: ns is the wall time */
     double probe0, probe1;      /* reference ops/s just before and just after */
     int width;                  /* threads of the run and of its references */
 } sp_run;
