@@ -14,7 +14,7 @@
  *   pagealloc-bench-probe, PROBE_ROUNDS 2 here: ~10-20 ms) runs on those
  *   CPUs, one thread per CPU, before the round's first run, between runs
  *   and after the last, so each run has a reference speed just before
- *   (probe0) and just after (probe1) it.
+ *   (probe0) and just after (probe1) it, timed in own time as the runs.
  * - What a run measures: ns per pair per thread, of the slower thread's
  *   own time: its wall time less its run delay, the time it was runnable
  *   but waited for a CPU (the kernel's count, /proc/thread-self/schedstat,
