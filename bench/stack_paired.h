@@ -11,10 +11,13 @@
  *   one-thread case pinned to one CPU, changing every two rounds; a
  *   two-thread case with thread k pinned to CPU k.
  * - The reference loop (bench/backed_probe.h, the loop of
- *   pagealloc-bench-probe, PROBE_ROUNDS 2 here: ~10-20 ms) runs on those
- *   CPUs, one thread per CPU, before the round's first run, between runs
- *   and after the last, so each run has a reference speed just before
- *   (probe0) and just after (probe1) it, timed in own time as the runs.
+ *   pagealloc-bench-probe, PROBE_ROUNDS 8 here: ~6 ms) runs on those CPUs,
+ *   one thread per CPU, before the round's first run, between runs and
+ *   after the last, so each run has a reference speed just before (probe0)
+ *   and just after (probe1) it, timed in own time as the runs are. The
+ *   round starts with one reference more, not used: the first after a
+ *   change of CPU runs with cold caches (it read 0.2-0.3 of the best where
+ *   the next read 0.95).
  * - What a run measures: ns per pair per thread, of the slower thread's
  *   own time: its wall time less its run delay, the time it was runnable
  *   but waited for a CPU (the kernel's count, /proc/thread-self/schedstat,
