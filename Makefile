@@ -42,11 +42,7 @@ bench:
 	bench/run_backed.sh build-bench || failed="$$failed run_backed.sh"; \
 	bench/run_malloc.sh build-bench || failed="$$failed run_malloc.sh"; \
 	bench/run_gc.sh build-bench || failed="$$failed run_gc.sh"; \
-	mkdir -p bench/results; \
-	rm -f bench/results/.stack-failed; \
-	{ build-bench/bench/pagealloc-bench-stack --json bench/results/stack.json \
-	  || touch bench/results/.stack-failed; } | tee bench/results/stack.md; \
-	[ ! -e bench/results/.stack-failed ] || failed="$$failed pagealloc-bench-stack"; \
+	bench/run_stack.sh build-bench || failed="$$failed run_stack.sh"; \
 	bench/summary.py || failed="$$failed summary.py"; \
 	if [ -n "$$failed" ]; then echo "make bench: failed:$$failed (their rows above may be missing or wrong)" >&2; exit 1; fi
 

@@ -31,7 +31,9 @@
 #define PAGEALLOC_BENCH_BACKED_PROBE_H
 
 #define PROBE_N      W2_N
+#ifndef PROBE_ROUNDS            /* bench/stack_paired.c runs a shorter loop */
 #define PROBE_ROUNDS 12u        /* about 15-30 ms a run here */
+#endif
 
 static int g_probe;             /* --probe */
 

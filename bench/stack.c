@@ -14,14 +14,21 @@
  *
  * Pairs: each thread creates and destroys stacks of one size in a loop,
  * touching the top 64 bytes of each (what a coroutine's first frame does).
- * Each case (size x threads) is measured in ROUNDS interleaved rounds: every
- * round runs every allocator once, starting with a different one each
- * round, so machine noise falls on all of them alike; a cell is the median
- * ns per pair per thread, with the min-max of the rounds. One untimed
- * warm-up run of a tenth as many pairs per allocator and case comes first.
- * mmap runs a fiftieth of the pairs (it is ~1000 times slower). Ratios are
- * of medians: to mmap, and to the faster malloc peer of the case (the
- * issue's "<= 1.0x malloc'd stacks", against the better of the two).
+ * Each case (size x threads) runs in paired rounds (bench/stack_paired.h,
+ * the protocol of the malloc and collector rows): every allocator once per
+ * round, back to back on the same pinned CPUs, ours between the two malloc
+ * peers, the order reversed every round, the reference loop before, between
+ * and after the runs. A run's figure is ns per pair per thread of the
+ * slower thread's own time (wall time less the time it waited for a CPU);
+ * a cell is the median with the min-max of every round. The ratios, to
+ * mmap and to the faster malloc peer of the case (the issue's "<= 1.0x
+ * malloc'd stacks", against the better of the two), are medians of the
+ * quiet rounds' ratios (both runs quiet), with IQR and count, or "not
+ * measured (under load)" with fewer than --min-quiet (4). --rounds (6)
+ * rounds, more while a malloc peer has fewer than that many quiet, up to
+ * --max-rounds (12). One untimed warm-up run of a tenth as many pairs per
+ * allocator and case comes first. mmap runs a two-hundredth of the pairs
+ * (it is ~1000 times slower).
  *
  * RSS: N idle stacks of 64 KiB each touched T bytes from the top (4 KiB,
  * then 60 KiB): the growth of the process's RSS over the bytes touched,
@@ -40,13 +47,17 @@
  * figures as JSON (make bench: bench/results/stack.json, read by
  * bench/summary.py).
  *
- *   pagealloc-bench-stack [--pairs N] [--idle N] [--rounds N] [--json FILE]
+ *   pagealloc-bench-stack [--pairs N] [--idle N] [--rounds N] [--max-rounds N]
+ *                         [--min-quiet N] [--json FILE]
+ * (make bench: bench/run_stack.sh, which runs it at nice -19 in a session
+ * of its own, as the malloc and collector drivers run theirs.)
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -54,18 +65,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "pagealloc/stack.h"
+#include "stack_bench.h"
 
-enum impl { PA, MMAP, GLIBC, MIMALLOC, NIMPL };
-static const char *impl_name[NIMPL] = { "pagealloc", "mmap+mprotect", "glibc malloc",
-                                        "mimalloc" };
-static const char *impl_key[NIMPL] = { "pagealloc", "mmap", "glibc", "mimalloc" };
-
-#define MAX_ROUNDS 15
+const char *const impl_name[NIMPL] = { "pagealloc", "mmap+mprotect", "glibc malloc",
+                                       "mimalloc" };
+const char *const impl_key[NIMPL] = { "pagealloc", "mmap", "glibc", "mimalloc" };
 
 static pa_stack_allocator *A;
 static size_t PS;
@@ -189,15 +199,25 @@ struct job {
     enum impl im;
     size_t size;
     long pairs;
-    double secs;
+    int cpu;                    /* pinned to it; -1 not pinned */
+    double secs, delay;         /* wall time; time waiting for a CPU, s */
+    long sleeps;                /* voluntary context switches (waits on a lock) */
     int failed;
+    pthread_barrier_t *start;   /* the threads of a run start together */
 };
 
 static void *pairs_thread(void *arg)
 {
     struct job *j = arg;
     handle h;
+    sp_pin(j->cpu);
+    pthread_barrier_wait(j->start);
+    /* The wall clock outside the run delay's readings: a wait between them
+     * counts in the wall time only, so the own time is never below zero. */
     double t0 = now();
+    double d0 = sp_run_delay();
+    struct rusage u0, u1;
+    getrusage(RUSAGE_THREAD, &u0);
     for (long i = 0; i < j->pairs; i++) {
         if (create(j->im, j->size, &h)) {
             j->failed = 1;
@@ -206,51 +226,67 @@ static void *pairs_thread(void *arg)
         memset((char *)h.hi - 64, 1, 64);
         destroy(j->im, &h);
     }
+    getrusage(RUSAGE_THREAD, &u1);
+    double d1 = sp_run_delay();
     j->secs = now() - t0;
+    j->delay = (d1 - d0) * 1e-9;
+    j->sleeps = u1.ru_nvcsw - u0.ru_nvcsw;
     return NULL;
 }
 
-/* ns per pair per thread, threads running at once; negative if failed. */
-static double run_pairs(enum impl im, size_t size, int threads, long pairs)
+/* One timed run, thread k pinned to cpus[k]: ns per pair per thread, the
+ * slower thread's own time (its wall time less the time it waited for a
+ * CPU; the wall time if a thread slept: stack_paired.h says why) and its
+ * wall time (negative if failed), and the largest share of a thread's
+ * wall time it waited for a CPU. */
+sp_run run_pairs(enum impl im, size_t size, int threads, long pairs, const int *cpus)
 {
-    struct job j[2];
-    pthread_t t[2];
+    struct job j[SP_MAX_THREADS];
+    pthread_t t[SP_MAX_THREADS];
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, (unsigned)threads);
     for (int i = 0; i < threads; i++) {
-        j[i] = (struct job){ .im = im, .size = size, .pairs = pairs };
+        j[i] = (struct job){ .im = im, .size = size, .pairs = pairs, .cpu = cpus[i],
+                             .start = &start };
         pthread_create(&t[i], NULL, pairs_thread, &j[i]);
     }
-    double worst = 0;
+    sp_run r = { .width = threads };
+    double worst = 0, own = 0;
     int failed = 0;
     for (int i = 0; i < threads; i++) {
         pthread_join(t[i], NULL);
         failed |= j[i].failed;
         if (j[i].secs > worst)
             worst = j[i].secs;
+        double d = j[i].secs > 0 ? j[i].delay / j[i].secs : 1;
+        if (d > r.delay)
+            r.delay = d;
+        if (j[i].secs - j[i].delay > own)
+            own = j[i].secs - j[i].delay;
+        if (j[i].sleeps > r.sleeps)
+            r.sleeps = (int)j[i].sleeps;
     }
-    return failed ? -1 : worst * 1e9 / (double)pairs;
+    r.sleeper = r.sleeps >= 10 + pairs / 1000;
+    if (r.sleeper)
+        own = worst;
+    pthread_barrier_destroy(&start);
+    r.wall = failed ? -1 : worst * 1e9 / (double)pairs;
+    r.ns = failed ? -1 : own * 1e9 / (double)pairs;
+    return r;
 }
 
-static int cmp_double(const void *a, const void *b)
+void summarise(cell *c, int rounds)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-typedef struct cell {
-    int ok;                     /* measured (every round succeeded) */
-    double med, min, max;
-    double runs[MAX_ROUNDS];    /* in round order */
-} cell;
-
-static void summarise(cell *c, int rounds)
-{
-    double s[MAX_ROUNDS];
-    memcpy(s, c->runs, sizeof(double) * (size_t)rounds);
-    qsort(s, (size_t)rounds, sizeof s[0], cmp_double);
-    c->ok = s[0] >= 0;
-    c->min = s[0];
-    c->max = s[rounds - 1];
-    c->med = rounds % 2 ? s[rounds / 2] : (s[rounds / 2 - 1] + s[rounds / 2]) / 2;
+    double s[SP_MAX_ROUNDS];
+    c->ok = rounds > 0;
+    c->min = c->max = rounds > 0 ? c->runs[0].ns : -1;
+    for (int r = 0; r < rounds; r++) {
+        s[r] = c->runs[r].ns;
+        c->ok &= s[r] >= 0;
+        c->min = s[r] < c->min ? s[r] : c->min;
+        c->max = s[r] > c->max ? s[r] : c->max;
+    }
+    c->med = c->ok ? sp_median(s, rounds) : -1;
 }
 
 /* ---- Idle RSS ----------------------------------------------------------- */
@@ -384,13 +420,10 @@ static long idle_count(long want, char *note, size_t size)
 
 /* ---- Main --------------------------------------------------------------- */
 
-static const size_t sizes[] = { 16 << 10, 64 << 10, 1 << 20 };
-#define NCASES 6
-
 int main(int argc, char **argv)
 {
     long pairs = 1000000, idle = 100000;
-    int rounds = 5;
+    int rounds = 6, max_rounds = 12, min_quiet = 4;
     const char *json_path = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--pairs"))
@@ -399,12 +432,18 @@ int main(int argc, char **argv)
             idle = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--rounds"))
             rounds = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--max-rounds"))
+            max_rounds = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--min-quiet"))
+            min_quiet = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--json"))
             json_path = argv[i + 1];
     }
-    if (pairs < 100 || idle < 1 || rounds < 1 || rounds > MAX_ROUNDS) {
-        fprintf(stderr, "usage: %s [--pairs N>=100] [--idle N] [--rounds 1..%d] [--json FILE]\n",
-                argv[0], MAX_ROUNDS);
+    if (max_rounds < rounds)
+        max_rounds = rounds;
+    if (pairs < 1000 || idle < 1 || rounds < 1 || max_rounds > SP_MAX_ROUNDS || min_quiet < 1) {
+        fprintf(stderr, "usage: %s [--pairs N>=1000] [--idle N] [--rounds N] [--max-rounds N<=%d]"
+                " [--min-quiet N] [--json FILE]\n", argv[0], SP_MAX_ROUNDS);
         return 2;
     }
     PS = (size_t)sysconf(_SC_PAGESIZE);
@@ -467,58 +506,19 @@ int main(int argc, char **argv)
         perror("pa_stack_allocator_new");
         return 1;
     }
-    cell cells[NCASES][NIMPL];
-    memset(cells, 0, sizeof cells);
-    long npairs[NCASES][NIMPL];
-    printf("\ncreate+destroy pairs, ns per pair per thread: median (min-max) of %d interleaved"
-           " rounds\n(%ld pairs per thread and round, a quarter at 1 MiB, a fiftieth of that for"
-           " mmap; mimalloc: %s)\n\n", rounds, pairs, mi_note);
-    printf("| size | threads |");
-    for (int im = 0; im < NIMPL; im++)
-        printf(" %s |", impl_name[im]);
-    printf(" pagealloc / mmap | pagealloc / best malloc |\n|---|---|");
-    for (int im = 0; im < NIMPL + 2; im++)
-        printf("---|");
-    printf("\n");
-    fflush(stdout);
-    double vs_mmap[NCASES], vs_best[NCASES];
-    int best_of[NCASES];
+    sp_init();
+    static pcase pc[NCASES];
     for (int ci = 0; ci < NCASES; ci++) {
-        size_t size = sizes[ci / 2];
-        int th = ci % 2 + 1;
-        long n = size >= (1 << 20) ? pairs / 4 : pairs;
-        for (int im = 0; im < NIMPL; im++) {
-            npairs[ci][im] = im == MMAP ? n / 50 + 1 : n;
-            if (im == MIMALLOC && !have_mi)
-                continue;
-            run_pairs((enum impl)im, size, th, npairs[ci][im] / 10 + 1);   /* warm up */
-        }
-        for (int r = 0; r < rounds; r++) {
-            for (int k = 0; k < NIMPL; k++) {
-                int im = (r + k) % NIMPL;
-                cells[ci][im].runs[r] = im == MIMALLOC && !have_mi
-                    ? -1 : run_pairs((enum impl)im, size, th, npairs[ci][im]);
-            }
-        }
-        printf("| %zu KiB | %d |", size >> 10, th);
-        for (int im = 0; im < NIMPL; im++) {
-            cell *c = &cells[ci][im];
-            summarise(c, rounds);
-            if (c->ok)
-                printf(" %.0f (%.0f-%.0f) |", c->med, c->min, c->max);
-            else
-                printf(" - |");
-        }
-        int best = GLIBC;
-        if (cells[ci][MIMALLOC].ok && cells[ci][MIMALLOC].med < cells[ci][GLIBC].med)
-            best = MIMALLOC;
-        best_of[ci] = best;
-        vs_mmap[ci] = cells[ci][PA].med / cells[ci][MMAP].med;
-        vs_best[ci] = cells[ci][PA].med / cells[ci][best].med;
-        printf(" %.3f | %.2f (%s) |\n", vs_mmap[ci], vs_best[ci], impl_key[best]);
-        fflush(stdout);
+        measure_case(&pc[ci], ci, pairs, rounds, max_rounds, have_mi);
+        fprintf(stderr, "pagealloc-bench-stack: %zu KiB x%d: %d rounds\n", pc[ci].size >> 10,
+                pc[ci].threads, pc[ci].rounds);
     }
     pa_stack_allocator_delete(A);
+    sp_done();
+    /* Judged at the end, against the best reference of the whole run. */
+    for (int ci = 0; ci < NCASES; ci++)
+        judge_case(&pc[ci], min_quiet, have_mi);
+    print_pairs(pc, pairs, rounds, max_rounds, min_quiet, mi_note);
     double t_all = now() - t_start;
     printf("\n(%.0f s in all: RSS part %.0f s, pairs %.0f s)\n", t_all, t_rss, t_all - t_rss);
 
@@ -547,38 +547,14 @@ int main(int argc, char **argv)
                 " \"rss_after_free\": %ld}", i ? "," : "", impl_key[r->im], r->touch, r->made,
                 want, r->grown, over, r->after);
     }
-    fprintf(f, "\n    ]},\n  \"pairs\": {\"rounds\": %d, \"pairs_per_thread\": %ld,"
-            " \"unit\": \"ns per pair per thread\",\n    \"cases\": [", rounds, pairs);
-    double worst_mmap = 0, worst_best = 0;
-    for (int ci = 0; ci < NCASES; ci++) {
-        fprintf(f, "%s\n      {\"size\": %zu, \"threads\": %d,", ci ? "," : "", sizes[ci / 2],
-                ci % 2 + 1);
-        for (int im = 0; im < NIMPL; im++) {
-            const cell *c = &cells[ci][im];
-            if (!c->ok) {
-                fprintf(f, " \"%s\": null,", impl_key[im]);
-                continue;
-            }
-            fprintf(f, "\n       \"%s\": {\"pairs\": %ld, \"median\": %.1f, \"min\": %.1f,"
-                    " \"max\": %.1f, \"runs\": [", impl_key[im], npairs[ci][im], c->med, c->min,
-                    c->max);
-            for (int r = 0; r < rounds; r++)
-                fprintf(f, "%s%.1f", r ? ", " : "", c->runs[r]);
-            fprintf(f, "]},");
-        }
-        fprintf(f, "\n       \"best_malloc\": \"%s\", \"vs_mmap\": %.4f, \"vs_best_malloc\": %.4f,"
-                " \"vs_glibc\": %.4f}", impl_key[best_of[ci]], vs_mmap[ci], vs_best[ci],
-                cells[ci][PA].med / cells[ci][GLIBC].med);
-        if (vs_mmap[ci] > worst_mmap)
-            worst_mmap = vs_mmap[ci];
-        if (vs_best[ci] > worst_best)
-            worst_best = vs_best[ci];
-    }
-    fprintf(f, "\n    ]},\n  \"targets\": [\n"
-            "    {\"target\": \"worst pair / mmap+mprotect+munmap <= 0.1\", \"value\": %.4f},\n"
-            "    {\"target\": \"worst pair / best malloc'd stack <= 1.0\", \"value\": %.4f},\n"
-            "    {\"target\": \"worst idle RSS / bytes touched <= 1.05\", \"value\": %.4f}\n"
-            "  ]\n}\n", worst_mmap, worst_best, worst_rss);
+    fprintf(f, "\n    ]},\n");
+    json_pairs(f, pc, pairs, rounds, max_rounds, min_quiet);
+    fprintf(f, "  \"targets\": [\n");
+    json_target(f, pc, "worst pair / mmap+mprotect+munmap <= 0.1", 0);
+    fprintf(f, ",\n");
+    json_target(f, pc, "worst pair / best malloc'd stack <= 1.0", 1);
+    fprintf(f, ",\n    {\"target\": \"worst idle RSS / bytes touched <= 1.05\", \"value\": %.4f}\n"
+            "  ]\n}\n", worst_rss);
     if (fclose(f) != 0) {
         perror(json_path);
         return 1;

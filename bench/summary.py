@@ -17,7 +17,8 @@ same run (bench/results/core.json, backed.json, malloc.json, stack.json):
     medians of run_malloc.sh's quiet paired rounds, bench/pairs.py; not
     measured when a workload had too few quiet rounds);
   - the stacks (issue 12): the worst create+destroy pair (median of the
-    rounds) against mmap + mprotect + munmap and against the faster of the
+    quiet paired rounds, bench/stack_paired.h; not measured when a case had
+    too few) against mmap + mprotect + munmap and against the faster of the
     glibc- and mimalloc-malloc'd stacks, and the idle RSS of 100,000 stacks
     over the bytes touched (bench/stack.c's JSON, stack.json);
   - the collector (issue 13, bench/run_gc.sh's gc.json): ours against
@@ -120,22 +121,41 @@ else:
         "backed.json W6-W2, ratio of medians: no scaling protocol ran")
 
 # Stacks (issue 12): bench/stack.c's JSON (stack.json; stack.md is the same
-# run as tables): the worst case's median pair time against mmap +
-# mprotect + munmap and against the faster malloc peer of that case (glibc
-# or mimalloc), and the worst idle RSS over the bytes the stacks touched.
+# run as tables, bench/run_stack.sh): the worst case against mmap + mprotect
+# + munmap and against the faster malloc peer of that case (glibc or
+# mimalloc), each case's figure the median of its quiet paired rounds
+# (bench/stack_paired.h); with too few quiet rounds in a case, not measured
+# (under load), the source naming the cases and the median of every round;
+# and the worst idle RSS over the bytes the stacks touched.
 stack = load("stack.json")
-st = {t["target"]: t["value"] for t in (stack or {}).get("targets", [])}
+stt = {t["target"]: t for t in (stack or {}).get("targets", [])}
+st = {k: t["value"] for k, t in stt.items()}
 idle = (stack or {}).get("idle", {})
 idle_src = "stack.json"
 if idle and idle.get("stacks") != 100000:
     idle_src = f"stack.json ({idle.get('stacks')} stacks, not 100,000: {idle.get('max_map_count')})"
 best = "glibc or mimalloc" if (stack or {}).get("mimalloc", {}).get("measured") else "glibc only"
+
+
+def stack_source(name):
+    t = stt.get(name)
+    if not t or "under_load" not in t:     # an older stack.json: ratios of medians
+        return "stack.json"
+    if t["value"] is None:
+        a = t.get("all_rounds")
+        return ("stack.json, paired: not measured (under load: " + "; ".join(t["under_load"])
+                + (f"; every round's median {a:.2f}" if a is not None else "") + ")")
+    w = t["worst"]
+    return (f"stack.json, paired, worst: {w['size'] >> 10} KiB x{w['threads']} against {w['peer']} "
+            f"(IQR {w['q1']:.2f}-{w['q3']:.2f}, {w['quiet']} of {w['rounds']} rounds quiet)")
+
+
+T_MMAP = "worst pair / mmap+mprotect+munmap <= 0.1"
+T_MALLOC = "worst pair / best malloc'd stack <= 1.0"
 row("stacks", "stacks: worst create+destroy pair / mmap+mprotect+munmap",
-    st.get("worst pair / mmap+mprotect+munmap <= 0.1"), 0.1, "le", "stack.json",
-    "stacks pair / mmap")
+    st.get(T_MMAP), 0.1, "le", stack_source(T_MMAP), "stacks pair / mmap")
 row("stacks", f"stacks: worst create+destroy pair / faster malloc'd stack ({best})",
-    st.get("worst pair / best malloc'd stack <= 1.0"), 1.0, "le", "stack.json",
-    "stacks pair / malloc")
+    st.get(T_MALLOC), 1.0, "le", stack_source(T_MALLOC), "stacks pair / malloc")
 row("stacks", "stacks: idle RSS / bytes touched (worst of 4 and 60 KiB deep)",
     st.get("worst idle RSS / bytes touched <= 1.05"), 1.05, "le", idle_src, "stacks idle RSS")
 
