@@ -40,6 +40,7 @@ set(PAGEALLOC_SOURCES
   ${PAGEALLOC_ROOT}/src/pageheap/grow.c
   ${PAGEALLOC_ROOT}/src/pageheap/alloc.c
   ${PAGEALLOC_ROOT}/src/pageheap/free.c
+  ${PAGEALLOC_ROOT}/src/pageheap/fresh.c
   ${PAGEALLOC_ROOT}/src/pageheap/guard.c
   ${PAGEALLOC_ROOT}/src/pageheap/limit.c
   ${PAGEALLOC_ROOT}/src/pageheap/check.c

@@ -123,6 +123,16 @@ int sysmem_used_ex(void *v, size_t n, unsigned flags);
 /* Ready -> Prepared: physical memory returned, addresses kept. Every page
  * must be Prepared or Ready. Contents are forfeit. */
 int sysmem_unused(void *v, size_t n);
+/* sysmem_unused with flags. SYSMEM_UNUSED_UNTOUCHED: the caller knows no
+ * byte of the range was accessed since it was last Prepared (or fresh
+ * from a map), so it holds no physical memory and still reads as it did
+ * then: the pages move to Prepared with no primitive call (no release,
+ * no huge-page advice: the range's advice is still what it was when
+ * Prepared), only the layer's lock and its page states (the page heap's
+ * fresh windows, docs/heap.md "Page caches"). The counts are exact as
+ * for sysmem_unused. Other flags: EINVAL. */
+#define SYSMEM_UNUSED_UNTOUCHED 1u
+int sysmem_unused_ex(void *v, size_t n, unsigned flags);
 /* Transparent-huge-page hints. huge_page covers the huge pages wholly
  * inside [v, v+n) (aligned inward); no_huge_page covers every huge page
  * the range touches (aligned outward, clipped to memory the layer owns).

@@ -405,9 +405,32 @@ PA_API int sysmem_used_ex(void *v, size_t n, unsigned flags)
 
 PA_API int sysmem_unused(void *v, size_t n)
 {
+    return sysmem_unused_ex(v, n, 0);
+}
+
+PA_API int sysmem_unused_ex(void *v, size_t n, unsigned flags)
+{
+    if (flags & ~(unsigned)SYSMEM_UNUSED_UNTOUCHED)
+        return EINVAL;
     struct sm_binding b = sm_binding();
     uintptr_t a, e;
-    int err = check_states(&b, v, n, 0, STATES_MAPPED, &a, &e);
+    int err;
+    if (flags & SYSMEM_UNUSED_UNTOUCHED) {
+        /* Nothing to return and no advice to change: the states alone,
+         * checked and moved in one hold of the lock (as sysmem_used_ex). */
+        err = check_range(&b, v, n, &a, &e);
+        if (err)
+            return err;
+        size_t c[4];
+        sm_reg_lock();
+        sm_range_count(a, e, c);
+        int ok = in_states(c, STATES_MAPPED);
+        if (ok)
+            sm_range_move_counted(a, e, SYSMEM_PREPARED, c);
+        sm_reg_unlock();
+        return ok ? 0 : EINVAL;
+    }
+    err = check_states(&b, v, n, 0, STATES_MAPPED, &a, &e);
     if (err)
         return err;
     sysmem_release_mode mode =

@@ -14,6 +14,7 @@
 
 #include "pagealloc/debug.h"
 #include "pagealloc/heapapi.h"
+#include "pageheap/fresh.h"
 #include "pageheap/heap.h"
 #include "pageheap/runcache.h"
 #include "pageheap/runmap.h"
@@ -179,6 +180,7 @@ static inline __attribute__((always_inline)) uintptr_t shard_alloc(pageheap *h, 
         ph_lock_take(&s->mu);
         uintptr_t base = pa_alloc_bits(s->pa, npages, scav_bytes, scav);
         PA_DEBUG_AFTER(s->pa, "pagealloc_alloc", base, npages);
+        ph_fresh_cut(h, s, base, npages * PH_PAGE);    /* handed out: not untouched */
         ph_lock_give(&s->mu);
         if (base)
             return base;
@@ -225,6 +227,7 @@ static __attribute__((noinline)) void cache_ready_chunk(pageheap *h, ph_shard *s
         return;
     }
     pa_unscavenge_fresh(s->pa, end, more);
+    ph_fresh_add(h, s, end, end + more * PH_PAGE);     /* untouched until handed out */
     t->cache.scav = 0;
 }
 
@@ -284,6 +287,7 @@ static inline __attribute__((always_inline)) uintptr_t cache_alloc_held(pageheap
         ph_lock_take(&s->mu);
         t->cache = pagealloc_alloc_to_cache(s->pa);
         PA_DEBUG_AFTER(s->pa, "pagealloc_alloc_to_cache", t->cache.base, PAGEALLOC_CACHE_PAGES);
+        ph_fresh_cut(h, s, t->cache.base, PAGEALLOC_CACHE_PAGES * PH_PAGE);
         if ((int64_t)t->cache.scav < 0)     /* the block's last page scavenged */
             cache_ready_chunk(h, s, t);
         ph_lock_give(&s->mu);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "pagealloc/heapapi.h"
+#include "pageheap/fresh.h"
 #include "pageheap/heap.h"
 #include "pageheap/runmap.h"
 
@@ -119,6 +120,9 @@ static int check_locked(pageheap *h, char *msg, size_t size)
                 if (re && atomic_load_explicit(re, memory_order_relaxed))
                     return check_fail(msg, size, "pageheap_check: page %#lx: free, run map entry %#x",
                                       (unsigned long)a, (unsigned)atomic_load(re));
+                if ((al || sc) && ph_fresh_has(h, &h->shards[g->shard], a))
+                    return check_fail(msg, size, "pageheap_check: page %#lx: untouched in a fresh window, yet %s",
+                                      (unsigned long)a, al ? "allocated" : "scavenged");
                 int cs = 0;
                 if (al && in_cache(h, g->shard, a, &cs))
                     sc = cs;

@@ -263,7 +263,13 @@ typedef struct ph_shard {
     _Atomic uint64_t inflight;          /* bytes taken for scavenging, changed under mu */
     _Atomic uint64_t meta;              /* pa's metadata bytes, changed under grow_mu */
     unsigned nthreads;                  /* threads bound here, under reg_mu */
+    unsigned nfresh;                    /* non-empty ranges in its ph_fresh_set, under mu */
 } __attribute__((aligned(64))) ph_shard;
+
+/* A shard's untouched fresh-window ranges [lo, hi) (fresh.h), under its mu. */
+#define PH_FRESH_SLOTS 4
+typedef struct ph_fresh { uintptr_t lo, hi; } ph_fresh;
+typedef struct ph_fresh_set { ph_fresh slot[PH_FRESH_SLOTS]; } ph_fresh_set;
 
 /* A reservation (freed at delete, with its run map block) or a grown
  * range (walked by the check). */
@@ -343,6 +349,7 @@ struct pageheap {
     sm_fork_client fork;                /* registered from new to delete */
     _Atomic(uint8_t *) map[PH_MAP_L2];  /* chunk map level 1; entries set under grow_mu */
     ph_shard shards[PH_MAX_SHARDS];
+    ph_fresh_set fresh[PH_MAX_SHARDS];  /* shards[i]'s untouched window pages (fresh.c) */
 };
 
 /* ---- Small helpers, for every file of the heap -------------------------- */

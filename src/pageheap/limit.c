@@ -8,7 +8,37 @@
 #include <string.h>
 
 #include "pagealloc/debug.h"
+#include "pageheap/fresh.h"
 #include "pageheap/heap.h"
+
+/* Release the run [base, base+bytes) taken for scavenging, whose part
+ * [flo, fhi) (maybe empty) is untouched fresh-window pages (fresh.c):
+ * that part moves to Prepared with no system call, the rest is released.
+ * At most three parts, in address order; the first refusal stops it.
+ * part[i] receives each part's base and length, ok[i] whether it was
+ * released; returns the number of parts. No lock held. */
+static unsigned scav_release(uintptr_t base, size_t bytes, uintptr_t flo, uintptr_t fhi,
+                             uintptr_t part[3][2], int ok[3])
+{
+    uintptr_t end = base + bytes;
+    unsigned n = 0;
+    if (flo < fhi) {
+        if (base < flo)
+            part[n][0] = base, part[n][1] = flo - base, n++;
+        part[n][0] = flo, part[n][1] = fhi - flo, n++;
+        if (fhi < end)
+            part[n][0] = fhi, part[n][1] = end - fhi, n++;
+    } else {
+        part[n][0] = base, part[n][1] = bytes, n++;
+    }
+    int failed = 0;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned fl = part[i][0] == flo && flo < fhi ? SYSMEM_UNUSED_UNTOUCHED : 0;
+        ok[i] = !failed && sysmem_unused_ex((void *)part[i][0], part[i][1], fl) == 0;
+        failed |= !ok[i];
+    }
+    return n;
+}
 
 /* Release at least want bytes of free resident memory (two-phase, no lock
  * across the system call); returns the bytes released. No lock held. */
@@ -19,28 +49,40 @@ size_t ph_scavenge(pageheap *h, size_t want)
         ph_shard *s = &h->shards[h->nshards - 1 - k];
         while (done < want) {
             size_t np;
+            uintptr_t flo = 0, fhi = 0;
             ph_lock_take(&s->mu);
             uintptr_t base = pagealloc_scavenge_take(s->pa, want - done, &np);
-            if (base)
+            if (base) {
                 ctr_add(&s->inflight, np * PH_PAGE);
+                if (s->nfresh)
+                    ph_fresh_take(h, s, base, base + np * PH_PAGE, &flo, &fhi);
+            }
             PA_DEBUG_AFTER(s->pa, "pagealloc_scavenge_take", base, np);
             ph_lock_give(&s->mu);
             if (!base)
                 break;
-            size_t bytes = np * PH_PAGE;
-            int err = sysmem_unused((void *)base, bytes);
-            if (!err)
-                ctr_sub(&h->ready, bytes);
+            size_t bytes = np * PH_PAGE, freed = 0;
+            uintptr_t part[3][2];
+            int ok[3];
+            unsigned n = scav_release(base, bytes, flo, fhi, part, ok);
+            for (unsigned i = 0; i < n; i++)
+                freed += ok[i] ? part[i][1] : 0;
+            if (freed)
+                ctr_sub(&h->ready, freed);
             ph_lock_take(&s->mu);
-            pagealloc_scavenge_done(s->pa, base, np, err == 0);
-            PA_DEBUG_AFTER(s->pa, "pagealloc_scavenge_done", base, np);
+            for (unsigned i = 0; i < n; i++) {
+                pagealloc_scavenge_done(s->pa, part[i][0], part[i][1] / PH_PAGE, ok[i]);
+                PA_DEBUG_AFTER(s->pa, "pagealloc_scavenge_done", part[i][0], part[i][1] / PH_PAGE);
+            }
             ctr_sub(&s->inflight, bytes);
             ph_lock_give(&s->mu);
-            if (err)
+            if (freed) {
+                ctr_add(&h->scavenges, 1);
+                ctr_add(&h->scavenged_bytes, freed);
+                done += freed;
+            }
+            if (freed < bytes)
                 break;
-            ctr_add(&h->scavenges, 1);
-            ctr_add(&h->scavenged_bytes, bytes);
-            done += bytes;
         }
     }
     return done;

@@ -5,7 +5,9 @@
  * (ready_bytes, the allocator's scavenged bits, every page's sysmem state:
  * pageheap_check), and only when the memory limit admits the whole
  * window; a refill the limit does not admit so far makes its block alone
- * Ready, as before.
+ * Ready, as before. A window's pages that no refill handed out are given
+ * back with no system call (untouched: nothing to release), handed-out
+ * ones with one, as any other.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +22,7 @@
 #include "pagealloc/pageheap.h"
 #include "pagealloc/sysmem.h"
 #include "pa_heap_expect.h"
+#include "sysmem_fi.h"
 
 #define PAGE  ((uint64_t)PAGEALLOC_PAGE_SIZE)
 #define BLOCK ((uint64_t)PAGEALLOC_CACHE_PAGES * PAGE)   /* 512 KiB */
@@ -146,12 +149,108 @@ static void test_window_hard_limit(void **state)
     pageheap_delete(h);
 }
 
+/* Bytes of the chunk at watched passed to the OS's release primitive
+ * (madvise) since os_count_start (other calls: the layers' metadata). */
+static uint64_t released_by_os;
+static uintptr_t watched;
+static void count_release(char prim, uintptr_t v, size_t n, int err)
+{
+    if (prim == 'L' && err == 0 && v >= watched && v + n <= watched + CHUNK)
+        released_by_os += n;
+}
+
+static void os_count_start(const void *in_chunk)
+{
+    watched = (uintptr_t)in_chunk & ~(uintptr_t)(CHUNK - 1);
+    sysmem_fi_install();
+    sysmem_fi_reset();
+    sysmem_fi_set_hook(count_release);
+    released_by_os = 0;
+}
+
+static void os_count_stop(void)
+{
+    sysmem_fi_set_hook(NULL);
+    sysmem_fi_uninstall();
+}
+
+/* A window no refill used: its seven blocks are Ready in the books but
+ * untouched, so scavenging them (a release; the background scavenger and
+ * the limit's assist take the same path) moves them back to Prepared with
+ * no release call: a partial release from the top of the heap makes no
+ * call at all; a full one releases only block 0 (the refill's, handed to
+ * the cache). The OS layer's Ready bytes drop by the whole chunk all the
+ * same, and every page's state agrees with the allocator (check). */
+static void test_window_untouched_no_syscall(void **state)
+{
+    (void)state;
+    pageheap *h = pageheap_new(&(pageheap_options){ .shards = 1 });
+    assert_non_null(h);
+    void *p[2];
+    take_pages(h, p, 2);
+    assert_int_equal(stats(h).ready_bytes, CHUNK);
+    uint64_t os_ready = sysmem_ready_bytes();
+    os_count_start(p[0]);
+    assert_true(pageheap_release(h, BLOCK) >= BLOCK);
+    assert_int_equal(released_by_os, 0);
+    pageheap_stats s = stats(h);
+    assert_int_equal(os_ready - sysmem_ready_bytes(), CHUNK - s.ready_bytes);
+    pa_expect_heap_ok(h);
+    free_pages(h, p, 2);
+    pageheap_release(h, SIZE_MAX);
+    os_count_stop();
+    assert_int_equal(released_by_os, BLOCK);
+    assert_int_equal(stats(h).ready_bytes, 0);
+    assert_int_equal(os_ready - sysmem_ready_bytes(), CHUNK);
+    pa_expect_heap_ok(h);
+    /* Taken again, zeroed: the untouched pages read zero as released ones
+     * do (the heap skips the memset of scavenged pages when the OS's
+     * release reads zero). */
+    unsigned char *z = pageheap_alloc_zeroed(h, PAGEALLOC_CHUNK_PAGES);
+    assert_non_null(z);
+    for (uint64_t off = 0; off < CHUNK; off += 4096 - 8)
+        assert_int_equal(z[off], 0);
+    pa_expect_heap_ok(h);
+    pageheap_free(h, z, PAGEALLOC_CHUNK_PAGES);
+    pageheap_delete(h);
+}
+
+/* Pages a refill took from the window are no longer untouched: after a
+ * second block's worth of pages (written), a release returns blocks 0
+ * and 1 with release calls and the other six with none. */
+static void test_window_handed_out_released(void **state)
+{
+    (void)state;
+    pageheap *h = pageheap_new(&(pageheap_options){ .shards = 1 });
+    assert_non_null(h);
+    static void *p[PAGEALLOC_CACHE_PAGES + 2];
+    take_pages(h, p, PAGEALLOC_CACHE_PAGES + 2);
+    assert_int_equal(stats(h).ready_bytes, CHUNK);
+    void *first = p[0];
+    free_pages(h, p, PAGEALLOC_CACHE_PAGES + 2);
+    uint64_t os_ready = sysmem_ready_bytes();
+    os_count_start(first);
+    pageheap_release(h, SIZE_MAX);
+    os_count_stop();
+    assert_int_equal(released_by_os, 2 * BLOCK);
+    assert_int_equal(stats(h).ready_bytes, 0);
+    assert_int_equal(os_ready - sysmem_ready_bytes(), CHUNK);
+    pa_expect_heap_ok(h);
+    /* Released and reused: the pages are whole again (read zero). */
+    take_pages(h, p, 3);
+    pa_expect_heap_ok(h);
+    free_pages(h, p, 3);
+    pageheap_delete(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_window_is_the_chunk),
         cmocka_unit_test(test_window_needs_the_limit),
         cmocka_unit_test(test_window_hard_limit),
+        cmocka_unit_test(test_window_untouched_no_syscall),
+        cmocka_unit_test(test_window_handed_out_released),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

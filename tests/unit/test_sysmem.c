@@ -691,6 +691,37 @@ static void test_no_huge_pages_machine(void **state)
     expect_back_to_base();
 }
 
+/* sysmem_unused_ex with SYSMEM_UNUSED_UNTOUCHED: Ready (or Prepared) ->
+ * Prepared with no primitive call (no release, no advice), the totals
+ * exact; the same checks as unused (a Reserved page: EINVAL, nothing
+ * moved); an unknown flag: EINVAL. */
+static void test_unused_untouched(void **state)
+{
+    (void)state;
+    void *p;
+    assert_int_equal(sysmem_alloc(8 * PS, NULL, &p), 0);
+    sysmem_fi_install();
+    sysmem_fi_reset();
+    assert_int_equal(sysmem_unused_ex(PG(p, 1), 3 * PS, SYSMEM_UNUSED_UNTOUCHED), 0);
+    expect_totals(0, 3, 5);
+    assert_int_equal(sysmem_state_of(PG(p, 1)), SYSMEM_PREPARED);
+    assert_int_equal(sysmem_state_of(PG(p, 4)), SYSMEM_READY);
+    assert_int_equal(sysmem_unused_ex(p, 8 * PS, SYSMEM_UNUSED_UNTOUCHED), 0);
+    expect_totals(0, 8, 0);
+    assert_int_equal(sysmem_fi_ncalls(), 0);
+    assert_int_equal(sysmem_unused_ex(p, PS, 2u), EINVAL);
+    assert_int_equal(sysmem_used(p, 8 * PS), 0);
+    assert_int_equal(sysmem_fault(PG(p, 7), PS, NULL), 0);
+    assert_int_equal(sysmem_unused_ex(p, 8 * PS, SYSMEM_UNUSED_UNTOUCHED), EINVAL);
+    expect_totals(1, 0, 7);
+    assert_int_equal(sysmem_unused_ex(p, 7 * PS, 0), 0);    /* the plain form */
+    expect_totals(1, 7, 0);
+    SYSMEM_TU_ASSERT_CHECK();
+    sysmem_fi_uninstall();
+    assert_int_equal(sysmem_free(p, 8 * PS, NULL), 0);
+    expect_back_to_base();
+}
+
 /* ---- huge pages, against smaps ------------------------------------------------------ */
 
 static void need_huge_pages(void)
@@ -1015,6 +1046,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_metadata_accounting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_os_set_rereads_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_huge_pages_machine, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unused_untouched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_huge_page_hints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thp_backing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unused_used_huge_advice, setup, teardown),
