@@ -18,10 +18,12 @@
  * block. The page's first slot holds its header (struct pool_page); slots
  * above it are handed out from `bump` upwards, and given-back ones are
  * kept on the page's own free list (the link in the slot's first word).
- * A class's pages are on one doubly linked list; a page whose last slot is
- * given back leaves it and is unmapped, so memory returns to the OS as
- * before and sysmem_metadata_bytes goes back to where it was once every
- * region made since has gone.
+ * A class's pages that have a slot to give are on one doubly linked list
+ * (a full page leaves it, and comes back with its first given-back slot),
+ * so taking a slot is the list's head, whatever the number of regions; a
+ * page whose last slot is given back is unmapped, so memory returns to
+ * the OS as before and sysmem_metadata_bytes goes back to where it was
+ * once every region made since has gone.
  *
  * Invariants (all under sm_reg.lock, which also covers fork: the pool
  * is consistent whenever the lock is free):
@@ -29,7 +31,8 @@
  *    cleared when given back and its link word when taken), which is what
  *    "a fresh block reads as zero" in registry.h asks of any block;
  *  - used = slots handed out and not given back; a page with used == 0 is
- *    on no list (it was unmapped);
+ *    on no list (it was unmapped); a page is on its class's list exactly
+ *    when it has a slot to give (a free one, or bump below the page);
  *  - a large block's bytes (a page multiple, >= one page) tell it apart
  *    from a slot (less than a page) when it comes back.
  */
@@ -44,7 +47,7 @@
 #define SM_POOL_MAX   (SM_POOL_MIN << (SM_POOL_CLASSES - 1))
 
 struct pool_page {
-    struct pool_page *next, *prev;    /* the class's pages */
+    struct pool_page *next, *prev;    /* the class's pages with a slot to give */
     void *free;                       /* given-back slots, linked by word 0 */
     size_t bump;                      /* offset of the first never-used slot */
     size_t used;                      /* slots handed out */
@@ -63,8 +66,34 @@ static int pool_class(size_t bytes, size_t page)
     return -1;
 }
 
-/* A slot from pg, which has one. sm_reg.lock held. */
-static void *pool_take(struct pool_page *pg, size_t slot)
+static int pool_full(const struct pool_page *pg, size_t page)
+{
+    return !pg->free && pg->bump >= page;
+}
+
+static void pool_unlink(struct pool_page *pg, int c)
+{
+    if (pg->prev)
+        pg->prev->next = pg->next;
+    else
+        pool_pages[c] = pg->next;
+    if (pg->next)
+        pg->next->prev = pg->prev;
+    pg->next = pg->prev = NULL;
+}
+
+static void pool_link(struct pool_page *pg, int c)
+{
+    pg->prev = NULL;
+    pg->next = pool_pages[c];
+    if (pg->next)
+        pg->next->prev = pg;
+    pool_pages[c] = pg;
+}
+
+/* A slot from pg, which has one; a page left full leaves the list.
+ * sm_reg.lock held. */
+static void *pool_take(struct pool_page *pg, int c, size_t slot, size_t page)
 {
     void *p = pg->free;
     if (p) {
@@ -75,6 +104,8 @@ static void *pool_take(struct pool_page *pg, size_t slot)
         pg->bump += slot;
     }
     pg->used++;
+    if (pool_full(pg, page))
+        pool_unlink(pg, c);
     return p;
 }
 
@@ -89,12 +120,11 @@ static int block_get(const struct sm_binding *b, size_t bytes, void **out, size_
     size_t slot = SM_POOL_MIN << c;
     *block = slot;
     sm_reg_lock();
-    for (struct pool_page *pg = pool_pages[c]; pg; pg = pg->next)
-        if (pg->free || pg->bump < page) {
-            *out = pool_take(pg, slot);
-            sm_reg_unlock();
-            return 0;
-        }
+    if (pool_pages[c]) {
+        *out = pool_take(pool_pages[c], c, slot, page);
+        sm_reg_unlock();
+        return 0;
+    }
     sm_reg_unlock();
     void *mem;
     int err = sm_meta_alloc(b, page, &mem);
@@ -103,11 +133,8 @@ static int block_get(const struct sm_binding *b, size_t bytes, void **out, size_
     struct pool_page *pg = mem;
     pg->bump = slot;                  /* slot 0 is the header */
     sm_reg_lock();
-    pg->next = pool_pages[c];
-    if (pg->next)
-        pg->next->prev = pg;
-    pool_pages[c] = pg;
-    *out = pool_take(pg, slot);
+    pool_link(pg, c);
+    *out = pool_take(pg, c, slot, page);
     sm_reg_unlock();
     return 0;
 }
@@ -123,17 +150,14 @@ static void block_put(const struct sm_binding *b, void *p, size_t block)
     memset(p, 0, block);              /* the caller owns it: no lock needed */
     struct pool_page *pg = (struct pool_page *)sm_align_down((uintptr_t)p, page);
     sm_reg_lock();
+    int was_full = pool_full(pg, page);
     *(void **)p = pg->free;
     pg->free = p;
     int empty = --pg->used == 0;
-    if (empty) {
-        if (pg->prev)
-            pg->prev->next = pg->next;
-        else
-            pool_pages[c] = pg->next;
-        if (pg->next)
-            pg->next->prev = pg->prev;
-    }
+    if (empty && !was_full)
+        pool_unlink(pg, c);
+    else if (!empty && was_full)
+        pool_link(pg, c);
     sm_reg_unlock();
     if (empty)
         sm_meta_free(b, pg, page);
