@@ -11,6 +11,7 @@ set(PAGEALLOC_SOURCES
   # the OS-memory layer; src/os/linux.c is the one platform file
   ${PAGEALLOC_ROOT}/src/os/states.c
   ${PAGEALLOC_ROOT}/src/os/registry.c
+  ${PAGEALLOC_ROOT}/src/os/regpool.c
   ${PAGEALLOC_ROOT}/src/os/sysmem.c
   ${PAGEALLOC_ROOT}/src/os/query.c
   ${PAGEALLOC_ROOT}/src/os/linux.c

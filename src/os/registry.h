@@ -155,14 +155,18 @@ struct region {
                            * [1, npages] while the region is in the table.
                            * sm_reg.lock. */
     size_t nslots;        /* pages the state array can describe. Immutable. */
-    size_t block_bytes;   /* bytes of the OS block holding this header and
-                           * the array (page multiple). Immutable. */
+    size_t block_bytes;   /* less than a page: header and array share a
+                           * pool slot of this size; else the array's own
+                           * OS block (a page multiple), the header in a
+                           * pool slot (regpool.c). Immutable. */
     unsigned key;         /* stored field = state ^ key (the creation
                            * state). Immutable. */
     struct region *next_dead;  /* after removal from the table only: list
                                 * link, owned by the removing thread. */
-    uint64_t words[];     /* 2 bits per page, page i at bits 2(i%32) of
-                           * words[i/32]. sm_reg.lock. */
+    uint64_t *words;      /* 2 bits per page, page i at bits 2(i%32) of
+                           * words[i/32]; right after the header, or its
+                           * own block (block_bytes). Pointer immutable,
+                           * words sm_reg.lock. */
 };
 
 /* A 2-bit value repeated in all 32 fields of a word. */
@@ -283,6 +287,11 @@ void   sm_inflight_remove(struct inflight *rec);
  * in sm_meta_bytes. sm_reg.lock not held. */
 int    sm_meta_alloc(const struct sm_binding *b, size_t bytes, void **out);
 void   sm_meta_free(const struct sm_binding *b, void *p, size_t bytes);
+/* A new region (regpool.c): header and state array of `words` words,
+ * zeroed, words and block_bytes set, the array's first pages faulted in;
+ * and its return. sm_reg.lock not held. */
+int    sm_region_get(const struct sm_binding *b, size_t words, struct region **out);
+void   sm_region_put(const struct sm_binding *b, struct region *r);
 /* Promise the caller one free slot in sm_reg.tab (growing the table
  * first if needed), or give the promise back. sm_reg.lock not held. */
 int    sm_slot_take(const struct sm_binding *b);

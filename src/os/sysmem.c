@@ -24,13 +24,16 @@
  * Primitive calls, in order, per operation (H = huge page size; "best
  * effort" calls have their errors ignored; tests count these):
  *   alloc    alloc(n), then, unless the mapping fell into a hole of a
- *            region, [table growth] alloc(state block); if one of those
- *            fails: unmap(v, n) to undo the mapping.
+ *            region, [table growth] the state block (regpool.c): a
+ *            large array's alloc(its pages), then alloc(pool page) if
+ *            no slot of the class is free; if one of those fails:
+ *            unmap(v, n) to undo the mapping.
  *   reserve  as alloc, with reserve(hint, n) in place of alloc(n). The
  *            mapping comes first so that no metadata of ours can take the
  *            place the hint asks for.
- *   free     unmap(v, n); then unmap(state block) for each region that
- *            became empty, best effort.
+ *   free     unmap(v, n); then, for each region that became empty,
+ *            unmap(its array's pages) if large and unmap(pool page) if
+ *            that was the page's last slot, best effort.
  *   map      commit(v, n).          fault   decommit(v, n).
  *   used     huge(whole huge pages inside, 1) if H and any, best effort.
  *   unused   release(v, n, mode); then huge(.., 0), best effort, on the
@@ -48,9 +51,9 @@
  * No other call is made; validation failures make none.
  *
  * Where it stops scaling. One lock for the whole process: fine for the
- * page heap, which calls in a few times per megabyte. A region costs at
- * least one physical page of metadata (its block), and the table is one
- * pointer per region; the kernel's limit on mappings (vm.max_map_count,
+ * page heap, which calls in a few times per megabyte. A region costs a
+ * pool slot (128 bytes and up) or a header slot and pages of its own,
+ * and the table is one pointer per region; the kernel's limit on mappings (vm.max_map_count,
  * 65530 by default) bounds the number of regions long before either
  * matters. State arrays of trimmed or holed regions are not shrunk.
  */
@@ -152,14 +155,6 @@ static int transition(const struct sm_binding *b, void *v, size_t n, sysmem_stat
 
 enum placement { PLACE_NEW, PLACE_ABSORBED, PLACE_STALE };
 
-/* Bytes of a new region's block faulted in before it is published (see
- * new_region): all of a 64 MiB heap arena's block (8 KiB of 4 KiB
- * pages), the header and the first states of larger ones. Not more: the
- * block of a large reservation (a span map's, a run map's) is mostly
- * never touched, and 64 KiB a region added ~90 KiB to the drop-in
- * malloc's resident size for no gain (its grows are arenas). */
-#define SM_PREFAULT_BYTES ((size_t)8 << 10)
-
 /* Where a fresh mapping [a, a+n) goes: inside a hole of a region (it is
  * absorbed there and then: its pages take state `init` and the totals
  * grow), over pages the registry still believes owned (stale), or into a
@@ -206,7 +201,6 @@ static int new_region(const struct sm_binding *b, void *hint, size_t n, sysmem_s
     size_t words = (npages + FIELDS_PER_WORD - 1) / FIELDS_PER_WORD;
     if (words > (SIZE_MAX - sizeof(struct region) - b->caps.page_size) / sizeof(uint64_t))
         return ENOMEM;
-    size_t block = sm_align_up(sizeof(struct region) + words * sizeof(uint64_t), b->caps.page_size);
 
     void *p = NULL;
     int err = init == SYSMEM_READY ? b->os->alloc(n, &p) : b->os->reserve(hint, n, &p);
@@ -219,34 +213,28 @@ static int new_region(const struct sm_binding *b, void *hint, size_t n, sysmem_s
     enum placement where = place(a, n, init, &at);
     sm_reg_unlock();
     if (where == PLACE_NEW) {
-        void *blk = NULL;
+        struct region *r = NULL;
         err = sm_slot_take(b);
         if (err == 0) {
-            err = sm_meta_alloc(b, block, &blk);
+            err = sm_region_get(b, words, &r);
             if (err)
                 sm_slot_give();
         }
         if (err == 0) {
             /* The header is written, and the state array's first pages
-             * faulted in, before the lock: the block is fresh from the
-             * kernel, and a first touch under the lock (here, or in the
-             * first sysmem_map of the region) is a page fault, which waits
-             * for the mm lock behind any other thread's mmap: every heap
-             * grow made three of them under the registry lock, and the
-             * other thread's refills slept behind it (docs/os-layer.md
-             * "Locking"). Storing zero keeps the array "as created". */
-            struct region *r = blk;
+             * were faulted in (sm_region_get), before the lock: a first
+             * touch under the lock (here, or in the first sysmem_map of
+             * the region) is a page fault, which waits for the mm lock
+             * behind any other thread's mmap: every heap grow made three
+             * of them under the registry lock, and the other thread's
+             * refills slept behind it (docs/os-layer.md "Locking"). */
             r->base = a;
             r->npages = npages;
             r->first = 0;
             r->live = npages;
             r->nslots = words * FIELDS_PER_WORD;
-            r->block_bytes = block;
             r->key = (unsigned)init;
             r->next_dead = NULL;
-            size_t touch = block < SM_PREFAULT_BYTES ? block : SM_PREFAULT_BYTES;
-            for (size_t off = b->caps.page_size; off < touch; off += b->caps.page_size)
-                *(volatile uint64_t *)((char *)blk + off) = 0;
             sm_reg_lock();
             where = place(a, n, init, &at);     /* the table may have moved */
             if (where == PLACE_NEW) {
@@ -255,12 +243,12 @@ static int new_region(const struct sm_binding *b, void *hint, size_t n, sysmem_s
                 sm_reg.tab[at] = r;
                 sm_reg.count++;
                 atomic_fetch_add_explicit(&sm_bytes[init], (uint64_t)n, memory_order_relaxed);
-                blk = NULL;
+                r = NULL;
             }
             sm_reg.held--;
             sm_reg_unlock();
-            if (blk)
-                sm_meta_free(b, blk, block);
+            if (r)
+                sm_region_put(b, r);
         }
     }
     if (err || where == PLACE_STALE) {
@@ -358,7 +346,7 @@ PA_API int sysmem_free(void *v, size_t n, sysmem_stat *stat)
     }
     while (dead) {
         struct region *next = dead->next_dead;
-        sm_meta_free(&b, dead, dead->block_bytes);
+        sm_region_put(&b, dead);
         dead = next;
     }
     return 0;
