@@ -274,8 +274,9 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
      * and a busy flag a flusher holds sends the free to heap_free rather
      * than waiting here. h is not tested for NULL or its magic word:
      * ph_last.h never is NULL and names only a heap this thread used
-     * (threads.c, ph_last_none); anything else reaches heap_free. */
-    if (ph_last.h == h && ph_last.id == h->id && h->runcache && (a & PH_FAST_FREE_BAD) == 0 &&
+     * (threads.c, ph_last_none); anything else reaches heap_free. rc_id
+     * matches only a heap with run caches (heap.h, ph_last_rec). */
+    if (ph_last.h == h && ph_last.rc_id == h->id && (a & PH_FAST_FREE_BAD) == 0 &&
         __atomic_load_n(&pa_check_level_v, __ATOMIC_RELAXED) == PA_CHECK_CHEAP) {
         ph_thread *t = ph_last.t;
         ph_rm_entry *e = ph_rm_owned_below(h, a, t->shard + 1);   /* a below 2^48 */

@@ -427,12 +427,16 @@ static inline int rc_may_keep(ph_thread *t, size_t npages)
 /* The calling thread's record of the heap it used last (threads.c),
  * found without pthread_getspecific; valid while `id` is that heap's id
  * (never reused). h is never NULL (PH_LAST_NONE), nor set for a
- * threadless heap. Initial-exec TLS: the default model under -fPIC calls
- * __tls_get_addr, which made the fast paths spill their arguments. */
+ * threadless heap. `rc_id` is the id too if the heap has run caches,
+ * else 0 (no heap's id): the fast paths test `rc_id == h->id` and so
+ * learn both in one compare, without reading h->runcache (issue 11).
+ * Initial-exec TLS: the default model under -fPIC calls __tls_get_addr,
+ * which made the fast paths spill their arguments. */
 typedef struct ph_last_rec {
     const pageheap *h;
     uint64_t id;
     struct ph_thread *t;
+    uint64_t rc_id;
 } ph_last_rec;
 extern __thread ph_last_rec ph_last __attribute__((tls_model("initial-exec")));
 extern const uint64_t ph_last_none;       /* ph_last.h, never NULL: threads.c */

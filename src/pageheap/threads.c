@@ -100,7 +100,7 @@ ph_thread *ph_thread_find(pageheap *h)
         return NULL;
     ph_thread *t = pthread_getspecific(h->key);
     if (t) {
-        ph_last = (ph_last_rec){ .h = h, .id = h->id, .t = t };
+        ph_last = (ph_last_rec){ .h = h, .id = h->id, .t = t, .rc_id = h->runcache ? h->id : 0 };
         return t;
     }
     t = pa_fixalloc_alloc(&h->thread_recs, NULL);      /* zeroed */
@@ -124,7 +124,7 @@ ph_thread *ph_thread_find(pageheap *h)
         ph_thread_exit(t);
         return NULL;
     }
-    ph_last = (ph_last_rec){ .h = h, .id = h->id, .t = t };
+    ph_last = (ph_last_rec){ .h = h, .id = h->id, .t = t, .rc_id = h->runcache ? h->id : 0 };
     return t;
 }
 
