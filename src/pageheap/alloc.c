@@ -299,8 +299,8 @@ static inline __attribute__((always_inline)) uintptr_t cache_alloc_held(pageheap
          * two population counts, 24 instructions without -mpopcnt, for
          * a subtraction each): npages cache pages, *scav_bytes of them
          * released (pagealloc_cache_alloc clears both bits of each). */
-        ctr_own_add(&t->cache_bytes, -(uint64_t)(npages * PH_PAGE));
-        ctr_own_add(&t->cache_released, -(uint64_t)*scav_bytes);
+        ctr_own_sub(&t->cache_bytes, npages * PH_PAGE);
+        ctr_own_sub(&t->cache_released, *scav_bytes);
     }
     if (base) {
         unsigned i = (unsigned)((base - t->cache.base) / PH_PAGE);
@@ -330,7 +330,6 @@ static inline __attribute__((always_inline)) uintptr_t rc_take_hit(ph_thread *t,
     uintptr_t base = rc_take_exact(&t->rc, (unsigned)npages, &rm);
     if (base) {
         atomic_store_explicit(rm, ph_rm_code(npages), memory_order_release);
-        rc_publish_bins(t);
         busy_unlock(t);
     }
     return base;
@@ -410,7 +409,7 @@ static __attribute__((noinline)) void *heap_alloc(pageheap *h, size_t npages, in
     }
     uintptr_t base = 0;
     if (!rc_tried && t && h->runcache && npages <= PH_RC_PAGES &&
-        atomic_load_explicit(&t->rc_runs, memory_order_relaxed) &&
+        atomic_load_explicit(&t->rc.runs, memory_order_relaxed) &&
         (base = rc_alloc(h, t, npages)) != 0) {
         if (zero)
             memset((void *)base, 0, npages * PH_PAGE);

@@ -69,7 +69,7 @@ static int check_locked(pageheap *h, char *msg, size_t size)
                               (unsigned long)t->cache.base);
         if (ph_rc_check(h, t, msg, size) != 0)
             return EFAULT;
-        cache += (t->rc.pages + t->rc.big_pages) * PH_PAGE;
+        cache += ld(&t->rc.bytes) + t->rc.big_pages * PH_PAGE;
     }
     pageheap_stats st;
     ph_stats_fill(h, &st, 1);

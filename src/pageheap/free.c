@@ -67,7 +67,6 @@ static inline void keep_cached(pageheap *h, ph_shard *s, ph_thread *t, ph_rm_ent
         return;
     }
     rc_insert(&t->rc, a, npages, e);
-    rc_publish_bins(t);
     busy_unlock(t);
     count_free(h, t, npages);
 }
@@ -143,7 +142,7 @@ static __attribute__((noinline)) void free_big(pageheap *h, ph_thread *t, ph_rm_
     size_t old_pages = rc->big_pages;
     rc->big = a;
     rc->big_pages = npages;
-    rc_publish(t);
+    rc_publish_big(t);
     /* The run it replaces goes back before the flag does (busy -> shard
      * lock, as a flush), so that the checker, which takes every flag,
      * never sees it out of the cache yet allocated. */
@@ -310,7 +309,6 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
                         return;
                     }
                     rc_insert(&t->rc, a, npages, e);
-                    rc_publish_bins(t);
                     busy_unlock(t);
                     ctr_stat_add(&t->c.frees, 1);
                     ctr_stat_add(&t->c.freed_bytes, npages * PH_PAGE);

@@ -4,7 +4,7 @@
  * (docs/heap.md, "Run caches"). ph_runcache in heap.h states the
  * invariants these keep: every used entry in exactly one bin (bin k for
  * k pages, 1 <= k <= PH_RC_BINS; bin 0 for longer runs), bit k-1 of
- * `nonempty` set iff bin k is not empty, `count` and `pages` the totals.
+ * `nonempty` set iff bin k is not empty, `runs` and `bytes` the totals.
  * Every function here runs under the owning thread's busy flag.
  */
 #ifndef PAGEALLOC_PAGEHEAP_RUNCACHE_H
@@ -45,8 +45,8 @@ static inline void rc_unlink(ph_runcache *rc, unsigned b, unsigned prev, unsigne
 static inline uintptr_t rc_release_entry(ph_runcache *rc, unsigned i)
 {
     ph_run *r = &rc->e[i - 1];
-    rc->count--;
-    rc->pages -= r->npages;
+    ctr_own_sub(&rc->runs, 1);
+    ctr_own_sub(&rc->bytes, (uint64_t)r->npages * PH_PAGE);
     r->next = rc->freel;
     rc->freel = (uint16_t)i;
     return r->base;
@@ -66,8 +66,8 @@ static inline uintptr_t rc_take_exact(ph_runcache *rc, unsigned b, ph_rm_entry *
     if (!next)
         rc->nonempty &= ~((uint64_t)1 << (b - 1));
     *rm = r->rm;
-    rc->count--;
-    rc->pages -= b;
+    ctr_own_sub(&rc->runs, 1);
+    ctr_own_sub(&rc->bytes, (uint64_t)b * PH_PAGE);
     r->next = rc->freel;
     rc->freel = (uint16_t)i;
     uintptr_t base = r->base;
@@ -90,8 +90,8 @@ static inline void rc_insert(ph_runcache *rc, uintptr_t a, size_t npages, ph_rm_
     rc->e[i - 1].rm = rm;
     rc->e[i - 1].npages = (uint32_t)npages;
     rc_push(rc, i);
-    rc->count++;
-    rc->pages += npages;
+    ctr_own_add(&rc->runs, 1);
+    ctr_own_add(&rc->bytes, npages * PH_PAGE);
 }
 
 #endif /* PAGEALLOC_PAGEHEAP_RUNCACHE_H */
