@@ -409,7 +409,7 @@ static __attribute__((noinline)) void *heap_alloc(pageheap *h, size_t npages, in
     }
     uintptr_t base = 0;
     if (!rc_tried && t && h->runcache && npages <= PH_RC_PAGES &&
-        atomic_load_explicit(&t->rc.runs, memory_order_relaxed) &&
+        atomic_load_explicit(&t->rc.fill, memory_order_relaxed) &&
         (base = rc_alloc(h, t, npages)) != 0) {
         if (zero)
             memset((void *)base, 0, npages * PH_PAGE);

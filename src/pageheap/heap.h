@@ -185,6 +185,7 @@
 #define PH_RC_PAGES   512u                /* 4 MiB */
 #define PH_RC_SPLIT_MIN 9u                /* shorter requests take exact lengths only */
 #define PH_RC_BIG_PAGES 4096u             /* the big slot: one run of 513..4096 pages */
+#define PH_RC_FILL_SHIFT 16u              /* ph_runcache.fill: runs above, pages below */
 
 /* Run map entries, one byte per page (runcache.c has the encoding's
  * reasons; runmap.h the accessors). At the first page of a live or cached
@@ -218,15 +219,17 @@ typedef struct ph_run {
  * allocator and its run map entry is PH_RM_CACHED | its length code; its
  * pages are Ready. Unused entries are those at index >= hw and those on
  * the `freel` list. A zeroed struct is an empty cache.
- * `runs` and `bytes` are also what other threads read (the owner's free
- * path without the flag, pageheap_stats, pageheap_check): relaxed atomic
- * counters, changed in place with ctr_own_add (one writer at a time, the
- * flag's holder), not private totals copied to published ones after each
- * change (issue 11: four instructions less on each run-cache hit and each
- * keep). */
+ * `fill` holds both totals, the runs in the bins times 2^PH_RC_FILL_SHIFT
+ * plus their pages (rc_fill_*, runcache.h), so that a run goes in or out with one
+ * add or subtract and rc_may_keep tests both bounds with one mask. It is
+ * also what other threads read (the owner's free path without the flag,
+ * pageheap_stats, pageheap_check): a relaxed atomic counter, changed in
+ * place with ctr_own_add / ctr_own_sub (one writer at a time, the flag's
+ * holder), not private totals copied to published ones after each change
+ * (issue 11: each hit and each keep four instructions shorter, and the
+ * keep's bound test five). */
 typedef struct ph_runcache {
-    _Atomic uint64_t runs;              /* runs in the bins */
-    _Atomic uint64_t bytes;             /* bytes of those runs */
+    _Atomic uint64_t fill;              /* runs << PH_RC_FILL_SHIFT | pages */
     uint64_t nonempty;
     uint16_t head[PH_RC_BINS + 1];      /* entry index + 1; 0: empty */
     uint16_t freel;                     /* unused entries (index + 1) */
@@ -401,23 +404,10 @@ static inline void cache_publish(ph_thread *t)
 }
 
 /* Publish the size of the run cache's big slot for readers (the bins'
- * figures, rc.runs and rc.bytes, are read where they are kept); busy
- * held. */
+ * figures, rc.fill, are read where they are kept); busy held. */
 static inline void rc_publish_big(ph_thread *t)
 {
     atomic_store_explicit(&t->rc_big, t->rc.big_pages * PH_PAGE, memory_order_relaxed);
-}
-
-/* Whether t's run cache may take a run of npages, read by its owner
- * without the busy flag: only the owner adds runs (a flusher only takes
- * them away), so a "no" can only be stale the safe way (a run goes to the
- * allocator that could have been kept). */
-static inline int rc_may_keep(ph_thread *t, size_t npages)
-{
-    return npages <= PH_RC_PAGES &&
-           atomic_load_explicit(&t->rc.runs, memory_order_relaxed) < PH_RC_ENTRIES &&
-           atomic_load_explicit(&t->rc.bytes, memory_order_relaxed) + npages * PH_PAGE <=
-               (uint64_t)(PH_RC_PAGES) * PH_PAGE;
 }
 
 /* The calling thread's record of the heap it used last (threads.c),

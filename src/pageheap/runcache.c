@@ -334,9 +334,9 @@ void ph_rc_release(pageheap *h, ph_shard *s, ph_rm_entry *e, uintptr_t a, size_t
 uint64_t ph_rc_flush(pageheap *h, ph_thread *t)
 {
     ph_runcache *rc = &t->rc;
-    if (ld(&rc->runs) == 0 && !rc->big)
+    if (ld(&rc->fill) == 0 && !rc->big)
         return 0;
-    uint64_t pages = ld(&rc->bytes) / PH_PAGE + rc->big_pages;
+    uint64_t pages = rc_fill_pages(ld(&rc->fill)) + rc->big_pages;
     ph_shard *s = &h->shards[t->shard];
     ph_lock_take(&s->mu);
     if (rc->big) {
@@ -358,11 +358,10 @@ uint64_t ph_rc_flush(pageheap *h, ph_thread *t)
         }
     }
     ph_lock_give(&s->mu);
-    /* Empty: the private fields cleared, the two counters other threads
-     * read stored (atomically: a reader may be loading them). */
+    /* Empty: the private fields cleared, the fill other threads read
+     * stored (atomically: a reader may be loading it). */
     memset(&rc->nonempty, 0, sizeof *rc - offsetof(ph_runcache, nonempty));
-    atomic_store_explicit(&rc->runs, 0, memory_order_relaxed);
-    atomic_store_explicit(&rc->bytes, 0, memory_order_relaxed);
+    atomic_store_explicit(&rc->fill, 0, memory_order_relaxed);
     rc_publish_big(t);
     return pages * PH_PAGE;
 }
@@ -439,7 +438,8 @@ int ph_rc_check(pageheap *h, ph_thread *t, char *msg, size_t size)
             pages += r->npages;
         }
     }
-    if (count != ld(&rc->runs) || pages * PH_PAGE != ld(&rc->bytes) || mask != rc->nonempty)
+    uint64_t fill = ld(&rc->fill);
+    if (count != rc_fill_runs(fill) || pages != rc_fill_pages(fill) || mask != rc->nonempty)
         return rc_fail(msg, size, "counts or bin mask disagree with the bins", 0);
     if (pages > PH_RC_PAGES)
         return rc_fail(msg, size, "over its page bound", 0);
