@@ -278,8 +278,10 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
     if (ph_last.h == h && ph_last.rc_id == h->id && (a & PH_FAST_FREE_BAD) == 0 &&
         __atomic_load_n(&pa_check_level_v, __ATOMIC_RELAXED) == PA_CHECK_CHEAP) {
         ph_thread *t = ph_last.t;
-        ph_rm_entry *e = ph_rm_owned_below(h, a, t->shard + 1);   /* a below 2^48 */
-        if (e) {
+        unsigned owner = t->rm_owner;
+        uintptr_t c = ph_rm_chunk_below(h, a);           /* a below 2^48 */
+        if ((c & PH_RM_OWNER) == owner) {               /* grown, in t's shard */
+            ph_rm_entry *e = ph_rm_entry_owned(c, owner, a);
             /* npages is not range-tested first: 0 (whose code would match
              * a free page's 0) and a count above PH_MAX_PAGES take the
              * long branch and fail free_long's exact count (a live long

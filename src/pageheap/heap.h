@@ -254,6 +254,7 @@ typedef struct ph_counters {
 typedef struct ph_thread {
     atomic_int busy;                    /* 1 while owner or flusher uses cache */
     unsigned shard;                     /* constant */
+    unsigned rm_owner;                  /* shard + 1: its run map tag; constant */
     pagealloc_cache cache;              /* under busy; pages of shard's allocator */
     _Atomic uint64_t cache_bytes;       /* bytes in cache; written under busy */
     _Atomic uint64_t cache_released;    /* bytes of those scavenged; under busy */

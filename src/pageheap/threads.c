@@ -113,6 +113,7 @@ ph_thread *ph_thread_find(pageheap *h)
         if (h->shards[i].nthreads < h->shards[best].nthreads)
             best = i;
     t->shard = best;
+    t->rm_owner = best + 1;
     h->shards[best].nthreads++;
     h->nthreads++;
     t->next = h->threads;
