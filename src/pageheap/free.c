@@ -293,12 +293,19 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
                     return;
                 }
             } else if (v == (uint8_t)npages) {  /* the code is npages itself */
-                if (!rc_may_keep(t, npages) || (h->rc_merge && ph_rm_next_free(e, a, npages))) {
+                /* The default merge policy (next) first: one test of it,
+                 * not one for "any policy" and one for "both". */
+                if (!rc_may_keep(t, npages)) {
                     free_mapped(h, &h->shards[t->shard], t, e, a, npages);
                     return;
                 }
-                if (h->rc_merge == PAGEHEAP_MERGE_BOTH) {
-                    free_merge(h, t, e, a, npages, 1);
+                if (__builtin_expect(h->rc_merge == PAGEHEAP_MERGE_NEXT, 1)) {
+                    if (ph_rm_next_free(e, a, npages)) {
+                        free_mapped(h, &h->shards[t->shard], t, e, a, npages);
+                        return;
+                    }
+                } else if (h->rc_merge == PAGEHEAP_MERGE_BOTH) {
+                    free_merge(h, t, e, a, npages, 0);  /* its next page too */
                     return;
                 }
                 if (!atomic_exchange_explicit(&t->busy, 1, memory_order_acquire)) {
