@@ -523,6 +523,19 @@ static __attribute__((noinline)) void *big_alloc(pageheap *h, size_t npages, int
     return (void *)base;
 }
 
+/* The fast path's request of PH_RC_BINS + 1 to PH_RC_PAGES pages by the
+ * thread that used the heap last (ph_last matched): the run cache's
+ * longer lengths, then the miss paths (rc_alloc_rest), with the busy
+ * flag taken as alloc_fast takes it. Apart, so that the exact bins' path
+ * tests the length once (issue 11). Only tail calls. */
+static __attribute__((noinline)) void *alloc_long(pageheap *h, size_t npages, int zero)
+{
+    ph_thread *t = ph_last.t;
+    if (atomic_exchange_explicit(&t->busy, 1, memory_order_acquire))
+        return heap_alloc(h, npages, zero, 0);
+    return rc_alloc_rest(h, t, npages, zero);
+}
+
 /* The fast path: the calling thread's record is the one it used last
  * (no key lookup) and its run cache holds a run for npages, or its big
  * slot one long enough (big_alloc). Everything else goes through
@@ -537,8 +550,11 @@ static inline __attribute__((always_inline)) void *alloc_fast(pageheap *h, size_
      * empty run cache is not tested for here: its bins are empty, and
      * the miss paths below serve the request (issue 11: three
      * instructions every allocation). */
-    if (ph_last.h != h || ph_last.rc_id != h->id || npages - 1 >= PH_RC_PAGES)
+    if (ph_last.h != h || ph_last.rc_id != h->id)
         return npages - 1 < PH_RC_PAGES ? heap_alloc(h, npages, zero, 0)
+                                        : big_alloc(h, npages, zero);   /* 0 pages too */
+    if (npages - 1 >= PH_RC_BINS)
+        return npages - 1 < PH_RC_PAGES ? alloc_long(h, npages, zero)
                                         : big_alloc(h, npages, zero);   /* 0 pages too */
     /* rc_alloc's exact bin, with every call a tail call (no callee-saved
      * registers in pageheap_alloc): a busy flag a flusher holds sends the
@@ -546,17 +562,15 @@ static inline __attribute__((always_inline)) void *alloc_fast(pageheap *h, size_
     ph_thread *t = ph_last.t;
     if (atomic_exchange_explicit(&t->busy, 1, memory_order_acquire))
         return heap_alloc(h, npages, zero, 0);
-    if (npages <= PH_RC_BINS) {
-        uintptr_t base = rc_take_hit(t, npages);
-        if (base) {
-            if (zero)
-                memset((void *)base, 0, npages * PH_PAGE);
-            count_rc_alloc(t, npages);
-            return (void *)base;
-        }
-        if (npages < PH_RC_SPLIT_MIN)
-            return alloc_miss(h, t, npages, zero);
+    uintptr_t base = rc_take_hit(t, npages);
+    if (base) {
+        if (zero)
+            memset((void *)base, 0, npages * PH_PAGE);
+        count_rc_alloc(t, npages);
+        return (void *)base;
     }
+    if (npages < PH_RC_SPLIT_MIN)
+        return alloc_miss(h, t, npages, zero);
     return rc_alloc_rest(h, t, npages, zero);
 }
 
