@@ -253,7 +253,7 @@ static __attribute__((noinline)) void free_long(pageheap *h, ph_thread *t, ph_rm
 }
 
 /* The fast path's address test in one mask: page-aligned and below 2^48
- * (the run map's reach, ph_rm_owned's bound). */
+ * (the run map's reach, ph_rm_chunk_below's bound). */
 #define PH_FAST_FREE_BAD (~(((uintptr_t)1 << 48) - 1) | (uintptr_t)(PH_PAGE - 1))
 
 /* The fast path: a free by the thread that used the heap last, of a run

@@ -214,20 +214,20 @@ typedef struct ph_run {
 /* A thread's run cache; every field written under its thread's busy
  * flag. Invariants: each entry in use is in exactly one bin (bin k for k
  * pages, 1 <= k <= 64; bin 0 for longer runs); bit k-1 of `nonempty` is
- * set iff bin k (k >= 1) is not empty; `runs` entries of `bytes` bytes
- * in all are held; each held run is allocated in its thread's shard's
+ * set iff bin k (k >= 1) is not empty; `fill` counts the runs held and
+ * their pages; each held run is allocated in its thread's shard's
  * allocator and its run map entry is PH_RM_CACHED | its length code; its
  * pages are Ready. Unused entries are those at index >= hw and those on
  * the `freel` list. A zeroed struct is an empty cache.
  * `fill` holds both totals, the runs in the bins times 2^PH_RC_FILL_SHIFT
- * plus their pages (rc_fill_*, runcache.h), so that a run goes in or out with one
- * add or subtract and rc_may_keep tests both bounds with one mask. It is
- * also what other threads read (the owner's free path without the flag,
- * pageheap_stats, pageheap_check): a relaxed atomic counter, changed in
- * place with ctr_own_add / ctr_own_sub (one writer at a time, the flag's
- * holder), not private totals copied to published ones after each change
- * (issue 11: each hit and each keep four instructions shorter, and the
- * keep's bound test five). */
+ * plus their pages (rc_fill_*, runcache.h), so that a run goes in or out
+ * with one add or subtract and rc_may_keep tests both bounds with one
+ * mask. It is also what other threads read (the owner's free path
+ * without the flag, pageheap_stats, pageheap_check): a relaxed atomic
+ * counter, changed in place with ctr_own_add / ctr_own_sub (one writer
+ * at a time, the flag's holder), not private totals copied to published
+ * ones after each change (issue 11: each hit and each keep four
+ * instructions shorter, and the keep's bound test five). */
 typedef struct ph_runcache {
     _Atomic uint64_t fill;              /* runs << PH_RC_FILL_SHIFT | pages */
     uint64_t nonempty;
