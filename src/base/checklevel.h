@@ -27,8 +27,10 @@
 
 /* The level in force; -1 until read from the environment. Relaxed
  * atomics: racing first readers compute the same value. Defined in
- * checklevel.c. */
-extern int pa_check_level_v;
+ * checklevel.c. Hidden (the library's own, never exported): under -fPIC
+ * a default-visibility extern is read through the GOT, an address load
+ * before the value's (pageheap_free's fast path reads it every call). */
+extern int pa_check_level_v __attribute__((visibility("hidden")));
 
 /* The level PAGEALLOC_CHECK asks for (0 when unset or not a number),
  * clamped to [0, 2]. */

@@ -28,4 +28,15 @@ static inline __attribute__((always_inline)) void pa_own_add(_Atomic uint64_t *c
 #endif
 }
 
+/* pa_own_add of -v: a `sub`, so that the caller does not negate v first. */
+static inline __attribute__((always_inline)) void pa_own_sub(_Atomic uint64_t *c, uint64_t v)
+{
+#if defined(__x86_64__) && !PA_UNDER_TSAN
+    __asm__ volatile("subq %1, %0" : "+m"(*(uint64_t *)(void *)c) : "er"(v));
+#else
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) - v,
+                          memory_order_relaxed);
+#endif
+}
+
 #endif /* PAGEALLOC_OWNADD_H */

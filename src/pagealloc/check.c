@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "pagealloc/debug.h"
 #include "pagealloc/internal.h"
 
 static int fail(char *msg, size_t size, const char *fmt, uintptr_t addr, const char *what)
@@ -170,4 +171,13 @@ PA_API int pagealloc_check(const pagealloc *pa, char *msg, size_t size)
         return fail(msg, size, "pagealloc_check: search hint %#lx: %s", pa->search,
                     "lies outside the grown ranges");
     return 0;
+}
+
+void pa_debug_after_slow(const pagealloc *pa, const char *call, uintptr_t addr, size_t npages)
+{
+    char msg[160], rule[200];
+    if (pa_check_level() < PA_CHECK_FULL || pagealloc_check(pa, msg, sizeof msg) == 0)
+        return;
+    snprintf(rule, sizeof rule, "invariant broken after the call: %s", msg);
+    pa_report(call, addr, npages, rule);
 }

@@ -17,23 +17,24 @@
 #include "base/report.h"
 #include "pagealloc/pagealloc.h"
 
-/* Run the full checker on pa after call(addr, npages) changed it; report
- * the first broken invariant. The caller serialises calls on pa. */
-static inline void pa_debug_verify(const pagealloc *pa, const char *call, uintptr_t addr,
-                                   size_t npages)
-{
-    char msg[160], rule[200];
-    if (pagealloc_check(pa, msg, sizeof msg) != 0) {
-        snprintf(rule, sizeof rule, "invariant broken after the call: %s", msg);
-        pa_report(call, addr, npages, rule);
-    }
-}
+/* The hook's rare path (check.c): the level not yet read from the
+ * environment (-1), or level 2. If the level is 2, run the full checker
+ * on pa after call(addr, npages) changed it and report the first broken
+ * invariant. The caller serialises calls on pa. Out of line, so that the
+ * hook in line is one compare and branch. */
+__attribute__((cold)) void pa_debug_after_slow(const pagealloc *pa, const char *call,
+                                               uintptr_t addr, size_t npages);
 
-/* The hook placed at the end of mutating calls. */
-#define PA_DEBUG_AFTER(pa, call, addr, npages)                                 \
-    do {                                                                       \
-        if (__builtin_expect(pa_check_level() >= PA_CHECK_FULL, 0))            \
-            pa_debug_verify((pa), (call), (uintptr_t)(addr), (size_t)(npages)); \
+/* The hook placed at the end of mutating calls: the level read raw, and
+ * compared unsigned, so that -1 (not yet read) goes to the rare path
+ * with level 2, which reads it (issue 11: two instructions where
+ * pa_check_level's two tests took five, several times a heap W1 step). */
+#define PA_DEBUG_AFTER(pa, call, addr, npages)                                     \
+    do {                                                                           \
+        if (__builtin_expect((unsigned)__atomic_load_n(&pa_check_level_v,          \
+                                                       __ATOMIC_RELAXED) >=        \
+                                 PA_CHECK_FULL, 0))                                \
+            pa_debug_after_slow((pa), (call), (uintptr_t)(addr), (size_t)(npages)); \
     } while (0)
 
 #endif /* PAGEALLOC_PAGEALLOC_DEBUG_H */

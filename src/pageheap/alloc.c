@@ -303,8 +303,8 @@ static inline __attribute__((always_inline)) uintptr_t cache_alloc_held(pageheap
          * two population counts, 24 instructions without -mpopcnt, for
          * a subtraction each): npages cache pages, *scav_bytes of them
          * released (pagealloc_cache_alloc clears both bits of each). */
-        ctr_own_add(&t->cache_bytes, -(uint64_t)(npages * PH_PAGE));
-        ctr_own_add(&t->cache_released, -(uint64_t)*scav_bytes);
+        ctr_own_sub(&t->cache_bytes, npages * PH_PAGE);
+        ctr_own_sub(&t->cache_released, *scav_bytes);
     }
     if (base) {
         unsigned i = (unsigned)((base - t->cache.base) / PH_PAGE);
@@ -334,7 +334,6 @@ static inline __attribute__((always_inline)) uintptr_t rc_take_hit(ph_thread *t,
     uintptr_t base = rc_take_exact(&t->rc, (unsigned)npages, &rm);
     if (base) {
         atomic_store_explicit(rm, ph_rm_code(npages), memory_order_release);
-        rc_publish_bins(t);
         busy_unlock(t);
     }
     return base;
@@ -414,7 +413,7 @@ static __attribute__((noinline)) void *heap_alloc(pageheap *h, size_t npages, in
     }
     uintptr_t base = 0;
     if (!rc_tried && t && h->runcache && npages <= PH_RC_PAGES &&
-        atomic_load_explicit(&t->rc_runs, memory_order_relaxed) &&
+        atomic_load_explicit(&t->rc.fill, memory_order_relaxed) &&
         (base = rc_alloc(h, t, npages)) != 0) {
         if (zero)
             memset((void *)base, 0, npages * PH_PAGE);
@@ -528,6 +527,19 @@ static __attribute__((noinline)) void *big_alloc(pageheap *h, size_t npages, int
     return (void *)base;
 }
 
+/* The fast path's request of PH_RC_BINS + 1 to PH_RC_PAGES pages by the
+ * thread that used the heap last (ph_last matched): the run cache's
+ * longer lengths, then the miss paths (rc_alloc_rest), with the busy
+ * flag taken as alloc_fast takes it. Apart, so that the exact bins' path
+ * tests the length once (issue 11). Only tail calls. */
+static __attribute__((noinline)) void *alloc_long(pageheap *h, size_t npages, int zero)
+{
+    ph_thread *t = ph_last.t;
+    if (atomic_exchange_explicit(&t->busy, 1, memory_order_acquire))
+        return heap_alloc(h, npages, zero, 0);
+    return rc_alloc_rest(h, t, npages, zero);
+}
+
 /* The fast path: the calling thread's record is the one it used last
  * (no key lookup) and its run cache holds a run for npages, or its big
  * slot one long enough (big_alloc). Everything else goes through
@@ -538,10 +550,15 @@ static inline __attribute__((always_inline)) void *alloc_fast(pageheap *h, size_
     /* ph_last.h is never NULL, and matches only a heap this thread used:
      * a NULL, deleted or foreign handle goes to heap_alloc (through
      * big_alloc for 0 or many pages), which checks it (threads.c,
-     * ph_last_none). */
-    if (ph_last.h != h || ph_last.id != h->id || npages - 1 >= PH_RC_PAGES ||
-        !atomic_load_explicit(&ph_last.t->rc_runs, memory_order_relaxed))
+     * ph_last_none); so does a heap without run caches (rc_id 0). An
+     * empty run cache is not tested for here: its bins are empty, and
+     * the miss paths below serve the request (issue 11: three
+     * instructions every allocation). */
+    if (ph_last.h != h || ph_last.rc_id != h->id)
         return npages - 1 < PH_RC_PAGES ? heap_alloc(h, npages, zero, 0)
+                                        : big_alloc(h, npages, zero);   /* 0 pages too */
+    if (npages - 1 >= PH_RC_BINS)
+        return npages - 1 < PH_RC_PAGES ? alloc_long(h, npages, zero)
                                         : big_alloc(h, npages, zero);   /* 0 pages too */
     /* rc_alloc's exact bin, with every call a tail call (no callee-saved
      * registers in pageheap_alloc): a busy flag a flusher holds sends the
@@ -549,17 +566,15 @@ static inline __attribute__((always_inline)) void *alloc_fast(pageheap *h, size_
     ph_thread *t = ph_last.t;
     if (atomic_exchange_explicit(&t->busy, 1, memory_order_acquire))
         return heap_alloc(h, npages, zero, 0);
-    if (npages <= PH_RC_BINS) {
-        uintptr_t base = rc_take_hit(t, npages);
-        if (base) {
-            if (zero)
-                memset((void *)base, 0, npages * PH_PAGE);
-            count_rc_alloc(t, npages);
-            return (void *)base;
-        }
-        if (npages < PH_RC_SPLIT_MIN)
-            return alloc_miss(h, t, npages, zero);
+    uintptr_t base = rc_take_hit(t, npages);
+    if (base) {
+        if (zero)
+            memset((void *)base, 0, npages * PH_PAGE);
+        count_rc_alloc(t, npages);
+        return (void *)base;
     }
+    if (npages < PH_RC_SPLIT_MIN)
+        return alloc_miss(h, t, npages, zero);
     return rc_alloc_rest(h, t, npages, zero);
 }
 

@@ -11,6 +11,7 @@
 #include "pagealloc/heapapi.h"
 #include "pageheap/fresh.h"
 #include "pageheap/heap.h"
+#include "pageheap/runcache.h"
 #include "pageheap/runmap.h"
 
 
@@ -70,7 +71,7 @@ static int check_locked(pageheap *h, char *msg, size_t size)
                               (unsigned long)t->cache.base);
         if (ph_rc_check(h, t, msg, size) != 0)
             return EFAULT;
-        cache += (t->rc.pages + t->rc.big_pages) * PH_PAGE;
+        cache += (rc_fill_pages(ld(&t->rc.fill)) + t->rc.big_pages) * PH_PAGE;
     }
     pageheap_stats st;
     ph_stats_fill(h, &st, 1);

@@ -6,9 +6,13 @@
  * - ctr_add / ctr_sub: any thread (the heap's own figures): an atomic
  *   read-modify-write.
  * - ctr_own_add: one writer at a time, under a flag or lock that orders
- *   it against the others (the page cache's published figures, written
- *   by the owner and by flushers under the busy flag): a relaxed atomic
- *   load and store, which the compiler keeps inside the flag.
+ *   it against the others (the page cache's published figures and the
+ *   run cache's totals, written by the owner and by flushers under the
+ *   busy flag): as ctr_stat_add, one unlocked `add` on x86-64 (issue 11:
+ *   the run cache's two totals on every hit and keep). The asm is
+ *   volatile and names the counter as a memory operand, so the compiler
+ *   keeps it between the flag's acquire and release like any access to
+ *   the counter; the portable form is a relaxed atomic load and store.
  * - ctr_stat_add: the one thread that ever writes it (a thread record's
  *   ph_counters, on its owner's alloc and free paths; folded by that
  *   thread at its exit), where nothing orders against it: on x86-64 one
@@ -27,8 +31,12 @@
 
 static inline __attribute__((always_inline)) void ctr_own_add(_Atomic uint64_t *c, uint64_t v)
 {
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
-                          memory_order_relaxed);
+    pa_own_add(c, v);
+}
+
+static inline __attribute__((always_inline)) void ctr_own_sub(_Atomic uint64_t *c, uint64_t v)
+{
+    pa_own_sub(c, v);
 }
 
 static inline __attribute__((always_inline)) void ctr_stat_add(_Atomic uint64_t *c, uint64_t v)

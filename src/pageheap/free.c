@@ -67,7 +67,6 @@ static inline void keep_cached(pageheap *h, ph_shard *s, ph_thread *t, ph_rm_ent
         return;
     }
     rc_insert(&t->rc, a, npages, e);
-    rc_publish_bins(t);
     busy_unlock(t);
     count_free(h, t, npages);
 }
@@ -143,7 +142,7 @@ static __attribute__((noinline)) void free_big(pageheap *h, ph_thread *t, ph_rm_
     size_t old_pages = rc->big_pages;
     rc->big = a;
     rc->big_pages = npages;
-    rc_publish(t);
+    rc_publish_big(t);
     /* The run it replaces goes back before the flag does (busy -> shard
      * lock, as a flush), so that the checker, which takes every flag,
      * never sees it out of the cache yet allocated. */
@@ -254,7 +253,7 @@ static __attribute__((noinline)) void free_long(pageheap *h, ph_thread *t, ph_rm
 }
 
 /* The fast path's address test in one mask: page-aligned and below 2^48
- * (the run map's reach, ph_rm_owned's bound). */
+ * (the run map's reach, ph_rm_chunk_below's bound). */
 #define PH_FAST_FREE_BAD (~(((uintptr_t)1 << 48) - 1) | (uintptr_t)(PH_PAGE - 1))
 
 /* The fast path: a free by the thread that used the heap last, of a run
@@ -274,12 +273,15 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
      * and a busy flag a flusher holds sends the free to heap_free rather
      * than waiting here. h is not tested for NULL or its magic word:
      * ph_last.h never is NULL and names only a heap this thread used
-     * (threads.c, ph_last_none); anything else reaches heap_free. */
-    if (ph_last.h == h && ph_last.id == h->id && h->runcache && (a & PH_FAST_FREE_BAD) == 0 &&
+     * (threads.c, ph_last_none); anything else reaches heap_free. rc_id
+     * matches only a heap with run caches (heap.h, ph_last_rec). */
+    if (ph_last.h == h && ph_last.rc_id == h->id && (a & PH_FAST_FREE_BAD) == 0 &&
         __atomic_load_n(&pa_check_level_v, __ATOMIC_RELAXED) == PA_CHECK_CHEAP) {
         ph_thread *t = ph_last.t;
-        ph_rm_entry *e = ph_rm_owned_below(h, a, t->shard + 1);   /* a below 2^48 */
-        if (e) {
+        unsigned owner = t->rm_owner;
+        uintptr_t c = ph_rm_chunk_below(h, a);           /* a below 2^48 */
+        if ((c & PH_RM_OWNER) == owner) {               /* grown, in t's shard */
+            ph_rm_entry *e = ph_rm_entry_owned(c, owner, a);
             /* npages is not range-tested first: 0 (whose code would match
              * a free page's 0) and a count above PH_MAX_PAGES take the
              * long branch and fail free_long's exact count (a live long
@@ -291,12 +293,19 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
                     return;
                 }
             } else if (v == (uint8_t)npages) {  /* the code is npages itself */
-                if (!rc_may_keep(t, npages) || (h->rc_merge && ph_rm_next_free(e, a, npages))) {
+                /* The default merge policy (next) first: one test of it,
+                 * not one for "any policy" and one for "both". */
+                if (!rc_may_keep(t, npages)) {
                     free_mapped(h, &h->shards[t->shard], t, e, a, npages);
                     return;
                 }
-                if (h->rc_merge == PAGEHEAP_MERGE_BOTH) {
-                    free_merge(h, t, e, a, npages, 1);
+                if (__builtin_expect(h->rc_merge == PAGEHEAP_MERGE_NEXT, 1)) {
+                    if (ph_rm_next_free(e, a, npages)) {
+                        free_mapped(h, &h->shards[t->shard], t, e, a, npages);
+                        return;
+                    }
+                } else if (h->rc_merge == PAGEHEAP_MERGE_BOTH) {
+                    free_merge(h, t, e, a, npages, 0);  /* its next page too */
                     return;
                 }
                 if (!atomic_exchange_explicit(&t->busy, 1, memory_order_acquire)) {
@@ -309,7 +318,6 @@ PA_API void pageheap_free(pageheap *h, void *p, size_t npages)
                         return;
                     }
                     rc_insert(&t->rc, a, npages, e);
-                    rc_publish_bins(t);
                     busy_unlock(t);
                     ctr_stat_add(&t->c.frees, 1);
                     ctr_stat_add(&t->c.freed_bytes, npages * PH_PAGE);

@@ -147,6 +147,7 @@ void ph_set_threadless(pageheap *h)
 {
     h->threadless = 1;
     h->runcache = 0;                    /* frees of parts of runs are allowed */
+    ph_last_forget(h);                  /* its rc_id, if this thread set it */
     ph_rm_destroy(h);
 }
 

@@ -185,6 +185,7 @@
 #define PH_RC_PAGES   512u                /* 4 MiB */
 #define PH_RC_SPLIT_MIN 9u                /* shorter requests take exact lengths only */
 #define PH_RC_BIG_PAGES 4096u             /* the big slot: one run of 513..4096 pages */
+#define PH_RC_FILL_SHIFT 16u              /* ph_runcache.fill: runs above, pages below */
 
 /* Run map entries, one byte per page (runcache.c has the encoding's
  * reasons; runmap.h the accessors). At the first page of a live or cached
@@ -210,21 +211,29 @@ typedef struct ph_run {
     uint16_t next;                      /* entry index + 1 in its bin; 0: end */
 } ph_run;
 
-/* A thread's run cache; every field under its thread's busy flag.
- * Invariants: each entry in use is in exactly one bin (bin k for k pages,
- * 1 <= k <= 64; bin 0 for longer runs); bit k-1 of `nonempty` is set iff
- * bin k (k >= 1) is not empty; `count` entries and `pages` pages are
- * held; each held run is allocated in its thread's shard's allocator and
- * its run map entry is PH_RM_CACHED | its length code; its pages are Ready. Unused
- * entries are those at index >= hw and those on the `freel` list. A
- * zeroed struct is an empty cache. */
+/* A thread's run cache; every field written under its thread's busy
+ * flag. Invariants: each entry in use is in exactly one bin (bin k for k
+ * pages, 1 <= k <= 64; bin 0 for longer runs); bit k-1 of `nonempty` is
+ * set iff bin k (k >= 1) is not empty; `fill` counts the runs held and
+ * their pages; each held run is allocated in its thread's shard's
+ * allocator and its run map entry is PH_RM_CACHED | its length code; its
+ * pages are Ready. Unused entries are those at index >= hw and those on
+ * the `freel` list. A zeroed struct is an empty cache.
+ * `fill` holds both totals, the runs in the bins times 2^PH_RC_FILL_SHIFT
+ * plus their pages (rc_fill_*, runcache.h), so that a run goes in or out
+ * with one add or subtract and rc_may_keep tests both bounds with one
+ * mask. It is also what other threads read (the owner's free path
+ * without the flag, pageheap_stats, pageheap_check): a relaxed atomic
+ * counter, changed in place with ctr_own_add / ctr_own_sub (one writer
+ * at a time, the flag's holder), not private totals copied to published
+ * ones after each change (issue 11: each hit and each keep four
+ * instructions shorter, and the keep's bound test five). */
 typedef struct ph_runcache {
+    _Atomic uint64_t fill;              /* runs << PH_RC_FILL_SHIFT | pages */
     uint64_t nonempty;
     uint16_t head[PH_RC_BINS + 1];      /* entry index + 1; 0: empty */
     uint16_t freel;                     /* unused entries (index + 1) */
     uint16_t hw;                        /* entries [0, hw) have been used */
-    uint32_t count;
-    uint64_t pages;
     /* The big slot: one run longer than PH_RC_PAGES and at most
      * PH_RC_BIG_PAGES (base 0: empty), outside the bounds above; its run
      * map entry is PH_RM_CACHED | PH_RM_LONG. */
@@ -245,13 +254,12 @@ typedef struct ph_counters {
 typedef struct ph_thread {
     atomic_int busy;                    /* 1 while owner or flusher uses cache */
     unsigned shard;                     /* constant */
+    unsigned rm_owner;                  /* shard + 1: its run map tag; constant */
     pagealloc_cache cache;              /* under busy; pages of shard's allocator */
     _Atomic uint64_t cache_bytes;       /* bytes in cache; written under busy */
     _Atomic uint64_t cache_released;    /* bytes of those scavenged; under busy */
     ph_runcache rc;                     /* run cache; under busy */
-    _Atomic uint64_t rc_bytes;          /* bytes in rc's bins; written under busy */
     _Atomic uint64_t rc_big;            /* bytes in rc's big slot; written under busy */
-    _Atomic uint32_t rc_runs;           /* runs in rc; written under busy */
     ph_counters c;
     struct ph_thread *prev, *next;      /* registry list, under heap->reg_mu */
     pageheap *heap;                     /* constant */
@@ -403,43 +411,26 @@ static inline void cache_publish(ph_thread *t)
                           memory_order_relaxed);
 }
 
-/* Publish the size of the run cache's bins for readers, when the big
- * slot did not change (the fast paths); busy held. */
-static inline void rc_publish_bins(ph_thread *t)
+/* Publish the size of the run cache's big slot for readers (the bins'
+ * figures, rc.fill, are read where they are kept); busy held. */
+static inline void rc_publish_big(ph_thread *t)
 {
-    atomic_store_explicit(&t->rc_bytes, t->rc.pages * PH_PAGE, memory_order_relaxed);
-    atomic_store_explicit(&t->rc_runs, t->rc.count, memory_order_relaxed);
-}
-
-/* Publish the run cache's size for readers; busy held. */
-static inline void rc_publish(ph_thread *t)
-{
-    atomic_store_explicit(&t->rc_bytes, t->rc.pages * PH_PAGE, memory_order_relaxed);
     atomic_store_explicit(&t->rc_big, t->rc.big_pages * PH_PAGE, memory_order_relaxed);
-    atomic_store_explicit(&t->rc_runs, t->rc.count, memory_order_relaxed);
-}
-
-/* Whether t's run cache may take a run of npages, read by its owner
- * without the busy flag: only the owner adds runs (a flusher only takes
- * them away), so a "no" can only be stale the safe way (a run goes to the
- * allocator that could have been kept). */
-static inline int rc_may_keep(ph_thread *t, size_t npages)
-{
-    return npages <= PH_RC_PAGES &&
-           atomic_load_explicit(&t->rc_runs, memory_order_relaxed) < PH_RC_ENTRIES &&
-           atomic_load_explicit(&t->rc_bytes, memory_order_relaxed) + npages * PH_PAGE <=
-               (uint64_t)(PH_RC_PAGES) * PH_PAGE;
 }
 
 /* The calling thread's record of the heap it used last (threads.c),
  * found without pthread_getspecific; valid while `id` is that heap's id
  * (never reused). h is never NULL (PH_LAST_NONE), nor set for a
- * threadless heap. Initial-exec TLS: the default model under -fPIC calls
- * __tls_get_addr, which made the fast paths spill their arguments. */
+ * threadless heap. `rc_id` is the id too if the heap has run caches,
+ * else 0 (no heap's id): the fast paths test `rc_id == h->id` and so
+ * learn both in one compare, without reading h->runcache (issue 11).
+ * Initial-exec TLS: the default model under -fPIC calls __tls_get_addr,
+ * which made the fast paths spill their arguments. */
 typedef struct ph_last_rec {
     const pageheap *h;
     uint64_t id;
     struct ph_thread *t;
+    uint64_t rc_id;
 } ph_last_rec;
 extern __thread ph_last_rec ph_last __attribute__((tls_model("initial-exec")));
 extern const uint64_t ph_last_none;       /* ph_last.h, never NULL: threads.c */

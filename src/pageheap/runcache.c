@@ -295,7 +295,6 @@ uintptr_t ph_rc_alloc_locked(pageheap *h, ph_thread *t, size_t npages)
     rc_unlink(rc, b, prev, i);
     size_t len = rc->e[i - 1].npages;
     uintptr_t base = rc_release_entry(rc, i);
-    rc_publish(t);
     base = rc_hand_out(h, t, base, len, npages);
     busy_unlock(t);
     return base;
@@ -313,7 +312,7 @@ uintptr_t ph_rc_big_alloc(pageheap *h, ph_thread *t, size_t npages)
     size_t len = rc->big_pages;
     rc->big = 0;
     rc->big_pages = 0;
-    rc_publish(t);
+    rc_publish_big(t);
     base = rc_hand_out(h, t, base, len, npages);
     busy_unlock(t);
     return base;
@@ -333,9 +332,9 @@ void ph_rc_release(pageheap *h, ph_shard *s, ph_rm_entry *e, uintptr_t a, size_t
 uint64_t ph_rc_flush(pageheap *h, ph_thread *t)
 {
     ph_runcache *rc = &t->rc;
-    if (rc->count == 0 && !rc->big)
+    if (ld(&rc->fill) == 0 && !rc->big)
         return 0;
-    uint64_t pages = rc->pages + rc->big_pages;
+    uint64_t pages = rc_fill_pages(ld(&rc->fill)) + rc->big_pages;
     ph_shard *s = &h->shards[t->shard];
     ph_lock_take(&s->mu);
     if (rc->big) {
@@ -357,8 +356,11 @@ uint64_t ph_rc_flush(pageheap *h, ph_thread *t)
         }
     }
     ph_lock_give(&s->mu);
-    memset(rc, 0, sizeof *rc);
-    rc_publish(t);
+    /* Empty: the private fields cleared, the fill other threads read
+     * stored (atomically: a reader may be loading it). */
+    memset(&rc->nonempty, 0, sizeof *rc - offsetof(ph_runcache, nonempty));
+    atomic_store_explicit(&rc->fill, 0, memory_order_relaxed);
+    rc_publish_big(t);
     return pages * PH_PAGE;
 }
 
@@ -434,12 +436,11 @@ int ph_rc_check(pageheap *h, ph_thread *t, char *msg, size_t size)
             pages += r->npages;
         }
     }
-    if (count != rc->count || pages != rc->pages || mask != rc->nonempty)
+    uint64_t fill = ld(&rc->fill);
+    if (count != rc_fill_runs(fill) || pages != rc_fill_pages(fill) || mask != rc->nonempty)
         return rc_fail(msg, size, "counts or bin mask disagree with the bins", 0);
     if (pages > PH_RC_PAGES)
         return rc_fail(msg, size, "over its page bound", 0);
-    if (ld(&t->rc_bytes) != pages * PH_PAGE)
-        return rc_fail(msg, size, "published size is stale", 0);
     if (rc->big) {
         ph_rm_entry *e = ph_rm_at(h, rc->big);
         if (rc->big_pages <= PH_RC_PAGES || rc->big_pages > PH_RC_BIG_PAGES)

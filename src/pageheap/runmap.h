@@ -26,6 +26,19 @@ static inline uintptr_t ph_rm_chunk(pageheap *h, uintptr_t a)
     return (uintptr_t)atomic_load_explicit(&l2[ci & (PH_MAP_L2 - 1)], memory_order_acquire);
 }
 
+/* ph_rm_chunk for the fast free (a below 2^48): a missing level-2 block
+ * reads as a chunk pointer of 0, a tag no shard has. Without the block
+ * test's select: the test jumps to the end with 0. */
+static inline __attribute__((always_inline)) uintptr_t ph_rm_chunk_below(pageheap *h, uintptr_t a)
+{
+    size_t ci = a >> 22;
+    ph_rm_entry *_Atomic *l2 =
+        atomic_load_explicit(&h->runmap[ci >> PH_MAP_BITS], memory_order_acquire);
+    if (__builtin_expect(!l2, 0))
+        return 0;
+    return (uintptr_t)atomic_load_explicit(&l2[ci & (PH_MAP_L2 - 1)], memory_order_acquire);
+}
+
 /* The run map entry of page a (a grown page of the heap), or NULL. */
 static inline ph_rm_entry *ph_rm_at(pageheap *h, uintptr_t a)
 {
@@ -33,14 +46,11 @@ static inline ph_rm_entry *ph_rm_at(pageheap *h, uintptr_t a)
     return c ? &((ph_rm_entry *)c)[(a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)] : NULL;
 }
 
-/* The run map entry of page a (below 2^48: the caller tests it, the
- * fast free with its alignment in one mask) if shard owner - 1 owns its
- * chunk, else NULL (not grown, or another shard's). */
-static inline ph_rm_entry *ph_rm_owned_below(pageheap *h, uintptr_t a, unsigned owner)
+/* The run map entry of page a in its chunk's tagged pointer c
+ * (ph_rm_chunk) whose tag is owner (shard + 1; the caller tested it, so
+ * that the result needs no test for NULL). */
+static inline ph_rm_entry *ph_rm_entry_owned(uintptr_t c, unsigned owner, uintptr_t a)
 {
-    uintptr_t c = ph_rm_chunk(h, a);
-    if ((c & PH_RM_OWNER) != owner)
-        return NULL;
     return &((ph_rm_entry *)(c - owner))[(a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)];
 }
 
@@ -149,7 +159,10 @@ static inline size_t ph_rm_count(pageheap *h, ph_rm_entry *e, uintptr_t a)
 #define PH_RM_LOOKBACK 62u
 static inline int ph_rm_next_free(const ph_rm_entry *e, uintptr_t a, size_t npages)
 {
-    return ((a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)) + npages < PAGEALLOC_CHUNK_PAGES &&
+    /* At a chunk's edge (rarely: expected not to be, so that the entry's
+     * load stays in line in the fast free) the answer is "not free". */
+    return __builtin_expect(((a / PH_PAGE) & (PAGEALLOC_CHUNK_PAGES - 1)) + npages <
+                                PAGEALLOC_CHUNK_PAGES, 1) &&
            atomic_load_explicit(e + npages, memory_order_relaxed) == 0;
 }
 

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "pageheap/heap.h"
+#include "pageheap/runcache.h"
 
 void ph_stats_fill(pageheap *h, pageheap_stats *out, int reg_held)
 {
@@ -38,7 +39,7 @@ void ph_stats_fill(pageheap *h, pageheap_stats *out, int reg_held)
         out->freed_bytes += ld(&t->c.freed_bytes);
         cache += ld(&t->cache_bytes);
         cache_rel += ld(&t->cache_released);
-        runs += ld(&t->rc_bytes) + ld(&t->rc_big);
+        runs += rc_fill_pages(ld(&t->rc.fill)) * PH_PAGE + ld(&t->rc_big);
     }
     /* Read apart from allocs, uncached may run ahead of it in a racing
      * read: never below zero. */

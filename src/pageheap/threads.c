@@ -100,7 +100,7 @@ ph_thread *ph_thread_find(pageheap *h)
         return NULL;
     ph_thread *t = pthread_getspecific(h->key);
     if (t) {
-        ph_last = (ph_last_rec){ .h = h, .id = h->id, .t = t };
+        ph_last = (ph_last_rec){ .h = h, .id = h->id, .t = t, .rc_id = h->runcache ? h->id : 0 };
         return t;
     }
     t = pa_fixalloc_alloc(&h->thread_recs, NULL);      /* zeroed */
@@ -113,6 +113,7 @@ ph_thread *ph_thread_find(pageheap *h)
         if (h->shards[i].nthreads < h->shards[best].nthreads)
             best = i;
     t->shard = best;
+    t->rm_owner = best + 1;
     h->shards[best].nthreads++;
     h->nthreads++;
     t->next = h->threads;
@@ -124,7 +125,7 @@ ph_thread *ph_thread_find(pageheap *h)
         ph_thread_exit(t);
         return NULL;
     }
-    ph_last = (ph_last_rec){ .h = h, .id = h->id, .t = t };
+    ph_last = (ph_last_rec){ .h = h, .id = h->id, .t = t, .rc_id = h->runcache ? h->id : 0 };
     return t;
 }
 
