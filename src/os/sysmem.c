@@ -364,6 +364,22 @@ PA_API int sysmem_used(void *v, size_t n)
     return sysmem_used_ex(v, n, 0);
 }
 
+/* Moves [a, e) to state `to` if every page of it is Prepared or Ready,
+ * checked and moved in one hold of the registry lock, with no system
+ * call: the cheap state changes of sysmem_used_ex (a fresh window made
+ * Ready) and sysmem_unused_ex (untouched pages back to Prepared). */
+static int move_mapped(uintptr_t a, uintptr_t e, sysmem_state to)
+{
+    size_t c[4];
+    sm_reg_lock();
+    sm_range_count(a, e, c);
+    int ok = in_states(c, STATES_MAPPED);
+    if (ok)
+        sm_range_move_counted(a, e, to, c);
+    sm_reg_unlock();
+    return ok;
+}
+
 PA_API int sysmem_used_ex(void *v, size_t n, unsigned flags)
 {
     if (flags & ~(unsigned)SYSMEM_USED_NO_HUGE)
@@ -373,14 +389,7 @@ PA_API int sysmem_used_ex(void *v, size_t n, unsigned flags)
     int err = check_range(&b, v, n, &a, &e);
     if (err)
         return err;
-    size_t c[4];
-    sm_reg_lock();
-    sm_range_count(a, e, c);
-    int ok = in_states(c, STATES_MAPPED);
-    if (ok)
-        sm_range_move_counted(a, e, SYSMEM_READY, c);
-    sm_reg_unlock();
-    if (!ok)
+    if (!move_mapped(a, e, SYSMEM_READY))
         return EINVAL;
     size_t huge = b.caps.huge_page_size;
     if (huge && !(flags & SYSMEM_USED_NO_HUGE)) {
@@ -409,14 +418,7 @@ PA_API int sysmem_unused_ex(void *v, size_t n, unsigned flags)
         err = check_range(&b, v, n, &a, &e);
         if (err)
             return err;
-        size_t c[4];
-        sm_reg_lock();
-        sm_range_count(a, e, c);
-        int ok = in_states(c, STATES_MAPPED);
-        if (ok)
-            sm_range_move_counted(a, e, SYSMEM_PREPARED, c);
-        sm_reg_unlock();
-        return ok ? 0 : EINVAL;
+        return move_mapped(a, e, SYSMEM_PREPARED) ? 0 : EINVAL;
     }
     err = check_states(&b, v, n, 0, STATES_MAPPED, &a, &e);
     if (err)
