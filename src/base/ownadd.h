@@ -1,7 +1,9 @@
 /*
- * ownadd.h - pa_own_add: add to a 64-bit counter that exactly one thread
- * ever writes and any thread may read with a relaxed atomic load, at any
- * time (the page heap's per-thread statistics, src/pageheap/ctr.h).
+ * ownadd.h - pa_own_add: add to a 64-bit counter that one thread at a
+ * time writes (its one owner, or writers ordered by a flag or lock they
+ * take) and any thread may read with a relaxed atomic load, at any time
+ * (the page heap's per-thread statistics and run-cache totals,
+ * src/pageheap/ctr.h).
  * Readers need every write to be one store of the whole word, never torn;
  * nothing orders against the counter. The portable form is a relaxed
  * atomic load and store (three instructions); on x86-64 one unlocked
