@@ -93,7 +93,7 @@ PA_API pa_stack_allocator *pa_stack_allocator_new(const pa_stack_options *opts)
     /* Each record and each cache on cache lines of its own: two threads'
      * records side by side made every pair of both miss (stacks.h). */
     pa_fixalloc_init(&a->recs, sizeof(st_rec), ST_LINE, &a->meta);
-    pa_fixalloc_init(&a->tcaches, sizeof(st_tcache), ST_LINE, &a->meta);
+    pa_fixalloc_init(&a->tcaches, sizeof(st_tcache_slot), ST_LINE, &a->meta);
     if (o.heap) {
         a->heap = o.heap;
     } else {

@@ -126,6 +126,38 @@ typedef struct st_tcache {
     pa_stack_allocator *owner;      /* constant */
 } st_tcache;
 
+/* Where a cache sits: in a 2 KiB slot of its fixalloc, ST_TCACHE_SHIFT
+ * bytes in, so every cache starts at byte 1536 or 3584 of a 4 KiB page.
+ * Records and caches are both carved line by line from 64 KiB fixalloc
+ * blocks whose first object is 64 bytes in. Packed (one 192-byte cache
+ * after the other), cache j's three lines had the page offsets of records
+ * 3j..3j+2, the first made: a program's first stacks. A pair stores the
+ * cache (head[o], count[o], the counters, id_next) and then loads the
+ * record (lo, hi, next, order), and a load behind a store whose address
+ * matches it in bits 11..0 waits (4 KiB aliasing): in the benchmark,
+ * head[1], a 16 KiB stack's list, sat at the offset of the first record's
+ * hi, loaded right after it by pa_stack_alloc. The one-thread 16 KiB pair
+ * read 12.9-13.0 ns in most processes of the benchmark and 14.4-16.1 in 7
+ * of 40, while glibc's and mimalloc's stayed put; a small driver showed
+ * the same with one virtual layout every time (setarch -R), so on this AMD
+ * EPYC VM something physical decides how much the aliasing costs
+ * (docs/stack.md, "One process in several"). Moving head[] alone to
+ * another offset of its line moved the collision to the 64 KiB and 1 MiB
+ * pairs (other counters on other records' lines). Here a cache meets only
+ * records 23-25 and 55-57 of each 64, none of the first 23. The price:
+ * 2 KiB of address space per thread cache (31 per fixalloc block), and
+ * one resident 4 KiB page per two caches. The code indexes the cache as
+ * before (instructions per pair unchanged). */
+#define ST_TCACHE_SLOT  2048u
+#define ST_TCACHE_SHIFT 1472u   /* + the block's 64-byte header: 1536 */
+typedef struct st_tcache_slot {
+    unsigned char shift[ST_TCACHE_SHIFT];   /* unused */
+    st_tcache tc;
+    unsigned char tail[ST_TCACHE_SLOT - ST_TCACHE_SHIFT - sizeof(st_tcache)];
+} st_tcache_slot;
+
+_Static_assert(sizeof(st_tcache_slot) == ST_TCACHE_SLOT, "slot size");
+
 /* Add d to an owner-only counter (a load and a store, no locked op). */
 static inline void st_bump(_Atomic uint64_t *c, uint64_t d)
 {
@@ -204,7 +236,7 @@ struct pa_stack_allocator {
                                      * JSON ("stacks", ...); "" if none */
     sysmem_stat meta;               /* this struct and the fixalloc blocks */
     pa_fixalloc recs;               /* st_rec */
-    pa_fixalloc tcaches;            /* st_tcache */
+    pa_fixalloc tcaches;            /* st_tcache_slot */
 };
 
 static inline int st_live(const pa_stack_allocator *a)
@@ -281,6 +313,9 @@ void       st_threads_stats(pa_stack_allocator *a, pa_stack_stats *out);
  * on `all` (given back at delete), without walking its lists, which
  * their owner may have been changing at the fork. */
 void       st_threads_after_fork(pa_stack_allocator *a);
+/* A zeroed cache in a new slot (st_tcache_slot), or NULL; its slot back. */
+st_tcache *st_tcache_new(pa_stack_allocator *a);
+void       st_tcache_drop(pa_stack_allocator *a, st_tcache *tc);
 
 /* ---- release.c: statistics ------------------------------------------ */
 /* The stats of allocator arg as a JSON object, for the heap's JSON

@@ -99,7 +99,19 @@ static void on_thread_exit(void *arg)
     pthread_mutex_unlock(&a->threads_mu);
     for (unsigned o = 0; o <= ST_LARGE; o++)
         st_pool_put(a, o, lists[o]);
-    pa_fixalloc_free(&a->tcaches, tc);
+    st_tcache_drop(a, tc);
+}
+
+st_tcache *st_tcache_new(pa_stack_allocator *a)
+{
+    int err;
+    st_tcache_slot *slot = pa_fixalloc_alloc(&a->tcaches, &err);
+    return slot ? &slot->tc : NULL;
+}
+
+void st_tcache_drop(pa_stack_allocator *a, st_tcache *tc)
+{
+    pa_fixalloc_free(&a->tcaches, (char *)tc - offsetof(st_tcache_slot, tc));
 }
 
 int st_threads_init(pa_stack_allocator *a)
@@ -115,13 +127,12 @@ st_tcache *st_tcache_get_slow(pa_stack_allocator *a)
         st_last = (st_last_cache){ .a = a, .gen = a->gen, .tc = tc };
         return tc;
     }
-    int err;
-    tc = pa_fixalloc_alloc(&a->tcaches, &err);
+    tc = st_tcache_new(a);
     if (!tc)
         return NULL;
     tc->owner = a;
     if (pthread_setspecific(a->key, tc) != 0) {
-        pa_fixalloc_free(&a->tcaches, tc);
+        st_tcache_drop(a, tc);
         return NULL;
     }
     pthread_mutex_lock(&a->threads_mu);
@@ -178,7 +189,7 @@ st_rec *st_threads_fini(pa_stack_allocator *a)
         gather(lists, &all);
         unlink_tc(a, tc);
         forget(tc);
-        pa_fixalloc_free(&a->tcaches, tc);
+        st_tcache_drop(a, tc);
     }
     pthread_mutex_unlock(&a->threads_mu);
     pthread_key_delete(a->key);
@@ -218,7 +229,7 @@ void st_threads_after_fork(pa_stack_allocator *a)
         if (tc != own) {
             add_counts(&a->exited, tc);
             unlink_tc(a, tc);
-            pa_fixalloc_free(&a->tcaches, tc);
+            st_tcache_drop(a, tc);
         }
         tc = next;
     }
