@@ -31,6 +31,8 @@
 #   GCBENCH_DEPTH=16 BT_DEPTH=20 TT_DEPTH=19 LIVE_MIB=200 PASSES=8
 #                   the programs' sizes (small ones while developing)
 #   GCB_SETTLE_MS=1000  alloc-rate's wait before the settled RSS reading
+#   SETTLE_PROBES=2 references run and thrown away after each run, before
+#                   the one that frames it (below)
 #   TIMEOUT=300     seconds before a run is killed and reported as failed
 #   NICE=-19        every run and reference under `nice -n NICE` (the default
 #                   where allowed, root; NICE=0: normal priority; bench/lib.sh)
@@ -144,6 +146,17 @@ errf=$(mktemp)
 outf=$(mktemp)
 trap 'rm -f "$log" "$errf" "$outf"' EXIT
 
+# References thrown away after each run before the one that frames it
+# (SETTLE_PROBES): the first reference after a program that mapped and
+# freed hundreds of MiB (alloc-rate) ran at ~0.6 of the others in most
+# rounds of a quiet make bench (ddef751: 0 of 7 alloc-rate rounds kept),
+# as if the kernel were still finishing that process's teardown; the same
+# was seen after the stack benchmark's mmap runs (bench/stack_paired.h).
+# alloc-rate's quiet rounds, bdwgc/ours/go, load 0.2-1.5 (2026-12-05
+# 04:48-04:52): 0 settle probes 2 of 6 and 4 of 7, 1: 3 of 6 and 5 of 7,
+# 2: 7 of 7; about 80 ms a run.
+settle_probes=${SETTLE_PROBES:-2}
+
 # The reference loop on $cpus, $pt threads: its speed into $last_probe.
 probe() {
   last_probe=$("${nice_cmd[@]}" taskset -c "$cpus" "$probe_bin" "$pt" "$probe_samples" 2>/dev/null | sed -n 's/.*ops=//p')
@@ -154,7 +167,7 @@ probe() {
 # ($last_probe before it, a new probe after); a failure is logged, never
 # fatal.
 run_one() {   # implementation-index program phase round
-  local k=$1 p=$2 rc=0 pre=() why cmd line p0=$last_probe
+  local k=$1 p=$2 rc=0 pre=() why cmd line s p0=$last_probe
   if [ "${kinds[k]}" = go ]; then
     cmd="$gobin/$p ${arg[$p]}"
   else
@@ -164,6 +177,7 @@ run_one() {   # implementation-index program phase round
   [ -n "$pin" ] && cmd="taskset -c $pin $cmd"
   # shellcheck disable=SC2086
   "${nice_cmd[@]}" env "${pre[@]}" timeout "$timeout_s" $cmd >"$outf" 2>"$errf" || rc=$?
+  for ((s = 0; s < settle_probes; s++)); do probe; done
   probe
   line=$(grep -m1 '^{"program"' "$outf")
   if [ $rc -ne 0 ] || [ -z "$line" ]; then
